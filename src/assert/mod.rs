@@ -1,0 +1,230 @@
+//! Assertions on a step's response: a query that picks a value out of the
+//! response and a predicate that judges it. Everything is parsed at load; a
+//! failure says what was expected and what was seen.
+
+mod eval;
+
+use std::fmt;
+use std::time::Duration;
+
+pub use eval::{Document, Failure, Response};
+
+use crate::template::Template;
+
+/// One assertion on a response, `{ query, predicate }`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Assertion {
+    pub query: Query,
+    pub predicate: Predicate,
+}
+
+/// What part of the response an assertion looks at.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Query {
+    Status,
+    Header(http::HeaderName),
+    Body,
+    /// Elements matched by a CSS selector: their text, or an attribute.
+    Css {
+        selector: Css,
+        attr: Option<String>,
+    },
+    JsonPath(JsonPath),
+    ResponseTime,
+    BodySize,
+}
+
+/// How the queried value is judged. Which predicates fit which query is
+/// decided at load.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Predicate {
+    Status(StatusSet),
+    Exists(bool),
+    Equals(Template),
+    Contains(Template),
+    NotContains(Template),
+    Matches(Pattern),
+    Count(CountRange),
+    JsonEquals(serde_json::Value),
+    Under(Duration),
+    UnderBytes(u64),
+}
+
+/// Accepted status codes: exact codes and classes such as `2xx`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusSet(pub Vec<StatusMatch>);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatusMatch {
+    Code(u16),
+    /// The hundreds digit: `2` for `2xx`.
+    Class(u16),
+}
+
+/// Inclusive bounds on a number of matched elements.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CountRange {
+    pub min: Option<u64>,
+    pub max: Option<u64>,
+}
+
+/// A compiled regular expression that remembers its source.
+#[derive(Debug, Clone)]
+pub struct Pattern(pub regex::Regex);
+
+/// A compiled CSS selector that remembers its source.
+#[derive(Debug, Clone)]
+pub struct Css {
+    pub source: String,
+    pub selector: scraper::Selector,
+}
+
+/// A compiled JSONPath that remembers its source.
+#[derive(Debug, Clone)]
+pub struct JsonPath {
+    pub source: String,
+    pub path: serde_json_path::JsonPath,
+}
+
+impl PartialEq for Pattern {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.as_str() == other.0.as_str()
+    }
+}
+
+impl PartialEq for Css {
+    fn eq(&self, other: &Self) -> bool {
+        self.source == other.source
+    }
+}
+
+impl PartialEq for JsonPath {
+    fn eq(&self, other: &Self) -> bool {
+        self.source == other.source
+    }
+}
+
+impl Css {
+    pub fn parse(source: &str) -> Result<Css, String> {
+        scraper::Selector::parse(source)
+            .map(|selector| Css {
+                source: source.to_owned(),
+                selector,
+            })
+            .map_err(|e| e.to_string())
+    }
+}
+
+impl JsonPath {
+    pub fn parse(source: &str) -> Result<JsonPath, String> {
+        serde_json_path::JsonPath::parse(source)
+            .map(|path| JsonPath {
+                source: source.to_owned(),
+                path,
+            })
+            .map_err(|e| e.to_string())
+    }
+}
+
+impl StatusSet {
+    pub fn contains(&self, status: u16) -> bool {
+        self.0.iter().any(|m| match *m {
+            StatusMatch::Code(c) => c == status,
+            StatusMatch::Class(h) => status / 100 == h,
+        })
+    }
+}
+
+impl CountRange {
+    pub fn exactly(n: u64) -> CountRange {
+        CountRange {
+            min: Some(n),
+            max: Some(n),
+        }
+    }
+
+    pub fn contains(&self, n: u64) -> bool {
+        self.min.is_none_or(|m| n >= m) && self.max.is_none_or(|m| n <= m)
+    }
+}
+
+impl Assertion {
+    /// Whether evaluating this assertion needs the body parsed as HTML.
+    pub fn needs_html(&self) -> bool {
+        matches!(self.query, Query::Css { .. })
+    }
+}
+
+impl fmt::Display for StatusSet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, m) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str(if i + 1 == self.0.len() { " or " } else { ", " })?;
+            }
+            match m {
+                StatusMatch::Code(c) => write!(f, "{c}")?,
+                StatusMatch::Class(h) => write!(f, "{h}xx")?,
+            }
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Display for CountRange {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (self.min, self.max) {
+            (Some(a), Some(b)) if a == b => write!(f, "exactly {a}"),
+            (Some(a), Some(b)) => write!(f, "between {a} and {b}"),
+            (Some(a), None) => write!(f, "at least {a}"),
+            (None, Some(b)) => write!(f, "at most {b}"),
+            (None, None) => write!(f, "any number of"),
+        }
+    }
+}
+
+/// Renders the query as a user would name it in a message.
+impl fmt::Display for Query {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Query::Status => f.write_str("status"),
+            Query::Header(name) => write!(f, "header {name}"),
+            Query::Body => f.write_str("body"),
+            Query::Css {
+                selector,
+                attr: None,
+            } => write!(f, "selector {:?}", selector.source),
+            Query::Css {
+                selector,
+                attr: Some(a),
+            } => write!(f, "selector {:?} attribute {a:?}", selector.source),
+            Query::JsonPath(p) => write!(f, "jsonpath {:?}", p.source),
+            Query::ResponseTime => f.write_str("response time"),
+            Query::BodySize => f.write_str("body size"),
+        }
+    }
+}
+
+/// Renders the expectation, e.g. `matches /^\d+$/`.
+impl fmt::Display for Predicate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Predicate::Status(s) => write!(f, "is {s}"),
+            Predicate::Exists(true) => f.write_str("exists"),
+            Predicate::Exists(false) => f.write_str("does not exist"),
+            Predicate::Equals(t) => write!(f, "equals {:?}", t.to_string()),
+            Predicate::Contains(t) => write!(f, "contains {:?}", t.to_string()),
+            Predicate::NotContains(t) => write!(f, "does not contain {:?}", t.to_string()),
+            Predicate::Matches(p) => write!(f, "matches /{}/", p.0.as_str()),
+            Predicate::Count(c) => write!(f, "matches {c} elements"),
+            Predicate::JsonEquals(v) => write!(f, "equals {v}"),
+            Predicate::Under(d) => write!(f, "is under {}", humantime::format_duration(*d)),
+            Predicate::UnderBytes(b) => write!(f, "is under {b} bytes"),
+        }
+    }
+}
+
+impl fmt::Display for Assertion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.query, self.predicate)
+    }
+}

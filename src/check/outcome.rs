@@ -1,0 +1,152 @@
+//! What one run of a check produced.
+
+use std::fmt;
+use std::time::Duration;
+
+use serde::Serialize;
+
+/// The class of a failure: what kind of thing went wrong.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Reason {
+    /// The response came, but an assertion did not hold.
+    Assertion,
+    /// A capture found nothing to capture.
+    Capture,
+    /// The run's deadline passed.
+    Timeout,
+    Dns,
+    Connect,
+    Tls,
+    /// The peer spoke something that is not HTTP, or broke off mid-response.
+    Http,
+    BodyTooLarge,
+    /// The redirect limit was reached.
+    Redirects,
+    /// A value the run needs (a secret, a capture) could not be had.
+    Setup,
+}
+
+impl Reason {
+    pub const ALL: [Reason; 10] = [
+        Reason::Assertion,
+        Reason::Capture,
+        Reason::Timeout,
+        Reason::Dns,
+        Reason::Connect,
+        Reason::Tls,
+        Reason::Http,
+        Reason::BodyTooLarge,
+        Reason::Redirects,
+        Reason::Setup,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::Assertion => "assertion",
+            Reason::Capture => "capture",
+            Reason::Timeout => "timeout",
+            Reason::Dns => "dns",
+            Reason::Connect => "connect",
+            Reason::Tls => "tls",
+            Reason::Http => "http",
+            Reason::BodyTooLarge => "body_too_large",
+            Reason::Redirects => "redirects",
+            Reason::Setup => "setup",
+        }
+    }
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "result", rename_all = "snake_case")]
+pub enum Outcome {
+    Success,
+    Failure {
+        reason: Reason,
+        /// The step that failed, if the run got that far.
+        step: Option<String>,
+        message: String,
+    },
+}
+
+impl Outcome {
+    pub fn is_success(&self) -> bool {
+        matches!(self, Outcome::Success)
+    }
+}
+
+/// Where a step's time went. A phase is absent when it did not happen (a
+/// reused name lookup, a request that never connected).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Phases {
+    #[serde(serialize_with = "opt_ms")]
+    pub dns: Option<Duration>,
+    /// TCP connect plus TLS handshake.
+    #[serde(serialize_with = "opt_ms")]
+    pub connect: Option<Duration>,
+    /// Request sent to response headers received.
+    #[serde(serialize_with = "opt_ms")]
+    pub ttfb: Option<Duration>,
+    #[serde(serialize_with = "opt_ms")]
+    pub transfer: Option<Duration>,
+}
+
+impl Phases {
+    /// Adds another request's phases (a redirect hop) to these.
+    pub fn add(&mut self, other: &Phases) {
+        let sum = |a: Option<Duration>, b: Option<Duration>| match (a, b) {
+            (None, None) => None,
+            (a, b) => Some(a.unwrap_or_default() + b.unwrap_or_default()),
+        };
+        self.dns = sum(self.dns, other.dns);
+        self.connect = sum(self.connect, other.connect);
+        self.ttfb = sum(self.ttfb, other.ttfb);
+        self.transfer = sum(self.transfer, other.transfer);
+    }
+}
+
+/// One step as it ran.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StepResult {
+    pub name: String,
+    /// Method and URL of the last request (after redirects).
+    pub method: String,
+    pub url: String,
+    pub status: Option<u16>,
+    #[serde(serialize_with = "ms")]
+    pub duration: Duration,
+    pub phases: Phases,
+    pub redirects: u32,
+    /// Every assertion that did not hold, in order.
+    pub failures: Vec<String>,
+}
+
+/// One run of one check.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RunResult {
+    pub check: String,
+    pub started_at: chrono::DateTime<chrono::Utc>,
+    #[serde(serialize_with = "ms", rename = "duration_ms")]
+    pub duration: Duration,
+    #[serde(flatten)]
+    pub outcome: Outcome,
+    pub steps: Vec<StepResult>,
+}
+
+fn ms<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64((d.as_secs_f64() * 1e6).round() / 1e3)
+}
+
+fn opt_ms<S: serde::Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+    match d {
+        Some(d) => ms(d, s),
+        None => s.serialize_none(),
+    }
+}

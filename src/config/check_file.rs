@@ -1,0 +1,441 @@
+//! A check file (`checks/*.toml`) read into a [`Check`].
+
+use std::collections::BTreeMap;
+use std::ops::Range;
+use std::time::Duration;
+
+use toml::de::{DeTable, DeValue};
+
+use super::expect;
+use super::reader::{Ctx, Table, Value};
+use crate::check::{Body, Check, JsonBody, Redirects, Request, Schedule, Step, cron::Cron};
+use crate::template::Template;
+
+/// Looks up `env:` placeholders; the process environment outside tests.
+pub type Env<'a> = &'a dyn Fn(&str) -> Option<String>;
+
+/// Reading state for one file: the diagnostics plus what templates refer to.
+pub struct Reader<'s, 'e> {
+    pub cx: Ctx<'s>,
+    pub env: Env<'e>,
+    /// Captures defined so far by earlier steps (and the current one).
+    pub captures: Vec<String>,
+}
+
+/// Settings a check file inherits when it says nothing.
+#[derive(Debug, Clone)]
+pub struct Defaults {
+    pub timeout: Duration,
+    pub every: Duration,
+}
+
+impl Default for Defaults {
+    fn default() -> Self {
+        Defaults {
+            timeout: Duration::from_secs(10),
+            every: Duration::from_secs(60),
+        }
+    }
+}
+
+/// Reads one check file. Returns the check only if the file had no errors.
+pub fn read(r: &mut Reader, root: &DeTable, stem: &str, defaults: &Defaults) -> Option<Check> {
+    let t = Table::new(root, 0..0, "the check");
+    let name = match t.get("name") {
+        Some(v) => r.cx.str(v).map(|s| (s.to_owned(), v.span())),
+        None => Some((stem.to_owned(), 0..0)),
+    };
+    if let Some((name, span)) = &name {
+        if !valid_name(name) {
+            let whence = if span.is_empty() {
+                " (from the file name; set `name` to choose another)"
+            } else {
+                ""
+            };
+            r.cx.error(
+                span.clone(),
+                format!("check name {name:?} may only use a-z, 0-9, `_` and `-`{whence}"),
+            );
+        }
+    }
+    let text = |r: &mut Reader, key| t.get(key).and_then(|v| r.cx.str(v)).map(str::to_owned);
+    let description = text(r, "description");
+    let owner = text(r, "owner");
+    let runbook = t.get("runbook").and_then(|v| {
+        let s = r.cx.str(v)?;
+        match url::Url::parse(s) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") => Some(s.to_owned()),
+            _ => {
+                r.cx.error(
+                    v.span(),
+                    format!("runbook must be an http(s) URL, found {s:?}"),
+                );
+                None
+            }
+        }
+    });
+    let critical = t
+        .get("critical")
+        .and_then(|v| r.cx.bool(v))
+        .unwrap_or(false);
+    let labels = t.get("labels").map(|v| labels(r, v)).unwrap_or_default();
+    let schedule = schedule(r, &t, defaults);
+    let timeout = t
+        .get("timeout")
+        .map_or(Some(defaults.timeout), |v| r.cx.duration(v));
+    let steps = match t.get("step") {
+        Some(v) => steps(r, v),
+        None => {
+            r.cx.error(0..0, "a check needs at least one `[[step]]`");
+            None
+        }
+    };
+    t.finish(&mut r.cx);
+    if r.cx.diags.iter().any(|d| d.is_error()) {
+        return None;
+    }
+    Some(Check {
+        name: name?.0,
+        description,
+        critical,
+        owner,
+        runbook,
+        labels,
+        schedule: schedule?,
+        timeout: timeout?,
+        steps: steps?,
+        source: r.cx.src.path.clone(),
+    })
+}
+
+pub fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+}
+
+fn labels(r: &mut Reader, v: &Value) -> BTreeMap<String, String> {
+    let Some(t) = r.cx.table(v, "labels") else {
+        return BTreeMap::new();
+    };
+    let mut out = BTreeMap::new();
+    for (key, span, value) in t.entries() {
+        if key.is_empty() || !key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+            r.cx.error(
+                span,
+                format!("label name {key:?} may only use letters, digits and `_`"),
+            );
+        } else if let Some(s) = r.cx.str(value) {
+            out.insert(key.to_owned(), s.to_owned());
+        }
+    }
+    out
+}
+
+fn schedule(r: &mut Reader, t: &Table, defaults: &Defaults) -> Option<Schedule> {
+    let every = t.get("every");
+    let cron = t.get("cron");
+    let tz = t.get("timezone");
+    match (every, cron) {
+        (Some(e), Some(c)) => {
+            r.cx.error(c.span(), "a check has either `every` or `cron`, not both");
+            let _ = (r.cx.duration(e), tz);
+            None
+        }
+        (Some(e), None) => {
+            if let Some(tz) = tz {
+                r.cx.error(tz.span(), "`timezone` applies to `cron` schedules only");
+            }
+            r.cx.duration(e).map(Schedule::Every)
+        }
+        (None, Some(c)) => {
+            let zone = match tz {
+                None => Some(chrono_tz::Tz::UTC),
+                Some(v) => r.cx.str(v).and_then(|s| match s.parse::<chrono_tz::Tz>() {
+                    Ok(z) => Some(z),
+                    Err(_) => {
+                        r.cx.error(v.span(), format!("unknown time zone {s:?} (use an IANA name such as \"Europe/Berlin\")"));
+                        None
+                    }
+                }),
+            };
+            let expr = r.cx.str(c)?;
+            // Parse even when the zone is wrong, so both problems show at once.
+            match Cron::parse(expr, zone.unwrap_or(chrono_tz::Tz::UTC)) {
+                Ok(cron) => zone.map(|_| Schedule::Cron(cron)),
+                Err(e) => {
+                    let at = inner_span(&r.cx, c.span(), e.offset, e.len);
+                    r.cx.error(at, format!("invalid cron expression: {e}"));
+                    None
+                }
+            }
+        }
+        (None, None) => {
+            if let Some(tz) = tz {
+                r.cx.error(tz.span(), "`timezone` applies to `cron` schedules only");
+            }
+            Some(Schedule::Every(defaults.every))
+        }
+    }
+}
+
+fn steps(r: &mut Reader, v: &Value) -> Option<Vec<Step>> {
+    let items = r.cx.array(v)?;
+    if items.is_empty() {
+        r.cx.error(v.span(), "a check needs at least one `[[step]]`");
+        return None;
+    }
+    let steps: Vec<_> = items
+        .iter()
+        .enumerate()
+        .map(|(i, item)| step(r, item, i + 1))
+        .collect();
+    steps.into_iter().collect()
+}
+
+fn step(r: &mut Reader, v: &Value, number: usize) -> Option<Step> {
+    let t = r.cx.table(v, "a step")?;
+    let name = t
+        .get("name")
+        .and_then(|v| r.cx.str(v))
+        .map_or_else(|| format!("step {number}"), str::to_owned);
+    let request = request(r, &t);
+    let captures = t.get("capture").map(|v| expect::captures(r, v));
+    let assertions = expect::assertions(r, t.get("expect"), request.as_ref().map(|q| q.redirects));
+    t.finish(&mut r.cx);
+    Some(Step {
+        name,
+        request: request?,
+        captures: captures.unwrap_or(Some(Vec::new()))?,
+        assertions: assertions?,
+    })
+}
+
+fn request(r: &mut Reader, t: &Table) -> Option<Request> {
+    let url = match t.get("url") {
+        Some(v) => url(r, v),
+        None => {
+            r.cx.error(t.span.clone(), "a step needs a `url`");
+            None
+        }
+    };
+    let method = match t.get("method") {
+        None => Some(http::Method::GET),
+        Some(v) => r.cx.str(v).and_then(|s| {
+            match http::Method::from_bytes(s.to_ascii_uppercase().as_bytes()) {
+                Ok(m) => Some(m),
+                Err(_) => {
+                    r.cx.error(v.span(), format!("invalid HTTP method {s:?}"));
+                    None
+                }
+            }
+        }),
+    };
+    let headers = t.get("headers").map(|v| headers(r, v));
+    let query = t.get("query").map(|v| pairs(r, v, "query"));
+    let body = body(r, t);
+    let redirects = match t.get("follow_redirects") {
+        None => Some(Redirects::default()),
+        Some(v) => match v.get_ref() {
+            DeValue::Boolean(true) => Some(Redirects::default()),
+            DeValue::Boolean(false) => Some(Redirects::None),
+            _ => r.cx.uint(v, 0..=100).map(|n| match n {
+                0 => Redirects::None,
+                n => Redirects::Follow(n as u32),
+            }),
+        },
+    };
+    Some(Request {
+        method: method?,
+        url: url?,
+        headers: headers.unwrap_or(Some(Vec::new()))?,
+        query: query.unwrap_or(Some(Vec::new()))?,
+        body: body?,
+        redirects: redirects?,
+    })
+}
+
+fn url(r: &mut Reader, v: &Value) -> Option<Template> {
+    let t = template(r, v)?;
+    if let Some(s) = t.as_literal() {
+        match url::Url::parse(s) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {}
+            Ok(u) => {
+                r.cx.error(
+                    v.span(),
+                    format!(
+                        "expected an http(s) URL with a host, found scheme `{}`",
+                        u.scheme()
+                    ),
+                );
+                return None;
+            }
+            Err(e) => {
+                r.cx.error(v.span(), format!("invalid URL {s:?}: {e}"));
+                return None;
+            }
+        }
+    }
+    Some(t)
+}
+
+fn headers(r: &mut Reader, v: &Value) -> Option<Vec<(http::HeaderName, Template)>> {
+    let pairs = pairs(r, v, "headers")?;
+    let mut out = Vec::new();
+    let mut ok = true;
+    for (name, value) in pairs {
+        match http::HeaderName::from_bytes(name.as_bytes()) {
+            Ok(h) => out.push((h, value)),
+            Err(_) => {
+                let span =
+                    r.cx.src
+                        .text
+                        .find(&name)
+                        .map_or(v.span(), |i| i..i + name.len());
+                r.cx.error(span, format!("invalid header name {name:?}"));
+                ok = false;
+            }
+        }
+    }
+    ok.then_some(out)
+}
+
+/// A table of string values, kept in file order.
+fn pairs(r: &mut Reader, v: &Value, what: &'static str) -> Option<Vec<(String, Template)>> {
+    let t = r.cx.table(v, what)?;
+    let mut out = Vec::new();
+    let mut ok = true;
+    for (key, _, value) in t.entries() {
+        match template(r, value) {
+            Some(tpl) => out.push((key.to_owned(), tpl)),
+            None => ok = false,
+        }
+    }
+    ok.then_some(out)
+}
+
+fn body(r: &mut Reader, t: &Table) -> Option<Option<Body>> {
+    let raw = t.get("body");
+    let json = t.get("json");
+    let form = t.get("form");
+    let content_type = t.get("content_type");
+    let given: Vec<_> = [raw, json, form].into_iter().flatten().collect();
+    if given.len() > 1 {
+        r.cx.error(
+            given[1].span(),
+            "a step has one body: `body`, `json` or `form`",
+        );
+        return None;
+    }
+    if let (Some(ct), None) = (content_type, raw) {
+        r.cx.error(
+            ct.span(),
+            "`content_type` goes with a raw `body` (`json` and `form` set their own)",
+        );
+        return None;
+    }
+    if let Some(v) = raw {
+        let content_type = match content_type {
+            Some(ct) => r.cx.str(ct)?.to_owned(),
+            None => "text/plain; charset=utf-8".to_owned(),
+        };
+        return Some(Some(Body::Raw {
+            content_type,
+            text: template(r, v)?,
+        }));
+    }
+    if let Some(v) = json {
+        return json_body(r, v).map(|j| Some(Body::Json(j)));
+    }
+    if let Some(v) = form {
+        return pairs(r, v, "form").map(|p| Some(Body::Form(p)));
+    }
+    Some(None)
+}
+
+fn json_body(r: &mut Reader, v: &Value) -> Option<JsonBody> {
+    Some(match v.get_ref() {
+        DeValue::String(_) => JsonBody::String(template(r, v)?),
+        DeValue::Array(items) => JsonBody::Array(
+            items
+                .iter()
+                .map(|i| json_body(r, i))
+                .collect::<Option<_>>()?,
+        ),
+        DeValue::Table(t) => JsonBody::Object(
+            t.iter()
+                .map(|(k, v)| Some((k.get_ref().to_string(), json_body(r, v)?)))
+                .collect::<Option<_>>()?,
+        ),
+        _ => JsonBody::Value(expect::json_value(r, v)?),
+    })
+}
+
+/// A string value parsed as a template; problems point inside the string.
+pub fn template(r: &mut Reader, v: &Value) -> Option<Template> {
+    let s = r.cx.str(v)?;
+    let env = r.env;
+    match Template::parse(s, env) {
+        Ok(t) => {
+            let missing: Vec<_> = t
+                .captures()
+                .filter(|c| !r.captures.iter().any(|k| k == c))
+                .map(str::to_owned)
+                .collect();
+            for name in missing {
+                let at = inner_span(
+                    &r.cx,
+                    v.span(),
+                    s.find(&format!("${{capture:{name}}}")).unwrap_or(0),
+                    name.len() + 11,
+                );
+                r.cx.error(
+                    at,
+                    format!("capture `{name}` is not defined by an earlier step"),
+                );
+            }
+            let unset: Vec<_> = t
+                .secrets()
+                .filter(|n| (r.env)(n).is_none())
+                .map(str::to_owned)
+                .collect();
+            for name in unset {
+                let at = inner_span(
+                    &r.cx,
+                    v.span(),
+                    s.find(&format!("${{secret:{name}}}")).unwrap_or(0),
+                    name.len() + 10,
+                );
+                r.cx.warning(at, format!("secret `{name}` is not set in the environment; runs of this check fail until it is"));
+            }
+            Some(t)
+        }
+        Err(e) => {
+            let at = inner_span(&r.cx, v.span(), e.offset, e.len);
+            r.cx.error(at, e.message);
+            None
+        }
+    }
+}
+
+/// Maps a byte range inside a string value to the file, past its opening
+/// quotes. Exact for strings without escapes, which placeholders never need.
+pub fn inner_span(cx: &Ctx, span: Range<usize>, offset: usize, len: usize) -> Range<usize> {
+    let raw = cx.src.text.get(span.clone()).unwrap_or("");
+    let quote = if raw.starts_with("\"\"\"") || raw.starts_with("'''") {
+        3
+    } else {
+        usize::from(raw.starts_with('"') || raw.starts_with('\''))
+    };
+    let start = (span.start + quote + offset).min(span.end);
+    start..(start + len).min(span.end.max(start))
+}
+
+/// A string that may only use `env:` placeholders, resolved now.
+pub fn template_text(s: &str, env: Env) -> Result<String, String> {
+    let t = Template::parse(s, env).map_err(|e| e.message)?;
+    t.as_literal()
+        .map(str::to_owned)
+        .ok_or_else(|| "only `${env:…}` placeholders are allowed here".into())
+}

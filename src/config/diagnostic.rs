@@ -1,0 +1,193 @@
+//! Load errors a user can act on: file, line and column, the source line
+//! with carets under the culprit, and a hint where one helps.
+
+use std::fmt;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Severity {
+    Error,
+    Warning,
+}
+
+/// One problem in one file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diagnostic {
+    pub severity: Severity,
+    pub file: PathBuf,
+    /// 1-based line and column (in characters).
+    pub line: usize,
+    pub col: usize,
+    pub message: String,
+    pub source_line: String,
+    /// How many characters the carets cover.
+    pub width: usize,
+    pub help: Option<String>,
+}
+
+/// A file's text with its line starts, to turn byte offsets into positions.
+#[derive(Debug)]
+pub struct Source {
+    pub path: PathBuf,
+    pub text: String,
+    line_starts: Vec<usize>,
+}
+
+impl Source {
+    pub fn new(path: impl AsRef<Path>, text: String) -> Source {
+        let line_starts = std::iter::once(0)
+            .chain(text.match_indices('\n').map(|(i, _)| i + 1))
+            .collect();
+        Source {
+            path: path.as_ref().to_owned(),
+            text,
+            line_starts,
+        }
+    }
+
+    /// A diagnostic pointing at the byte range `span` of this file.
+    pub fn diagnostic(
+        &self,
+        severity: Severity,
+        span: Range<usize>,
+        message: String,
+    ) -> Diagnostic {
+        let start = floor_boundary(&self.text, span.start.min(self.text.len()));
+        let line_idx = self.line_starts.partition_point(|&s| s <= start) - 1;
+        let line_start = self.line_starts[line_idx];
+        let line_end = self.text[line_start..]
+            .find('\n')
+            .map_or(self.text.len(), |i| line_start + i);
+        let source_line = self.text[line_start..line_end].trim_end_matches('\r');
+        let col = self.text[line_start..start].chars().count() + 1;
+        let end = floor_boundary(&self.text, span.end.clamp(start, line_end));
+        Diagnostic {
+            severity,
+            file: self.path.clone(),
+            line: line_idx + 1,
+            col,
+            message,
+            source_line: source_line.to_owned(),
+            width: self.text[start..end].chars().count().max(1),
+            help: None,
+        }
+    }
+}
+
+fn floor_boundary(s: &str, mut i: usize) -> usize {
+    while !s.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
+}
+
+impl Diagnostic {
+    /// A problem with the file as a whole (it cannot be read, say).
+    pub fn file_error(path: &Path, message: String) -> Diagnostic {
+        Diagnostic {
+            severity: Severity::Error,
+            file: path.to_owned(),
+            line: 0,
+            col: 0,
+            message,
+            source_line: String::new(),
+            width: 0,
+            help: None,
+        }
+    }
+
+    pub fn with_help(mut self, help: impl Into<String>) -> Diagnostic {
+        self.help = Some(help.into());
+        self
+    }
+
+    pub fn is_error(&self) -> bool {
+        self.severity == Severity::Error
+    }
+}
+
+/// Renders as
+/// ```text
+/// error: unknown key `staus`
+///   --> checks/weather.toml:7:1
+///    |
+///  7 | staus = 200
+///    | ^^^^^
+///    = help: did you mean `status`?
+/// ```
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let level = match self.severity {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        };
+        writeln!(f, "{level}: {}", self.message)?;
+        if self.line == 0 {
+            return writeln!(f, "  --> {}", self.file.display());
+        }
+        let gutter = self.line.to_string().len();
+        let pad = " ".repeat(gutter);
+        writeln!(
+            f,
+            "{pad}--> {}:{}:{}",
+            self.file.display(),
+            self.line,
+            self.col
+        )?;
+        writeln!(f, "{pad} |")?;
+        writeln!(f, "{} | {}", self.line, self.source_line)?;
+        let indent: String = self
+            .source_line
+            .chars()
+            .take(self.col - 1)
+            .map(|c| if c == '\t' { '\t' } else { ' ' })
+            .collect();
+        writeln!(f, "{pad} | {indent}{}", "^".repeat(self.width))?;
+        if let Some(help) = &self.help {
+            writeln!(f, "{pad} = help: {help}")?;
+        }
+        Ok(())
+    }
+}
+
+/// The closest known word to a misspelt one, if it is close enough.
+pub fn did_you_mean<'a>(word: &str, known: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    known
+        .into_iter()
+        .map(|k| (strsim::damerau_levenshtein(word, k), k))
+        .filter(|&(d, k)| d <= (k.len() / 3).max(1))
+        .min_by_key(|&(d, _)| d)
+        .map(|(_, k)| k)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_position_line_and_carets() {
+        let src = Source::new("checks/w.toml", "name = \"w\"\nstaus = 200\n".into());
+        let d = src
+            .diagnostic(Severity::Error, 11..16, "unknown key `staus`".into())
+            .with_help("did you mean `status`?");
+        assert_eq!((d.line, d.col), (2, 1));
+        assert_eq!(
+            d.to_string(),
+            "error: unknown key `staus`\n --> checks/w.toml:2:1\n  |\n2 | staus = 200\n  | ^^^^^\n  = help: did you mean `status`?\n"
+        );
+    }
+
+    #[test]
+    fn columns_count_characters_not_bytes() {
+        let src = Source::new("a.toml", "x = \"°C\" # é\ny".into());
+        let d = src.diagnostic(Severity::Error, 13..14, "m".into());
+        assert_eq!((d.line, d.col), (1, 12));
+    }
+
+    #[test]
+    fn suggestions_only_when_close() {
+        assert_eq!(did_you_mean("staus", ["status", "step"]), Some("status"));
+        assert_eq!(did_you_mean("frobnicate", ["status", "step"]), None);
+    }
+}

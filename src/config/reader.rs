@@ -1,0 +1,270 @@
+//! Typed reads from a span-carrying TOML tree that collect every problem
+//! instead of stopping at the first, as serde would.
+
+use std::cell::RefCell;
+use std::ops::Range;
+use std::time::Duration;
+
+use toml::Spanned;
+use toml::de::{DeTable, DeValue};
+
+use super::diagnostic::{Diagnostic, Severity, Source, did_you_mean};
+
+pub type Value<'i> = Spanned<DeValue<'i>>;
+
+/// Collects the diagnostics of one file.
+pub struct Ctx<'s> {
+    pub src: &'s Source,
+    pub diags: Vec<Diagnostic>,
+}
+
+impl<'s> Ctx<'s> {
+    pub fn new(src: &'s Source) -> Self {
+        Ctx {
+            src,
+            diags: Vec::new(),
+        }
+    }
+
+    pub fn error(&mut self, span: Range<usize>, message: impl Into<String>) {
+        let d = self.src.diagnostic(Severity::Error, span, message.into());
+        self.diags.push(d);
+    }
+
+    pub fn warning(&mut self, span: Range<usize>, message: impl Into<String>) {
+        let d = self.src.diagnostic(Severity::Warning, span, message.into());
+        self.diags.push(d);
+    }
+
+    pub fn push(&mut self, d: Diagnostic) {
+        self.diags.push(d);
+    }
+
+    fn type_error(&mut self, v: &Value, expected: &str) {
+        let found = v.get_ref().type_str();
+        self.error(v.span(), format!("expected {expected}, found {found}"));
+    }
+
+    pub fn str<'v>(&mut self, v: &'v Value) -> Option<&'v str> {
+        let s = v.get_ref().as_str();
+        if s.is_none() {
+            self.type_error(v, "a string");
+        }
+        s
+    }
+
+    pub fn bool(&mut self, v: &Value) -> Option<bool> {
+        let b = v.get_ref().as_bool();
+        if b.is_none() {
+            self.type_error(v, "true or false");
+        }
+        b
+    }
+
+    pub fn int(&mut self, v: &Value) -> Option<i64> {
+        match v.get_ref().as_integer() {
+            Some(i) => match i64::from_str_radix(&i.as_str().replace('_', ""), i.radix()) {
+                Ok(n) => Some(n),
+                Err(e) => {
+                    self.error(v.span(), format!("invalid integer: {e}"));
+                    None
+                }
+            },
+            None => {
+                self.type_error(v, "an integer");
+                None
+            }
+        }
+    }
+
+    /// A whole number within `range`.
+    pub fn uint(&mut self, v: &Value, range: std::ops::RangeInclusive<u64>) -> Option<u64> {
+        let n = self.int(v)?;
+        match u64::try_from(n).ok().filter(|n| range.contains(n)) {
+            Some(n) => Some(n),
+            None => {
+                let (a, b) = (range.start(), range.end());
+                self.error(
+                    v.span(),
+                    format!("expected a number from {a} to {b}, found {n}"),
+                );
+                None
+            }
+        }
+    }
+
+    pub fn array<'v, 'i>(&mut self, v: &'v Value<'i>) -> Option<&'v [Value<'i>]> {
+        let a = v.get_ref().as_array().map(|a| &a[..]);
+        if a.is_none() {
+            self.type_error(v, "an array");
+        }
+        a
+    }
+
+    /// A string or an array of strings, as a list.
+    pub fn strings<'v>(&mut self, v: &'v Value) -> Vec<(&'v str, Range<usize>)> {
+        match v.get_ref() {
+            DeValue::String(s) => vec![(s.as_ref(), v.span())],
+            DeValue::Array(a) => a
+                .iter()
+                .filter_map(|item| self.str(item).map(|s| (s, item.span())))
+                .collect(),
+            _ => {
+                self.type_error(v, "a string or an array of strings");
+                Vec::new()
+            }
+        }
+    }
+
+    pub fn table<'v, 'i>(&mut self, v: &'v Value<'i>, what: &'static str) -> Option<Table<'v, 'i>> {
+        match v.get_ref().as_table() {
+            Some(t) => Some(Table::new(t, v.span(), what)),
+            None => {
+                self.type_error(v, "a table");
+                None
+            }
+        }
+    }
+
+    pub fn duration(&mut self, v: &Value) -> Option<Duration> {
+        let s = self.str(v)?;
+        match humantime::parse_duration(s) {
+            Ok(d) if !d.is_zero() => Some(d),
+            Ok(_) => {
+                self.error(v.span(), "a duration must be greater than zero");
+                None
+            }
+            Err(e) => {
+                self.error(
+                    v.span(),
+                    format!("invalid duration {s:?}: {e} (write e.g. \"30s\", \"5m\", \"1h 30m\")"),
+                );
+                None
+            }
+        }
+    }
+
+    /// A size such as `"10MiB"`, `"512 KB"` or a plain number of bytes.
+    pub fn size(&mut self, v: &Value) -> Option<u64> {
+        if v.get_ref().is_integer() {
+            return self.uint(v, 1..=u64::MAX);
+        }
+        let s = self.str(v)?;
+        match parse_size(s) {
+            Some(n) if n > 0 => Some(n),
+            _ => {
+                self.error(
+                    v.span(),
+                    format!("invalid size {s:?} (write e.g. \"512KiB\", \"10MiB\", \"1MB\")"),
+                );
+                None
+            }
+        }
+    }
+}
+
+/// Parses `"10MiB"`, `"1.5 MB"`, `"512"`: decimal (kB, MB, GB) and binary (KiB, MiB, GiB) units.
+pub fn parse_size(s: &str) -> Option<u64> {
+    let s = s.trim();
+    let split = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let num: f64 = num.parse().ok()?;
+    let mult: f64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1.0,
+        "kb" => 1e3,
+        "mb" => 1e6,
+        "gb" => 1e9,
+        "kib" => 1024.0,
+        "mib" => 1024.0 * 1024.0,
+        "gib" => 1024.0 * 1024.0 * 1024.0,
+        _ => return None,
+    };
+    let bytes = num * mult;
+    (bytes.is_finite() && bytes >= 0.0 && bytes < u64::MAX as f64).then(|| bytes.round() as u64)
+}
+
+/// A table being read: remembers which keys were asked for, so that every
+/// other key is reported as unknown, with a suggestion.
+pub struct Table<'v, 'i> {
+    table: &'v DeTable<'i>,
+    pub span: Range<usize>,
+    what: &'static str,
+    known: RefCell<Vec<&'static str>>,
+}
+
+impl<'v, 'i> Table<'v, 'i> {
+    pub fn new(table: &'v DeTable<'i>, span: Range<usize>, what: &'static str) -> Self {
+        Table {
+            table,
+            span,
+            what,
+            known: RefCell::new(Vec::new()),
+        }
+    }
+
+    pub fn get(&self, key: &'static str) -> Option<&'v Value<'i>> {
+        self.known.borrow_mut().push(key);
+        self.table.get(key)
+    }
+
+    /// The span of `key` itself, for errors about the key.
+    pub fn key_span(&self, key: &str) -> Option<Range<usize>> {
+        self.table
+            .iter()
+            .find(|(k, _)| k.get_ref() == key)
+            .map(|(k, _)| k.span())
+    }
+
+    /// All entries, for free-form tables such as headers and labels.
+    pub fn entries(&self) -> impl Iterator<Item = (&'v str, Range<usize>, &'v Value<'i>)> {
+        self.table
+            .iter()
+            .map(|(k, v)| (k.get_ref().as_ref(), k.span(), v))
+    }
+
+    /// Reports every key that was never asked for.
+    pub fn finish(self, cx: &mut Ctx) {
+        let known = self.known.into_inner();
+        for (key, _) in self.table.iter() {
+            let name = key.get_ref().as_ref();
+            if known.contains(&name) {
+                continue;
+            }
+            let mut d = cx.src.diagnostic(
+                Severity::Error,
+                key.span(),
+                format!("unknown key `{name}` in {}", self.what),
+            );
+            d = match did_you_mean(name, known.iter().copied()) {
+                Some(k) => d.with_help(format!("did you mean `{k}`?")),
+                None => d.with_help(format!("expected one of {}", list(&known))),
+            };
+            cx.push(d);
+        }
+    }
+}
+
+fn list(keys: &[&str]) -> String {
+    let mut keys: Vec<_> = keys.to_vec();
+    keys.sort_unstable();
+    keys.dedup();
+    keys.iter()
+        .map(|k| format!("`{k}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_size;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("10MiB"), Some(10 * 1024 * 1024));
+        assert_eq!(parse_size("1.5 kB"), Some(1500));
+        assert_eq!(parse_size("42"), Some(42));
+        assert_eq!(parse_size("3 parsecs"), None);
+    }
+}
