@@ -1,0 +1,207 @@
+//! Judging one response: its captures, then its assertions. Synchronous and
+//! free of I/O, so the step can run it on the blocking pool when it parses
+//! HTML (the parsed document is not `Send`).
+
+use crate::assert::{Document, Response};
+use crate::check::{CaptureSource, Reason, Step};
+
+use super::render::RunVars;
+
+/// What a response showed.
+#[derive(Debug, Default)]
+pub(super) struct Evaluation {
+    /// Every assertion that did not hold, then every capture that found
+    /// nothing, in order.
+    pub failures: Vec<String>,
+    /// The class of the first failure: assertions win, since a response that
+    /// fails them (a 503 page) usually also lacks what a capture looks for.
+    pub failed: Option<Reason>,
+}
+
+/// Stores the step's captures in `vars`, then checks every assertion (which
+/// may use them). The body is parsed at most once per view.
+pub(super) fn evaluate(response: Response<'_>, step: &Step, vars: &mut RunVars) -> Evaluation {
+    let doc = Document::new(response);
+    let mut missed = Vec::new();
+    for capture in &step.captures {
+        match take(&doc, &capture.source) {
+            Ok(value) => vars.set_capture(&capture.name, value),
+            Err(why) => missed.push(format!("capture {:?}: {why}", capture.name)),
+        }
+    }
+    let mut failures: Vec<String> = step
+        .assertions
+        .iter()
+        .filter_map(|a| doc.check(a, vars).err())
+        .map(|f| f.message)
+        .collect();
+    let failed = match (failures.is_empty(), missed.is_empty()) {
+        (false, _) => Some(Reason::Assertion),
+        (true, false) => Some(Reason::Capture),
+        (true, true) => None,
+    };
+    failures.extend(missed);
+    Evaluation { failures, failed }
+}
+
+/// The captured value, or why there is none.
+fn take(doc: &Document<'_>, source: &CaptureSource) -> Result<String, String> {
+    match source {
+        CaptureSource::Css { selector, attr } => {
+            let found = doc.select(selector, attr.as_deref());
+            let n = found.len();
+            let what = match attr {
+                None => format!("selector {:?}", selector.source),
+                Some(a) => format!("selector {:?} attribute {a:?}", selector.source),
+            };
+            match found.into_iter().flatten().next() {
+                Some(value) => Ok(value),
+                None if n == 0 => Err(format!("{what} matched nothing")),
+                None => Err(format!(
+                    "{what}: none of the {n} matched elements has the attribute"
+                )),
+            }
+        }
+        CaptureSource::Regex(re) => {
+            let caps =
+                re.0.captures(doc.response.body)
+                    .ok_or_else(|| format!("regex /{}/ matched nothing", re.0.as_str()))?;
+            let m = caps.get(1).or_else(|| caps.get(0));
+            Ok(m.map_or_else(String::new, |m| m.as_str().to_owned()))
+        }
+        CaptureSource::Header(name) => doc
+            .response
+            .headers
+            .get(name)
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+            .ok_or_else(|| format!("header {name} is missing")),
+        CaptureSource::JsonPath(path) => {
+            let json = doc.json().map_err(|f| f.message)?;
+            match path.path.query(json).first() {
+                Some(serde_json::Value::String(s)) => Ok(s.clone()),
+                Some(other) => Ok(other.to_string()),
+                None => Err(format!("jsonpath {:?} matched nothing", path.source)),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::assert::{Assertion, Css, JsonPath, Pattern, Predicate, Query};
+    use crate::check::{Capture, Request};
+    use crate::template::{Resolve, Template};
+
+    fn step(captures: Vec<(&str, CaptureSource)>, assertions: Vec<Assertion>) -> Step {
+        Step {
+            name: "s".into(),
+            request: Request {
+                method: http::Method::GET,
+                url: Template::literal("http://h/"),
+                headers: vec![],
+                query: vec![],
+                body: None,
+                redirects: Default::default(),
+            },
+            captures: captures
+                .into_iter()
+                .map(|(n, source)| Capture {
+                    name: n.into(),
+                    source,
+                })
+                .collect(),
+            assertions,
+        }
+    }
+
+    fn run(body: &str, step: &Step) -> (Evaluation, RunVars) {
+        let mut headers = http::HeaderMap::new();
+        headers.insert("x-token", http::HeaderValue::from_static("h1"));
+        let response = Response {
+            status: 200,
+            headers: &headers,
+            body,
+            size: body.len() as u64,
+            elapsed: Duration::from_millis(5),
+        };
+        let mut vars = RunVars::default();
+        let e = evaluate(response, step, &mut vars);
+        (e, vars)
+    }
+
+    fn css(s: &str, attr: Option<&str>) -> CaptureSource {
+        CaptureSource::Css {
+            selector: Css::parse(s).unwrap(),
+            attr: attr.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn every_kind_of_capture_takes_its_value() {
+        let html = r#"<form><input name="csrf" value="tok"><b> Hello
+            world </b></form><!-- id=42 -->"#;
+        let s = step(
+            vec![
+                ("a", css("input[name=csrf]", Some("value"))),
+                ("b", css("b", None)),
+                (
+                    "c",
+                    CaptureSource::Regex(Pattern(regex::Regex::new(r"id=(\d+)").unwrap())),
+                ),
+                (
+                    "d",
+                    CaptureSource::Header(http::HeaderName::from_static("x-token")),
+                ),
+            ],
+            vec![],
+        );
+        let (e, vars) = run(html, &s);
+        assert!(e.failures.is_empty(), "{:?}", e.failures);
+        let got: Vec<_> = ["a", "b", "c", "d"]
+            .iter()
+            .map(|n| vars.capture(n).unwrap())
+            .collect();
+        assert_eq!(got, ["tok", "Hello world", "42", "h1"]);
+
+        let json = r#"{"t":"x","n":{"k":1}}"#;
+        let path = |p: &str| CaptureSource::JsonPath(JsonPath::parse(p).unwrap());
+        let (e, vars) = run(
+            json,
+            &step(vec![("t", path("$.t")), ("n", path("$.n"))], vec![]),
+        );
+        assert!(e.failures.is_empty());
+        assert_eq!(vars.capture("t").as_deref(), Some("x"));
+        assert_eq!(vars.capture("n").as_deref(), Some(r#"{"k":1}"#));
+    }
+
+    #[test]
+    fn a_missing_capture_names_what_it_looked_for_and_assertions_win() {
+        let s = step(
+            vec![("csrf", css("input[name=csrf]", Some("value")))],
+            vec![],
+        );
+        let (e, _) = run("<p>nothing</p>", &s);
+        assert_eq!(e.failed, Some(Reason::Capture));
+        assert_eq!(
+            e.failures,
+            [r#"capture "csrf": selector "input[name=csrf]" attribute "value" matched nothing"#]
+        );
+
+        let body_has = Assertion {
+            query: Query::Body,
+            predicate: Predicate::Contains(Template::literal("Welcome")),
+        };
+        let s = step(vec![("csrf", css("input", Some("value")))], vec![body_has]);
+        let (e, _) = run("<input>", &s);
+        assert_eq!(e.failed, Some(Reason::Assertion));
+        assert_eq!(e.failures.len(), 2);
+        assert!(
+            e.failures[1].contains("none of the 1 matched elements"),
+            "{:?}",
+            e.failures
+        );
+    }
+}

@@ -1,0 +1,197 @@
+//! The one shared HTTP client and the instruments that time its phases.
+//!
+//! The client is shared by every check, so per-request timings cannot live on
+//! it. Instead the probe runs each request future inside [`HOP`] (a
+//! task-local holding that request's [`HopTimer`]); the resolver and the
+//! connector layer look it up when the client calls them. The connector layer
+//! also re-enters the scope around the connection future, so the resolver
+//! finds the timer even if that future is ever polled outside the request
+//! (hyper may finish a connection in the background).
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use reqwest::dns::{Addrs, Name, Resolve, Resolving};
+use tokio::time::Instant;
+
+use crate::check::Phases;
+
+use super::ProbeSettings;
+
+tokio::task_local! {
+    /// The timer of the request being sent by the current task.
+    static HOP: Arc<HopTimer>;
+}
+
+/// Builds the client every run shares: no pooled connections (each run
+/// connects like a new visitor), no automatic redirects (the probe follows
+/// them itself, per step policy, with the run's cookie jar).
+pub(super) fn build(settings: &ProbeSettings) -> Result<reqwest::Client, reqwest::Error> {
+    reqwest::Client::builder()
+        .user_agent(settings.user_agent.clone())
+        .pool_max_idle_per_host(0)
+        .redirect(reqwest::redirect::Policy::none())
+        .dns_resolver(TimedResolver)
+        .connector_layer(ConnectTimerLayer)
+        .build()
+}
+
+/// Runs `fut` (one request, up to its response headers) with `timer`
+/// receiving its timings.
+pub(super) async fn timed<F: Future>(timer: Arc<HopTimer>, fut: F) -> F::Output {
+    timer.update(|h| h.sent = Some(Instant::now()));
+    HOP.scope(timer, fut).await
+}
+
+/// Timings of one request, written by the resolver and connector.
+#[derive(Debug, Default)]
+pub(super) struct HopTimer(Mutex<HopTimes>);
+
+#[derive(Debug, Default, Clone, Copy)]
+pub(super) struct HopTimes {
+    sent: Option<Instant>,
+    dns_started: Option<Instant>,
+    dns: Option<Duration>,
+    connect_started: Option<Instant>,
+    /// Everything the connector did, name lookup included.
+    connect: Option<Duration>,
+}
+
+impl HopTimer {
+    fn update(&self, f: impl FnOnce(&mut HopTimes)) {
+        f(&mut self.0.lock().unwrap_or_else(PoisonError::into_inner));
+    }
+
+    pub(super) fn snapshot(&self) -> HopTimes {
+        *self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl HopTimes {
+    /// The phases until now: a phase still in progress (at a timeout)
+    /// counts up to now; connect excludes the lookup it contains; TTFB is
+    /// the wait for headers once connected.
+    pub(super) fn phases(&self) -> Phases {
+        let now = Instant::now();
+        let since = |t: Option<Instant>| t.map(|t| now.saturating_duration_since(t));
+        let dns = self.dns.or(since(self.dns_started));
+        let connecting = self.connect.or(since(self.connect_started));
+        let ttfb = match self.stuck() {
+            None => {
+                since(self.sent).map(|w| w.saturating_sub(connecting.or(dns).unwrap_or_default()))
+            }
+            Some(_) => None,
+        };
+        Phases {
+            dns,
+            connect: connecting.map(|c| c.saturating_sub(dns.unwrap_or_default())),
+            ttfb,
+            transfer: None,
+        }
+    }
+
+    /// What the request was doing if it has not connected yet.
+    pub(super) fn stuck(&self) -> Option<&'static str> {
+        if self.dns_started.is_some() && self.dns.is_none() {
+            Some("resolving the host name")
+        } else if self.connect_started.is_some() && self.connect.is_none() {
+            Some("connecting (TCP and TLS handshake)")
+        } else {
+            None
+        }
+    }
+}
+
+/// A name lookup that failed; classified as [`crate::check::Reason::Dns`].
+#[derive(Debug, thiserror::Error)]
+pub(super) enum DnsError {
+    #[error("DNS lookup of {host} failed: {source}")]
+    Lookup {
+        host: String,
+        source: std::io::Error,
+    },
+    #[error("DNS lookup of {host} returned no addresses")]
+    Empty { host: String },
+}
+
+/// The system resolver (`getaddrinfo` via tokio), timed.
+struct TimedResolver;
+
+impl Resolve for TimedResolver {
+    fn resolve(&self, name: Name) -> Resolving {
+        let timer = HOP.try_with(Arc::clone).ok();
+        let host = name.as_str().to_owned();
+        Box::pin(async move {
+            if let Some(t) = &timer {
+                t.update(|h| h.dns_started = Some(Instant::now()));
+            }
+            let started = Instant::now();
+            let found = tokio::net::lookup_host((host.as_str(), 0))
+                .await
+                .map(Iterator::collect::<Vec<SocketAddr>>);
+            if let Some(t) = &timer {
+                t.update(|h| h.dns = Some(started.elapsed()));
+            }
+            let addrs = match found {
+                Ok(addrs) => addrs,
+                Err(source) => return Err(DnsError::Lookup { host, source }.into()),
+            };
+            if addrs.is_empty() {
+                return Err(DnsError::Empty { host }.into());
+            }
+            Ok(Box::new(addrs.into_iter()) as Addrs)
+        })
+    }
+}
+
+/// Times the connector (lookup, TCP connect, TLS handshake).
+#[derive(Debug, Clone, Copy)]
+struct ConnectTimerLayer;
+
+impl<S> tower_layer::Layer<S> for ConnectTimerLayer {
+    type Service = ConnectTimer<S>;
+
+    fn layer(&self, inner: S) -> ConnectTimer<S> {
+        ConnectTimer { inner }
+    }
+}
+
+#[derive(Debug, Clone)]
+struct ConnectTimer<S> {
+    inner: S,
+}
+
+type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+
+impl<S, R> tower_service::Service<R> for ConnectTimer<S>
+where
+    S: tower_service::Service<R>,
+    S::Future: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = BoxFuture<Result<S::Response, S::Error>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: R) -> Self::Future {
+        let timer = HOP.try_with(Arc::clone).ok();
+        let connecting = self.inner.call(req);
+        Box::pin(async move {
+            let Some(timer) = timer else {
+                return connecting.await;
+            };
+            timer.update(|h| h.connect_started = Some(Instant::now()));
+            let started = Instant::now();
+            let conn = HOP.scope(Arc::clone(&timer), connecting).await;
+            timer.update(|h| h.connect = Some(started.elapsed()));
+            conn
+        })
+    }
+}

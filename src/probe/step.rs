@@ -1,0 +1,235 @@
+//! One step: render the request, send it (following redirects itself, with
+//! the run's cookie jar), read the body within its limit, decode it, judge it.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use cookie_store::CookieStore;
+use http::header::{CONTENT_TYPE, HeaderMap};
+use tokio::time::Instant;
+
+use crate::assert::Response;
+use crate::check::{Phases, Reason, Redirects, Step, StepResult};
+
+use super::body;
+use super::capture::{self, Evaluation};
+use super::client::HopTimer;
+use super::hop;
+use super::render::{self, RunVars, shown};
+
+/// What the steps of one run share.
+pub(super) struct RunCtx<'c> {
+    pub client: &'c reqwest::Client,
+    pub max_body: u64,
+    pub vars: RunVars,
+    /// Cookies of this run only; thrown away with it.
+    pub jar: CookieStore,
+}
+
+/// A step in flight, kept outside the run's timed future so that a timeout
+/// can still say where the step was and what it had measured.
+#[derive(Debug)]
+pub(super) struct Live {
+    pub result: StepResult,
+    pub started: Instant,
+    pub stage: Stage,
+    /// The request waiting for its headers, with its timer.
+    pub hop: Option<Arc<HopTimer>>,
+    pub body_started: Option<Instant>,
+    /// Time from the step's start to the end of its body.
+    pub network: Option<Duration>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Stage {
+    Preparing,
+    Headers,
+    Body,
+    Evaluating,
+}
+
+/// Why a step failed, without the step's name (the run adds it).
+#[derive(Debug)]
+pub(super) struct StepFailure {
+    pub reason: Reason,
+    pub message: String,
+}
+
+pub(super) fn fail(reason: Reason, message: impl Into<String>) -> StepFailure {
+    StepFailure {
+        reason,
+        message: message.into(),
+    }
+}
+
+impl Live {
+    pub(super) fn new(step: &Step) -> Live {
+        Live {
+            result: StepResult {
+                name: step.name.clone(),
+                method: step.request.method.to_string(),
+                // Placeholders as written, never values; no query (tokens).
+                url: step
+                    .request
+                    .url
+                    .to_string()
+                    .split(['?', '#'])
+                    .next()
+                    .unwrap_or_default()
+                    .to_owned(),
+                status: None,
+                duration: Duration::ZERO,
+                phases: Phases::default(),
+                redirects: 0,
+                failures: Vec::new(),
+            },
+            started: Instant::now(),
+            stage: Stage::Preparing,
+            hop: None,
+            body_started: None,
+            network: None,
+        }
+    }
+
+    /// What the step was doing, for a timeout message.
+    pub(super) fn stuck(&self) -> &'static str {
+        match self.stage {
+            Stage::Preparing => "preparing the request",
+            Stage::Headers => self
+                .hop
+                .as_ref()
+                .and_then(|h| h.snapshot().stuck())
+                .unwrap_or("waiting for response headers"),
+            Stage::Body => "reading the body",
+            Stage::Evaluating => "evaluating the response",
+        }
+    }
+
+    /// The result as far as the step got, unfinished phases included.
+    pub(super) fn into_result(mut self) -> StepResult {
+        if let Some(hop) = self.hop.take() {
+            self.result.phases.add(&hop.snapshot().phases());
+        }
+        if let Some(started) = self.body_started.take() {
+            self.result.phases.add(&transfer(started.elapsed()));
+        }
+        self.result.duration = self.network.unwrap_or_else(|| self.started.elapsed());
+        self.result
+    }
+}
+
+fn transfer(d: Duration) -> Phases {
+    Phases {
+        transfer: Some(d),
+        ..Phases::default()
+    }
+}
+
+/// Runs one step, recording its progress in `live`.
+pub(super) async fn run(
+    ctx: &mut RunCtx<'_>,
+    step: &Step,
+    live: &mut Live,
+) -> Result<(), StepFailure> {
+    let mut req = render::prepare(&step.request, &ctx.vars).map_err(|m| fail(Reason::Setup, m))?;
+    live.result.url = shown(&req.url);
+    let mut response = loop {
+        let response = hop::send(ctx, &req, live).await?;
+        let Redirects::Follow(max) = step.request.redirects else {
+            break response;
+        };
+        let Some(next) = hop::redirect(&response, &req)? else {
+            break response;
+        };
+        if live.result.redirects >= max {
+            let last = shown(&next.url);
+            return Err(fail(
+                Reason::Redirects,
+                format!("more than {max} redirects (last: {last})"),
+            ));
+        }
+        live.result.redirects += 1;
+        live.result.method = next.method.to_string();
+        live.result.url = shown(&next.url);
+        req = next;
+    };
+
+    live.stage = Stage::Body;
+    let body_started = Instant::now();
+    live.body_started = Some(body_started);
+    let body = body::read(&mut response, ctx.max_body, &live.result.url).await?;
+    live.body_started = None;
+    live.result.phases.add(&transfer(body_started.elapsed()));
+    let elapsed = live.started.elapsed();
+    live.network = Some(elapsed);
+
+    live.stage = Stage::Evaluating;
+    let headers = std::mem::take(response.headers_mut());
+    let received = Received {
+        status: response.status().as_u16(),
+        text: body::decode(&body, headers.get(CONTENT_TYPE)),
+        headers,
+        size: body.len() as u64,
+        elapsed,
+    };
+    drop((response, body));
+    let evaluation = judge(ctx, step, received).await?;
+    let Evaluation { failures, failed } = evaluation;
+    live.result.failures = failures;
+    match (failed, live.result.failures.first()) {
+        (Some(reason), Some(first)) => Err(fail(reason, first.clone())),
+        _ => Ok(()),
+    }
+}
+
+/// A response as the assertions see it, owned so it can move to the
+/// blocking pool.
+struct Received {
+    status: u16,
+    headers: HeaderMap,
+    text: String,
+    size: u64,
+    elapsed: Duration,
+}
+
+impl Received {
+    fn view(&self) -> Response<'_> {
+        Response {
+            status: self.status,
+            headers: &self.headers,
+            body: &self.text,
+            size: self.size,
+            elapsed: self.elapsed,
+        }
+    }
+}
+
+/// Takes the step's captures and checks its assertions.
+async fn judge(
+    ctx: &mut RunCtx<'_>,
+    step: &Step,
+    received: Received,
+) -> Result<Evaluation, StepFailure> {
+    if !step.needs_html() {
+        return Ok(capture::evaluate(received.view(), step, &mut ctx.vars));
+    }
+    // Parsed HTML is not `Send` and parsing is CPU work: both belong on the
+    // blocking pool, with owned copies of what they read.
+    let step = step.clone();
+    let mut vars = ctx.vars.clone();
+    let joined = tokio::task::spawn_blocking(move || {
+        let evaluation = capture::evaluate(received.view(), &step, &mut vars);
+        (evaluation, vars)
+    })
+    .await;
+    match joined {
+        Ok((evaluation, vars)) => {
+            ctx.vars = vars;
+            Ok(evaluation)
+        }
+        Err(e) => Err(fail(
+            Reason::Assertion,
+            format!("evaluating the response failed: {e}"),
+        )),
+    }
+}

@@ -1,0 +1,474 @@
+//! The probe against real loopback servers that misbehave in one way each:
+//! every failure class with its reason and message, and a passing flow.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use scarecrow::assert::{Assertion, Css, Predicate, Query, StatusMatch, StatusSet};
+use scarecrow::check::{
+    Body, Capture, CaptureSource, Check, Outcome, Reason, Redirects, Request, RunResult, Schedule,
+    Step,
+};
+use scarecrow::probe::{Probe, ProbeSettings};
+use scarecrow::template::Template;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::time::{Instant, sleep};
+
+/// Serves every connection to a fresh loopback port with `handler`.
+async fn serve<F, Fut>(handler: F) -> SocketAddr
+where
+    F: Fn(TcpStream) -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            tokio::spawn(handler(stream));
+        }
+    });
+    addr
+}
+
+/// Reads one request: its head, and its body by Content-Length.
+async fn read_request(s: &mut TcpStream) -> (String, String) {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    let head_end = loop {
+        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i + 4;
+        }
+        match s.read(&mut chunk).await {
+            Ok(0) | Err(_) => break buf.len(),
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    };
+    let head = String::from_utf8_lossy(&buf[..head_end]).to_lowercase();
+    let len: usize = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0);
+    while buf.len() < head_end + len {
+        match s.read(&mut chunk).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    }
+    let body = String::from_utf8_lossy(&buf[head_end..]).into_owned();
+    (head, body)
+}
+
+/// Writes a whole response and closes the connection.
+async fn respond(mut s: TcpStream, status: &str, headers: &str, body: &[u8]) {
+    let head = format!(
+        "HTTP/1.1 {status}\r\n{headers}Content-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    let _ = s.write_all(head.as_bytes()).await;
+    let _ = s.write_all(body).await;
+    let _ = s.shutdown().await;
+}
+
+fn t(s: &str) -> Template {
+    Template::parse(s, |_| None).unwrap()
+}
+
+fn get(name: &str, url: &str) -> Step {
+    Step {
+        name: name.into(),
+        request: Request {
+            method: http::Method::GET,
+            url: t(url),
+            headers: vec![],
+            query: vec![],
+            body: None,
+            redirects: Redirects::default(),
+        },
+        captures: vec![],
+        assertions: vec![],
+    }
+}
+
+fn status_is(code: u16) -> Assertion {
+    Assertion {
+        query: Query::Status,
+        predicate: Predicate::Status(StatusSet(vec![StatusMatch::Code(code)])),
+    }
+}
+
+fn body_contains(text: &str) -> Assertion {
+    Assertion {
+        query: Query::Body,
+        predicate: Predicate::Contains(t(text)),
+    }
+}
+
+async fn run(timeout: Duration, max_body_bytes: u64, steps: Vec<Step>) -> RunResult {
+    let check = Check {
+        name: "test".into(),
+        description: None,
+        critical: true,
+        owner: None,
+        runbook: None,
+        labels: Default::default(),
+        schedule: Schedule::Every(Duration::from_secs(60)),
+        timeout,
+        steps,
+        source: "checks/test.toml".into(),
+    };
+    let settings = ProbeSettings {
+        user_agent: "scarecrow-test".into(),
+        max_body_bytes,
+        ..ProbeSettings::default()
+    };
+    Probe::new(settings).unwrap().run(&check).await
+}
+
+const MIB: u64 = 1 << 20;
+const GENEROUS: Duration = Duration::from_secs(30);
+
+/// The failure's reason and message; panics with the result on success.
+fn failure(r: &RunResult) -> (Reason, &str) {
+    match &r.outcome {
+        Outcome::Failure {
+            reason, message, ..
+        } => (*reason, message.as_str()),
+        Outcome::Success => panic!("expected a failure, got {r:#?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_connection_is_connect_with_the_url_without_its_query() {
+    let addr = TcpListener::bind("127.0.0.1:0")
+        .await
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let url = format!("http://{addr}/weather?token=s3cret");
+    let r = run(GENEROUS, MIB, vec![get("open page", &url)]).await;
+    let (reason, message) = failure(&r);
+    assert_eq!(reason, Reason::Connect);
+    assert_eq!(
+        message,
+        format!("step \"open page\": connection refused (http://{addr}/weather)")
+    );
+    assert_eq!(r.steps[0].url, format!("http://{addr}/weather"));
+    assert!(
+        r.steps[0].phases.connect.is_some(),
+        "{:?}",
+        r.steps[0].phases
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn silent_server_times_out_at_the_deadline_waiting_for_headers() {
+    let addr = serve(|s| async move {
+        let _held = s;
+        sleep(Duration::from_secs(3600)).await;
+    })
+    .await;
+    let started = Instant::now();
+    let r = run(
+        Duration::from_secs(2),
+        MIB,
+        vec![get("open page", &format!("http://{addr}/"))],
+    )
+    .await;
+    let (reason, message) = failure(&r);
+    assert_eq!(reason, Reason::Timeout);
+    assert_eq!(
+        message,
+        "step \"open page\": timed out after 2s waiting for response headers"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert_eq!(r.steps.len(), 1);
+    let p = r.steps[0].phases;
+    assert!(p.connect.is_some() && p.ttfb.is_some(), "{p:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_drip_body_times_out_reading_the_body() {
+    let addr = serve(|mut s| async move {
+        read_request(&mut s).await;
+        let head = "HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n";
+        let mut ok = s.write_all(head.as_bytes()).await.is_ok();
+        while ok {
+            sleep(Duration::from_millis(200)).await;
+            ok = s.write_all(b"x").await.is_ok();
+        }
+    })
+    .await;
+    let started = Instant::now();
+    let r = run(
+        Duration::from_secs(2),
+        MIB,
+        vec![get("open page", &format!("http://{addr}/"))],
+    )
+    .await;
+    let (reason, message) = failure(&r);
+    assert_eq!(reason, Reason::Timeout);
+    assert_eq!(
+        message,
+        "step \"open page\": timed out after 2s reading the body"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert_eq!(r.steps[0].status, Some(200));
+    assert!(
+        r.steps[0].phases.transfer.is_some(),
+        "{:?}",
+        r.steps[0].phases
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn body_over_the_limit_stops_early() {
+    let addr = serve(|mut s| async move {
+        read_request(&mut s).await;
+        let head = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n";
+        if s.write_all(head.as_bytes()).await.is_err() {
+            return;
+        }
+        let mut chunk = b"10000\r\n".to_vec();
+        chunk.extend(std::iter::repeat_n(b'a', 0x10000));
+        chunk.extend(b"\r\n");
+        // 800 chunks of 64 KiB: 50 MiB that the probe must not read.
+        for _ in 0..800 {
+            if s.write_all(&chunk).await.is_err() {
+                return;
+            }
+        }
+        let _ = s.write_all(b"0\r\n\r\n").await;
+    })
+    .await;
+    let r = run(
+        GENEROUS,
+        MIB,
+        vec![get("download", &format!("http://{addr}/big"))],
+    )
+    .await;
+    let (reason, message) = failure(&r);
+    assert_eq!(reason, Reason::BodyTooLarge);
+    assert_eq!(
+        message,
+        "step \"download\": response body exceeds 1048576 bytes"
+    );
+    assert!(
+        r.duration < Duration::from_secs(15),
+        "took {:?}",
+        r.duration
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn garbage_instead_of_http_is_http() {
+    let addr = serve(|mut s| async move {
+        read_request(&mut s).await;
+        let _ = s
+            .write_all(b"SSH-2.0-OpenSSH_9.6\r\n\x00\x01\x02 nonsense\r\n\r\n")
+            .await;
+        let _ = s.shutdown().await;
+    })
+    .await;
+    let r = run(
+        GENEROUS,
+        MIB,
+        vec![get("open page", &format!("http://{addr}/"))],
+    )
+    .await;
+    let (reason, message) = failure(&r);
+    assert_eq!(reason, Reason::Http);
+    assert!(
+        message.starts_with("step \"open page\": the server did not answer with valid HTTP"),
+        "{message}"
+    );
+    assert!(message.ends_with(&format!("(http://{addr}/)")), "{message}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redirect_loop_stops_at_the_limit() {
+    let addr = serve(|mut s| async move {
+        let (head, _) = read_request(&mut s).await;
+        let to = if head.starts_with("get /a") {
+            "/b"
+        } else {
+            "/a"
+        };
+        respond(s, "302 Found", &format!("Location: {to}?n=1\r\n"), b"").await;
+    })
+    .await;
+    let r = run(
+        GENEROUS,
+        MIB,
+        vec![get("open form", &format!("http://{addr}/a"))],
+    )
+    .await;
+    let (reason, message) = failure(&r);
+    assert_eq!(reason, Reason::Redirects);
+    assert_eq!(
+        message,
+        format!("step \"open form\": more than 10 redirects (last: http://{addr}/b)")
+    );
+    assert_eq!(r.steps[0].redirects, 10);
+    assert_eq!(r.steps[0].status, Some(302));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_host_is_dns() {
+    let r = run(
+        GENEROUS,
+        MIB,
+        vec![get("open page", "http://nonexistent.invalid/x")],
+    )
+    .await;
+    let (reason, message) = failure(&r);
+    assert_eq!(reason, Reason::Dns);
+    assert!(
+        message.starts_with("step \"open page\": DNS lookup of nonexistent.invalid failed"),
+        "{message}"
+    );
+    assert!(
+        message.ends_with("(http://nonexistent.invalid/x)"),
+        "{message}"
+    );
+    assert!(r.steps[0].phases.dns.is_some(), "{:?}", r.steps[0].phases);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn latin1_body_is_decoded_per_its_charset() {
+    let addr = serve(|mut s| async move {
+        read_request(&mut s).await;
+        let headers = "Content-Type: text/html; charset=ISO-8859-1\r\n";
+        respond(s, "200 OK", headers, b"<p>Gr\xfc\xdfe aus K\xf6ln</p>").await;
+    })
+    .await;
+    let mut step = get("greet", &format!("http://{addr}/"));
+    step.assertions = vec![status_is(200), body_contains("Grüße aus Köln")];
+    let r = run(GENEROUS, MIB, vec![step]).await;
+    assert_eq!(r.outcome, Outcome::Success, "{r:#?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_assertions_and_missing_secrets_name_the_step() {
+    let addr = serve(|mut s| async move {
+        read_request(&mut s).await;
+        respond(s, "503 Service Unavailable", "", b"down").await;
+    })
+    .await;
+    let mut step = get("open weather page", &format!("http://{addr}/"));
+    step.assertions = vec![status_is(200), body_contains("Forecast")];
+    let r = run(
+        GENEROUS,
+        MIB,
+        vec![step, get("never runs", "http://127.0.0.1:1/")],
+    )
+    .await;
+    assert_eq!(
+        failure(&r),
+        (
+            Reason::Assertion,
+            "step \"open weather page\": expected status 200, got 503"
+        )
+    );
+    assert_eq!(r.steps.len(), 1, "steps after a failure do not run");
+    assert_eq!(r.steps[0].failures.len(), 2, "{:?}", r.steps[0].failures);
+
+    let step = get("login", "http://${secret:SCARECROW_TEST_NEVER_SET}/");
+    let r = run(GENEROUS, MIB, vec![step]).await;
+    assert_eq!(
+        failure(&r),
+        (
+            Reason::Setup,
+            "step \"login\": url: secret `SCARECROW_TEST_NEVER_SET`: not set in the environment"
+        )
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_step_flow_uses_a_capture_and_the_cookie_of_step_one() {
+    let addr = serve(|mut s| async move {
+        let (head, body) = read_request(&mut s).await;
+        if head.starts_with("get /form ") {
+            let html = br#"<form><input type="hidden" name="csrf" value="tok-42"></form>"#;
+            let headers =
+                "Content-Type: text/html\r\nSet-Cookie: session=abc; Path=/; HttpOnly\r\n";
+            return respond(s, "200 OK", headers, html).await;
+        }
+        let cookie_ok = head.lines().any(|l| l == "cookie: session=abc");
+        match (cookie_ok, body.as_str()) {
+            (true, "csrf=tok-42") => respond(s, "200 OK", "", b"thanks").await,
+            _ => respond(s, "403 Forbidden", "", format!("{head}\n{body}").as_bytes()).await,
+        }
+    })
+    .await;
+    // `localhost` makes the probe resolve a name, so DNS is timed too.
+    let base = format!("http://localhost:{}", addr.port());
+    let mut open = get("open form", &format!("{base}/form"));
+    open.captures = vec![Capture {
+        name: "token".into(),
+        source: CaptureSource::Css {
+            selector: Css::parse("input[name=csrf]").unwrap(),
+            attr: Some("value".into()),
+        },
+    }];
+    open.assertions = vec![status_is(200)];
+    let mut submit = get("submit", &format!("{base}/submit"));
+    submit.request.method = http::Method::POST;
+    submit.request.body = Some(Body::Form(vec![("csrf".into(), t("${capture:token}"))]));
+    submit.assertions = vec![status_is(200), body_contains("thanks")];
+
+    let r = run(GENEROUS, MIB, vec![open, submit]).await;
+    assert_eq!(r.outcome, Outcome::Success, "{r:#?}");
+    assert_eq!(r.steps.len(), 2);
+    let p = r.steps[0].phases;
+    assert!(p.dns.is_some() && p.connect.is_some(), "{p:?}");
+    assert!(p.ttfb.is_some() && p.transfer.is_some(), "{p:?}");
+    assert_eq!(r.steps[1].method, "POST");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_to_a_plain_http_server_is_tls_and_a_hung_handshake_times_out() {
+    let plain = serve(|s| respond(s, "400 Bad Request", "", b"this is plain HTTP")).await;
+    let r = run(
+        GENEROUS,
+        MIB,
+        vec![get("secure", &format!("https://{plain}/"))],
+    )
+    .await;
+    let (reason, message) = failure(&r);
+    assert_eq!(reason, Reason::Tls, "{message}");
+    assert!(
+        message.starts_with("step \"secure\": TLS handshake failed"),
+        "{message}"
+    );
+
+    let silent = serve(|s| async move {
+        let _held = s;
+        sleep(Duration::from_secs(3600)).await;
+    })
+    .await;
+    let url = format!("https://{silent}/");
+    let r = run(Duration::from_secs(2), MIB, vec![get("secure", &url)]).await;
+    assert_eq!(
+        failure(&r),
+        (
+            Reason::Timeout,
+            "step \"secure\": timed out after 2s connecting (TCP and TLS handshake)"
+        )
+    );
+    assert!(
+        r.steps[0].phases.connect.is_some(),
+        "{:?}",
+        r.steps[0].phases
+    );
+}
