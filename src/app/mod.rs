@@ -1,0 +1,153 @@
+//! Wiring: turns a parsed command line into work and an exit code. Only this
+//! module knows every other part.
+
+mod daemon;
+mod once;
+
+use std::io::Write as _;
+
+use crate::cli::{Cli, Command};
+use crate::config::{Diagnostic, LogFormat};
+use crate::probe::Secrets;
+
+/// How the process ends; the numbers are part of the CLI's contract.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    Ok = 0,
+    CheckFailed = 1,
+    Config = 2,
+}
+
+/// Runs one command to completion.
+pub async fn main(cli: Cli) -> Exit {
+    match cli.command {
+        Command::Run { config } => daemon::run(config.as_deref(), Secrets::default()).await,
+        Command::Demo { config, site } => demo(config, site).await,
+        Command::Healthcheck { url } => healthcheck(&url).await,
+        Command::Once(args) => {
+            init_tracing("warn", LogFormat::Text);
+            once::run(args).await
+        }
+        Command::Validate { config, paths } => {
+            init_tracing("warn", LogFormat::Text);
+            validate(config.as_deref(), paths)
+        }
+        Command::DemoSite { listen } => {
+            init_tracing("info", LogFormat::Text);
+            demo_site(listen).await
+        }
+    }
+}
+
+/// Logs go to stderr; `RUST_LOG` overrides the level.
+fn init_tracing(default: &str, format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
+}
+
+/// Prints diagnostics to stderr, in file and position order.
+pub(crate) fn print_diagnostics(diags: &[Diagnostic]) {
+    let mut err = std::io::stderr().lock();
+    for d in diags {
+        let _ = writeln!(err, "{d}");
+    }
+}
+
+fn validate(config: Option<&std::path::Path>, paths: Vec<std::path::PathBuf>) -> Exit {
+    let config = match crate::config::load_config(config) {
+        Ok(c) => c,
+        Err(diags) => {
+            print_diagnostics(&diags);
+            return Exit::Config;
+        }
+    };
+    let paths = if paths.is_empty() {
+        vec![config.checks_dir.clone()]
+    } else {
+        paths
+    };
+    let loaded = crate::config::load_checks(&paths, &config.defaults, &crate::config::process_env);
+    print_diagnostics(&loaded.diagnostics);
+    let errors = loaded.diagnostics.iter().filter(|d| d.is_error()).count();
+    let warnings = loaded.diagnostics.len() - errors;
+    println!(
+        "{} checks valid, {errors} errors, {warnings} warnings",
+        loaded.checks.len()
+    );
+    if errors > 0 { Exit::Config } else { Exit::Ok }
+}
+
+/// The demo site and the daemon in one process: the README's first command.
+async fn demo(config: Option<std::path::PathBuf>, site: std::net::SocketAddr) -> Exit {
+    let listener = match tokio::net::TcpListener::bind(site).await {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("error: cannot serve the demo site on {site}: {e}");
+            return Exit::Config;
+        }
+    };
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let site_task = tokio::spawn(
+        crate::demo::DemoSite::new().serve(listener, shutdown.clone().cancelled_owned()),
+    );
+    eprintln!(
+        "demo site on http://{site}/ — break a feature with: curl -X POST http://{site}/_demo/break/diesel"
+    );
+    // The demo member's password is public; real secrets come from the environment.
+    let secrets =
+        Secrets::default().with_fallback("SCARECROW_DEMO_PASSWORD", crate::demo::DEMO_PASSWORD);
+    let exit = daemon::run(config.as_deref(), secrets).await;
+    shutdown.cancel();
+    let _ = site_task.await;
+    exit
+}
+
+/// Asks the daemon's `/healthz`; the container image has no curl.
+async fn healthcheck(url: &str) -> Exit {
+    let client = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(5))
+        .build();
+    let answer = match client {
+        Ok(c) => c.get(url).send().await,
+        Err(e) => Err(e),
+    };
+    match answer {
+        Ok(r) if r.status().is_success() => Exit::Ok,
+        Ok(r) => {
+            eprintln!("unhealthy: {url} answered {}", r.status());
+            Exit::CheckFailed
+        }
+        Err(e) => {
+            eprintln!("unhealthy: {url}: {e}");
+            Exit::CheckFailed
+        }
+    }
+}
+
+async fn demo_site(listen: std::net::SocketAddr) -> Exit {
+    let listener = match tokio::net::TcpListener::bind(listen).await {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("error: cannot listen on {listen}: {e}");
+            return Exit::Config;
+        }
+    };
+    println!("demo site on http://{listen}/ (Ctrl-C to stop)");
+    let shutdown = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    match crate::demo::DemoSite::new().serve(listener, shutdown).await {
+        Ok(()) => Exit::Ok,
+        Err(e) => {
+            eprintln!("error: demo site: {e}");
+            Exit::Config
+        }
+    }
+}

@@ -1,0 +1,138 @@
+//! `scarecrow once`: the checks as smoke tests in a deploy pipeline. Runs
+//! the selected checks now, prints the results, records and declares nothing.
+
+use std::time::Duration;
+
+use futures_util::StreamExt as _;
+use tokio::time::Instant;
+
+use super::{Exit, print_diagnostics};
+use crate::check::{Check, RunResult};
+use crate::cli::{Format, OnceArgs};
+use crate::config::{self, Config};
+use crate::probe::{Probe, ProbeSettings, Secrets};
+use crate::report;
+
+/// Pause between rounds of `--wait`, so a restarting service is not hammered.
+const RETRY_PAUSE: Duration = Duration::from_secs(2);
+
+pub async fn run(args: OnceArgs) -> Exit {
+    let config = match config::load_config(args.config.as_deref()) {
+        Ok(c) => c,
+        Err(diags) => {
+            print_diagnostics(&diags);
+            return Exit::Config;
+        }
+    };
+    let loaded = config::load_checks(
+        std::slice::from_ref(&config.checks_dir),
+        &config.defaults,
+        &config::process_env,
+    );
+    print_diagnostics(&loaded.diagnostics);
+    let selected = match select(&loaded.checks, &args) {
+        Ok(s) => s,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return Exit::Config;
+        }
+    };
+    let probe = match probe(&config, Secrets::default()) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Exit::Config;
+        }
+    };
+    let mut results = run_all(&probe, &selected, config.concurrency).await;
+    if let Some(wait) = args.wait {
+        retry_failing(&probe, &selected, &mut results, wait, config.concurrency).await;
+    }
+    let text = match args.format {
+        Format::Human => report::human(&results),
+        Format::Json => report::json(&results),
+        Format::Junit => report::junit(&results),
+    };
+    print!("{text}");
+    if loaded.has_errors() {
+        Exit::Config
+    } else if results.iter().any(|r| !r.outcome.is_success()) {
+        Exit::CheckFailed
+    } else {
+        Exit::Ok
+    }
+}
+
+pub(crate) fn probe(config: &Config, secrets: Secrets) -> Result<Probe, crate::probe::ProbeError> {
+    Probe::new(ProbeSettings {
+        user_agent: config.user_agent.clone(),
+        max_body_bytes: config.max_body_size,
+        secrets,
+    })
+}
+
+/// The checks the flags pick, in file order. Naming a check that does not
+/// exist is a usage error, not an empty run that passes.
+fn select<'c>(checks: &'c [Check], args: &OnceArgs) -> Result<Vec<&'c Check>, String> {
+    for name in &args.checks {
+        if !checks.iter().any(|c| &c.name == name) {
+            let hint =
+                config::diagnostic::did_you_mean(name, checks.iter().map(|c| c.name.as_str()))
+                    .map(|k| format!("; did you mean `{k}`?"))
+                    .unwrap_or_default();
+            return Err(format!("no check named `{name}`{hint}"));
+        }
+    }
+    let picked: Vec<_> = checks
+        .iter()
+        .filter(|c| args.checks.is_empty() || args.checks.contains(&c.name))
+        .filter(|c| args.labels.iter().all(|(k, v)| c.labels.get(k) == Some(v)))
+        .filter(|c| !args.critical || c.critical)
+        .collect();
+    if picked.is_empty() {
+        return Err("no check matches the selection".into());
+    }
+    Ok(picked)
+}
+
+async fn run_all(probe: &Probe, checks: &[&Check], concurrency: usize) -> Vec<RunResult> {
+    futures_util::stream::iter(checks)
+        .map(|c| probe.run(c))
+        .buffered(concurrency)
+        .collect()
+        .await
+}
+
+/// Re-runs failing checks until all pass or `wait` has passed; each check
+/// keeps its latest result.
+async fn retry_failing(
+    probe: &Probe,
+    checks: &[&Check],
+    results: &mut [RunResult],
+    wait: Duration,
+    concurrency: usize,
+) {
+    let deadline = Instant::now() + wait;
+    loop {
+        let failing: Vec<usize> = (0..results.len())
+            .filter(|&i| !results[i].outcome.is_success())
+            .collect();
+        let left = deadline.saturating_duration_since(Instant::now());
+        if failing.is_empty() || left.is_zero() {
+            return;
+        }
+        eprintln!(
+            "{} failing, retrying for up to {}s",
+            failing.len(),
+            left.as_secs()
+        );
+        tokio::time::sleep(RETRY_PAUSE.min(left)).await;
+        let again: Vec<&Check> = failing.iter().map(|&i| checks[i]).collect();
+        for (i, r) in failing
+            .into_iter()
+            .zip(run_all(probe, &again, concurrency).await)
+        {
+            results[i] = r;
+        }
+    }
+}

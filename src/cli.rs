@@ -1,0 +1,90 @@
+//! Command-line interface definitions.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "scarecrow",
+    version,
+    about = "Synthetic monitoring and smoke tests for business-critical web features"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the daemon: every check on its schedule, metrics on /metrics.
+    Run {
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+    },
+    /// The demo site on 127.0.0.1:8780 and the daemon with the shipped checks against it.
+    Demo {
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+        #[arg(long, default_value = "127.0.0.1:8780")]
+        site: SocketAddr,
+    },
+    /// Exit 0 if the daemon's /healthz answers (for container health checks).
+    Healthcheck {
+        #[arg(long, default_value = "http://127.0.0.1:9787/healthz")]
+        url: String,
+    },
+    /// Run the selected checks now and exit: 0 all passed, 1 a check failed, 2 config or usage error.
+    Once(OnceArgs),
+    /// Load and check the config and check files, run nothing; exit 0 or 2.
+    Validate {
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// Check files or directories (default: the config's checks directory).
+        paths: Vec<PathBuf>,
+    },
+    /// Serve the built-in demo site alone.
+    DemoSite {
+        #[arg(long, default_value = "127.0.0.1:8780")]
+        listen: SocketAddr,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+pub struct OnceArgs {
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Only this check (repeatable).
+    #[arg(long = "check", value_name = "NAME")]
+    pub checks: Vec<String>,
+    /// Only checks with this label (repeatable; all must match).
+    #[arg(long = "label", value_name = "KEY=VALUE", value_parser = parse_label)]
+    pub labels: Vec<(String, String)>,
+    /// Only critical checks.
+    #[arg(long)]
+    pub critical: bool,
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    pub format: Format,
+    /// Re-run failing checks until they pass or this much time has passed (rolling deploys).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub wait: Option<Duration>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Human,
+    Json,
+    Junit,
+}
+
+fn parse_label(s: &str) -> Result<(String, String), String> {
+    s.split_once('=')
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .ok_or_else(|| format!("expected KEY=VALUE, found {s:?}"))
+}
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    humantime::parse_duration(s).map_err(|e| e.to_string())
+}

@@ -1,0 +1,147 @@
+//! How `scarecrow once` prints its results: for people, for scripts (JSON)
+//! and for CI systems (JUnit XML).
+
+use std::fmt::Write as _;
+
+use crate::check::{Outcome, RunResult};
+
+/// Readable lines, one per check, with the failing step and why.
+pub fn human(results: &[RunResult]) -> String {
+    let width = results.iter().map(|r| r.check.len()).max().unwrap_or(0);
+    let mut out = String::new();
+    for r in results {
+        let ms = r.duration.as_millis();
+        match &r.outcome {
+            Outcome::Success => {
+                let _ = writeln!(out, "PASS  {:width$}  {ms} ms", r.check);
+            }
+            Outcome::Failure {
+                reason,
+                step,
+                message,
+            } => {
+                let at = step
+                    .as_deref()
+                    .map(|s| format!(" at step {s:?}"))
+                    .unwrap_or_default();
+                let _ = writeln!(out, "FAIL  {:width$}  {ms} ms  {reason}{at}", r.check);
+                let _ = writeln!(out, "      {message}");
+            }
+        }
+    }
+    let failed = results.iter().filter(|r| !r.outcome.is_success()).count();
+    let _ = writeln!(
+        out,
+        "\n{} checks: {} passed, {failed} failed",
+        results.len(),
+        results.len() - failed
+    );
+    out
+}
+
+/// A JSON document: totals and every run with its steps and timings.
+pub fn json(results: &[RunResult]) -> String {
+    let failed = results.iter().filter(|r| !r.outcome.is_success()).count();
+    let doc = serde_json::json!({
+        "passed": results.len() - failed,
+        "failed": failed,
+        "results": results,
+    });
+    let mut s = serde_json::to_string_pretty(&doc).unwrap_or_default();
+    s.push('\n');
+    s
+}
+
+/// JUnit XML, one test case per check, as CI systems read it.
+pub fn junit(results: &[RunResult]) -> String {
+    let failed = results.iter().filter(|r| !r.outcome.is_success()).count();
+    let total: f64 = results.iter().map(|r| r.duration.as_secs_f64()).sum();
+    let stamp = results
+        .first()
+        .map(|r| r.started_at.format("%Y-%m-%dT%H:%M:%S").to_string())
+        .unwrap_or_default();
+    let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    let counts = format!(
+        r#"tests="{}" failures="{failed}" errors="0" time="{total:.3}""#,
+        results.len()
+    );
+    let _ = writeln!(out, r#"<testsuites name="scarecrow" {counts}>"#);
+    let _ = writeln!(
+        out,
+        r#"  <testsuite name="scarecrow" {counts} timestamp="{stamp}">"#
+    );
+    for r in results {
+        let name = xml(&r.check);
+        let time = r.duration.as_secs_f64();
+        let open =
+            format!(r#"    <testcase name="{name}" classname="scarecrow.{name}" time="{time:.3}""#);
+        match &r.outcome {
+            Outcome::Success => {
+                let _ = writeln!(out, "{open}/>");
+            }
+            Outcome::Failure {
+                reason, message, ..
+            } => {
+                let _ = writeln!(out, "{open}>");
+                let _ = writeln!(
+                    out,
+                    r#"      <failure type="{reason}" message="{}">{}</failure>"#,
+                    xml(message),
+                    xml(&details(r))
+                );
+                let _ = writeln!(out, "    </testcase>");
+            }
+        }
+    }
+    out.push_str("  </testsuite>\n</testsuites>\n");
+    out
+}
+
+/// The steps of a failed run, for the body of a JUnit failure.
+fn details(r: &RunResult) -> String {
+    let mut s = String::new();
+    for step in &r.steps {
+        let status = step
+            .status
+            .map_or_else(|| "-".to_owned(), |c| c.to_string());
+        let _ = writeln!(
+            s,
+            "{} {} {} -> {status} ({} ms)",
+            step.name,
+            step.method,
+            step.url,
+            step.duration.as_millis()
+        );
+        for f in &step.failures {
+            let _ = writeln!(s, "  {f}");
+        }
+    }
+    s
+}
+
+/// Escapes text for XML attributes and content; drops characters XML 1.0
+/// cannot carry at all.
+fn xml(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            '\n' | '\t' | '\r' => out.push(c),
+            c if (c as u32) < 0x20 => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn xml_escapes_markup_and_drops_control_characters() {
+        assert_eq!(super::xml("a<b & \"c\"\u{1}"), "a&lt;b &amp; &quot;c&quot;");
+    }
+}
