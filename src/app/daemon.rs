@@ -1,0 +1,150 @@
+//! `scarecrow run`: load, start the scheduler and the HTTP endpoints, stop
+//! cleanly on SIGTERM or SIGINT.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+use super::Exit;
+use crate::check::{Check, Outcome, RunResult};
+use crate::config::{self, Config, Diagnostic};
+use crate::metrics::Metrics;
+use crate::probe::Secrets;
+use crate::schedule::{Observer, Scheduler};
+
+/// Runs the daemon until a signal stops it.
+pub async fn run(config_path: Option<&Path>, secrets: Secrets) -> Exit {
+    let config = match config::load_config(config_path) {
+        Ok(c) => c,
+        Err(diags) => {
+            super::print_diagnostics(&diags);
+            return Exit::Config;
+        }
+    };
+    super::init_tracing("info", config.log_format);
+    // Secrets with a fallback count as set, so the demo loads without warnings.
+    let env = |name: &str| config::process_env(name).or_else(|| secrets.get(name).ok());
+    let loaded = config::load_checks(
+        std::slice::from_ref(&config.checks_dir),
+        &config.defaults,
+        &env,
+    );
+    log_diagnostics(&loaded.diagnostics);
+    match serve(config, loaded.checks, secrets).await {
+        Ok(()) => Exit::Ok,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            Exit::Config
+        }
+    }
+}
+
+async fn serve(config: Config, checks: Vec<Check>, secrets: Secrets) -> anyhow::Result<()> {
+    let metrics = Metrics::new();
+    for check in &checks {
+        metrics.add_check(check);
+    }
+    if checks.is_empty() {
+        tracing::warn!(dir = %config.checks_dir.display(), "no checks loaded");
+    }
+    let probe = super::once::probe(&config, secrets)?;
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;
+    tracing::info!(checks = checks.len(), listen = %config.listen, "scarecrow running");
+
+    let shutdown = CancellationToken::new();
+    let server = tokio::spawn(crate::server::serve(
+        listener,
+        crate::server::router(metrics.clone()),
+        shutdown.clone().cancelled_owned(),
+    ));
+    let observer = Arc::new(Telemetry { metrics });
+    let scheduler = Scheduler::new(probe, observer, config.concurrency, config.shutdown_grace);
+    let checks = checks.into_iter().map(Arc::new).collect();
+    let scheduling = tokio::spawn(scheduler.run(checks, shutdown.clone()));
+
+    wait_for_signal().await;
+    tracing::info!(grace = ?config.shutdown_grace, "shutting down");
+    shutdown.cancel();
+    tokio::spawn(async {
+        wait_for_signal().await;
+        tracing::warn!("second signal; exiting now");
+        std::process::exit(130);
+    });
+    let _ = scheduling.await;
+    match tokio::time::timeout(Duration::from_secs(5), server).await {
+        Ok(Ok(Err(e))) => tracing::warn!("server: {e}"),
+        Err(_) => tracing::warn!("server did not stop in time"),
+        _ => {}
+    }
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// SIGTERM (container stop) or SIGINT (Ctrl-C).
+async fn wait_for_signal() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = term => {}
+    }
+}
+
+fn log_diagnostics(diags: &[Diagnostic]) {
+    for d in diags {
+        let (file, line, col) = (d.file.display(), d.line, d.col);
+        let shown = d.to_string();
+        if d.is_error() {
+            tracing::error!(%file, line, col, "this check does not run: {}", shown.trim_end());
+        } else {
+            tracing::warn!(%file, line, col, "{}", shown.trim_end());
+        }
+    }
+}
+
+/// The one place each run event becomes a log line and metrics.
+struct Telemetry {
+    metrics: Metrics,
+}
+
+impl Observer for Telemetry {
+    fn started(&self, _check: &Check, lateness: Duration) {
+        self.metrics.observe_lateness(lateness);
+    }
+
+    fn skipped(&self, check: &Check) {
+        self.metrics.skipped_run(&check.name);
+        tracing::warn!(check = %check.name, "run skipped: the previous run is still going");
+    }
+
+    fn finished(&self, check: &Check, result: RunResult) {
+        self.metrics.observe_run(&result);
+        let ms = result.duration.as_millis() as u64;
+        match &result.outcome {
+            Outcome::Success => {
+                tracing::info!(check = %check.name, duration_ms = ms, "check passed")
+            }
+            Outcome::Failure {
+                reason,
+                step,
+                message,
+            } => tracing::warn!(
+                check = %check.name,
+                duration_ms = ms,
+                reason = %reason,
+                step = step.as_deref().unwrap_or(""),
+                "check failed: {message}"
+            ),
+        }
+    }
+}

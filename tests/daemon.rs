@@ -1,0 +1,182 @@
+//! `scarecrow run` as a daemon: schedules, `/metrics`, `/healthz`, SIGTERM.
+
+mod common;
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use common::Site;
+
+/// A free loopback port (bound, read, released).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+/// A config and two fast checks in a temporary directory.
+fn setup(site: &str, port: u16) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("scarecrow-daemon-{}-{port}", std::process::id()));
+    std::fs::create_dir_all(dir.join("checks")).expect("mkdir");
+    std::fs::write(
+        dir.join("config.toml"),
+        format!("listen = \"127.0.0.1:{port}\"\nshutdown_grace = \"5s\"\n"),
+    )
+    .expect("config");
+    std::fs::write(
+        dir.join("checks/diesel-order.toml"),
+        format!(
+            "every = \"1s\"\ncritical = true\nlabels = {{ site = \"shop\" }}\n[[step]]\nurl = \"{site}/diesel/order\"\n[[step.expect.css]]\nselector = \"form#order input[name=liters]\"\nexists = true\n"
+        ),
+    )
+    .expect("check");
+    std::fs::write(
+        dir.join("checks/weather.toml"),
+        format!("every = \"1s\"\n[[step]]\nurl = \"{site}/weather\"\n"),
+    )
+    .expect("check");
+    std::fs::write(dir.join("checks/broken.toml"), "every = 5\n").expect("broken check");
+    dir
+}
+
+async fn scrape(client: &reqwest::Client, port: u16) -> String {
+    match client
+        .get(format!("http://127.0.0.1:{port}/metrics"))
+        .send()
+        .await
+    {
+        Ok(r) => r.text().await.unwrap_or_default(),
+        Err(_) => String::new(),
+    }
+}
+
+/// The value of one sample line in the exposition text.
+fn sample(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+}
+
+async fn wait_for(
+    client: &reqwest::Client,
+    port: u16,
+    what: &str,
+    ok: impl Fn(&str) -> bool,
+) -> String {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let text = scrape(client, port).await;
+        if ok(&text) {
+            return text;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}:\n{text}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn runs_checks_exposes_metrics_and_stops_on_sigterm() {
+    let site = Site::start().await;
+    let port = free_port();
+    let dir = setup(&site.url, port);
+    let mut daemon = tokio::process::Command::new(env!("CARGO_BIN_EXE_scarecrow"))
+        .args(["run", "--config"])
+        .arg(dir.join("config.toml"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start daemon");
+    let client = reqwest::Client::new();
+
+    let up = r#"scarecrow_check_up{check="diesel-order"}"#;
+    let text = wait_for(&client, port, "diesel-order up", |t| {
+        sample(t, up) == Some(1.0)
+    })
+    .await;
+    assert_eq!(
+        sample(&text, "scarecrow_checks_loaded"),
+        Some(2.0),
+        "the broken file does not stop the others"
+    );
+    assert!(
+        text.contains(
+            r#"scarecrow_check_info{check="diesel-order",critical="true",label_site="shop"} 1"#
+        ),
+        "{text}"
+    );
+    assert_eq!(
+        sample(
+            &text,
+            r#"scarecrow_check_failures_total{check="diesel-order",reason="assertion"}"#
+        ),
+        Some(0.0)
+    );
+
+    site.switch("break", "diesel", "").await;
+    let failures = r#"scarecrow_check_failures_total{check="diesel-order",reason="assertion"}"#;
+    let text = wait_for(&client, port, "diesel-order down", |t| {
+        sample(t, up) == Some(0.0) && sample(t, failures) >= Some(1.0)
+    })
+    .await;
+    assert_eq!(
+        sample(&text, r#"scarecrow_check_up{check="weather"}"#),
+        Some(1.0)
+    );
+    assert!(
+        sample(&text, "scarecrow_scheduler_lateness_seconds_count") >= Some(2.0),
+        "{text}"
+    );
+
+    let health = tokio::process::Command::new(env!("CARGO_BIN_EXE_scarecrow"))
+        .args([
+            "healthcheck",
+            "--url",
+            &format!("http://127.0.0.1:{port}/healthz"),
+        ])
+        .status()
+        .await
+        .expect("healthcheck");
+    assert!(health.success());
+
+    let pid = daemon.id().expect("pid").to_string();
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill");
+    assert!(killed.success());
+    let status = tokio::time::timeout(Duration::from_secs(10), daemon.wait())
+        .await
+        .expect("exits within the grace period")
+        .expect("wait");
+    assert_eq!(status.code(), Some(0));
+    let mut log = String::new();
+    if let Some(mut err) = daemon.stderr.take() {
+        use tokio::io::AsyncReadExt as _;
+        let _ = err.read_to_string(&mut log).await;
+    }
+    assert!(
+        log.contains("broken.toml:1:9"),
+        "the broken file is logged with its position:\n{log}"
+    );
+    assert!(log.contains("stopped"), "{log}");
+    let _ = std::fs::remove_dir_all(dir);
+
+    let after = tokio::process::Command::new(env!("CARGO_BIN_EXE_scarecrow"))
+        .args([
+            "healthcheck",
+            "--url",
+            &format!("http://127.0.0.1:{port}/healthz"),
+        ])
+        .stderr(Stdio::null())
+        .status()
+        .await
+        .expect("healthcheck");
+    assert_eq!(
+        after.code(),
+        Some(1),
+        "healthcheck fails once the daemon is gone"
+    );
+}

@@ -1,0 +1,116 @@
+//! `/metrics` output passes `promtool check metrics` (parse and lint). Skipped,
+//! with a note, where promtool is not installed; CI installs it.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use scarecrow::check::{Check, Outcome, Phases, Reason, RunResult, Schedule, StepResult};
+use scarecrow::metrics::Metrics;
+use tokio::io::AsyncWriteExt as _;
+
+fn check(name: &str, labels: &[(&str, &str)]) -> Check {
+    Check {
+        name: name.to_owned(),
+        description: Some(format!("the {name} feature")),
+        critical: name == "diesel",
+        owner: Some("team-web".to_owned()),
+        runbook: None,
+        labels: labels
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect::<BTreeMap<_, _>>(),
+        schedule: Schedule::Every(Duration::from_secs(60)),
+        timeout: Duration::from_secs(10),
+        steps: Vec::new(),
+        source: PathBuf::from(format!("checks/{name}.toml")),
+    }
+}
+
+fn run(check: &str, outcome: Outcome, phases: Phases) -> RunResult {
+    RunResult {
+        check: check.to_owned(),
+        started_at: chrono::Utc::now(),
+        duration: Duration::from_millis(420),
+        outcome,
+        steps: vec![StepResult {
+            name: "home".to_owned(),
+            method: "GET".to_owned(),
+            url: "http://127.0.0.1/".to_owned(),
+            status: Some(200),
+            duration: Duration::from_millis(400),
+            phases,
+            redirects: 0,
+            failures: Vec::new(),
+        }],
+    }
+}
+
+#[tokio::test]
+async fn metrics_pass_promtool_check_metrics() {
+    let metrics = Metrics::new();
+    metrics.add_check(&check("weather", &[("site", "members"), ("tier", "1")]));
+    metrics.add_check(&check("diesel", &[("site", "shop")]));
+    let ms = |n| Some(Duration::from_millis(n));
+    metrics.observe_run(&run(
+        "weather",
+        Outcome::Failure {
+            reason: Reason::Timeout,
+            step: Some("home".to_owned()),
+            message: "deadline of 10s passed".to_owned(),
+        },
+        Phases {
+            dns: ms(2),
+            connect: ms(8),
+            ttfb: None,
+            transfer: None,
+        },
+    ));
+    metrics.observe_run(&run(
+        "diesel",
+        Outcome::Success,
+        Phases {
+            dns: ms(1),
+            connect: ms(4),
+            ttfb: ms(120),
+            transfer: ms(3),
+        },
+    ));
+    metrics.skipped_run("diesel");
+    metrics.observe_lateness(Duration::from_micros(250));
+    let text = metrics.render();
+
+    let mut child = match tokio::process::Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+    {
+        Ok(child) => child,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            eprintln!("note: promtool is not on PATH; skipping `promtool check metrics`");
+            return;
+        }
+        Err(e) => panic!("cannot run promtool: {e}"),
+    };
+    let mut stdin = child.stdin.take().expect("stdin is piped");
+    stdin
+        .write_all(text.as_bytes())
+        .await
+        .expect("write to promtool");
+    drop(stdin);
+    let out = child.wait_with_output().await.expect("promtool runs");
+    let report = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success(),
+        "promtool failed ({}):\n{report}\n--- input:\n{text}",
+        out.status
+    );
+    assert_eq!(report.trim(), "", "promtool lint output; input:\n{text}");
+}
