@@ -31,6 +31,8 @@ pub enum Command {
         #[arg(long, default_value = "127.0.0.1:8780")]
         site: SocketAddr,
     },
+    /// List incidents from the store (works while the daemon runs), or resolve one by hand.
+    Incidents(IncidentsArgs),
     /// Exit 0 if the daemon's /healthz answers (for container health checks).
     Healthcheck {
         #[arg(long, default_value = "http://127.0.0.1:9787/healthz")]
@@ -70,6 +72,35 @@ pub struct OnceArgs {
     /// Re-run failing checks until they pass or this much time has passed (rolling deploys).
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub wait: Option<Duration>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct IncidentsArgs {
+    #[command(subcommand)]
+    pub command: Option<IncidentsCommand>,
+    #[arg(long, value_name = "FILE", global = true)]
+    pub config: Option<PathBuf>,
+    /// Only open incidents.
+    #[arg(long)]
+    pub open: bool,
+    #[arg(long, value_enum, default_value_t = ListFormat::Human)]
+    pub format: ListFormat,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum IncidentsCommand {
+    /// Resolve an open incident by hand and send the resolution.
+    Resolve {
+        id: String,
+        #[arg(long)]
+        note: Option<String>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ListFormat {
+    Human,
+    Json,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -24,6 +24,7 @@ fn check(name: &str, labels: &[(&str, &str)]) -> Check {
         schedule: Schedule::Every(Duration::from_secs(60)),
         timeout: Duration::from_secs(10),
         steps: Vec::new(),
+        incidents: Default::default(),
         source: PathBuf::from(format!("checks/{name}.toml")),
     }
 }
@@ -43,6 +44,7 @@ fn run(check: &str, outcome: Outcome, phases: Phases) -> RunResult {
             phases,
             redirects: 0,
             failures: Vec::new(),
+            excerpt: None,
         }],
     }
 }

@@ -117,6 +117,7 @@ async fn run(timeout: Duration, max_body_bytes: u64, steps: Vec<Step>) -> RunRes
         schedule: Schedule::Every(Duration::from_secs(60)),
         timeout,
         steps,
+        incidents: Default::default(),
         source: "checks/test.toml".into(),
     };
     let settings = ProbeSettings {

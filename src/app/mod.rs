@@ -2,6 +2,8 @@
 //! module knows every other part.
 
 mod daemon;
+mod incidents;
+mod incidents_cli;
 mod once;
 
 use std::io::Write as _;
@@ -24,6 +26,10 @@ pub async fn main(cli: Cli) -> Exit {
         Command::Run { config } => daemon::run(config.as_deref(), Secrets::default()).await,
         Command::Demo { config, site } => demo(config, site).await,
         Command::Healthcheck { url } => healthcheck(&url).await,
+        Command::Incidents(args) => {
+            init_tracing("warn", LogFormat::Text);
+            incidents_cli::run(args).await
+        }
         Command::Once(args) => {
             init_tracing("warn", LogFormat::Text);
             once::run(args).await

@@ -26,8 +26,34 @@ pub struct Check {
     /// One absolute deadline for the whole run.
     pub timeout: Duration,
     pub steps: Vec<Step>,
+    pub incidents: IncidentRules,
     /// The file the check was loaded from.
     pub source: PathBuf,
+}
+
+/// When a failing check declares an incident and when it resolves it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IncidentRules {
+    /// Failed runs in a row that declare (critical checks only).
+    pub failure_threshold: u32,
+    /// Passed runs in a row that resolve.
+    pub success_threshold: u32,
+    /// Run again this long after a failure before counting it, so one
+    /// dropped packet wakes nobody.
+    pub recheck: Option<Duration>,
+    /// Announce a still-open incident again this often.
+    pub remind_every: Option<Duration>,
+}
+
+impl Default for IncidentRules {
+    fn default() -> Self {
+        IncidentRules {
+            failure_threshold: 2,
+            success_threshold: 2,
+            recheck: None,
+            remind_every: None,
+        }
+    }
 }
 
 /// When a check runs in the daemon.

@@ -3,10 +3,10 @@
 use std::fmt;
 use std::time::Duration;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// The class of a failure: what kind of thing went wrong.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Reason {
     /// The response came, but an assertion did not hold.
@@ -64,7 +64,7 @@ impl fmt::Display for Reason {
 }
 
 /// How a run ended.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "result", rename_all = "snake_case")]
 pub enum Outcome {
     Success,
@@ -84,17 +84,17 @@ impl Outcome {
 
 /// Where a step's time went. A phase is absent when it did not happen (a
 /// reused name lookup, a request that never connected).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Phases {
-    #[serde(serialize_with = "opt_ms")]
+    #[serde(serialize_with = "opt_ms", deserialize_with = "de_opt_ms", default)]
     pub dns: Option<Duration>,
     /// TCP connect plus TLS handshake.
-    #[serde(serialize_with = "opt_ms")]
+    #[serde(serialize_with = "opt_ms", deserialize_with = "de_opt_ms", default)]
     pub connect: Option<Duration>,
     /// Request sent to response headers received.
-    #[serde(serialize_with = "opt_ms")]
+    #[serde(serialize_with = "opt_ms", deserialize_with = "de_opt_ms", default)]
     pub ttfb: Option<Duration>,
-    #[serde(serialize_with = "opt_ms")]
+    #[serde(serialize_with = "opt_ms", deserialize_with = "de_opt_ms", default)]
     pub transfer: Option<Duration>,
 }
 
@@ -113,27 +113,34 @@ impl Phases {
 }
 
 /// One step as it ran.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StepResult {
     pub name: String,
     /// Method and URL of the last request (after redirects).
     pub method: String,
     pub url: String,
     pub status: Option<u16>,
-    #[serde(serialize_with = "ms")]
+    #[serde(serialize_with = "ms", deserialize_with = "de_ms")]
     pub duration: Duration,
     pub phases: Phases,
     pub redirects: u32,
     /// Every assertion that did not hold, in order.
     pub failures: Vec<String>,
+    /// The start of the response's text when the step failed on it.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub excerpt: Option<String>,
 }
 
 /// One run of one check.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RunResult {
     pub check: String,
     pub started_at: chrono::DateTime<chrono::Utc>,
-    #[serde(serialize_with = "ms", rename = "duration_ms")]
+    #[serde(
+        serialize_with = "ms",
+        deserialize_with = "de_ms",
+        rename = "duration_ms"
+    )]
     pub duration: Duration,
     #[serde(flatten)]
     pub outcome: Outcome,
@@ -148,5 +155,56 @@ fn opt_ms<S: serde::Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::
     match d {
         Some(d) => ms(d, s),
         None => s.serialize_none(),
+    }
+}
+
+fn de_ms<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    let ms = f64::deserialize(d)?;
+    Duration::try_from_secs_f64(ms / 1e3).map_err(serde::de::Error::custom)
+}
+
+fn de_opt_ms<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    match Option::<f64>::deserialize(d)? {
+        Some(ms) => Duration::try_from_secs_f64(ms / 1e3)
+            .map(Some)
+            .map_err(serde::de::Error::custom),
+        None => Ok(None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_run_survives_a_round_trip_through_json() {
+        let run = RunResult {
+            check: "weather".into(),
+            started_at: "2026-11-25T14:49:00Z".parse().unwrap(),
+            duration: Duration::from_micros(12_345),
+            outcome: Outcome::Failure {
+                reason: Reason::BodyTooLarge,
+                step: Some("open".into()),
+                message: "too big".into(),
+            },
+            steps: vec![StepResult {
+                name: "open".into(),
+                method: "GET".into(),
+                url: "http://h/".into(),
+                status: Some(200),
+                duration: Duration::from_micros(12_000),
+                phases: Phases {
+                    dns: None,
+                    connect: Some(Duration::from_micros(300)),
+                    ttfb: Some(Duration::from_millis(2)),
+                    transfer: None,
+                },
+                redirects: 1,
+                failures: vec!["x".into()],
+                excerpt: Some("Oops".into()),
+            }],
+        };
+        let json = serde_json::to_string(&run).unwrap();
+        assert_eq!(serde_json::from_str::<RunResult>(&json).unwrap(), run);
     }
 }

@@ -8,7 +8,9 @@ use toml::de::{DeTable, DeValue};
 
 use super::expect;
 use super::reader::{Ctx, Table, Value};
-use crate::check::{Body, Check, JsonBody, Redirects, Request, Schedule, Step, cron::Cron};
+use crate::check::{
+    Body, Check, IncidentRules, JsonBody, Redirects, Request, Schedule, Step, cron::Cron,
+};
 use crate::template::Template;
 
 /// Looks up `env:` placeholders; the process environment outside tests.
@@ -27,6 +29,7 @@ pub struct Reader<'s, 'e> {
 pub struct Defaults {
     pub timeout: Duration,
     pub every: Duration,
+    pub incidents: IncidentRules,
 }
 
 impl Default for Defaults {
@@ -34,6 +37,7 @@ impl Default for Defaults {
         Defaults {
             timeout: Duration::from_secs(10),
             every: Duration::from_secs(60),
+            incidents: IncidentRules::default(),
         }
     }
 }
@@ -83,6 +87,7 @@ pub fn read(r: &mut Reader, root: &DeTable, stem: &str, defaults: &Defaults) -> 
     let timeout = t
         .get("timeout")
         .map_or(Some(defaults.timeout), |v| r.cx.duration(v));
+    let incidents = incident_rules(&mut r.cx, &t, defaults.incidents);
     let steps = match t.get("step") {
         Some(v) => steps(r, v),
         None => {
@@ -104,8 +109,32 @@ pub fn read(r: &mut Reader, root: &DeTable, stem: &str, defaults: &Defaults) -> 
         schedule: schedule?,
         timeout: timeout?,
         steps: steps?,
+        incidents,
         source: r.cx.src.path.clone(),
     })
+}
+
+/// `failure_threshold`, `success_threshold`, `recheck` and `remind_every`,
+/// in a check file or in `[incidents]` of `config.toml`.
+pub fn incident_rules(cx: &mut Ctx, t: &Table, defaults: IncidentRules) -> IncidentRules {
+    let mut rules = defaults;
+    if let Some(v) = t.get("failure_threshold") {
+        rules.failure_threshold = cx
+            .uint(v, 1..=1000)
+            .map_or(rules.failure_threshold, |n| n as u32);
+    }
+    if let Some(v) = t.get("success_threshold") {
+        rules.success_threshold = cx
+            .uint(v, 1..=1000)
+            .map_or(rules.success_threshold, |n| n as u32);
+    }
+    if let Some(v) = t.get("recheck") {
+        rules.recheck = cx.duration(v).or(rules.recheck);
+    }
+    if let Some(v) = t.get("remind_every") {
+        rules.remind_every = cx.duration(v).or(rules.remind_every);
+    }
+    rules
 }
 
 pub fn valid_name(name: &str) -> bool {

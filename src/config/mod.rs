@@ -7,12 +7,13 @@ pub mod diagnostic;
 mod expect;
 mod reader;
 mod settings;
+pub mod sinks;
 
 use std::path::{Path, PathBuf};
 
 pub use check_file::{Defaults, valid_name};
 pub use diagnostic::{Diagnostic, Severity, Source};
-pub use settings::{Config, LogFormat};
+pub use settings::{Config, LogFormat, RoleConfig, Roles};
 
 use crate::check::Check;
 use check_file::{Env, Reader};

@@ -82,6 +82,7 @@ impl Live {
                 phases: Phases::default(),
                 redirects: 0,
                 failures: Vec::new(),
+                excerpt: None,
             },
             started: Instant::now(),
             stage: Stage::Preparing,
@@ -173,8 +174,11 @@ pub(super) async fn run(
         elapsed,
     };
     drop((response, body));
-    let evaluation = judge(ctx, step, received).await?;
+    let (evaluation, received) = judge(ctx, step, received).await?;
     let Evaluation { failures, failed } = evaluation;
+    if failed.is_some() {
+        live.result.excerpt = Some(excerpt(&received.text));
+    }
     live.result.failures = failures;
     match (failed, live.result.failures.first()) {
         (Some(reason), Some(first)) => Err(fail(reason, first.clone())),
@@ -204,14 +208,33 @@ impl Received {
     }
 }
 
+/// The start of a failing response's text, white space folded: evidence
+/// of what the page showed.
+fn excerpt(text: &str) -> String {
+    const MAX: usize = 300;
+    let mut out = String::new();
+    for word in text.split_whitespace() {
+        if out.len() + word.len() >= MAX {
+            out.push('…');
+            break;
+        }
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(word);
+    }
+    out
+}
+
 /// Takes the step's captures and checks its assertions.
 async fn judge(
     ctx: &mut RunCtx<'_>,
     step: &Step,
     received: Received,
-) -> Result<Evaluation, StepFailure> {
+) -> Result<(Evaluation, Received), StepFailure> {
     if !step.needs_html() {
-        return Ok(capture::evaluate(received.view(), step, &mut ctx.vars));
+        let evaluation = capture::evaluate(received.view(), step, &mut ctx.vars);
+        return Ok((evaluation, received));
     }
     // Parsed HTML is not `Send` and parsing is CPU work: both belong on the
     // blocking pool, with owned copies of what they read.
@@ -219,13 +242,13 @@ async fn judge(
     let mut vars = ctx.vars.clone();
     let joined = tokio::task::spawn_blocking(move || {
         let evaluation = capture::evaluate(received.view(), &step, &mut vars);
-        (evaluation, vars)
+        (evaluation, vars, received)
     })
     .await;
     match joined {
-        Ok((evaluation, vars)) => {
+        Ok((evaluation, vars, received)) => {
             ctx.vars = vars;
-            Ok(evaluation)
+            Ok((evaluation, received))
         }
         Err(e) => Err(fail(
             Reason::Assertion,

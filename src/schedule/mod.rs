@@ -25,7 +25,9 @@ pub trait Observer: Send + Sync + 'static {
     fn started(&self, check: &Check, lateness: Duration);
     /// A run was due while the previous one was still going.
     fn skipped(&self, check: &Check);
-    fn finished(&self, check: &Check, result: RunResult);
+    /// A run ended. `counted` is false for a failure that a re-check will
+    /// confirm or overturn: it is recorded, but does not count toward incidents.
+    fn finished(&self, check: &Arc<Check>, result: RunResult, counted: bool);
 }
 
 /// The longest the scheduler sleeps, so it notices a wall-clock jump
@@ -141,13 +143,22 @@ impl Scheduler {
         );
         let (check, running) = (slot.check.clone(), slot.running.clone());
         async move {
-            let Ok(_permit) = permits.acquire_owned().await else {
+            let Ok(permit) = permits.clone().acquire_owned().await else {
                 return;
             };
             observer.started(&check, origin.elapsed().saturating_sub(due));
-            let result = probe.run(&check).await;
+            let mut result = probe.run(&check).await;
+            drop(permit);
+            if let (false, Some(wait)) = (result.outcome.is_success(), check.incidents.recheck) {
+                observer.finished(&check, result, false);
+                tokio::time::sleep(wait).await;
+                let Ok(_permit) = permits.acquire_owned().await else {
+                    return;
+                };
+                result = probe.run(&check).await;
+            }
             running.store(false, Ordering::Release);
-            observer.finished(&check, result);
+            observer.finished(&check, result, true);
         }
     }
 

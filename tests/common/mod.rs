@@ -63,3 +63,88 @@ pub fn stdout(o: &Output) -> String {
 pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
+
+/// A free loopback port (bound, read, released).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+/// One request a receiver got.
+#[derive(Debug, Clone)]
+pub struct Received {
+    /// What the receiver answered.
+    pub status: u16,
+    pub headers: std::collections::HashMap<String, String>,
+    pub body: serde_json::Value,
+    pub raw: String,
+}
+
+/// A real webhook receiver on loopback that records every request and
+/// answers with a status the test controls (and `Retry-After` on 503).
+#[derive(Clone)]
+pub struct Receiver {
+    pub url: String,
+    pub got: std::sync::Arc<std::sync::Mutex<Vec<Received>>>,
+    status: std::sync::Arc<std::sync::atomic::AtomicU16>,
+}
+
+impl Receiver {
+    pub async fn start() -> Receiver {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let url = format!("http://{}/hook", listener.local_addr().expect("addr"));
+        let r = Receiver {
+            url,
+            got: Default::default(),
+            status: std::sync::Arc::new(std::sync::atomic::AtomicU16::new(200)),
+        };
+        let state = r.clone();
+        let app = axum::Router::new().route(
+            "/hook",
+            axum::routing::post(move |headers: axum::http::HeaderMap, body: String| {
+                let state = state.clone();
+                async move {
+                    let status = state.status.load(std::sync::atomic::Ordering::SeqCst);
+                    let headers = headers
+                        .iter()
+                        .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_owned()))
+                        .collect();
+                    let parsed = serde_json::from_str(&body).unwrap_or(serde_json::Value::Null);
+                    state.got.lock().expect("lock").push(Received {
+                        status,
+                        headers,
+                        body: parsed,
+                        raw: body,
+                    });
+                    let code = axum::http::StatusCode::from_u16(status).expect("status");
+                    (code, [("retry-after", "1")], "")
+                }
+            }),
+        );
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        r
+    }
+
+    /// Answer every following request with `status`.
+    pub fn answer(&self, status: u16) {
+        self.status
+            .store(status, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Requests answered with a 2xx, i.e. delivered ones, of one event type.
+    pub fn delivered(&self, kind: &str) -> Vec<Received> {
+        let got = self.got.lock().expect("lock");
+        got.iter()
+            .filter(|r| r.body["type"] == kind && (200..300).contains(&r.status))
+            .cloned()
+            .collect()
+    }
+
+    pub fn all(&self) -> Vec<Received> {
+        self.got.lock().expect("lock").clone()
+    }
+}

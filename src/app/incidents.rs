@@ -1,0 +1,175 @@
+//! Wiring of the incident machinery: the store, the engine, the sinks and
+//! the delivery worker, and the telemetry each of them reports.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use chrono::{DateTime, Utc};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::check::Check;
+use crate::config::Config;
+use crate::incident::engine::{Command, Engine, EngineObserver, Policy};
+use crate::incident::outbox::{DeliveryObserver, Worker};
+use crate::incident::sink::Sink;
+use crate::incident::store::{OutboxItem, Store as _};
+use crate::incident::{Event, EventKind, Feature, Roles, Thresholds};
+use crate::metrics::Metrics;
+use crate::store::SqliteStore;
+
+/// The running incident machinery.
+pub struct Incidents {
+    pub commands: mpsc::UnboundedSender<Command>,
+    engine: JoinHandle<()>,
+    worker: JoinHandle<()>,
+    stop_worker: CancellationToken,
+    store: Arc<SqliteStore>,
+}
+
+impl Incidents {
+    /// Opens the store, resumes from it, and starts the engine and the
+    /// delivery worker. `complete` says whether every check file loaded, so
+    /// a check missing now was really removed rather than broken.
+    pub async fn start(
+        config: &Config,
+        checks: &[Check],
+        complete: bool,
+        metrics: &Metrics,
+    ) -> anyhow::Result<Incidents> {
+        let store = SqliteStore::open(&config.store_path, config.history)
+            .with_context(|| format!("cannot open the store at {}", config.store_path.display()))?;
+        let store = Arc::new(store);
+        let snapshot = store.load().await.context("cannot read the store")?;
+        let mut sinks: Vec<Arc<dyn Sink>> = Vec::new();
+        for spec in &config.sinks {
+            let sink = crate::incident::sink::build(spec)
+                .map_err(|e| anyhow::anyhow!("sink `{}`: {e}", spec.name))?;
+            sinks.push(Arc::from(sink));
+        }
+        let (outbox_tx, outbox_rx) = mpsc::unbounded_channel();
+        let telemetry = Arc::new(IncidentTelemetry {
+            metrics: metrics.clone(),
+        });
+        for (check, state) in &snapshot.states {
+            if state.open.is_some() {
+                metrics.incident_open(check, true);
+            }
+        }
+        let loaded: HashSet<&str> = checks.iter().map(|c| c.name.as_str()).collect();
+        let gone: Vec<String> = snapshot
+            .states
+            .keys()
+            .filter(|c| !loaded.contains(c.as_str()))
+            .cloned()
+            .collect();
+        let engine = Engine::new(
+            store.clone(),
+            snapshot.states,
+            sinks.clone(),
+            outbox_tx,
+            telemetry.clone(),
+            config.instance_group.clone(),
+        );
+        let (commands, rx) = mpsc::unbounded_channel();
+        if complete {
+            for check in gone {
+                let _ = commands.send(Command::Removed { check });
+            }
+        } else if !gone.is_empty() {
+            tracing::warn!(checks = ?gone, "some check files did not load; their incidents stay as they are");
+        }
+        let stop_worker = CancellationToken::new();
+        let worker = Worker::new(store.clone(), sinks, telemetry, config.notify_retry_for);
+        Ok(Incidents {
+            commands,
+            engine: tokio::spawn(engine.run(rx)),
+            worker: tokio::spawn(worker.run(snapshot.outbox, outbox_rx, stop_worker.clone())),
+            stop_worker,
+            store,
+        })
+    }
+
+    /// After the last run: the engine finishes what it was given, the worker
+    /// finishes the delivery in flight, the store's writer flushes.
+    pub async fn shutdown(self) {
+        drop(self.commands);
+        let _ = self.engine.await;
+        self.stop_worker.cancel();
+        let _ = self.worker.await;
+        self.store.close().await;
+    }
+}
+
+/// How incidents treat a check, with the roles of its owner.
+pub fn policy(check: &Check, config: &Config) -> Arc<Policy> {
+    let roles = config.roles.for_owner(check.owner.as_deref());
+    let rules = check.incidents;
+    Arc::new(Policy {
+        critical: check.critical,
+        thresholds: Thresholds {
+            failure: rules.failure_threshold,
+            success: rules.success_threshold,
+            remind_every: rules.remind_every,
+        },
+        feature: Feature {
+            check: check.name.clone(),
+            description: check.description.clone(),
+            owner: check.owner.clone(),
+            runbook: check.runbook.clone(),
+            labels: check.labels.clone(),
+            roles: Roles {
+                coordinator: roles.coordinator,
+                operations: roles.operations,
+                communications: roles.communications,
+            },
+        },
+    })
+}
+
+struct IncidentTelemetry {
+    metrics: Metrics,
+}
+
+impl EngineObserver for IncidentTelemetry {
+    fn event(&self, event: &Event) {
+        let i = &event.incident;
+        let check = &i.feature.check;
+        match event.kind {
+            EventKind::Declared => {
+                self.metrics.incident_declared(check);
+                tracing::debug!(incident = %i.id, check = %check, key = %i.key, "incident declared: {}", i.title);
+            }
+            EventKind::Resolved => {
+                let secs = i
+                    .duration()
+                    .map_or(0.0, |d| d.num_milliseconds() as f64 / 1000.0);
+                self.metrics.incident_resolved(check, secs);
+                tracing::debug!(incident = %i.id, check = %check, resolution = i.resolution.as_deref().unwrap_or(""), duration_seconds = secs, "incident resolved");
+            }
+            EventKind::Updated | EventKind::Reminder => {
+                tracing::debug!(incident = %i.id, check = %check, kind = event.kind.as_str(), "incident still open: {}", i.title);
+            }
+        }
+    }
+
+    fn store_up(&self, up: bool) {
+        self.metrics.store_up(up);
+    }
+}
+
+impl DeliveryObserver for IncidentTelemetry {
+    fn attempted(&self, item: &OutboxItem, result: &'static str) {
+        self.metrics
+            .notification(&item.sink, item.event.kind.as_str(), result);
+    }
+
+    fn backlog(&self, pending: usize, oldest: Option<DateTime<Utc>>) {
+        let age = oldest.map_or(0.0, |t| {
+            (Utc::now() - t).num_milliseconds().max(0) as f64 / 1000.0
+        });
+        self.metrics.outbox(pending, age);
+    }
+}

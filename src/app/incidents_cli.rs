@@ -1,0 +1,173 @@
+//! `scarecrow incidents`: list incidents from the store (while the daemon
+//! runs, too) and resolve one by hand.
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+
+use chrono::Utc;
+
+use super::Exit;
+use crate::cli::{IncidentsArgs, IncidentsCommand, ListFormat};
+use crate::config::{self, Config};
+use crate::incident::store::{OutboxItem, Store as _, Transition};
+use crate::incident::{Event, Incident};
+
+pub async fn run(args: IncidentsArgs) -> Exit {
+    let config = match config::load_config(args.config.as_deref()) {
+        Ok(c) => c,
+        Err(diags) => {
+            super::print_diagnostics(&diags);
+            return Exit::Config;
+        }
+    };
+    let result = match args.command {
+        None => list(&config, args.open, args.format),
+        Some(IncidentsCommand::Resolve { id, note }) => resolve(&config, &id, note).await,
+    };
+    match result {
+        Ok(exit) => exit,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            Exit::CheckFailed
+        }
+    }
+}
+
+fn list(config: &Config, open_only: bool, format: ListFormat) -> anyhow::Result<Exit> {
+    let reader = crate::store::open_reader(&config.store_path)?;
+    let incidents = reader.incidents(open_only, 500)?;
+    match format {
+        ListFormat::Json => println!("{}", serde_json::to_string_pretty(&incidents)?),
+        ListFormat::Human => print!("{}", table(&incidents)),
+    }
+    Ok(Exit::Ok)
+}
+
+fn table(incidents: &[Incident]) -> String {
+    if incidents.is_empty() {
+        return "no incidents\n".to_owned();
+    }
+    let mut out = String::new();
+    for i in incidents {
+        let state = match (i.resolved_at, i.duration()) {
+            (Some(at), Some(d)) => format!(
+                "resolved {} after {}m",
+                at.format("%Y-%m-%d %H:%M"),
+                d.num_minutes()
+            ),
+            _ => "OPEN".to_owned(),
+        };
+        let _ = writeln!(
+            out,
+            "{}  {}  declared {}  {state}",
+            i.id,
+            i.feature.check,
+            i.declared_at.format("%Y-%m-%d %H:%M UTC")
+        );
+        let _ = writeln!(out, "    {}", i.title);
+    }
+    out
+}
+
+/// Resolves through the running daemon, so its state machine knows; with no
+/// daemon running, writes the resolution to the store and sends it here.
+async fn resolve(config: &Config, id: &str, note: Option<String>) -> anyhow::Result<Exit> {
+    let mut addr = config.listen;
+    if addr.ip().is_unspecified() {
+        addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+    }
+    let url = format!("http://{addr}/api/v1/incidents/{id}/resolve");
+    let client = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(10))
+        .build()?;
+    let body = serde_json::json!({ "note": note }).to_string();
+    let request = client
+        .post(&url)
+        .header(reqwest::header::CONTENT_TYPE, "application/json")
+        .body(body);
+    match request.send().await {
+        Ok(resp) => {
+            let status = resp.status();
+            let body = resp.text().await.unwrap_or_default();
+            if status.is_success() {
+                println!("resolved {id} through the running daemon; it delivers the resolution");
+                return Ok(Exit::Ok);
+            }
+            eprintln!("error: the daemon answered {status}: {body}");
+            Ok(Exit::CheckFailed)
+        }
+        Err(e) if e.is_connect() => resolve_offline(config, id, note).await,
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn resolve_offline(config: &Config, id: &str, note: Option<String>) -> anyhow::Result<Exit> {
+    let store = crate::store::SqliteStore::open(&config.store_path, config.history)?;
+    let snapshot = store.load().await?;
+    let Some((check, mut state)) = snapshot
+        .states
+        .into_iter()
+        .find(|(_, s)| s.open.as_ref().is_some_and(|i| i.id == id))
+    else {
+        eprintln!("error: no open incident {id}");
+        return Ok(Exit::CheckFailed);
+    };
+    let Some(event) = state.resolve_manually(note, Utc::now()) else {
+        return Ok(Exit::CheckFailed);
+    };
+    let sinks = config
+        .sinks
+        .iter()
+        .map(|spec| {
+            crate::incident::sink::build(spec).map(Arc::<dyn crate::incident::sink::Sink>::from)
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let now = Utc::now();
+    let outbox: Vec<OutboxItem> = sinks
+        .iter()
+        .filter(|s| s.accepts(&event.incident.feature, true))
+        .map(|s| OutboxItem::new(&event, s.name(), now))
+        .collect();
+    store
+        .commit(Transition {
+            check,
+            state,
+            event: event.clone(),
+            outbox: outbox.clone(),
+        })
+        .await?;
+    println!("resolved {id} (no daemon was running)");
+    for (item, sink) in outbox.into_iter().zip(
+        sinks
+            .iter()
+            .filter(|s| s.accepts(&event.incident.feature, true)),
+    ) {
+        deliver(&store, item, sink.as_ref(), &event).await;
+    }
+    store.close().await;
+    Ok(Exit::Ok)
+}
+
+/// One attempt; a failed one stays pending for the daemon to retry.
+async fn deliver(
+    store: &crate::store::SqliteStore,
+    mut item: OutboxItem,
+    sink: &dyn crate::incident::sink::Sink,
+    event: &Event,
+) {
+    use crate::incident::sink::Attempt;
+    use crate::incident::store::DeliveryState;
+    let attempt = sink.send(event, 1).await;
+    item.attempts = 1;
+    match &attempt {
+        Attempt::Delivered { .. } => {
+            item.state = DeliveryState::Delivered;
+            item.delivered_at = Some(Utc::now());
+        }
+        other => item.last_error = Some(other.to_string()),
+    }
+    println!("  {}: {attempt}", item.sink);
+    if let Err(e) = store.update_delivery(item).await {
+        eprintln!("warning: {e}");
+    }
+}

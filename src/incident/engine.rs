@@ -1,0 +1,228 @@
+//! The incident engine: one task that owns every check's state, turns run
+//! results into events, commits them with their outbox rows, and hands the
+//! rows to the delivery worker. If the store cannot be written, events still
+//! go out from memory and the store is reconciled when it recovers.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+
+use chrono::Utc;
+use tokio::sync::{mpsc, oneshot};
+
+use super::machine::{CheckState, Observation};
+use super::sink::Sink;
+use super::store::{OutboxItem, RunRecord, Store, Transition};
+use super::{Event, Feature, Thresholds, new_id};
+use crate::check::RunResult;
+
+/// How incidents treat one check.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Policy {
+    pub critical: bool,
+    pub thresholds: Thresholds,
+    pub feature: Feature,
+}
+
+pub enum Command {
+    /// A counted run (after any re-check) of a check.
+    Run {
+        result: RunResult,
+        policy: Arc<Policy>,
+    },
+    /// The check is gone: resolve its incident with `check_removed`.
+    Removed { check: String },
+    /// Resolve an open incident by hand.
+    Resolve {
+        incident: String,
+        note: Option<String>,
+        reply: oneshot::Sender<Result<Event, String>>,
+    },
+}
+
+/// What the engine reports, for metrics and logs.
+pub trait EngineObserver: Send + Sync + 'static {
+    fn event(&self, event: &Event);
+    fn store_up(&self, up: bool);
+}
+
+pub struct Engine<S> {
+    store: Arc<S>,
+    sinks: Vec<Arc<dyn Sink>>,
+    outbox: mpsc::UnboundedSender<OutboxItem>,
+    observer: Arc<dyn EngineObserver>,
+    instance_group: String,
+    states: HashMap<String, CheckState>,
+    /// Transitions the store did not take yet, oldest first.
+    unsaved: VecDeque<Transition>,
+    store_ok: bool,
+}
+
+impl<S: Store> Engine<S> {
+    pub fn new(
+        store: Arc<S>,
+        states: HashMap<String, CheckState>,
+        sinks: Vec<Arc<dyn Sink>>,
+        outbox: mpsc::UnboundedSender<OutboxItem>,
+        observer: Arc<dyn EngineObserver>,
+        instance_group: String,
+    ) -> Self {
+        Engine {
+            store,
+            sinks,
+            outbox,
+            observer,
+            instance_group,
+            states,
+            unsaved: VecDeque::new(),
+            store_ok: true,
+        }
+    }
+
+    /// Open incidents right now, for metrics at start-up.
+    pub fn open_checks(&self) -> impl Iterator<Item = &str> {
+        self.states
+            .iter()
+            .filter(|(_, s)| s.open.is_some())
+            .map(|(c, _)| c.as_str())
+    }
+
+    /// Handles commands until every sender is gone.
+    pub async fn run(mut self, mut commands: mpsc::UnboundedReceiver<Command>) {
+        while let Some(cmd) = commands.recv().await {
+            self.reconcile().await;
+            match cmd {
+                Command::Run { result, policy } => self.on_run(result, &policy).await,
+                Command::Removed { check } => {
+                    let event = self
+                        .states
+                        .remove(&check)
+                        .and_then(|mut s| s.removed(Utc::now()).map(|e| (s, e)));
+                    if let Some((state, event)) = event {
+                        self.emit(&check, state, event, None).await;
+                    }
+                    if let Err(e) = self.store.forget_check(&check).await {
+                        tracing::warn!(%check, "{e}");
+                    }
+                }
+                Command::Resolve {
+                    incident,
+                    note,
+                    reply,
+                } => {
+                    let _ = reply.send(self.resolve(&incident, note).await);
+                }
+            }
+        }
+    }
+
+    async fn on_run(&mut self, result: RunResult, policy: &Policy) {
+        let run_id = new_id("run");
+        let check = result.check.clone();
+        let key = format!("scarecrow:{}:{}", self.instance_group, check);
+        let state = self.states.entry(check.clone()).or_default();
+        let event = state.observe(&Observation {
+            run_id: &run_id,
+            result: &result,
+            critical: policy.critical,
+            thresholds: policy.thresholds,
+            feature: &policy.feature,
+            key: &key,
+            now: Utc::now(),
+        });
+        let state = state.clone();
+        let saved = self
+            .store
+            .record_run(RunRecord {
+                run_id,
+                result,
+                state: state.clone(),
+            })
+            .await;
+        self.note_store(saved.is_ok(), saved.err());
+        if let Some(event) = event {
+            self.emit(&check, state, event, Some(policy)).await;
+        }
+    }
+
+    async fn resolve(&mut self, incident: &str, note: Option<String>) -> Result<Event, String> {
+        let (check, state) = self
+            .states
+            .iter_mut()
+            .find(|(_, s)| s.open.as_ref().is_some_and(|i| i.id == incident))
+            .ok_or_else(|| format!("no open incident {incident}"))?;
+        let check = check.clone();
+        let event = state.resolve_manually(note, Utc::now()).ok_or("not open")?;
+        let state = state.clone();
+        self.emit(&check, state, event.clone(), None).await;
+        Ok(event)
+    }
+
+    /// Commits the event with its outbox rows, then hands them to delivery,
+    /// whether or not the store took them.
+    async fn emit(
+        &mut self,
+        check: &str,
+        state: CheckState,
+        event: Event,
+        policy: Option<&Policy>,
+    ) {
+        let feature = &event.incident.feature;
+        let critical = policy.is_none_or(|p| p.critical);
+        let now = Utc::now();
+        let outbox: Vec<OutboxItem> = self
+            .sinks
+            .iter()
+            .filter(|s| s.accepts(feature, critical))
+            .map(|s| OutboxItem::new(&event, s.name(), now))
+            .collect();
+        self.observer.event(&event);
+        let t = Transition {
+            check: check.to_owned(),
+            state,
+            event,
+            outbox: outbox.clone(),
+        };
+        if self.unsaved.is_empty() {
+            let committed = self.store.commit(t.clone()).await;
+            let ok = committed.is_ok();
+            self.note_store(ok, committed.err());
+            if !ok {
+                self.unsaved.push_back(t);
+            }
+        } else {
+            self.unsaved.push_back(t);
+        }
+        for item in outbox {
+            let _ = self.outbox.send(item);
+        }
+    }
+
+    /// Replays transitions the store missed, in order, once it works again.
+    async fn reconcile(&mut self) {
+        while let Some(t) = self.unsaved.front() {
+            match self.store.commit(t.clone()).await {
+                Ok(()) => {
+                    self.unsaved.pop_front();
+                    self.note_store(true, None);
+                }
+                Err(e) => {
+                    self.note_store(false, Some(e));
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Logs when the store goes down or comes back, not on every write.
+    fn note_store(&mut self, ok: bool, error: Option<super::store::StoreError>) {
+        match (self.store_ok, ok, error) {
+            (true, false, Some(e)) => {
+                tracing::error!("{e}; incidents are kept in memory until the store recovers");
+            }
+            (false, true, _) => tracing::info!("store writable again; reconciled"),
+            _ => {}
+        }
+        self.store_ok = ok;
+        self.observer.store_up(ok);
+    }
+}

@@ -1,0 +1,204 @@
+//! The per-check incident state machine. Pure: time comes in as a value,
+//! events come out; persisting and delivering them is someone else's job.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::{Event, EventKind, Evidence, Feature, Incident, Thresholds, new_id};
+use crate::check::{Outcome, RunResult};
+
+/// Failing runs remembered per incident; older ones are dropped.
+const MAX_RUN_IDS: usize = 100;
+const MAX_TITLE: usize = 130;
+
+/// What the machine remembers about one check between runs.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct CheckState {
+    pub consecutive_failures: u32,
+    pub consecutive_successes: u32,
+    /// When the current streak of failures began.
+    pub first_failure_at: Option<DateTime<Utc>>,
+    /// The failing runs of the current streak.
+    pub failing_runs: Vec<String>,
+    pub open: Option<Incident>,
+    /// When the open incident was last announced (declared, updated, reminded).
+    pub last_notified_at: Option<DateTime<Utc>>,
+}
+
+/// One run as the machine sees it.
+pub struct Observation<'a> {
+    pub run_id: &'a str,
+    pub result: &'a RunResult,
+    pub critical: bool,
+    pub thresholds: Thresholds,
+    pub feature: &'a Feature,
+    pub key: &'a str,
+    pub now: DateTime<Utc>,
+}
+
+impl CheckState {
+    /// Counts a run; returns the event it causes, if any.
+    pub fn observe(&mut self, o: &Observation) -> Option<Event> {
+        match &o.result.outcome {
+            Outcome::Success => self.passed(o),
+            Outcome::Failure { .. } => self.failed(o),
+        }
+    }
+
+    fn passed(&mut self, o: &Observation) -> Option<Event> {
+        self.consecutive_failures = 0;
+        self.first_failure_at = None;
+        self.failing_runs.clear();
+        self.consecutive_successes = self.consecutive_successes.saturating_add(1);
+        if self.consecutive_successes >= o.thresholds.success.max(1) {
+            return self.close("recovered", None, o.now);
+        }
+        None
+    }
+
+    fn failed(&mut self, o: &Observation) -> Option<Event> {
+        self.consecutive_successes = 0;
+        self.consecutive_failures = self.consecutive_failures.saturating_add(1);
+        self.first_failure_at.get_or_insert(o.result.started_at);
+        push_bounded(&mut self.failing_runs, o.run_id);
+        let evidence = evidence(o, self.consecutive_failures);
+        if let Some(incident) = &mut self.open {
+            let changed = incident.evidence.reason != evidence.reason
+                || incident.evidence.step != evidence.step;
+            incident.evidence = evidence;
+            push_bounded(&mut incident.run_ids, o.run_id);
+            let due_reminder = o.thresholds.remind_every.is_some_and(|every| {
+                let last = self.last_notified_at.unwrap_or(incident.declared_at);
+                (o.now - last).to_std().is_ok_and(|d| d >= every)
+            });
+            let kind = match (changed, due_reminder) {
+                (true, _) => EventKind::Updated,
+                (false, true) => EventKind::Reminder,
+                (false, false) => return None,
+            };
+            if kind == EventKind::Updated {
+                incident.title = title(&o.feature.check, &incident.evidence.message);
+            }
+            self.last_notified_at = Some(o.now);
+            return Some(event(kind, incident.clone(), o.now));
+        }
+        if !o.critical || self.consecutive_failures < o.thresholds.failure.max(1) {
+            return None;
+        }
+        let incident = Incident {
+            id: new_id("inc"),
+            key: o.key.to_owned(),
+            title: title(&o.feature.check, &evidence.message),
+            severity: "critical".to_owned(),
+            feature: o.feature.clone(),
+            first_failure_at: self.first_failure_at.unwrap_or(o.result.started_at),
+            detected_at: o.result.started_at,
+            declared_at: o.now,
+            resolved_at: None,
+            resolution: None,
+            note: None,
+            evidence,
+            run_ids: self.failing_runs.clone(),
+        };
+        self.open = Some(incident.clone());
+        self.last_notified_at = Some(o.now);
+        Some(event(EventKind::Declared, incident, o.now))
+    }
+
+    /// The check was removed or renamed: its open incident ends.
+    pub fn removed(&mut self, now: DateTime<Utc>) -> Option<Event> {
+        self.close("check_removed", None, now)
+    }
+
+    /// Someone resolved the incident by hand.
+    pub fn resolve_manually(&mut self, note: Option<String>, now: DateTime<Utc>) -> Option<Event> {
+        self.consecutive_failures = 0;
+        self.first_failure_at = None;
+        self.failing_runs.clear();
+        self.close("manual", note, now)
+    }
+
+    fn close(
+        &mut self,
+        resolution: &str,
+        note: Option<String>,
+        now: DateTime<Utc>,
+    ) -> Option<Event> {
+        let mut incident = self.open.take()?;
+        incident.resolved_at = Some(now);
+        incident.resolution = Some(resolution.to_owned());
+        incident.note = note;
+        self.last_notified_at = None;
+        Some(event(EventKind::Resolved, incident, now))
+    }
+}
+
+fn event(kind: EventKind, incident: Incident, at: DateTime<Utc>) -> Event {
+    Event {
+        id: new_id("msg"),
+        kind,
+        at,
+        incident,
+    }
+}
+
+fn push_bounded(ids: &mut Vec<String>, id: &str) {
+    if ids.len() >= MAX_RUN_IDS {
+        ids.remove(0);
+    }
+    ids.push(id.to_owned());
+}
+
+/// `diesel-order is failing: step "…": …`, at most 130 characters.
+fn title(check: &str, message: &str) -> String {
+    let full = format!("{check} is failing: {message}");
+    match full.char_indices().nth(MAX_TITLE - 1) {
+        Some((cut, _)) => format!("{}…", &full[..cut]),
+        None => full,
+    }
+}
+
+/// The evidence a failing run leaves: the failing step and what it showed.
+fn evidence(o: &Observation, consecutive_failures: u32) -> Evidence {
+    let r = o.result;
+    let (reason, step, message) = match &r.outcome {
+        Outcome::Failure {
+            reason,
+            step,
+            message,
+        } => (reason.to_string(), step.clone(), message.clone()),
+        Outcome::Success => (String::new(), None, String::new()),
+    };
+    let last = r.steps.last();
+    let phases = last.map(|s| s.phases).unwrap_or_default();
+    let phases_ms = [
+        ("dns", phases.dns),
+        ("connect", phases.connect),
+        ("ttfb", phases.ttfb),
+        ("transfer", phases.transfer),
+    ]
+    .into_iter()
+    .filter_map(|(name, d)| d.map(|d| (name.to_owned(), ms(d))))
+    .collect();
+    Evidence {
+        run_id: o.run_id.to_owned(),
+        at: r.started_at,
+        reason,
+        step,
+        message,
+        failures: last.map(|s| s.failures.clone()).unwrap_or_default(),
+        status: last.and_then(|s| s.status),
+        url: last.map(|s| s.url.clone()),
+        phases_ms,
+        duration_ms: ms(r.duration),
+        consecutive_failures,
+        excerpt: last.and_then(|s| s.excerpt.clone()),
+    }
+}
+
+fn ms(d: std::time::Duration) -> f64 {
+    (d.as_secs_f64() * 1e6).round() / 1e3
+}
+
+#[cfg(test)]
+mod tests;

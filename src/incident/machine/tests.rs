@@ -1,0 +1,204 @@
+use std::time::Duration;
+
+use chrono::{DateTime, TimeDelta, Utc};
+
+use super::*;
+use crate::check::{Reason, StepResult};
+
+fn t0() -> DateTime<Utc> {
+    "2026-11-25T14:45:00Z".parse().unwrap()
+}
+
+fn run(ok: bool, reason: Reason, step: &str, at: DateTime<Utc>) -> RunResult {
+    let outcome = match ok {
+        true => Outcome::Success,
+        false => Outcome::Failure {
+            reason,
+            step: Some(step.to_owned()),
+            message: format!("step {step:?}: something is wrong"),
+        },
+    };
+    RunResult {
+        check: "diesel-order".into(),
+        started_at: at,
+        duration: Duration::from_millis(40),
+        outcome,
+        steps: vec![StepResult {
+            name: step.into(),
+            method: "GET".into(),
+            url: "http://127.0.0.1:8780/diesel/order".into(),
+            status: Some(200),
+            duration: Duration::from_millis(40),
+            phases: Default::default(),
+            redirects: 0,
+            failures: vec!["selector matched nothing".into()],
+            excerpt: None,
+        }],
+    }
+}
+
+/// Feeds runs (true = pass) one minute apart; returns the events' kinds.
+struct Harness {
+    state: CheckState,
+    critical: bool,
+    thresholds: Thresholds,
+    now: DateTime<Utc>,
+    feature: Feature,
+}
+
+impl Harness {
+    fn new(critical: bool) -> Self {
+        Harness {
+            state: CheckState::default(),
+            critical,
+            thresholds: Thresholds::default(),
+            now: t0(),
+            feature: Feature {
+                check: "diesel-order".into(),
+                ..Default::default()
+            },
+        }
+    }
+
+    fn feed(&mut self, ok: bool, reason: Reason, step: &str) -> Option<Event> {
+        self.now += TimeDelta::minutes(1);
+        let result = run(ok, reason, step, self.now);
+        let run_id = format!("run_{}", self.now.timestamp());
+        self.state.observe(&Observation {
+            run_id: &run_id,
+            result: &result,
+            critical: self.critical,
+            thresholds: self.thresholds,
+            feature: &self.feature,
+            key: "scarecrow:default:diesel-order",
+            now: self.now,
+        })
+    }
+
+    fn kinds(&mut self, runs: &[bool]) -> Vec<Option<EventKind>> {
+        runs.iter()
+            .map(|&ok| {
+                self.feed(ok, Reason::Assertion, "open the order form")
+                    .map(|e| e.kind)
+            })
+            .collect()
+    }
+}
+
+use EventKind::{Declared, Resolved};
+
+#[test]
+fn declares_after_the_failure_threshold_and_resolves_after_the_success_threshold() {
+    let mut h = Harness::new(true);
+    assert_eq!(
+        h.kinds(&[false, false, false, true, true]),
+        [None, Some(Declared), None, None, Some(Resolved)]
+    );
+}
+
+#[test]
+fn the_declaration_carries_key_times_and_evidence() {
+    let mut h = Harness::new(true);
+    h.feed(false, Reason::Assertion, "open the order form");
+    let e = h
+        .feed(false, Reason::Assertion, "open the order form")
+        .unwrap();
+    let i = &e.incident;
+    assert_eq!(i.key, "scarecrow:default:diesel-order");
+    assert_eq!(i.first_failure_at, t0() + TimeDelta::minutes(1));
+    assert_eq!(i.declared_at, t0() + TimeDelta::minutes(2));
+    assert_eq!(i.evidence.consecutive_failures, 2);
+    assert_eq!(i.evidence.status, Some(200));
+    assert_eq!(i.evidence.step.as_deref(), Some("open the order form"));
+    assert_eq!(i.run_ids.len(), 2);
+    assert!(
+        i.title.starts_with("diesel-order is failing: step"),
+        "{}",
+        i.title
+    );
+    assert!(e.id.starts_with("msg_") && i.id.starts_with("inc_"));
+}
+
+#[test]
+fn flapping_at_thresholds_two_declares_nothing() {
+    let mut h = Harness::new(true);
+    assert!(
+        h.kinds(&[false, true, false, true, false, true])
+            .iter()
+            .all(Option::is_none)
+    );
+}
+
+#[test]
+fn non_critical_checks_never_declare() {
+    let mut h = Harness::new(false);
+    assert!(h.kinds(&[false; 10]).iter().all(Option::is_none));
+    assert_eq!(h.state.consecutive_failures, 10);
+}
+
+#[test]
+fn a_changed_reason_updates_the_open_incident() {
+    let mut h = Harness::new(true);
+    h.kinds(&[false, false]);
+    let e = h
+        .feed(false, Reason::Timeout, "open the order form")
+        .unwrap();
+    assert_eq!(e.kind, EventKind::Updated);
+    assert_eq!(e.incident.evidence.reason, "timeout");
+    assert!(
+        h.feed(false, Reason::Timeout, "open the order form")
+            .is_none()
+    );
+}
+
+#[test]
+fn reminders_only_when_asked_for() {
+    let mut h = Harness::new(true);
+    h.thresholds.remind_every = Some(Duration::from_secs(120));
+    let kinds = h.kinds(&[false, false, false, false, false]);
+    assert_eq!(
+        kinds,
+        [None, Some(Declared), None, Some(EventKind::Reminder), None]
+    );
+}
+
+#[test]
+fn a_removed_check_resolves_its_incident() {
+    let mut h = Harness::new(true);
+    h.kinds(&[false, false]);
+    let e = h.state.removed(h.now).unwrap();
+    assert_eq!(
+        (e.kind, e.incident.resolution.as_deref()),
+        (Resolved, Some("check_removed"))
+    );
+    assert!(h.state.removed(h.now).is_none());
+}
+
+/// The state survives a restart: counts continue, nothing is declared again,
+/// and a recovery resolves the incident declared before the restart.
+#[test]
+fn state_survives_a_round_trip_through_json() {
+    let mut h = Harness::new(true);
+    let declared = h.kinds(&[false, false]);
+    assert_eq!(declared[1], Some(Declared));
+    let saved = serde_json::to_string(&h.state).unwrap();
+    h.state = serde_json::from_str(&saved).unwrap();
+    assert_eq!(h.kinds(&[false, true, true]), [None, None, Some(Resolved)]);
+}
+
+#[test]
+fn manual_resolution_ends_the_streak() {
+    let mut h = Harness::new(true);
+    h.kinds(&[false, false]);
+    let e = h
+        .state
+        .resolve_manually(Some("fixed by hand".into()), h.now)
+        .unwrap();
+    assert_eq!(e.incident.note.as_deref(), Some("fixed by hand"));
+    assert_eq!(h.kinds(&[false, false]), [None, Some(Declared)]);
+}
+
+#[test]
+fn titles_stay_within_130_characters() {
+    assert_eq!(title("x", &"y".repeat(300)).chars().count(), 130);
+}

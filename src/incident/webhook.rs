@@ -1,0 +1,416 @@
+//! The generic webhook: a versioned JSON body (see `docs/webhooks.md`),
+//! signed per Standard Webhooks so receivers can check who sent it.
+//!
+//! The body of an event is the same bytes on every attempt; only
+//! `webhook-timestamp` and the signatures over it change. `webhook-id` is
+//! the event id: the receiver's key for processing each event once.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use chrono::{DateTime, SecondsFormat, Utc};
+use hmac::{Hmac, KeyInit, Mac};
+use http::{HeaderMap, HeaderName, HeaderValue};
+use serde::Serialize;
+use sha2::Sha256;
+
+use super::sink::{Attempt, BuildError, Route, Sink, classify};
+use super::{Event, Feature, Incident};
+use crate::config::sinks::WebhookSpec;
+use crate::template::Resolve;
+
+/// The `version` of the body; bumped only for changes that break receivers.
+pub const SCHEMA_VERSION: &str = "1";
+
+/// A `whsec_…` secret, decoded and ready to sign with.
+#[derive(Clone)]
+pub struct SigningKey(Hmac<Sha256>);
+
+/// Shows nothing of the key.
+impl fmt::Debug for SigningKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SigningKey(…)")
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SignError {
+    /// Says nothing about where decoding failed: that would show a character.
+    #[error("a signing secret is `whsec_` followed by base64, and this one is not base64")]
+    NotBase64,
+    #[error("the signing secret is empty")]
+    Empty,
+}
+
+impl SigningKey {
+    /// Decodes `whsec_<base64>` (the prefix is optional, as in the
+    /// reference libraries).
+    pub fn parse(secret: &str) -> Result<SigningKey, SignError> {
+        let encoded = secret.trim();
+        let encoded = encoded.strip_prefix("whsec_").unwrap_or(encoded);
+        let key = BASE64.decode(encoded).map_err(|_| SignError::NotBase64)?;
+        if key.is_empty() {
+            return Err(SignError::Empty);
+        }
+        // HMAC takes keys of any length; the error cannot happen.
+        Hmac::<Sha256>::new_from_slice(&key)
+            .map(SigningKey)
+            .map_err(|_| SignError::Empty)
+    }
+
+    /// `v1,<base64 HMAC-SHA256 of "{id}.{timestamp}.{body}">`.
+    pub fn sign(&self, id: &str, timestamp: i64, body: &[u8]) -> String {
+        let mut mac = self.0.clone();
+        mac.update(id.as_bytes());
+        mac.update(b".");
+        mac.update(timestamp.to_string().as_bytes());
+        mac.update(b".");
+        mac.update(body);
+        format!("v1,{}", BASE64.encode(mac.finalize().into_bytes()))
+    }
+}
+
+/// The Standard Webhooks signature of one message with one secret.
+pub fn sign(secret: &str, id: &str, timestamp: i64, body: &[u8]) -> Result<String, SignError> {
+    Ok(SigningKey::parse(secret)?.sign(id, timestamp, body))
+}
+
+/// The body of `event`: the same bytes every time it is rendered.
+pub fn render(event: &Event) -> Result<Vec<u8>, serde_json::Error> {
+    serde_json::to_vec(&Body::new(event))
+}
+
+/// Posts incident events as signed JSON.
+pub struct WebhookSink {
+    name: String,
+    route: Route,
+    url: reqwest::Url,
+    keys: Vec<SigningKey>,
+    headers: HeaderMap,
+    client: reqwest::Client,
+}
+
+impl fmt::Debug for WebhookSink {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WebhookSink")
+            .field("name", &self.name)
+            .field("url", &self.url.as_str())
+            .field("keys", &self.keys.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl WebhookSink {
+    /// Reads the secrets the spec refers to and checks what could not be
+    /// checked at load (a URL holding a secret, header values).
+    pub fn new(
+        name: &str,
+        route: Route,
+        spec: &WebhookSpec,
+        secrets: &dyn Resolve,
+    ) -> Result<WebhookSink, BuildError> {
+        let err = |message: String| BuildError {
+            sink: name.to_owned(),
+            message,
+        };
+        let url = spec.url.render(secrets).map_err(|e| err(e.to_string()))?;
+        // Not echoed: the URL may hold a secret.
+        let url = reqwest::Url::parse(&url)
+            .ok()
+            .filter(|u| matches!(u.scheme(), "http" | "https"))
+            .ok_or_else(|| err(format!("`{}` is not an http(s) URL", spec.url)))?;
+        let mut keys = Vec::with_capacity(spec.secrets.len());
+        for secret in &spec.secrets {
+            let value = secret.render(secrets).map_err(|e| err(e.to_string()))?;
+            let key = SigningKey::parse(&value).map_err(|e| err(format!("{secret}: {e}")))?;
+            keys.push(key);
+        }
+        let mut headers = HeaderMap::new();
+        for (header, template) in &spec.headers {
+            let name = HeaderName::from_bytes(header.as_bytes())
+                .map_err(|_| err(format!("{header:?} is not a valid header name")))?;
+            let text = template.render(secrets).map_err(|e| err(e.to_string()))?;
+            let mut value = HeaderValue::from_str(&text)
+                .map_err(|_| err(format!("header `{header}` may not hold control characters")))?;
+            // A value holding a secret stays out of debug output.
+            value.set_sensitive(template.as_literal().is_none());
+            headers.insert(name, value);
+        }
+        let client = reqwest::Client::builder()
+            .timeout(spec.timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("scarecrow/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| err(format!("cannot build the HTTP client: {e}")))?;
+        Ok(WebhookSink {
+            name: name.to_owned(),
+            route,
+            url,
+            keys,
+            headers,
+            client,
+        })
+    }
+
+    /// Whether messages are signed (a sink without secrets sends unsigned).
+    pub fn is_signed(&self) -> bool {
+        !self.keys.is_empty()
+    }
+
+    async fn deliver(&self, event: &Event, attempt: u32) -> Attempt {
+        let body = match render(event) {
+            Ok(b) => b,
+            Err(e) => {
+                return Attempt::Rejected {
+                    error: format!("cannot render the event: {e}"),
+                };
+            }
+        };
+        let timestamp = Utc::now().timestamp();
+        let mut req = self
+            .client
+            .post(self.url.clone())
+            .headers(self.headers.clone())
+            .header(http::header::CONTENT_TYPE, "application/json")
+            .header("webhook-id", event.id.as_str())
+            .header("webhook-timestamp", timestamp.to_string());
+        if !self.keys.is_empty() {
+            let signatures: Vec<String> = self
+                .keys
+                .iter()
+                .map(|k| k.sign(&event.id, timestamp, &body))
+                .collect();
+            req = req.header("webhook-signature", signatures.join(" "));
+        }
+        tracing::debug!(sink = %self.name, event = %event.id, attempt, "posting webhook");
+        classify(req.body(body).send().await).await
+    }
+}
+
+impl Sink for WebhookSink {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn accepts(&self, feature: &Feature, critical: bool) -> bool {
+        self.route.matches(feature, critical)
+    }
+
+    fn send<'a>(
+        &'a self,
+        event: &'a Event,
+        attempt: u32,
+    ) -> Pin<Box<dyn Future<Output = Attempt> + Send + 'a>> {
+        Box::pin(self.deliver(event, attempt))
+    }
+}
+
+/// The documented body. Its own types, not the incident's, so that a change
+/// inside scarecrow cannot change what receivers see by accident. Every key
+/// is always present; unknown values are `null`.
+#[derive(Serialize)]
+struct Body<'a> {
+    version: &'static str,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    id: &'a str,
+    timestamp: String,
+    data: Data<'a>,
+}
+
+#[derive(Serialize)]
+struct Data<'a> {
+    incident: &'a str,
+    key: &'a str,
+    title: &'a str,
+    severity: &'a str,
+    status: &'static str,
+    check: &'a str,
+    description: Option<&'a str>,
+    owner: Option<&'a str>,
+    runbook: Option<&'a str>,
+    labels: &'a BTreeMap<String, String>,
+    roles: Roles<'a>,
+    first_failure_at: String,
+    detected_at: String,
+    declared_at: String,
+    resolved_at: Option<String>,
+    duration_seconds: Option<i64>,
+    resolution: Option<&'a str>,
+    note: Option<&'a str>,
+    evidence: Evidence<'a>,
+}
+
+#[derive(Serialize)]
+struct Roles<'a> {
+    coordinator: Option<&'a str>,
+    operations: Option<&'a str>,
+    communications: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct Evidence<'a> {
+    run_id: &'a str,
+    at: String,
+    reason: &'a str,
+    step: Option<&'a str>,
+    message: &'a str,
+    failures: &'a [String],
+    status: Option<u16>,
+    url: Option<&'a str>,
+    phases_ms: &'a BTreeMap<String, f64>,
+    duration_ms: f64,
+    consecutive_failures: u32,
+    excerpt: Option<&'a str>,
+}
+
+impl<'a> Body<'a> {
+    fn new(event: &'a Event) -> Body<'a> {
+        let i: &Incident = &event.incident;
+        let f = &i.feature;
+        let e = &i.evidence;
+        Body {
+            version: SCHEMA_VERSION,
+            kind: event.kind.as_str(),
+            id: &event.id,
+            timestamp: time(event.at),
+            data: Data {
+                incident: &i.id,
+                key: &i.key,
+                title: &i.title,
+                severity: &i.severity,
+                status: if i.is_open() { "open" } else { "resolved" },
+                check: &f.check,
+                description: f.description.as_deref(),
+                owner: f.owner.as_deref(),
+                runbook: f.runbook.as_deref(),
+                labels: &f.labels,
+                roles: Roles {
+                    coordinator: f.roles.coordinator.as_deref(),
+                    operations: f.roles.operations.as_deref(),
+                    communications: f.roles.communications.as_deref(),
+                },
+                first_failure_at: time(i.first_failure_at),
+                detected_at: time(i.detected_at),
+                declared_at: time(i.declared_at),
+                resolved_at: i.resolved_at.map(time),
+                duration_seconds: i.duration().map(|d| d.num_seconds()),
+                resolution: i.resolution.as_deref(),
+                note: i.note.as_deref(),
+                evidence: Evidence {
+                    run_id: &e.run_id,
+                    at: time(e.at),
+                    reason: &e.reason,
+                    step: e.step.as_deref(),
+                    message: &e.message,
+                    failures: &e.failures,
+                    status: e.status,
+                    url: e.url.as_deref(),
+                    phases_ms: &e.phases_ms,
+                    duration_ms: e.duration_ms,
+                    consecutive_failures: e.consecutive_failures,
+                    excerpt: e.excerpt.as_deref(),
+                },
+            },
+        }
+    }
+}
+
+/// RFC 3339 in UTC with milliseconds: one fixed width, so equal times
+/// render equally.
+fn time(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_spec_test_vector_signs() {
+        let sig = sign(
+            "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD",
+            "msg_27UH4WbU6Z5A5EzD8u03UvzRbpk",
+            1649367553,
+            br#"{"email":"test@example.com","username":"test_user"}"#,
+        );
+        assert_eq!(
+            sig.as_deref(),
+            Ok("v1,tZ1I4/hDygAJgO5TYxiSd6Sd0kDW6hPenDe+bTa3Kkw=")
+        );
+    }
+
+    #[test]
+    fn bad_secrets_are_errors_not_panics() {
+        assert!(matches!(
+            SigningKey::parse("whsec_not base64!"),
+            Err(SignError::NotBase64)
+        ));
+        assert_eq!(SigningKey::parse("whsec_").err(), Some(SignError::Empty));
+        assert_eq!(
+            format!("{:?}", SigningKey::parse("whsec_AAAA")),
+            "Ok(SigningKey(…))"
+        );
+    }
+
+    fn event(kind: crate::incident::EventKind, resolved: bool) -> Event {
+        let at = |s: &str| s.parse::<DateTime<Utc>>().unwrap();
+        let mut incident = Incident {
+            id: "inc_1".into(),
+            key: "scarecrow:default:diesel-order".into(),
+            title: "diesel-order is failing: no price".into(),
+            severity: "critical".into(),
+            feature: Feature {
+                check: "diesel-order".into(),
+                ..Feature::default()
+            },
+            first_failure_at: at("2025-01-02T03:04:00Z"),
+            detected_at: at("2025-01-02T03:04:59Z"),
+            declared_at: at("2025-01-02T03:05:00.5Z"),
+            resolved_at: None,
+            resolution: None,
+            note: None,
+            evidence: super::super::Evidence {
+                at: at("2025-01-02T03:04:59Z"),
+                ..Default::default()
+            },
+            run_ids: vec![],
+        };
+        if resolved {
+            incident.resolved_at = Some(at("2025-01-02T03:17:30.5Z"));
+            incident.resolution = Some("recovered".into());
+        }
+        Event {
+            id: "msg_1".into(),
+            kind,
+            at: at("2025-01-02T03:05:00.5Z"),
+            incident,
+        }
+    }
+
+    #[test]
+    fn bodies_are_deterministic_and_complete() {
+        let e = event(crate::incident::EventKind::Declared, false);
+        let body = render(&e).unwrap();
+        assert_eq!(body, render(&e.clone()).unwrap());
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(v["version"], "1");
+        assert_eq!(v["type"], "incident.declared");
+        assert_eq!(v["timestamp"], "2025-01-02T03:05:00.500Z");
+        assert_eq!(v["data"]["status"], "open");
+        assert_eq!(v["data"]["detected_at"], "2025-01-02T03:04:59.000Z");
+        assert!(v["data"]["owner"].is_null() && v["data"]["roles"]["coordinator"].is_null());
+        assert!(v["data"]["duration_seconds"].is_null());
+
+        let r = event(crate::incident::EventKind::Resolved, true);
+        let v: serde_json::Value = serde_json::from_slice(&render(&r).unwrap()).unwrap();
+        assert_eq!(v["type"], "incident.resolved");
+        assert_eq!(v["data"]["status"], "resolved");
+        assert_eq!(v["data"]["duration_seconds"], 750);
+        assert_eq!(v["data"]["resolution"], "recovered");
+    }
+}

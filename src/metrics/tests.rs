@@ -1,0 +1,267 @@
+//! The `Metrics` API through what `render` shows.
+
+use std::path::PathBuf;
+
+use chrono::TimeZone as _;
+
+use super::*;
+use crate::check::{Schedule, StepResult};
+
+fn check(name: &str) -> Check {
+    Check {
+        name: name.to_owned(),
+        description: None,
+        critical: true,
+        owner: Some("web".to_owned()),
+        runbook: None,
+        labels: BTreeMap::from([("site".to_owned(), "members".to_owned())]),
+        schedule: Schedule::Every(Duration::from_secs(60)),
+        timeout: Duration::from_secs(10),
+        steps: Vec::new(),
+        incidents: Default::default(),
+        source: PathBuf::from(format!("checks/{name}.toml")),
+    }
+}
+
+fn step(phases: Phases) -> StepResult {
+    StepResult {
+        name: "home".to_owned(),
+        method: "GET".to_owned(),
+        url: "http://127.0.0.1/".to_owned(),
+        status: Some(200),
+        duration: Duration::from_millis(100),
+        phases,
+        redirects: 0,
+        failures: Vec::new(),
+        excerpt: None,
+    }
+}
+
+fn run(check: &str, outcome: Outcome, steps: Vec<StepResult>) -> RunResult {
+    RunResult {
+        check: check.to_owned(),
+        started_at: chrono::Utc
+            .timestamp_opt(1_700_000_000, 250_000_000)
+            .unwrap(),
+        duration: Duration::from_millis(300),
+        outcome,
+        steps,
+    }
+}
+
+fn timeout() -> Outcome {
+    Outcome::Failure {
+        reason: Reason::Timeout,
+        step: Some("home".to_owned()),
+        message: "deadline of 10s passed".to_owned(),
+    }
+}
+
+fn ms(n: u64) -> Option<Duration> {
+    Some(Duration::from_millis(n))
+}
+
+fn assert_lines(text: &str, expected: &[&str]) {
+    for line in expected {
+        assert!(
+            text.lines().any(|l| l == *line),
+            "missing {line:?} in:\n{text}"
+        );
+    }
+}
+
+fn series_of<'a>(text: &'a str, check: &str) -> Vec<&'a str> {
+    let needle = format!("check=\"{check}\"");
+    text.lines()
+        .filter(|l| !l.starts_with('#') && l.contains(&needle))
+        .collect()
+}
+
+#[test]
+fn a_new_registry_has_build_info_and_no_checks() {
+    let text = Metrics::new().render();
+    assert_lines(
+        &text,
+        &[
+            &format!(
+                "scarecrow_build_info{{version=\"{}\"}} 1",
+                env!("CARGO_PKG_VERSION")
+            ),
+            "scarecrow_checks_loaded 0",
+            "scarecrow_scheduler_lateness_seconds_count 0",
+        ],
+    );
+    assert!(!text.contains("check=\""), "{text}");
+}
+
+#[test]
+fn a_loaded_check_has_every_series_at_zero() {
+    let m = Metrics::new();
+    m.add_check(&check("weather"));
+    let text = m.render();
+    assert_lines(
+        &text,
+        &[
+            "scarecrow_check_up{check=\"weather\"} 0",
+            "scarecrow_check_runs_total{check=\"weather\",result=\"success\"} 0",
+            "scarecrow_check_runs_total{check=\"weather\",result=\"failure\"} 0",
+            "scarecrow_check_failures_total{check=\"weather\",reason=\"body_too_large\"} 0",
+            "scarecrow_check_duration_seconds_bucket{check=\"weather\",le=\"+Inf\"} 0",
+            "scarecrow_check_phase_seconds{check=\"weather\",phase=\"ttfb\"} 0",
+            "scarecrow_check_last_run_timestamp_seconds{check=\"weather\"} 0",
+            "scarecrow_check_last_success_timestamp_seconds{check=\"weather\"} 0",
+            "scarecrow_check_skipped_runs_total{check=\"weather\"} 0",
+            "scarecrow_incident_open{check=\"weather\"} 0",
+            "scarecrow_incidents_declared_total{check=\"weather\"} 0",
+            "scarecrow_check_info{check=\"weather\",critical=\"true\",owner=\"web\",label_site=\"members\"} 1",
+            "scarecrow_checks_loaded 1",
+        ],
+    );
+    // up 1, runs 2, failures 10, phases 4, timestamps 2, skipped 1, info 1,
+    // incident open 1, declared 1, and the histogram's 10 buckets + `+Inf` +
+    // sum + count.
+    assert_eq!(series_of(&text, "weather").len(), 23 + 13, "{text}");
+    for reason in Reason::ALL {
+        let line =
+            format!("scarecrow_check_failures_total{{check=\"weather\",reason=\"{reason}\"}} 0");
+        assert_lines(&text, &[&line]);
+    }
+}
+
+#[test]
+fn a_failing_run_is_counted_by_reason() {
+    let m = Metrics::new();
+    m.add_check(&check("weather"));
+    let phases = Phases {
+        dns: ms(2),
+        connect: ms(5),
+        ttfb: None,
+        transfer: None,
+    };
+    m.observe_run(&run("weather", timeout(), vec![step(phases)]));
+    let text = m.render();
+    assert_lines(
+        &text,
+        &[
+            "scarecrow_check_failures_total{check=\"weather\",reason=\"timeout\"} 1",
+            "scarecrow_check_failures_total{check=\"weather\",reason=\"dns\"} 0",
+            "scarecrow_check_runs_total{check=\"weather\",result=\"failure\"} 1",
+            "scarecrow_check_runs_total{check=\"weather\",result=\"success\"} 0",
+            "scarecrow_check_up{check=\"weather\"} 0",
+            "scarecrow_check_duration_seconds_bucket{check=\"weather\",le=\"0.25\"} 0",
+            "scarecrow_check_duration_seconds_bucket{check=\"weather\",le=\"0.5\"} 1",
+            "scarecrow_check_duration_seconds_sum{check=\"weather\"} 0.3",
+            "scarecrow_check_duration_seconds_count{check=\"weather\"} 1",
+            "scarecrow_check_phase_seconds{check=\"weather\",phase=\"dns\"} 0.002",
+            "scarecrow_check_phase_seconds{check=\"weather\",phase=\"connect\"} 0.005",
+            "scarecrow_check_phase_seconds{check=\"weather\",phase=\"ttfb\"} 0",
+            "scarecrow_check_last_run_timestamp_seconds{check=\"weather\"} 1700000000.25",
+            "scarecrow_check_last_success_timestamp_seconds{check=\"weather\"} 0",
+        ],
+    );
+}
+
+#[test]
+fn a_success_sets_up_and_its_phases_are_summed_over_steps() {
+    let m = Metrics::new();
+    m.add_check(&check("login"));
+    let first = Phases {
+        dns: ms(3),
+        connect: ms(7),
+        ttfb: ms(40),
+        transfer: ms(1),
+    };
+    m.observe_run(&run("login", Outcome::Success, vec![step(first)]));
+    // The second run reuses the connection: no DNS, no connect.
+    let reused = Phases {
+        dns: None,
+        connect: None,
+        ttfb: ms(20),
+        transfer: ms(2),
+    };
+    m.observe_run(&run(
+        "login",
+        Outcome::Success,
+        vec![step(reused), step(reused)],
+    ));
+    let text = m.render();
+    assert_lines(
+        &text,
+        &[
+            "scarecrow_check_up{check=\"login\"} 1",
+            "scarecrow_check_runs_total{check=\"login\",result=\"success\"} 2",
+            "scarecrow_check_last_success_timestamp_seconds{check=\"login\"} 1700000000.25",
+            "scarecrow_check_phase_seconds{check=\"login\",phase=\"dns\"} 0",
+            "scarecrow_check_phase_seconds{check=\"login\",phase=\"connect\"} 0",
+            "scarecrow_check_phase_seconds{check=\"login\",phase=\"ttfb\"} 0.04",
+            "scarecrow_check_phase_seconds{check=\"login\",phase=\"transfer\"} 0.004",
+        ],
+    );
+    m.observe_run(&run("login", timeout(), Vec::new()));
+    assert_lines(&m.render(), &["scarecrow_check_up{check=\"login\"} 0"]);
+}
+
+#[test]
+fn a_removed_check_leaves_no_series_and_later_runs_are_not_recorded() {
+    let m = Metrics::new();
+    m.add_check(&check("weather"));
+    m.add_check(&check("diesel"));
+    m.observe_run(&run("weather", timeout(), Vec::new()));
+    m.remove_check("weather");
+    // A run that was in flight during the reload ends afterwards.
+    m.observe_run(&run("weather", timeout(), Vec::new()));
+    m.skipped_run("weather");
+    let text = m.render();
+    assert_eq!(series_of(&text, "weather"), Vec::<&str>::new());
+    assert_eq!(series_of(&text, "diesel").len(), 36);
+    assert_lines(&text, &["scarecrow_checks_loaded 1"]);
+
+    // Loaded again, it starts from zero.
+    m.add_check(&check("weather"));
+    assert_lines(
+        &m.render(),
+        &["scarecrow_check_failures_total{check=\"weather\",reason=\"timeout\"} 0"],
+    );
+}
+
+#[test]
+fn a_changed_check_keeps_its_counters_and_gets_new_info() {
+    let m = Metrics::new();
+    m.add_check(&check("weather"));
+    m.observe_run(&run("weather", timeout(), Vec::new()));
+    let mut changed = check("weather");
+    changed.critical = false;
+    changed.owner = None;
+    changed.labels = BTreeMap::from([("team-name".to_owned(), "a \"b\"".to_owned())]);
+    m.add_check(&changed);
+    let text = m.render();
+    assert_lines(
+        &text,
+        &[
+            "scarecrow_check_failures_total{check=\"weather\",reason=\"timeout\"} 1",
+            r#"scarecrow_check_info{check="weather",critical="false",label_team_name="a \"b\""} 1"#,
+            "scarecrow_checks_loaded 1",
+        ],
+    );
+    assert_eq!(text.matches("scarecrow_check_info{").count(), 1);
+}
+
+#[test]
+fn skipped_runs_and_lateness_are_counted() {
+    let m = Metrics::new();
+    m.add_check(&check("weather"));
+    m.skipped_run("weather");
+    m.skipped_run("unknown");
+    m.observe_lateness(Duration::from_micros(300));
+    let text = m.render();
+    assert_lines(
+        &text,
+        &[
+            "scarecrow_check_skipped_runs_total{check=\"weather\"} 1",
+            "scarecrow_scheduler_lateness_seconds_bucket{le=\"0.0001\"} 0",
+            "scarecrow_scheduler_lateness_seconds_bucket{le=\"0.0005\"} 1",
+            "scarecrow_scheduler_lateness_seconds_count 1",
+        ],
+    );
+    assert!(!text.contains("unknown"), "{text}");
+}

@@ -1,0 +1,314 @@
+//! The per-check families in the Prometheus text format 0.0.4, written by hand
+//! straight from each check's handles (the `metrics` module says why), and the
+//! escaping of label values.
+
+use std::fmt::Write as _;
+
+use prometheus::core::{Atomic, Metric as _};
+
+use super::{CheckSeries, Loaded, PHASES, RESULTS};
+use crate::check::{Check, Reason};
+
+/// The name, type and help of one per-check family.
+pub(super) struct Family {
+    pub(super) name: &'static str,
+    kind: &'static str,
+    pub(super) help: &'static str,
+}
+
+pub(super) const DURATION: Family = Family {
+    name: "scarecrow_check_duration_seconds",
+    kind: "histogram",
+    help: "How long runs of the check took.",
+};
+const FAILURES: Family = Family {
+    name: "scarecrow_check_failures_total",
+    kind: "counter",
+    help: "Failed runs of the check, by the class of failure.",
+};
+const INCIDENT_OPEN: Family = Family {
+    name: "scarecrow_incident_open",
+    kind: "gauge",
+    help: "Whether the check has an open incident (1) or not (0).",
+};
+const INCIDENTS_DECLARED: Family = Family {
+    name: "scarecrow_incidents_declared_total",
+    kind: "counter",
+    help: "Incidents declared for the check by this process.",
+};
+const INFO: Family = Family {
+    name: "scarecrow_check_info",
+    kind: "gauge",
+    help: "A loaded check's metadata; always 1. Labels from the check file carry the prefix label_.",
+};
+const LAST_RUN: Family = Family {
+    name: "scarecrow_check_last_run_timestamp_seconds",
+    kind: "gauge",
+    help: "When the check's last run started, in Unix seconds; 0 before its first run.",
+};
+const LAST_SUCCESS: Family = Family {
+    name: "scarecrow_check_last_success_timestamp_seconds",
+    kind: "gauge",
+    help: "When the check's last successful run started, in Unix seconds; 0 before its first success.",
+};
+const PHASE: Family = Family {
+    name: "scarecrow_check_phase_seconds",
+    kind: "gauge",
+    help: "Time the check's last run spent in each request phase, summed over its steps; 0 for a phase that did not happen.",
+};
+const RUNS: Family = Family {
+    name: "scarecrow_check_runs_total",
+    kind: "counter",
+    help: "Runs of the check, by result (success or failure).",
+};
+const SKIPPED: Family = Family {
+    name: "scarecrow_check_skipped_runs_total",
+    kind: "counter",
+    help: "Runs of the check skipped because the previous run was still going when the next was due.",
+};
+const UP: Family = Family {
+    name: "scarecrow_check_up",
+    kind: "gauge",
+    help: "Whether the check's last run succeeded (1) or failed (0); 0 until its first successful run.",
+};
+
+/// Writes the per-check families, each check's samples in name order.
+pub(super) fn write_checks(out: &mut String, checks: &[Loaded], duration_le: &[String]) {
+    let each = |out: &mut String, family: &Family, f: &dyn Fn(&mut String, &CheckSeries)| {
+        header(out, family);
+        for c in checks {
+            f(out, &c.series);
+        }
+    };
+    each(out, &DURATION, &|out, s| {
+        const BUCKET: &str = "scarecrow_check_duration_seconds_bucket";
+        let m = s.duration.metric();
+        let h = m.get_histogram();
+        for (le, b) in duration_le.iter().zip(h.get_bucket()) {
+            sample(out, BUCKET, &s.label, Some(("le", le)));
+            write_int(out, b.cumulative_count());
+        }
+        sample(out, BUCKET, &s.label, Some(("le", "+Inf")));
+        write_int(out, h.get_sample_count());
+        sample(out, "scarecrow_check_duration_seconds_sum", &s.label, None);
+        write_float(out, h.get_sample_sum());
+        sample(
+            out,
+            "scarecrow_check_duration_seconds_count",
+            &s.label,
+            None,
+        );
+        write_int(out, h.get_sample_count());
+    });
+    each(out, &FAILURES, &|out, s| {
+        for (reason, n) in Reason::ALL.iter().zip(&s.failures) {
+            sample(
+                out,
+                FAILURES.name,
+                &s.label,
+                Some(("reason", reason.as_str())),
+            );
+            write_int(out, n.get());
+        }
+    });
+    each(out, &INCIDENT_OPEN, &|out, s| {
+        sample(out, INCIDENT_OPEN.name, &s.label, None);
+        write_float(out, s.incident_open.get());
+    });
+    each(out, &INCIDENTS_DECLARED, &|out, s| {
+        sample(out, INCIDENTS_DECLARED.name, &s.label, None);
+        write_int(out, s.incidents_declared.get());
+    });
+    header(out, &INFO);
+    for c in checks {
+        out.push_str(INFO.name);
+        out.push('{');
+        out.push_str(&c.info);
+        out.push_str("} 1\n");
+    }
+    each(out, &LAST_RUN, &|out, s| {
+        sample(out, LAST_RUN.name, &s.label, None);
+        write_float(out, s.last_run.get());
+    });
+    each(out, &LAST_SUCCESS, &|out, s| {
+        sample(out, LAST_SUCCESS.name, &s.label, None);
+        write_float(out, s.last_success.get());
+    });
+    each(out, &PHASE, &|out, s| {
+        for (phase, v) in PHASES.iter().zip(&s.phases) {
+            sample(out, PHASE.name, &s.label, Some(("phase", phase)));
+            write_float(out, v.get());
+        }
+    });
+    each(out, &RUNS, &|out, s| {
+        for (result, n) in RESULTS.iter().zip(&s.runs) {
+            sample(out, RUNS.name, &s.label, Some(("result", result)));
+            write_int(out, n.get());
+        }
+    });
+    each(out, &SKIPPED, &|out, s| {
+        sample(out, SKIPPED.name, &s.label, None);
+        write_int(out, s.skipped.get());
+    });
+    each(out, &UP, &|out, s| {
+        sample(out, UP.name, &s.label, None);
+        write_float(out, s.up.get());
+    });
+}
+
+/// The label set of a check's info series: `check`, `critical`, `owner` (when
+/// set) and each free label as `label_<key>`.
+pub(super) fn info_labels(check: &Check) -> String {
+    let mut out = String::new();
+    let mut names = vec!["check".to_owned(), "critical".to_owned()];
+    push_label(&mut out, "check", &check.name);
+    let _ = write!(out, ",critical=\"{}\"", check.critical);
+    if let Some(owner) = &check.owner {
+        out.push(',');
+        push_label(&mut out, "owner", owner);
+    }
+    for (key, value) in &check.labels {
+        let name = label_name(key);
+        // Two keys that sanitise alike would make an invalid series: the
+        // first (in key order) wins.
+        if names.contains(&name) {
+            continue;
+        }
+        out.push(',');
+        push_label(&mut out, &name, value);
+        names.push(name);
+    }
+    out
+}
+
+/// The label every series of a check carries: `check="<name>"`, escaped.
+pub(super) fn check_label(name: &str) -> String {
+    let mut label = String::new();
+    push_label(&mut label, "check", name);
+    label
+}
+
+/// The `le` label value of each bucket bound.
+pub(super) fn le_values(buckets: &[f64]) -> Vec<String> {
+    buckets
+        .iter()
+        .map(|b| {
+            let mut s = String::new();
+            push_float(&mut s, *b);
+            s
+        })
+        .collect()
+}
+
+/// `label_` and `key` with every character outside `[a-zA-Z0-9_]` made `_`:
+/// always a valid Prometheus label name, never a reserved one.
+fn label_name(key: &str) -> String {
+    let mut name = String::with_capacity(6 + key.len());
+    name.push_str("label_");
+    name.extend(key.chars().map(|c| {
+        if c.is_ascii_alphanumeric() || c == '_' {
+            c
+        } else {
+            '_'
+        }
+    }));
+    name
+}
+
+/// Writes `name="value"`, the value escaped.
+fn push_label(out: &mut String, name: &str, value: &str) {
+    out.push_str(name);
+    out.push_str("=\"");
+    escape_into(out, value);
+    out.push('"');
+}
+
+/// Escapes a label value as the text format wants: `\`, `"` and newline.
+fn escape_into(out: &mut String, value: &str) {
+    for c in value.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+}
+
+fn header(out: &mut String, family: &Family) {
+    let _ = writeln!(out, "# HELP {} {}", family.name, family.help);
+    let _ = writeln!(out, "# TYPE {} {}", family.name, family.kind);
+}
+
+/// Writes a sample's name and labels and the space before its value.
+fn sample(out: &mut String, name: &str, check: &str, extra: Option<(&str, &str)>) {
+    out.push_str(name);
+    out.push('{');
+    out.push_str(check);
+    if let Some((label, value)) = extra {
+        out.push(',');
+        out.push_str(label);
+        out.push_str("=\"");
+        out.push_str(value);
+        out.push('"');
+    }
+    out.push_str("} ");
+}
+
+fn write_int(out: &mut String, v: u64) {
+    let _ = writeln!(out, "{v}");
+}
+
+fn write_float(out: &mut String, v: f64) {
+    push_float(out, v);
+    out.push('\n');
+}
+
+/// A float as Prometheus parses it: Rust's shortest round-trip form, and Go's
+/// spelling of the special values.
+fn push_float(out: &mut String, v: f64) {
+    if v.is_nan() {
+        out.push_str("NaN");
+    } else if v.is_infinite() {
+        out.push_str(if v > 0.0 { "+Inf" } else { "-Inf" });
+    } else {
+        let _ = write!(out, "{v}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn label_keys_become_valid_label_names() {
+        assert_eq!(label_name("site"), "label_site");
+        assert_eq!(label_name("2fa"), "label_2fa");
+        assert_eq!(label_name("team-name.x"), "label_team_name_x");
+        assert_eq!(label_name("é"), "label__");
+    }
+
+    #[test]
+    fn info_labels_are_escaped_and_the_first_of_two_alike_keys_wins() {
+        let check = Check {
+            name: "a\\b".to_owned(),
+            description: None,
+            critical: false,
+            owner: Some("web \"ops\"".to_owned()),
+            runbook: None,
+            labels: [("team-x", "1\n2"), ("team_x", "lost")]
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .into(),
+            schedule: crate::check::Schedule::Every(std::time::Duration::from_secs(60)),
+            timeout: std::time::Duration::from_secs(10),
+            steps: Vec::new(),
+            incidents: Default::default(),
+            source: "checks/a.toml".into(),
+        };
+        assert_eq!(
+            info_labels(&check),
+            r#"check="a\\b",critical="false",owner="web \"ops\"",label_team_x="1\n2""#
+        );
+        assert_eq!(check_label(&check.name), r#"check="a\\b""#);
+    }
+}

@@ -1,0 +1,151 @@
+//! The read side, for the CLI and the HTTP API: plain synchronous calls on
+//! a connection of their own, usable while the daemon writes (WAL readers
+//! never block the writer, and wait `busy_timeout` rather than fail).
+
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::Serialize;
+
+use super::{DbError, db_error, decode, schema};
+use crate::check::RunResult;
+use crate::incident::store::{OutboxItem, StoreError};
+use crate::incident::{EventKind, Incident};
+
+/// One event on an incident's timeline.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct EventRow {
+    pub id: String,
+    pub incident_id: String,
+    pub kind: EventKind,
+    pub at: DateTime<Utc>,
+}
+
+/// An incident, its timeline and its notifications with their delivery state.
+pub type IncidentDetail = (Incident, Vec<EventRow>, Vec<OutboxItem>);
+
+/// A read-only view of the store.
+#[derive(Debug)]
+pub struct Reader {
+    conn: Connection,
+    path: PathBuf,
+}
+
+/// Opens the database at `path` for reading. It must exist and have this
+/// build's schema: a reader never creates or migrates.
+pub fn open_reader(path: &Path) -> Result<Reader, StoreError> {
+    Ok(Reader {
+        conn: schema::open_reader(path)?,
+        path: path.to_owned(),
+    })
+}
+
+impl Reader {
+    /// Incidents, newest declared first; only unresolved ones if `open_only`.
+    pub fn incidents(&self, open_only: bool, limit: usize) -> Result<Vec<Incident>, StoreError> {
+        let sql = if open_only {
+            "SELECT id, json FROM incidents WHERE resolved_at IS NULL ORDER BY declared_at DESC, id DESC LIMIT ?1"
+        } else {
+            "SELECT id, json FROM incidents ORDER BY declared_at DESC, id DESC LIMIT ?1"
+        };
+        let read = || -> Result<_, DbError> {
+            let mut stmt = self.conn.prepare_cached(sql)?;
+            let mut rows = stmt.query([sql_limit(limit)])?;
+            let mut incidents = Vec::new();
+            while let Some(row) = rows.next()? {
+                let id: String = row.get(0)?;
+                incidents.push(decode(
+                    &format!("incident {id}"),
+                    &row.get::<_, String>(1)?,
+                )?);
+            }
+            Ok(incidents)
+        };
+        read().map_err(|e| self.error("listing incidents", e))
+    }
+
+    /// One incident with its timeline and its notifications as they stand,
+    /// read from one snapshot; `None` if there is no such incident.
+    pub fn incident(&self, id: &str) -> Result<Option<IncidentDetail>, StoreError> {
+        let read = || -> Result<_, DbError> {
+            let tx = self.conn.unchecked_transaction()?;
+            let json: Option<String> = tx
+                .prepare_cached("SELECT json FROM incidents WHERE id = ?1")?
+                .query_row([id], |row| row.get(0))
+                .optional()?;
+            let Some(json) = json else {
+                return Ok(None);
+            };
+            let incident: Incident = decode(&format!("incident {id}"), &json)?;
+            let mut events = Vec::new();
+            let mut stmt = tx.prepare_cached(
+                "SELECT id, kind, at FROM events WHERE incident_id = ?1 ORDER BY at, id",
+            )?;
+            let mut rows = stmt.query([id])?;
+            while let Some(row) = rows.next()? {
+                let event_id: String = row.get(0)?;
+                let kind: String = row.get(1)?;
+                let kind = serde_json::from_value(kind.clone().into()).map_err(|_| {
+                    DbError::Invalid(
+                        format!("event {event_id}"),
+                        format!("unknown kind {kind:?}"),
+                    )
+                })?;
+                let at: String = row.get(2)?;
+                let at = at.parse().map_err(|e| {
+                    DbError::Invalid(format!("event {event_id}"), format!("time {at:?}: {e}"))
+                })?;
+                events.push(EventRow {
+                    id: event_id,
+                    incident_id: id.to_owned(),
+                    kind,
+                    at,
+                });
+            }
+            drop(rows);
+            drop(stmt);
+            let mut outbox = Vec::new();
+            let mut stmt = tx.prepare_cached(
+                "SELECT id, item FROM outbox WHERE incident_id = ?1 ORDER BY created_at, id",
+            )?;
+            let mut rows = stmt.query([id])?;
+            while let Some(row) = rows.next()? {
+                let item_id: String = row.get(0)?;
+                outbox.push(decode(
+                    &format!("outbox item {item_id}"),
+                    &row.get::<_, String>(1)?,
+                )?);
+            }
+            Ok(Some((incident, events, outbox)))
+        };
+        read().map_err(|e| self.error(&format!("reading incident {id}"), e))
+    }
+
+    /// The last `limit` runs of `check`, newest first.
+    pub fn recent_runs(&self, check: &str, limit: usize) -> Result<Vec<RunResult>, StoreError> {
+        let read = || -> Result<_, DbError> {
+            let mut stmt = self.conn.prepare_cached(
+                "SELECT run_id, json FROM runs WHERE check_name = ?1 ORDER BY seq DESC LIMIT ?2",
+            )?;
+            let mut rows = stmt.query(params![check, sql_limit(limit)])?;
+            let mut runs = Vec::new();
+            while let Some(row) = rows.next()? {
+                let run_id: String = row.get(0)?;
+                let json: String = row.get(1)?;
+                runs.push(decode::<RunResult>(&format!("run {run_id}"), &json)?);
+            }
+            Ok(runs)
+        };
+        read().map_err(|e| self.error(&format!("reading the runs of {check:?}"), e))
+    }
+
+    fn error(&self, doing: &str, e: DbError) -> StoreError {
+        db_error(doing, &self.path, e)
+    }
+}
+
+/// SQLite counts in `i64`; anything larger means "no limit".
+fn sql_limit(n: usize) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}

@@ -1,0 +1,211 @@
+//! The incident types flattened into column values, before they reach the
+//! writer thread: serializing happens on the caller's side, so the writer
+//! only writes.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::Serialize;
+
+use crate::check::Outcome;
+use crate::incident::Incident;
+use crate::incident::machine::CheckState;
+use crate::incident::store::{DeliveryState, OutboxItem, RunRecord, StoreError, Transition};
+
+/// RFC 3339, UTC, always nine fractional digits: text order is time order.
+pub(super) fn ts(t: &DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Nanos, true)
+}
+
+pub(super) fn delivery_state(s: DeliveryState) -> &'static str {
+    match s {
+        DeliveryState::Pending => "pending",
+        DeliveryState::Delivered => "delivered",
+        DeliveryState::Dead => "dead",
+        DeliveryState::Disabled => "disabled",
+    }
+}
+
+fn json<T: Serialize>(what: &str, value: &T) -> Result<String, StoreError> {
+    serde_json::to_string(value).map_err(|e| StoreError(format!("encoding {what} as JSON: {e}")))
+}
+
+/// A check's state, keyed by the check.
+#[derive(Debug)]
+pub(super) struct StateRow {
+    pub check: String,
+    pub json: String,
+}
+
+impl StateRow {
+    fn new(check: &str, state: &CheckState) -> Result<StateRow, StoreError> {
+        Ok(StateRow {
+            check: check.to_owned(),
+            json: json(&format!("the state of check {check:?}"), state)?,
+        })
+    }
+}
+
+#[derive(Debug)]
+pub(super) struct RunRow {
+    pub run_id: String,
+    pub check: String,
+    pub started_at: String,
+    pub duration_ms: f64,
+    pub result: &'static str,
+    pub reason: Option<&'static str>,
+    pub step: Option<String>,
+    pub message: Option<String>,
+    pub json: String,
+    pub state: StateRow,
+}
+
+impl RunRow {
+    pub fn new(r: &RunRecord) -> Result<RunRow, StoreError> {
+        let res = &r.result;
+        let (result, reason, step, message) = match &res.outcome {
+            Outcome::Success => ("success", None, None, None),
+            Outcome::Failure {
+                reason,
+                step,
+                message,
+            } => (
+                "failure",
+                Some(reason.as_str()),
+                step.clone(),
+                Some(message.clone()),
+            ),
+        };
+        Ok(RunRow {
+            run_id: r.run_id.clone(),
+            check: res.check.clone(),
+            started_at: ts(&res.started_at),
+            duration_ms: res.duration.as_secs_f64() * 1e3,
+            result,
+            reason,
+            step,
+            message,
+            json: json(&format!("run {}", r.run_id), res)?,
+            state: StateRow::new(&res.check, &r.state)?,
+        })
+    }
+}
+
+#[derive(Debug)]
+pub(super) struct IncidentRow {
+    pub id: String,
+    pub key: String,
+    pub check: String,
+    pub severity: String,
+    pub title: String,
+    pub first_failure_at: String,
+    pub declared_at: String,
+    pub resolved_at: Option<String>,
+    pub resolution: Option<String>,
+    pub note: Option<String>,
+    pub evidence: String,
+    pub run_ids: String,
+    pub json: String,
+    /// When the event carrying this version happened: an older version
+    /// never overwrites a newer one.
+    pub updated_at: String,
+}
+
+impl IncidentRow {
+    fn new(i: &Incident, at: &DateTime<Utc>) -> Result<IncidentRow, StoreError> {
+        let what = |part: &str| format!("the {part} of incident {}", i.id);
+        Ok(IncidentRow {
+            id: i.id.clone(),
+            key: i.key.clone(),
+            check: i.feature.check.clone(),
+            severity: i.severity.clone(),
+            title: i.title.clone(),
+            first_failure_at: ts(&i.first_failure_at),
+            declared_at: ts(&i.declared_at),
+            resolved_at: i.resolved_at.as_ref().map(ts),
+            resolution: i.resolution.clone(),
+            note: i.note.clone(),
+            evidence: json(&what("evidence"), &i.evidence)?,
+            run_ids: json(&what("run ids"), &i.run_ids)?,
+            json: json(&format!("incident {}", i.id), i)?,
+            updated_at: ts(at),
+        })
+    }
+}
+
+#[derive(Debug)]
+pub(super) struct OutboxRow {
+    pub id: String,
+    pub event_id: String,
+    pub sink: String,
+    pub kind: &'static str,
+    pub incident_id: String,
+    pub item: String,
+    pub state: &'static str,
+    pub attempts: u32,
+    pub next_attempt_at: String,
+    pub created_at: String,
+    pub delivered_at: Option<String>,
+    pub last_error: Option<String>,
+}
+
+impl OutboxRow {
+    pub fn new(o: &OutboxItem) -> Result<OutboxRow, StoreError> {
+        Ok(OutboxRow {
+            id: o.id.clone(),
+            event_id: o.event.id.clone(),
+            sink: o.sink.clone(),
+            kind: o.event.kind.as_str(),
+            incident_id: o.event.incident.id.clone(),
+            item: json(&format!("outbox item {}", o.id), o)?,
+            state: delivery_state(o.state),
+            attempts: o.attempts,
+            next_attempt_at: ts(&o.next_attempt_at),
+            created_at: ts(&o.created_at),
+            delivered_at: o.delivered_at.as_ref().map(ts),
+            last_error: o.last_error.clone(),
+        })
+    }
+}
+
+/// An event on an incident's timeline.
+#[derive(Debug)]
+pub(super) struct EventRow {
+    pub id: String,
+    pub incident_id: String,
+    pub kind: &'static str,
+    pub at: String,
+}
+
+/// Everything one [`Transition`] writes.
+#[derive(Debug)]
+pub(super) struct CommitRows {
+    pub state: StateRow,
+    pub incident: IncidentRow,
+    pub event: EventRow,
+    pub outbox: Vec<OutboxRow>,
+}
+
+impl CommitRows {
+    pub fn new(t: &Transition) -> Result<CommitRows, StoreError> {
+        let e = &t.event;
+        Ok(CommitRows {
+            state: StateRow::new(&t.check, &t.state)?,
+            incident: IncidentRow::new(&e.incident, &e.at)?,
+            event: EventRow {
+                id: e.id.clone(),
+                incident_id: e.incident.id.clone(),
+                kind: e.kind.as_str(),
+                at: ts(&e.at),
+            },
+            outbox: t
+                .outbox
+                .iter()
+                .map(OutboxRow::new)
+                .collect::<Result<_, _>>()?,
+        })
+    }
+
+    /// For error messages: `incident.declared inc_…`.
+    pub fn describe(&self) -> String {
+        format!("{} {}", self.event.kind, self.incident.id)
+    }
+}

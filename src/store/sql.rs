@@ -1,0 +1,196 @@
+//! The writer's statements. Each function is one transaction: it either
+//! commits whole or leaves the database as it was.
+
+use std::collections::BTreeSet;
+
+use rusqlite::{Connection, ToSql, Transaction, TransactionBehavior, params};
+
+use super::rows::{CommitRows, OutboxRow, RunRow, StateRow};
+use super::{DbError, decode};
+use crate::incident::store::Snapshot;
+
+const UPSERT_STATE: &str = "INSERT INTO check_states (check_name, state) VALUES (?1, ?2)
+    ON CONFLICT (check_name) DO UPDATE SET state = excluded.state";
+
+const UPSERT_INCIDENT: &str = "INSERT INTO incidents (id, key, check_name, severity, title,
+        first_failure_at, declared_at, resolved_at, resolution, note, evidence, run_ids, json, updated_at)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
+    ON CONFLICT (id) DO UPDATE SET key = excluded.key, check_name = excluded.check_name,
+        severity = excluded.severity, title = excluded.title,
+        first_failure_at = excluded.first_failure_at, declared_at = excluded.declared_at,
+        resolved_at = excluded.resolved_at, resolution = excluded.resolution, note = excluded.note,
+        evidence = excluded.evidence, run_ids = excluded.run_ids, json = excluded.json,
+        updated_at = excluded.updated_at
+    WHERE excluded.updated_at >= incidents.updated_at";
+
+const INSERT_EVENT: &str = "INSERT INTO events (id, incident_id, kind, at) VALUES (?1, ?2, ?3, ?4)
+    ON CONFLICT (id) DO NOTHING";
+
+const INSERT_OUTBOX: &str =
+    "INSERT INTO outbox (id, event_id, sink, kind, incident_id, item, state,
+        attempts, next_attempt_at, created_at, delivered_at, last_error)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
+    ON CONFLICT (id) DO NOTHING";
+
+const UPSERT_OUTBOX: &str =
+    "INSERT INTO outbox (id, event_id, sink, kind, incident_id, item, state,
+        attempts, next_attempt_at, created_at, delivered_at, last_error)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
+    ON CONFLICT (id) DO UPDATE SET item = excluded.item, state = excluded.state,
+        attempts = excluded.attempts, next_attempt_at = excluded.next_attempt_at,
+        delivered_at = excluded.delivered_at, last_error = excluded.last_error";
+
+const INSERT_RUN: &str = "INSERT INTO runs (run_id, check_name, started_at, duration_ms, result,
+        reason, step, message, json)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+    ON CONFLICT (run_id) DO NOTHING";
+
+/// Deletes what lies beyond the newest `?2` runs of check `?1`: a walk down
+/// `runs_by_check` of `?2` entries, then usually one row to delete.
+const PRUNE_RUNS: &str = "DELETE FROM runs WHERE check_name = ?1 AND seq <=
+    (SELECT seq FROM runs WHERE check_name = ?1 ORDER BY seq DESC LIMIT 1 OFFSET ?2)";
+
+fn immediate(conn: &mut Connection) -> rusqlite::Result<Transaction<'_>> {
+    // Take the write lock up front, so a busy database waits (busy_timeout)
+    // instead of failing halfway through.
+    conn.transaction_with_behavior(TransactionBehavior::Immediate)
+}
+
+fn upsert_state(tx: &Transaction, s: &StateRow) -> rusqlite::Result<()> {
+    tx.prepare_cached(UPSERT_STATE)?
+        .execute(params![s.check, s.json])?;
+    Ok(())
+}
+
+fn outbox_params(o: &OutboxRow) -> [&dyn ToSql; 12] {
+    [
+        &o.id,
+        &o.event_id,
+        &o.sink,
+        &o.kind,
+        &o.incident_id,
+        &o.item,
+        &o.state,
+        &o.attempts,
+        &o.next_attempt_at,
+        &o.created_at,
+        &o.delivered_at,
+        &o.last_error,
+    ]
+}
+
+/// The incident, the check's state, the timeline event and the outbox rows.
+/// An outbox row that already exists is kept as it is: committing the same
+/// transition again must not undo a delivery that happened in between.
+pub(super) fn commit(conn: &mut Connection, c: &CommitRows) -> rusqlite::Result<()> {
+    let tx = immediate(conn)?;
+    let i = &c.incident;
+    tx.prepare_cached(UPSERT_INCIDENT)?.execute(params![
+        i.id,
+        i.key,
+        i.check,
+        i.severity,
+        i.title,
+        i.first_failure_at,
+        i.declared_at,
+        i.resolved_at,
+        i.resolution,
+        i.note,
+        i.evidence,
+        i.run_ids,
+        i.json,
+        i.updated_at,
+    ])?;
+    upsert_state(&tx, &c.state)?;
+    let e = &c.event;
+    tx.prepare_cached(INSERT_EVENT)?
+        .execute(params![e.id, e.incident_id, e.kind, e.at])?;
+    {
+        let mut insert = tx.prepare_cached(INSERT_OUTBOX)?;
+        for o in &c.outbox {
+            insert.execute(outbox_params(o))?;
+        }
+    }
+    tx.commit()
+}
+
+/// A batch of runs and the states after them, then the history trimmed to
+/// `keep` runs for every check the batch touched.
+pub(super) fn record_runs<'a>(
+    conn: &mut Connection,
+    runs: impl Iterator<Item = &'a RunRow>,
+    keep: usize,
+) -> rusqlite::Result<()> {
+    let tx = immediate(conn)?;
+    let mut checks = BTreeSet::new();
+    {
+        let mut insert = tx.prepare_cached(INSERT_RUN)?;
+        for r in runs {
+            insert.execute(params![
+                r.run_id,
+                r.check,
+                r.started_at,
+                r.duration_ms,
+                r.result,
+                r.reason,
+                r.step,
+                r.message,
+                r.json,
+            ])?;
+            upsert_state(&tx, &r.state)?;
+            checks.insert(r.check.as_str());
+        }
+        let mut prune = tx.prepare_cached(PRUNE_RUNS)?;
+        for check in checks {
+            prune.execute(params![check, i64::try_from(keep).unwrap_or(i64::MAX)])?;
+        }
+    }
+    tx.commit()
+}
+
+/// The item as it now is; inserted if the commit that made it was lost.
+pub(super) fn update_delivery(conn: &mut Connection, o: &OutboxRow) -> rusqlite::Result<()> {
+    let tx = immediate(conn)?;
+    tx.prepare_cached(UPSERT_OUTBOX)?
+        .execute(outbox_params(o))?;
+    tx.commit()
+}
+
+pub(super) fn forget_check(conn: &mut Connection, check: &str) -> rusqlite::Result<()> {
+    let tx = immediate(conn)?;
+    tx.prepare_cached("DELETE FROM check_states WHERE check_name = ?1")?
+        .execute([check])?;
+    tx.commit()
+}
+
+/// Rows whose JSON does not decode are reported by name, not skipped: a
+/// state silently lost could mean an incident silently lost.
+pub(super) fn load(conn: &mut Connection) -> Result<Snapshot, DbError> {
+    let tx = conn.transaction()?;
+    let mut snapshot = Snapshot::default();
+    {
+        let mut states = tx.prepare("SELECT check_name, state FROM check_states")?;
+        let mut rows = states.query([])?;
+        while let Some(row) = rows.next()? {
+            let check: String = row.get(0)?;
+            let state = decode(
+                &format!("the state of check {check:?}"),
+                &row.get::<_, String>(1)?,
+            )?;
+            snapshot.states.insert(check, state);
+        }
+        let mut pending = tx.prepare(
+            "SELECT id, item FROM outbox WHERE state = 'pending' ORDER BY created_at, id",
+        )?;
+        let mut rows = pending.query([])?;
+        while let Some(row) = rows.next()? {
+            let id: String = row.get(0)?;
+            snapshot.outbox.push(decode(
+                &format!("outbox item {id}"),
+                &row.get::<_, String>(1)?,
+            )?);
+        }
+    }
+    tx.commit()?;
+    Ok(snapshot)
+}

@@ -1,0 +1,148 @@
+//! The one thread that writes. Requests arrive on a channel in the order
+//! they were made; each carries a oneshot for its answer, sent only after
+//! its transaction is committed (or has failed).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, TryRecvError};
+
+use rusqlite::Connection;
+use tokio::sync::oneshot;
+
+use super::rows::{CommitRows, OutboxRow, RunRow};
+use super::{db_error, sql};
+use crate::incident::store::{Snapshot, StoreError};
+
+/// Requests taken off the queue at once. Runs among them share one
+/// transaction; anything else is written on its own, in queue order.
+const MAX_BATCH: usize = 512;
+
+pub(super) type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
+
+pub(super) enum Request {
+    Load(Reply<Snapshot>),
+    Commit(Box<CommitRows>, Reply<()>),
+    Run(Box<RunRow>, Reply<()>),
+    Delivery(Box<OutboxRow>, Reply<()>),
+    Forget(String, Reply<()>),
+    /// Write everything queued before this, close the database, then answer.
+    Close(Closer),
+}
+
+/// Told when the writer has closed the database; `None` when the last
+/// handle was dropped.
+pub(super) type Closer = Option<oneshot::Sender<()>>;
+
+pub(super) struct Writer {
+    pub conn: Connection,
+    pub path: PathBuf,
+    pub history: usize,
+    /// Whether the last write succeeded, for `scarecrow_store_up`.
+    pub healthy: Arc<AtomicBool>,
+}
+
+impl Writer {
+    /// Serves requests until it is told to close or every sender is gone.
+    pub fn run(mut self, rx: Receiver<Request>) {
+        let mut queue = Vec::with_capacity(MAX_BATCH);
+        while let Ok(first) = rx.recv() {
+            queue.push(first);
+            while queue.len() < MAX_BATCH {
+                match rx.try_recv() {
+                    Ok(request) => queue.push(request),
+                    Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
+                }
+            }
+            if let Some(closed) = self.serve(&mut queue) {
+                // Requests queued behind the close are dropped: their
+                // callers see "store is closed".
+                drop(rx);
+                self.close();
+                if let Some(reply) = closed {
+                    let _ = reply.send(());
+                }
+                return;
+            }
+        }
+        self.close();
+    }
+
+    /// Serves a batch in order; returns the close request if there was one.
+    fn serve(&mut self, queue: &mut Vec<Request>) -> Option<Closer> {
+        let mut runs = Vec::new();
+        for request in queue.drain(..) {
+            if let Request::Run(row, reply) = request {
+                runs.push((row, reply));
+                continue;
+            }
+            // Everything else sees the runs queued before it written first.
+            self.write_runs(&mut runs);
+            match request {
+                Request::Load(reply) => {
+                    let result = sql::load(&mut self.conn)
+                        .map_err(|e| db_error("loading state", &self.path, e));
+                    let _ = reply.send(result);
+                }
+                Request::Commit(rows, reply) => {
+                    let result = sql::commit(&mut self.conn, &rows);
+                    let _ = reply
+                        .send(self.wrote(result, || format!("committing {}", rows.describe())));
+                }
+                Request::Delivery(row, reply) => {
+                    let result = sql::update_delivery(&mut self.conn, &row);
+                    let _ = reply
+                        .send(self.wrote(result, || format!("updating outbox item {}", row.id)));
+                }
+                Request::Forget(check, reply) => {
+                    let result = sql::forget_check(&mut self.conn, &check);
+                    let _ =
+                        reply.send(self.wrote(result, || format!("forgetting check {check:?}")));
+                }
+                Request::Close(reply) => return Some(reply),
+                Request::Run(..) => {} // taken above
+            }
+        }
+        self.write_runs(&mut runs);
+        None
+    }
+
+    fn write_runs(&mut self, runs: &mut Vec<(Box<RunRow>, Reply<()>)>) {
+        if runs.is_empty() {
+            return;
+        }
+        let result = sql::record_runs(
+            &mut self.conn,
+            runs.iter().map(|(row, _)| &**row),
+            self.history,
+        );
+        let n = runs.len();
+        let result = self.wrote(result, || match n {
+            1 => "recording a run".to_owned(),
+            n => format!("recording {n} runs"),
+        });
+        for (_, reply) in runs.drain(..) {
+            let _ = reply.send(result.clone());
+        }
+    }
+
+    /// Notes the outcome of a write and gives it a readable reason.
+    fn wrote(
+        &self,
+        result: rusqlite::Result<()>,
+        doing: impl FnOnce() -> String,
+    ) -> Result<(), StoreError> {
+        self.healthy.store(result.is_ok(), Ordering::Relaxed);
+        result.map_err(|e| {
+            let e = db_error(&doing(), &self.path, e);
+            tracing::warn!(error = %e, "store write failed");
+            e
+        })
+    }
+
+    fn close(self) {
+        if let Err((_, e)) = self.conn.close() {
+            tracing::warn!(path = %self.path.display(), error = %e, "closing the store");
+        }
+    }
+}
