@@ -121,6 +121,7 @@ fn response<'a>(headers: &'a http::HeaderMap, body: &'a str) -> Response<'a> {
         body,
         size: body.len() as u64,
         elapsed: Duration::from_millis(3),
+        certificate: None,
     }
 }
 
@@ -314,7 +315,7 @@ fn run_result(i: usize) -> RunResult {
         check: format!("check-{i:05}"),
         started_at: chrono::Utc::now(),
         duration: Duration::from_millis(12),
-        outcome: if i % 50 == 0 {
+        outcome: if i.is_multiple_of(50) {
             Outcome::Failure {
                 reason: Reason::Timeout,
                 step: Some("home".into()),
@@ -336,8 +337,12 @@ fn run_result(i: usize) -> RunResult {
                 transfer: ms(1),
             },
             redirects: 0,
+            attempts: 1,
             failures: Vec::new(),
+            captures: Default::default(),
             excerpt: None,
+            host: None,
+            cert_expires_at: None,
         }],
     }
 }

@@ -33,6 +33,16 @@ pub enum Command {
     },
     /// List incidents from the store (works while the daemon runs), or resolve one by hand.
     Incidents(IncidentsArgs),
+    /// Print a post-mortem draft of an incident from the store.
+    Postmortem {
+        id: String,
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+        #[arg(long, value_enum, default_value_t = DraftFormat::Markdown)]
+        format: DraftFormat,
+    },
+    /// Send a [TEST] declaration and its resolution through one sink, now; exit 0 if both were delivered.
+    Notify(NotifyArgs),
     /// Exit 0 if the daemon's /healthz answers (for container health checks).
     Healthcheck {
         #[arg(long, default_value = "http://127.0.0.1:9787/healthz")]
@@ -75,6 +85,15 @@ pub struct OnceArgs {
 }
 
 #[derive(Debug, clap::Args)]
+pub struct NotifyArgs {
+    /// The sink's `name` in config.toml.
+    #[arg(long = "test", value_name = "SINK")]
+    pub sink: String,
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+}
+
+#[derive(Debug, clap::Args)]
 pub struct IncidentsArgs {
     #[command(subcommand)]
     pub command: Option<IncidentsCommand>,
@@ -95,6 +114,12 @@ pub enum IncidentsCommand {
         #[arg(long)]
         note: Option<String>,
     },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DraftFormat {
+    Markdown,
+    Json,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -16,3 +16,4 @@ pub mod schedule;
 pub mod server;
 pub mod store;
 pub mod template;
+pub mod view;

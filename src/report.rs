@@ -104,9 +104,13 @@ fn details(r: &RunResult) -> String {
         let status = step
             .status
             .map_or_else(|| "-".to_owned(), |c| c.to_string());
+        let tries = match step.attempts {
+            0 | 1 => String::new(),
+            n => format!(", {n} attempts"),
+        };
         let _ = writeln!(
             s,
-            "{} {} {} -> {status} ({} ms)",
+            "{} {} {} -> {status} ({} ms{tries})",
             step.name,
             step.method,
             step.url,

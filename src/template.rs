@@ -52,6 +52,13 @@ pub trait Resolve {
     fn secret(&self, name: &str) -> Result<String, String>;
     fn file(&self, path: &std::path::Path) -> Result<String, String>;
     fn capture(&self, name: &str) -> Option<String>;
+
+    /// `text` (a piece of a response about to be quoted in a message) with
+    /// the run's secret values hidden. Redacting before quoting means no
+    /// escaping or cutting of the quote can hide a secret from redaction.
+    fn redact<'t>(&self, text: &'t str) -> Cow<'t, str> {
+        Cow::Borrowed(text)
+    }
 }
 
 /// A placeholder that could not be filled at run time.

@@ -25,6 +25,7 @@ fn check(name: &str, labels: &[(&str, &str)]) -> Check {
         timeout: Duration::from_secs(10),
         steps: Vec::new(),
         incidents: Default::default(),
+        connection: Default::default(),
         source: PathBuf::from(format!("checks/{name}.toml")),
     }
 }
@@ -43,8 +44,12 @@ fn run(check: &str, outcome: Outcome, phases: Phases) -> RunResult {
             duration: Duration::from_millis(400),
             phases,
             redirects: 0,
+            attempts: 1,
             failures: Vec::new(),
+            captures: Default::default(),
             excerpt: None,
+            host: None,
+            cert_expires_at: None,
         }],
     }
 }

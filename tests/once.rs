@@ -27,7 +27,7 @@ async fn each_break_fails_the_right_check_step_and_reason() {
             "",
             "weather",
             "open the weather page",
-            r#"selector "table#forecast td.temp": element 1 of 5: expected it to match /^-?\d+ °C$/, got "–""#,
+            r#"selector "p.updated time" attribute "datetime": updated 3 days ago ("#,
         ),
         (
             "weather",
@@ -41,7 +41,7 @@ async fn each_break_fails_the_right_check_step_and_reason() {
             "",
             "member-login",
             "log in",
-            r#"selector "h1": element 1 of 1: expected it to contain "Welcome""#,
+            r#"selector "h1": element 1 of 1: expected it to equal "Welcome, Demo Farmer", got "Member login""#,
         ),
         (
             "diesel",
@@ -190,6 +190,123 @@ async fn missing_secret_fails_only_that_check() {
     assert!(text.contains("SCARECROW_DEMO_PASSWORD"), "{text}");
     assert!(
         text.contains("PASS  weather") && text.contains("PASS  diesel-order"),
+        "{text}"
+    );
+}
+
+/// A frozen feed is wrong twice: the update time is old and the
+/// temperatures are gone. Both are reported, the age first.
+#[tokio::test(flavor = "multi_thread")]
+async fn stale_weather_fails_on_its_age_and_on_every_temperature() {
+    let site = Site::start().await;
+    site.switch("break", "weather", "?mode=stale").await;
+    let out = scarecrow(&site, &["once", "--check", "weather", "--format", "json"]).await;
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let weather = &doc["results"][0];
+    assert_eq!(weather["step"], "open the weather page");
+    let failures: Vec<&str> = weather["steps"][0]["failures"]
+        .as_array()
+        .expect("failures")
+        .iter()
+        .filter_map(|f| f.as_str())
+        .collect();
+    assert_eq!(failures.len(), 2, "{failures:?}");
+    assert!(
+        failures[0].starts_with(
+            r#"selector "p.updated time" attribute "datetime": updated 3 days ago (20"#
+        ) && failures[0].ends_with("Z), expected within 30m"),
+        "{failures:?}"
+    );
+    assert_eq!(
+        failures[1],
+        r#"selector "table#forecast td.temp": element 1 of 5: "–" has no number"#
+    );
+}
+
+/// The order number a run got is in the JSON result of the step that
+/// captured it; the CSRF token, a secret capture, is not.
+#[tokio::test(flavor = "multi_thread")]
+async fn json_output_reports_each_steps_captures() {
+    let site = Site::start().await;
+    let out = scarecrow(
+        &site,
+        &["once", "--check", "diesel-order", "--format", "json"],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let steps = &doc["results"][0]["steps"];
+    assert!(steps[0].get("captures").is_none(), "{steps}");
+    let number = steps[1]["captures"]["order_number"]
+        .as_str()
+        .unwrap_or_default();
+    let (prefix, digits) = number.split_at(number.len().min(7));
+    assert!(
+        prefix.starts_with("D-20") && prefix.ends_with('-') && digits.len() == 6,
+        "{steps}"
+    );
+    let orders = reqwest::get(format!("{}/_demo/orders", site.url))
+        .await
+        .expect("orders")
+        .text()
+        .await
+        .expect("body");
+    let orders: serde_json::Value = serde_json::from_str(&orders).expect("JSON");
+    assert_eq!(orders[0]["number"], number);
+    assert_eq!(orders[0]["test"], true);
+}
+
+/// Wrong credentials fail the login step, with what the page showed instead.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_wrong_password_fails_at_the_login_step() {
+    let site = Site::start().await;
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_scarecrow"))
+        .args(["once", "--check", "member-login"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("SCARECROW_SITE", &site.url)
+        .env("SCARECROW_DEMO_PASSWORD", "not-the-password")
+        .output()
+        .await
+        .expect("run");
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains(r#"assertion at step "log in""#)
+            && text.contains(r#"expected it to equal "Welcome, Demo Farmer", got "Member login""#),
+        "{text}"
+    );
+}
+
+/// A deploy that drops the CSRF field from the login form fails the check
+/// where the field is missing, not with a 403 one step later.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_login_form_without_its_csrf_field_fails_at_the_form_step() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    let form = "<h1>Member login</h1><form id=\"login\" method=\"post\" action=\"/login\">\
+        <input name=\"username\"><input name=\"password\" type=\"password\"></form>";
+    let app = axum::Router::new().route(
+        "/login",
+        axum::routing::get(move || async move { axum::response::Html(form) }),
+    );
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let out = common::scarecrow_in(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")),
+        &url,
+        &["once", "--check", "member-login"],
+    )
+    .await;
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains(r#"capture at step "open the login form""#),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"capture "csrf": selector "form#login input[name=csrf]" attribute "value" matched nothing"#),
         "{text}"
     );
 }

@@ -86,9 +86,12 @@ fn get(name: &str, url: &str) -> Step {
             query: vec![],
             body: None,
             redirects: Redirects::default(),
+            auth: None,
         },
         captures: vec![],
         assertions: vec![],
+        timeout: None,
+        retry: Default::default(),
     }
 }
 
@@ -118,6 +121,7 @@ async fn run(timeout: Duration, max_body_bytes: u64, steps: Vec<Step>) -> RunRes
         timeout,
         steps,
         incidents: Default::default(),
+        connection: Default::default(),
         source: "checks/test.toml".into(),
     };
     let settings = ProbeSettings {
@@ -421,6 +425,7 @@ async fn two_step_flow_uses_a_capture_and_the_cookie_of_step_one() {
             selector: Css::parse("input[name=csrf]").unwrap(),
             attr: Some("value".into()),
         },
+        secret: false,
     }];
     open.assertions = vec![status_is(200)];
     let mut submit = get("submit", &format!("{base}/submit"));
@@ -449,7 +454,7 @@ async fn tls_to_a_plain_http_server_is_tls_and_a_hung_handshake_times_out() {
     let (reason, message) = failure(&r);
     assert_eq!(reason, Reason::Tls, "{message}");
     assert!(
-        message.starts_with("step \"secure\": TLS handshake failed"),
+        message.starts_with("step \"secure\": tls (other): TLS handshake failed"),
         "{message}"
     );
 

@@ -126,8 +126,12 @@ fn run(check: &str, n: i64) -> RunRecord {
                 ..Phases::default()
             },
             redirects: 0,
+            attempts: 1,
             failures: vec![],
+            captures: Default::default(),
             excerpt: failing.then(|| "Bad Gateway".to_owned()),
+            host: None,
+            cert_expires_at: None,
         }],
     };
     RunRecord {

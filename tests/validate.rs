@@ -55,6 +55,19 @@ fn every_problem_of_every_file_is_reported_with_position() {
     );
 }
 
+/// Date formats, time zones and number ranges of value assertions are
+/// parsed at load; a bad strftime field is pointed at inside its string.
+#[test]
+fn date_formats_and_number_ranges_are_checked_at_load() {
+    let out = validate(&["tests/golden/dates"]);
+    assert_eq!(out.status.code(), Some(2));
+    golden("dates.stderr", &String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "0 checks valid, 10 errors, 0 warnings\n"
+    );
+}
+
 #[test]
 fn a_missing_secret_is_a_warning_not_an_error() {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_scarecrow"))

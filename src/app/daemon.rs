@@ -1,23 +1,29 @@
-//! `scarecrow run`: load, start the scheduler and the HTTP endpoints, stop
-//! cleanly on SIGTERM or SIGINT.
+//! `scarecrow run`: load, start the scheduler, the incident machinery and
+//! the HTTP endpoints; reload on file changes and SIGHUP; stop cleanly on
+//! SIGTERM or SIGINT.
 
-use std::collections::HashMap;
-use std::path::Path;
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, PoisonError};
 use std::time::Duration;
 
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::Exit;
-use super::incidents::Incidents;
-use crate::check::{Check, Outcome, RunResult};
+use super::incidents::{Incidents, policy};
+use super::telemetry::{DaemonActions, Policies, Telemetry};
+use crate::check::Check;
+use crate::config::catalog::{Catalog, Diff};
+use crate::config::watch::{self, Trigger};
 use crate::config::{self, Config, Diagnostic};
-use crate::incident::engine::{Command, Policy};
+use crate::incident::engine::Command;
 use crate::metrics::Metrics;
 use crate::probe::Secrets;
-use crate::schedule::{Observer, Scheduler};
-use crate::server::{ActionError, ActionFuture, Actions};
+use crate::schedule::{Request, Scheduler};
+use crate::view::{ConfigView, FileView, View};
+
+/// File events closer together than this make one reload.
+const DEBOUNCE: Duration = Duration::from_millis(500);
 
 /// Runs the daemon until a signal stops it.
 pub async fn run(config_path: Option<&Path>, secrets: Secrets) -> Exit {
@@ -29,16 +35,7 @@ pub async fn run(config_path: Option<&Path>, secrets: Secrets) -> Exit {
         }
     };
     super::init_tracing("info", config.log_format);
-    // Secrets with a fallback count as set, so the demo loads without warnings.
-    let env = |name: &str| config::process_env(name).or_else(|| secrets.get(name).ok());
-    let loaded = config::load_checks(
-        std::slice::from_ref(&config.checks_dir),
-        &config.defaults,
-        &env,
-    );
-    log_diagnostics(&loaded.diagnostics);
-    let complete = !loaded.has_errors();
-    match serve(config, loaded.checks, complete, secrets).await {
+    match serve(config, config_path.map(Path::to_owned), secrets).await {
         Ok(()) => Exit::Ok,
         Err(e) => {
             tracing::error!("{e:#}");
@@ -47,50 +44,126 @@ pub async fn run(config_path: Option<&Path>, secrets: Secrets) -> Exit {
     }
 }
 
+/// The loaded state a reload changes.
+struct Live {
+    config: Config,
+    config_path: Option<PathBuf>,
+    secrets: Secrets,
+    catalog: Catalog,
+    metrics: Metrics,
+    view: View,
+    policies: Policies,
+    scheduler: mpsc::UnboundedSender<Request>,
+    incidents: mpsc::UnboundedSender<Command>,
+    /// Shares its clients with the scheduler's: a reload builds the client
+    /// of a new connection option set here, before the check first runs.
+    probe: crate::probe::Probe,
+}
+
 async fn serve(
     config: Config,
-    checks: Vec<Check>,
-    complete: bool,
+    config_path: Option<PathBuf>,
     secrets: Secrets,
 ) -> anyhow::Result<()> {
     let metrics = Metrics::new();
-    for check in &checks {
-        metrics.add_check(check);
+    let view = View::default();
+    view.started();
+    let mut catalog = Catalog::default();
+    let env_secrets = secrets.clone();
+    let env = secret_env(&env_secrets);
+    let diff = catalog
+        .scan(&config.checks_dir, &config.defaults, &env, false)
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "cannot read the checks directory {}: {e}",
+                config.checks_dir.display()
+            )
+        })?;
+    let checks: Vec<Check> = catalog.checks().map(|c| (**c).clone()).collect();
+    let probe = super::once::probe(&config, secrets.clone())?;
+    for e in probe.prepare(&checks) {
+        tracing::error!("{e}; its checks fail with reason `setup`");
     }
-    if checks.is_empty() {
-        tracing::warn!(dir = %config.checks_dir.display(), "no checks loaded");
-    }
-    let probe = super::once::probe(&config, secrets)?;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;
-    let incidents = Incidents::start(&config, &checks, complete, &metrics).await?;
-    tracing::info!(checks = checks.len(), listen = %config.listen, store = %config.store_path.display(), "scarecrow running");
+    let incidents =
+        Incidents::start(&config, &checks, !catalog.has_errors(), &metrics, &view).await?;
+    let (scheduler_tx, scheduler_rx) = mpsc::unbounded_channel();
+    let mut live = Live {
+        config,
+        config_path,
+        secrets,
+        catalog,
+        metrics: metrics.clone(),
+        view: view.clone(),
+        policies: Policies::default(),
+        scheduler: scheduler_tx.clone(),
+        incidents: incidents.commands.clone(),
+        probe: probe.clone(),
+    };
+    live.apply(&diff, false);
+    live.report();
+    tracing::info!(checks = checks.len(), listen = %live.config.listen, store = %live.config.store_path.display(), "scarecrow running");
 
     let shutdown = CancellationToken::new();
+    let actions = Arc::new(DaemonActions {
+        incidents: incidents.commands.clone(),
+        scheduler: scheduler_tx,
+    });
     let server = tokio::spawn(crate::server::serve(
         listener,
-        crate::server::router(
+        crate::server::router(crate::server::ServerState::from_config(
+            &live.config,
+            &live.secrets,
             metrics.clone(),
-            Arc::new(EngineActions(incidents.commands.clone())),
-        ),
+            view.clone(),
+            actions,
+        )?),
         shutdown.clone().cancelled_owned(),
     ));
-    let policies = checks
-        .iter()
-        .map(|c| (c.name.clone(), super::incidents::policy(c, &config)))
-        .collect();
+    let heartbeat = match &live.config.heartbeat {
+        Some((url, every)) => Some(super::heartbeat::Heartbeat::new(url.clone(), *every)?),
+        None => None,
+    };
     let observer = Arc::new(Telemetry {
         metrics,
-        policies,
+        view,
+        policies: live.policies.clone(),
         incidents: incidents.commands.clone(),
+        heartbeat,
     });
-    let scheduler = Scheduler::new(probe, observer, config.concurrency, config.shutdown_grace);
-    let checks = checks.into_iter().map(Arc::new).collect();
-    let scheduling = tokio::spawn(scheduler.run(checks, shutdown.clone()));
+    let scheduler = Scheduler::new(
+        probe,
+        observer,
+        live.config.concurrency,
+        live.config.shutdown_grace,
+    );
+    let scheduling = tokio::spawn(scheduler.run(
+        checks.into_iter().map(Arc::new).collect(),
+        scheduler_rx,
+        shutdown.clone(),
+    ));
 
-    wait_for_signal().await;
-    tracing::info!(grace = ?config.shutdown_grace, "shutting down");
+    let (reload_tx, mut reloads) = mpsc::unbounded_channel();
+    let _watch = watch::watch(&live.config.checks_dir, DEBOUNCE, reload_tx.clone())
+        .map_err(|e| {
+            tracing::warn!(
+                "not watching {} for changes (reload with SIGHUP): {e}",
+                live.config.checks_dir.display()
+            )
+        })
+        .ok();
+    watch::on_sighup(reload_tx)?;
+    let stop = wait_for_signal();
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            () = &mut stop => break,
+            Some(trigger) = reloads.recv() => live.reload(trigger),
+        }
+    }
+    tracing::info!(grace = ?live.config.shutdown_grace, "shutting down");
     shutdown.cancel();
     tokio::spawn(async {
         wait_for_signal().await;
@@ -100,6 +173,7 @@ async fn serve(
     // The scheduler owns the last senders of run results: once it has
     // drained, the engine sees every result, then delivery and the store finish.
     let _ = scheduling.await;
+    drop(live);
     incidents.shutdown().await;
     match tokio::time::timeout(Duration::from_secs(5), server).await {
         Ok(Ok(Err(e))) => tracing::warn!("server: {e}"),
@@ -108,6 +182,153 @@ async fn serve(
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+impl Live {
+    /// Rescans the checks directory (after re-reading `config.toml` on
+    /// SIGHUP) and applies the difference.
+    fn reload(&mut self, trigger: Trigger) {
+        let mut force = false;
+        if trigger == Trigger::Signal {
+            force = self.reload_config();
+        }
+        let secrets = self.secrets.clone();
+        let env = secret_env(&secrets);
+        match self
+            .catalog
+            .scan(&self.config.checks_dir, &self.config.defaults, &env, force)
+        {
+            Ok(diff) => {
+                if !diff.is_empty() {
+                    tracing::info!(
+                        added = diff.added.len(),
+                        changed = diff.changed.len(),
+                        removed = diff.removed.len(),
+                        "checks reloaded"
+                    );
+                }
+                if !diff.is_empty() {
+                    for e in self.probe.prepare(self.catalog.checks().map(|c| &**c)) {
+                        tracing::error!("{e}");
+                    }
+                }
+                self.apply(&diff, true);
+            }
+            Err(e) => tracing::error!(
+                "cannot read the checks directory: {e}; keeping the checks as they are"
+            ),
+        }
+        self.report();
+    }
+
+    /// Re-reads `config.toml`; applies what is safe to change while running.
+    /// Returns whether check defaults changed (every file is then re-read).
+    fn reload_config(&mut self) -> bool {
+        let new = match config::load_config(self.config_path.as_deref()) {
+            Ok(c) => c,
+            Err(diags) => {
+                log_diagnostics(&diags);
+                tracing::error!("config.toml has errors; keeping the running configuration");
+                return false;
+            }
+        };
+        let old = &self.config;
+        for (what, changed) in [
+            ("listen", old.listen != new.listen),
+            ("store path", old.store_path != new.store_path),
+            ("checks_dir", old.checks_dir != new.checks_dir),
+            ("concurrency", old.concurrency != new.concurrency),
+            ("sinks", old.sinks != new.sinks),
+            ("heartbeat", old.heartbeat != new.heartbeat),
+            ("log_format", old.log_format != new.log_format),
+        ] {
+            if changed {
+                tracing::warn!("config.toml: a change of {what} takes effect after a restart");
+            }
+        }
+        let force = old.defaults != new.defaults
+            || old.roles != new.roles
+            || old.instance_group != new.instance_group;
+        let keep = (
+            old.listen,
+            old.store_path.clone(),
+            old.checks_dir.clone(),
+            old.concurrency,
+            old.sinks.clone(),
+        );
+        self.config = Config {
+            listen: keep.0,
+            store_path: keep.1,
+            checks_dir: keep.2,
+            concurrency: keep.3,
+            sinks: keep.4,
+            ..new
+        };
+        force
+    }
+
+    /// Starts added checks, swaps changed ones, stops removed ones; checks
+    /// the diff does not name are not touched.
+    fn apply(&mut self, diff: &Diff, running: bool) {
+        let mut policies = self
+            .policies
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        for check in diff.added.iter().chain(&diff.changed) {
+            self.metrics.add_check(check);
+            self.view.upsert_check(check);
+            policies.insert(check.name.clone(), policy(check, &self.config));
+            if running {
+                let _ = self.scheduler.send(Request::Upsert(check.clone()));
+            }
+        }
+        for name in &diff.removed {
+            let _ = self.scheduler.send(Request::Remove(name.clone()));
+            self.metrics.remove_check(name);
+            self.view.remove_check(name);
+            policies.remove(name);
+            let _ = self.incidents.send(Command::Removed {
+                check: name.clone(),
+            });
+        }
+    }
+
+    /// Logs the files' problems and records how the load went.
+    fn report(&self) {
+        let diags: Vec<Diagnostic> = self.catalog.diagnostics().cloned().collect();
+        log_diagnostics(&diags);
+        let ok = !self.catalog.has_errors();
+        self.metrics.reloaded(ok);
+        let files = self
+            .catalog
+            .files()
+            .into_iter()
+            .map(|f| FileView {
+                path: f.path.display().to_string(),
+                check: f.check,
+                errors: f
+                    .diagnostics
+                    .iter()
+                    .filter(|d| d.is_error())
+                    .map(|d| d.to_string())
+                    .collect(),
+            })
+            .collect();
+        let now = chrono::Utc::now();
+        let prior = self.view.read().config.last_success_at;
+        self.view.config_loaded(ConfigView {
+            loaded_at: Some(now),
+            last_success_at: if ok { Some(now) } else { prior },
+            successful: ok,
+            files,
+        });
+    }
+}
+
+/// `${env:…}` lookups at load, where secrets with a fallback count as set
+/// (so the demo loads without warnings).
+fn secret_env(secrets: &Secrets) -> impl Fn(&str) -> Option<String> + '_ {
+    move |name: &str| config::process_env(name).or_else(|| secrets.get(name).ok())
 }
 
 /// SIGTERM (container stop) or SIGINT (Ctrl-C).
@@ -131,81 +352,9 @@ fn log_diagnostics(diags: &[Diagnostic]) {
         let (file, line, col) = (d.file.display(), d.line, d.col);
         let shown = d.to_string();
         if d.is_error() {
-            tracing::error!(%file, line, col, "this check does not run: {}", shown.trim_end());
+            tracing::error!(%file, line, col, "{}", shown.trim_end());
         } else {
             tracing::warn!(%file, line, col, "{}", shown.trim_end());
-        }
-    }
-}
-
-/// Requests from the HTTP API, passed on to the incident engine.
-struct EngineActions(mpsc::UnboundedSender<Command>);
-
-impl Actions for EngineActions {
-    fn resolve_incident(&self, incident: String, note: Option<String>) -> ActionFuture {
-        let (reply, answer) = tokio::sync::oneshot::channel();
-        let sent = self.0.send(Command::Resolve {
-            incident,
-            note,
-            reply,
-        });
-        Box::pin(async move {
-            if sent.is_err() {
-                return Err(ActionError::Unavailable("shutting down".into()));
-            }
-            match answer.await {
-                Ok(Ok(event)) => serde_json::to_value(&event)
-                    .map_err(|e| ActionError::Unavailable(e.to_string())),
-                Ok(Err(message)) => Err(ActionError::NotFound(message)),
-                Err(_) => Err(ActionError::Unavailable("shutting down".into())),
-            }
-        })
-    }
-}
-
-/// The one place each run event becomes a log line, metrics and, for
-/// counted runs, input to the incident engine.
-struct Telemetry {
-    metrics: Metrics,
-    policies: HashMap<String, Arc<Policy>>,
-    incidents: mpsc::UnboundedSender<Command>,
-}
-
-impl Observer for Telemetry {
-    fn started(&self, _check: &Check, lateness: Duration) {
-        self.metrics.observe_lateness(lateness);
-    }
-
-    fn skipped(&self, check: &Check) {
-        self.metrics.skipped_run(&check.name);
-        tracing::warn!(check = %check.name, "run skipped: the previous run is still going");
-    }
-
-    fn finished(&self, check: &Arc<Check>, result: RunResult, counted: bool) {
-        self.metrics.observe_run(&result);
-        let ms = result.duration.as_millis() as u64;
-        match &result.outcome {
-            Outcome::Success => {
-                tracing::info!(check = %check.name, duration_ms = ms, "check passed")
-            }
-            Outcome::Failure {
-                reason,
-                step,
-                message,
-            } => tracing::warn!(
-                check = %check.name,
-                duration_ms = ms,
-                reason = %reason,
-                step = step.as_deref().unwrap_or(""),
-                recheck = !counted,
-                "check failed: {message}"
-            ),
-        }
-        if let (true, Some(policy)) = (counted, self.policies.get(&check.name)) {
-            let _ = self.incidents.send(Command::Run {
-                result,
-                policy: policy.clone(),
-            });
         }
     }
 }

@@ -19,10 +19,12 @@ use crate::incident::store::{OutboxItem, Store as _};
 use crate::incident::{Event, EventKind, Feature, Roles, Thresholds};
 use crate::metrics::Metrics;
 use crate::store::SqliteStore;
+use crate::view::View;
 
 /// The running incident machinery.
 pub struct Incidents {
     pub commands: mpsc::UnboundedSender<Command>,
+    budget: JoinHandle<()>,
     engine: JoinHandle<()>,
     worker: JoinHandle<()>,
     stop_worker: CancellationToken,
@@ -38,8 +40,9 @@ impl Incidents {
         checks: &[Check],
         complete: bool,
         metrics: &Metrics,
+        view: &View,
     ) -> anyhow::Result<Incidents> {
-        let store = SqliteStore::open(&config.store_path, config.history)
+        let store = SqliteStore::open(&config.store_path, config.retention())
             .with_context(|| format!("cannot open the store at {}", config.store_path.display()))?;
         let store = Arc::new(store);
         let snapshot = store.load().await.context("cannot read the store")?;
@@ -52,10 +55,12 @@ impl Incidents {
         let (outbox_tx, outbox_rx) = mpsc::unbounded_channel();
         let telemetry = Arc::new(IncidentTelemetry {
             metrics: metrics.clone(),
+            view: view.clone(),
         });
         for (check, state) in &snapshot.states {
-            if state.open.is_some() {
+            if let Some(open) = &state.open {
                 metrics.incident_open(check, true);
+                view.open_incident(check, open);
             }
         }
         let loaded: HashSet<&str> = checks.iter().map(|c| c.name.as_str()).collect();
@@ -83,7 +88,14 @@ impl Incidents {
         }
         let stop_worker = CancellationToken::new();
         let worker = Worker::new(store.clone(), sinks, telemetry, config.notify_retry_for);
+        metrics.incident_budget(config.budget_90d);
+        let budget = tokio::spawn(count_incidents(
+            config.store_path.clone(),
+            metrics.clone(),
+            stop_worker.clone(),
+        ));
         Ok(Incidents {
+            budget,
             commands,
             engine: tokio::spawn(engine.run(rx)),
             worker: tokio::spawn(worker.run(snapshot.outbox, outbox_rx, stop_worker.clone())),
@@ -99,16 +111,49 @@ impl Incidents {
         let _ = self.engine.await;
         self.stop_worker.cancel();
         let _ = self.worker.await;
+        let _ = self.budget.await;
         self.store.close().await;
+    }
+}
+
+/// Keeps `scarecrow_incidents_90d` current: from the store at start, then
+/// every few minutes (incidents age out of the window as well as arrive).
+async fn count_incidents(path: std::path::PathBuf, metrics: Metrics, stop: CancellationToken) {
+    loop {
+        let (p, m) = (path.clone(), metrics.clone());
+        let counted = tokio::task::spawn_blocking(move || {
+            let since = Utc::now() - chrono::TimeDelta::days(90);
+            let counts = crate::store::open_reader(&p)?.incident_counts(since)?;
+            for (check, n) in counts {
+                m.incidents_90d(&check, n);
+            }
+            Ok::<_, crate::incident::store::StoreError>(())
+        })
+        .await;
+        if let Ok(Err(e)) = counted {
+            tracing::debug!("counting incidents: {e}");
+        }
+        tokio::select! {
+            () = stop.cancelled() => return,
+            () = tokio::time::sleep(std::time::Duration::from_secs(300)) => {}
+        }
     }
 }
 
 /// How incidents treat a check, with the roles of its owner.
 pub fn policy(check: &Check, config: &Config) -> Arc<Policy> {
     let roles = config.roles.for_owner(check.owner.as_deref());
-    let rules = check.incidents;
+    let rules = &check.incidents;
+    let maintenance = config
+        .maintenance
+        .iter()
+        .filter(|w| w.covers(&check.name, &check.labels))
+        .chain(&rules.maintenance)
+        .cloned()
+        .collect();
     Arc::new(Policy {
         critical: check.critical,
+        maintenance,
         thresholds: Thresholds {
             failure: rules.failure_threshold,
             success: rules.success_threshold,
@@ -131,10 +176,12 @@ pub fn policy(check: &Check, config: &Config) -> Arc<Policy> {
 
 struct IncidentTelemetry {
     metrics: Metrics,
+    view: View,
 }
 
 impl EngineObserver for IncidentTelemetry {
     fn event(&self, event: &Event) {
+        self.view.incident_event(event);
         let i = &event.incident;
         let check = &i.feature.check;
         match event.kind {
@@ -157,6 +204,7 @@ impl EngineObserver for IncidentTelemetry {
 
     fn store_up(&self, up: bool) {
         self.metrics.store_up(up);
+        self.view.store_up(up);
     }
 }
 

@@ -102,7 +102,7 @@ async fn resolve(config: &Config, id: &str, note: Option<String>) -> anyhow::Res
 }
 
 async fn resolve_offline(config: &Config, id: &str, note: Option<String>) -> anyhow::Result<Exit> {
-    let store = crate::store::SqliteStore::open(&config.store_path, config.history)?;
+    let store = crate::store::SqliteStore::open(&config.store_path, config.retention())?;
     let snapshot = store.load().await?;
     let Some((check, mut state)) = snapshot
         .states
@@ -170,4 +170,66 @@ async fn deliver(
     if let Err(e) = store.update_delivery(item).await {
         eprintln!("warning: {e}");
     }
+}
+
+/// `scarecrow postmortem ID`: a draft from the facts in the store.
+pub fn postmortem(
+    id: &str,
+    config: Option<&std::path::Path>,
+    format: crate::cli::DraftFormat,
+) -> Exit {
+    let config = match config::load_config(config) {
+        Ok(c) => c,
+        Err(diags) => {
+            super::print_diagnostics(&diags);
+            return Exit::Config;
+        }
+    };
+    match draft(&config, id) {
+        Ok(Some(d)) => {
+            match format {
+                crate::cli::DraftFormat::Markdown => {
+                    print!("{}", crate::incident::postmortem::markdown(&d))
+                }
+                crate::cli::DraftFormat::Json => {
+                    println!("{}", serde_json::to_string_pretty(&d).unwrap_or_default())
+                }
+            }
+            Exit::Ok
+        }
+        Ok(None) => {
+            eprintln!("error: no incident {id}");
+            Exit::CheckFailed
+        }
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            Exit::CheckFailed
+        }
+    }
+}
+
+fn draft(config: &Config, id: &str) -> anyhow::Result<Option<crate::incident::postmortem::Draft>> {
+    let reader = crate::store::open_reader(&config.store_path)?;
+    let Some((incident, events, notifications)) = reader.incident(id)? else {
+        return Ok(None);
+    };
+    let until = incident.resolved_at.unwrap_or_else(Utc::now);
+    let runs = reader.runs_between(
+        &incident.feature.check,
+        incident.first_failure_at,
+        until,
+        10_000,
+    )?;
+    let since = Utc::now() - chrono::TimeDelta::days(90);
+    let counts = reader.incident_counts(since)?;
+    let facts = crate::incident::postmortem::Facts {
+        check_90d: counts.get(&incident.feature.check).copied().unwrap_or(0),
+        group_90d: counts.values().sum(),
+        budget_90d: config.budget_90d,
+        events: events.into_iter().map(|e| (e.at, e.kind)).collect(),
+        runs,
+        notifications,
+        incident,
+    };
+    Ok(Some(crate::incident::postmortem::draft(facts)))
 }

@@ -2,9 +2,12 @@
 //! module knows every other part.
 
 mod daemon;
+mod heartbeat;
 mod incidents;
 mod incidents_cli;
+mod notify;
 mod once;
+mod telemetry;
 
 use std::io::Write as _;
 
@@ -26,6 +29,11 @@ pub async fn main(cli: Cli) -> Exit {
         Command::Run { config } => daemon::run(config.as_deref(), Secrets::default()).await,
         Command::Demo { config, site } => demo(config, site).await,
         Command::Healthcheck { url } => healthcheck(&url).await,
+        Command::Notify(args) => notify::run(args).await,
+        Command::Postmortem { id, config, format } => {
+            init_tracing("warn", LogFormat::Text);
+            incidents_cli::postmortem(&id, config.as_deref(), format)
+        }
         Command::Incidents(args) => {
             init_tracing("warn", LogFormat::Text);
             incidents_cli::run(args).await
@@ -45,10 +53,27 @@ pub async fn main(cli: Cli) -> Exit {
     }
 }
 
+/// Libraries whose debug logs quote response bodies.
+const QUIET_TARGETS: [&str; 5] = [
+    "html5ever",
+    "markup5ever",
+    "selectors",
+    "scraper",
+    "cssparser",
+];
+
 /// Logs go to stderr; `RUST_LOG` overrides the level.
 fn init_tracing(default: &str, format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+    let mut filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    // The HTML parser and selector engine log the pages they read, tokens,
+    // attributes and text included: at debug level a CSRF token or an echoed
+    // password would reach the logs. Capped even when `RUST_LOG` asks for more.
+    for target in QUIET_TARGETS {
+        if let Ok(directive) = format!("{target}=warn").parse() {
+            filter = filter.add_directive(directive);
+        }
+    }
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

@@ -44,6 +44,9 @@ pub async fn run(args: OnceArgs) -> Exit {
             return Exit::Config;
         }
     };
+    for e in probe.prepare(selected.iter().copied()) {
+        eprintln!("error: {e}");
+    }
     let mut results = run_all(&probe, &selected, config.concurrency).await;
     if let Some(wait) = args.wait {
         retry_failing(&probe, &selected, &mut results, wait, config.concurrency).await;

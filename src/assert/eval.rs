@@ -5,7 +5,9 @@ use std::cell::OnceCell;
 use std::fmt;
 use std::time::Duration;
 
-use super::{Assertion, Predicate, Query};
+use chrono::{DateTime, Utc};
+
+use super::{Assertion, Found, Predicate, Query};
 use crate::template::Resolve;
 
 /// The parts of a response that assertions and captures look at.
@@ -18,6 +20,8 @@ pub struct Response<'a> {
     /// Decoded body size in bytes.
     pub size: u64,
     pub elapsed: Duration,
+    /// The peer certificate, for HTTPS responses.
+    pub certificate: Option<&'a super::PeerCertificate>,
 }
 
 /// A response with its HTML and JSON views, each parsed at most once however
@@ -26,6 +30,8 @@ pub struct Document<'a> {
     pub response: Response<'a>,
     html: OnceCell<scraper::Html>,
     json: OnceCell<Result<serde_json::Value, String>>,
+    /// The moment dates on the page are judged against.
+    now: DateTime<Utc>,
 }
 
 /// Why an assertion did not hold, in words a user reads.
@@ -47,11 +53,19 @@ fn fail<T>(message: impl Into<String>) -> Result<T, Failure> {
 }
 
 impl<'a> Document<'a> {
+    /// A document judged as of now: the clock is read here, once, so that
+    /// every assertion on it sees the same moment.
     pub fn new(response: Response<'a>) -> Self {
+        Document::at(response, Utc::now())
+    }
+
+    /// A document judged as of `now` (tests pin it to get exact ages).
+    pub fn at(response: Response<'a>, now: DateTime<Utc>) -> Self {
         Document {
             response,
             html: OnceCell::new(),
             json: OnceCell::new(),
+            now,
         }
     }
 
@@ -85,6 +99,7 @@ impl<'a> Document<'a> {
     pub fn check(&self, a: &Assertion, vars: &dyn Resolve) -> Result<(), Failure> {
         let r = &self.response;
         match (&a.query, &a.predicate) {
+            (q, p @ (Predicate::Fresh(_) | Predicate::Number(_))) => self.judge_values(q, p),
             (Query::Status, Predicate::Status(set)) => match set.contains(r.status) {
                 true => Ok(()),
                 false => fail(format!("expected status {set}, got {}", r.status)),
@@ -110,14 +125,21 @@ impl<'a> Document<'a> {
                     .map(|v| String::from_utf8_lossy(v.as_bytes()))
                     .collect::<Vec<_>>()
                     .join(", ");
-                text(p, &joined, vars).map_err(|exp| Failure {
-                    message: format!("header {name}: expected it to {exp}, got {joined:?}"),
+                text(p, &joined, vars).map_err(|exp| {
+                    // A credential is judged, never shown.
+                    let got = match crate::check::credential_header(name) {
+                        true => "a value (not shown: it is a credential)".to_owned(),
+                        false => format!("{:?}", vars.redact(&joined)),
+                    };
+                    Failure {
+                        message: format!("header {name}: expected it to {exp}, got {got}"),
+                    }
                 })
             }
             (Query::Body, p) => text(p, r.body, vars).map_err(|exp| Failure {
                 message: format!(
                     "body: expected it to {exp}; body starts {:?}",
-                    excerpt(r.body, 0)
+                    excerpt(&vars.redact(head(r.body)), 0)
                 ),
             }),
             (Query::Css { selector, attr }, p) => {
@@ -142,8 +164,9 @@ impl<'a> Document<'a> {
                         )),
                         Some(v) => text(p, v, vars).map_err(|exp| {
                             format!(
-                                "{q}: element {} of {n}: expected it to {exp}, got {v:?}",
-                                i + 1
+                                "{q}: element {} of {n}: expected it to {exp}, got {:?}",
+                                i + 1,
+                                vars.redact(v)
                             )
                         }),
                     }),
@@ -156,21 +179,29 @@ impl<'a> Document<'a> {
                 match p {
                     Predicate::Exists(want) if nodes.is_empty() == *want => match want {
                         true => fail(format!("{q} matched nothing")),
-                        false => fail(format!("{q}: expected no match, got {}", nodes[0])),
+                        false => fail(format!(
+                            "{q}: expected no match, got {}",
+                            vars.redact(&nodes[0].to_string())
+                        )),
                     },
                     Predicate::Exists(_) => Ok(()),
                     _ if nodes.is_empty() => fail(format!("{q} matched nothing")),
                     Predicate::JsonEquals(want) => match nodes.iter().find(|v| **v != want) {
                         None => Ok(()),
-                        Some(got) => fail(format!("{q}: expected {want}, got {got}")),
+                        Some(got) => fail(format!(
+                            "{q}: expected {want}, got {}",
+                            vars.redact(&got.to_string())
+                        )),
                     },
                     _ => every(&nodes, |_, v| {
                         let s = match v {
                             serde_json::Value::String(s) => s.clone(),
                             other => other.to_string(),
                         };
-                        text(p, &s, vars)
-                            .map_err(|exp| format!("{q}: expected it to {exp}, got {v}"))
+                        text(p, &s, vars).map_err(|exp| {
+                            let got = vars.redact(&v.to_string()).into_owned();
+                            format!("{q}: expected it to {exp}, got {got}")
+                        })
                     }),
                 }
             }
@@ -189,8 +220,79 @@ impl<'a> Document<'a> {
                     r.size
                 )),
             },
+            (Query::CertDays, Predicate::MoreThanDays(min)) => {
+                super::cert::more_than_days(r.certificate, *min)
+                    .map_err(|message| Failure { message })
+            }
             (q, p) => fail(format!("{q} cannot be checked with `{p}`")),
         }
+    }
+
+    /// Judges every value the query picks with a value predicate (a date's
+    /// age, a number's range), naming the value that fails.
+    fn judge_values(&self, q: &Query, p: &Predicate) -> Result<(), Failure> {
+        let Some(found) = self.found(q) else {
+            return fail(format!("{q} cannot be checked with `{p}`"));
+        };
+        let found = found?;
+        let n = found.len();
+        match q {
+            Query::Header(_) if n == 0 => {
+                return fail(format!("{q}: missing, expected it to {}", verb(p)));
+            }
+            _ if n == 0 => return fail(format!("{q} matched nothing")),
+            _ => {}
+        }
+        let noun = match q {
+            Query::Css { .. } => "element",
+            Query::BodyRegex(_) => "match",
+            _ => "value",
+        };
+        every(&found, |i, v| {
+            let judged = match p {
+                Predicate::Fresh(fresh) => fresh.judge(v, self.now),
+                Predicate::Number(range) => range.judge(v),
+                _ => Ok(()),
+            };
+            judged.map_err(|why| match n {
+                1 => format!("{q}: {why}"),
+                _ => format!("{q}: {noun} {} of {n}: {why}", i + 1),
+            })
+        })
+    }
+
+    /// The values a query picks for a value predicate; `None` for queries
+    /// that pick none (the status, timings).
+    fn found(&self, q: &Query) -> Option<Result<Vec<Found<'_>>, Failure>> {
+        let r = &self.response;
+        let text = |t: &'a str| Found::Text(t.into());
+        Some(Ok(match q {
+            Query::Css { selector, attr } => self
+                .select(selector, attr.as_deref())
+                .into_iter()
+                .map(|v| v.map_or(Found::NoAttribute, |t| Found::Text(t.into())))
+                .collect(),
+            Query::Header(name) => r
+                .headers
+                .get_all(name)
+                .iter()
+                .map(|v| Found::Text(String::from_utf8_lossy(v.as_bytes())))
+                .collect(),
+            Query::BodyRegex(re) => {
+                re.0.captures_iter(r.body)
+                    .filter_map(|c| c.get(1).or_else(|| c.get(0)))
+                    .map(|m| text(m.as_str()))
+                    .collect()
+            }
+            Query::JsonPath(path) => match self.json() {
+                Ok(json) => {
+                    let nodes = path.path.query(json).all();
+                    nodes.into_iter().map(Found::Json).collect()
+                }
+                Err(e) => return Some(Err(e)),
+            },
+            _ => return None,
+        }))
     }
 }
 
@@ -239,6 +341,9 @@ fn verb(p: &Predicate) -> String {
         Predicate::JsonEquals(v) => format!("equal {v}"),
         Predicate::Under(d) => format!("be under {}", humantime::format_duration(*d)),
         Predicate::UnderBytes(b) => format!("be under {b} bytes"),
+        Predicate::Fresh(fresh) => format!("be {fresh}"),
+        Predicate::Number(range) => format!("be a number {range}"),
+        Predicate::MoreThanDays(n) => format!("be more than {n} days away"),
     }
 }
 
@@ -252,6 +357,16 @@ fn normalize_space<'t>(parts: impl Iterator<Item = &'t str>) -> String {
         out.push_str(word);
     }
     out
+}
+
+/// The start of a body, enough for any excerpt: what is quoted is redacted
+/// first, and a whole body need not be.
+fn head(body: &str) -> &str {
+    let mut end = body.len().min(4096);
+    while !body.is_char_boundary(end) {
+        end -= 1;
+    }
+    &body[..end]
 }
 
 /// Up to 120 characters of `s` from byte `from`, cut on a char boundary.
@@ -302,6 +417,7 @@ mod tests {
             body,
             size: body.len() as u64,
             elapsed: Duration::from_millis(250),
+            certificate: None,
         });
         doc.check(&Assertion { query, predicate }, &NoVars)
     }

@@ -2,12 +2,16 @@
 //! response and a predicate that judges it. Everything is parsed at load; a
 //! failure says what was expected and what was seen.
 
+mod cert;
 mod eval;
+mod value;
 
 use std::fmt;
 use std::time::Duration;
 
+pub use cert::PeerCertificate;
 pub use eval::{Document, Failure, Response};
+pub use value::{CLOCK_SKEW, DateFormat, FormatError, Found, Freshness, NumberRange, first_number};
 
 use crate::template::Template;
 
@@ -30,8 +34,13 @@ pub enum Query {
         attr: Option<String>,
     },
     JsonPath(JsonPath),
+    /// Every match of a regular expression over the body: its first group,
+    /// or the whole match.
+    BodyRegex(Pattern),
     ResponseTime,
     BodySize,
+    /// Days until the peer certificate expires (HTTPS only).
+    CertDays,
 }
 
 /// How the queried value is judged. Which predicates fit which query is
@@ -48,6 +57,11 @@ pub enum Predicate {
     JsonEquals(serde_json::Value),
     Under(Duration),
     UnderBytes(u64),
+    /// A date no older than a bound (and not in the future).
+    Fresh(Freshness),
+    /// A number within bounds.
+    Number(NumberRange),
+    MoreThanDays(u32),
 }
 
 /// Accepted status codes: exact codes and classes such as `2xx`.
@@ -153,6 +167,15 @@ impl Assertion {
     pub fn needs_html(&self) -> bool {
         matches!(self.query, Query::Css { .. })
     }
+
+    /// The failure reason when this assertion does not hold: certificate
+    /// expiry is a TLS problem, everything else an assertion.
+    pub fn reason(&self) -> crate::check::Reason {
+        match self.query {
+            Query::CertDays => crate::check::Reason::Tls,
+            _ => crate::check::Reason::Assertion,
+        }
+    }
 }
 
 impl fmt::Display for StatusSet {
@@ -198,8 +221,10 @@ impl fmt::Display for Query {
                 attr: Some(a),
             } => write!(f, "selector {:?} attribute {a:?}", selector.source),
             Query::JsonPath(p) => write!(f, "jsonpath {:?}", p.source),
+            Query::BodyRegex(p) => write!(f, "regex /{}/", p.0.as_str()),
             Query::ResponseTime => f.write_str("response time"),
             Query::BodySize => f.write_str("body size"),
+            Query::CertDays => f.write_str("certificate expiry"),
         }
     }
 }
@@ -219,6 +244,9 @@ impl fmt::Display for Predicate {
             Predicate::JsonEquals(v) => write!(f, "equals {v}"),
             Predicate::Under(d) => write!(f, "is under {}", humantime::format_duration(*d)),
             Predicate::UnderBytes(b) => write!(f, "is under {b} bytes"),
+            Predicate::Fresh(fresh) => write!(f, "is {fresh}"),
+            Predicate::Number(range) => write!(f, "is a number {range}"),
+            Predicate::MoreThanDays(n) => write!(f, "is more than {n} days away"),
         }
     }
 }

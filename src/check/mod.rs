@@ -2,9 +2,11 @@
 //! parsed once; nothing here does I/O.
 
 pub mod cron;
+pub mod maintenance;
 mod outcome;
 
 use std::collections::BTreeMap;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -27,12 +29,61 @@ pub struct Check {
     pub timeout: Duration,
     pub steps: Vec<Step>,
     pub incidents: IncidentRules,
+    /// How the check reaches its site (`[tls]`, `resolve`, `proxy`).
+    pub connection: Connection,
     /// The file the check was loaded from.
     pub source: PathBuf,
 }
 
+/// Client-level settings of a check. Checks with equal settings share one
+/// HTTP client, built at load; the default is the probe's shared client.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct Connection {
+    pub tls: TlsOptions,
+    /// Host name (lower case) to address, instead of DNS. The certificate is
+    /// still verified for the name. Port 0 keeps the URL's port.
+    pub resolve: BTreeMap<String, SocketAddr>,
+    /// An HTTP(S) proxy for every request of the check.
+    pub proxy: Option<url::Url>,
+}
+
+/// `[tls]` of a check file; the files are read at load.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct TlsOptions {
+    /// Extra trusted CA certificates, added to the system's.
+    pub ca: Option<PemFile>,
+    /// Client certificate (chain) and its key, for mutual TLS; both or neither.
+    pub client_cert: Option<PemFile>,
+    pub client_key: Option<PemFile>,
+    /// Accept any certificate: no issuer, name or expiry check.
+    pub insecure: bool,
+}
+
+/// A PEM file read at load. Its `Debug` shows the path only: a key file
+/// is a secret.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct PemFile {
+    pub path: PathBuf,
+    pub pem: Vec<u8>,
+}
+
+impl std::fmt::Debug for PemFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PemFile")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Connection {
+    /// Whether the check can use the probe's shared default client.
+    pub fn is_default(&self) -> bool {
+        *self == Connection::default()
+    }
+}
+
 /// When a failing check declares an incident and when it resolves it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct IncidentRules {
     /// Failed runs in a row that declare (critical checks only).
     pub failure_threshold: u32,
@@ -43,6 +94,8 @@ pub struct IncidentRules {
     pub recheck: Option<Duration>,
     /// Announce a still-open incident again this often.
     pub remind_every: Option<Duration>,
+    /// The check file's own maintenance windows.
+    pub maintenance: Vec<maintenance::Window>,
 }
 
 impl Default for IncidentRules {
@@ -52,6 +105,7 @@ impl Default for IncidentRules {
             success_threshold: 2,
             recheck: None,
             remind_every: None,
+            maintenance: Vec::new(),
         }
     }
 }
@@ -70,6 +124,28 @@ pub struct Step {
     pub request: Request,
     pub captures: Vec<Capture>,
     pub assertions: Vec<Assertion>,
+    /// A deadline for each attempt, inside the run's (the earlier wins).
+    pub timeout: Option<Duration>,
+    pub retry: Retry,
+}
+
+/// How often a failing step is tried again, for eventually consistent
+/// features. Off by default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retry {
+    /// Attempts after the first.
+    pub retries: u32,
+    /// The pause before each retry.
+    pub interval: Duration,
+}
+
+impl Default for Retry {
+    fn default() -> Self {
+        Retry {
+            retries: 0,
+            interval: Duration::from_secs(1),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -80,6 +156,31 @@ pub struct Request {
     pub query: Vec<(String, Template)>,
     pub body: Option<Body>,
     pub redirects: Redirects,
+    pub auth: Option<Auth>,
+}
+
+/// Credentials for the `Authorization` header of one step. Never sent to
+/// another origin on a redirect.
+#[derive(Clone, PartialEq)]
+pub enum Auth {
+    Basic {
+        username: Template,
+        password: Template,
+    },
+    Bearer(Template),
+}
+
+/// Shows the username only: a literal password or token is still one.
+impl std::fmt::Debug for Auth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Auth::Basic { username, .. } => f
+                .debug_struct("Basic")
+                .field("username", username)
+                .finish_non_exhaustive(),
+            Auth::Bearer(_) => f.write_str("Bearer(…)"),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -90,6 +191,26 @@ pub enum Body {
     },
     Json(JsonBody),
     Form(Vec<(String, Template)>),
+    Multipart(Vec<Part>),
+}
+
+/// One part of a `multipart/form-data` body.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Part {
+    pub name: String,
+    pub content: PartContent,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum PartContent {
+    Text(Template),
+    /// A file read when a run sends it; `path` is already resolved against
+    /// the check file's directory.
+    File {
+        path: PathBuf,
+        filename: String,
+        content_type: String,
+    },
 }
 
 /// A JSON document whose strings may hold placeholders.
@@ -119,14 +240,32 @@ impl Default for Redirects {
 pub struct Capture {
     pub name: String,
     pub source: CaptureSource,
+    /// The value is redacted from everything a run reports.
+    pub secret: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum CaptureSource {
-    Css { selector: Css, attr: Option<String> },
+    Css {
+        selector: Css,
+        attr: Option<String>,
+    },
     Regex(Pattern),
     Header(http::HeaderName),
     JsonPath(JsonPath),
+    /// A cookie of the run's jar, by name.
+    Cookie(String),
+    /// The URL of the last request, after redirects.
+    Url,
+    /// The status code.
+    Status,
+}
+
+/// Headers whose values are credentials: never copied into a result, a
+/// message or a log.
+pub fn credential_header(name: &http::HeaderName) -> bool {
+    use http::header::{AUTHORIZATION, COOKIE, PROXY_AUTHORIZATION, SET_COOKIE};
+    [AUTHORIZATION, COOKIE, SET_COOKIE, PROXY_AUTHORIZATION].contains(name)
 }
 
 impl Check {

@@ -1,5 +1,6 @@
 //! What one run of a check produced.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
 
@@ -113,7 +114,7 @@ impl Phases {
 }
 
 /// One step as it ran.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StepResult {
     pub name: String,
     /// Method and URL of the last request (after redirects).
@@ -124,11 +125,23 @@ pub struct StepResult {
     pub duration: Duration,
     pub phases: Phases,
     pub redirects: u32,
+    /// How many times the step was tried (1 unless it has `retries`).
+    #[serde(default = "one")]
+    pub attempts: u32,
     /// Every assertion that did not hold, in order.
     pub failures: Vec<String>,
+    /// The values the step captured, by name; secret captures left out.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty", default)]
+    pub captures: BTreeMap<String, String>,
     /// The start of the response's text when the step failed on it.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub excerpt: Option<String>,
+    /// The host of the last request.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub host: Option<String>,
+    /// When the leaf certificate of the last response expires (HTTPS only).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub cert_expires_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// One run of one check.
@@ -145,6 +158,10 @@ pub struct RunResult {
     #[serde(flatten)]
     pub outcome: Outcome,
     pub steps: Vec<StepResult>,
+}
+
+fn one() -> u32 {
+    1
 }
 
 fn ms<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
@@ -200,8 +217,12 @@ mod tests {
                     transfer: None,
                 },
                 redirects: 1,
+                attempts: 2,
                 failures: vec!["x".into()],
+                captures: BTreeMap::from([("order".into(), "D-1".into())]),
                 excerpt: Some("Oops".into()),
+                host: Some("h".into()),
+                cert_expires_at: Some("2027-01-31T12:00:00Z".parse().unwrap()),
             }],
         };
         let json = serde_json::to_string(&run).unwrap();

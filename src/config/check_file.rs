@@ -8,9 +8,7 @@ use toml::de::{DeTable, DeValue};
 
 use super::expect;
 use super::reader::{Ctx, Table, Value};
-use crate::check::{
-    Body, Check, IncidentRules, JsonBody, Redirects, Request, Schedule, Step, cron::Cron,
-};
+use crate::check::{Check, IncidentRules, Redirects, Request, Schedule, Step, cron::Cron};
 use crate::template::Template;
 
 /// Looks up `env:` placeholders; the process environment outside tests.
@@ -25,7 +23,7 @@ pub struct Reader<'s, 'e> {
 }
 
 /// Settings a check file inherits when it says nothing.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Defaults {
     pub timeout: Duration,
     pub every: Duration,
@@ -49,18 +47,18 @@ pub fn read(r: &mut Reader, root: &DeTable, stem: &str, defaults: &Defaults) -> 
         Some(v) => r.cx.str(v).map(|s| (s.to_owned(), v.span())),
         None => Some((stem.to_owned(), 0..0)),
     };
-    if let Some((name, span)) = &name {
-        if !valid_name(name) {
-            let whence = if span.is_empty() {
-                " (from the file name; set `name` to choose another)"
-            } else {
-                ""
-            };
-            r.cx.error(
-                span.clone(),
-                format!("check name {name:?} may only use a-z, 0-9, `_` and `-`{whence}"),
-            );
-        }
+    if let Some((name, span)) = &name
+        && !valid_name(name)
+    {
+        let whence = if span.is_empty() {
+            " (from the file name; set `name` to choose another)"
+        } else {
+            ""
+        };
+        r.cx.error(
+            span.clone(),
+            format!("check name {name:?} may only use a-z, 0-9, `_` and `-`{whence}"),
+        );
     }
     let text = |r: &mut Reader, key| t.get(key).and_then(|v| r.cx.str(v)).map(str::to_owned);
     let description = text(r, "description");
@@ -87,7 +85,11 @@ pub fn read(r: &mut Reader, root: &DeTable, stem: &str, defaults: &Defaults) -> 
     let timeout = t
         .get("timeout")
         .map_or(Some(defaults.timeout), |v| r.cx.duration(v));
-    let incidents = incident_rules(&mut r.cx, &t, defaults.incidents);
+    let mut incidents = incident_rules(&mut r.cx, &t, defaults.incidents.clone());
+    if let Some(v) = t.get("maintenance") {
+        incidents.maintenance = super::maintenance::parse(&mut r.cx, v, true);
+    }
+    let connection = super::connection::read(r, &t);
     let steps = match t.get("step") {
         Some(v) => steps(r, v),
         None => {
@@ -110,6 +112,7 @@ pub fn read(r: &mut Reader, root: &DeTable, stem: &str, defaults: &Defaults) -> 
         timeout: timeout?,
         steps: steps?,
         incidents,
+        connection: connection?,
         source: r.cx.src.path.clone(),
     })
 }
@@ -230,14 +233,18 @@ fn step(r: &mut Reader, v: &Value, number: usize) -> Option<Step> {
         .and_then(|v| r.cx.str(v))
         .map_or_else(|| format!("step {number}"), str::to_owned);
     let request = request(r, &t);
-    let captures = t.get("capture").map(|v| expect::captures(r, v));
+    let timing = super::request::timing(r, &t);
+    let captures = t.get("capture").map(|v| super::capture::captures(r, v));
     let assertions = expect::assertions(r, t.get("expect"), request.as_ref().map(|q| q.redirects));
     t.finish(&mut r.cx);
+    let (timeout, retry) = timing?;
     Some(Step {
         name,
         request: request?,
         captures: captures.unwrap_or(Some(Vec::new()))?,
         assertions: assertions?,
+        timeout,
+        retry,
     })
 }
 
@@ -263,7 +270,20 @@ fn request(r: &mut Reader, t: &Table) -> Option<Request> {
     };
     let headers = t.get("headers").map(|v| headers(r, v));
     let query = t.get("query").map(|v| pairs(r, v, "query"));
-    let body = body(r, t);
+    let body = super::request::body(r, t);
+    let auth = t.get("auth").map(|v| {
+        let explicit = headers.as_ref().and_then(|h| h.as_ref()).is_some_and(|h| {
+            h.iter()
+                .any(|(name, _)| name == http::header::AUTHORIZATION)
+        });
+        if explicit {
+            r.cx.error(
+                v.span(),
+                "`auth` sets the Authorization header; remove it from `headers`",
+            );
+        }
+        super::request::auth(r, v).filter(|_| !explicit)
+    });
     let redirects = match t.get("follow_redirects") {
         None => Some(Redirects::default()),
         Some(v) => match v.get_ref() {
@@ -282,6 +302,7 @@ fn request(r: &mut Reader, t: &Table) -> Option<Request> {
         query: query.unwrap_or(Some(Vec::new()))?,
         body: body?,
         redirects: redirects?,
+        auth: auth.map_or(Some(None), |a| a.map(Some))?,
     })
 }
 
@@ -331,7 +352,11 @@ fn headers(r: &mut Reader, v: &Value) -> Option<Vec<(http::HeaderName, Template)
 }
 
 /// A table of string values, kept in file order.
-fn pairs(r: &mut Reader, v: &Value, what: &'static str) -> Option<Vec<(String, Template)>> {
+pub(super) fn pairs(
+    r: &mut Reader,
+    v: &Value,
+    what: &'static str,
+) -> Option<Vec<(String, Template)>> {
     let t = r.cx.table(v, what)?;
     let mut out = Vec::new();
     let mut ok = true;
@@ -342,63 +367,6 @@ fn pairs(r: &mut Reader, v: &Value, what: &'static str) -> Option<Vec<(String, T
         }
     }
     ok.then_some(out)
-}
-
-fn body(r: &mut Reader, t: &Table) -> Option<Option<Body>> {
-    let raw = t.get("body");
-    let json = t.get("json");
-    let form = t.get("form");
-    let content_type = t.get("content_type");
-    let given: Vec<_> = [raw, json, form].into_iter().flatten().collect();
-    if given.len() > 1 {
-        r.cx.error(
-            given[1].span(),
-            "a step has one body: `body`, `json` or `form`",
-        );
-        return None;
-    }
-    if let (Some(ct), None) = (content_type, raw) {
-        r.cx.error(
-            ct.span(),
-            "`content_type` goes with a raw `body` (`json` and `form` set their own)",
-        );
-        return None;
-    }
-    if let Some(v) = raw {
-        let content_type = match content_type {
-            Some(ct) => r.cx.str(ct)?.to_owned(),
-            None => "text/plain; charset=utf-8".to_owned(),
-        };
-        return Some(Some(Body::Raw {
-            content_type,
-            text: template(r, v)?,
-        }));
-    }
-    if let Some(v) = json {
-        return json_body(r, v).map(|j| Some(Body::Json(j)));
-    }
-    if let Some(v) = form {
-        return pairs(r, v, "form").map(|p| Some(Body::Form(p)));
-    }
-    Some(None)
-}
-
-fn json_body(r: &mut Reader, v: &Value) -> Option<JsonBody> {
-    Some(match v.get_ref() {
-        DeValue::String(_) => JsonBody::String(template(r, v)?),
-        DeValue::Array(items) => JsonBody::Array(
-            items
-                .iter()
-                .map(|i| json_body(r, i))
-                .collect::<Option<_>>()?,
-        ),
-        DeValue::Table(t) => JsonBody::Object(
-            t.iter()
-                .map(|(k, v)| Some((k.get_ref().to_string(), json_body(r, v)?)))
-                .collect::<Option<_>>()?,
-        ),
-        _ => JsonBody::Value(expect::json_value(r, v)?),
-    })
 }
 
 /// A string value parsed as a template; problems point inside the string.

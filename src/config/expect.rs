@@ -1,4 +1,4 @@
-//! A step's `[step.expect]` assertions and `[[step.capture]]` captures.
+//! A step's `[step.expect]` assertions.
 
 use toml::de::DeValue;
 
@@ -7,7 +7,8 @@ use super::reader::{Table, Value};
 use crate::assert::{
     Assertion, CountRange, Css, JsonPath, Pattern, Predicate, Query, StatusMatch, StatusSet,
 };
-use crate::check::{Capture, CaptureSource, Redirects};
+use crate::assert::{DateFormat, Freshness, NumberRange};
+use crate::check::Redirects;
 
 /// Reads `[step.expect]`. Without a `status`, a step expects 2xx (and 3xx
 /// when it does not follow redirects): a check that forgets the status must
@@ -57,6 +58,12 @@ pub fn assertions(
             predicate: Predicate::UnderBytes(n),
         }));
     }
+    if let Some(v) = t.get("min_cert_days") {
+        push(r.cx.uint(v, 0..=3650).map(|n| Assertion {
+            query: Query::CertDays,
+            predicate: Predicate::MoreThanDays(n as u32),
+        }));
+    }
     for (key, make) in [
         ("body_contains", Predicate::Contains as fn(_) -> _),
         ("body_not_contains", Predicate::NotContains),
@@ -87,6 +94,7 @@ pub fn assertions(
         ("header", "[[step.expect.header]]"),
         ("css", "[[step.expect.css]]"),
         ("json", "[[step.expect.json]]"),
+        ("body", "[[step.expect.body]]"),
     ] {
         let Some(v) = t.get(key) else { continue };
         let Some(items) = r.cx.array(v) else {
@@ -104,13 +112,14 @@ pub fn assertions(
     ok.then_some(out)
 }
 
-/// One `[[step.expect.header|css|json]]` entry: a subject and one or more
+/// One `[[step.expect.header|css|json|body]]` entry: a subject and one or more
 /// predicates, each becoming an assertion.
 fn entry(r: &mut Reader, v: &Value, kind: &str, what: &'static str) -> Option<Vec<Assertion>> {
     let t = r.cx.table(v, what)?;
     let subject_key = match kind {
         "header" => "name",
         "css" => "selector",
+        "body" => "regex",
         _ => "path",
     };
     let query = match t.get(subject_key) {
@@ -133,6 +142,11 @@ fn entry(r: &mut Reader, v: &Value, kind: &str, what: &'static str) -> Option<Ve
         "not_contains",
         "matches",
     ] {
+        // A body regex takes value predicates only: `body_contains` and
+        // `body_matches` judge the body as text.
+        if kind == "body" {
+            break;
+        }
         let Some(pv) = t.get(key) else { continue };
         let p = match key {
             "exists" => r.cx.bool(pv).map(Predicate::Exists),
@@ -157,10 +171,11 @@ fn entry(r: &mut Reader, v: &Value, kind: &str, what: &'static str) -> Option<Ve
             None => ok = false,
         }
     }
+    ok &= value_predicates(r, &t, kind, &mut preds);
     if preds.is_empty() && ok {
         r.cx.error(
             t.span.clone(),
-            format!("{what} needs a predicate: `exists`, `equals`, `contains`, `not_contains`, `matches`{}", if kind == "css" { " or `count`" } else { "" }),
+            format!("{what} needs a predicate: {}", predicate_keys(kind)),
         );
         ok = false;
     }
@@ -190,91 +205,163 @@ fn subject(r: &mut Reader, t: &Table, kind: &str, s: &str, v: &Value) -> Option<
             let attr = t.get("attr").and_then(|a| r.cx.str(a)).map(str::to_owned);
             css(r, s, v).map(|selector| Query::Css { selector, attr })
         }
+        "body" => regex(r, s, v.span()).map(Query::BodyRegex),
         _ => json_path(r, s, v).map(Query::JsonPath),
     }
 }
 
-/// Reads `[[step.capture]]` entries and records their names for later steps.
-pub fn captures(r: &mut Reader, v: &Value) -> Option<Vec<Capture>> {
-    let items = r.cx.array(v)?;
-    let mut out = Vec::new();
+/// The predicates an entry of `kind` takes, for the message when it has none.
+fn predicate_keys(kind: &str) -> &'static str {
+    match kind {
+        "css" => {
+            "`exists`, `equals`, `contains`, `not_contains`, `matches`, `count`, `max_age` or `number`"
+        }
+        "body" => "`max_age` or `number`",
+        _ => "`exists`, `equals`, `contains`, `not_contains`, `matches`, `max_age` or `number`",
+    }
+}
+
+/// The value predicates of an entry: `max_age` (with `format` and
+/// `timezone`) and `number`. Formats and zones are checked here, once.
+fn value_predicates(r: &mut Reader, t: &Table, kind: &str, preds: &mut Vec<Predicate>) -> bool {
     let mut ok = true;
-    for item in items {
-        match capture(r, item) {
-            Some(c) => {
-                r.captures.push(c.name.clone());
-                out.push(c);
+    let format = t.get("format");
+    let zone = t.get("timezone");
+    match t.get("max_age") {
+        Some(v) => match freshness(r, v, format, zone, kind) {
+            Some(f) => preds.push(Predicate::Fresh(f)),
+            None => ok = false,
+        },
+        None => {
+            for (key, v) in [("format", format), ("timezone", zone)] {
+                if let Some(v) = v {
+                    let span = t.key_span(key).unwrap_or(v.span());
+                    r.cx.error(span, format!("`{key}` goes with `max_age`"));
+                    ok = false;
+                }
             }
+        }
+    }
+    if let Some(v) = t.get("number") {
+        match number_range(r, v) {
+            Some(range) => preds.push(Predicate::Number(range)),
             None => ok = false,
         }
     }
-    ok.then_some(out)
+    ok
 }
 
-fn capture(r: &mut Reader, v: &Value) -> Option<Capture> {
-    let t = r.cx.table(v, "[[step.capture]]")?;
-    let name = match t.get("name") {
-        Some(nv) => r.cx.str(nv).and_then(|n| {
-            let valid = !n.is_empty()
-                && n.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
-            if !valid {
-                r.cx.error(
-                    nv.span(),
-                    format!("capture name {n:?} may only use letters, digits, `_` and `-`"),
-                );
+/// `max_age` with its `format` (by default an HTTP date for headers,
+/// RFC 3339 elsewhere) and the `timezone` a strftime format is read in.
+fn freshness(
+    r: &mut Reader,
+    max_age: &Value,
+    format: Option<&Value>,
+    zone: Option<&Value>,
+    kind: &str,
+) -> Option<Freshness> {
+    let max_age = r.cx.duration(max_age);
+    let tz = match zone {
+        None => Some(chrono_tz::Tz::UTC),
+        Some(v) => r.cx.str(v).and_then(|s| match s.parse::<chrono_tz::Tz>() {
+            Ok(tz) => Some(tz),
+            Err(_) => {
+                let hint = "use an IANA name such as \"Europe/Berlin\"";
+                r.cx.error(v.span(), format!("unknown time zone {s:?} ({hint})"));
+                None
             }
-            valid.then(|| n.to_owned())
         }),
-        None => {
-            r.cx.error(t.span.clone(), "a capture needs a `name`");
-            None
-        }
     };
-    let sources: Vec<_> = ["css", "regex", "header", "jsonpath"]
-        .into_iter()
-        .filter_map(|k| t.get(k).map(|v| (k, v)))
-        .collect();
-    let attr = t.get("attr");
-    let source = match sources.as_slice() {
-        [(kind, sv)] => r.cx.str(sv).and_then(|s| match *kind {
-            "css" => {
-                let attr = attr.and_then(|a| r.cx.str(a)).map(str::to_owned);
-                css(r, s, sv).map(|selector| CaptureSource::Css { selector, attr })
-            }
-            "regex" => regex(r, s, sv.span()).map(CaptureSource::Regex),
-            "header" => match http::HeaderName::from_bytes(s.as_bytes()) {
-                Ok(h) => Some(CaptureSource::Header(h)),
-                Err(_) => {
-                    r.cx.error(sv.span(), format!("invalid header name {s:?}"));
-                    None
-                }
-            },
-            _ => json_path(r, s, sv).map(CaptureSource::JsonPath),
-        }),
-        [] => {
-            r.cx.error(
-                t.span.clone(),
-                "a capture needs one of `css`, `regex`, `header`, `jsonpath`",
-            );
-            None
-        }
-        [_, (_, second), ..] => {
-            r.cx.error(
-                second.span(),
-                "a capture takes one of `css`, `regex`, `header`, `jsonpath`",
-            );
-            None
-        }
+    let format = match format {
+        None if kind == "header" => Some(DateFormat::Http),
+        None => Some(DateFormat::Rfc3339),
+        Some(v) => date_format(r, v, tz.unwrap_or(chrono_tz::Tz::UTC)),
     };
-    if let (Some(a), false) = (attr, matches!(sources.as_slice(), [("css", _)])) {
-        r.cx.error(a.span(), "`attr` goes with `css`");
+    if let (Some(z), Some(f)) = (zone, &format)
+        && !f.takes_time_zone()
+    {
+        let why = format!("`timezone` goes with strftime formats; {f} dates carry an offset");
+        r.cx.error(z.span(), why);
+        return None;
     }
-    t.finish(&mut r.cx);
-    Some(Capture {
-        name: name?,
-        source: source?,
+    tz?;
+    Some(Freshness {
+        max_age: max_age?,
+        format: format?,
     })
+}
+
+fn date_format(r: &mut Reader, v: &Value, tz: chrono_tz::Tz) -> Option<DateFormat> {
+    let s = r.cx.str(v)?;
+    match DateFormat::parse(s, tz) {
+        Ok(f) => Some(f),
+        Err(e) => {
+            let span = inner_span(r, v, s, e.at);
+            r.cx.error(span, e.message);
+            None
+        }
+    }
+}
+
+/// The bytes `at` of the string `s` inside its value `v`, when the file
+/// writes the string without escapes; otherwise the whole value.
+fn inner_span(
+    r: &Reader,
+    v: &Value,
+    s: &str,
+    at: Option<std::ops::Range<usize>>,
+) -> std::ops::Range<usize> {
+    let span = v.span();
+    let written = r.cx.src.text.get(span.clone()).unwrap_or_default();
+    let plain = written.len() == s.len() + 2 && written.get(1..written.len() - 1) == Some(s);
+    match at {
+        Some(at) if plain => span.start + 1 + at.start..span.start + 1 + at.end,
+        _ => span,
+    }
+}
+
+/// `number = { min = -50, max = 60 }`: either bound may be left out.
+fn number_range(r: &mut Reader, v: &Value) -> Option<NumberRange> {
+    let t = r.cx.table(v, "`number`")?;
+    let min = t.get("min").map(|v| number(r, v));
+    let max = t.get("max").map(|v| number(r, v));
+    t.finish(&mut r.cx);
+    if matches!(min, Some(None)) || matches!(max, Some(None)) {
+        return None;
+    }
+    let range = NumberRange {
+        min: min.flatten(),
+        max: max.flatten(),
+    };
+    match (range.min, range.max) {
+        (None, None) => {
+            r.cx.error(v.span(), "`number` needs `min`, `max` or both");
+            None
+        }
+        (Some(a), Some(b)) if a > b => {
+            r.cx.error(v.span(), format!("number min {a} is above max {b}"));
+            None
+        }
+        _ => Some(range),
+    }
+}
+
+/// An integer or a finite float.
+fn number(r: &mut Reader, v: &Value) -> Option<f64> {
+    let n = match v.get_ref() {
+        DeValue::Integer(_) => return r.cx.int(v).map(|n| n as f64),
+        DeValue::Float(f) => f.as_str().replace('_', "").parse::<f64>().ok(),
+        other => {
+            let found = other.type_str();
+            r.cx.error(v.span(), format!("expected a number, found {found}"));
+            return None;
+        }
+    };
+    let n = n.filter(|n| n.is_finite());
+    if n.is_none() {
+        r.cx.error(v.span(), "expected a finite number");
+    }
+    n
 }
 
 fn status_set(r: &mut Reader, v: &Value) -> Option<StatusSet> {
@@ -353,7 +440,7 @@ fn count(r: &mut Reader, v: &Value) -> Option<CountRange> {
     }
 }
 
-fn regex(r: &mut Reader, s: &str, span: std::ops::Range<usize>) -> Option<Pattern> {
+pub(super) fn regex(r: &mut Reader, s: &str, span: std::ops::Range<usize>) -> Option<Pattern> {
     match regex::Regex::new(s) {
         Ok(re) => Some(Pattern(re)),
         Err(e) => {
@@ -369,7 +456,7 @@ fn regex(r: &mut Reader, s: &str, span: std::ops::Range<usize>) -> Option<Patter
     }
 }
 
-fn css(r: &mut Reader, s: &str, v: &Value) -> Option<Css> {
+pub(super) fn css(r: &mut Reader, s: &str, v: &Value) -> Option<Css> {
     match Css::parse(s) {
         Ok(c) => Some(c),
         Err(e) => {
@@ -379,7 +466,7 @@ fn css(r: &mut Reader, s: &str, v: &Value) -> Option<Css> {
     }
 }
 
-fn json_path(r: &mut Reader, s: &str, v: &Value) -> Option<JsonPath> {
+pub(super) fn json_path(r: &mut Reader, s: &str, v: &Value) -> Option<JsonPath> {
     match JsonPath::parse(s) {
         Ok(p) => Some(p),
         Err(e) => {

@@ -2,18 +2,24 @@
 //! validated here, once, and every problem of every file is reported
 //! together. A broken check file never keeps the others from loading.
 
+mod capture;
+pub mod catalog;
 pub mod check_file;
+mod connection;
 pub mod diagnostic;
 mod expect;
+mod maintenance;
 mod reader;
+mod request;
 mod settings;
 pub mod sinks;
+pub mod watch;
 
 use std::path::{Path, PathBuf};
 
 pub use check_file::{Defaults, valid_name};
 pub use diagnostic::{Diagnostic, Severity, Source};
-pub use settings::{Config, LogFormat, RoleConfig, Roles};
+pub use settings::{Config, LogFormat, MetricsAuth, RoleConfig, Roles};
 
 use crate::check::Check;
 use check_file::{Env, Reader};

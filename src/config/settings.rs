@@ -5,7 +5,8 @@ use std::path::PathBuf;
 
 use super::check_file::{Defaults, Env};
 use super::diagnostic::{Diagnostic, Source};
-use super::reader::{Ctx, Table};
+use super::reader::{Ctx, Table, Value};
+use crate::template::Template;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogFormat {
@@ -37,10 +38,34 @@ pub struct Config {
     pub store_path: PathBuf,
     /// Runs kept per check.
     pub history: usize,
+    /// Runs older than this are pruned (except those incidents refer to).
+    pub retention: std::time::Duration,
     /// How long a notification is retried before it is dead-lettered.
     pub notify_retry_for: std::time::Duration,
     /// Where incidents are announced.
     pub sinks: Vec<super::sinks::SinkSpec>,
+    /// A dead-man's switch pinged from the scheduler's progress.
+    pub heartbeat: Option<(String, std::time::Duration)>,
+    /// The bearer token every `/api` call must carry: a `${secret:…}` or
+    /// `${file:…}` placeholder, read when the server starts.
+    pub api_token: Option<Template>,
+    /// Credentials `/metrics` asks for.
+    pub metrics_auth: Option<MetricsAuth>,
+    /// Planned work: checks run, nothing is declared.
+    pub maintenance: Vec<crate::check::maintenance::Window>,
+    /// The organisation's aim: at most this many incidents per 90 days.
+    pub budget_90d: u64,
+}
+
+/// How `/metrics` is protected (`[metrics_auth]`). Secrets stay placeholders
+/// until the server starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MetricsAuth {
+    Bearer(Template),
+    Basic {
+        username: String,
+        password: Template,
+    },
 }
 
 /// Incident roles: names, handles or channels.
@@ -56,6 +81,16 @@ pub struct RoleConfig {
     pub global: Roles,
     /// Per owner; a role an owner does not name falls back to the global one.
     pub owners: std::collections::BTreeMap<String, Roles>,
+}
+
+impl Config {
+    /// How much run history the store keeps.
+    pub fn retention(&self) -> crate::store::Retention {
+        crate::store::Retention {
+            runs_per_check: self.history,
+            max_age: self.retention,
+        }
+    }
 }
 
 impl RoleConfig {
@@ -89,8 +124,14 @@ impl Default for Config {
             roles: RoleConfig::default(),
             store_path: PathBuf::from("data/scarecrow.db"),
             history: 1000,
+            retention: std::time::Duration::from_secs(30 * 86_400),
             notify_retry_for: std::time::Duration::from_secs(24 * 3600),
             sinks: Vec::new(),
+            heartbeat: None,
+            maintenance: Vec::new(),
+            budget_90d: 1,
+            api_token: None,
+            metrics_auth: None,
         }
     }
 }
@@ -159,15 +200,15 @@ pub fn parse(src: &Source, env: Env) -> Result<Config, Vec<Diagnostic>> {
             None => {}
         }
     }
-    if let Some(v) = t.get("listen") {
-        if let Some(s) = cx.str(v) {
-            match s.parse() {
-                Ok(a) => c.listen = a,
-                Err(_) => cx.error(
-                    v.span(),
-                    format!("invalid listen address {s:?} (write e.g. \"127.0.0.1:9787\")"),
-                ),
-            }
+    if let Some(v) = t.get("listen")
+        && let Some(s) = cx.str(v)
+    {
+        match s.parse() {
+            Ok(a) => c.listen = a,
+            Err(_) => cx.error(
+                v.span(),
+                format!("invalid listen address {s:?} (write e.g. \"127.0.0.1:9787\")"),
+            ),
         }
     }
     if let Some(v) = t.get("shutdown_grace") {
@@ -183,42 +224,48 @@ pub fn parse(src: &Source, env: Env) -> Result<Config, Vec<Diagnostic>> {
             None => {}
         }
     }
-    if let Some(v) = t.get("incidents") {
-        if let Some(it) = cx.table(v, "[incidents]") {
-            c.defaults.incidents =
-                super::check_file::incident_rules(&mut cx, &it, c.defaults.incidents);
-            if let Some(v) = it.get("notify_retry_for") {
-                c.notify_retry_for = cx.duration(v).unwrap_or(c.notify_retry_for);
-            }
-            it.finish(&mut cx);
+    if let Some(v) = t.get("incidents")
+        && let Some(it) = cx.table(v, "[incidents]")
+    {
+        c.defaults.incidents =
+            super::check_file::incident_rules(&mut cx, &it, c.defaults.incidents.clone());
+        if let Some(v) = it.get("budget_90d") {
+            c.budget_90d = cx.uint(v, 0..=100_000).unwrap_or(c.budget_90d);
         }
+        if let Some(v) = it.get("notify_retry_for") {
+            c.notify_retry_for = cx.duration(v).unwrap_or(c.notify_retry_for);
+        }
+        it.finish(&mut cx);
     }
-    if let Some(v) = t.get("roles") {
-        if let Some(rt) = cx.table(v, "[roles]") {
-            c.roles.global = roles(&mut cx, &rt);
-            if let Some(ov) = rt.get("owners") {
-                if let Some(ot) = cx.table(ov, "[roles.owners]") {
-                    for (owner, _, value) in ot.entries() {
-                        if let Some(t) = cx.table(value, "[roles.owners.<owner>]") {
-                            let r = roles(&mut cx, &t);
-                            t.finish(&mut cx);
-                            c.roles.owners.insert(owner.to_owned(), r);
-                        }
-                    }
+    if let Some(v) = t.get("roles")
+        && let Some(rt) = cx.table(v, "[roles]")
+    {
+        c.roles.global = roles(&mut cx, &rt);
+        if let Some(ov) = rt.get("owners")
+            && let Some(ot) = cx.table(ov, "[roles.owners]")
+        {
+            for (owner, _, value) in ot.entries() {
+                if let Some(t) = cx.table(value, "[roles.owners.<owner>]") {
+                    let r = roles(&mut cx, &t);
+                    t.finish(&mut cx);
+                    c.roles.owners.insert(owner.to_owned(), r);
                 }
             }
-            rt.finish(&mut cx);
         }
+        rt.finish(&mut cx);
     }
     if let Some(v) = t.get("store") {
         if let Some(st) = cx.table(v, "[store]") {
-            if let Some(v) = st.get("path") {
-                if let Some(p) = cx.str(v) {
-                    match super::check_file::template_text(p, env) {
-                        Ok(p) => c.store_path = base.join(p),
-                        Err(e) => cx.error(v.span(), e),
-                    }
+            if let Some(v) = st.get("path")
+                && let Some(p) = cx.str(v)
+            {
+                match super::check_file::template_text(p, env) {
+                    Ok(p) => c.store_path = base.join(p),
+                    Err(e) => cx.error(v.span(), e),
                 }
+            }
+            if let Some(v) = st.get("retention") {
+                c.retention = cx.duration(v).unwrap_or(c.retention);
             }
             if let Some(v) = st.get("history") {
                 c.history = cx.uint(v, 1..=1_000_000).map_or(c.history, |n| n as usize);
@@ -228,23 +275,228 @@ pub fn parse(src: &Source, env: Env) -> Result<Config, Vec<Diagnostic>> {
     } else {
         c.store_path = base.join(&c.store_path);
     }
+    if let Some(v) = t.get("maintenance") {
+        c.maintenance = super::maintenance::parse(&mut cx, v, false);
+    }
+    if let Some(v) = t.get("heartbeat")
+        && let Some(h) = cx.table(v, "[heartbeat]")
+    {
+        let url = h.get("url").and_then(|v| {
+            let s = cx.str(v)?;
+            match super::check_file::template_text(s, env).map(|u| (url::Url::parse(&u), u)) {
+                Ok((Ok(_), u)) => Some(u),
+                Ok((Err(e), _)) => {
+                    cx.error(v.span(), format!("invalid heartbeat URL: {e}"));
+                    None
+                }
+                Err(e) => {
+                    cx.error(v.span(), e);
+                    None
+                }
+            }
+        });
+        let every = h
+            .get("every")
+            .map_or(Some(std::time::Duration::from_secs(60)), |v| cx.duration(v));
+        if h.get("url").is_none() {
+            cx.error(h.span.clone(), "[heartbeat] needs a `url`");
+        }
+        h.finish(&mut cx);
+        c.heartbeat = url.zip(every);
+    }
+    if let Some(v) = t.get("api_token") {
+        c.api_token = secret(&mut cx, v, env);
+    }
+    if let Some(v) = t.get("metrics_auth") {
+        c.metrics_auth = metrics_auth(&mut cx, v, env);
+    }
     if let Some(v) = t.get("sinks") {
         c.sinks = super::sinks::parse_sinks(&mut cx, v, env);
     }
-    if let Some(v) = t.get("defaults") {
-        if let Some(d) = cx.table(v, "[defaults]") {
-            if let Some(v) = d.get("timeout") {
-                c.defaults.timeout = cx.duration(v).unwrap_or(c.defaults.timeout);
-            }
-            if let Some(v) = d.get("every") {
-                c.defaults.every = cx.duration(v).unwrap_or(c.defaults.every);
-            }
-            d.finish(&mut cx);
+    if let Some(v) = t.get("defaults")
+        && let Some(d) = cx.table(v, "[defaults]")
+    {
+        if let Some(v) = d.get("timeout") {
+            c.defaults.timeout = cx.duration(v).unwrap_or(c.defaults.timeout);
         }
+        if let Some(v) = d.get("every") {
+            c.defaults.every = cx.duration(v).unwrap_or(c.defaults.every);
+        }
+        d.finish(&mut cx);
     }
     t.finish(&mut cx);
     match cx.diags.iter().any(Diagnostic::is_error) {
         true => Err(cx.diags),
         false => Ok(c),
+    }
+}
+
+/// `[metrics_auth]`: `bearer = "${secret:…}"` or
+/// `basic = { username = "…", password = "${secret:…}" }`.
+fn metrics_auth(cx: &mut Ctx, v: &Value, env: Env) -> Option<MetricsAuth> {
+    let t = cx.table(v, "[metrics_auth]")?;
+    let auth = match (t.get("bearer"), t.get("basic")) {
+        (Some(b), None) => secret(cx, b, env).map(MetricsAuth::Bearer),
+        (None, Some(b)) => {
+            let bt = cx.table(b, "[metrics_auth.basic]")?;
+            let username = match bt.get("username") {
+                Some(u) => username(cx, u, env),
+                None => {
+                    cx.error(bt.span.clone(), "[metrics_auth.basic] needs a `username`");
+                    None
+                }
+            };
+            let password = match bt.get("password") {
+                Some(p) => secret(cx, p, env),
+                None => {
+                    cx.error(bt.span.clone(), "[metrics_auth.basic] needs a `password`");
+                    None
+                }
+            };
+            bt.finish(cx);
+            username
+                .zip(password)
+                .map(|(username, password)| MetricsAuth::Basic { username, password })
+        }
+        (Some(_), Some(_)) => {
+            cx.error(
+                t.span.clone(),
+                "[metrics_auth] takes `bearer` or `basic`, not both",
+            );
+            None
+        }
+        (None, None) => {
+            cx.error(t.span.clone(), "[metrics_auth] needs `bearer` or `basic`");
+            None
+        }
+    };
+    t.finish(cx);
+    auth
+}
+
+/// A basic-auth user name: not a secret, so written plainly or with `${env:…}`.
+fn username(cx: &mut Ctx, v: &Value, env: Env) -> Option<String> {
+    let s = cx.str(v)?;
+    match super::check_file::template_text(s, env) {
+        Ok(u) if u.is_empty() || u.contains(':') => {
+            cx.error(
+                v.span(),
+                "a basic-auth username is not empty and has no `:`",
+            );
+            None
+        }
+        Ok(u) => Some(u),
+        Err(e) => {
+            cx.error(v.span(), e);
+            None
+        }
+    }
+}
+
+/// A secret: `${secret:NAME}` (the environment, read at start) or
+/// `${file:PATH}`, never the value itself written in the config.
+fn secret(cx: &mut Ctx, v: &Value, env: Env) -> Option<Template> {
+    let s = cx.str(v)?;
+    // `${env:…}` would resolve the secret into the config itself.
+    let used_env = std::cell::Cell::new(false);
+    let flag_env = |name: &str| {
+        used_env.set(true);
+        env(name)
+    };
+    let parsed = match Template::parse(s, flag_env) {
+        Ok(t) => t,
+        Err(e) => {
+            let span = super::check_file::inner_span(cx, v.span(), e.offset, e.len);
+            cx.error(span, e.message);
+            return None;
+        }
+    };
+    if parsed.as_literal().is_some() {
+        let d = cx.src.diagnostic(
+            super::Severity::Error,
+            v.span(),
+            "secrets come from the environment or files, never from the config".to_owned(),
+        );
+        cx.push(d.with_help(match used_env.get() {
+            true => "`${env:…}` is resolved into the config; write `${secret:NAME}`, read when the server starts",
+            false => "write `${secret:NAME}` (an environment variable) or `${file:/run/secrets/…}`",
+        }));
+        return None;
+    }
+    if parsed.captures().next().is_some() {
+        cx.error(v.span(), "`${capture:…}` exists only within a check run");
+        return None;
+    }
+    for name in parsed.secrets().filter(|n| env(n).is_none()) {
+        cx.warning(
+            v.span(),
+            format!("secret `{name}` is not set in the environment; the daemon will not start until it is"),
+        );
+    }
+    Some(parsed)
+}
+
+#[cfg(test)]
+mod server_auth_tests {
+    use super::*;
+
+    fn env(name: &str) -> Option<String> {
+        (name == "SCARECROW_API_TOKEN").then(|| "t0ken".to_owned())
+    }
+
+    fn load(text: &str) -> Result<Config, Vec<String>> {
+        let src = Source::new("config.toml", text.to_owned());
+        parse(&src, &env).map_err(|ds| {
+            ds.iter()
+                .filter(|d| d.is_error())
+                .map(|d| d.message.clone())
+                .collect()
+        })
+    }
+
+    #[test]
+    fn server_secrets_stay_placeholders() {
+        let c = load(
+            "api_token = \"${secret:SCARECROW_API_TOKEN}\"\n[metrics_auth]\nbasic = { username = \"prom\", password = \"${file:/run/secrets/metrics}\" }\n",
+        )
+        .unwrap();
+        assert_eq!(
+            c.api_token.unwrap().to_string(),
+            "${secret:SCARECROW_API_TOKEN}"
+        );
+        match c.metrics_auth {
+            Some(MetricsAuth::Basic { username, password }) => {
+                assert_eq!(username, "prom");
+                assert_eq!(password.to_string(), "${file:/run/secrets/metrics}");
+            }
+            other => panic!("{other:?}"),
+        }
+        let c = load("[metrics_auth]\nbearer = \"${secret:SCARECROW_API_TOKEN}\"\n").unwrap();
+        assert!(matches!(c.metrics_auth, Some(MetricsAuth::Bearer(_))));
+    }
+
+    #[test]
+    fn a_literal_server_secret_is_an_error() {
+        for text in [
+            "api_token = \"hunter2\"\n",
+            "api_token = \"${env:SCARECROW_API_TOKEN}\"\n",
+            "[metrics_auth]\nbearer = \"hunter2\"\n",
+            "[metrics_auth]\nbasic = { username = \"prom\", password = \"hunter2\" }\n",
+        ] {
+            assert_eq!(
+                load(text).unwrap_err(),
+                ["secrets come from the environment or files, never from the config"],
+                "{text}"
+            );
+        }
+        assert_eq!(
+            load("[metrics_auth]\nbasic = { username = \"a:b\", password = \"${secret:X}\" }\n")
+                .unwrap_err(),
+            ["a basic-auth username is not empty and has no `:`"]
+        );
+        assert_eq!(
+            load("[metrics_auth]\n").unwrap_err(),
+            ["[metrics_auth] needs `bearer` or `basic`"]
+        );
     }
 }

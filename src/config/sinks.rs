@@ -2,7 +2,10 @@
 //!
 //! Parsing is pure: secrets stay placeholders here and are read when the
 //! sink is built (`crate::incident::sink::build`), so a secret is never
-//! written in the config and never held by it.
+//! written in the config and never held by it. The keys of the PagerDuty,
+//! Alertmanager, Slack and templated-webhook kinds are read in `kinds`.
+
+mod kinds;
 
 use std::collections::{BTreeMap, HashMap};
 use std::ops::Range;
@@ -14,7 +17,14 @@ use super::reader::{Ctx, Table, Value};
 use crate::incident::sink::Route;
 use crate::template::Template;
 
-const KINDS: [&str; 2] = ["webhook", "log"];
+pub use kinds::{
+    AlertmanagerSpec, DEFAULT_ALERTNAME, PAGERDUTY_URL, PagerDutySeverity, PagerDutySpec,
+    SlackSpec, TemplateSpec,
+};
+
+const KINDS: [&str; 5] = ["webhook", "log", "pagerduty", "alertmanager", "slack"];
+const KINDS_HELP: &str =
+    "a sink's type is \"webhook\", \"pagerduty\", \"alertmanager\", \"slack\" or \"log\"";
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Headers scarecrow sets itself; a sink's `headers` may not replace them.
 const RESERVED_HEADERS: [&str; 6] = [
@@ -25,7 +35,6 @@ const RESERVED_HEADERS: [&str; 6] = [
     "webhook-timestamp",
     "webhook-signature",
 ];
-const WEBHOOK_KEYS: [&str; 4] = ["url", "secrets", "headers", "timeout"];
 
 /// One configured sink, as data.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,6 +51,14 @@ pub enum SinkKind {
     Log,
     /// A generic JSON webhook, signed per Standard Webhooks.
     Webhook(WebhookSpec),
+    /// The generic webhook with a body template and/or header templates.
+    Template(TemplateSpec),
+    /// PagerDuty Events API v2.
+    PagerDuty(PagerDutySpec),
+    /// Prometheus Alertmanager API v2.
+    Alertmanager(AlertmanagerSpec),
+    /// A Slack incoming webhook.
+    Slack(SlackSpec),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -133,7 +150,7 @@ fn sink(cx: &mut Ctx, t: &Table, env: Env) -> (Option<(String, Range<usize>)>, O
                 );
                 d = match did_you_mean(k, KINDS) {
                     Some(s) => d.with_help(format!("did you mean \"{s}\"?")),
-                    None => d.with_help("a sink's type is \"webhook\" or \"log\""),
+                    None => d.with_help(KINDS_HELP),
                 };
                 cx.push(d);
                 None
@@ -141,27 +158,17 @@ fn sink(cx: &mut Ctx, t: &Table, env: Env) -> (Option<(String, Range<usize>)>, O
             None => None,
         },
         None => {
-            cx.error(
+            let d = cx.src.diagnostic(
+                super::Severity::Error,
                 t.span.clone(),
-                "a sink needs a `type`: \"webhook\" or \"log\"",
+                "a sink needs a `type`".to_owned(),
             );
+            cx.push(d.with_help(KINDS_HELP));
             None
         }
     };
     let route = route(cx, t);
-    let webhook = webhook(cx, t, env, kind == Some("webhook"));
-    let kind = match kind {
-        Some("webhook") => webhook.map(SinkKind::Webhook),
-        Some(_) => {
-            for key in WEBHOOK_KEYS {
-                if let Some(span) = t.key_span(key) {
-                    cx.error(span, format!("`{key}` applies only to webhook sinks"));
-                }
-            }
-            Some(SinkKind::Log)
-        }
-        None => None,
-    };
+    let kind = kinds::read(cx, t, env, kind);
     let spec = match (&name, kind) {
         (Some((name, _)), Some(kind)) => Some(SinkSpec {
             name: name.clone(),
@@ -188,33 +195,29 @@ fn route(cx: &mut Ctx, t: &Table) -> Route {
             .map(|(s, _)| s.to_owned())
             .collect();
     }
-    if let Some(v) = t.get("labels") {
-        if let Some(labels) = cx.table(v, "sink labels") {
-            for (key, span, value) in labels.entries() {
-                if key.is_empty() || !key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
-                    cx.error(
-                        span,
-                        format!("label name {key:?} may only use letters, digits and `_`"),
-                    );
-                } else if let Some(s) = cx.str(value) {
-                    route.labels.insert(key.to_owned(), s.to_owned());
-                }
+    if let Some(v) = t.get("labels")
+        && let Some(labels) = cx.table(v, "sink labels")
+    {
+        for (key, span, value) in labels.entries() {
+            if key.is_empty() || !key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+                cx.error(
+                    span,
+                    format!("label name {key:?} may only use letters, digits and `_`"),
+                );
+            } else if let Some(s) = cx.str(value) {
+                route.labels.insert(key.to_owned(), s.to_owned());
             }
         }
     }
     route
 }
 
-/// The webhook keys; reports problems with them only when `wanted` (the
-/// sink is a webhook), so that a log sink is told they don't apply instead.
-fn webhook(cx: &mut Ctx, t: &Table, env: Env, wanted: bool) -> Option<WebhookSpec> {
+/// The webhook keys (`kinds::read` has told other kinds they don't apply).
+fn webhook(cx: &mut Ctx, t: &Table, env: Env) -> Option<WebhookSpec> {
     let url = t.get("url");
     let secrets = t.get("secrets");
     let headers = t.get("headers");
     let timeout = t.get("timeout");
-    if !wanted {
-        return None;
-    }
     let url = match url {
         Some(v) => webhook_url(cx, v, env),
         None => {
@@ -271,39 +274,45 @@ fn webhook_url(cx: &mut Ctx, v: &Value, env: Env) -> Option<Template> {
 fn signing_secrets(cx: &mut Ctx, v: &Value, env: Env) -> Vec<Template> {
     let mut out = Vec::new();
     for (s, span) in cx.strings(v) {
-        // `${env:…}` would put the secret's value into the config itself.
-        let used_env = std::cell::Cell::new(false);
-        let flag_env = |name: &str| {
-            used_env.set(true);
-            env(name)
-        };
-        let parsed = match Template::parse(s, flag_env) {
-            Ok(t) => t,
-            Err(e) => {
-                cx.error(inner_span(cx, span.clone(), e.offset, e.len), e.message);
-                continue;
-            }
-        };
-        if parsed.as_literal().is_some() {
-            let mut d = cx.src.diagnostic(
-                super::Severity::Error,
-                span,
-                "secrets come from the environment or files, never from the config".to_owned(),
-            );
-            d = d.with_help(match used_env.get() {
-                true => "`${env:…}` is resolved into the config; write `${secret:NAME}`, read when the sink starts",
-                false => "write `${secret:NAME}` (an environment variable) or `${file:/run/secrets/…}`",
-            });
-            cx.push(d);
-            continue;
-        }
-        if captures_used(cx, &parsed, span.clone()) {
-            continue;
-        }
-        warn_unset(cx, &parsed, span, env);
-        out.push(parsed);
+        out.extend(secret_only(cx, s, span, env));
     }
     out
+}
+
+/// A string that must hold a `${secret:…}` or `${file:…}` placeholder: a
+/// secret written in the config, or copied into it by `${env:…}`, is an error.
+fn secret_only(cx: &mut Ctx, s: &str, span: Range<usize>, env: Env) -> Option<Template> {
+    // `${env:…}` would put the secret's value into the config itself.
+    let used_env = std::cell::Cell::new(false);
+    let flag_env = |name: &str| {
+        used_env.set(true);
+        env(name)
+    };
+    let parsed = match Template::parse(s, flag_env) {
+        Ok(t) => t,
+        Err(e) => {
+            cx.error(inner_span(cx, span, e.offset, e.len), e.message);
+            return None;
+        }
+    };
+    if parsed.as_literal().is_some() {
+        let mut d = cx.src.diagnostic(
+            super::Severity::Error,
+            span,
+            "secrets come from the environment or files, never from the config".to_owned(),
+        );
+        d = d.with_help(match used_env.get() {
+            true => "`${env:…}` is resolved into the config; write `${secret:NAME}`, read when the sink starts",
+            false => "write `${secret:NAME}` (an environment variable) or `${file:/run/secrets/…}`",
+        });
+        cx.push(d);
+        return None;
+    }
+    if captures_used(cx, &parsed, span.clone()) {
+        return None;
+    }
+    warn_unset(cx, &parsed, span, env);
+    Some(parsed)
 }
 
 fn extra_headers(cx: &mut Ctx, v: &Value, env: Env) -> BTreeMap<String, Template> {
@@ -334,14 +343,14 @@ fn extra_headers(cx: &mut Ctx, v: &Value, env: Env) -> BTreeMap<String, Template
         let Some(template) = sink_template(cx, value, s, env) else {
             continue;
         };
-        if let Some(text) = template.as_literal() {
-            if http::HeaderValue::from_str(text).is_err() {
-                cx.error(
-                    value.span(),
-                    "a header value may not hold control characters",
-                );
-                continue;
-            }
+        if let Some(text) = template.as_literal()
+            && http::HeaderValue::from_str(text).is_err()
+        {
+            cx.error(
+                value.span(),
+                "a header value may not hold control characters",
+            );
+            continue;
         }
         warn_unset(cx, &template, value.span(), env);
         out.insert(name, template);
@@ -544,7 +553,10 @@ url = "https://x.org"
         // Every sink reusing a name is reported, also when it has other errors.
         assert_eq!(errs[3], "12:1: a webhook sink needs a `url`");
         assert_eq!(errs[4], "13:8: sink `a` is defined twice");
-        assert_eq!(errs[5], "19:1: `url` applies only to webhook sinks");
+        assert_eq!(
+            errs[5],
+            "19:1: `url` applies only to webhook, pagerduty, alertmanager and slack sinks"
+        );
         assert_eq!(errs[6], "17:8: sink `a` is defined twice");
     }
 
@@ -577,10 +589,7 @@ headers = { "webhook-signature" = "v1,x", "bad header" = "x", "x-a" = "${capture
         let msgs: Vec<_> = diags.iter().map(|d| d.message.as_str()).collect();
         assert_eq!(
             msgs[..2],
-            [
-                "a sink needs a `name`",
-                "a sink needs a `type`: \"webhook\" or \"log\""
-            ]
+            ["a sink needs a `name`", "a sink needs a `type`"]
         );
         assert!(
             msgs[2].starts_with("secret `NOT_SET` is not set"),

@@ -19,6 +19,8 @@ use crate::check::RunResult;
 #[derive(Debug, Clone, PartialEq)]
 pub struct Policy {
     pub critical: bool,
+    /// Windows covering this check: during one, nothing is declared.
+    pub maintenance: Vec<crate::check::maintenance::Window>,
     pub thresholds: Thresholds,
     pub feature: Feature,
 }
@@ -55,6 +57,12 @@ pub struct Engine<S> {
     /// Transitions the store did not take yet, oldest first.
     unsaved: VecDeque<Transition>,
     store_ok: bool,
+}
+
+impl Policy {
+    pub fn in_maintenance(&self, now: chrono::DateTime<Utc>) -> bool {
+        self.maintenance.iter().any(|w| w.active(now))
+    }
 }
 
 impl<S: Store> Engine<S> {
@@ -119,15 +127,17 @@ impl<S: Store> Engine<S> {
         let run_id = new_id("run");
         let check = result.check.clone();
         let key = format!("scarecrow:{}:{}", self.instance_group, check);
+        let now = Utc::now();
         let state = self.states.entry(check.clone()).or_default();
         let event = state.observe(&Observation {
+            in_maintenance: policy.in_maintenance(now),
             run_id: &run_id,
             result: &result,
             critical: policy.critical,
             thresholds: policy.thresholds,
             feature: &policy.feature,
             key: &key,
-            now: Utc::now(),
+            now,
         });
         let state = state.clone();
         let saved = self

@@ -34,6 +34,8 @@ pub struct Observation<'a> {
     pub feature: &'a Feature,
     pub key: &'a str,
     pub now: DateTime<Utc>,
+    /// Planned work: runs count, but nothing is declared or announced.
+    pub in_maintenance: bool,
 }
 
 impl CheckState {
@@ -71,6 +73,9 @@ impl CheckState {
                 let last = self.last_notified_at.unwrap_or(incident.declared_at);
                 (o.now - last).to_std().is_ok_and(|d| d >= every)
             });
+            if o.in_maintenance {
+                return None;
+            }
             let kind = match (changed, due_reminder) {
                 (true, _) => EventKind::Updated,
                 (false, true) => EventKind::Reminder,
@@ -82,7 +87,12 @@ impl CheckState {
             self.last_notified_at = Some(o.now);
             return Some(event(kind, incident.clone(), o.now));
         }
-        if !o.critical || self.consecutive_failures < o.thresholds.failure.max(1) {
+        // A window that ends while the check still fails declares at the
+        // first failing run after it: the count kept going throughout.
+        if !o.critical
+            || o.in_maintenance
+            || self.consecutive_failures < o.thresholds.failure.max(1)
+        {
             return None;
         }
         let incident = Incident {

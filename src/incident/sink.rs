@@ -11,9 +11,13 @@ use std::time::{Duration, SystemTime};
 
 use http::{HeaderMap, StatusCode};
 
-use super::{Event, Feature};
+use super::{Event, Feature, Incident};
 use crate::config::sinks::{SinkKind, SinkSpec};
 use crate::template::Resolve;
+
+mod shared;
+
+pub use shared::{RateLimit, http_client, http_headers, http_url};
 
 /// At most this many characters of a receiver's answer go into an error.
 const EXCERPT_CHARS: usize = 200;
@@ -70,6 +74,9 @@ pub trait Sink: Send + Sync + 'static {
         event: &'a Event,
         attempt: u32,
     ) -> Pin<Box<dyn Future<Output = Attempt> + Send + 'a>>;
+    /// Told at start-up which incidents are open, for sinks that keep state
+    /// at the receiver alive (Alertmanager forgets alerts not re-sent).
+    fn resume(&self, _open: &[Incident]) {}
 }
 
 /// Routing rule shared by all sink kinds. Empty lists and maps match
@@ -122,6 +129,31 @@ pub fn build_with(spec: &SinkSpec, secrets: &dyn Resolve) -> Result<Box<dyn Sink
             &spec.name,
             spec.route.clone(),
             w,
+            secrets,
+        )?),
+        SinkKind::Template(t) => Box::new(super::template::TemplateSink::new(
+            &spec.name,
+            spec.route.clone(),
+            t,
+            secrets,
+        )?),
+        SinkKind::PagerDuty(p) => Box::new(super::pagerduty::PagerDutySink::new(
+            &spec.name,
+            spec.route.clone(),
+            p,
+            secrets,
+        )?),
+        SinkKind::Alertmanager(a) => Box::new(super::alertmanager::AlertmanagerSink::new(
+            &spec.name,
+            spec.route.clone(),
+            a,
+            secrets,
+            super::alertmanager::Resend::default(),
+        )?),
+        SinkKind::Slack(s) => Box::new(super::slack::SlackSink::new(
+            &spec.name,
+            spec.route.clone(),
+            s,
             secrets,
         )?),
     })

@@ -12,6 +12,8 @@
 //! name order, takes a fraction of that. The process-wide metrics go through
 //! the registry and `TextEncoder`.
 
+mod certs;
+mod steps;
 mod text;
 
 use std::collections::BTreeMap;
@@ -46,6 +48,7 @@ struct Inner {
     lateness: Histogram,
     loaded: IntGauge,
     incidents: IncidentMetrics,
+    daemon: DaemonMetrics,
     /// Every loaded check, in name order (the order they are rendered in).
     checks: RwLock<BTreeMap<String, Loaded>>,
     /// The `le` label value of each duration bucket, formatted once.
@@ -78,6 +81,11 @@ struct CheckSeries {
     skipped: AtomicU64,
     incident_open: AtomicF64,
     incidents_declared: AtomicU64,
+    maintenance: AtomicF64,
+    incidents_90d: AtomicF64,
+    cert_expiry: certs::CertExpiry,
+    /// The last run's duration of each step.
+    steps: steps::StepDurations,
 }
 
 impl Metrics {
@@ -113,6 +121,7 @@ impl Metrics {
         );
         build_info.set(1);
         let incidents = IncidentMetrics::register(&registry);
+        let daemon = DaemonMetrics::register(&registry);
         let duration_le = text::le_values(&DURATION_BUCKETS);
         Metrics {
             inner: Arc::new(Inner {
@@ -120,6 +129,7 @@ impl Metrics {
                 lateness,
                 loaded,
                 incidents,
+                daemon,
                 checks: RwLock::new(BTreeMap::new()),
                 duration_le,
                 last_render_len: AtomicUsize::new(0),
@@ -134,9 +144,13 @@ impl Metrics {
         let info: Arc<str> = text::info_labels(check).into();
         let mut checks = self.checks_mut();
         match checks.get_mut(&check.name) {
-            Some(loaded) => loaded.info = info,
+            Some(loaded) => {
+                loaded.info = info;
+                loaded.series.steps.set_steps(check);
+            }
             None => {
                 let series = Arc::new(CheckSeries::new(&check.name));
+                series.steps.set_steps(check);
                 checks.insert(check.name.clone(), Loaded { series, info });
             }
         }
@@ -184,6 +198,8 @@ impl Metrics {
         for (gauge, value) in s.phases.iter().zip(values) {
             gauge.set(value.map_or(0.0, |d| d.as_secs_f64()));
         }
+        s.cert_expiry.record(&run.steps);
+        s.steps.record(&run.steps);
     }
 
     /// Records that a run of `check` was skipped: the previous one was still
@@ -203,6 +219,28 @@ impl Metrics {
     pub fn incident_open(&self, check: &str, open: bool) {
         if let Some(s) = self.series(check) {
             s.incident_open.set(if open { 1.0 } else { 0.0 });
+        }
+    }
+
+    /// Incidents of `check` in the last 90 days.
+    pub fn incidents_90d(&self, check: &str, n: u64) {
+        if let Some(s) = self.series(check) {
+            s.incidents_90d.set(n as f64);
+        }
+    }
+
+    /// The organisation's incident budget per 90 days.
+    pub fn incident_budget(&self, n: u64) {
+        self.inner
+            .incidents
+            .budget
+            .set(i64::try_from(n).unwrap_or(i64::MAX));
+    }
+
+    /// Whether a maintenance window covers `check` now.
+    pub fn maintenance(&self, check: &str, active: bool) {
+        if let Some(s) = self.series(check) {
+            s.maintenance.set(if active { 1.0 } else { 0.0 });
         }
     }
 
@@ -239,6 +277,24 @@ impl Metrics {
         self.inner.incidents.store_up.set(i64::from(up));
     }
 
+    /// The outcome of a reload of the check files (and config.toml).
+    pub fn reloaded(&self, ok: bool) {
+        let d = &self.inner.daemon;
+        d.reload_ok.set(i64::from(ok));
+        if ok {
+            d.reload_success_at
+                .set(chrono::Utc::now().timestamp_micros() as f64 / 1e6);
+        } else {
+            d.reload_errors.inc();
+        }
+    }
+
+    /// The scheduler went round its loop.
+    pub fn scheduler_ticked(&self) {
+        let now = chrono::Utc::now().timestamp_micros() as f64 / 1e6;
+        self.inner.daemon.last_tick.set(now);
+    }
+
     /// Every series in the Prometheus text format 0.0.4 ([`CONTENT_TYPE`]).
     /// Takes tens of milliseconds with thousands of checks: call it from a
     /// blocking thread. It holds the lock that recording a run needs only
@@ -253,6 +309,7 @@ impl Metrics {
         }
         if !checks.is_empty() {
             text::write_checks(&mut out, &checks, &self.inner.duration_le);
+            steps::write(&mut out, &checks);
         }
         self.inner
             .last_render_len
@@ -313,6 +370,10 @@ impl CheckSeries {
             skipped: AtomicU64::new(0),
             incident_open: AtomicF64::new(0.0),
             incidents_declared: AtomicU64::new(0),
+            maintenance: AtomicF64::new(0.0),
+            incidents_90d: AtomicF64::new(0.0),
+            cert_expiry: certs::CertExpiry::default(),
+            steps: steps::StepDurations::default(),
         }
     }
 }
@@ -320,6 +381,7 @@ impl CheckSeries {
 /// The process-wide incident and delivery metrics.
 struct IncidentMetrics {
     duration: Histogram,
+    budget: IntGauge,
     notifications: prometheus::IntCounterVec,
     outbox_pending: IntGauge,
     outbox_oldest: prometheus::Gauge,
@@ -375,12 +437,63 @@ impl IncidentMetrics {
             ),
         );
         store_up.set(1);
+        let budget = register(
+            registry,
+            IntGauge::new(
+                "scarecrow_incident_budget_90d",
+                "The organisation's aim: at most this many incidents per 90 days across the instance group.",
+            ),
+        );
         IncidentMetrics {
             duration,
+            budget,
             notifications,
             outbox_pending,
             outbox_oldest,
             store_up,
+        }
+    }
+}
+
+/// The daemon's own health: reloads and scheduler progress.
+struct DaemonMetrics {
+    reload_ok: IntGauge,
+    reload_success_at: prometheus::Gauge,
+    reload_errors: prometheus::IntCounter,
+    last_tick: prometheus::Gauge,
+}
+
+impl DaemonMetrics {
+    fn register(registry: &Registry) -> DaemonMetrics {
+        DaemonMetrics {
+            reload_ok: register(
+                registry,
+                IntGauge::new(
+                    "scarecrow_config_last_reload_successful",
+                    "Whether the last reload of the check files loaded every file (1) or not (0).",
+                ),
+            ),
+            reload_success_at: register(
+                registry,
+                prometheus::Gauge::new(
+                    "scarecrow_config_last_reload_success_timestamp_seconds",
+                    "When the check files last loaded without errors, in Unix seconds.",
+                ),
+            ),
+            reload_errors: register(
+                registry,
+                prometheus::IntCounter::new(
+                    "scarecrow_config_reload_errors_total",
+                    "Reloads that found a broken file (the last good version keeps running).",
+                ),
+            ),
+            last_tick: register(
+                registry,
+                prometheus::Gauge::new(
+                    "scarecrow_scheduler_last_tick_timestamp_seconds",
+                    "When the scheduler last went round its loop, in Unix seconds.",
+                ),
+            ),
         }
     }
 }

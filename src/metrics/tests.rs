@@ -19,6 +19,7 @@ fn check(name: &str) -> Check {
         timeout: Duration::from_secs(10),
         steps: Vec::new(),
         incidents: Default::default(),
+        connection: Default::default(),
         source: PathBuf::from(format!("checks/{name}.toml")),
     }
 }
@@ -32,8 +33,12 @@ fn step(phases: Phases) -> StepResult {
         duration: Duration::from_millis(100),
         phases,
         redirects: 0,
+        attempts: 1,
         failures: Vec::new(),
+        captures: Default::default(),
         excerpt: None,
+        host: None,
+        cert_expires_at: None,
     }
 }
 
@@ -113,14 +118,16 @@ fn a_loaded_check_has_every_series_at_zero() {
             "scarecrow_check_skipped_runs_total{check=\"weather\"} 0",
             "scarecrow_incident_open{check=\"weather\"} 0",
             "scarecrow_incidents_declared_total{check=\"weather\"} 0",
+            "scarecrow_maintenance_active{check=\"weather\"} 0",
+            "scarecrow_incidents_90d{check=\"weather\"} 0",
             "scarecrow_check_info{check=\"weather\",critical=\"true\",owner=\"web\",label_site=\"members\"} 1",
             "scarecrow_checks_loaded 1",
         ],
     );
     // up 1, runs 2, failures 10, phases 4, timestamps 2, skipped 1, info 1,
-    // incident open 1, declared 1, and the histogram's 10 buckets + `+Inf` +
-    // sum + count.
-    assert_eq!(series_of(&text, "weather").len(), 23 + 13, "{text}");
+    // incident open 1, declared 1, maintenance 1, incidents in 90 days 1,
+    // and the histogram's 10 buckets + `+Inf` + sum + count.
+    assert_eq!(series_of(&text, "weather").len(), 25 + 13, "{text}");
     for reason in Reason::ALL {
         let line =
             format!("scarecrow_check_failures_total{{check=\"weather\",reason=\"{reason}\"}} 0");
@@ -213,7 +220,7 @@ fn a_removed_check_leaves_no_series_and_later_runs_are_not_recorded() {
     m.skipped_run("weather");
     let text = m.render();
     assert_eq!(series_of(&text, "weather"), Vec::<&str>::new());
-    assert_eq!(series_of(&text, "diesel").len(), 36);
+    assert_eq!(series_of(&text, "diesel").len(), 38);
     assert_lines(&text, &["scarecrow_checks_loaded 1"]);
 
     // Loaded again, it starts from zero.
@@ -264,4 +271,85 @@ fn skipped_runs_and_lateness_are_counted() {
         ],
     );
     assert!(!text.contains("unknown"), "{text}");
+}
+
+#[test]
+fn certificate_expiry_is_a_series_per_host_and_goes_with_the_check() {
+    let m = Metrics::new();
+    m.add_check(&check("shop"));
+    assert!(!m.render().contains("scarecrow_tls_certificate"));
+    let https = |host: &str, at: i64| StepResult {
+        host: Some(host.to_owned()),
+        cert_expires_at: chrono::Utc.timestamp_opt(at, 0).single(),
+        ..step(Phases::default())
+    };
+    let plain = StepResult {
+        host: Some("plain.example.org".to_owned()),
+        ..step(Phases::default())
+    };
+    let steps = vec![
+        https("shop.example.org", 1_800_000_000),
+        plain,
+        https("pay.example.org", 1_790_000_000),
+    ];
+    m.observe_run(&run("shop", Outcome::Success, steps));
+    let text = m.render();
+    assert_lines(
+        &text,
+        &[
+            "# TYPE scarecrow_tls_certificate_expiry_timestamp_seconds gauge",
+            "scarecrow_tls_certificate_expiry_timestamp_seconds{check=\"shop\",host=\"pay.example.org\"} 1790000000",
+            "scarecrow_tls_certificate_expiry_timestamp_seconds{check=\"shop\",host=\"shop.example.org\"} 1800000000",
+        ],
+    );
+    assert!(!text.contains("plain.example.org"), "{text}");
+    m.remove_check("shop");
+    assert!(!m.render().contains("scarecrow_tls_certificate"));
+}
+
+#[test]
+fn each_step_has_a_duration_gauge_from_load_to_removal() {
+    let load = |steps: &[&str]| {
+        let text: String = steps
+            .iter()
+            .map(|s| format!("[[step]]\nname = '{s}'\nurl = \"http://h/\"\n"))
+            .collect();
+        let src = crate::config::Source::new("checks/shop.toml", text);
+        let (c, diags) = crate::config::read_check(&src, &Default::default(), &|_| None);
+        c.unwrap_or_else(|| panic!("{diags:?}"))
+    };
+    let m = Metrics::new();
+    m.add_check(&load(&["open", "pay \"now\""]));
+    assert_lines(
+        &m.render(),
+        &[
+            "# TYPE scarecrow_step_duration_seconds gauge",
+            "scarecrow_step_duration_seconds{check=\"shop\",step=\"open\"} 0",
+            "scarecrow_step_duration_seconds{check=\"shop\",step=\"pay \\\"now\\\"\"} 0",
+        ],
+    );
+    let mut open = step(Phases::default());
+    open.name = "open".to_owned();
+    open.duration = Duration::from_millis(250);
+    m.observe_run(&run("shop", Outcome::Success, vec![open]));
+    assert_lines(
+        &m.render(),
+        &[
+            "scarecrow_step_duration_seconds{check=\"shop\",step=\"open\"} 0.25",
+            "scarecrow_step_duration_seconds{check=\"shop\",step=\"pay \\\"now\\\"\"} 0",
+        ],
+    );
+    // A reload keeps the steps that stay and replaces the rest.
+    m.add_check(&load(&["open", "confirm"]));
+    let text = m.render();
+    assert_lines(
+        &text,
+        &[
+            "scarecrow_step_duration_seconds{check=\"shop\",step=\"open\"} 0.25",
+            "scarecrow_step_duration_seconds{check=\"shop\",step=\"confirm\"} 0",
+        ],
+    );
+    assert!(!text.contains("step=\"pay"), "{text}");
+    m.remove_check("shop");
+    assert!(!m.render().contains("scarecrow_step_duration_seconds"));
 }

@@ -36,6 +36,16 @@ const INCIDENTS_DECLARED: Family = Family {
     kind: "counter",
     help: "Incidents declared for the check by this process.",
 };
+const INCIDENTS_90D: Family = Family {
+    name: "scarecrow_incidents_90d",
+    kind: "gauge",
+    help: "Incidents declared for the check in the last 90 days (from the store; refreshed every few minutes).",
+};
+const MAINTENANCE: Family = Family {
+    name: "scarecrow_maintenance_active",
+    kind: "gauge",
+    help: "Whether a maintenance window covers the check right now (1): runs are recorded, nothing is declared.",
+};
 const INFO: Family = Family {
     name: "scarecrow_check_info",
     kind: "gauge",
@@ -70,6 +80,12 @@ const UP: Family = Family {
     name: "scarecrow_check_up",
     kind: "gauge",
     help: "Whether the check's last run succeeded (1) or failed (0); 0 until its first successful run.",
+};
+
+const CERT_EXPIRY: Family = Family {
+    name: "scarecrow_tls_certificate_expiry_timestamp_seconds",
+    kind: "gauge",
+    help: "When the TLS certificate a host of the check presented expires (its notAfter), in Unix seconds.",
 };
 
 /// Writes the per-check families, each check's samples in name order.
@@ -119,6 +135,14 @@ pub(super) fn write_checks(out: &mut String, checks: &[Loaded], duration_le: &[S
         sample(out, INCIDENTS_DECLARED.name, &s.label, None);
         write_int(out, s.incidents_declared.get());
     });
+    each(out, &INCIDENTS_90D, &|out, s| {
+        sample(out, INCIDENTS_90D.name, &s.label, None);
+        write_float(out, s.incidents_90d.get());
+    });
+    each(out, &MAINTENANCE, &|out, s| {
+        sample(out, MAINTENANCE.name, &s.label, None);
+        write_float(out, s.maintenance.get());
+    });
     header(out, &INFO);
     for c in checks {
         out.push_str(INFO.name);
@@ -154,6 +178,28 @@ pub(super) fn write_checks(out: &mut String, checks: &[Loaded], duration_le: &[S
         sample(out, UP.name, &s.label, None);
         write_float(out, s.up.get());
     });
+    write_cert_expiry(out, checks);
+}
+
+/// The certificate family, by check and host; no family until some check
+/// has reached an HTTPS host.
+fn write_cert_expiry(out: &mut String, checks: &[Loaded]) {
+    let mut started = false;
+    for c in checks {
+        for (host, at) in c.series.cert_expiry.snapshot() {
+            if !started {
+                header(out, &CERT_EXPIRY);
+                started = true;
+            }
+            out.push_str(CERT_EXPIRY.name);
+            out.push('{');
+            out.push_str(&c.series.label);
+            out.push(',');
+            push_label(out, "host", &host);
+            out.push_str("} ");
+            write_float(out, at);
+        }
+    }
 }
 
 /// The label set of a check's info series: `check`, `critical`, `owner` (when
@@ -216,7 +262,7 @@ fn label_name(key: &str) -> String {
 }
 
 /// Writes `name="value"`, the value escaped.
-fn push_label(out: &mut String, name: &str, value: &str) {
+pub(super) fn push_label(out: &mut String, name: &str, value: &str) {
     out.push_str(name);
     out.push_str("=\"");
     escape_into(out, value);
@@ -259,7 +305,7 @@ fn write_int(out: &mut String, v: u64) {
     let _ = writeln!(out, "{v}");
 }
 
-fn write_float(out: &mut String, v: f64) {
+pub(super) fn write_float(out: &mut String, v: f64) {
     push_float(out, v);
     out.push('\n');
 }
@@ -303,6 +349,7 @@ mod tests {
             timeout: std::time::Duration::from_secs(10),
             steps: Vec::new(),
             incidents: Default::default(),
+            connection: Default::default(),
             source: "checks/a.toml".into(),
         };
         assert_eq!(

@@ -2,6 +2,8 @@
 //! free of I/O, so the step can run it on the blocking pool when it parses
 //! HTML (the parsed document is not `Send`).
 
+use std::collections::BTreeMap;
+
 use crate::assert::{Document, Response};
 use crate::check::{CaptureSource, Reason, Step};
 
@@ -16,36 +18,95 @@ pub(super) struct Evaluation {
     /// The class of the first failure: assertions win, since a response that
     /// fails them (a 503 page) usually also lacks what a capture looks for.
     pub failed: Option<Reason>,
+    /// The values captured, by name, for the step's result; secret ones
+    /// are left out.
+    pub captures: BTreeMap<String, String>,
+}
+
+/// What the run knows beyond the response: where the step ended up after
+/// redirects, and the run's cookies.
+#[derive(Debug, Default)]
+pub(super) struct Seen {
+    /// The full URL of the last request (query included).
+    pub url: String,
+    /// Name and value of every cookie in the run's jar, those the last URL
+    /// would be sent first.
+    pub cookies: Vec<(String, String)>,
+}
+
+impl Seen {
+    /// What `step` may capture after its last request went to `url`. The
+    /// jar is read only when the step captures a cookie.
+    pub(super) fn new(jar: &cookie_store::CookieStore, url: &url::Url, step: &Step) -> Seen {
+        let wants_cookies = step
+            .captures
+            .iter()
+            .any(|c| matches!(c.source, CaptureSource::Cookie(_)));
+        let mut cookies: Vec<(String, String)> = Vec::new();
+        if wants_cookies {
+            cookies.extend(
+                jar.get_request_values(url)
+                    .map(|(n, v)| (n.to_owned(), v.to_owned())),
+            );
+            cookies.extend(
+                jar.iter_unexpired()
+                    .map(|c| (c.name().to_owned(), c.value().to_owned())),
+            );
+        }
+        Seen {
+            url: url.to_string(),
+            cookies,
+        }
+    }
 }
 
 /// Stores the step's captures in `vars`, then checks every assertion (which
 /// may use them). The body is parsed at most once per view.
-pub(super) fn evaluate(response: Response<'_>, step: &Step, vars: &mut RunVars) -> Evaluation {
+pub(super) fn evaluate(
+    response: Response<'_>,
+    seen: &Seen,
+    step: &Step,
+    vars: &mut RunVars,
+) -> Evaluation {
     let doc = Document::new(response);
     let mut missed = Vec::new();
+    let mut shown = BTreeMap::new();
     for capture in &step.captures {
-        match take(&doc, &capture.source) {
-            Ok(value) => vars.set_capture(&capture.name, value),
+        match take(&doc, seen, &capture.source) {
+            Ok(value) => {
+                if !capture.secret {
+                    shown.insert(capture.name.clone(), value.clone());
+                }
+                vars.set_capture(&capture.name, value, capture.secret);
+            }
             Err(why) => missed.push(format!("capture {:?}: {why}", capture.name)),
         }
     }
+    let mut first = None;
     let mut failures: Vec<String> = step
         .assertions
         .iter()
-        .filter_map(|a| doc.check(a, vars).err())
-        .map(|f| f.message)
+        .filter_map(|a| {
+            let f = doc.check(a, vars).err()?;
+            first.get_or_insert(a.reason());
+            Some(f.message)
+        })
         .collect();
-    let failed = match (failures.is_empty(), missed.is_empty()) {
-        (false, _) => Some(Reason::Assertion),
-        (true, false) => Some(Reason::Capture),
-        (true, true) => None,
+    let failed = match (first, missed.is_empty()) {
+        (Some(reason), _) => Some(reason),
+        (None, false) => Some(Reason::Capture),
+        (None, true) => None,
     };
     failures.extend(missed);
-    Evaluation { failures, failed }
+    Evaluation {
+        failures,
+        failed,
+        captures: shown,
+    }
 }
 
 /// The captured value, or why there is none.
-fn take(doc: &Document<'_>, source: &CaptureSource) -> Result<String, String> {
+fn take(doc: &Document<'_>, seen: &Seen, source: &CaptureSource) -> Result<String, String> {
     match source {
         CaptureSource::Css { selector, attr } => {
             let found = doc.select(selector, attr.as_deref());
@@ -83,6 +144,23 @@ fn take(doc: &Document<'_>, source: &CaptureSource) -> Result<String, String> {
                 None => Err(format!("jsonpath {:?} matched nothing", path.source)),
             }
         }
+        CaptureSource::Cookie(name) => match seen.cookies.iter().find(|(n, _)| n == name) {
+            Some((_, value)) => Ok(value.clone()),
+            None => {
+                let mut names: Vec<&str> = seen.cookies.iter().map(|(n, _)| n.as_str()).collect();
+                names.sort_unstable();
+                names.dedup();
+                Err(match names.as_slice() {
+                    [] => format!("cookie {name:?} is not set (the run has no cookies)"),
+                    _ => format!(
+                        "cookie {name:?} is not set (the run's cookies: {})",
+                        names.join(", ")
+                    ),
+                })
+            }
+        },
+        CaptureSource::Url => Ok(seen.url.clone()),
+        CaptureSource::Status => Ok(doc.response.status.to_string()),
     }
 }
 
@@ -105,15 +183,19 @@ mod tests {
                 query: vec![],
                 body: None,
                 redirects: Default::default(),
+                auth: None,
             },
             captures: captures
                 .into_iter()
                 .map(|(n, source)| Capture {
                     name: n.into(),
                     source,
+                    secret: n.starts_with("secret"),
                 })
                 .collect(),
             assertions,
+            timeout: None,
+            retry: Default::default(),
         }
     }
 
@@ -126,9 +208,17 @@ mod tests {
             body,
             size: body.len() as u64,
             elapsed: Duration::from_millis(5),
+            certificate: None,
+        };
+        let seen = Seen {
+            url: "http://h/next?code=7".into(),
+            cookies: vec![
+                ("sid".into(), "cookie-value".into()),
+                ("lang".into(), "en".into()),
+            ],
         };
         let mut vars = RunVars::default();
-        let e = evaluate(response, step, &mut vars);
+        let e = evaluate(response, &seen, step, &mut vars);
         (e, vars)
     }
 
@@ -175,6 +265,29 @@ mod tests {
         assert!(e.failures.is_empty());
         assert_eq!(vars.capture("t").as_deref(), Some("x"));
         assert_eq!(vars.capture("n").as_deref(), Some(r#"{"k":1}"#));
+    }
+
+    #[test]
+    fn cookie_url_and_status_captures_and_secret_ones_are_redacted() {
+        let s = step(
+            vec![
+                ("secret_sid", CaptureSource::Cookie("sid".into())),
+                ("u", CaptureSource::Url),
+                ("code", CaptureSource::Status),
+                ("other", CaptureSource::Cookie("session".into())),
+            ],
+            vec![],
+        );
+        let (e, vars) = run("", &s);
+        assert_eq!(vars.capture("secret_sid").as_deref(), Some("cookie-value"));
+        assert_eq!(vars.capture("u").as_deref(), Some("http://h/next?code=7"));
+        assert_eq!(vars.capture("code").as_deref(), Some("200"));
+        assert_eq!(
+            e.failures,
+            [r#"capture "other": cookie "session" is not set (the run's cookies: lang, sid)"#]
+        );
+        assert_eq!(e.failed, Some(Reason::Capture));
+        assert_eq!(vars.redactor.redact("cookie-value"), "[redacted]");
     }
 
     #[test]

@@ -22,7 +22,7 @@ fn what(err: &reqwest::Error) -> (Reason, String) {
         return (Reason::Dns, dns.to_string());
     }
     if let Some(tls) = chain.iter().find_map(|e| e.downcast_ref::<rustls::Error>()) {
-        return (Reason::Tls, format!("TLS handshake failed: {tls}"));
+        return (Reason::Tls, super::tls::describe(tls).1);
     }
     if let Some(h) = chain.iter().find_map(|e| e.downcast_ref::<hyper::Error>()) {
         if h.is_timeout() {

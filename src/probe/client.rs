@@ -1,43 +1,126 @@
-//! The one shared HTTP client and the instruments that time its phases.
+//! The shared HTTP clients and the instruments that time their phases.
 //!
-//! The client is shared by every check, so per-request timings cannot live on
-//! it. Instead the probe runs each request future inside [`HOP`] (a
+//! Every check shares the default client; checks with connection options
+//! (`[tls]`, `resolve`, `proxy`, which reqwest sets per client) share one
+//! client per distinct set of options, built at load by [`Clients::prepare`].
+//! Clients are shared, so per-request timings cannot live on them. Instead the probe runs each request future inside [`HOP`] (a
 //! task-local holding that request's [`HopTimer`]); the resolver and the
 //! connector layer look it up when the client calls them. The connector layer
 //! also re-enters the scope around the connection future, so the resolver
 //! finds the timer even if that future is ever polled outside the request
 //! (hyper may finish a connection in the background).
 
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use tokio::time::Instant;
 
-use crate::check::Phases;
-
-use super::ProbeSettings;
+use crate::check::{Check, Connection, Phases};
 
 tokio::task_local! {
     /// The timer of the request being sent by the current task.
     static HOP: Arc<HopTimer>;
 }
 
-/// Builds the client every run shares: no pooled connections (each run
-/// connects like a new visitor), no automatic redirects (the probe follows
-/// them itself, per step policy, with the run's cookie jar).
-pub(super) fn build(settings: &ProbeSettings) -> Result<reqwest::Client, reqwest::Error> {
-    reqwest::Client::builder()
-        .user_agent(settings.user_agent.clone())
+/// The default client and one client per distinct [`Connection`]. Cheap to
+/// clone; clones share the clients.
+#[derive(Debug, Clone)]
+pub(super) struct Clients {
+    user_agent: Arc<str>,
+    default: reqwest::Client,
+    /// Read once per run; written when checks are prepared.
+    by_options: Arc<RwLock<HashMap<Connection, reqwest::Client>>>,
+}
+
+impl Clients {
+    pub(super) fn new(user_agent: &str) -> Result<Clients, reqwest::Error> {
+        Ok(Clients {
+            user_agent: user_agent.into(),
+            default: build(user_agent, &Connection::default())?,
+            by_options: Arc::default(),
+        })
+    }
+
+    /// The client for `connection`. Options no [`Clients::prepare`] saw get
+    /// their client now, kept for every later run.
+    pub(super) fn get(&self, connection: &Connection) -> Result<reqwest::Client, reqwest::Error> {
+        if connection.is_default() {
+            return Ok(self.default.clone());
+        }
+        if let Some(client) = self.read().get(connection) {
+            return Ok(client.clone());
+        }
+        let client = build(&self.user_agent, connection)?;
+        let mut clients = self.write();
+        Ok(clients.entry(connection.clone()).or_insert(client).clone())
+    }
+
+    /// Builds a client for each distinct option set of `checks` that has
+    /// none yet, and drops the clients no check in `checks` uses (after a
+    /// reload). Returns each option set whose client could not be built,
+    /// with the checks that use it.
+    pub(super) fn prepare<'c>(
+        &self,
+        checks: impl IntoIterator<Item = &'c Check>,
+    ) -> Vec<(Vec<&'c Check>, reqwest::Error)> {
+        let mut wanted: HashMap<&Connection, Vec<&Check>> = HashMap::new();
+        for check in checks {
+            if !check.connection.is_default() {
+                wanted.entry(&check.connection).or_default().push(check);
+            }
+        }
+        let built: HashSet<Connection> = self.read().keys().cloned().collect();
+        let mut new = Vec::new();
+        let mut failed = Vec::new();
+        for (connection, users) in &wanted {
+            if built.contains(*connection) {
+                continue;
+            }
+            match build(&self.user_agent, connection) {
+                Ok(client) => new.push(((*connection).clone(), client)),
+                Err(e) => failed.push((users.clone(), e)),
+            }
+        }
+        let mut clients = self.write();
+        clients.retain(|connection, _| wanted.contains_key(connection));
+        clients.extend(new);
+        failed
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<Connection, reqwest::Client>> {
+        // A panic while the lock was held leaves the map whole (each update
+        // is a single insert or retain), so poisoning is ignored.
+        self.by_options
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<Connection, reqwest::Client>> {
+        self.by_options
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Builds a client: no pooled connections (each run connects like a new
+/// visitor), no automatic redirects (the probe follows them itself, per step
+/// policy, with the run's cookie jar), the peer certificate kept on each
+/// response, and the check's connection options.
+fn build(user_agent: &str, connection: &Connection) -> Result<reqwest::Client, reqwest::Error> {
+    let builder = reqwest::Client::builder()
+        .user_agent(user_agent)
         .pool_max_idle_per_host(0)
         .redirect(reqwest::redirect::Policy::none())
+        .tls_info(true)
         .dns_resolver(TimedResolver)
-        .connector_layer(ConnectTimerLayer)
-        .build()
+        .connector_layer(ConnectTimerLayer);
+    super::tls::configure(builder, connection)?.build()
 }
 
 /// Runs `fut` (one request, up to its response headers) with `timer`
@@ -193,5 +276,38 @@ where
             timer.update(|h| h.connect = Some(started.elapsed()));
             conn
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Defaults, Source, read_check};
+
+    fn check(name: &str, keys: &str) -> Check {
+        let text = format!("{keys}\n[[step]]\nurl = \"https://shop.test/\"\n");
+        let src = Source::new(format!("checks/{name}.toml"), text);
+        let (check, diags) = read_check(&src, &Defaults::default(), &|_| None);
+        check.unwrap_or_else(|| panic!("{diags:?}"))
+    }
+
+    #[tokio::test]
+    async fn checks_with_equal_options_share_one_client_built_at_prepare() {
+        let clients = Clients::new("scarecrow-test").unwrap();
+        let a = check("a", r#"resolve = { "shop.test" = "127.0.0.1" }"#);
+        let b = check("b", r#"resolve = { "SHOP.test" = "127.0.0.1" }"#);
+        let c = check("c", r#"proxy = "http://127.0.0.1:3128""#);
+        let plain = check("plain", "");
+        assert!(clients.prepare([&a, &b, &c, &plain]).is_empty());
+        assert_eq!(clients.read().len(), 2);
+
+        // A reload without `c` drops its client; a run of it builds one again.
+        assert!(clients.prepare([&a, &plain]).is_empty());
+        assert_eq!(clients.read().len(), 1);
+        clients.get(&c.connection).unwrap();
+        clients.get(&c.connection).unwrap();
+        assert_eq!(clients.read().len(), 2);
+        clients.get(&plain.connection).unwrap();
+        assert_eq!(clients.read().len(), 2);
     }
 }

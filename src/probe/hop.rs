@@ -25,7 +25,8 @@ pub(super) async fn send(
     live: &mut Live,
 ) -> Result<reqwest::Response, StepFailure> {
     let mut headers = req.headers.clone();
-    if let Some(cookies) = jar_cookies(&ctx.jar, req, headers.get(COOKIE)) {
+    if let Some(mut cookies) = jar_cookies(&ctx.jar, req, headers.get(COOKIE)) {
+        cookies.set_sensitive(true);
         headers.insert(COOKIE, cookies);
     }
     let mut builder = ctx
@@ -57,6 +58,7 @@ pub(super) async fn send(
         fail(reason, message)
     })?;
     live.result.status = Some(response.status().as_u16());
+    super::tls::record(&response, &req.url, &mut live.result);
     for value in response.headers().get_all(SET_COOKIE) {
         // A cookie a browser would reject is ignored here too.
         let stored = match value.to_str() {
@@ -68,7 +70,8 @@ pub(super) async fn send(
             Err(_) => Err("not valid text".to_owned()),
         };
         if let Err(error) = stored {
-            tracing::debug!(url = %url, %error, "ignored a Set-Cookie header");
+            let url = ctx.vars.redactor.redact(&url);
+            tracing::debug!(%url, %error, "ignored a Set-Cookie header");
         }
     }
     Ok(response)

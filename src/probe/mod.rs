@@ -1,14 +1,19 @@
-//! Runs one check against the real site: its steps in order, one shared HTTP
-//! client, a cookie jar per run, one deadline for the whole run.
+//! Runs one check against the real site: its steps in order, a shared HTTP
+//! client (one per distinct set of connection options), a cookie jar per run,
+//! one deadline for the whole run.
 
 mod body;
 mod capture;
 mod classify;
 mod client;
 mod hop;
+mod multipart;
+mod redact;
 mod render;
+mod retry;
 mod secrets;
 mod step;
+mod tls;
 
 use std::time::Duration;
 
@@ -44,12 +49,20 @@ impl Default for ProbeSettings {
 pub enum ProbeError {
     #[error("cannot build the HTTP client: {0}")]
     Client(#[source] reqwest::Error),
+    /// The client for some checks' `[tls]`, `resolve` or `proxy` options.
+    #[error("cannot build the HTTP client for the connection options of {checks}: {}", with_sources(.source))]
+    Connection {
+        /// The checks that use the options, comma-separated.
+        checks: String,
+        #[source]
+        source: reqwest::Error,
+    },
 }
 
-/// Runs checks. Cheap to clone: clones share one HTTP client.
+/// Runs checks. Cheap to clone: clones share the HTTP clients.
 #[derive(Debug, Clone)]
 pub struct Probe {
-    client: reqwest::Client,
+    clients: client::Clients,
     max_body_bytes: u64,
     secrets: Secrets,
 }
@@ -57,10 +70,33 @@ pub struct Probe {
 impl Probe {
     pub fn new(settings: ProbeSettings) -> Result<Probe, ProbeError> {
         Ok(Probe {
-            client: client::build(&settings).map_err(ProbeError::Client)?,
+            clients: client::Clients::new(&settings.user_agent).map_err(ProbeError::Client)?,
             max_body_bytes: settings.max_body_bytes,
             secrets: settings.secrets,
         })
+    }
+
+    /// Builds the clients `checks` need, once per distinct set of connection
+    /// options, and drops those no check uses any more. Call it at load and
+    /// after each reload with every loaded check; a check it did not see gets
+    /// its client at its first run. Warns about every `insecure` check.
+    pub fn prepare<'c>(&self, checks: impl IntoIterator<Item = &'c Check>) -> Vec<ProbeError> {
+        let checks: Vec<&Check> = checks.into_iter().collect();
+        for check in checks.iter().filter(|c| c.connection.tls.insecure) {
+            warn_insecure(check);
+        }
+        self.clients
+            .prepare(checks)
+            .into_iter()
+            .map(|(users, source)| ProbeError::Connection {
+                checks: users
+                    .iter()
+                    .map(|c| c.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                source,
+            })
+            .collect()
     }
 
     /// Runs every step of `check` in order within `check.timeout` (one
@@ -74,18 +110,23 @@ impl Probe {
         let started_at = chrono::Utc::now();
         let start = Instant::now();
         let mut progress = Progress::default();
-        let steps = self.run_steps(check, &mut progress);
+        if check.connection.tls.insecure {
+            warn_insecure(check);
+        }
+        let steps = self.run_steps(check, start + check.timeout, &mut progress);
         let outcome = match tokio::time::timeout_at(start + check.timeout, steps).await {
             Ok(outcome) => outcome,
             Err(_) => progress.timed_out(check.timeout),
         };
-        let result = RunResult {
+        let mut result = RunResult {
             check: check.name.clone(),
             started_at,
             duration: start.elapsed(),
             outcome,
             steps: progress.steps,
         };
+        // Nothing leaves the probe with a secret in it, logs included.
+        progress.redactor.redact_run(&mut result);
         match &result.outcome {
             Outcome::Success => {
                 tracing::debug!(duration_ms = result.duration.as_millis(), "check passed")
@@ -101,16 +142,32 @@ impl Probe {
 
     /// The steps, in order, until one fails. Everything a timeout must still
     /// report is kept in `progress`, outside this future.
-    async fn run_steps(&self, check: &Check, progress: &mut Progress) -> Outcome {
+    async fn run_steps(
+        &self,
+        check: &Check,
+        deadline: Instant,
+        progress: &mut Progress,
+    ) -> Outcome {
+        let client = match self.clients.get(&check.connection) {
+            Ok(client) => client,
+            Err(e) => {
+                let message = format!(
+                    "cannot build the HTTP client for the check's `[tls]`, `resolve` or `proxy`: {}",
+                    with_sources(&e)
+                );
+                return failure(Reason::Setup, None, message);
+            }
+        };
         let mut ctx = RunCtx {
-            client: &self.client,
+            client: &client,
             max_body: self.max_body_bytes,
-            vars: RunVars::new(self.secrets.clone()),
+            vars: RunVars::new(self.secrets.clone(), progress.redactor.clone()),
             jar: Default::default(),
+            deadline,
         };
         for step in &check.steps {
             let live = progress.live.insert(Live::new(step));
-            let ran = step::run(&mut ctx, step, live).await;
+            let ran = retry::run(&mut ctx, step, live).await;
             progress.finish_step();
             if let Some(done) = progress.steps.last() {
                 tracing::debug!(
@@ -118,6 +175,7 @@ impl Probe {
                     status = ?done.status,
                     duration_ms = done.duration.as_millis(),
                     redirects = done.redirects,
+                    attempts = done.attempts,
                     failures = done.failures.len(),
                     "step ran"
                 );
@@ -135,6 +193,8 @@ impl Probe {
 struct Progress {
     steps: Vec<StepResult>,
     live: Option<Live>,
+    /// The run's secret values, kept here so a timeout cannot lose them.
+    redactor: redact::Redactor,
 }
 
 impl Progress {
@@ -157,6 +217,28 @@ impl Progress {
             None => failure(Reason::Timeout, None, format!("timed out after {after}")),
         }
     }
+}
+
+/// An error and its sources, `outer: inner: innermost` (reqwest's builder
+/// errors say only "builder error" themselves).
+fn with_sources(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = err.to_string();
+    let mut next = err.source();
+    while let Some(e) = next {
+        text.push_str(": ");
+        text.push_str(&e.to_string());
+        next = e.source();
+    }
+    text
+}
+
+/// `insecure = true` is loud: at load and at every run.
+fn warn_insecure(check: &Check) {
+    tracing::warn!(
+        check = %check.name,
+        "TLS certificate verification is OFF for this check (`insecure = true` in {}): any certificate passes",
+        check.source.display()
+    );
 }
 
 /// A failed outcome whose message names the step it happened in.

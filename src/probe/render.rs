@@ -3,45 +3,75 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use http::header::{CONTENT_TYPE, HeaderMap, HeaderValue};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use http::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderValue};
 use reqwest::Url;
 
 use super::Secrets;
-use crate::check::{Body, JsonBody, Request};
+use super::multipart;
+use super::redact::Redactor;
+use crate::check::{Auth, Body, JsonBody, Request, credential_header};
 use crate::template::{RenderError, Resolve, Template};
 
 /// What one run supplies to templates: its captures, the environment's
-/// secrets and secret files.
-#[derive(Debug, Clone, Default)]
+/// secrets and secret files. Every secret value it hands out is recorded in
+/// the run's redactor.
+#[derive(Clone, Default)]
 pub(super) struct RunVars {
     captures: BTreeMap<String, String>,
     secrets: Secrets,
+    pub redactor: Redactor,
+}
+
+/// Names the captures, never their values.
+impl std::fmt::Debug for RunVars {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunVars")
+            .field("captures", &self.captures.keys().collect::<Vec<_>>())
+            .finish_non_exhaustive()
+    }
 }
 
 impl RunVars {
-    pub(super) fn new(secrets: Secrets) -> Self {
+    pub(super) fn new(secrets: Secrets, redactor: Redactor) -> Self {
         RunVars {
             captures: BTreeMap::new(),
             secrets,
+            redactor,
         }
     }
 
-    pub(super) fn set_capture(&mut self, name: &str, value: String) {
+    /// Stores a capture; a secret one is redacted from the run's results.
+    pub(super) fn set_capture(&mut self, name: &str, value: String, secret: bool) {
+        if secret {
+            self.redactor.add(&value);
+        }
         self.captures.insert(name.to_owned(), value);
     }
 }
 
 impl Resolve for RunVars {
     fn secret(&self, name: &str) -> Result<String, String> {
-        self.secrets.get(name)
+        let value = self.secrets.get(name)?;
+        self.redactor.add(&value);
+        Ok(value)
     }
 
     fn file(&self, path: &Path) -> Result<String, String> {
-        std::fs::read_to_string(path).map_err(|e| e.to_string())
+        let value = std::fs::read_to_string(path).map_err(|e| e.to_string())?;
+        // Both forms: with and without the trailing newline that rendering drops.
+        self.redactor.add(&value);
+        self.redactor.add(value.trim_end_matches(['\n', '\r']));
+        Ok(value)
     }
 
     fn capture(&self, name: &str) -> Option<String> {
         self.captures.get(name).cloned()
+    }
+
+    fn redact<'t>(&self, text: &'t str) -> std::borrow::Cow<'t, str> {
+        self.redactor.redact(text)
     }
 }
 
@@ -54,9 +84,10 @@ pub(super) struct Prepared {
     pub body: Option<Vec<u8>>,
 }
 
-/// Renders every template of `req`. The error says which part failed and
-/// never shows a rendered value (it may hold a secret).
-pub(super) fn prepare(req: &Request, vars: &RunVars) -> Result<Prepared, String> {
+/// Renders every template of `req` and reads the files it sends. The error
+/// says which part failed and never shows a rendered value (it may hold a
+/// secret).
+pub(super) async fn prepare(req: &Request, vars: &RunVars) -> Result<Prepared, String> {
     let text = |t: &Template, part: &dyn Fn() -> String| {
         t.render(vars)
             .map(|s| s.into_owned())
@@ -78,9 +109,14 @@ pub(super) fn prepare(req: &Request, vars: &RunVars) -> Result<Prepared, String>
     let mut headers = HeaderMap::new();
     for (name, t) in &req.headers {
         let value = text(t, &|| format!("header {name}"))?;
-        let value = HeaderValue::from_str(&value)
+        let mut value = HeaderValue::from_str(&value)
             .map_err(|_| format!("header {name}: not a valid header value"))?;
+        // Kept out of the HTTP stack's debug output.
+        value.set_sensitive(credential_header(name) || t.as_literal().is_none());
         headers.append(name.clone(), value);
+    }
+    if let Some(auth) = &req.auth {
+        headers.insert(AUTHORIZATION, authorization(auth, vars)?);
     }
 
     let body = match &req.body {
@@ -111,6 +147,7 @@ pub(super) fn prepare(req: &Request, vars: &RunVars) -> Result<Prepared, String>
                         form.finish().into_bytes(),
                     )
                 }
+                Body::Multipart(parts) => multipart::encode(parts, vars).await?,
             };
             if !headers.contains_key(CONTENT_TYPE) {
                 let value = HeaderValue::from_str(&content_type).map_err(|_| {
@@ -128,6 +165,36 @@ pub(super) fn prepare(req: &Request, vars: &RunVars) -> Result<Prepared, String>
         headers,
         body,
     })
+}
+
+/// The `Authorization` value of `auth`; its credentials join the redactor.
+fn authorization(auth: &Auth, vars: &RunVars) -> Result<HeaderValue, String> {
+    let value = match auth {
+        Auth::Basic { username, password } => {
+            let user = username
+                .render(vars)
+                .map_err(|e| format!("auth username: {e}"))?;
+            let pass = password
+                .render(vars)
+                .map_err(|e| format!("auth password: {e}"))?;
+            if user.contains(':') {
+                return Err("auth username: a Basic auth username cannot contain `:`".into());
+            }
+            vars.redactor.add_basic(&user, &pass);
+            format!("Basic {}", BASE64.encode(format!("{user}:{pass}")))
+        }
+        Auth::Bearer(token) => {
+            let token = token
+                .render(vars)
+                .map_err(|e| format!("auth bearer token: {e}"))?;
+            vars.redactor.add(&token);
+            format!("Bearer {token}")
+        }
+    };
+    let mut value = HeaderValue::from_str(&value)
+        .map_err(|_| "auth: the credentials are not a valid header value".to_owned())?;
+    value.set_sensitive(true);
+    Ok(value)
 }
 
 fn json(body: &JsonBody, vars: &RunVars) -> Result<serde_json::Value, RenderError> {
@@ -182,32 +249,61 @@ mod tests {
             query: vec![("q".into(), t("a b&c"))],
             body: Some(Body::Form(vec![("csrf".into(), t("${capture:tok}"))])),
             redirects: Redirects::default(),
+            auth: None,
         }
     }
 
-    #[test]
-    fn renders_url_query_headers_and_form() {
+    #[tokio::test]
+    async fn renders_url_query_headers_and_form() {
         let mut vars = RunVars::default();
-        vars.set_capture("tok", "x=1".into());
-        let p = prepare(&request("http://h/p?k=v"), &vars).unwrap();
+        vars.set_capture("tok", "x=1".into(), false);
+        let p = prepare(&request("http://h/p?k=v"), &vars).await.unwrap();
         assert_eq!(p.url.as_str(), "http://h/p?k=v&q=a+b%26c");
         assert_eq!(p.headers["x-token"], "x=1");
         assert_eq!(p.headers[CONTENT_TYPE], "application/x-www-form-urlencoded");
         assert_eq!(p.body.as_deref(), Some(&b"csrf=x%3D1"[..]));
     }
 
-    #[test]
-    fn render_errors_name_the_part_not_the_value() {
-        let err = prepare(&request("http://h/"), &RunVars::default()).unwrap_err();
+    #[tokio::test]
+    async fn auth_sets_a_sensitive_header_and_feeds_the_redactor() {
+        let mut vars = RunVars::default();
+        vars.set_capture("tok", "secret-token".into(), true);
+        let mut r = request("http://h/");
+        r.auth = Some(Auth::Basic {
+            username: t("demo"),
+            password: t("${capture:tok}"),
+        });
+        let p = prepare(&r, &vars).await.unwrap();
+        let header = &p.headers[AUTHORIZATION];
+        assert_eq!(header, "Basic ZGVtbzpzZWNyZXQtdG9rZW4=");
+        assert!(header.is_sensitive());
+        assert_eq!(
+            vars.redactor
+                .redact("ZGVtbzpzZWNyZXQtdG9rZW4= secret-token"),
+            "[redacted] [redacted]"
+        );
+        r.auth = Some(Auth::Bearer(t("${capture:tok}")));
+        let p = prepare(&r, &vars).await.unwrap();
+        assert_eq!(p.headers[AUTHORIZATION], "Bearer secret-token");
+        assert!(!format!("{vars:?}").contains("secret-token"));
+    }
+
+    #[tokio::test]
+    async fn render_errors_name_the_part_not_the_value() {
+        let err = prepare(&request("http://h/"), &RunVars::default())
+            .await
+            .unwrap_err();
         assert_eq!(err, "header x-token: capture `tok` has no value");
         let mut r = request("https://${secret:SCARECROW_TEST_UNSET_SECRET}/");
         r.headers.clear();
-        let err = prepare(&r, &RunVars::default()).unwrap_err();
+        let err = prepare(&r, &RunVars::default()).await.unwrap_err();
         assert_eq!(
             err,
             "url: secret `SCARECROW_TEST_UNSET_SECRET`: not set in the environment"
         );
-        let err = prepare(&request("ftp://h/"), &RunVars::default()).unwrap_err();
+        let err = prepare(&request("ftp://h/"), &RunVars::default())
+            .await
+            .unwrap_err();
         assert!(err.contains("not http or https"), "{err}");
     }
 

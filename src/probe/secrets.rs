@@ -6,9 +6,20 @@ use std::sync::Arc;
 /// The process environment, with optional fallbacks for names it lacks.
 /// The fallbacks serve the built-in demo, whose password is public; real
 /// secrets come from the environment or from files.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct Secrets {
     fallbacks: Arc<HashMap<String, String>>,
+}
+
+/// Names the fallbacks, never their values.
+impl std::fmt::Debug for Secrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut names: Vec<_> = self.fallbacks.keys().collect();
+        names.sort();
+        f.debug_struct("Secrets")
+            .field("fallbacks", &names)
+            .finish()
+    }
 }
 
 impl Secrets {

@@ -8,11 +8,11 @@ use cookie_store::CookieStore;
 use http::header::{CONTENT_TYPE, HeaderMap};
 use tokio::time::Instant;
 
-use crate::assert::Response;
+use crate::assert::{PeerCertificate, Response};
 use crate::check::{Phases, Reason, Redirects, Step, StepResult};
 
 use super::body;
-use super::capture::{self, Evaluation};
+use super::capture::{self, Evaluation, Seen};
 use super::client::HopTimer;
 use super::hop;
 use super::render::{self, RunVars, shown};
@@ -24,6 +24,8 @@ pub(super) struct RunCtx<'c> {
     pub vars: RunVars,
     /// Cookies of this run only; thrown away with it.
     pub jar: CookieStore,
+    /// The run's absolute deadline.
+    pub deadline: Instant,
 }
 
 /// A step in flight, kept outside the run's timed future so that a timeout
@@ -31,6 +33,9 @@ pub(super) struct RunCtx<'c> {
 #[derive(Debug)]
 pub(super) struct Live {
     pub result: StepResult,
+    /// When the first attempt started.
+    pub first_started: Instant,
+    /// When the current attempt started.
     pub started: Instant,
     pub stage: Stage,
     /// The request waiting for its headers, with its timer.
@@ -46,6 +51,8 @@ pub(super) enum Stage {
     Headers,
     Body,
     Evaluating,
+    /// Between attempts, after a failure.
+    Waiting,
 }
 
 /// Why a step failed, without the step's name (the run adds it).
@@ -81,9 +88,14 @@ impl Live {
                 duration: Duration::ZERO,
                 phases: Phases::default(),
                 redirects: 0,
+                attempts: 1,
                 failures: Vec::new(),
+                captures: Default::default(),
                 excerpt: None,
+                host: None,
+                cert_expires_at: None,
             },
+            first_started: Instant::now(),
             started: Instant::now(),
             stage: Stage::Preparing,
             hop: None,
@@ -103,6 +115,7 @@ impl Live {
                 .unwrap_or("waiting for response headers"),
             Stage::Body => "reading the body",
             Stage::Evaluating => "evaluating the response",
+            Stage::Waiting => "waiting to retry the step",
         }
     }
 
@@ -114,7 +127,9 @@ impl Live {
         if let Some(started) = self.body_started.take() {
             self.result.phases.add(&transfer(started.elapsed()));
         }
-        self.result.duration = self.network.unwrap_or_else(|| self.started.elapsed());
+        // Earlier attempts and the pauses between them count too.
+        let before = self.started.saturating_duration_since(self.first_started);
+        self.result.duration = before + self.network.unwrap_or_else(|| self.started.elapsed());
         self.result
     }
 }
@@ -126,13 +141,15 @@ fn transfer(d: Duration) -> Phases {
     }
 }
 
-/// Runs one step, recording its progress in `live`.
-pub(super) async fn run(
+/// Runs one attempt of a step, recording its progress in `live`.
+pub(super) async fn attempt(
     ctx: &mut RunCtx<'_>,
     step: &Step,
     live: &mut Live,
 ) -> Result<(), StepFailure> {
-    let mut req = render::prepare(&step.request, &ctx.vars).map_err(|m| fail(Reason::Setup, m))?;
+    let mut req = render::prepare(&step.request, &ctx.vars)
+        .await
+        .map_err(|m| fail(Reason::Setup, m))?;
     live.result.url = shown(&req.url);
     let mut response = loop {
         let response = hop::send(ctx, &req, live).await?;
@@ -172,12 +189,21 @@ pub(super) async fn run(
         headers,
         size: body.len() as u64,
         elapsed,
+        certificate: peer_certificate(&live.result),
+        seen: Seen::new(&ctx.jar, &req.url, step),
     };
     drop((response, body));
     let (evaluation, received) = judge(ctx, step, received).await?;
-    let Evaluation { failures, failed } = evaluation;
+    let Evaluation {
+        failures,
+        failed,
+        captures,
+    } = evaluation;
+    live.result.captures = captures;
     if failed.is_some() {
-        live.result.excerpt = Some(excerpt(&received.text));
+        // Redacted before it is folded and cut, so no piece of a secret stays.
+        let text = ctx.vars.redactor.redact_head(&received.text);
+        live.result.excerpt = Some(excerpt(&text));
     }
     live.result.failures = failures;
     match (failed, live.result.failures.first()) {
@@ -194,6 +220,8 @@ struct Received {
     text: String,
     size: u64,
     elapsed: Duration,
+    certificate: Option<PeerCertificate>,
+    seen: Seen,
 }
 
 impl Received {
@@ -204,8 +232,18 @@ impl Received {
             body: &self.text,
             size: self.size,
             elapsed: self.elapsed,
+            certificate: self.certificate.as_ref(),
         }
     }
+}
+
+/// The certificate the step's last response came with, for `min_cert_days`.
+fn peer_certificate(result: &StepResult) -> Option<PeerCertificate> {
+    Some(PeerCertificate {
+        host: result.host.clone()?,
+        expires_at: result.cert_expires_at?,
+        seen_at: chrono::Utc::now(),
+    })
 }
 
 /// The start of a failing response's text, white space folded: evidence
@@ -233,7 +271,7 @@ async fn judge(
     received: Received,
 ) -> Result<(Evaluation, Received), StepFailure> {
     if !step.needs_html() {
-        let evaluation = capture::evaluate(received.view(), step, &mut ctx.vars);
+        let evaluation = capture::evaluate(received.view(), &received.seen, step, &mut ctx.vars);
         return Ok((evaluation, received));
     }
     // Parsed HTML is not `Send` and parsing is CPU work: both belong on the
@@ -241,7 +279,7 @@ async fn judge(
     let step = step.clone();
     let mut vars = ctx.vars.clone();
     let joined = tokio::task::spawn_blocking(move || {
-        let evaluation = capture::evaluate(received.view(), &step, &mut vars);
+        let evaluation = capture::evaluate(received.view(), &received.seen, &step, &mut vars);
         (evaluation, vars, received)
     })
     .await;

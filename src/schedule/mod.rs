@@ -1,17 +1,19 @@
 //! The scheduler: one task and one timer queue for all checks, however many.
 //! Runs never overlap per check, share one concurrency bound, and report
-//! their lateness (started minus due) instead of drifting silently.
+//! their lateness (started minus due) instead of drifting silently. Checks
+//! can be added, changed and removed while it runs (a reload), and run on
+//! request.
 
 pub mod plan;
 
 use std::cmp::Reverse;
-use std::collections::BinaryHeap;
-use std::sync::Arc;
+use std::collections::{BinaryHeap, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use chrono::Utc;
-use tokio::sync::Semaphore;
+use chrono::{DateTime, Utc};
+use tokio::sync::{Semaphore, mpsc, oneshot};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -19,7 +21,7 @@ use tokio_util::sync::CancellationToken;
 use crate::check::{Check, RunResult, Schedule};
 use crate::probe::Probe;
 
-/// What the scheduler reports; the app turns it into logs and metrics.
+/// What the scheduler reports; the app turns it into logs, metrics and state.
 pub trait Observer: Send + Sync + 'static {
     /// A run got its concurrency permit `lateness` after it was due.
     fn started(&self, check: &Check, lateness: Duration);
@@ -28,6 +30,23 @@ pub trait Observer: Send + Sync + 'static {
     /// A run ended. `counted` is false for a failure that a re-check will
     /// confirm or overturn: it is recorded, but does not count toward incidents.
     fn finished(&self, check: &Arc<Check>, result: RunResult, counted: bool);
+    /// The next run of `check` is planned for `at`.
+    fn planned(&self, check: &str, at: Option<DateTime<Utc>>);
+    /// The scheduler loop went round: proof of progress, not of a timer.
+    fn ticked(&self);
+}
+
+/// Changes and requests while the scheduler runs.
+pub enum Request {
+    /// A new check, or a changed definition of a loaded one: it keeps its
+    /// place in the schedule unless its schedule changed.
+    Upsert(Arc<Check>),
+    Remove(String),
+    /// Run now, or wait for the run in progress; answers that run's result.
+    RunNow {
+        name: String,
+        reply: oneshot::Sender<Result<RunResult, String>>,
+    },
 }
 
 /// The longest the scheduler sleeps, so it notices a wall-clock jump
@@ -44,11 +63,23 @@ pub struct Scheduler {
     grace: Duration,
 }
 
+type Waiters = Arc<Mutex<Vec<oneshot::Sender<Result<RunResult, String>>>>>;
+
 struct Slot {
+    /// The check's name, shared with its queue entries.
+    key: Arc<str>,
     check: Arc<Check>,
     running: Arc<AtomicBool>,
+    /// Requests waiting for the run in progress.
+    waiters: Waiters,
     due: Option<Duration>,
+    /// Bumped on every change, so queue entries of an older version are ignored.
+    version: u64,
 }
+
+/// The queue holds (due, slot name, version); stale entries are skipped.
+type Queue = BinaryHeap<Reverse<(Duration, Arc<str>, u64)>>;
+type Slots = HashMap<Arc<str>, Slot>;
 
 impl Scheduler {
     pub fn new(
@@ -67,33 +98,39 @@ impl Scheduler {
 
     /// Runs `checks` on their schedules until `shutdown` is cancelled, then
     /// lets in-flight runs finish within the grace period and cancels the rest.
-    pub async fn run(self, checks: Vec<Arc<Check>>, shutdown: CancellationToken) {
+    pub async fn run(
+        self,
+        checks: Vec<Arc<Check>>,
+        mut requests: mpsc::UnboundedReceiver<Request>,
+        shutdown: CancellationToken,
+    ) {
         let origin = Instant::now();
+        let mut slots: Slots = HashMap::with_capacity(checks.len());
+        let mut queue = Queue::new();
         let wall = Utc::now();
-        let mut slots: Vec<Slot> = checks
-            .into_iter()
-            .map(|check| Slot {
-                due: plan::first_due(&check.name, &check.schedule, Duration::ZERO, wall),
-                check,
-                running: Arc::new(AtomicBool::new(false)),
-            })
-            .collect();
-        let mut queue = queue(&slots);
+        for check in checks {
+            self.upsert(&mut slots, &mut queue, check, Duration::ZERO, wall);
+        }
         let mut tasks = JoinSet::new();
         let (mut last_mono, mut last_wall) = (origin.elapsed(), wall);
         loop {
             let wake = queue
                 .peek()
-                .map_or(MAX_SLEEP, |Reverse((due, _))| {
+                .map_or(MAX_SLEEP, |Reverse((due, _, _))| {
                     due.saturating_sub(origin.elapsed())
                 })
                 .min(MAX_SLEEP);
             tokio::select! {
                 () = shutdown.cancelled() => break,
                 Some(_) = tasks.join_next(), if !tasks.is_empty() => continue,
+                Some(req) = requests.recv() => {
+                    self.request(&mut slots, &mut queue, &mut tasks, req, origin);
+                    continue;
+                }
                 () = tokio::time::sleep(wake) => {}
             }
             let (mono, wall) = (origin.elapsed(), Utc::now());
+            self.observer.ticked();
             let drift = (wall - last_wall)
                 - chrono::TimeDelta::from_std(mono - last_mono).unwrap_or_default();
             if drift.abs() > JUMP {
@@ -102,51 +139,135 @@ impl Scheduler {
                     "wall clock jumped; re-planning cron schedules"
                 );
                 for slot in slots
-                    .iter_mut()
+                    .values_mut()
                     .filter(|s| matches!(s.check.schedule, Schedule::Cron(_)))
                 {
+                    slot.version += 1;
                     slot.due = plan::first_due(&slot.check.name, &slot.check.schedule, mono, wall);
+                    if let Some(due) = slot.due {
+                        queue.push(Reverse((due, slot.key.clone(), slot.version)));
+                    }
                 }
-                queue = self::queue(&slots);
             }
             (last_mono, last_wall) = (mono, wall);
-            while let Some(&Reverse((due, i))) = queue.peek() {
-                if due > mono {
+            while let Some(Reverse((due, _, _))) = queue.peek() {
+                if *due > mono {
                     break;
                 }
-                queue.pop();
-                let slot = &mut slots[i];
+                let Some(Reverse((due, name, version))) = queue.pop() else {
+                    break;
+                };
+                let Some(slot) = slots.get_mut(&*name).filter(|s| s.version == version) else {
+                    continue;
+                };
                 if slot.running.swap(true, Ordering::AcqRel) {
                     self.observer.skipped(&slot.check);
                 } else {
-                    tasks.spawn(self.run_one(slot, origin, due));
+                    tasks.spawn(self.run_one(slot, origin, Some(due)));
                 }
                 slot.due = plan::next_due(&slot.check.schedule, due, mono, wall);
                 if let Some(next) = slot.due {
-                    queue.push(Reverse((next, i)));
+                    queue.push(Reverse((next, slot.key.clone(), version)));
                 }
+                self.observer
+                    .planned(&name, wall_time(slot.due, mono, wall));
             }
         }
         self.drain(tasks).await;
+    }
+
+    fn request(
+        &self,
+        slots: &mut Slots,
+        queue: &mut Queue,
+        tasks: &mut JoinSet<()>,
+        req: Request,
+        origin: Instant,
+    ) {
+        match req {
+            Request::Upsert(check) => {
+                self.upsert(slots, queue, check, origin.elapsed(), Utc::now())
+            }
+            Request::Remove(name) => {
+                slots.remove(name.as_str());
+            }
+            Request::RunNow { name, reply } => {
+                let Some(slot) = slots.get(name.as_str()) else {
+                    let _ = reply.send(Err(format!("no check named `{name}`")));
+                    return;
+                };
+                slot.waiters
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .push(reply);
+                if !slot.running.swap(true, Ordering::AcqRel) {
+                    tasks.spawn(self.run_one(slot, origin, None));
+                }
+            }
+        }
+    }
+
+    /// Adds a check, or swaps in its new definition. An unchanged schedule
+    /// keeps its due time, so a reload does not shift or repeat runs.
+    fn upsert(
+        &self,
+        slots: &mut Slots,
+        queue: &mut Queue,
+        check: Arc<Check>,
+        now: Duration,
+        wall: DateTime<Utc>,
+    ) {
+        let name: Arc<str> = check.name.as_str().into();
+        let slot = match slots.remove(&*name) {
+            Some(mut slot) if slot.check.schedule == check.schedule => {
+                slot.check = check;
+                slot
+            }
+            prior => {
+                let due = plan::first_due(&name, &check.schedule, now, wall);
+                let version = prior.as_ref().map_or(0, |s| s.version + 1);
+                let (running, waiters) =
+                    prior.map_or_else(Default::default, |s| (s.running, s.waiters));
+                if let Some(d) = due {
+                    queue.push(Reverse((d, name.clone(), version)));
+                }
+                self.observer.planned(&name, wall_time(due, now, wall));
+                Slot {
+                    key: name.clone(),
+                    check,
+                    running,
+                    waiters,
+                    due,
+                    version,
+                }
+            }
+        };
+        slots.insert(name, slot);
     }
 
     fn run_one(
         &self,
         slot: &Slot,
         origin: Instant,
-        due: Duration,
+        due: Option<Duration>,
     ) -> impl Future<Output = ()> + Send + 'static {
         let (probe, observer, permits) = (
             self.probe.clone(),
             self.observer.clone(),
             self.permits.clone(),
         );
-        let (check, running) = (slot.check.clone(), slot.running.clone());
+        let (check, running, waiters) = (
+            slot.check.clone(),
+            slot.running.clone(),
+            slot.waiters.clone(),
+        );
         async move {
             let Ok(permit) = permits.clone().acquire_owned().await else {
                 return;
             };
-            observer.started(&check, origin.elapsed().saturating_sub(due));
+            if let Some(due) = due {
+                observer.started(&check, origin.elapsed().saturating_sub(due));
+            }
             let mut result = probe.run(&check).await;
             drop(permit);
             if let (false, Some(wait)) = (result.outcome.is_success(), check.incidents.recheck) {
@@ -158,6 +279,11 @@ impl Scheduler {
                 result = probe.run(&check).await;
             }
             running.store(false, Ordering::Release);
+            let waiting =
+                std::mem::take(&mut *waiters.lock().unwrap_or_else(PoisonError::into_inner));
+            for reply in waiting {
+                let _ = reply.send(Ok(result.clone()));
+            }
             observer.finished(&check, result, true);
         }
     }
@@ -186,10 +312,8 @@ impl Scheduler {
     }
 }
 
-fn queue(slots: &[Slot]) -> BinaryHeap<Reverse<(Duration, usize)>> {
-    slots
-        .iter()
-        .enumerate()
-        .filter_map(|(i, s)| s.due.map(|d| Reverse((d, i))))
-        .collect()
+/// A monotonic due time as wall-clock time, for people.
+fn wall_time(due: Option<Duration>, mono: Duration, wall: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    let ahead = chrono::TimeDelta::from_std(due?.saturating_sub(mono)).ok()?;
+    Some(wall + ahead)
 }

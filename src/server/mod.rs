@@ -1,24 +1,44 @@
-//! The daemon's HTTP endpoints: `/metrics` for Prometheus and `/healthz` for
-//! whatever supervises the process.
+//! The daemon's HTTP endpoints: `/metrics` for Prometheus, `/healthz` for
+//! whatever supervises the process, the JSON API under `/api/v1/` and the
+//! public status page at `/`.
+//!
+//! The server reads the daemon's state through a [`View`] and the store
+//! through a reader opened per request; it changes nothing itself, but asks
+//! the daemon through [`Actions`].
+
+mod api;
+mod auth;
+mod html;
+mod status;
+#[cfg(test)]
+mod tests;
 
 use std::future::Future;
+use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use axum::extract::{FromRef, Path, State};
+use axum::extract::State;
 use axum::http::{StatusCode, header};
+use axum::middleware::from_fn_with_state;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::get;
 use axum::{Json, Router};
 use tokio::net::TcpListener;
 
 use crate::metrics::{self, Metrics};
+use crate::view::View;
+
+pub use auth::{MetricsCredentials, SecretError};
 
 /// What the server may ask the daemon to do. The daemon (`app`) owns the
 /// engine; the server only sends requests through this.
 pub trait Actions: Send + Sync + 'static {
     /// Resolves an open incident by hand; the answer is the resolution event.
     fn resolve_incident(&self, id: String, note: Option<String>) -> ActionFuture;
+    /// Runs a check now (or waits for the run in progress) and answers its
+    /// result; it counts like a scheduled run.
+    fn run_check(&self, name: String) -> ActionFuture;
 }
 
 pub type ActionFuture =
@@ -30,43 +50,38 @@ pub enum ActionError {
     Unavailable(String),
 }
 
+/// What every endpoint reads from and asks through. Holds secrets: it is
+/// deliberately not `Debug`.
 #[derive(Clone)]
-struct AppState {
-    metrics: Metrics,
-    actions: Arc<dyn Actions>,
-}
-
-impl FromRef<AppState> for Metrics {
-    fn from_ref(s: &AppState) -> Metrics {
-        s.metrics.clone()
-    }
+pub struct ServerState {
+    pub metrics: Metrics,
+    pub view: View,
+    pub actions: Arc<dyn Actions>,
+    /// The SQLite store, read per request; without it, incident history and
+    /// recent runs answer 503 and the status page shows what the view has.
+    pub store_path: Option<PathBuf>,
+    /// When set, every `/api` call must carry `Authorization: Bearer` it.
+    pub api_token: Option<String>,
+    /// When set, `/metrics` asks for these credentials.
+    pub metrics_auth: Option<MetricsCredentials>,
 }
 
 /// Every endpoint, with its state.
-pub fn router(metrics: Metrics, actions: Arc<dyn Actions>) -> Router {
-    Router::new()
+pub fn router(state: ServerState) -> Router {
+    let api = api::routes()
+        .fallback(api::not_found)
+        .method_not_allowed_fallback(api::method_not_allowed)
+        .layer(from_fn_with_state(state.clone(), auth::api));
+    let metrics = Router::new()
         .route("/metrics", get(render_metrics))
+        .layer(from_fn_with_state(state.clone(), auth::metrics));
+    Router::new()
+        .route("/", get(status::page))
         .route("/healthz", get(healthz))
-        .route("/api/v1/incidents/{id}/resolve", post(resolve_incident))
-        .with_state(AppState { metrics, actions })
-}
-
-#[derive(Debug, Default, serde::Deserialize)]
-struct ResolveBody {
-    note: Option<String>,
-}
-
-async fn resolve_incident(
-    State(s): State<AppState>,
-    Path(id): Path<String>,
-    body: Option<Json<ResolveBody>>,
-) -> Response {
-    let note = body.and_then(|Json(b)| b.note);
-    match s.actions.resolve_incident(id, note).await {
-        Ok(event) => Json(event).into_response(),
-        Err(ActionError::NotFound(m)) => error(StatusCode::NOT_FOUND, &m),
-        Err(ActionError::Unavailable(m)) => error(StatusCode::SERVICE_UNAVAILABLE, &m),
-    }
+        .route("/readyz", get(readyz))
+        .merge(metrics)
+        .nest("/api/v1", api)
+        .with_state(state)
 }
 
 /// Errors are JSON with a message.
@@ -88,7 +103,8 @@ pub async fn serve(
 
 /// Rendering thousands of checks takes milliseconds of CPU: it runs on the
 /// blocking pool so it never stalls the workers that drive the scheduler.
-async fn render_metrics(State(metrics): State<Metrics>) -> Response {
+async fn render_metrics(State(s): State<ServerState>) -> Response {
+    let metrics = s.metrics.clone();
     match tokio::task::spawn_blocking(move || metrics.render()).await {
         Ok(text) => ([(header::CONTENT_TYPE, metrics::CONTENT_TYPE)], text).into_response(),
         Err(e) => {
@@ -102,79 +118,29 @@ async fn healthz() -> &'static str {
     "ok\n"
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// The scheduler wakes at least every second; this long without a tick
+/// means it is wedged.
+const STALE_TICK: chrono::TimeDelta = chrono::TimeDelta::seconds(30);
 
-    /// Serves a fresh router on a loopback port; the returned sender stops it.
-    async fn start(metrics: Metrics) -> (String, tokio::sync::oneshot::Sender<()>, ServerTask) {
-        let listener = TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind loopback");
-        let url = format!("http://{}", listener.local_addr().expect("local addr"));
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(serve(listener, router(metrics, Arc::new(Nothing)), async {
-            let _ = stopped.await;
-        }));
-        (url, stop, task)
-    }
-
-    type ServerTask = tokio::task::JoinHandle<std::io::Result<()>>;
-
-    struct Nothing;
-    impl Actions for Nothing {
-        fn resolve_incident(&self, id: String, _: Option<String>) -> ActionFuture {
-            Box::pin(async move { Err(ActionError::NotFound(format!("no open incident {id}"))) })
-        }
-    }
-
-    #[tokio::test]
-    async fn api_errors_are_json_with_a_message() {
-        let (url, stop, task) = start(Metrics::new()).await;
-        let resp = reqwest::Client::new()
-            .post(format!("{url}/api/v1/incidents/inc_x/resolve"))
-            .send()
-            .await
-            .expect("POST");
-        assert_eq!(resp.status(), 404);
-        let body: serde_json::Value =
-            serde_json::from_str(&resp.text().await.expect("body")).expect("json");
-        assert_eq!(body["error"], "no open incident inc_x");
-        let _ = stop.send(());
-        let _ = task.await;
-    }
-
-    #[tokio::test]
-    async fn metrics_are_served_as_text_format_0_0_4() {
-        let (url, stop, task) = start(Metrics::new()).await;
-        let resp = reqwest::get(format!("{url}/metrics"))
-            .await
-            .expect("GET /metrics");
-        assert_eq!(resp.status(), 200);
-        assert_eq!(
-            resp.headers()[reqwest::header::CONTENT_TYPE],
-            "text/plain; version=0.0.4; charset=utf-8"
-        );
-        let body = resp.text().await.expect("body");
-        assert!(body.contains("\nscarecrow_checks_loaded 0\n"), "{body}");
-
-        let _ = stop.send(());
-        task.await
-            .expect("server task")
-            .expect("server ends cleanly");
-    }
-
-    #[tokio::test]
-    async fn healthz_says_ok_and_unknown_paths_are_404() {
-        let (url, _stop, _task) = start(Metrics::new()).await;
-        let resp = reqwest::get(format!("{url}/healthz"))
-            .await
-            .expect("GET /healthz");
-        assert_eq!(resp.status(), 200);
-        assert_eq!(resp.text().await.expect("body"), "ok\n");
-        let resp = reqwest::get(format!("{url}/nope"))
-            .await
-            .expect("GET /nope");
-        assert_eq!(resp.status(), 404);
-    }
+/// Ready once the checks are loaded and while the scheduler makes progress.
+async fn readyz(State(s): State<ServerState>) -> Response {
+    let (loaded, tick) = {
+        let v = s.view.read();
+        (v.config.loaded_at.is_some(), v.scheduler_last_tick)
+    };
+    let now = chrono::Utc::now();
+    let why = match tick {
+        _ if !loaded => "the checks are not loaded yet".to_owned(),
+        None => "the scheduler has not started".to_owned(),
+        Some(t) if now - t > STALE_TICK => format!(
+            "the scheduler has not ticked for {} s",
+            (now - t).num_seconds()
+        ),
+        Some(_) => return "ready\n".into_response(),
+    };
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        format!("not ready: {why}\n"),
+    )
+        .into_response()
 }

@@ -53,13 +53,31 @@ struct Handle {
 
 /// Opens (creating it and its directory if needed) and migrates the
 /// database at `path`, keeping the last `history_per_check` runs per check.
-pub fn open(path: &Path, history_per_check: usize) -> Result<SqliteStore, StoreError> {
-    SqliteStore::open(path, history_per_check)
+pub fn open(path: &Path, retention: impl Into<Retention>) -> Result<SqliteStore, StoreError> {
+    SqliteStore::open(path, retention)
+}
+
+/// How much run history is kept. Runs that incidents refer to are kept
+/// whatever their age: the post-mortem needs them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retention {
+    pub runs_per_check: usize,
+    pub max_age: std::time::Duration,
+}
+
+/// The last `n` runs per check, whatever their age.
+impl From<usize> for Retention {
+    fn from(n: usize) -> Retention {
+        Retention {
+            runs_per_check: n,
+            max_age: std::time::Duration::MAX,
+        }
+    }
 }
 
 impl SqliteStore {
     /// Same as [`open`].
-    pub fn open(path: &Path, history_per_check: usize) -> Result<SqliteStore, StoreError> {
+    pub fn open(path: &Path, retention: impl Into<Retention>) -> Result<SqliteStore, StoreError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| {
                 StoreError(format!("creating the directory {}: {e}", dir.display()))
@@ -70,7 +88,7 @@ impl SqliteStore {
         let writer = Writer {
             conn,
             path: path.to_owned(),
-            history: history_per_check,
+            retention: retention.into(),
             healthy: Arc::clone(&healthy),
         };
         let (tx, rx) = mpsc::channel();

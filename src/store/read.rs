@@ -122,6 +122,57 @@ impl Reader {
         read().map_err(|e| self.error(&format!("reading incident {id}"), e))
     }
 
+    /// Runs of `check` that started between `from` and `to`, oldest first,
+    /// with their ids: the timeline of an incident.
+    pub fn runs_between(
+        &self,
+        check: &str,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<(String, RunResult)>, StoreError> {
+        let read = || -> Result<_, DbError> {
+            let mut stmt = self.conn.prepare_cached(
+                "SELECT run_id, json FROM runs WHERE check_name = ?1 AND started_at >= ?2 AND started_at <= ?3 ORDER BY seq LIMIT ?4",
+            )?;
+            let mut rows = stmt.query(params![
+                check,
+                super::rows::ts(&from),
+                super::rows::ts(&to),
+                sql_limit(limit)
+            ])?;
+            let mut runs = Vec::new();
+            while let Some(row) = rows.next()? {
+                let run_id: String = row.get(0)?;
+                let json: String = row.get(1)?;
+                let run = decode::<RunResult>(&format!("run {run_id}"), &json)?;
+                runs.push((run_id, run));
+            }
+            Ok(runs)
+        };
+        read().map_err(|e| self.error(&format!("reading the runs of {check:?}"), e))
+    }
+
+    /// How many incidents each check had declared since `since`.
+    pub fn incident_counts(
+        &self,
+        since: DateTime<Utc>,
+    ) -> Result<std::collections::BTreeMap<String, u64>, StoreError> {
+        let read = || -> Result<_, DbError> {
+            let mut stmt = self
+                .conn
+                .prepare_cached("SELECT check_name, COUNT(*) FROM incidents WHERE declared_at >= ?1 GROUP BY check_name")?;
+            let mut rows = stmt.query([super::rows::ts(&since)])?;
+            let mut counts = std::collections::BTreeMap::new();
+            while let Some(row) = rows.next()? {
+                let n: i64 = row.get(1)?;
+                counts.insert(row.get::<_, String>(0)?, u64::try_from(n).unwrap_or(0));
+            }
+            Ok(counts)
+        };
+        read().map_err(|e| self.error("counting incidents", e))
+    }
+
     /// The last `limit` runs of `check`, newest first.
     pub fn recent_runs(&self, check: &str, limit: usize) -> Result<Vec<RunResult>, StoreError> {
         let read = || -> Result<_, DbError> {

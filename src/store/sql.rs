@@ -47,8 +47,13 @@ const INSERT_RUN: &str = "INSERT INTO runs (run_id, check_name, started_at, dura
 
 /// Deletes what lies beyond the newest `?2` runs of check `?1`: a walk down
 /// `runs_by_check` of `?2` entries, then usually one row to delete.
-const PRUNE_RUNS: &str = "DELETE FROM runs WHERE check_name = ?1 AND seq <=
-    (SELECT seq FROM runs WHERE check_name = ?1 ORDER BY seq DESC LIMIT 1 OFFSET ?2)";
+/// Runs past the per-check count or the age limit go, unless an incident
+/// refers to them.
+const PRUNE_RUNS: &str = "DELETE FROM runs WHERE check_name = ?1
+    AND (seq <= (SELECT seq FROM runs WHERE check_name = ?1 ORDER BY seq DESC LIMIT 1 OFFSET ?2)
+         OR started_at < ?3)
+    AND run_id NOT IN (SELECT j.value FROM incidents AS i, json_each(i.run_ids) AS j
+                       WHERE i.check_name = ?1)";
 
 fn immediate(conn: &mut Connection) -> rusqlite::Result<Transaction<'_>> {
     // Take the write lock up front, so a busy database waits (busy_timeout)
@@ -119,8 +124,13 @@ pub(super) fn commit(conn: &mut Connection, c: &CommitRows) -> rusqlite::Result<
 pub(super) fn record_runs<'a>(
     conn: &mut Connection,
     runs: impl Iterator<Item = &'a RunRow>,
-    keep: usize,
+    keep: super::Retention,
 ) -> rusqlite::Result<()> {
+    let cutoff = chrono::TimeDelta::from_std(keep.max_age)
+        .ok()
+        .and_then(|age| chrono::Utc::now().checked_sub_signed(age))
+        .unwrap_or(chrono::DateTime::<chrono::Utc>::MIN_UTC);
+    let cutoff = cutoff.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
     let tx = immediate(conn)?;
     let mut checks = BTreeSet::new();
     {
@@ -142,7 +152,8 @@ pub(super) fn record_runs<'a>(
         }
         let mut prune = tx.prepare_cached(PRUNE_RUNS)?;
         for check in checks {
-            prune.execute(params![check, i64::try_from(keep).unwrap_or(i64::MAX)])?;
+            let count = i64::try_from(keep.runs_per_check).unwrap_or(i64::MAX);
+            prune.execute(params![check, count, cutoff])?;
         }
     }
     tx.commit()

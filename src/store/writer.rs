@@ -37,7 +37,7 @@ pub(super) type Closer = Option<oneshot::Sender<()>>;
 pub(super) struct Writer {
     pub conn: Connection,
     pub path: PathBuf,
-    pub history: usize,
+    pub retention: super::Retention,
     /// Whether the last write succeeded, for `scarecrow_store_up`.
     pub healthy: Arc<AtomicBool>,
 }
@@ -114,7 +114,7 @@ impl Writer {
         let result = sql::record_runs(
             &mut self.conn,
             runs.iter().map(|(row, _)| &**row),
-            self.history,
+            self.retention,
         );
         let n = runs.len();
         let result = self.wrote(result, || match n {

@@ -31,8 +31,12 @@ fn run(ok: bool, reason: Reason, step: &str, at: DateTime<Utc>) -> RunResult {
             duration: Duration::from_millis(40),
             phases: Default::default(),
             redirects: 0,
+            attempts: 1,
             failures: vec!["selector matched nothing".into()],
+            captures: Default::default(),
             excerpt: None,
+            host: None,
+            cert_expires_at: None,
         }],
     }
 }
@@ -44,6 +48,7 @@ struct Harness {
     thresholds: Thresholds,
     now: DateTime<Utc>,
     feature: Feature,
+    maintenance: bool,
 }
 
 impl Harness {
@@ -57,6 +62,7 @@ impl Harness {
                 check: "diesel-order".into(),
                 ..Default::default()
             },
+            maintenance: false,
         }
     }
 
@@ -72,6 +78,7 @@ impl Harness {
             feature: &self.feature,
             key: "scarecrow:default:diesel-order",
             now: self.now,
+            in_maintenance: self.maintenance,
         })
     }
 
@@ -201,4 +208,17 @@ fn manual_resolution_ends_the_streak() {
 #[test]
 fn titles_stay_within_130_characters() {
     assert_eq!(title("x", &"y".repeat(300)).chars().count(), 130);
+}
+
+#[test]
+fn maintenance_suppresses_and_declares_when_it_ends_with_the_check_still_failing() {
+    let mut h = Harness::new(true);
+    h.maintenance = true;
+    assert!(h.kinds(&[false, false, false]).iter().all(Option::is_none));
+    h.maintenance = false;
+    assert_eq!(h.kinds(&[false]), [Some(Declared)]);
+    // An incident already open stays open through a window.
+    h.maintenance = true;
+    assert_eq!(h.kinds(&[false, false]), [None, None]);
+    assert!(h.state.open.is_some());
 }

@@ -1,0 +1,131 @@
+//! Where run events go: the one place each becomes a log line, metrics,
+//! state for the API and, for counted runs, input to the incident engine.
+//! Also the actions the HTTP API may ask for.
+
+use std::collections::HashMap;
+use std::sync::{Arc, PoisonError, RwLock};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use tokio::sync::mpsc;
+
+use crate::check::{Check, Outcome, RunResult};
+use crate::incident::engine::{Command, Policy};
+use crate::metrics::Metrics;
+use crate::schedule::{Observer, Request};
+use crate::server::{ActionError, ActionFuture, Actions};
+use crate::view::View;
+
+pub type Policies = Arc<RwLock<HashMap<String, Arc<Policy>>>>;
+
+pub struct Telemetry {
+    pub metrics: Metrics,
+    pub view: View,
+    pub policies: Policies,
+    pub incidents: mpsc::UnboundedSender<Command>,
+    pub heartbeat: Option<super::heartbeat::Heartbeat>,
+}
+
+impl Observer for Telemetry {
+    fn started(&self, _check: &Check, lateness: Duration) {
+        self.metrics.observe_lateness(lateness);
+    }
+
+    fn skipped(&self, check: &Check) {
+        self.metrics.skipped_run(&check.name);
+        tracing::warn!(check = %check.name, "run skipped: the previous run is still going");
+    }
+
+    fn finished(&self, check: &Arc<Check>, result: RunResult, counted: bool) {
+        self.metrics.observe_run(&result);
+        self.view.run_finished(&result);
+        let ms = result.duration.as_millis() as u64;
+        match &result.outcome {
+            Outcome::Success => {
+                tracing::info!(check = %check.name, duration_ms = ms, "check passed")
+            }
+            Outcome::Failure {
+                reason,
+                step,
+                message,
+            } => tracing::warn!(
+                check = %check.name,
+                duration_ms = ms,
+                reason = %reason,
+                step = step.as_deref().unwrap_or(""),
+                recheck = !counted,
+                "check failed: {message}"
+            ),
+        }
+        if !counted {
+            return;
+        }
+        let policy = self
+            .policies
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&check.name)
+            .cloned();
+        if let Some(policy) = policy {
+            self.metrics
+                .maintenance(&check.name, policy.in_maintenance(Utc::now()));
+            let _ = self.incidents.send(Command::Run { result, policy });
+        }
+    }
+
+    fn planned(&self, check: &str, at: Option<DateTime<Utc>>) {
+        self.view.next_run(check, at);
+    }
+
+    fn ticked(&self) {
+        self.metrics.scheduler_ticked();
+        self.view.scheduler_ticked();
+        if let Some(h) = &self.heartbeat {
+            h.beat();
+        }
+    }
+}
+
+/// Requests from the HTTP API, passed on to the parts that own the state.
+pub struct DaemonActions {
+    pub incidents: mpsc::UnboundedSender<Command>,
+    pub scheduler: mpsc::UnboundedSender<Request>,
+}
+
+impl Actions for DaemonActions {
+    fn resolve_incident(&self, incident: String, note: Option<String>) -> ActionFuture {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let sent = self.incidents.send(Command::Resolve {
+            incident,
+            note,
+            reply,
+        });
+        Box::pin(async move {
+            if sent.is_err() {
+                return Err(ActionError::Unavailable("shutting down".into()));
+            }
+            match answer.await {
+                Ok(Ok(event)) => serde_json::to_value(&event)
+                    .map_err(|e| ActionError::Unavailable(e.to_string())),
+                Ok(Err(message)) => Err(ActionError::NotFound(message)),
+                Err(_) => Err(ActionError::Unavailable("shutting down".into())),
+            }
+        })
+    }
+
+    fn run_check(&self, name: String) -> ActionFuture {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let sent = self.scheduler.send(Request::RunNow { name, reply });
+        Box::pin(async move {
+            if sent.is_err() {
+                return Err(ActionError::Unavailable("shutting down".into()));
+            }
+            match answer.await {
+                Ok(Ok(result)) => serde_json::to_value(&result)
+                    .map_err(|e| ActionError::Unavailable(e.to_string())),
+                Ok(Err(message)) => Err(ActionError::NotFound(message)),
+                Err(_) => Err(ActionError::Unavailable("the run was cancelled".into())),
+            }
+        })
+    }
+}

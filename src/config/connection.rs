@@ -1,0 +1,207 @@
+//! A check file's client-level keys: `[tls]`, `resolve` and `proxy`. The
+//! files `[tls]` names are read and parsed now, at load: a file that cannot be
+//! read, or holds no certificate or key, is an error at its key.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
+use std::path::Path;
+
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+
+use super::check_file::{Reader, template_text};
+use super::reader::{Table, Value};
+use crate::check::{Connection, PemFile, TlsOptions};
+
+/// Reads `[tls]`, `resolve` and `proxy` from the check's top-level table.
+pub fn read(r: &mut Reader, t: &Table) -> Option<Connection> {
+    let tls = match t.get("tls") {
+        Some(v) => tls(r, v),
+        None => Some(TlsOptions::default()),
+    };
+    let resolve = match t.get("resolve") {
+        Some(v) => resolve(r, v),
+        None => Some(BTreeMap::new()),
+    };
+    let proxy = match t.get("proxy") {
+        Some(v) => proxy(r, v).map(Some),
+        None => Some(None),
+    };
+    Some(Connection {
+        tls: tls?,
+        resolve: resolve?,
+        proxy: proxy?,
+    })
+}
+
+/// What a PEM file must hold.
+#[derive(Clone, Copy)]
+enum Holds {
+    Certificates,
+    Key,
+}
+
+fn tls(r: &mut Reader, v: &Value) -> Option<TlsOptions> {
+    let t = r.cx.table(v, "[tls]")?;
+    let file = |r: &mut Reader, key, holds| match t.get(key) {
+        Some(v) => pem_file(r, v, holds).map(Some),
+        None => Some(None),
+    };
+    let ca = file(r, "ca", Holds::Certificates);
+    let client_cert = file(r, "client_cert", Holds::Certificates);
+    let client_key = file(r, "client_key", Holds::Key);
+    let mut ok = true;
+    for (given, missing) in [("client_cert", "client_key"), ("client_key", "client_cert")] {
+        if let (Some(span), None) = (t.key_span(given), t.key_span(missing)) {
+            r.cx.error(
+                span,
+                format!("`{given}` needs `{missing}` (mutual TLS uses both)"),
+            );
+            ok = false;
+        }
+    }
+    let insecure = match t.get("insecure") {
+        Some(v) => {
+            let on = r.cx.bool(v);
+            if on == Some(true) {
+                r.cx.warning(
+                    v.span(),
+                    "`insecure = true` turns certificate verification OFF for this check: \
+                     expired, self-signed and wrong-host certificates all pass \
+                     (trust a private CA with `ca` instead)",
+                );
+            }
+            on
+        }
+        None => Some(false),
+    };
+    t.finish(&mut r.cx);
+    let options = TlsOptions {
+        ca: ca?,
+        client_cert: client_cert?,
+        client_key: client_key?,
+        insecure: insecure?,
+    };
+    ok.then_some(options)
+}
+
+/// Reads the PEM file a string value names, relative to the check file.
+fn pem_file(r: &mut Reader, v: &Value, holds: Holds) -> Option<PemFile> {
+    let s = r.cx.str(v)?;
+    let name = match template_text(s, r.env) {
+        Ok(name) => name,
+        Err(e) => {
+            r.cx.error(v.span(), e);
+            return None;
+        }
+    };
+    let base = r.cx.src.path.parent().unwrap_or(Path::new(""));
+    let path = base.join(&name);
+    let shown = path.display();
+    let pem = match std::fs::read(&path) {
+        Ok(pem) => pem,
+        Err(e) => {
+            r.cx.error(v.span(), format!("cannot read {shown}: {e}"));
+            return None;
+        }
+    };
+    let problem = match holds {
+        Holds::Certificates => certificates_problem(&pem),
+        Holds::Key => PrivateKeyDer::from_pem_slice(&pem)
+            .err()
+            .map(|e| format!("no private key: {e}")),
+    };
+    if let Some(problem) = problem {
+        r.cx.error(v.span(), format!("{shown}: {problem}"));
+        return None;
+    }
+    Some(PemFile { path, pem })
+}
+
+/// Why a PEM bundle is not a list of X.509 certificates, if it is not.
+fn certificates_problem(pem: &[u8]) -> Option<String> {
+    let certs = match CertificateDer::pem_slice_iter(pem).collect::<Result<Vec<_>, _>>() {
+        Ok(certs) => certs,
+        Err(e) => return Some(format!("invalid PEM: {e}")),
+    };
+    if certs.is_empty() {
+        return Some("no certificate (`-----BEGIN CERTIFICATE-----`) in the file".to_owned());
+    }
+    certs.iter().enumerate().find_map(|(i, der)| {
+        x509_parser::parse_x509_certificate(der)
+            .err()
+            .map(|e| format!("certificate {} is not valid X.509: {e}", i + 1))
+    })
+}
+
+/// `resolve = { "shop.example.org" = "10.0.0.7" }`: host name to address.
+fn resolve(r: &mut Reader, v: &Value) -> Option<BTreeMap<String, SocketAddr>> {
+    let t = r.cx.table(v, "resolve")?;
+    let mut out = BTreeMap::new();
+    let mut ok = true;
+    for (host, span, value) in t.entries() {
+        let valid_host = !host.is_empty()
+            && host
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
+        if !valid_host {
+            r.cx.error(
+                span,
+                format!("{host:?} is not a host name (write it as in the URL, without port)"),
+            );
+            ok = false;
+            continue;
+        }
+        let Some(s) = r.cx.str(value) else {
+            ok = false;
+            continue;
+        };
+        let addr = s
+            .parse::<SocketAddr>()
+            .or_else(|_| s.parse::<IpAddr>().map(|ip| SocketAddr::new(ip, 0)));
+        match addr {
+            Ok(addr) => {
+                out.insert(host.to_ascii_lowercase(), addr);
+            }
+            Err(_) => {
+                r.cx.error(
+                    value.span(),
+                    format!(
+                        "expected an IP address such as \"10.0.0.7\" or \"10.0.0.7:8443\", found {s:?}"
+                    ),
+                );
+                ok = false;
+            }
+        }
+    }
+    ok.then_some(out)
+}
+
+/// `proxy = "http://proxy:3128"`: an HTTP(S) proxy.
+fn proxy(r: &mut Reader, v: &Value) -> Option<url::Url> {
+    let s = r.cx.str(v)?;
+    let text = match template_text(s, r.env) {
+        Ok(text) => text,
+        Err(e) => {
+            r.cx.error(v.span(), e);
+            return None;
+        }
+    };
+    match url::Url::parse(&text) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => Some(u),
+        Ok(u) => {
+            r.cx.error(
+                v.span(),
+                format!(
+                    "expected an http:// or https:// proxy URL with a host, found scheme `{}`",
+                    u.scheme()
+                ),
+            );
+            None
+        }
+        Err(e) => {
+            r.cx.error(v.span(), format!("invalid proxy URL {text:?}: {e}"));
+            None
+        }
+    }
+}

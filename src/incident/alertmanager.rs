@@ -1,0 +1,330 @@
+//! Prometheus Alertmanager API v2. Alertmanager forgets an alert once its
+//! `endsAt` passes and keeps nothing across its own restarts, so a client
+//! has to keep telling it, the way Prometheus does.
+//!
+//! Each event is posted once through the outbox like any other. Besides,
+//! the sink keeps the alerts it has told about in memory (open ones, and
+//! resolved ones for a few minutes) and a task it starts when it is built
+//! re-posts them every [`Resend::every`], with `endsAt` = now + 4 intervals
+//! while open and the resolution time once resolved. The outbox holds one
+//! row per event, never one per re-send. The set is seeded from the events
+//! the sink sends and, after a restart, from the open incidents
+//! [`Sink::resume`] is given.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use http::HeaderMap;
+use serde::Serialize;
+
+use super::sink::{self, Attempt, BuildError, Route, Sink, classify};
+use super::template::{instance_group, time};
+use super::{Event, EventKind, Feature, Incident};
+use crate::config::sinks::AlertmanagerSpec;
+use crate::template::Resolve;
+
+/// How often alerts are re-posted, and how long they last at Alertmanager.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Resend {
+    pub every: Duration,
+    /// `endsAt` of an open alert is this far ahead of each post.
+    pub ends_after: Duration,
+    /// A resolved alert is re-posted this long after its resolution.
+    pub resolved_for: Duration,
+}
+
+impl Default for Resend {
+    /// Prometheus' own rhythm: every minute, `endsAt` four intervals ahead;
+    /// resolutions repeated for five minutes (Alertmanager's
+    /// `resolve_timeout`).
+    fn default() -> Self {
+        Resend::every(Duration::from_secs(60))
+    }
+}
+
+impl Resend {
+    /// Re-posts every `every`, with the other times scaled to it.
+    pub fn every(every: Duration) -> Resend {
+        Resend {
+            every,
+            ends_after: every * 4,
+            resolved_for: every * 5,
+        }
+    }
+}
+
+/// Sends incidents to Alertmanager as alerts, and keeps them there.
+pub struct AlertmanagerSink {
+    name: String,
+    route: Route,
+    shared: Arc<Shared>,
+    resender: Option<tokio::task::JoinHandle<()>>,
+}
+
+struct Shared {
+    sink: String,
+    url: reqwest::Url,
+    headers: HeaderMap,
+    alertname: String,
+    status_url: Option<String>,
+    resend: Resend,
+    client: reqwest::Client,
+    /// By incident key (the alert's identity): the latest state of each
+    /// alert being kept alive.
+    alerts: Mutex<BTreeMap<String, Incident>>,
+}
+
+impl fmt::Debug for AlertmanagerSink {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AlertmanagerSink")
+            .field("name", &self.name)
+            .field("url", &self.shared.url.as_str())
+            .finish_non_exhaustive()
+    }
+}
+
+impl AlertmanagerSink {
+    /// Builds the sink and, inside a Tokio runtime, starts its re-sender,
+    /// which stops when the sink is dropped.
+    pub fn new(
+        name: &str,
+        route: Route,
+        spec: &AlertmanagerSpec,
+        secrets: &dyn Resolve,
+        resend: Resend,
+    ) -> Result<AlertmanagerSink, BuildError> {
+        let err = |message: String| BuildError {
+            sink: name.to_owned(),
+            message,
+        };
+        let mut url = sink::http_url(&spec.url, secrets).map_err(err)?;
+        if !url.path().ends_with("/api/v2/alerts") {
+            let path = format!("{}/api/v2/alerts", url.path().trim_end_matches('/'));
+            url.set_path(&path);
+        }
+        let shared = Arc::new(Shared {
+            sink: name.to_owned(),
+            url,
+            headers: sink::http_headers(&spec.headers, secrets).map_err(err)?,
+            alertname: spec.alertname.clone(),
+            status_url: spec.status_url.clone(),
+            resend,
+            client: sink::http_client(spec.timeout).map_err(err)?,
+            alerts: Mutex::default(),
+        });
+        let resender = match tokio::runtime::Handle::try_current() {
+            Ok(rt) => Some(rt.spawn(resend_loop(shared.clone()))),
+            Err(_) => {
+                tracing::warn!(sink = name, "no async runtime: alerts are not re-sent");
+                None
+            }
+        };
+        Ok(AlertmanagerSink {
+            name: name.to_owned(),
+            route,
+            shared,
+            resender,
+        })
+    }
+
+    /// The JSON array posted for `incidents` at `now`.
+    pub fn body(&self, incidents: &[Incident], now: DateTime<Utc>) -> serde_json::Result<Vec<u8>> {
+        self.shared.body(incidents, now)
+    }
+
+    /// Keys of the alerts being kept alive.
+    pub fn kept(&self) -> Vec<String> {
+        self.shared.lock().keys().cloned().collect()
+    }
+
+    async fn deliver(&self, event: &Event, attempt: u32) -> Attempt {
+        let now = Utc::now();
+        self.shared.track(event);
+        let body = match self.shared.body(std::slice::from_ref(&event.incident), now) {
+            Ok(b) => b,
+            Err(e) => {
+                return Attempt::Rejected {
+                    error: format!("cannot render the event: {e}"),
+                };
+            }
+        };
+        tracing::debug!(sink = %self.name, event = %event.id, attempt, "posting to Alertmanager");
+        let result = self.shared.post(body).await;
+        if matches!(result, Attempt::Rejected { .. } | Attempt::Gone { .. }) {
+            // Re-sending what was refused would only be refused again.
+            self.shared.lock().remove(&event.incident.key);
+        }
+        result
+    }
+}
+
+impl Drop for AlertmanagerSink {
+    fn drop(&mut self) {
+        if let Some(task) = &self.resender {
+            task.abort();
+        }
+    }
+}
+
+impl Sink for AlertmanagerSink {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn accepts(&self, feature: &Feature, critical: bool) -> bool {
+        self.route.matches(feature, critical)
+    }
+
+    fn send<'a>(
+        &'a self,
+        event: &'a Event,
+        attempt: u32,
+    ) -> Pin<Box<dyn Future<Output = Attempt> + Send + 'a>> {
+        Box::pin(self.deliver(event, attempt))
+    }
+
+    fn resume(&self, open: &[Incident]) {
+        let mut alerts = self.shared.lock();
+        // Only critical checks declare incidents, so routing takes them as such.
+        let wanted = open
+            .iter()
+            .filter(|i| i.is_open() && self.route.matches(&i.feature, true));
+        for i in wanted {
+            alerts.entry(i.key.clone()).or_insert_with(|| i.clone());
+        }
+    }
+}
+
+impl Shared {
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Incident>> {
+        self.alerts.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Keeps the event's alert alive, unless it is an older incident of the
+    /// same check resolving after a newer one opened.
+    fn track(&self, event: &Event) {
+        let i = &event.incident;
+        let mut alerts = self.lock();
+        let newer_open = alerts.get(&i.key).is_some_and(|kept| {
+            kept.id != i.id && kept.is_open() && kept.declared_at > i.declared_at
+        });
+        if event.kind == EventKind::Resolved && newer_open {
+            return;
+        }
+        alerts.insert(i.key.clone(), i.clone());
+    }
+
+    /// The alerts to re-post now; resolved ones past `resolved_for` are dropped.
+    fn due(&self, now: DateTime<Utc>) -> Vec<Incident> {
+        let keep = TimeDelta::from_std(self.resend.resolved_for).unwrap_or(TimeDelta::MAX);
+        let mut alerts = self.lock();
+        alerts.retain(|_, i| i.resolved_at.is_none_or(|at| now - at < keep));
+        alerts.values().cloned().collect()
+    }
+
+    fn body(&self, incidents: &[Incident], now: DateTime<Utc>) -> serde_json::Result<Vec<u8>> {
+        let ahead = TimeDelta::from_std(self.resend.ends_after).unwrap_or(TimeDelta::MAX);
+        let alerts: Vec<Alert> = incidents
+            .iter()
+            .map(|i| self.alert(i, now, ahead))
+            .collect();
+        serde_json::to_vec(&alerts)
+    }
+
+    fn alert<'a>(&'a self, i: &'a Incident, now: DateTime<Utc>, ahead: TimeDelta) -> Alert<'a> {
+        let f = &i.feature;
+        let mut labels = BTreeMap::from([
+            ("alertname", self.alertname.as_str()),
+            ("check", f.check.as_str()),
+            ("severity", i.severity.as_str()),
+        ]);
+        if let Some(owner) = &f.owner {
+            labels.insert("owner", owner);
+        }
+        if let Some(group) = instance_group(i) {
+            labels.insert("instance_group", group);
+        }
+        let e = &i.evidence;
+        let what = match &e.step {
+            Some(step) => format!("step \"{step}\" failed ({}): {}", e.reason, e.message),
+            None => format!("{}: {}", e.reason, e.message),
+        };
+        let mut annotations = BTreeMap::from([
+            ("summary", i.title.clone()),
+            (
+                "description",
+                match &f.description {
+                    Some(d) => format!("{d}\n{what}"),
+                    None => what,
+                },
+            ),
+        ]);
+        if let Some(runbook) = &f.runbook {
+            annotations.insert("runbook_url", runbook.clone());
+        }
+        Alert {
+            labels,
+            annotations,
+            starts_at: time(i.declared_at),
+            ends_at: time(i.resolved_at.unwrap_or(now + ahead)),
+            generator_url: self.status_url.as_deref().or(e.url.as_deref()),
+        }
+    }
+
+    async fn post(&self, body: Vec<u8>) -> Attempt {
+        let req = self
+            .client
+            .post(self.url.clone())
+            .headers(self.headers.clone())
+            .header(http::header::CONTENT_TYPE, "application/json")
+            .body(body);
+        classify(req.send().await).await
+    }
+}
+
+/// Re-posts the kept alerts every `resend.every`, all in one request.
+async fn resend_loop(shared: Arc<Shared>) {
+    let mut tick = tokio::time::interval(shared.resend.every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        let now = Utc::now();
+        let due = shared.due(now);
+        if due.is_empty() {
+            continue;
+        }
+        let attempt = match shared.body(&due, now) {
+            Ok(body) => shared.post(body).await,
+            Err(e) => Attempt::Rejected {
+                error: e.to_string(),
+            },
+        };
+        match attempt {
+            Attempt::Delivered { .. } => {
+                tracing::debug!(sink = %shared.sink, alerts = due.len(), "alerts re-sent")
+            }
+            other => {
+                tracing::warn!(sink = %shared.sink, alerts = due.len(), "re-sending alerts: {other}")
+            }
+        }
+    }
+}
+
+/// One alert as Alertmanager's API v2 takes it.
+#[derive(Serialize)]
+struct Alert<'a> {
+    labels: BTreeMap<&'static str, &'a str>,
+    annotations: BTreeMap<&'static str, String>,
+    #[serde(rename = "startsAt")]
+    starts_at: String,
+    #[serde(rename = "endsAt")]
+    ends_at: String,
+    #[serde(rename = "generatorURL", skip_serializing_if = "Option::is_none")]
+    generator_url: Option<&'a str>,
+}

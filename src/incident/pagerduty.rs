@@ -1,0 +1,308 @@
+//! PagerDuty Events API v2: a declaration triggers an alert whose
+//! `dedup_key` is the incident key, updates and reminders trigger again with
+//! the same key (PagerDuty dedupes them into the open alert), and the
+//! resolution resolves it. The integration allows about 120 events a minute;
+//! the sink keeps to that itself.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use super::sink::{self, Attempt, BuildError, RateLimit, Route, Sink, classify};
+use super::template::{instance_group, time, truncate};
+use super::{Event, EventKind, Feature, Incident, Roles};
+use crate::config::sinks::{PagerDutySeverity, PagerDutySpec};
+use crate::template::Resolve;
+
+/// PagerDuty's limit per integration key.
+pub const EVENTS_PER_MINUTE: u32 = 120;
+const SUMMARY_CHARS: usize = 1024;
+const DEDUP_KEY_CHARS: usize = 255;
+
+/// Sends incidents to one PagerDuty integration.
+pub struct PagerDutySink {
+    name: String,
+    route: Route,
+    url: reqwest::Url,
+    routing_key: String,
+    source: Option<String>,
+    severity: Option<PagerDutySeverity>,
+    status_url: Option<String>,
+    /// The routing key's budget: one sink, one key.
+    limit: RateLimit,
+    client: reqwest::Client,
+}
+
+impl fmt::Debug for PagerDutySink {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PagerDutySink")
+            .field("name", &self.name)
+            .field("url", &self.url.as_str())
+            .finish_non_exhaustive()
+    }
+}
+
+impl PagerDutySink {
+    /// Reads the routing key now, so a missing one stops the start.
+    pub fn new(
+        name: &str,
+        route: Route,
+        spec: &PagerDutySpec,
+        secrets: &dyn Resolve,
+    ) -> Result<PagerDutySink, BuildError> {
+        let err = |message: String| BuildError {
+            sink: name.to_owned(),
+            message,
+        };
+        let routing_key = spec
+            .routing_key
+            .render(secrets)
+            .map_err(|e| err(e.to_string()))?
+            .trim()
+            .to_owned();
+        if routing_key.is_empty() {
+            return Err(err(format!("routing key {} is empty", spec.routing_key)));
+        }
+        Ok(PagerDutySink {
+            name: name.to_owned(),
+            route,
+            url: sink::http_url(&spec.url, secrets).map_err(err)?,
+            routing_key,
+            source: spec.source.clone(),
+            severity: spec.severity,
+            status_url: spec.status_url.clone(),
+            limit: RateLimit::new(EVENTS_PER_MINUTE, Duration::from_secs(60)),
+            client: sink::http_client(spec.timeout).map_err(err)?,
+        })
+    }
+
+    /// Replaces the budget of [`EVENTS_PER_MINUTE`].
+    pub fn with_rate_limit(mut self, limit: RateLimit) -> PagerDutySink {
+        self.limit = limit;
+        self
+    }
+
+    /// The request body for `event`: deterministic, so equal events give
+    /// equal bytes.
+    pub fn body(&self, event: &Event) -> Result<Vec<u8>, serde_json::Error> {
+        let i = &event.incident;
+        let dedup_key = truncate(&i.key, DEDUP_KEY_CHARS);
+        let (action, payload) = match event.kind {
+            EventKind::Resolved => ("resolve", None),
+            EventKind::Declared | EventKind::Updated | EventKind::Reminder => {
+                ("trigger", Some(self.payload(event)))
+            }
+        };
+        let mut links = Vec::new();
+        if payload.is_some() {
+            if let Some(runbook) = &i.feature.runbook {
+                links.push(Link {
+                    href: runbook,
+                    text: "Runbook",
+                });
+            }
+            if let Some(status) = &self.status_url {
+                links.push(Link {
+                    href: status,
+                    text: "Status page",
+                });
+            }
+        }
+        serde_json::to_vec(&Enqueue {
+            routing_key: &self.routing_key,
+            event_action: action,
+            dedup_key: &dedup_key,
+            client: payload.as_ref().map(|_| "scarecrow"),
+            client_url: payload.as_ref().and(self.status_url.as_deref()),
+            payload,
+            links,
+        })
+    }
+
+    fn payload<'a>(&'a self, event: &'a Event) -> Payload<'a> {
+        let i = &event.incident;
+        let f = &i.feature;
+        let e = &i.evidence;
+        Payload {
+            summary: truncate(&i.title, SUMMARY_CHARS),
+            source: self.source(i),
+            severity: self.severity.unwrap_or_else(|| severity(i)).as_str(),
+            timestamp: time(i.detected_at),
+            component: &f.check,
+            group: f.owner.as_deref(),
+            class: &e.reason,
+            custom_details: Details {
+                event: event.kind.as_str(),
+                incident: &i.id,
+                description: f.description.as_deref(),
+                owner: f.owner.as_deref(),
+                roles: &f.roles,
+                labels: &f.labels,
+                first_failure_at: time(i.first_failure_at),
+                step: e.step.as_deref(),
+                message: &e.message,
+                failures: &e.failures,
+                status: e.status,
+                url: e.url.as_deref(),
+                consecutive_failures: e.consecutive_failures,
+                run_id: &e.run_id,
+            },
+        }
+    }
+
+    /// `source` as configured; else the instance group, unless it is the
+    /// unnamed `default` one, then this host.
+    fn source(&self, i: &Incident) -> String {
+        if let Some(s) = &self.source {
+            return s.clone();
+        }
+        match instance_group(i) {
+            Some(g) if g != "default" => g.to_owned(),
+            _ => hostname(),
+        }
+    }
+
+    async fn deliver(&self, event: &Event, attempt: u32) -> Attempt {
+        if let Err(wait) = self.limit.take() {
+            return self.limit.exceeded("PagerDuty", wait);
+        }
+        let body = match self.body(event) {
+            Ok(b) => b,
+            Err(e) => {
+                return Attempt::Rejected {
+                    error: format!("cannot render the event: {e}"),
+                };
+            }
+        };
+        tracing::debug!(sink = %self.name, event = %event.id, attempt, "posting to PagerDuty");
+        let req = self
+            .client
+            .post(self.url.clone())
+            .header(http::header::CONTENT_TYPE, "application/json")
+            .body(body);
+        classify(req.send().await).await
+    }
+}
+
+impl Sink for PagerDutySink {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn accepts(&self, feature: &Feature, critical: bool) -> bool {
+        self.route.matches(feature, critical)
+    }
+
+    fn send<'a>(
+        &'a self,
+        event: &'a Event,
+        attempt: u32,
+    ) -> Pin<Box<dyn Future<Output = Attempt> + Send + 'a>> {
+        Box::pin(self.deliver(event, attempt))
+    }
+}
+
+/// PagerDuty's severity for an incident: `critical` stays critical; the
+/// usual words of other scales map to the nearest; anything else is an error.
+pub fn severity(i: &Incident) -> PagerDutySeverity {
+    match i.severity.to_ascii_lowercase().as_str() {
+        "critical" | "sev1" | "sev-1" | "p1" | "fatal" => PagerDutySeverity::Critical,
+        "warning" | "warn" | "minor" | "low" => PagerDutySeverity::Warning,
+        "info" | "informational" => PagerDutySeverity::Info,
+        _ => PagerDutySeverity::Error,
+    }
+}
+
+/// This machine's name, for `payload.source`.
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "scarecrow".to_owned())
+}
+
+#[derive(Serialize)]
+struct Enqueue<'a> {
+    routing_key: &'a str,
+    event_action: &'static str,
+    dedup_key: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    payload: Option<Payload<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    client: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    client_url: Option<&'a str>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    links: Vec<Link<'a>>,
+}
+
+#[derive(Serialize)]
+struct Payload<'a> {
+    summary: String,
+    source: String,
+    severity: &'static str,
+    timestamp: String,
+    component: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    group: Option<&'a str>,
+    class: &'a str,
+    custom_details: Details<'a>,
+}
+
+/// What a responder reads in the alert: the evidence, who owns it, who is
+/// called in.
+#[derive(Serialize)]
+struct Details<'a> {
+    event: &'static str,
+    incident: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    description: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    owner: Option<&'a str>,
+    roles: &'a Roles,
+    labels: &'a BTreeMap<String, String>,
+    first_failure_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    step: Option<&'a str>,
+    message: &'a str,
+    failures: &'a [String],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    status: Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    url: Option<&'a str>,
+    consecutive_failures: u32,
+    run_id: &'a str,
+}
+
+#[derive(Serialize)]
+struct Link<'a> {
+    href: &'a str,
+    text: &'static str,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn severities_map_to_the_nearest() {
+        let [mut e, _] =
+            super::super::template::test_events("default", Roles::default(), chrono::Utc::now());
+        for (given, want) in [
+            ("critical", "critical"),
+            ("SEV1", "critical"),
+            ("major", "error"),
+            ("warning", "warning"),
+            ("info", "info"),
+        ] {
+            e.incident.severity = given.to_owned();
+            assert_eq!(severity(&e.incident).as_str(), want, "{given}");
+        }
+    }
+}

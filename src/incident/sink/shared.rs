@@ -1,0 +1,120 @@
+//! What the HTTP sinks share: the URL, headers and client built from their
+//! spec, and the token bucket that keeps a sink within its receiver's rate.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use http::{HeaderMap, HeaderName, HeaderValue};
+
+use super::Attempt;
+use crate::template::{Resolve, Template};
+
+/// The URL of an HTTP sink with its secrets filled in; an error does not
+/// echo it, as it may hold a secret.
+pub fn http_url(url: &Template, secrets: &dyn Resolve) -> Result<reqwest::Url, String> {
+    let text = url.render(secrets).map_err(|e| e.to_string())?;
+    reqwest::Url::parse(&text)
+        .ok()
+        .filter(|u| matches!(u.scheme(), "http" | "https"))
+        .ok_or_else(|| format!("`{url}` is not an http(s) URL"))
+}
+
+/// Extra headers with their secrets filled in; values holding a secret stay
+/// out of debug output.
+pub fn http_headers(
+    headers: &BTreeMap<String, Template>,
+    secrets: &dyn Resolve,
+) -> Result<HeaderMap, String> {
+    let mut out = HeaderMap::new();
+    for (header, template) in headers {
+        let name = HeaderName::from_bytes(header.as_bytes())
+            .map_err(|_| format!("{header:?} is not a valid header name"))?;
+        let text = template.render(secrets).map_err(|e| e.to_string())?;
+        let mut value = HeaderValue::from_str(&text)
+            .map_err(|_| format!("header `{header}` may not hold control characters"))?;
+        value.set_sensitive(template.as_literal().is_none());
+        out.insert(name, value);
+    }
+    Ok(out)
+}
+
+/// The client of an HTTP sink: a timeout per attempt, no redirects.
+pub fn http_client(timeout: Duration) -> Result<reqwest::Client, String> {
+    reqwest::Client::builder()
+        .timeout(timeout)
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(concat!("scarecrow/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| format!("cannot build the HTTP client: {e}"))
+}
+
+/// A token bucket a sink keeps for its receiver's rate limit: `events` per
+/// `per`, in bursts of up to `events`. A send past the budget is not made;
+/// the sink answers [`Attempt::Retry`] with the wait instead.
+#[derive(Debug)]
+pub struct RateLimit {
+    capacity: f64,
+    /// Tokens regained per second.
+    rate: f64,
+    bucket: Mutex<(f64, Instant)>,
+}
+
+impl RateLimit {
+    pub fn new(events: u32, per: Duration) -> RateLimit {
+        let capacity = f64::from(events.max(1));
+        RateLimit {
+            capacity,
+            rate: capacity / per.as_secs_f64().max(1e-3),
+            bucket: Mutex::new((capacity, Instant::now())),
+        }
+    }
+
+    /// Takes a token, or says how long until one is there.
+    pub fn take(&self) -> Result<(), Duration> {
+        let mut bucket = self
+            .bucket
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let now = Instant::now();
+        let (tokens, last) = *bucket;
+        let tokens =
+            (tokens + now.duration_since(last).as_secs_f64() * self.rate).min(self.capacity);
+        if tokens >= 1.0 {
+            *bucket = (tokens - 1.0, now);
+            return Ok(());
+        }
+        *bucket = (tokens, now);
+        Err(Duration::from_secs_f64((1.0 - tokens) / self.rate))
+    }
+
+    /// [`Attempt::Retry`] for a send the budget did not allow.
+    pub fn exceeded(&self, what: &str, wait: Duration) -> Attempt {
+        Attempt::Retry {
+            error: format!("{what} rate limit reached; not sent"),
+            // Whole seconds, rounded up: the outbox and logs count in seconds.
+            retry_after: Some(Duration::from_secs(wait.as_secs_f64().ceil() as u64)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_rate_limit_allows_a_burst_then_says_how_long_to_wait() {
+        let limit = RateLimit::new(2, Duration::from_secs(60));
+        assert_eq!(limit.take(), Ok(()));
+        assert_eq!(limit.take(), Ok(()));
+        let wait = limit.take().unwrap_err();
+        assert!(
+            wait > Duration::from_secs(29) && wait <= Duration::from_secs(30),
+            "{wait:?}"
+        );
+        let Attempt::Retry { retry_after, .. } = limit.exceeded("test", wait) else {
+            panic!()
+        };
+        assert_eq!(retry_after, Some(Duration::from_secs(30)));
+    }
+}

@@ -1,0 +1,278 @@
+//! Slack incoming webhooks: one readable message per event (declared,
+//! updated, still open, resolved), as blocks with a plain `text` fallback
+//! for notifications. Slack takes about one message a second per webhook;
+//! the sink keeps to that itself, and `Retry-After` on a 429 is honoured by
+//! the outbox. Slack dedupes nothing, so a retried event may show twice.
+
+use std::fmt;
+use std::fmt::Write as _;
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde_json::json;
+
+use super::sink::{self, Attempt, BuildError, RateLimit, Route, Sink, classify};
+use super::template::truncate;
+use super::{Event, EventKind, Feature, Incident};
+use crate::config::sinks::SlackSpec;
+use crate::template::Resolve;
+
+pub const HEADER_CHARS: usize = 150;
+pub const SECTION_CHARS: usize = 3000;
+
+/// Posts incidents to one Slack incoming webhook.
+pub struct SlackSink {
+    name: String,
+    route: Route,
+    url: reqwest::Url,
+    status_url: Option<String>,
+    limit: RateLimit,
+    client: reqwest::Client,
+}
+
+/// Shows nothing of the URL: it is the webhook's credential.
+impl fmt::Debug for SlackSink {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SlackSink")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SlackSink {
+    pub fn new(
+        name: &str,
+        route: Route,
+        spec: &SlackSpec,
+        secrets: &dyn Resolve,
+    ) -> Result<SlackSink, BuildError> {
+        let err = |message: String| BuildError {
+            sink: name.to_owned(),
+            message,
+        };
+        Ok(SlackSink {
+            name: name.to_owned(),
+            route,
+            url: sink::http_url(&spec.url, secrets).map_err(err)?,
+            status_url: spec.status_url.clone(),
+            limit: RateLimit::new(1, Duration::from_secs(1)),
+            client: sink::http_client(spec.timeout).map_err(err)?,
+        })
+    }
+
+    /// Replaces the budget of one message a second.
+    pub fn with_rate_limit(mut self, limit: RateLimit) -> SlackSink {
+        self.limit = limit;
+        self
+    }
+
+    /// The message for `event`.
+    pub fn message(&self, event: &Event) -> serde_json::Value {
+        let i = &event.incident;
+        let (icon, headline) = match event.kind {
+            EventKind::Declared => ("🔴", "Incident"),
+            EventKind::Updated => ("🟠", "Updated"),
+            EventKind::Reminder => ("🔴", "Still failing"),
+            EventKind::Resolved => ("✅", "Resolved"),
+        };
+        let header = format!("{icon} {headline}: {}", i.title);
+        let section = match event.kind {
+            EventKind::Resolved => self.resolved(i),
+            _ => self.open(i),
+        };
+        let context = format!(
+            "incident `{}` · key `{}` · scarecrow",
+            escape(&i.id),
+            escape(&i.key)
+        );
+        json!({
+            "text": truncate(&format!("{headline}: {}", i.title), SECTION_CHARS),
+            "blocks": [
+                {"type": "header", "text": {"type": "plain_text", "text": truncate(&header, HEADER_CHARS), "emoji": true}},
+                {"type": "section", "text": {"type": "mrkdwn", "text": cut(&section, SECTION_CHARS)}},
+                {"type": "context", "elements": [{"type": "mrkdwn", "text": cut(&context, SECTION_CHARS)}]},
+            ],
+        })
+    }
+
+    /// Feature, what is wrong, since when, the failing step and why, who
+    /// owns it, who is called in, where to start.
+    fn open(&self, i: &Incident) -> String {
+        let e = &i.evidence;
+        let mut s = feature_line(i);
+        let _ = writeln!(s, "*What is wrong:* {}", escape(&e.message));
+        let _ = writeln!(
+            s,
+            "*Since:* {} ({} failed runs in a row)",
+            date(i.first_failure_at),
+            e.consecutive_failures
+        );
+        match &e.step {
+            Some(step) => {
+                let _ = writeln!(
+                    s,
+                    "*Failing step:* `{}` ({})",
+                    escape(step),
+                    escape(&e.reason)
+                );
+            }
+            None => {
+                let _ = writeln!(s, "*Reason:* {}", escape(&e.reason));
+            }
+        }
+        self.people_and_links(i, &mut s);
+        if let Some(url) = &e.url {
+            let _ = writeln!(s, "*Failing URL:* {}", link(url));
+        }
+        s.trim_end().to_owned()
+    }
+
+    fn resolved(&self, i: &Incident) -> String {
+        let mut s = feature_line(i);
+        let how = match i.resolution.as_deref() {
+            Some("recovered") => "the check recovered".to_owned(),
+            Some("check_removed") => "the check was removed".to_owned(),
+            Some("manual") => "resolved by hand".to_owned(),
+            Some(other) => escape(other),
+            None => "resolved".to_owned(),
+        };
+        let after = i
+            .duration()
+            .map(|d| format!(" after {} min", d.num_minutes()))
+            .unwrap_or_default();
+        let _ = writeln!(s, "*Resolved:* {how}{after}");
+        let _ = writeln!(s, "*Failing since:* {}", date(i.first_failure_at));
+        if let Some(at) = i.resolved_at {
+            let _ = writeln!(s, "*Resolved at:* {}", date(at));
+        }
+        if let Some(note) = &i.note {
+            let _ = writeln!(s, "*Note:* {}", escape(note));
+        }
+        self.people_and_links(i, &mut s);
+        s.trim_end().to_owned()
+    }
+
+    fn people_and_links(&self, i: &Incident, s: &mut String) {
+        let f = &i.feature;
+        if let Some(owner) = &f.owner {
+            let _ = writeln!(s, "*Owner:* {}", escape(owner));
+        }
+        let roles: Vec<String> = [
+            ("coordinator", &f.roles.coordinator),
+            ("operations", &f.roles.operations),
+            ("communications", &f.roles.communications),
+        ]
+        .into_iter()
+        .filter_map(|(role, who)| who.as_ref().map(|w| format!("{role} {}", escape(w))))
+        .collect();
+        if !roles.is_empty() {
+            let _ = writeln!(s, "*Roles:* {}", roles.join(" · "));
+        }
+        if let Some(runbook) = &f.runbook {
+            let _ = writeln!(s, "*Runbook:* {}", link(runbook));
+        }
+        if let Some(status) = &self.status_url {
+            let _ = writeln!(s, "*Status page:* {}", link(status));
+        }
+    }
+
+    async fn deliver(&self, event: &Event, attempt: u32) -> Attempt {
+        if let Err(wait) = self.limit.take() {
+            return self.limit.exceeded("Slack", wait);
+        }
+        let body = match serde_json::to_vec(&self.message(event)) {
+            Ok(b) => b,
+            Err(e) => {
+                return Attempt::Rejected {
+                    error: format!("cannot render the event: {e}"),
+                };
+            }
+        };
+        tracing::debug!(sink = %self.name, event = %event.id, attempt, "posting to Slack");
+        let req = self
+            .client
+            .post(self.url.clone())
+            .header(http::header::CONTENT_TYPE, "application/json")
+            .body(body);
+        classify(req.send().await).await
+    }
+}
+
+impl Sink for SlackSink {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn accepts(&self, feature: &Feature, critical: bool) -> bool {
+        self.route.matches(feature, critical)
+    }
+
+    fn send<'a>(
+        &'a self,
+        event: &'a Event,
+        attempt: u32,
+    ) -> Pin<Box<dyn Future<Output = Attempt> + Send + 'a>> {
+        Box::pin(self.deliver(event, attempt))
+    }
+}
+
+fn feature_line(i: &Incident) -> String {
+    let f = &i.feature;
+    match &f.description {
+        Some(d) => format!("*Feature:* {} (`{}`)\n", escape(d), escape(&f.check)),
+        None => format!("*Feature:* `{}`\n", escape(&f.check)),
+    }
+}
+
+/// Slack's mrkdwn needs `&`, `<` and `>` escaped in text.
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+/// `<url>`; a URL holding `|` or `>` would end the link early.
+fn link(url: &str) -> String {
+    let url = url
+        .replace('|', "%7C")
+        .replace('>', "%3E")
+        .replace('<', "%3C");
+    format!("<{url}>")
+}
+
+/// A time each reader sees in their own time zone, UTC where that fails.
+fn date(t: DateTime<Utc>) -> String {
+    format!(
+        "<!date^{}^{{date_short_pretty}} {{time}}|{}>",
+        t.timestamp(),
+        t.format("%Y-%m-%d %H:%M UTC")
+    )
+}
+
+/// Like [`truncate`], without cutting an `&amp;`-style escape in two.
+fn cut(s: &str, max: usize) -> String {
+    let t = truncate(s, max);
+    if t.len() == s.len() {
+        return t;
+    }
+    let body = t.trim_end_matches('…');
+    match body.rfind('&') {
+        Some(amp) if !body[amp..].contains(';') => format!("{}…", &body[..amp]),
+        _ => t,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_are_not_cut_in_two() {
+        assert_eq!(cut("ab &amp; c", 6), "ab …");
+        assert_eq!(cut("ab &amp; c", 9), "ab &amp;…");
+        assert_eq!(escape("<a> & b"), "&lt;a&gt; &amp; b");
+        assert_eq!(link("https://x.org/a|b"), "<https://x.org/a%7Cb>");
+    }
+}

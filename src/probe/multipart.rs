@@ -1,0 +1,132 @@
+//! `multipart/form-data` bodies, encoded to bytes here rather than with
+//! reqwest's `multipart::Form`: a `Form` is a one-shot stream that cannot be
+//! cloned, while the probe follows redirects itself and must send the same
+//! body again on a 307 or 308. Bytes also keep file reads in the probe,
+//! where a missing file becomes a `setup` failure.
+
+use crate::check::{Part, PartContent};
+use crate::template::Resolve;
+
+use super::render::RunVars;
+
+/// The body's `Content-Type` (with its boundary) and bytes. Files are read
+/// now, when the run needs them.
+pub(super) async fn encode(parts: &[Part], vars: &RunVars) -> Result<(String, Vec<u8>), String> {
+    let mut contents = Vec::with_capacity(parts.len());
+    for part in parts {
+        let bytes = match &part.content {
+            PartContent::Text(t) => t
+                .render(vars as &dyn Resolve)
+                .map_err(|e| format!("multipart part {:?}: {e}", part.name))?
+                .into_owned()
+                .into_bytes(),
+            PartContent::File { path, .. } => tokio::fs::read(path).await.map_err(|e| {
+                format!(
+                    "multipart part {:?}: cannot read {}: {e}",
+                    part.name,
+                    path.display()
+                )
+            })?,
+        };
+        contents.push(bytes);
+    }
+    let boundary = boundary(&contents);
+    let mut body = Vec::new();
+    for (part, bytes) in parts.iter().zip(&contents) {
+        body.extend_from_slice(format!("--{boundary}\r\n").as_bytes());
+        let name = quoted(&part.name);
+        match &part.content {
+            PartContent::Text(_) => {
+                let head = format!("Content-Disposition: form-data; name=\"{name}\"\r\n\r\n");
+                body.extend_from_slice(head.as_bytes());
+            }
+            PartContent::File {
+                filename,
+                content_type,
+                ..
+            } => {
+                let filename = quoted(filename);
+                let head = format!(
+                    "Content-Disposition: form-data; name=\"{name}\"; filename=\"{filename}\"\r\nContent-Type: {content_type}\r\n\r\n"
+                );
+                body.extend_from_slice(head.as_bytes());
+            }
+        }
+        body.extend_from_slice(bytes);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+    Ok((format!("multipart/form-data; boundary={boundary}"), body))
+}
+
+/// A random boundary that occurs in no part.
+fn boundary(contents: &[Vec<u8>]) -> String {
+    loop {
+        let candidate = format!("scarecrow-{}", uuid::Uuid::new_v4().simple());
+        let needle = candidate.as_bytes();
+        let clashes = contents
+            .iter()
+            .any(|c| c.windows(needle.len()).any(|w| w == needle));
+        if !clashes {
+            return candidate;
+        }
+    }
+}
+
+/// A name or file name inside quotes, escaped as browsers do (WHATWG).
+fn quoted(s: &str) -> String {
+    s.replace('"', "%22")
+        .replace('\r', "%0D")
+        .replace('\n', "%0A")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::template::Template;
+
+    #[tokio::test]
+    async fn text_and_file_parts_are_framed_by_one_boundary() {
+        let dir = std::env::temp_dir().join(format!("scarecrow-mp-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("a.txt");
+        std::fs::write(&file, b"file\x00bytes").unwrap();
+        let parts = vec![
+            Part {
+                name: "no\"te".into(),
+                content: PartContent::Text(Template::literal("hello")),
+            },
+            Part {
+                name: "doc".into(),
+                content: PartContent::File {
+                    path: file,
+                    filename: "a.txt".into(),
+                    content_type: "text/plain".into(),
+                },
+            },
+        ];
+        let (ct, body) = encode(&parts, &RunVars::default()).await.unwrap();
+        let b = ct.strip_prefix("multipart/form-data; boundary=").unwrap();
+        let expected = format!(
+            "--{b}\r\nContent-Disposition: form-data; name=\"no%22te\"\r\n\r\nhello\r\n\
+             --{b}\r\nContent-Disposition: form-data; name=\"doc\"; filename=\"a.txt\"\r\nContent-Type: text/plain\r\n\r\nfile\0bytes\r\n\
+             --{b}--\r\n"
+        );
+        assert_eq!(String::from_utf8_lossy(&body), expected);
+
+        let missing = vec![Part {
+            name: "doc".into(),
+            content: PartContent::File {
+                path: dir.join("nope.pdf"),
+                filename: "nope.pdf".into(),
+                content_type: "application/pdf".into(),
+            },
+        }];
+        let err = encode(&missing, &RunVars::default()).await.unwrap_err();
+        assert!(
+            err.starts_with("multipart part \"doc\": cannot read "),
+            "{err}"
+        );
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}

@@ -1,0 +1,392 @@
+//! The public status page at `/`: server-rendered HTML without scripts,
+//! one column that reads on a phone. Open incidents first, then the
+//! critical features, the others, and the incident history.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
+
+use super::ServerState;
+use super::html::{CSS, Esc, clip, clock, ms, span, sparkline, time};
+use crate::check::Outcome;
+use crate::incident::Incident;
+use crate::view::{CheckView, State as ViewState, View};
+
+/// Seconds between the browser's reloads of the page.
+const REFRESH: u32 = 30;
+/// Incidents shown in the history.
+const HISTORY: usize = 15;
+/// Characters of a failure message shown; the API has all of it.
+const MESSAGE: usize = 320;
+
+pub(super) async fn page(State(s): State<ServerState>) -> Response {
+    let view = s.view.clone();
+    let store = s.store_path.clone();
+    match tokio::task::spawn_blocking(move || render(&view, store.as_deref(), Utc::now())).await {
+        Ok(html) => (
+            [
+                (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+                (header::CACHE_CONTROL, "no-store"),
+            ],
+            html,
+        )
+            .into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "rendering the status page failed");
+            StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Health {
+    Down,
+    Pending,
+    Up,
+}
+
+impl Health {
+    fn of(c: &CheckView) -> Health {
+        match c.last_result.as_deref().map(|r| r.outcome.is_success()) {
+            None => Health::Pending,
+            Some(true) => Health::Up,
+            Some(false) => Health::Down,
+        }
+    }
+
+    fn class(self) -> &'static str {
+        match self {
+            Health::Down => "down",
+            Health::Pending => "wait",
+            Health::Up => "up",
+        }
+    }
+
+    fn label(self) -> &'static str {
+        match self {
+            Health::Down => "Down",
+            Health::Pending => "Waiting",
+            Health::Up => "Up",
+        }
+    }
+}
+
+/// Open incidents and the latest ones, from the store.
+type History = Result<(Vec<Incident>, Vec<Incident>), String>;
+
+fn history(store: Option<&Path>) -> History {
+    let path = store.ok_or("no store is configured")?;
+    let reader = crate::store::open_reader(path).map_err(|e| e.to_string())?;
+    let open = reader.incidents(true, 50).map_err(|e| e.to_string())?;
+    let recent = reader
+        .incidents(false, HISTORY)
+        .map_err(|e| e.to_string())?;
+    Ok((open, recent))
+}
+
+/// The whole page, as of `now`.
+pub(super) fn render(view: &View, store: Option<&Path>, now: DateTime<Utc>) -> String {
+    let history = history(store);
+    if let Err(e) = &history {
+        tracing::debug!(error = %e, "the status page shows no incident history");
+    }
+    let state = view.read();
+    let mut checks: Vec<(&CheckView, Health)> =
+        state.checks.values().map(|c| (c, Health::of(c))).collect();
+    checks.sort_by(|(a, ha), (b, hb)| (!a.critical, ha, &a.name).cmp(&(!b.critical, hb, &b.name)));
+    let down = checks.iter().filter(|(_, h)| *h == Health::Down).count();
+    let critical_down = checks
+        .iter()
+        .filter(|(c, h)| c.critical && *h == Health::Down)
+        .count();
+    let (class, headline) = match (checks.len(), down) {
+        (0, _) => ("wait", "No features are watched yet".to_owned()),
+        (_, 0) if checks.iter().all(|(_, h)| *h == Health::Pending) => {
+            ("wait", "Checking the features…".to_owned())
+        }
+        (_, 0) => ("up", "All features are working".to_owned()),
+        (_, n) if critical_down == n => (
+            "down",
+            plural(n, "critical feature is down", "critical features are down"),
+        ),
+        (_, n) => ("down", plural(n, "feature is down", "features are down")),
+    };
+
+    let mut out = String::with_capacity(16 * 1024);
+    let _ = write!(
+        out,
+        r#"<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><meta http-equiv="refresh" content="{REFRESH}"><title>Status: {}</title><style>{CSS}</style></head><body><div class="wrap">"#,
+        Esc(&headline)
+    );
+    let _ = write!(
+        out,
+        r#"<header class="top"><strong>scarecrow</strong><span>Updated {}</span></header><section class="summary {class}" id="summary"><h1>{}</h1><p>{}</p></section>"#,
+        clock(now, now),
+        Esc(&headline),
+        summary_detail(&checks)
+    );
+    open_incidents(&mut out, &state, &history, now);
+    let (critical, others): (Vec<_>, Vec<_>) = checks.iter().partition(|(c, _)| c.critical);
+    for (title, id, group) in [
+        ("Critical features", "critical", critical),
+        ("Other features", "other", others),
+    ] {
+        if group.is_empty() {
+            continue;
+        }
+        let _ = write!(
+            out,
+            r#"<section id="{id}"><h2>{title}</h2><ul class="list">"#
+        );
+        for (c, h) in group {
+            check_card(&mut out, c, h, now);
+        }
+        out.push_str("</ul></section>");
+    }
+    incident_history(&mut out, &history, now);
+    footer(&mut out, &state, now);
+    out.push_str("</div></body></html>");
+    out
+}
+
+fn plural(n: usize, one: &str, many: &str) -> String {
+    match n {
+        1 => format!("1 {one}"),
+        n => format!("{n} {many}"),
+    }
+}
+
+fn summary_detail(checks: &[(&CheckView, Health)]) -> String {
+    let down: Vec<String> = checks
+        .iter()
+        .filter(|(_, h)| *h == Health::Down)
+        .map(|(c, _)| Esc(c.description.as_deref().unwrap_or(&c.name)).to_string())
+        .collect();
+    if !down.is_empty() {
+        return format!("Not working: {}.", down.join(", "));
+    }
+    let critical = checks.iter().filter(|(c, _)| c.critical).count();
+    format!(
+        "{} watched, {critical} of them critical.",
+        plural(checks.len(), "feature", "features")
+    )
+}
+
+/// An open incident as the page shows it.
+struct Open<'a> {
+    id: &'a str,
+    title: &'a str,
+    check: &'a str,
+    /// The feature's description, or the check's name.
+    feature: &'a str,
+    declared_at: DateTime<Utc>,
+    evidence: Option<&'a crate::incident::Evidence>,
+}
+
+fn open_incidents(out: &mut String, state: &ViewState, history: &History, now: DateTime<Utc>) {
+    // The store has the evidence; without it, the view still knows which
+    // incidents are open.
+    let list: Vec<Open> = match history {
+        Ok((open, _)) => open
+            .iter()
+            .map(|i| Open {
+                id: &i.id,
+                title: &i.title,
+                check: &i.feature.check,
+                feature: i.feature.description.as_deref().unwrap_or(&i.feature.check),
+                declared_at: i.declared_at,
+                evidence: Some(&i.evidence),
+            })
+            .collect(),
+        Err(_) => state
+            .checks
+            .values()
+            .filter_map(|c| {
+                let i = c.open_incident.as_ref()?;
+                Some(Open {
+                    id: &i.id,
+                    title: &i.title,
+                    check: &c.name,
+                    feature: c.description.as_deref().unwrap_or(&c.name),
+                    declared_at: i.declared_at,
+                    evidence: None,
+                })
+            })
+            .collect(),
+    };
+    if list.is_empty() {
+        return;
+    }
+    out.push_str(r#"<section id="incidents"><h2>Open incidents</h2><ul class="list">"#);
+    for i in list {
+        let _ = write!(
+            out,
+            r#"<li class="card incident down" data-incident="{}" data-check="{}" title="{}"><div class="head"><h3>{}</h3><span class="badge">Open</span></div><p class="since">Declared {} · open for {}</p>"#,
+            Esc(i.id),
+            Esc(i.check),
+            Esc(i.title),
+            Esc(i.feature),
+            clock(now, i.declared_at),
+            span(now - i.declared_at)
+        );
+        if let Some(e) = i.evidence {
+            out.push_str(r#"<p class="why">"#);
+            if let Some(step) = &e.step {
+                let _ = write!(out, "<b>Failing step:</b> “{}” ", Esc(step));
+            }
+            let _ = write!(out, r#"<span class="tag">{}</span></p>"#, Esc(&e.reason));
+        }
+        out.push_str("</li>");
+    }
+    out.push_str("</ul></section>");
+}
+
+fn check_card(out: &mut String, c: &CheckView, h: Health, now: DateTime<Utc>) {
+    let _ = write!(
+        out,
+        r#"<li class="card {}" id="check-{}" data-check="{}" data-state="{}" data-critical="{}"><div class="head"><h3>{}</h3><span class="badge">{}</span></div>"#,
+        h.class(),
+        Esc(&c.name),
+        Esc(&c.name),
+        h.class(),
+        c.critical,
+        Esc(c.description.as_deref().unwrap_or(&c.name)),
+        h.label()
+    );
+    out.push_str(r#"<div class="name">"#);
+    let _ = write!(out, "{}", Esc(&c.name));
+    if let Some(owner) = &c.owner {
+        let _ = write!(out, " · {}", Esc(owner));
+    }
+    out.push_str("</div>");
+    since(out, c, h, now);
+    if let Some(Outcome::Failure {
+        reason,
+        step,
+        message,
+    }) = c.last_result.as_deref().map(|r| &r.outcome)
+    {
+        out.push_str(r#"<p class="why">"#);
+        if let Some(step) = step {
+            let _ = write!(
+                out,
+                r#"<b>Failing step:</b> “<span class="step">{}</span>” "#,
+                Esc(step)
+            );
+        }
+        let _ = write!(
+            out,
+            r#"<span class="tag reason">{reason}</span><span class="message">{}</span></p>"#,
+            Esc(&clip(message, MESSAGE))
+        );
+    }
+    out.push_str(r#"<div class="foot"><span>"#);
+    match c.last_result.as_deref() {
+        Some(r) => {
+            out.push_str("Last run ");
+            time(out, now, r.started_at);
+            let _ = write!(out, " · {}", ms(r.duration.as_secs_f64() * 1e3));
+        }
+        None => out.push_str("Not run yet"),
+    }
+    if let Some(next) = c.next_run_at {
+        out.push_str(" · next ");
+        time(out, now, next);
+    }
+    out.push_str("</span>");
+    sparkline(out, &c.recent);
+    out.push_str("</div></li>");
+}
+
+/// "Down since …", "Up since …", or how long it has been up in the window.
+fn since(out: &mut String, c: &CheckView, h: Health, now: DateTime<Utc>) {
+    let text = match h {
+        Health::Pending => "Waiting for the first run".to_owned(),
+        Health::Down => match c.failing_since {
+            Some(t) => format!("Down since {} ({})", clock(now, t), span(now - t)),
+            None => "Down".to_owned(),
+        },
+        Health::Up => {
+            let back = c.recent.iter().rposition(|p| !p.ok);
+            match back.and_then(|i| c.recent.get(i + 1)) {
+                Some(p) => format!("Up since {} ({})", clock(now, p.at), span(now - p.at)),
+                None => plural(
+                    c.recent.len(),
+                    "recent run passed",
+                    "recent runs all passed",
+                ),
+            }
+        }
+    };
+    let _ = write!(out, r#"<p class="since">{}</p>"#, Esc(&text));
+}
+
+fn incident_history(out: &mut String, history: &History, now: DateTime<Utc>) {
+    out.push_str(r#"<section id="history"><h2>Incident history</h2>"#);
+    let recent = match history {
+        Ok((_, recent)) => recent,
+        Err(_) => {
+            out.push_str(r#"<p class="muted">The incident history is not available right now.</p></section>"#);
+            return;
+        }
+    };
+    if recent.is_empty() {
+        out.push_str(r#"<p class="muted">No incidents so far.</p></section>"#);
+        return;
+    }
+    out.push_str("<table><thead><tr><th>Feature</th><th>Declared</th><th>Lasted</th><th>Ended</th></tr></thead><tbody>");
+    for i in recent {
+        let ended = match (&i.resolved_at, i.resolution.as_deref()) {
+            (None, _) => "ongoing",
+            (Some(_), Some("recovered")) => "recovered",
+            (Some(_), Some("manual")) => "resolved by hand",
+            (Some(_), Some("check_removed")) => "check removed",
+            (Some(_), _) => "resolved",
+        };
+        let _ = write!(
+            out,
+            r#"<tr data-incident="{}"><td>{}</td><td class="t">{}</td><td class="t">{}</td><td>{ended}</td></tr>"#,
+            Esc(&i.id),
+            Esc(&i.feature.check),
+            clock(now, i.declared_at),
+            span(i.resolved_at.unwrap_or(now) - i.declared_at),
+        );
+    }
+    out.push_str("</tbody></table></section>");
+}
+
+fn footer(out: &mut String, state: &ViewState, now: DateTime<Utc>) {
+    out.push_str("<footer>");
+    if let Some(at) = state.config.loaded_at {
+        out.push_str("<p>Checks loaded ");
+        time(out, now, at);
+        let broken = state
+            .config
+            .files
+            .iter()
+            .filter(|f| !f.errors.is_empty())
+            .count();
+        if broken > 0 {
+            let _ = write!(
+                out,
+                r#" · <span class="warn">{} with errors; the last good version keeps running</span>"#,
+                plural(broken, "file", "files")
+            );
+        }
+        out.push_str("</p>");
+    }
+    if let Some(at) = state.scheduler_last_tick {
+        out.push_str("<p>Scheduler active ");
+        time(out, now, at);
+        out.push_str("</p>");
+    }
+    let _ = write!(
+        out,
+        "<p>Times in UTC · this page refreshes every {REFRESH} s · scarecrow {}</p></footer>",
+        env!("CARGO_PKG_VERSION")
+    );
+}

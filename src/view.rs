@@ -1,0 +1,200 @@
+//! A read-only view of the daemon's state for the HTTP API and the status
+//! page. The parts that own the state write to it; the server only reads.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::check::{Check, Outcome, RunResult};
+use crate::incident::{Event, EventKind};
+
+/// Runs kept per check for the sparkline and the API.
+const RECENT: usize = 60;
+
+#[derive(Clone, Default)]
+pub struct View {
+    inner: Arc<RwLock<State>>,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct State {
+    pub started_at: Option<DateTime<Utc>>,
+    pub checks: BTreeMap<String, CheckView>,
+    pub config: ConfigView,
+    pub scheduler_last_tick: Option<DateTime<Utc>>,
+    pub store_up: bool,
+}
+
+/// One check as people see it.
+#[derive(Debug, Clone, Serialize)]
+pub struct CheckView {
+    pub name: String,
+    pub description: Option<String>,
+    pub critical: bool,
+    pub owner: Option<String>,
+    pub runbook: Option<String>,
+    pub labels: BTreeMap<String, String>,
+    pub schedule: String,
+    pub source: String,
+    pub last_result: Option<Arc<RunResult>>,
+    pub last_success_at: Option<DateTime<Utc>>,
+    /// When the current run of failures began (None while passing).
+    pub failing_since: Option<DateTime<Utc>>,
+    pub next_run_at: Option<DateTime<Utc>>,
+    pub open_incident: Option<IncidentRef>,
+    /// The latest runs, oldest first.
+    pub recent: VecDeque<RunPoint>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct IncidentRef {
+    pub id: String,
+    pub title: String,
+    pub declared_at: DateTime<Utc>,
+}
+
+/// One run, as small as a sparkline needs.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct RunPoint {
+    pub at: DateTime<Utc>,
+    pub duration_ms: f64,
+    pub ok: bool,
+}
+
+/// The last reload: when, which files, which errors.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ConfigView {
+    pub loaded_at: Option<DateTime<Utc>>,
+    pub last_success_at: Option<DateTime<Utc>>,
+    pub successful: bool,
+    pub files: Vec<FileView>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct FileView {
+    pub path: String,
+    /// The check it defines, when it loaded (now or before).
+    pub check: Option<String>,
+    /// Problems of the file as it is now; the last good version keeps
+    /// running when there are errors.
+    pub errors: Vec<String>,
+}
+
+impl View {
+    pub fn read(&self) -> RwLockReadGuard<'_, State> {
+        self.inner.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn write(&self) -> RwLockWriteGuard<'_, State> {
+        self.inner.write().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub fn started(&self) {
+        self.write().started_at = Some(Utc::now());
+    }
+
+    /// A check was loaded or changed; what it has shown so far is kept.
+    pub fn upsert_check(&self, check: &Check) {
+        let mut s = self.write();
+        let prior = s.checks.remove(&check.name);
+        let mut v = CheckView {
+            name: check.name.clone(),
+            description: check.description.clone(),
+            critical: check.critical,
+            owner: check.owner.clone(),
+            runbook: check.runbook.clone(),
+            labels: check.labels.clone(),
+            schedule: check.schedule.to_string(),
+            source: check.source.display().to_string(),
+            last_result: None,
+            last_success_at: None,
+            failing_since: None,
+            next_run_at: None,
+            open_incident: None,
+            recent: VecDeque::new(),
+        };
+        if let Some(p) = prior {
+            v.last_result = p.last_result;
+            v.last_success_at = p.last_success_at;
+            v.failing_since = p.failing_since;
+            v.next_run_at = p.next_run_at;
+            v.open_incident = p.open_incident;
+            v.recent = p.recent;
+        }
+        s.checks.insert(check.name.clone(), v);
+    }
+
+    pub fn remove_check(&self, name: &str) {
+        self.write().checks.remove(name);
+    }
+
+    pub fn run_finished(&self, result: &RunResult) {
+        let mut s = self.write();
+        let Some(v) = s.checks.get_mut(&result.check) else {
+            return;
+        };
+        let ok = result.outcome.is_success();
+        let ended =
+            result.started_at + chrono::TimeDelta::from_std(result.duration).unwrap_or_default();
+        if ok {
+            v.last_success_at = Some(ended);
+            v.failing_since = None;
+        } else if v.failing_since.is_none() {
+            v.failing_since = Some(result.started_at);
+        }
+        if v.recent.len() >= RECENT {
+            v.recent.pop_front();
+        }
+        v.recent.push_back(RunPoint {
+            at: result.started_at,
+            duration_ms: result.duration.as_secs_f64() * 1e3,
+            ok: matches!(result.outcome, Outcome::Success),
+        });
+        v.last_result = Some(Arc::new(result.clone()));
+    }
+
+    pub fn next_run(&self, check: &str, at: Option<DateTime<Utc>>) {
+        if let Some(v) = self.write().checks.get_mut(check) {
+            v.next_run_at = at;
+        }
+    }
+
+    pub fn incident_event(&self, event: &Event) {
+        let i = &event.incident;
+        if let Some(v) = self.write().checks.get_mut(&i.feature.check) {
+            v.open_incident = match event.kind {
+                EventKind::Resolved => None,
+                _ => Some(IncidentRef {
+                    id: i.id.clone(),
+                    title: i.title.clone(),
+                    declared_at: i.declared_at,
+                }),
+            };
+        }
+    }
+
+    /// An incident found open at start-up.
+    pub fn open_incident(&self, check: &str, i: &crate::incident::Incident) {
+        if let Some(v) = self.write().checks.get_mut(check) {
+            v.open_incident = Some(IncidentRef {
+                id: i.id.clone(),
+                title: i.title.clone(),
+                declared_at: i.declared_at,
+            });
+        }
+    }
+
+    pub fn scheduler_ticked(&self) {
+        self.write().scheduler_last_tick = Some(Utc::now());
+    }
+
+    pub fn store_up(&self, up: bool) {
+        self.write().store_up = up;
+    }
+
+    pub fn config_loaded(&self, config: ConfigView) {
+        self.write().config = config;
+    }
+}

@@ -1,0 +1,283 @@
+//! The JSON API of a running daemon, end to end: every endpoint, its
+//! shapes and errors, the API token and the credentials of `/metrics`.
+
+mod common;
+mod running;
+
+use common::Site;
+use running::{Daemon, METRICS_PASSWORD, METRICS_USER, TOKEN, eventually};
+
+/// The value of one sample line of `/metrics`, read with credentials.
+async fn metric(d: &Daemon, series: &str) -> Option<f64> {
+    let text = reqwest::Client::new()
+        .get(format!("{}/metrics", d.url))
+        .basic_auth(METRICS_USER, Some(METRICS_PASSWORD))
+        .send()
+        .await
+        .ok()?
+        .text()
+        .await
+        .ok()?;
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+}
+
+async fn json(resp: reqwest::Response) -> serde_json::Value {
+    let text = resp.text().await.expect("body");
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_token_is_required_and_compared_exactly() {
+    let site = Site::start().await;
+    let d = Daemon::start("api-auth", &site.url, "1h").await;
+    let client = reqwest::Client::new();
+    let checks = format!("{}/api/v1/checks", d.url);
+
+    let resp = client.get(&checks).send().await.expect("GET");
+    assert_eq!(resp.status(), 401);
+    assert_eq!(
+        resp.headers()["www-authenticate"],
+        "Bearer realm=\"scarecrow\""
+    );
+    let body = json(resp).await;
+    assert!(body["error"].as_str().is_some_and(|m| m.contains("Bearer")));
+
+    for wrong in [
+        &TOKEN[..TOKEN.len() - 1],
+        "API-TOKEN-FOR-TESTS",
+        "api-token-for-tests2",
+    ] {
+        let resp = client
+            .get(&checks)
+            .header("authorization", format!("Bearer {wrong}"))
+            .send()
+            .await
+            .expect("GET");
+        assert_eq!(resp.status(), 401, "{wrong:?}");
+    }
+    let resp = client
+        .post(format!("{}/api/v1/checks/weather/run", d.url))
+        .send()
+        .await
+        .expect("POST");
+    assert_eq!(resp.status(), 401, "actions need the token too");
+
+    let resp = client
+        .get(&checks)
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(resp.status(), 200);
+
+    // /metrics has its own credentials; the status page is public.
+    let metrics = format!("{}/metrics", d.url);
+    let resp = client.get(&metrics).send().await.expect("GET");
+    assert_eq!(resp.status(), 401);
+    assert!(
+        resp.headers()["www-authenticate"]
+            .to_str()
+            .is_ok_and(|c| c.starts_with("Basic realm="))
+    );
+    let resp = client
+        .get(&metrics)
+        .basic_auth(METRICS_USER, Some("wrong"))
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(resp.status(), 401);
+    let resp = client
+        .get(&metrics)
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(
+        resp.status(),
+        401,
+        "the API token is not a metrics credential"
+    );
+    let resp = client
+        .get(&metrics)
+        .basic_auth(METRICS_USER, Some(METRICS_PASSWORD))
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(resp.status(), 200);
+    assert!(
+        resp.text()
+            .await
+            .expect("body")
+            .contains("scarecrow_checks_loaded 2")
+    );
+    let resp = client
+        .get(format!("{}/", d.url))
+        .send()
+        .await
+        .expect("GET /");
+    assert_eq!(resp.status(), 200);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn checks_runs_config_and_incidents() {
+    let site = Site::start().await;
+    let d = Daemon::start("api", &site.url, "1h").await;
+
+    // GET /checks: every check with its schedule and state.
+    let list = eventually("diesel-order up", 30, async || {
+        let (_, body) = d.get("/checks").await;
+        let up = body["checks"]
+            .as_array()?
+            .iter()
+            .any(|c| c["name"] == "diesel-order" && c["status"] == "up");
+        up.then_some(body)
+    })
+    .await;
+    let checks = list["checks"].as_array().expect("checks");
+    assert_eq!(checks.len(), 2, "{list}");
+    let diesel = &checks[0];
+    assert_eq!(diesel["name"], "diesel-order");
+    assert_eq!(diesel["critical"], true);
+    assert_eq!(diesel["owner"], "shop-team");
+    assert_eq!(diesel["schedule"], "every 1s");
+    assert_eq!(diesel["last_result"]["result"], "success");
+    assert!(diesel["last_result"]["duration_ms"].is_number());
+    assert!(diesel["last_success_at"].is_string());
+    assert!(diesel["next_run_at"].is_string());
+    assert!(diesel["open_incident"].is_null());
+    let weather = &checks[1];
+    assert_eq!(weather["name"], "weather");
+    assert_eq!(weather["critical"], false);
+    assert_eq!(weather["status"], "pending", "hourly: not run yet");
+    assert!(weather["last_result"].is_null());
+
+    // GET /checks/{name}: plus the recent runs with step timings.
+    let detail = d.check("diesel-order").await;
+    let runs = detail["recent_runs"].as_array().expect("recent_runs");
+    assert!(!runs.is_empty(), "{detail}");
+    let step = &runs[0]["steps"][0];
+    assert_eq!(step["name"], "open the order form");
+    assert!(step["duration"].is_number(), "milliseconds: {step}");
+    assert!(step["phases"].is_object(), "{step}");
+    assert_eq!(d.get("/checks/nope").await.0, 404);
+    assert_eq!(
+        d.get("/checks/diesel-order?runs=1").await.1["recent_runs"]
+            .as_array()
+            .map(Vec::len),
+        Some(1)
+    );
+
+    // POST /checks/{name}/run: runs now, answers the result, counts.
+    let runs_total = r#"scarecrow_check_runs_total{check="weather",result="success"}"#;
+    assert_eq!(metric(&d, runs_total).await, Some(0.0));
+    let client = reqwest::Client::new();
+    let resp = client
+        .post(format!("{}/api/v1/checks/weather/run", d.url))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .expect("POST run");
+    assert_eq!(resp.status(), 200);
+    let result = json(resp).await;
+    assert_eq!(result["check"], "weather");
+    assert_eq!(result["result"], "success", "{result}");
+    assert_eq!(result["steps"][0]["name"], "open the weather page");
+    assert_eq!(metric(&d, runs_total).await, Some(1.0));
+    assert_eq!(d.check("weather").await["status"], "up");
+    let resp = client
+        .post(format!("{}/api/v1/checks/nope/run", d.url))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .expect("POST run");
+    assert_eq!(resp.status(), 404);
+    let resp = client
+        .get(format!("{}/api/v1/checks/weather/run", d.url))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .expect("GET run");
+    assert_eq!(resp.status(), 405);
+
+    // GET /config: the last load, file by file.
+    let (status, config) = d.get("/config").await;
+    assert_eq!(status, 200);
+    assert_eq!(config["successful"], true, "{config}");
+    assert!(config["loaded_at"].is_string());
+    let files = config["files"].as_array().expect("files");
+    assert_eq!(files.len(), 2, "{config}");
+    assert!(files.iter().all(|f| f["errors"] == serde_json::json!([])));
+    assert!(files.iter().any(|f| f["check"] == "diesel-order"));
+
+    // GET /incidents and /incidents/{id}: a broken feature declares one.
+    assert_eq!(
+        d.get("/incidents").await.1["incidents"],
+        serde_json::json!([])
+    );
+    site.switch("break", "diesel", "").await;
+    let open = eventually("an open incident", 30, async || {
+        let (_, body) = d.get("/incidents?open=true").await;
+        body["incidents"].as_array()?.first().cloned()
+    })
+    .await;
+    assert_eq!(open["feature"]["check"], "diesel-order");
+    assert_eq!(open["open"], true);
+    assert_eq!(open["evidence"]["step"], "open the order form");
+    assert!(open["duration_seconds"].is_number());
+    let id = open["id"].as_str().expect("id").to_owned();
+
+    let detail = d.check("diesel-order").await;
+    assert_eq!(detail["status"], "down");
+    assert_eq!(detail["last_result"]["reason"], "assertion");
+    assert_eq!(detail["last_result"]["step"], "open the order form");
+    assert!(
+        detail["last_result"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("liters"))
+    );
+    assert!(detail["failing_since"].is_string());
+    assert_eq!(detail["open_incident"]["id"], id.as_str());
+
+    let (status, inc) = d.get(&format!("/incidents/{id}")).await;
+    assert_eq!(status, 200);
+    assert_eq!(inc["incident"]["id"], id.as_str());
+    assert_eq!(inc["timeline"][0]["kind"], "incident.declared");
+    let notifications = inc["notifications"].as_array().expect("notifications");
+    assert!(
+        notifications
+            .iter()
+            .any(|n| n["sink"] == "log" && n["kind"] == "incident.declared"),
+        "{inc}"
+    );
+    let (status, missing) = d.get("/incidents/inc_nope").await;
+    assert_eq!(status, 404);
+    assert!(missing["error"].is_string());
+
+    // POST /incidents/{id}/resolve: by hand, with a note.
+    let resp = client
+        .post(format!("{}/api/v1/incidents/{id}/resolve", d.url))
+        .bearer_auth(TOKEN)
+        .header("content-type", "application/json")
+        .body(r#"{"note": "fixed the form"}"#)
+        .send()
+        .await
+        .expect("POST resolve");
+    assert_eq!(resp.status(), 200);
+    let resolved = eventually("the resolution stored", 10, async || {
+        let (_, body) = d.get(&format!("/incidents/{id}")).await;
+        (body["incident"]["open"] == false).then_some(body)
+    })
+    .await;
+    assert_eq!(resolved["incident"]["resolution"], "manual");
+    assert_eq!(resolved["incident"]["note"], "fixed the form");
+    let (_, all) = d.get("/incidents").await;
+    assert!(
+        all["incidents"]
+            .as_array()
+            .is_some_and(|l| l.iter().any(|i| i["id"] == id.as_str()))
+    );
+    let (status, bad) = d.get("/incidents?limit=lots").await;
+    assert_eq!(status, 400);
+    assert!(bad["error"].is_string());
+}

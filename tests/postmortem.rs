@@ -1,0 +1,130 @@
+//! `scarecrow postmortem`: a draft from a scripted incident in a real store,
+//! pinned by a golden file (times and the incident id normalised).
+
+use std::path::Path;
+use std::time::Duration;
+
+use chrono::{DurationRound as _, TimeDelta, Utc};
+use scarecrow::check::{Outcome, Reason, RunResult, StepResult};
+use scarecrow::incident::machine::{CheckState, Observation};
+use scarecrow::incident::store::{DeliveryState, OutboxItem, RunRecord, Store as _, Transition};
+use scarecrow::incident::{Feature, Thresholds};
+
+fn run(ok: bool, at: chrono::DateTime<Utc>) -> RunResult {
+    RunResult {
+        check: "diesel-order".into(),
+        started_at: at,
+        duration: Duration::from_millis(42),
+        outcome: match ok {
+            true => Outcome::Success,
+            false => Outcome::Failure {
+                reason: Reason::Assertion,
+                step: Some("open the order form".into()),
+                message: r#"step "open the order form": selector "form#order input[name=liters]" matched nothing"#.into(),
+            },
+        },
+        steps: vec![StepResult {
+            name: "open the order form".into(),
+            method: "GET".into(),
+            url: "http://127.0.0.1:8780/diesel/order".into(),
+            status: Some(200),
+            duration: Duration::from_millis(40),
+            phases: Default::default(),
+            redirects: 0,
+            failures: if ok { vec![] } else { vec![r#"selector "form#order input[name=liters]" matched nothing"#.into()] },
+            excerpt: (!ok).then(|| "Greenfield Farmers' Union Diesel order".into()),
+            ..StepResult::default()
+        }],
+    }
+}
+
+#[tokio::test]
+async fn a_scripted_incident_gives_the_golden_draft() {
+    let dir = std::env::temp_dir().join(format!("scarecrow-postmortem-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("dir");
+    std::fs::write(dir.join("config.toml"), "[incidents]\nbudget_90d = 1\n").expect("config");
+    let store = scarecrow::store::open(&dir.join("data/scarecrow.db"), 100).expect("store");
+    let feature = Feature {
+        check: "diesel-order".into(),
+        description: Some("The diesel order form takes an order".into()),
+        owner: Some("shop-team".into()),
+        runbook: Some("https://wiki.example.org/runbooks/diesel-order".into()),
+        ..Feature::default()
+    };
+    // The case that started it all: first failure 14:48, declared 14:49,
+    // recovered 15:13, resolved 15:14 (a day ago, so it counts in 90 days).
+    let day = (Utc::now() - TimeDelta::days(1))
+        .duration_trunc(TimeDelta::days(1))
+        .expect("day");
+    let at = |h: i64, m: i64| day + TimeDelta::hours(h) + TimeDelta::minutes(m);
+    let script = [
+        (false, at(14, 48)),
+        (false, at(14, 49)),
+        (false, at(15, 0)),
+        (true, at(15, 13)),
+        (true, at(15, 14)),
+    ];
+    let mut state = CheckState::default();
+    let mut id = String::new();
+    for (n, (ok, t)) in script.into_iter().enumerate() {
+        let result = run(ok, t);
+        let run_id = format!("run_{}", n + 1);
+        let event = state.observe(&Observation {
+            run_id: &run_id,
+            result: &result,
+            critical: true,
+            thresholds: Thresholds::default(),
+            feature: &feature,
+            key: "scarecrow:default:diesel-order",
+            now: t + TimeDelta::seconds(1),
+            in_maintenance: false,
+        });
+        store
+            .record_run(RunRecord {
+                run_id,
+                result,
+                state: state.clone(),
+            })
+            .await
+            .expect("run");
+        if let Some(event) = event {
+            id = event.incident.id.clone();
+            let mut item = OutboxItem::new(&event, "incident-webhook", event.at);
+            item.state = DeliveryState::Delivered;
+            item.attempts = 1;
+            item.delivered_at = Some(event.at + TimeDelta::milliseconds(300));
+            store
+                .commit(Transition {
+                    check: "diesel-order".into(),
+                    state: state.clone(),
+                    event,
+                    outbox: vec![item],
+                })
+                .await
+                .expect("commit");
+        }
+    }
+    store.close().await;
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_scarecrow"))
+        .args(["postmortem", &id, "--config"])
+        .arg(dir.join("config.toml"))
+        .output()
+        .expect("postmortem");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout).replace(&id, "inc_ID");
+    let times = regex::Regex::new(r"\d{4}-\d{2}-\d{2} ").expect("regex");
+    let text = times.replace_all(&text, "DAY ").into_owned();
+    let golden = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/postmortem.md");
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::write(&golden, &text).expect("write golden");
+    }
+    let expected =
+        std::fs::read_to_string(&golden).expect("golden file (run with UPDATE_GOLDEN=1)");
+    assert!(expected == text, "golden postmortem.md differs:\n{text}");
+    let _ = std::fs::remove_dir_all(dir);
+}

@@ -1,0 +1,178 @@
+use std::time::Duration;
+
+use serde_json::json;
+
+use super::support::{Receiver, Secrets, TITLE, at, declared, later, template};
+use scarecrow::config::sinks::{PagerDutySpec, SinkKind, SinkSpec};
+use scarecrow::incident::EventKind;
+use scarecrow::incident::pagerduty::PagerDutySink;
+use scarecrow::incident::sink::{Attempt, RateLimit, Route, Sink, build_with};
+
+const KEY: &str = "R0UTINGKEY0123456789abcdef012345";
+const ACCEPTED: &str = r#"{"status":"success","message":"Event processed","dedup_key":"scarecrow:eu-west:diesel-order"}"#;
+
+fn spec(url: &str) -> PagerDutySpec {
+    PagerDutySpec {
+        url: template(&format!("{url}/v2/enqueue")),
+        routing_key: template("${secret:PAGERDUTY_ROUTING_KEY}"),
+        source: None,
+        severity: None,
+        status_url: Some("https://status.example.org".into()),
+        timeout: Duration::from_secs(5),
+    }
+}
+
+fn secrets() -> Secrets {
+    Secrets([("PAGERDUTY_ROUTING_KEY", KEY)].into())
+}
+
+fn sink(url: &str) -> PagerDutySink {
+    PagerDutySink::new("pagerduty", Route::default(), &spec(url), &secrets()).unwrap()
+}
+
+#[tokio::test]
+async fn trigger_and_resolve_have_the_exact_bodies_and_share_the_dedup_key() {
+    let rx = Receiver::start(202, ACCEPTED).await;
+    let spec = SinkSpec {
+        name: "pagerduty".into(),
+        kind: SinkKind::PagerDuty(spec(&rx.url)),
+        route: Route::default(),
+    };
+    let sink = build_with(&spec, &secrets()).unwrap();
+    let resolved_at = at("2025-03-04T10:27:32.250Z");
+    for e in [
+        declared(),
+        later(EventKind::Reminder, resolved_at),
+        later(EventKind::Resolved, resolved_at),
+    ] {
+        assert_eq!(sink.send(&e, 1).await, Attempt::Delivered { status: 202 });
+    }
+    let got = rx.got();
+    assert_eq!(got.len(), 3);
+    assert!(got.iter().all(|g| g.path == "/v2/enqueue"));
+    assert_eq!(got[0].header("content-type"), "application/json");
+    let trigger = json!({
+        "routing_key": KEY,
+        "event_action": "trigger",
+        "dedup_key": "scarecrow:eu-west:diesel-order",
+        "payload": {
+            "summary": TITLE,
+            "source": "eu-west",
+            "severity": "critical",
+            "timestamp": "2025-03-04T10:15:01.000Z",
+            "component": "diesel-order",
+            "group": "shop-team",
+            "class": "assertion",
+            "custom_details": {
+                "event": "incident.declared",
+                "incident": "inc_0192f5a6b7c8",
+                "description": "Customers can order diesel",
+                "owner": "shop-team",
+                "roles": {"coordinator": "@alice", "operations": "#shop-ops"},
+                "labels": {"site": "shop"},
+                "first_failure_at": "2025-03-04T10:14:01.000Z",
+                "step": "order",
+                "message": "expected status 200, got 500",
+                "failures": ["status: expected 200, got 500"],
+                "status": 500,
+                "url": "https://shop.example.org/diesel/order",
+                "consecutive_failures": 2,
+                "run_id": "run_2"
+            }
+        },
+        "client": "scarecrow",
+        "client_url": "https://status.example.org",
+        "links": [
+            {"href": "https://wiki.example.org/runbooks/diesel", "text": "Runbook"},
+            {"href": "https://status.example.org", "text": "Status page"}
+        ]
+    });
+    assert_eq!(got[0].json(), trigger);
+    // A reminder triggers again under the same key: PagerDuty dedupes it.
+    let mut reminder = trigger.clone();
+    reminder["payload"]["custom_details"]["event"] = json!("incident.reminder");
+    assert_eq!(got[1].json(), reminder);
+    assert_eq!(
+        got[2].json(),
+        json!({
+            "routing_key": KEY,
+            "event_action": "resolve",
+            "dedup_key": "scarecrow:eu-west:diesel-order"
+        })
+    );
+}
+
+#[tokio::test]
+async fn past_the_budget_it_returns_retry_without_sending() {
+    let rx = Receiver::start(202, ACCEPTED).await;
+    let sink = sink(&rx.url).with_rate_limit(RateLimit::new(2, Duration::from_secs(60)));
+    let e = declared();
+    assert_eq!(sink.send(&e, 1).await, Attempt::Delivered { status: 202 });
+    assert_eq!(sink.send(&e, 1).await, Attempt::Delivered { status: 202 });
+    let third = sink.send(&e, 1).await;
+    let Attempt::Retry { error, retry_after } = &third else {
+        panic!("{third:?}")
+    };
+    assert_eq!(*retry_after, Some(Duration::from_secs(30)), "{third}");
+    assert!(error.contains("rate limit"), "{error}");
+    assert_eq!(rx.got().len(), 2, "the third event must not be sent");
+}
+
+#[tokio::test]
+async fn a_bad_request_is_dead_lettered_and_throttling_retried() {
+    let rx = Receiver::start(202, ACCEPTED).await;
+    rx.then(
+        400,
+        r#"{"status":"invalid event","errors":["'routing_key' is invalid"]}"#,
+    );
+    rx.then(429, "");
+    rx.then(503, "");
+    let sink = sink(&rx.url);
+    let e = declared();
+    let a = sink.send(&e, 1).await;
+    assert!(
+        matches!(&a, Attempt::Rejected { error } if error.contains("routing_key")),
+        "{a:?}"
+    );
+    for _ in 0..2 {
+        let a = sink.send(&e, 1).await;
+        assert!(
+            matches!(a, Attempt::Retry { retry_after: Some(d), .. } if d == Duration::from_secs(7)),
+            "{a:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn severity_and_source_can_be_overridden() {
+    let rx = Receiver::start(202, ACCEPTED).await;
+    let mut spec = spec(&rx.url);
+    spec.severity = Some(scarecrow::config::sinks::PagerDutySeverity::Warning);
+    spec.source = Some("shop-prod".into());
+    let sink = PagerDutySink::new("pd", Route::default(), &spec, &secrets()).unwrap();
+    let mut e = declared();
+    e.incident.title = "x".repeat(2000);
+    sink.send(&e, 1).await;
+    let body = rx.got()[0].json();
+    assert_eq!(body["payload"]["severity"], "warning");
+    assert_eq!(body["payload"]["source"], "shop-prod");
+    assert_eq!(
+        body["payload"]["summary"].as_str().unwrap().chars().count(),
+        1024
+    );
+}
+
+#[test]
+fn a_missing_routing_key_stops_the_build() {
+    let err = PagerDutySink::new(
+        "pd",
+        Route::default(),
+        &spec("http://127.0.0.1:9"),
+        &Secrets([].into()),
+    )
+    .unwrap_err();
+    assert_eq!(
+        err.message,
+        "secret `PAGERDUTY_ROUTING_KEY`: PAGERDUTY_ROUTING_KEY is not set"
+    );
+}

@@ -1,0 +1,119 @@
+use std::time::Duration;
+
+use serde_json::json;
+
+use super::support::{Receiver, Secrets, TITLE, at, declared, later, template};
+use scarecrow::config::sinks::SlackSpec;
+use scarecrow::incident::EventKind;
+use scarecrow::incident::sink::{Attempt, RateLimit, Route, Sink};
+use scarecrow::incident::slack::SlackSink;
+
+fn sink(url: &str) -> SlackSink {
+    let spec = SlackSpec {
+        url: template("${secret:SLACK_WEBHOOK_URL}"),
+        status_url: Some("https://status.example.org".into()),
+        timeout: Duration::from_secs(5),
+    };
+    let url = format!("{url}/services/T0/B0/x");
+    let secrets = Secrets([("SLACK_WEBHOOK_URL", &*url.leak())].into());
+    SlackSink::new("slack", Route::default(), &spec, &secrets).unwrap()
+}
+
+#[tokio::test]
+async fn a_declaration_is_a_readable_message() {
+    let rx = Receiver::start(200, "ok").await;
+    let sink = sink(&rx.url);
+    assert_eq!(
+        sink.send(&declared(), 1).await,
+        Attempt::Delivered { status: 200 }
+    );
+    let got = rx.got();
+    assert_eq!(got[0].path, "/services/T0/B0/x");
+    let section = "*Feature:* Customers can order diesel (`diesel-order`)\n\
+        *What is wrong:* expected status 200, got 500\n\
+        *Since:* <!date^1741083241^{date_short_pretty} {time}|2025-03-04 10:14 UTC> (2 failed runs in a row)\n\
+        *Failing step:* `order` (assertion)\n\
+        *Owner:* shop-team\n\
+        *Roles:* coordinator @alice · operations #shop-ops\n\
+        *Runbook:* <https://wiki.example.org/runbooks/diesel>\n\
+        *Status page:* <https://status.example.org>\n\
+        *Failing URL:* <https://shop.example.org/diesel/order>";
+    assert_eq!(
+        got[0].json(),
+        json!({
+            "text": format!("Incident: {TITLE}"),
+            "blocks": [
+                {"type": "header", "text": {"type": "plain_text", "text": format!("🔴 Incident: {TITLE}"), "emoji": true}},
+                {"type": "section", "text": {"type": "mrkdwn", "text": section}},
+                {"type": "context", "elements": [{"type": "mrkdwn", "text": "incident `inc_0192f5a6b7c8` · key `scarecrow:eu-west:diesel-order` · scarecrow"}]}
+            ]
+        })
+    );
+}
+
+#[tokio::test]
+async fn a_resolution_says_how_and_when() {
+    let rx = Receiver::start(200, "ok").await;
+    let sink = sink(&rx.url);
+    let e = later(EventKind::Resolved, at("2025-03-04T10:27:32.250Z"));
+    sink.send(&e, 1).await;
+    let body = rx.got()[0].json();
+    assert_eq!(body["text"], format!("Resolved: {TITLE}"));
+    assert_eq!(
+        body["blocks"][0]["text"]["text"],
+        format!("✅ Resolved: {TITLE}")
+    );
+    let section = body["blocks"][1]["text"]["text"].as_str().unwrap();
+    assert!(
+        section.contains("*Resolved:* the check recovered after 12 min\n"),
+        "{section}"
+    );
+    assert!(section.contains("|2025-03-04 10:27 UTC>"), "{section}");
+}
+
+#[tokio::test]
+async fn the_header_is_cut_at_150_characters_and_text_is_escaped() {
+    let rx = Receiver::start(200, "ok").await;
+    let sink = sink(&rx.url);
+    let mut e = declared();
+    e.incident.title = format!("{} <b>&", "x".repeat(300));
+    e.incident.evidence.message = "<script> & \"quotes\"\nand lines".into();
+    sink.send(&e, 1).await;
+    let body = rx.got()[0].json();
+    let header = body["blocks"][0]["text"]["text"].as_str().unwrap();
+    assert_eq!(header.chars().count(), 150, "{header}");
+    assert!(header.starts_with("🔴 Incident: xxx") && header.ends_with("x…"));
+    let section = body["blocks"][1]["text"]["text"].as_str().unwrap();
+    assert!(
+        section.contains("*What is wrong:* &lt;script&gt; &amp; \"quotes\"\nand lines"),
+        "{section}"
+    );
+}
+
+#[tokio::test]
+async fn about_one_message_a_second() {
+    let rx = Receiver::start(200, "ok").await;
+    let sink = sink(&rx.url);
+    assert!(matches!(
+        sink.send(&declared(), 1).await,
+        Attempt::Delivered { .. }
+    ));
+    let a = sink.send(&declared(), 1).await;
+    assert!(
+        matches!(a, Attempt::Retry { retry_after: Some(d), .. } if d == Duration::from_secs(1)),
+        "{a:?}"
+    );
+    assert_eq!(rx.got().len(), 1);
+    // A limit set through the constructor, and Slack's own 429.
+    let sink = sink_with_room(&rx.url);
+    rx.then(429, "rate_limited");
+    let a = sink.send(&declared(), 1).await;
+    assert!(
+        matches!(a, Attempt::Retry { retry_after: Some(d), .. } if d == Duration::from_secs(7)),
+        "{a:?}"
+    );
+}
+
+fn sink_with_room(url: &str) -> SlackSink {
+    sink(url).with_rate_limit(RateLimit::new(10, Duration::from_secs(1)))
+}
