@@ -304,6 +304,54 @@ async fn a_killed_daemon_delivers_after_restart_and_resolves_the_same_incident()
     assert_eq!(d.signal("-TERM").await, Some(0));
 }
 
+/// SIGTERM while a declaration is being delivered: the delivery in flight
+/// finishes, the store flushes, the daemon exits 0; after a restart nothing
+/// is sent again under a new id and the recovery resolves the same incident.
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_during_a_declaration_loses_nothing_and_sends_nothing_twice() {
+    let site = Site::start().await;
+    let hook = Receiver::start().await;
+    hook.delay(2000);
+    let mut d = Daemon::setup("drain", &site.url, &hook.url);
+    d.start();
+    site.switch("break", "diesel", "").await;
+    eventually("a delivery in flight", 30, async || {
+        (hook.arrived.load(std::sync::atomic::Ordering::SeqCst) >= 1).then_some(())
+    })
+    .await;
+    assert_eq!(d.signal("-TERM").await, Some(0), "exits 0 after draining");
+    let declared = hook.delivered("incident.declared");
+    assert_eq!(
+        declared.len(),
+        1,
+        "the delivery in flight finished before exit"
+    );
+    hook.delay(0);
+    d.start();
+    site.switch("fix", "diesel", "").await;
+    let resolved = eventually("resolution", 30, async || {
+        hook.delivered("incident.resolved").pop()
+    })
+    .await;
+    assert_eq!(
+        resolved.body["data"]["incident"],
+        declared[0].body["data"]["incident"]
+    );
+    let ids: std::collections::HashSet<String> = hook
+        .all()
+        .iter()
+        .filter(|r| r.body["type"] == "incident.declared")
+        .map(|r| r.headers["webhook-id"].clone())
+        .collect();
+    assert_eq!(ids.len(), 1, "never sent again under a new id");
+    assert_eq!(
+        hook.delivered("incident.declared").len(),
+        1,
+        "not sent twice"
+    );
+    assert_eq!(d.signal("-TERM").await, Some(0));
+}
+
 /// The store locked by another process: declarations still go out from
 /// memory, `scarecrow_store_up` shows 0, and the store catches up after.
 #[tokio::test(flavor = "multi_thread")]

@@ -241,6 +241,8 @@ impl Live {
             ("sinks", old.sinks != new.sinks),
             ("heartbeat", old.heartbeat != new.heartbeat),
             ("log_format", old.log_format != new.log_format),
+            ("api_token", old.api_token != new.api_token),
+            ("metrics_auth", old.metrics_auth != new.metrics_auth),
         ] {
             if changed {
                 tracing::warn!("config.toml: a change of {what} takes effect after a restart");

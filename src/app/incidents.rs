@@ -52,6 +52,15 @@ impl Incidents {
                 .map_err(|e| anyhow::anyhow!("sink `{}`: {e}", spec.name))?;
             sinks.push(Arc::from(sink));
         }
+        // Sinks that re-send open alerts (Alertmanager) pick up where they were.
+        let open: Vec<crate::incident::Incident> = snapshot
+            .states
+            .values()
+            .filter_map(|s| s.open.clone())
+            .collect();
+        for sink in &sinks {
+            sink.resume(&open);
+        }
         let (outbox_tx, outbox_rx) = mpsc::unbounded_channel();
         let telemetry = Arc::new(IncidentTelemetry {
             metrics: metrics.clone(),

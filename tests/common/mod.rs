@@ -89,6 +89,9 @@ pub struct Receiver {
     pub url: String,
     pub got: std::sync::Arc<std::sync::Mutex<Vec<Received>>>,
     status: std::sync::Arc<std::sync::atomic::AtomicU16>,
+    /// Requests that arrived (recorded as they come, before the answer).
+    pub arrived: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    delay_ms: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl Receiver {
@@ -101,6 +104,8 @@ impl Receiver {
             url,
             got: Default::default(),
             status: std::sync::Arc::new(std::sync::atomic::AtomicU16::new(200)),
+            arrived: Default::default(),
+            delay_ms: Default::default(),
         };
         let state = r.clone();
         let app = axum::Router::new().route(
@@ -108,6 +113,11 @@ impl Receiver {
             axum::routing::post(move |headers: axum::http::HeaderMap, body: String| {
                 let state = state.clone();
                 async move {
+                    state
+                        .arrived
+                        .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    let delay = state.delay_ms.load(std::sync::atomic::Ordering::SeqCst);
+                    tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
                     let status = state.status.load(std::sync::atomic::Ordering::SeqCst);
                     let headers = headers
                         .iter()
@@ -127,6 +137,11 @@ impl Receiver {
         );
         tokio::spawn(async move { axum::serve(listener, app).await });
         r
+    }
+
+    /// Take this long to answer each following request.
+    pub fn delay(&self, ms: u64) {
+        self.delay_ms.store(ms, std::sync::atomic::Ordering::SeqCst);
     }
 
     /// Answer every following request with `status`.

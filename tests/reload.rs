@@ -1,0 +1,164 @@
+//! Hot reload: edits under checks/ apply while the daemon runs; a broken
+//! file keeps its last good version; a removed check resolves its incident.
+
+mod common;
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use common::{Receiver, Site, free_port};
+
+struct Daemon {
+    dir: std::path::PathBuf,
+    port: u16,
+    child: tokio::process::Child,
+}
+
+impl Daemon {
+    async fn metrics(&self) -> String {
+        match reqwest::get(format!("http://127.0.0.1:{}/metrics", self.port)).await {
+            Ok(r) => r.text().await.unwrap_or_default(),
+            Err(_) => String::new(),
+        }
+    }
+
+    async fn sample(&self, series: &str) -> Option<f64> {
+        let text = self.metrics().await;
+        text.lines()
+            .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+    }
+
+    async fn until(&self, what: &str, f: impl Fn(&str) -> bool) -> String {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let text = self.metrics().await;
+            if f(&text) {
+                return text;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "timed out waiting for {what}:\n{text}"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    fn write(&self, name: &str, text: &str) {
+        std::fs::write(self.dir.join("checks").join(name), text).expect("write check");
+    }
+}
+
+fn check(site: &str, path: &str, critical: bool) -> String {
+    format!(
+        "every = \"1s\"\ncritical = {critical}\n[[step]]\nname = \"open\"\nurl = \"{site}{path}\"\n[[step.expect.css]]\nselector = \"form#order input[name=liters]\"\nexists = true\n"
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn edits_apply_broken_files_keep_the_last_good_version_and_removal_resolves() {
+    let site = Site::start().await;
+    let hook = Receiver::start().await;
+    let port = free_port();
+    let dir = std::env::temp_dir().join(format!("scarecrow-reload-{}-{port}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("checks")).expect("mkdir");
+    std::fs::write(
+        dir.join("config.toml"),
+        format!("listen = \"127.0.0.1:{port}\"\n[[sinks]]\nname = \"hook\"\ntype = \"webhook\"\nurl = \"{}\"\n", hook.url),
+    )
+    .expect("config");
+    let d = Daemon {
+        port,
+        child: tokio::process::Command::new(env!("CARGO_BIN_EXE_scarecrow"))
+            .args(["run", "--config"])
+            .arg(dir.join("config.toml"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("daemon"),
+        dir,
+    };
+    d.write("diesel.toml", &check(&site.url, "/diesel/order", true));
+    d.until("diesel loaded and passing", |t| {
+        t.contains(r#"scarecrow_check_up{check="diesel"} 1"#)
+    })
+    .await;
+
+    // A new file starts; an edit applies (the weather page has no order
+    // form, so the changed check fails) and keeps the check's counters.
+    d.write("weather.toml", &check(&site.url, "/weather", false));
+    d.until("weather added", |t| {
+        t.contains(r#"scarecrow_check_info{check="weather""#)
+    })
+    .await;
+    let runs_before = d
+        .sample(r#"scarecrow_check_runs_total{check="diesel",result="success"}"#)
+        .await
+        .unwrap_or(0.0);
+    assert!(runs_before >= 1.0);
+    d.write("diesel.toml", &check(&site.url, "/weather", true));
+    d.until("diesel changed and failing", |t| {
+        t.contains(r#"scarecrow_check_up{check="diesel"} 0"#)
+    })
+    .await;
+    let runs_after = d
+        .sample(r#"scarecrow_check_runs_total{check="diesel",result="success"}"#)
+        .await
+        .unwrap_or(0.0);
+    assert!(runs_after >= runs_before, "counters kept across the change");
+    let declared = async || hook.delivered("incident.declared").pop();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while declared().await.is_none() {
+        assert!(tokio::time::Instant::now() < deadline, "no declaration");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    // A broken file: the last good version keeps running, the reload is marked failed.
+    d.write("weather.toml", "every = 5\n");
+    let text = d
+        .until("reload failed", |t| {
+            t.contains("scarecrow_config_last_reload_successful 0")
+        })
+        .await;
+    assert!(
+        text.contains(r#"scarecrow_check_info{check="weather""#),
+        "weather keeps its last good version"
+    );
+    let config: serde_json::Value = serde_json::from_str(
+        &reqwest::get(format!("http://127.0.0.1:{port}/api/v1/config"))
+            .await
+            .expect("api")
+            .text()
+            .await
+            .expect("body"),
+    )
+    .expect("json");
+    assert!(config.to_string().contains("weather.toml:1:9"), "{config}");
+
+    // Removing a check stops it, removes its series, resolves its incident.
+    std::fs::remove_file(d.dir.join("checks/diesel.toml")).expect("rm");
+    d.until("diesel removed", |t| !t.contains(r#"check="diesel""#))
+        .await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(r) = hook.delivered("incident.resolved").pop() {
+            assert_eq!(r.body["data"]["resolution"], "check_removed");
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no resolution");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    // SIGHUP reloads too.
+    d.write("weather.toml", &check(&site.url, "/diesel/order", false));
+    let pid = d.child.id().expect("pid").to_string();
+    let _ = std::process::Command::new("kill")
+        .args(["-HUP", &pid])
+        .status();
+    d.until("reload ok", |t| {
+        t.contains("scarecrow_config_last_reload_successful 1")
+    })
+    .await;
+    let _ = std::fs::remove_dir_all(&d.dir);
+}
