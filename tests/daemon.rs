@@ -15,13 +15,14 @@ fn free_port() -> u16 {
         .expect("free port")
 }
 
-/// A config and two fast checks in a temporary directory.
-fn setup(site: &str, port: u16) -> std::path::PathBuf {
+/// A config and two fast checks in a temporary directory; the heartbeat
+/// goes to `ping`.
+fn setup(site: &str, port: u16, ping: &str) -> std::path::PathBuf {
     let dir = std::env::temp_dir().join(format!("scarecrow-daemon-{}-{port}", std::process::id()));
     std::fs::create_dir_all(dir.join("checks")).expect("mkdir");
     std::fs::write(
         dir.join("config.toml"),
-        format!("listen = \"127.0.0.1:{port}\"\nshutdown_grace = \"5s\"\n"),
+        format!("listen = \"127.0.0.1:{port}\"\nshutdown_grace = \"5s\"\n[heartbeat]\nurl = \"{ping}\"\nevery = \"1s\"\n"),
     )
     .expect("config");
     std::fs::write(
@@ -38,6 +39,25 @@ fn setup(site: &str, port: u16) -> std::path::PathBuf {
     .expect("check");
     std::fs::write(dir.join("checks/broken.toml"), "every = 5\n").expect("broken check");
     dir
+}
+
+/// A dead-man's-switch endpoint that counts its pings.
+async fn heartbeat_receiver() -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    let pings = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = pings.clone();
+    let app = axum::Router::new().route(
+        "/ping",
+        axum::routing::get(move || {
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            async { "OK" }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}/ping", listener.local_addr().expect("addr"));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (url, pings)
 }
 
 async fn scrape(client: &reqwest::Client, port: u16) -> String {
@@ -81,12 +101,14 @@ async fn wait_for(
 async fn runs_checks_exposes_metrics_and_stops_on_sigterm() {
     let site = Site::start().await;
     let port = free_port();
-    let dir = setup(&site.url, port);
+    let (ping, pings) = heartbeat_receiver().await;
+    let dir = setup(&site.url, port, &ping);
     let mut daemon = tokio::process::Command::new(env!("CARGO_BIN_EXE_scarecrow"))
         .args(["run", "--config"])
         .arg(dir.join("config.toml"))
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
+        .kill_on_drop(true)
         .spawn()
         .expect("start daemon");
     let client = reqwest::Client::new();
@@ -129,6 +151,19 @@ async fn runs_checks_exposes_metrics_and_stops_on_sigterm() {
         sample(&text, "scarecrow_scheduler_lateness_seconds_count") >= Some(2.0),
         "{text}"
     );
+
+    // The scheduler's progress pings the dead-man's switch; /readyz is ready.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while pings.load(std::sync::atomic::Ordering::SeqCst) < 2 {
+        assert!(tokio::time::Instant::now() < deadline, "no heartbeat");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let ready = client
+        .get(format!("http://127.0.0.1:{port}/readyz"))
+        .send()
+        .await
+        .expect("readyz");
+    assert_eq!(ready.status(), 200);
 
     let health = tokio::process::Command::new(env!("CARGO_BIN_EXE_scarecrow"))
         .args([
