@@ -140,15 +140,20 @@ impl<S: Store> Engine<S> {
             now,
         });
         let state = state.clone();
-        let saved = self
-            .store
-            .record_run(RunRecord {
-                run_id,
-                result,
-                state: state.clone(),
-            })
-            .await;
-        self.note_store(saved.is_ok(), saved.err());
+        // Queued, not awaited: one transaction per run would make the store
+        // the engine's bottleneck; the writer batches queued runs.
+        let record = RunRecord {
+            run_id,
+            result,
+            state: state.clone(),
+        };
+        match self.store.queue_run(record) {
+            Ok(()) => {
+                let healthy = self.store.healthy() && self.unsaved.is_empty();
+                self.note_store(healthy, None);
+            }
+            Err(e) => self.note_store(false, Some(e)),
+        }
         if let Some(event) = event {
             self.emit(&check, state, event, Some(policy)).await;
         }
@@ -228,6 +233,11 @@ impl<S: Store> Engine<S> {
         match (self.store_ok, ok, error) {
             (true, false, Some(e)) => {
                 tracing::error!("{e}; incidents are kept in memory until the store recovers");
+            }
+            (true, false, None) => {
+                tracing::error!(
+                    "the store cannot be written; incidents are kept in memory until it recovers"
+                );
             }
             (false, true, _) => tracing::info!("store writable again; reconciled"),
             _ => {}

@@ -93,6 +93,12 @@ pub trait Store: Send + Sync + 'static {
     fn commit(&self, t: Transition) -> impl Future<Output = Result<(), StoreError>> + Send;
     /// Records a run and the check's counters after it; may be batched.
     fn record_run(&self, r: RunRecord) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Queues a run to be recorded with the next batch and returns at once:
+    /// the engine must not wait for a transaction per run. Failures show in
+    /// [`Store::healthy`].
+    fn queue_run(&self, r: RunRecord) -> Result<(), StoreError>;
+    /// Whether the last write succeeded.
+    fn healthy(&self) -> bool;
     /// Records a delivery attempt's outcome (the item as it now is).
     fn update_delivery(
         &self,

@@ -31,8 +31,11 @@ pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 /// Buckets of a run's duration: 10 ms to 30 s.
 const DURATION_BUCKETS: [f64; 10] = [0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
-/// Buckets of the scheduler's lateness: 100 µs to 5 s.
-const LATENESS_BUCKETS: [f64; 10] = [0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0];
+/// Buckets of the scheduler's lateness: 100 µs to 5 s, fine around the
+/// 5 ms that matters for a p99.
+const LATENESS_BUCKETS: [f64; 11] = [
+    0.0001, 0.0005, 0.001, 0.002, 0.003, 0.005, 0.01, 0.05, 0.25, 1.0, 5.0,
+];
 const RESULTS: [&str; 2] = ["success", "failure"];
 const PHASES: [&str; 4] = ["dns", "connect", "ttfb", "transfer"];
 

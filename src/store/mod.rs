@@ -155,6 +155,21 @@ impl Store for SqliteStore {
         self.ask(|reply| Request::Run(row, reply)).await
     }
 
+    fn queue_run(&self, r: RunRecord) -> Result<(), StoreError> {
+        let row = Box::new(RunRow::new(&r)?);
+        // Nobody waits for this reply: the writer batches queued runs, and
+        // its outcome shows in `healthy`.
+        let (reply, _) = oneshot::channel();
+        self.inner
+            .tx
+            .send(Request::Run(row, reply))
+            .map_err(|_| closed())
+    }
+
+    fn healthy(&self) -> bool {
+        self.is_healthy()
+    }
+
     async fn update_delivery(&self, item: OutboxItem) -> Result<(), StoreError> {
         let row = Box::new(OutboxRow::new(&item)?);
         self.ask(|reply| Request::Delivery(row, reply)).await
