@@ -89,6 +89,7 @@ impl SqliteStore {
             conn,
             path: path.to_owned(),
             retention: retention.into(),
+            since_prune: Default::default(),
             healthy: Arc::clone(&healthy),
         };
         let (tx, rx) = mpsc::channel();

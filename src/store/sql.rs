@@ -125,6 +125,7 @@ pub(super) fn record_runs<'a>(
     conn: &mut Connection,
     runs: impl Iterator<Item = &'a RunRow>,
     keep: super::Retention,
+    prune: &BTreeSet<&str>,
 ) -> rusqlite::Result<()> {
     let cutoff = chrono::TimeDelta::from_std(keep.max_age)
         .ok()
@@ -132,7 +133,6 @@ pub(super) fn record_runs<'a>(
         .unwrap_or(chrono::DateTime::<chrono::Utc>::MIN_UTC);
     let cutoff = cutoff.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
     let tx = immediate(conn)?;
-    let mut checks = BTreeSet::new();
     {
         let mut insert = tx.prepare_cached(INSERT_RUN)?;
         for r in runs {
@@ -148,12 +148,11 @@ pub(super) fn record_runs<'a>(
                 r.json,
             ])?;
             upsert_state(&tx, &r.state)?;
-            checks.insert(r.check.as_str());
         }
-        let mut prune = tx.prepare_cached(PRUNE_RUNS)?;
-        for check in checks {
+        let mut statement = tx.prepare_cached(PRUNE_RUNS)?;
+        for check in prune {
             let count = i64::try_from(keep.runs_per_check).unwrap_or(i64::MAX);
-            prune.execute(params![check, count, cutoff])?;
+            statement.execute(params![check, count, cutoff])?;
         }
     }
     tx.commit()

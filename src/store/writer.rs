@@ -38,6 +38,8 @@ pub(super) struct Writer {
     pub conn: Connection,
     pub path: PathBuf,
     pub retention: super::Retention,
+    /// Runs added per check since it was last pruned.
+    pub since_prune: std::collections::HashMap<String, usize>,
     /// Whether the last write succeeded, for `scarecrow_store_up`.
     pub healthy: Arc<AtomicBool>,
 }
@@ -111,10 +113,25 @@ impl Writer {
         if runs.is_empty() {
             return;
         }
+        // Pruning a check costs a query; doing it for every batch a check is
+        // in made the writer the daemon's bottleneck. A check is pruned once
+        // a tenth of its history has been added since the last time, so at
+        // most 10 % more than the limit is kept.
+        let every = (self.retention.runs_per_check / 10).max(1);
+        let mut prune = std::collections::BTreeSet::new();
+        for (row, _) in runs.iter() {
+            let n = self.since_prune.entry(row.check.clone()).or_insert(0);
+            *n += 1;
+            if *n >= every {
+                *n = 0;
+                prune.insert(row.check.as_str());
+            }
+        }
         let result = sql::record_runs(
             &mut self.conn,
             runs.iter().map(|(row, _)| &**row),
             self.retention,
+            &prune,
         );
         let n = runs.len();
         let result = self.wrote(result, || match n {
