@@ -286,24 +286,16 @@ impl TemplateSink {
             Ok(r) => r,
             Err(error) => return Attempt::Rejected { error },
         };
-        let timestamp = Utc::now().timestamp();
-        let mut req = self
-            .client
-            .post(self.url.clone())
-            .headers(headers)
-            .header(http::header::CONTENT_TYPE, "application/json")
-            .header("webhook-id", event.id.as_str())
-            .header("webhook-timestamp", timestamp.to_string());
-        if !self.keys.is_empty() {
-            let signatures: Vec<String> = self
-                .keys
-                .iter()
-                .map(|k| k.sign(&event.id, timestamp, &body))
-                .collect();
-            req = req.header("webhook-signature", signatures.join(" "));
-        }
+        let req = webhook::signed_post(
+            &self.client,
+            &self.url,
+            headers,
+            &self.keys,
+            &event.id,
+            body,
+        );
         tracing::debug!(sink = %self.name, event = %event.id, attempt, "posting templated webhook");
-        classify(req.body(body).send().await).await
+        classify(req.send().await).await
     }
 }
 

@@ -170,25 +170,45 @@ impl WebhookSink {
                 };
             }
         };
-        let timestamp = Utc::now().timestamp();
-        let mut req = self
-            .client
-            .post(self.url.clone())
-            .headers(self.headers.clone())
-            .header(http::header::CONTENT_TYPE, "application/json")
-            .header("webhook-id", event.id.as_str())
-            .header("webhook-timestamp", timestamp.to_string());
-        if !self.keys.is_empty() {
-            let signatures: Vec<String> = self
-                .keys
-                .iter()
-                .map(|k| k.sign(&event.id, timestamp, &body))
-                .collect();
-            req = req.header("webhook-signature", signatures.join(" "));
-        }
+        let req = signed_post(
+            &self.client,
+            &self.url,
+            self.headers.clone(),
+            &self.keys,
+            &event.id,
+            body,
+        );
         tracing::debug!(sink = %self.name, event = %event.id, attempt, "posting webhook");
-        classify(req.body(body).send().await).await
+        classify(req.send().await).await
     }
+}
+
+/// A POST of `body` signed per Standard Webhooks: `webhook-id` (the event's
+/// id, the same on every retry), `webhook-timestamp` (this attempt) and one
+/// `webhook-signature` entry per key. Shared by every webhook-shaped sink.
+pub(super) fn signed_post(
+    client: &reqwest::Client,
+    url: &reqwest::Url,
+    headers: http::HeaderMap,
+    keys: &[SigningKey],
+    event_id: &str,
+    body: Vec<u8>,
+) -> reqwest::RequestBuilder {
+    let timestamp = Utc::now().timestamp();
+    let mut req = client
+        .post(url.clone())
+        .headers(headers)
+        .header(http::header::CONTENT_TYPE, "application/json")
+        .header("webhook-id", event_id)
+        .header("webhook-timestamp", timestamp.to_string());
+    if !keys.is_empty() {
+        let signatures: Vec<String> = keys
+            .iter()
+            .map(|k| k.sign(event_id, timestamp, &body))
+            .collect();
+        req = req.header("webhook-signature", signatures.join(" "));
+    }
+    req.body(body)
 }
 
 impl Sink for WebhookSink {
