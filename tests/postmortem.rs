@@ -1,6 +1,8 @@
 //! `scarecrow postmortem`: a draft from a scripted incident in a real store,
 //! pinned by a golden file (times and the incident id normalised).
 
+mod common;
+
 use std::path::Path;
 use std::time::Duration;
 
@@ -38,12 +40,9 @@ fn run(ok: bool, at: chrono::DateTime<Utc>) -> RunResult {
     }
 }
 
-#[tokio::test]
-async fn a_scripted_incident_gives_the_golden_draft() {
-    let dir = std::env::temp_dir().join(format!("scarecrow-postmortem-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("dir");
-    std::fs::write(dir.join("config.toml"), "[incidents]\nbudget_90d = 1\n").expect("config");
+/// Writes the runs (pass?, (hour, minute) yesterday) of `diesel-order` to
+/// the store in `dir` as the daemon would; returns the incident's id.
+async fn script(dir: &Path, runs: &[(bool, (i64, i64))]) -> String {
     let store = scarecrow::store::open(&dir.join("data/scarecrow.db"), 100).expect("store");
     let feature = Feature {
         check: "diesel-order".into(),
@@ -52,22 +51,14 @@ async fn a_scripted_incident_gives_the_golden_draft() {
         runbook: Some("https://wiki.example.org/runbooks/diesel-order".into()),
         ..Feature::default()
     };
-    // The case that started it all: first failure 14:48, declared 14:49,
-    // recovered 15:13, resolved 15:14 (a day ago, so it counts in 90 days).
     let day = (Utc::now() - TimeDelta::days(1))
         .duration_trunc(TimeDelta::days(1))
         .expect("day");
     let at = |h: i64, m: i64| day + TimeDelta::hours(h) + TimeDelta::minutes(m);
-    let script = [
-        (false, at(14, 48)),
-        (false, at(14, 49)),
-        (false, at(15, 0)),
-        (true, at(15, 13)),
-        (true, at(15, 14)),
-    ];
     let mut state = CheckState::default();
     let mut id = String::new();
-    for (n, (ok, t)) in script.into_iter().enumerate() {
+    for (n, &(ok, (h, m))) in runs.iter().enumerate() {
+        let t = at(h, m);
         let result = run(ok, t);
         let run_id = format!("run_{}", n + 1);
         let event = state.observe(&Observation {
@@ -106,6 +97,28 @@ async fn a_scripted_incident_gives_the_golden_draft() {
         }
     }
     store.close().await;
+    id
+}
+
+#[tokio::test]
+async fn a_scripted_incident_gives_the_golden_draft() {
+    let dir = std::env::temp_dir().join(format!("scarecrow-postmortem-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("dir");
+    std::fs::write(dir.join("config.toml"), "[incidents]\nbudget_90d = 1\n").expect("config");
+    // The case that started it all: first failure 14:48, declared 14:49,
+    // recovered 15:13, resolved 15:14 (a day ago, so it counts in 90 days).
+    let id = script(
+        &dir,
+        &[
+            (false, (14, 48)),
+            (false, (14, 49)),
+            (false, (15, 0)),
+            (true, (15, 13)),
+            (true, (15, 14)),
+        ],
+    )
+    .await;
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_scarecrow"))
         .args(["postmortem", &id, "--config"])
         .arg(dir.join("config.toml"))
@@ -126,5 +139,47 @@ async fn a_scripted_incident_gives_the_golden_draft() {
     let expected =
         std::fs::read_to_string(&golden).expect("golden file (run with UPDATE_GOLDEN=1)");
     assert!(expected == text, "golden postmortem.md differs:\n{text}");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// `incidents resolve` with no daemon running: the resolution is written to
+/// the store and sent through the configured sink right away.
+#[tokio::test(flavor = "multi_thread")]
+async fn resolving_by_hand_without_a_daemon_sends_the_resolution() {
+    let hook = common::Receiver::start().await;
+    let dir = std::env::temp_dir().join(format!("scarecrow-resolve-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("dir");
+    let config = format!(
+        "listen = \"127.0.0.1:{}\"\n[[sinks]]\nname = \"hook\"\ntype = \"webhook\"\nurl = \"{}\"\n",
+        common::free_port(),
+        hook.url
+    );
+    std::fs::write(dir.join("config.toml"), config).expect("config");
+    let id = script(&dir, &[(false, (14, 48)), (false, (14, 49))]).await;
+    let cli = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_scarecrow"))
+            .args(args)
+            .arg("--config")
+            .arg(dir.join("config.toml"))
+            .output()
+            .expect("scarecrow")
+    };
+    let out = cli(&["incidents", "resolve", &id, "--note", "form field restored"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("no daemon was running"));
+    let resolved = hook.delivered("incident.resolved");
+    assert_eq!(resolved.len(), 1, "sent at once");
+    assert_eq!(resolved[0].body["data"]["incident"], id.as_str());
+    assert_eq!(resolved[0].body["data"]["resolution"], "manual");
+    assert_eq!(resolved[0].body["data"]["note"], "form field restored");
+    let open = cli(&["incidents", "--open", "--format", "json"]);
+    assert_eq!(String::from_utf8_lossy(&open.stdout).trim(), "[]");
+    let again = cli(&["incidents", "resolve", &id]);
+    assert!(!again.status.success(), "an incident resolves once");
     let _ = std::fs::remove_dir_all(dir);
 }

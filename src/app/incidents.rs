@@ -46,12 +46,7 @@ impl Incidents {
             .with_context(|| format!("cannot open the store at {}", config.store_path.display()))?;
         let store = Arc::new(store);
         let snapshot = store.load().await.context("cannot read the store")?;
-        let mut sinks: Vec<Arc<dyn Sink>> = Vec::new();
-        for spec in &config.sinks {
-            let sink = crate::incident::sink::build(spec)
-                .map_err(|e| anyhow::anyhow!("sink `{}`: {e}", spec.name))?;
-            sinks.push(Arc::from(sink));
-        }
+        let sinks = build_sinks(config)?;
         // Sinks that re-send open alerts (Alertmanager) pick up where they were.
         let open: Vec<crate::incident::Incident> = snapshot
             .states
@@ -147,6 +142,19 @@ async fn count_incidents(path: std::path::PathBuf, metrics: Metrics, stop: Cance
             () = tokio::time::sleep(std::time::Duration::from_secs(300)) => {}
         }
     }
+}
+
+/// Every sink of `config`, its secrets read now.
+pub fn build_sinks(config: &Config) -> anyhow::Result<Vec<Arc<dyn Sink>>> {
+    config
+        .sinks
+        .iter()
+        .map(|spec| {
+            crate::incident::sink::build(spec)
+                .map(Arc::from)
+                .map_err(|e| anyhow::anyhow!("sink `{}`: {e}", spec.name))
+        })
+        .collect()
 }
 
 /// How incidents treat a check, with the roles of its owner.

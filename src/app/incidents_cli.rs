@@ -2,7 +2,6 @@
 //! runs, too) and resolve one by hand.
 
 use std::fmt::Write as _;
-use std::sync::Arc;
 
 use chrono::Utc;
 
@@ -115,17 +114,13 @@ async fn resolve_offline(config: &Config, id: &str, note: Option<String>) -> any
     let Some(event) = state.resolve_manually(note, Utc::now()) else {
         return Ok(Exit::CheckFailed);
     };
-    let sinks = config
-        .sinks
-        .iter()
-        .map(|spec| {
-            crate::incident::sink::build(spec).map(Arc::<dyn crate::incident::sink::Sink>::from)
-        })
-        .collect::<Result<Vec<_>, _>>()?;
     let now = Utc::now();
+    let sinks: Vec<_> = super::incidents::build_sinks(config)?
+        .into_iter()
+        .filter(|s| s.accepts(&event.incident.feature, true))
+        .collect();
     let outbox: Vec<OutboxItem> = sinks
         .iter()
-        .filter(|s| s.accepts(&event.incident.feature, true))
         .map(|s| OutboxItem::new(&event, s.name(), now))
         .collect();
     store
@@ -137,11 +132,7 @@ async fn resolve_offline(config: &Config, id: &str, note: Option<String>) -> any
         })
         .await?;
     println!("resolved {id} (no daemon was running)");
-    for (item, sink) in outbox.into_iter().zip(
-        sinks
-            .iter()
-            .filter(|s| s.accepts(&event.incident.feature, true)),
-    ) {
+    for (item, sink) in outbox.into_iter().zip(&sinks) {
         deliver(&store, item, sink.as_ref(), &event).await;
     }
     store.close().await;
