@@ -111,7 +111,7 @@ fn css(selector: &str, predicate: Predicate) -> Assertion {
 }
 
 fn matches(re: &str) -> Predicate {
-    Predicate::Matches(Pattern(regex::Regex::new(re).expect("valid regex")))
+    Predicate::Matches(Pattern::new(re).expect("valid regex"))
 }
 
 fn response<'a>(headers: &'a http::HeaderMap, body: &'a str) -> Response<'a> {

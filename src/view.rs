@@ -3,6 +3,7 @@
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -18,7 +19,7 @@ pub struct View {
     inner: Arc<RwLock<State>>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default)]
 pub struct State {
     pub started_at: Option<DateTime<Utc>>,
     pub checks: BTreeMap<String, CheckView>,
@@ -27,18 +28,12 @@ pub struct State {
     pub store_up: bool,
 }
 
-/// One check as people see it.
-#[derive(Debug, Clone, Serialize)]
+/// One check as people see it: its definition (shared with the scheduler,
+/// not copied) and what its runs have shown.
+#[derive(Debug, Clone)]
 pub struct CheckView {
-    pub name: String,
-    pub description: Option<String>,
-    pub critical: bool,
-    pub owner: Option<String>,
-    pub runbook: Option<String>,
-    pub labels: BTreeMap<String, String>,
-    pub schedule: String,
-    pub source: String,
-    pub last_result: Option<Arc<RunResult>>,
+    pub check: Arc<Check>,
+    pub last_run: Option<LastRun>,
     pub last_success_at: Option<DateTime<Utc>>,
     /// When the current run of failures began (None while passing).
     pub failing_since: Option<DateTime<Utc>>,
@@ -48,6 +43,15 @@ pub struct CheckView {
     pub recent: VecDeque<RunPoint>,
 }
 
+/// The last run, as much as the status page and the check list show; the
+/// whole run is in the store.
+#[derive(Debug, Clone)]
+pub struct LastRun {
+    pub started_at: DateTime<Utc>,
+    pub duration: Duration,
+    pub outcome: Outcome,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct IncidentRef {
     pub id: String,
@@ -55,11 +59,11 @@ pub struct IncidentRef {
     pub declared_at: DateTime<Utc>,
 }
 
-/// One run, as small as a sparkline needs.
+/// One run, as small as a sparkline needs (60 of them per check).
 #[derive(Debug, Clone, Copy, Serialize)]
 pub struct RunPoint {
     pub at: DateTime<Utc>,
-    pub duration_ms: f64,
+    pub duration_ms: f32,
     pub ok: bool,
 }
 
@@ -96,34 +100,23 @@ impl View {
     }
 
     /// A check was loaded or changed; what it has shown so far is kept.
-    pub fn upsert_check(&self, check: &Check) {
+    pub fn upsert_check(&self, check: &Arc<Check>) {
         let mut s = self.write();
-        let prior = s.checks.remove(&check.name);
-        let mut v = CheckView {
-            name: check.name.clone(),
-            description: check.description.clone(),
-            critical: check.critical,
-            owner: check.owner.clone(),
-            runbook: check.runbook.clone(),
-            labels: check.labels.clone(),
-            schedule: check.schedule.to_string(),
-            source: check.source.display().to_string(),
-            last_result: None,
-            last_success_at: None,
-            failing_since: None,
-            next_run_at: None,
-            open_incident: None,
-            recent: VecDeque::new(),
-        };
-        if let Some(p) = prior {
-            v.last_result = p.last_result;
-            v.last_success_at = p.last_success_at;
-            v.failing_since = p.failing_since;
-            v.next_run_at = p.next_run_at;
-            v.open_incident = p.open_incident;
-            v.recent = p.recent;
+        match s.checks.get_mut(&check.name) {
+            Some(v) => v.check = Arc::clone(check),
+            None => {
+                let v = CheckView {
+                    check: Arc::clone(check),
+                    last_run: None,
+                    last_success_at: None,
+                    failing_since: None,
+                    next_run_at: None,
+                    open_incident: None,
+                    recent: VecDeque::new(),
+                };
+                s.checks.insert(check.name.clone(), v);
+            }
         }
-        s.checks.insert(check.name.clone(), v);
     }
 
     pub fn remove_check(&self, name: &str) {
@@ -149,10 +142,14 @@ impl View {
         }
         v.recent.push_back(RunPoint {
             at: result.started_at,
-            duration_ms: result.duration.as_secs_f64() * 1e3,
-            ok: matches!(result.outcome, Outcome::Success),
+            duration_ms: (result.duration.as_secs_f64() * 1e3) as f32,
+            ok,
         });
-        v.last_result = Some(Arc::new(result.clone()));
+        v.last_run = Some(LastRun {
+            started_at: result.started_at,
+            duration: result.duration,
+            outcome: result.outcome.clone(),
+        });
     }
 
     pub fn next_run(&self, check: &str, at: Option<DateTime<Utc>>) {

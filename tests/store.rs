@@ -85,7 +85,7 @@ fn transition(kind: EventKind, incident: Incident, secs: i64, sinks: &[&str]) ->
         consecutive_failures: 2,
         first_failure_at: Some(incident.first_failure_at),
         failing_runs: incident.run_ids.clone(),
-        open: incident.is_open().then(|| incident.clone()),
+        open: incident.is_open().then(|| Box::new(incident.clone())),
         last_notified_at: Some(at(secs)),
         ..CheckState::default()
     };

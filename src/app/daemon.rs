@@ -79,9 +79,9 @@ async fn serve(
                 config.checks_dir.display()
             )
         })?;
-    let checks: Vec<Check> = catalog.checks().map(|c| (**c).clone()).collect();
+    let checks: Vec<Arc<Check>> = catalog.checks().cloned().collect();
     let probe = super::once::probe(&config, secrets.clone())?;
-    for e in probe.prepare(&checks) {
+    for e in probe.prepare(checks.iter().map(|c| &**c)) {
         tracing::error!("{e}; its checks fail with reason `setup`");
     }
     let listener = tokio::net::TcpListener::bind(config.listen)
@@ -140,7 +140,7 @@ async fn serve(
         live.config.shutdown_grace,
     );
     let scheduling = tokio::spawn(scheduler.run(
-        checks.into_iter().map(Arc::new).collect(),
+        checks,
         scheduler_rx,
         shutdown.clone(),
     ));

@@ -37,7 +37,7 @@ impl Incidents {
     /// a check missing now was really removed rather than broken.
     pub async fn start(
         config: &Config,
-        checks: &[Check],
+        checks: &[Arc<Check>],
         complete: bool,
         metrics: &Metrics,
         view: &View,
@@ -51,7 +51,7 @@ impl Incidents {
         let open: Vec<crate::incident::Incident> = snapshot
             .states
             .values()
-            .filter_map(|s| s.open.clone())
+            .filter_map(|s| s.open.as_deref().cloned())
             .collect();
         for sink in &sinks {
             sink.resume(&open);

@@ -430,7 +430,7 @@ mod tests {
     }
 
     fn re(s: &str) -> Predicate {
-        Predicate::Matches(Pattern(regex::Regex::new(s).unwrap()))
+        Predicate::Matches(Pattern::new(s).unwrap())
     }
 
     #[test]

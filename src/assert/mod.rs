@@ -4,6 +4,7 @@
 
 mod cert;
 mod eval;
+mod pattern;
 mod value;
 
 use std::fmt;
@@ -11,6 +12,7 @@ use std::time::Duration;
 
 pub use cert::PeerCertificate;
 pub use eval::{Document, Failure, Response};
+pub use pattern::{Pattern, Patterns};
 pub use value::{CLOCK_SKEW, DateFormat, FormatError, Found, Freshness, NumberRange, first_number};
 
 use crate::template::Template;
@@ -82,10 +84,6 @@ pub struct CountRange {
     pub max: Option<u64>,
 }
 
-/// A compiled regular expression that remembers its source.
-#[derive(Debug, Clone)]
-pub struct Pattern(pub regex::Regex);
-
 /// A compiled CSS selector that remembers its source.
 #[derive(Debug, Clone)]
 pub struct Css {
@@ -98,12 +96,6 @@ pub struct Css {
 pub struct JsonPath {
     pub source: String,
     pub path: serde_json_path::JsonPath,
-}
-
-impl PartialEq for Pattern {
-    fn eq(&self, other: &Self) -> bool {
-        self.0.as_str() == other.0.as_str()
-    }
 }
 
 impl PartialEq for Css {

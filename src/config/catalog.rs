@@ -9,11 +9,13 @@ use std::sync::Arc;
 
 use super::check_file::{Defaults, Env};
 use super::diagnostic::{Diagnostic, Source};
+use crate::assert::Patterns;
 use crate::check::Check;
 
 #[derive(Debug, Default)]
 pub struct Catalog {
     files: BTreeMap<PathBuf, Entry>,
+    patterns: Patterns,
 }
 
 #[derive(Debug)]
@@ -80,7 +82,7 @@ impl Catalog {
                 continue;
             }
             let src = Source::new(&path, text);
-            let (check, diagnostics) = super::read_check(&src, defaults, env);
+            let (check, diagnostics) = super::read_check_sharing(&src, defaults, env, &self.patterns);
             let last_good = self.files.remove(&path).and_then(|e| e.check);
             let check = match check {
                 Some(c) => Some(Arc::new(c)),

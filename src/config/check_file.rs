@@ -9,6 +9,7 @@ use toml::de::{DeTable, DeValue};
 use super::expect;
 use super::reader::{Ctx, Table, Value};
 use crate::check::{Check, IncidentRules, Redirects, Request, Schedule, Step, cron::Cron};
+use crate::assert::Patterns;
 use crate::template::Template;
 
 /// Looks up `env:` placeholders; the process environment outside tests.
@@ -18,6 +19,8 @@ pub type Env<'a> = &'a dyn Fn(&str) -> Option<String>;
 pub struct Reader<'s, 'e> {
     pub cx: Ctx<'s>,
     pub env: Env<'e>,
+    /// Regexes already compiled for other checks.
+    pub patterns: &'e Patterns,
     /// Captures defined so far by earlier steps (and the current one).
     pub captures: Vec<String>,
 }

@@ -441,8 +441,8 @@ fn count(r: &mut Reader, v: &Value) -> Option<CountRange> {
 }
 
 pub(super) fn regex(r: &mut Reader, s: &str, span: std::ops::Range<usize>) -> Option<Pattern> {
-    match regex::Regex::new(s) {
-        Ok(re) => Some(Pattern(re)),
+    match r.patterns.compile(s) {
+        Ok(p) => Some(p),
         Err(e) => {
             let why = e.to_string();
             let why = why

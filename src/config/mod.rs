@@ -21,6 +21,7 @@ pub use check_file::{Defaults, valid_name};
 pub use diagnostic::{Diagnostic, Severity, Source};
 pub use settings::{Config, LogFormat, MetricsAuth, RoleConfig, Roles};
 
+use crate::assert::Patterns;
 use crate::check::Check;
 use check_file::{Env, Reader};
 use reader::Ctx;
@@ -73,6 +74,7 @@ pub fn load_checks(paths: &[PathBuf], defaults: &Defaults, env: Env) -> Checks {
         }
     }
     let mut seen: std::collections::HashMap<String, PathBuf> = std::collections::HashMap::new();
+    let patterns = Patterns::default();
     for file in files {
         let text = match std::fs::read_to_string(&file) {
             Ok(t) => t,
@@ -83,7 +85,7 @@ pub fn load_checks(paths: &[PathBuf], defaults: &Defaults, env: Env) -> Checks {
             }
         };
         let src = Source::new(&file, text);
-        let (check, mut diags) = read_check(&src, defaults, env);
+        let (check, mut diags) = read_check_sharing(&src, defaults, env, &patterns);
         if let Some(check) = check {
             match seen.get(&check.name) {
                 Some(first) => {
@@ -115,6 +117,16 @@ pub fn load_checks(paths: &[PathBuf], defaults: &Defaults, env: Env) -> Checks {
 
 /// Reads one check file's text.
 pub fn read_check(src: &Source, defaults: &Defaults, env: Env) -> (Option<Check>, Vec<Diagnostic>) {
+    read_check_sharing(src, defaults, env, &Patterns::default())
+}
+
+/// Reads one check file's text, reusing the regexes of other checks.
+pub fn read_check_sharing(
+    src: &Source,
+    defaults: &Defaults,
+    env: Env,
+    patterns: &Patterns,
+) -> (Option<Check>, Vec<Diagnostic>) {
     let mut cx = Ctx::new(src);
     let (root, errors) = toml::de::DeTable::parse_recoverable(&src.text);
     if !errors.is_empty() {
@@ -131,6 +143,7 @@ pub fn read_check(src: &Source, defaults: &Defaults, env: Env) -> (Option<Check>
     let mut r = Reader {
         cx,
         env,
+        patterns,
         captures: Vec::new(),
     };
     let check = check_file::read(&mut r, root.get_ref(), &stem, defaults);

@@ -20,7 +20,8 @@ pub struct CheckState {
     pub first_failure_at: Option<DateTime<Utc>>,
     /// The failing runs of the current streak.
     pub failing_runs: Vec<String>,
-    pub open: Option<Incident>,
+    /// Boxed: most checks have none, and the daemon keeps a state per check.
+    pub open: Option<Box<Incident>>,
     /// When the open incident was last announced (declared, updated, reminded).
     pub last_notified_at: Option<DateTime<Utc>>,
 }
@@ -85,7 +86,7 @@ impl CheckState {
                 incident.title = title(&o.feature.check, &incident.evidence.message);
             }
             self.last_notified_at = Some(o.now);
-            return Some(event(kind, incident.clone(), o.now));
+            return Some(event(kind, (**incident).clone(), o.now));
         }
         // A window that ends while the check still fails declares at the
         // first failing run after it: the count kept going throughout.
@@ -110,7 +111,7 @@ impl CheckState {
             evidence,
             run_ids: self.failing_runs.clone(),
         };
-        self.open = Some(incident.clone());
+        self.open = Some(Box::new(incident.clone()));
         self.last_notified_at = Some(o.now);
         Some(event(EventKind::Declared, incident, o.now))
     }
@@ -134,7 +135,7 @@ impl CheckState {
         note: Option<String>,
         now: DateTime<Utc>,
     ) -> Option<Event> {
-        let mut incident = self.open.take()?;
+        let mut incident = *self.open.take()?;
         incident.resolved_at = Some(now);
         incident.resolution = Some(resolution.to_owned());
         incident.note = note;

@@ -13,11 +13,11 @@
 //! the registry and `TextEncoder`.
 
 mod certs;
+mod durations;
 mod steps;
 mod text;
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
 
@@ -29,13 +29,13 @@ use crate::check::{Check, Outcome, Phases, Reason, RunResult};
 /// The `Content-Type` of [`Metrics::render`]'s output (text format 0.0.4).
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
-/// Buckets of a run's duration: 10 ms to 30 s.
-const DURATION_BUCKETS: [f64; 10] = [0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
 /// Buckets of the scheduler's lateness: 100 µs to 5 s, fine around the
 /// 5 ms that matters for a p99.
 const LATENESS_BUCKETS: [f64; 11] = [
     0.0001, 0.0005, 0.001, 0.002, 0.003, 0.005, 0.01, 0.05, 0.25, 1.0, 5.0,
 ];
+/// The size of the pieces `/metrics` is sent in.
+pub const CHUNK: usize = 64 * 1024;
 const RESULTS: [&str; 2] = ["success", "failure"];
 const PHASES: [&str; 4] = ["dns", "connect", "ttfb", "transfer"];
 
@@ -56,8 +56,6 @@ struct Inner {
     checks: RwLock<BTreeMap<String, Loaded>>,
     /// The `le` label value of each duration bucket, formatted once.
     duration_le: Vec<String>,
-    /// Size of the last rendering, to allocate the next one at once.
-    last_render_len: AtomicUsize,
 }
 
 #[derive(Clone)]
@@ -76,7 +74,7 @@ struct CheckSeries {
     runs: [AtomicU64; 2],
     /// In the order of [`Reason::ALL`].
     failures: [AtomicU64; Reason::ALL.len()],
-    duration: Histogram,
+    duration: durations::Durations,
     /// In the order of [`PHASES`].
     phases: [AtomicF64; 4],
     last_run: AtomicF64,
@@ -125,7 +123,7 @@ impl Metrics {
         build_info.set(1);
         let incidents = IncidentMetrics::register(&registry);
         let daemon = DaemonMetrics::register(&registry);
-        let duration_le = text::le_values(&DURATION_BUCKETS);
+        let duration_le = text::le_values(&durations::BUCKETS);
         Metrics {
             inner: Arc::new(Inner {
                 registry,
@@ -135,7 +133,6 @@ impl Metrics {
                 daemon,
                 checks: RwLock::new(BTreeMap::new()),
                 duration_le,
-                last_render_len: AtomicUsize::new(0),
             }),
         }
     }
@@ -299,13 +296,23 @@ impl Metrics {
     }
 
     /// Every series in the Prometheus text format 0.0.4 ([`CONTENT_TYPE`]).
-    /// Takes tens of milliseconds with thousands of checks: call it from a
+    pub fn render(&self) -> String {
+        let mut text = String::new();
+        self.render_chunks(&mut |chunk| {
+            text.push_str(&chunk);
+            true
+        });
+        text
+    }
+
+    /// Renders in chunks of about [`CHUNK`] bytes, each handed to `emit`
+    /// as it fills, which answers false to stop (the scraper hung up). Takes
+    /// tens of milliseconds with thousands of checks: call it from a
     /// blocking thread. It holds the lock that recording a run needs only
     /// while it copies the list of checks.
-    pub fn render(&self) -> String {
+    pub fn render_chunks(&self, emit: &mut dyn FnMut(String) -> bool) {
         let checks: Vec<Loaded> = self.checks().values().cloned().collect();
-        let hint = self.inner.last_render_len.load(Ordering::Relaxed);
-        let mut out = String::with_capacity(hint + hint / 8);
+        let mut out = text::Out::new(CHUNK, emit);
         if let Err(e) = TextEncoder::new().encode_utf8(&self.inner.registry.gather(), &mut out) {
             // Only an empty family fails to encode, and gather() drops those.
             tracing::error!(error = %e, "cannot encode metrics");
@@ -314,10 +321,7 @@ impl Metrics {
             text::write_checks(&mut out, &checks, &self.inner.duration_le);
             steps::write(&mut out, &checks);
         }
-        self.inner
-            .last_render_len
-            .store(out.len(), Ordering::Relaxed);
-        out
+        out.finish();
     }
 
     fn series(&self, check: &str) -> Option<Arc<CheckSeries>> {
@@ -356,17 +360,12 @@ impl std::fmt::Debug for Metrics {
 impl CheckSeries {
     fn new(name: &str) -> CheckSeries {
         let label = text::check_label(name);
-        let duration = Histogram::with_opts(
-            HistogramOpts::new(text::DURATION.name, text::DURATION.help)
-                .buckets(DURATION_BUCKETS.to_vec()),
-        )
-        .expect("the duration histogram's name, help and buckets are static and valid");
         CheckSeries {
             label,
             up: AtomicF64::new(0.0),
             runs: [0; 2].map(AtomicU64::new),
             failures: [0; Reason::ALL.len()].map(AtomicU64::new),
-            duration,
+            duration: durations::Durations::default(),
             phases: [0.0; 4].map(AtomicF64::new),
             last_run: AtomicF64::new(0.0),
             last_success: AtomicF64::new(0.0),

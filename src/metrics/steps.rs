@@ -7,7 +7,7 @@ use std::sync::{PoisonError, RwLock};
 use prometheus::core::{Atomic, AtomicF64};
 
 use super::Loaded;
-use super::text::{push_label, write_float};
+use super::text::{Out, push_label, write_float};
 use crate::check::{Check, StepResult};
 
 const NAME: &str = "scarecrow_step_duration_seconds";
@@ -53,7 +53,7 @@ impl StepDurations {
 }
 
 /// Writes the family; nothing when no loaded check has a step.
-pub(super) fn write(out: &mut String, checks: &[Loaded]) {
+pub(super) fn write(out: &mut Out, checks: &[Loaded]) {
     let mut started = false;
     for c in checks {
         let gauges = c
@@ -75,5 +75,7 @@ pub(super) fn write(out: &mut String, checks: &[Loaded]) {
             out.push_str("} ");
             write_float(out, g.seconds.get());
         }
+        drop(gauges);
+        out.boundary();
     }
 }

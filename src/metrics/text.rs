@@ -4,7 +4,7 @@
 
 use std::fmt::Write as _;
 
-use prometheus::core::{Atomic, Metric as _};
+use prometheus::core::Atomic;
 
 use super::{CheckSeries, Loaded, PHASES, RESULTS};
 use crate::check::{Check, Reason};
@@ -88,33 +88,86 @@ const CERT_EXPIRY: Family = Family {
     help: "When the TLS certificate a host of the check presented expires (its notAfter), in Unix seconds.",
 };
 
+/// The text being rendered, handed on a chunk at a time so that a scrape of
+/// thousands of checks never holds the whole page (tens of MB) in memory.
+pub(super) struct Out<'a> {
+    buf: String,
+    chunk: usize,
+    emit: &'a mut dyn FnMut(String) -> bool,
+    /// The receiver went away (the scraper hung up): stop rendering.
+    pub(super) closed: bool,
+}
+
+impl<'a> Out<'a> {
+    pub(super) fn new(chunk: usize, emit: &'a mut dyn FnMut(String) -> bool) -> Self {
+        Out {
+            buf: String::with_capacity(chunk + chunk / 4),
+            chunk,
+            emit,
+            closed: false,
+        }
+    }
+
+    /// Hands the text so far on once it fills a chunk; called between
+    /// samples, so a chunk always ends with a whole line.
+    pub(super) fn boundary(&mut self) {
+        if self.buf.len() >= self.chunk && !self.closed {
+            let full = std::mem::replace(&mut self.buf, String::with_capacity(self.chunk + self.chunk / 4));
+            self.closed = !(self.emit)(full);
+        }
+    }
+
+    /// Hands on what is left.
+    pub(super) fn finish(mut self) {
+        if !self.buf.is_empty() && !self.closed {
+            (self.emit)(std::mem::take(&mut self.buf));
+        }
+    }
+}
+
+impl std::ops::Deref for Out<'_> {
+    type Target = String;
+    fn deref(&self) -> &String {
+        &self.buf
+    }
+}
+
+impl std::ops::DerefMut for Out<'_> {
+    fn deref_mut(&mut self) -> &mut String {
+        &mut self.buf
+    }
+}
+
 /// Writes the per-check families, each check's samples in name order.
-pub(super) fn write_checks(out: &mut String, checks: &[Loaded], duration_le: &[String]) {
-    let each = |out: &mut String, family: &Family, f: &dyn Fn(&mut String, &CheckSeries)| {
+pub(super) fn write_checks(out: &mut Out, checks: &[Loaded], duration_le: &[String]) {
+    let each = |out: &mut Out, family: &Family, f: &dyn Fn(&mut String, &CheckSeries)| {
         header(out, family);
         for c in checks {
+            if out.closed {
+                return;
+            }
             f(out, &c.series);
+            out.boundary();
         }
     };
     each(out, &DURATION, &|out, s| {
         const BUCKET: &str = "scarecrow_check_duration_seconds_bucket";
-        let m = s.duration.metric();
-        let h = m.get_histogram();
-        for (le, b) in duration_le.iter().zip(h.get_bucket()) {
+        let h = s.duration.snapshot();
+        for (le, n) in duration_le.iter().zip(h.cumulative) {
             sample(out, BUCKET, &s.label, Some(("le", le)));
-            write_int(out, b.cumulative_count());
+            write_int(out, n);
         }
         sample(out, BUCKET, &s.label, Some(("le", "+Inf")));
-        write_int(out, h.get_sample_count());
+        write_int(out, h.count);
         sample(out, "scarecrow_check_duration_seconds_sum", &s.label, None);
-        write_float(out, h.get_sample_sum());
+        write_float(out, h.sum);
         sample(
             out,
             "scarecrow_check_duration_seconds_count",
             &s.label,
             None,
         );
-        write_int(out, h.get_sample_count());
+        write_int(out, h.count);
     });
     each(out, &FAILURES, &|out, s| {
         for (reason, n) in Reason::ALL.iter().zip(&s.failures) {
@@ -149,6 +202,7 @@ pub(super) fn write_checks(out: &mut String, checks: &[Loaded], duration_le: &[S
         out.push('{');
         out.push_str(&c.info);
         out.push_str("} 1\n");
+        out.boundary();
     }
     each(out, &LAST_RUN, &|out, s| {
         sample(out, LAST_RUN.name, &s.label, None);
@@ -183,7 +237,7 @@ pub(super) fn write_checks(out: &mut String, checks: &[Loaded], duration_le: &[S
 
 /// The certificate family, by check and host; no family until some check
 /// has reached an HTTPS host.
-fn write_cert_expiry(out: &mut String, checks: &[Loaded]) {
+fn write_cert_expiry(out: &mut Out, checks: &[Loaded]) {
     let mut started = false;
     for c in checks {
         for (host, at) in c.series.cert_expiry.snapshot() {
@@ -199,6 +253,7 @@ fn write_cert_expiry(out: &mut String, checks: &[Loaded]) {
             out.push_str("} ");
             write_float(out, at);
         }
+        out.boundary();
     }
 }
 

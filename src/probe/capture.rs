@@ -239,7 +239,7 @@ mod tests {
                 ("b", css("b", None)),
                 (
                     "c",
-                    CaptureSource::Regex(Pattern(regex::Regex::new(r"id=(\d+)").unwrap())),
+                    CaptureSource::Regex(Pattern::new(r"id=(\d+)").unwrap()),
                 ),
                 (
                     "d",

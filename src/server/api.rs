@@ -61,8 +61,8 @@ struct CheckOut<'a> {
     owner: Option<&'a str>,
     runbook: Option<&'a str>,
     labels: &'a BTreeMap<String, String>,
-    schedule: &'a str,
-    source: &'a str,
+    schedule: String,
+    source: String,
     /// `up`, `down`, or `pending` before the first run.
     status: &'static str,
     last_result: Option<LastResult<'a>>,
@@ -85,7 +85,7 @@ struct LastResult<'a> {
 
 impl<'a> CheckOut<'a> {
     fn new(c: &'a CheckView) -> CheckOut<'a> {
-        let last_result = c.last_result.as_deref().map(|r| {
+        let last_result = c.last_run.as_ref().map(|r| {
             let (result, reason, step, message) = match &r.outcome {
                 Outcome::Success => ("success", None, None, None),
                 Outcome::Failure {
@@ -109,14 +109,14 @@ impl<'a> CheckOut<'a> {
             }
         });
         CheckOut {
-            name: &c.name,
-            description: c.description.as_deref(),
-            critical: c.critical,
-            owner: c.owner.as_deref(),
-            runbook: c.runbook.as_deref(),
-            labels: &c.labels,
-            schedule: &c.schedule,
-            source: &c.source,
+            name: &c.check.name,
+            description: c.check.description.as_deref(),
+            critical: c.check.critical,
+            owner: c.check.owner.as_deref(),
+            runbook: c.check.runbook.as_deref(),
+            labels: &c.check.labels,
+            schedule: c.check.schedule.to_string(),
+            source: c.check.source.display().to_string(),
             status: match &last_result {
                 None => "pending",
                 Some(r) if r.result == "success" => "up",

@@ -113,10 +113,11 @@ pub fn sparkline(out: &mut String, points: &VecDeque<RunPoint>) {
     if points.is_empty() {
         return;
     }
-    let max = points.iter().map(|p| p.duration_ms).fold(1.0, f64::max);
+    let duration = |p: &RunPoint| f64::from(p.duration_ms);
+    let max = points.iter().map(duration).fold(1.0, f64::max);
     let min = points
         .iter()
-        .map(|p| p.duration_ms)
+        .map(duration)
         .fold(f64::MAX, f64::min);
     let step = match points.len() {
         1 => 0.0,
@@ -124,7 +125,7 @@ pub fn sparkline(out: &mut String, points: &VecDeque<RunPoint>) {
     };
     let xy = |i: usize, p: &RunPoint| {
         let x = PAD + step * i as f64;
-        let y = SPARK_H - PAD - (p.duration_ms / max).clamp(0.0, 1.0) * (SPARK_H - 2.0 * PAD);
+        let y = SPARK_H - PAD - (duration(p) / max).clamp(0.0, 1.0) * (SPARK_H - 2.0 * PAD);
         (x, y)
     };
     let _ = write!(

@@ -103,15 +103,24 @@ pub async fn serve(
 
 /// Rendering thousands of checks takes milliseconds of CPU: it runs on the
 /// blocking pool so it never stalls the workers that drive the scheduler.
+/// Streams the page as it renders, so a scrape of thousands of checks holds
+/// a few chunks in memory rather than the whole page; a scraper that hangs up
+/// stops the rendering.
 async fn render_metrics(State(s): State<ServerState>) -> Response {
+    let (tx, rx) = tokio::sync::mpsc::channel::<String>(4);
     let metrics = s.metrics.clone();
-    match tokio::task::spawn_blocking(move || metrics.render()).await {
-        Ok(text) => ([(header::CONTENT_TYPE, metrics::CONTENT_TYPE)], text).into_response(),
-        Err(e) => {
-            tracing::error!(error = %e, "rendering metrics failed");
-            StatusCode::INTERNAL_SERVER_ERROR.into_response()
-        }
-    }
+    tokio::task::spawn_blocking(move || {
+        metrics.render_chunks(&mut |chunk| tx.blocking_send(chunk).is_ok());
+    });
+    let chunks = futures_util::stream::unfold(rx, |mut rx| async move {
+        let chunk = rx.recv().await?;
+        Some((Ok::<_, std::convert::Infallible>(chunk), rx))
+    });
+    (
+        [(header::CONTENT_TYPE, metrics::CONTENT_TYPE)],
+        axum::body::Body::from_stream(chunks),
+    )
+        .into_response()
 }
 
 async fn healthz() -> &'static str {

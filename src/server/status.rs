@@ -51,7 +51,7 @@ enum Health {
 
 impl Health {
     fn of(c: &CheckView) -> Health {
-        match c.last_result.as_deref().map(|r| r.outcome.is_success()) {
+        match c.last_run.as_ref().map(|r| r.outcome.is_success()) {
             None => Health::Pending,
             Some(true) => Health::Up,
             Some(false) => Health::Down,
@@ -97,11 +97,13 @@ pub(super) fn render(view: &View, store: Option<&Path>, now: DateTime<Utc>) -> S
     let state = view.read();
     let mut checks: Vec<(&CheckView, Health)> =
         state.checks.values().map(|c| (c, Health::of(c))).collect();
-    checks.sort_by(|(a, ha), (b, hb)| (!a.critical, ha, &a.name).cmp(&(!b.critical, hb, &b.name)));
+    checks.sort_by(|(a, ha), (b, hb)| {
+        (!a.check.critical, ha, &a.check.name).cmp(&(!b.check.critical, hb, &b.check.name))
+    });
     let down = checks.iter().filter(|(_, h)| *h == Health::Down).count();
     let critical_down = checks
         .iter()
-        .filter(|(c, h)| c.critical && *h == Health::Down)
+        .filter(|(c, h)| c.check.critical && *h == Health::Down)
         .count();
     let (class, headline) = match (checks.len(), down) {
         (0, _) => ("wait", "No features are watched yet".to_owned()),
@@ -130,7 +132,7 @@ pub(super) fn render(view: &View, store: Option<&Path>, now: DateTime<Utc>) -> S
         summary_detail(&checks)
     );
     open_incidents(&mut out, &state, &history, now);
-    let (critical, others): (Vec<_>, Vec<_>) = checks.iter().partition(|(c, _)| c.critical);
+    let (critical, others): (Vec<_>, Vec<_>) = checks.iter().partition(|(c, _)| c.check.critical);
     for (title, id, group) in [
         ("Critical features", "critical", critical),
         ("Other features", "other", others),
@@ -164,12 +166,12 @@ fn summary_detail(checks: &[(&CheckView, Health)]) -> String {
     let down: Vec<String> = checks
         .iter()
         .filter(|(_, h)| *h == Health::Down)
-        .map(|(c, _)| Esc(c.description.as_deref().unwrap_or(&c.name)).to_string())
+        .map(|(c, _)| Esc(c.check.description.as_deref().unwrap_or(&c.check.name)).to_string())
         .collect();
     if !down.is_empty() {
         return format!("Not working: {}.", down.join(", "));
     }
-    let critical = checks.iter().filter(|(c, _)| c.critical).count();
+    let critical = checks.iter().filter(|(c, _)| c.check.critical).count();
     format!(
         "{} watched, {critical} of them critical.",
         plural(checks.len(), "feature", "features")
@@ -210,8 +212,8 @@ fn open_incidents(out: &mut String, state: &ViewState, history: &History, now: D
                 Some(Open {
                     id: &i.id,
                     title: &i.title,
-                    check: &c.name,
-                    feature: c.description.as_deref().unwrap_or(&c.name),
+                    check: &c.check.name,
+                    feature: c.check.description.as_deref().unwrap_or(&c.check.name),
                     declared_at: i.declared_at,
                     evidence: None,
                 })
@@ -250,16 +252,16 @@ fn check_card(out: &mut String, c: &CheckView, h: Health, now: DateTime<Utc>) {
         out,
         r#"<li class="card {}" id="check-{}" data-check="{}" data-state="{}" data-critical="{}"><div class="head"><h3>{}</h3><span class="badge">{}</span></div>"#,
         h.class(),
-        Esc(&c.name),
-        Esc(&c.name),
+        Esc(&c.check.name),
+        Esc(&c.check.name),
         h.class(),
-        c.critical,
-        Esc(c.description.as_deref().unwrap_or(&c.name)),
+        c.check.critical,
+        Esc(c.check.description.as_deref().unwrap_or(&c.check.name)),
         h.label()
     );
     out.push_str(r#"<div class="name">"#);
-    let _ = write!(out, "{}", Esc(&c.name));
-    if let Some(owner) = &c.owner {
+    let _ = write!(out, "{}", Esc(&c.check.name));
+    if let Some(owner) = &c.check.owner {
         let _ = write!(out, " · {}", Esc(owner));
     }
     out.push_str("</div>");
@@ -268,7 +270,7 @@ fn check_card(out: &mut String, c: &CheckView, h: Health, now: DateTime<Utc>) {
         reason,
         step,
         message,
-    }) = c.last_result.as_deref().map(|r| &r.outcome)
+    }) = c.last_run.as_ref().map(|r| &r.outcome)
     {
         out.push_str(r#"<p class="why">"#);
         if let Some(step) = step {
@@ -285,7 +287,7 @@ fn check_card(out: &mut String, c: &CheckView, h: Health, now: DateTime<Utc>) {
         );
     }
     out.push_str(r#"<div class="foot"><span>"#);
-    match c.last_result.as_deref() {
+    match c.last_run.as_ref() {
         Some(r) => {
             out.push_str("Last run ");
             time(out, now, r.started_at);

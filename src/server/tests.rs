@@ -188,8 +188,8 @@ async fn the_status_page_escapes_what_checks_and_responses_say() {
         r#"description = "Orders <b>work</b>"
 critical = true"#,
     );
-    view.upsert_check(&c);
-    view.upsert_check(&check("news", "critical = false"));
+    view.upsert_check(&Arc::new(c));
+    view.upsert_check(&Arc::new(check("news", "critical = false")));
     view.run_finished(&failed(
         "order",
         "open <the> form",

@@ -373,7 +373,7 @@ mod document {
             Ok(())
         );
 
-        let regex = |re: &str| Query::BodyRegex(Pattern(regex::Regex::new(re).unwrap()));
+        let regex = |re: &str| Query::BodyRegex(Pattern::new(re).unwrap());
         let shown = DateFormat::parse("%d %b %Y, %H:%M", chrono_tz::Tz::UTC).unwrap();
         let dates = regex(r">(\d+ \w+ \d{4}, \d\d:\d\d) UTC<");
         assert_eq!(
