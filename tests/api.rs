@@ -153,9 +153,14 @@ async fn checks_runs_config_and_incidents() {
     assert!(weather["last_result"].is_null());
 
     // GET /checks/{name}: plus the recent runs with step timings.
-    let detail = d.check("diesel-order").await;
+    // The store writes runs in batches, a fraction of a second behind.
+    let detail = eventually("a run of diesel-order in the store", 10, async || {
+        let detail = d.check("diesel-order").await;
+        let none = detail["recent_runs"].as_array()?.is_empty();
+        (!none).then_some(detail)
+    })
+    .await;
     let runs = detail["recent_runs"].as_array().expect("recent_runs");
-    assert!(!runs.is_empty(), "{detail}");
     let step = &runs[0]["steps"][0];
     assert_eq!(step["name"], "open the order form");
     assert!(step["duration"].is_number(), "milliseconds: {step}");

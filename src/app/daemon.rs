@@ -139,11 +139,7 @@ async fn serve(
         live.config.concurrency,
         live.config.shutdown_grace,
     );
-    let scheduling = tokio::spawn(scheduler.run(
-        checks,
-        scheduler_rx,
-        shutdown.clone(),
-    ));
+    let scheduling = tokio::spawn(scheduler.run(checks, scheduler_rx, shutdown.clone()));
 
     let (reload_tx, mut reloads) = mpsc::unbounded_channel();
     let _watch = watch::watch(&live.config.checks_dir, DEBOUNCE, reload_tx.clone())

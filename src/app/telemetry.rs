@@ -31,9 +31,15 @@ impl Observer for Telemetry {
         self.metrics.observe_lateness(lateness);
     }
 
-    fn skipped(&self, check: &Check) {
+    fn skipped(&self, check: &Check, streak: u32) {
         self.metrics.skipped_run(&check.name);
-        tracing::warn!(check = %check.name, "run skipped: the previous run is still going");
+        // Once per streak: an overloaded daemon skips thousands a second.
+        if streak == 1 {
+            tracing::warn!(
+                check = %check.name,
+                "run skipped: the previous run is still going (further skips in a row are only counted, in scarecrow_check_skipped_runs_total)"
+            );
+        }
     }
 
     fn finished(&self, check: &Arc<Check>, result: RunResult, counted: bool) {
@@ -41,8 +47,10 @@ impl Observer for Telemetry {
         self.view.run_finished(&result);
         let ms = result.duration.as_millis() as u64;
         match &result.outcome {
+            // Thousands of passing runs a second would drown the log (and
+            // cost more CPU than the check): they show in metrics and the API.
             Outcome::Success => {
-                tracing::info!(check = %check.name, duration_ms = ms, "check passed")
+                tracing::debug!(check = %check.name, duration_ms = ms, "check passed")
             }
             Outcome::Failure {
                 reason,

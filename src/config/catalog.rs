@@ -82,7 +82,8 @@ impl Catalog {
                 continue;
             }
             let src = Source::new(&path, text);
-            let (check, diagnostics) = super::read_check_sharing(&src, defaults, env, &self.patterns);
+            let (check, diagnostics) =
+                super::read_check_sharing(&src, defaults, env, &self.patterns);
             let last_good = self.files.remove(&path).and_then(|e| e.check);
             let check = match check {
                 Some(c) => Some(Arc::new(c)),

@@ -8,8 +8,8 @@ use toml::de::{DeTable, DeValue};
 
 use super::expect;
 use super::reader::{Ctx, Table, Value};
-use crate::check::{Check, IncidentRules, Redirects, Request, Schedule, Step, cron::Cron};
 use crate::assert::Patterns;
+use crate::check::{Check, IncidentRules, Redirects, Request, Schedule, Step, cron::Cron};
 use crate::template::Template;
 
 /// Looks up `env:` placeholders; the process environment outside tests.

@@ -112,7 +112,10 @@ impl<'a> Out<'a> {
     /// samples, so a chunk always ends with a whole line.
     pub(super) fn boundary(&mut self) {
         if self.buf.len() >= self.chunk && !self.closed {
-            let full = std::mem::replace(&mut self.buf, String::with_capacity(self.chunk + self.chunk / 4));
+            let full = std::mem::replace(
+                &mut self.buf,
+                String::with_capacity(self.chunk + self.chunk / 4),
+            );
             self.closed = !(self.emit)(full);
         }
     }

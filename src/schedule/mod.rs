@@ -25,8 +25,9 @@ use crate::probe::Probe;
 pub trait Observer: Send + Sync + 'static {
     /// A run got its concurrency permit `lateness` after it was due.
     fn started(&self, check: &Check, lateness: Duration);
-    /// A run was due while the previous one was still going.
-    fn skipped(&self, check: &Check);
+    /// A run was due while the previous one was still going; `streak`
+    /// counts the skips in a row, 1 for the first.
+    fn skipped(&self, check: &Check, streak: u32);
     /// A run ended. `counted` is false for a failure that a re-check will
     /// confirm or overturn: it is recorded, but does not count toward incidents.
     fn finished(&self, check: &Arc<Check>, result: RunResult, counted: bool);
@@ -73,6 +74,8 @@ struct Slot {
     /// Requests waiting for the run in progress.
     waiters: Waiters,
     due: Option<Duration>,
+    /// Due runs skipped in a row because the previous one was still going.
+    skips: u32,
     /// Bumped on every change, so queue entries of an older version are ignored.
     version: u64,
 }
@@ -161,8 +164,10 @@ impl Scheduler {
                     continue;
                 };
                 if slot.running.swap(true, Ordering::AcqRel) {
-                    self.observer.skipped(&slot.check);
+                    slot.skips += 1;
+                    self.observer.skipped(&slot.check, slot.skips);
                 } else {
+                    slot.skips = 0;
                     tasks.spawn(self.run_one(slot, origin, Some(due)));
                 }
                 slot.due = plan::next_due(&slot.check.schedule, due, mono, wall);
@@ -238,6 +243,7 @@ impl Scheduler {
                     running,
                     waiters,
                     due,
+                    skips: 0,
                     version,
                 }
             }

@@ -115,10 +115,7 @@ pub fn sparkline(out: &mut String, points: &VecDeque<RunPoint>) {
     }
     let duration = |p: &RunPoint| f64::from(p.duration_ms);
     let max = points.iter().map(duration).fold(1.0, f64::max);
-    let min = points
-        .iter()
-        .map(duration)
-        .fold(f64::MAX, f64::min);
+    let min = points.iter().map(duration).fold(f64::MAX, f64::min);
     let step = match points.len() {
         1 => 0.0,
         n => (SPARK_W - 2.0 * PAD) / (n - 1) as f64,
