@@ -82,6 +82,10 @@ async fn check(client: &reqwest::Client, url: &reqwest::Url, pattern: &regex::Re
         .is_ok_and(|body| pattern.is_match(&body))
 }
 
+/// The daemon's allocator, so that the ratio compares work, not mallocs.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let args = match args() {
