@@ -152,9 +152,13 @@ impl View {
         });
     }
 
-    pub fn next_run(&self, check: &str, at: Option<DateTime<Utc>>) {
-        if let Some(v) = self.write().checks.get_mut(check) {
-            v.next_run_at = at;
+    /// When checks run next; one lock for a whole scheduler tick.
+    pub fn next_runs(&self, plans: &[(Arc<str>, Option<DateTime<Utc>>)]) {
+        let mut s = self.write();
+        for (check, at) in plans {
+            if let Some(v) = s.checks.get_mut(&**check) {
+                v.next_run_at = *at;
+            }
         }
     }
 

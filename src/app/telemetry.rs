@@ -81,8 +81,8 @@ impl Observer for Telemetry {
         }
     }
 
-    fn planned(&self, check: &str, at: Option<DateTime<Utc>>) {
-        self.view.next_run(check, at);
+    fn planned(&self, plans: &[(Arc<str>, Option<DateTime<Utc>>)]) {
+        self.view.next_runs(plans);
     }
 
     fn ticked(&self) {

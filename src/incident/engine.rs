@@ -128,7 +128,13 @@ impl<S: Store> Engine<S> {
         let check = result.check.clone();
         let key = format!("scarecrow:{}:{}", self.instance_group, check);
         let now = Utc::now();
-        let state = self.states.entry(check.clone()).or_default();
+        // Looked up before inserting: `entry` would copy the name every run.
+        if !self.states.contains_key(&check) {
+            self.states.insert(check.clone(), CheckState::default());
+        }
+        let Some(state) = self.states.get_mut(&check) else {
+            return;
+        };
         let event = state.observe(&Observation {
             in_maintenance: policy.in_maintenance(now),
             run_id: &run_id,
@@ -140,12 +146,14 @@ impl<S: Store> Engine<S> {
             now,
         });
         let state = state.clone();
+        // The state goes with the event when there is one (rarely).
+        let emit = event.map(|e| (state.clone(), e));
         // Queued, not awaited: one transaction per run would make the store
         // the engine's bottleneck; the writer batches queued runs.
         let record = RunRecord {
             run_id,
             result,
-            state: state.clone(),
+            state,
         };
         match self.store.queue_run(record) {
             Ok(()) => {
@@ -154,7 +162,7 @@ impl<S: Store> Engine<S> {
             }
             Err(e) => self.note_store(false, Some(e)),
         }
-        if let Some(event) = event {
+        if let Some((state, event)) = emit {
             self.emit(&check, state, event, Some(policy)).await;
         }
     }

@@ -17,7 +17,7 @@ mod durations;
 mod steps;
 mod text;
 
-use std::collections::BTreeMap;
+use std::collections::HashMap;
 use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
 
@@ -52,8 +52,9 @@ struct Inner {
     loaded: IntGauge,
     incidents: IncidentMetrics,
     daemon: DaemonMetrics,
-    /// Every loaded check, in name order (the order they are rendered in).
-    checks: RwLock<BTreeMap<String, Loaded>>,
+    /// Every loaded check, by name: a hash map because every finished run
+    /// looks its check up; rendering sorts them by name.
+    checks: RwLock<HashMap<String, Loaded>>,
     /// The `le` label value of each duration bucket, formatted once.
     duration_le: Vec<String>,
 }
@@ -131,7 +132,7 @@ impl Metrics {
                 loaded,
                 incidents,
                 daemon,
-                checks: RwLock::new(BTreeMap::new()),
+                checks: RwLock::new(HashMap::new()),
                 duration_le,
             }),
         }
@@ -308,10 +309,15 @@ impl Metrics {
     /// Renders in chunks of about [`CHUNK`] bytes, each handed to `emit`
     /// as it fills, which answers false to stop (the scraper hung up). Takes
     /// tens of milliseconds with thousands of checks: call it from a
-    /// blocking thread. It holds the lock that recording a run needs only
-    /// while it copies the list of checks.
+    /// blocking thread.
     pub fn render_chunks(&self, emit: &mut dyn FnMut(String) -> bool) {
-        let checks: Vec<Loaded> = self.checks().values().cloned().collect();
+        let checks: Vec<Loaded> = {
+            // A read lock: recording runs goes on meanwhile.
+            let loaded = self.checks();
+            let mut named: Vec<(&String, &Loaded)> = loaded.iter().collect();
+            named.sort_unstable_by_key(|(name, _)| *name);
+            named.into_iter().map(|(_, c)| c.clone()).collect()
+        };
         let mut out = text::Out::new(CHUNK, emit);
         if let Err(e) = TextEncoder::new().encode_utf8(&self.inner.registry.gather(), &mut out) {
             // Only an empty family fails to encode, and gather() drops those.
@@ -330,14 +336,14 @@ impl Metrics {
 
     /// The loaded checks. A panic while the lock was held leaves them whole
     /// (every update is a single insert or remove), so poisoning is ignored.
-    fn checks(&self) -> RwLockReadGuard<'_, BTreeMap<String, Loaded>> {
+    fn checks(&self) -> RwLockReadGuard<'_, HashMap<String, Loaded>> {
         self.inner
             .checks
             .read()
             .unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn checks_mut(&self) -> RwLockWriteGuard<'_, BTreeMap<String, Loaded>> {
+    fn checks_mut(&self) -> RwLockWriteGuard<'_, HashMap<String, Loaded>> {
         self.inner
             .checks
             .write()

@@ -1,5 +1,6 @@
 //! The `Metrics` API through what `render` shows.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use chrono::TimeZone as _;

@@ -14,9 +14,9 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use tokio::sync::{Semaphore, mpsc, oneshot};
-use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use crate::check::{Check, RunResult, Schedule};
 use crate::probe::Probe;
@@ -31,8 +31,9 @@ pub trait Observer: Send + Sync + 'static {
     /// A run ended. `counted` is false for a failure that a re-check will
     /// confirm or overturn: it is recorded, but does not count toward incidents.
     fn finished(&self, check: &Arc<Check>, result: RunResult, counted: bool);
-    /// The next run of `check` is planned for `at`.
-    fn planned(&self, check: &str, at: Option<DateTime<Utc>>);
+    /// The next runs of these checks are planned for these times (in one
+    /// call per scheduler tick, however many runs it started).
+    fn planned(&self, plans: &[(Arc<str>, Option<DateTime<Utc>>)]);
     /// The scheduler loop went round: proof of progress, not of a timer.
     fn ticked(&self);
 }
@@ -114,7 +115,9 @@ impl Scheduler {
         for check in checks {
             self.upsert(&mut slots, &mut queue, check, Duration::ZERO, wall);
         }
-        let mut tasks = JoinSet::new();
+        // Tracked rather than joined: a finished run does not wake this loop.
+        let tasks = Runs::default();
+        let mut plans = Vec::new();
         let (mut last_mono, mut last_wall) = (origin.elapsed(), wall);
         loop {
             let wake = queue
@@ -125,9 +128,8 @@ impl Scheduler {
                 .min(MAX_SLEEP);
             tokio::select! {
                 () = shutdown.cancelled() => break,
-                Some(_) = tasks.join_next(), if !tasks.is_empty() => continue,
                 Some(req) = requests.recv() => {
-                    self.request(&mut slots, &mut queue, &mut tasks, req, origin);
+                    self.request(&mut slots, &mut queue, &tasks, req, origin);
                     continue;
                 }
                 () = tokio::time::sleep(wake) => {}
@@ -174,8 +176,11 @@ impl Scheduler {
                 if let Some(next) = slot.due {
                     queue.push(Reverse((next, slot.key.clone(), version)));
                 }
-                self.observer
-                    .planned(&name, wall_time(slot.due, mono, wall));
+                plans.push((name, wall_time(slot.due, mono, wall)));
+            }
+            if !plans.is_empty() {
+                self.observer.planned(&plans);
+                plans.clear();
             }
         }
         self.drain(tasks).await;
@@ -185,7 +190,7 @@ impl Scheduler {
         &self,
         slots: &mut Slots,
         queue: &mut Queue,
-        tasks: &mut JoinSet<()>,
+        tasks: &Runs,
         req: Request,
         origin: Instant,
     ) {
@@ -236,7 +241,8 @@ impl Scheduler {
                 if let Some(d) = due {
                     queue.push(Reverse((d, name.clone(), version)));
                 }
-                self.observer.planned(&name, wall_time(due, now, wall));
+                self.observer
+                    .planned(&[(name.clone(), wall_time(due, now, wall))]);
                 Slot {
                     key: name.clone(),
                     check,
@@ -294,27 +300,45 @@ impl Scheduler {
         }
     }
 
-    async fn drain(&self, mut tasks: JoinSet<()>) {
+    async fn drain(&self, tasks: Runs) {
         // Runs still waiting for a permit never start.
         self.permits.close();
-        if tasks.is_empty() {
+        tasks.tracker.close();
+        if tasks.tracker.is_empty() {
             return;
         }
-        tracing::info!(in_flight = tasks.len(), grace = ?self.grace, "waiting for in-flight runs");
-        let deadline = Instant::now() + self.grace;
-        while !tasks.is_empty() {
-            if tokio::time::timeout_at(deadline, tasks.join_next())
-                .await
-                .is_err()
-            {
-                tracing::warn!(
-                    cancelled = tasks.len(),
-                    "grace period over; cancelling runs"
-                );
-                tasks.shutdown().await;
-                break;
-            }
+        tracing::info!(in_flight = tasks.tracker.len(), grace = ?self.grace, "waiting for in-flight runs");
+        if tokio::time::timeout(self.grace, tasks.tracker.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                cancelled = tasks.tracker.len(),
+                "grace period over; cancelling runs"
+            );
+            tasks.cancel.cancel();
+            tasks.tracker.wait().await;
         }
+    }
+}
+
+/// The runs in flight: tracked so shutdown can wait for them, and
+/// cancelled together when the grace period is over.
+#[derive(Default)]
+struct Runs {
+    tracker: TaskTracker,
+    cancel: CancellationToken,
+}
+
+impl Runs {
+    fn spawn(&self, run: impl Future<Output = ()> + Send + 'static) {
+        let cancel = self.cancel.clone();
+        self.tracker.spawn(async move {
+            tokio::select! {
+                () = cancel.cancelled() => {}
+                () = run => {}
+            }
+        });
     }
 }
 

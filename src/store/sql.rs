@@ -135,6 +135,9 @@ pub(super) fn record_runs<'a>(
     let tx = immediate(conn)?;
     {
         let mut insert = tx.prepare_cached(INSERT_RUN)?;
+        // A check's state after the batch is the state of its last run;
+        // the ones before it would only be overwritten.
+        let mut states = std::collections::HashMap::new();
         for r in runs {
             insert.execute(params![
                 r.run_id,
@@ -147,7 +150,10 @@ pub(super) fn record_runs<'a>(
                 r.message,
                 r.json,
             ])?;
-            upsert_state(&tx, &r.state)?;
+            states.insert(r.check.as_str(), &r.state);
+        }
+        for state in states.values() {
+            upsert_state(&tx, state)?;
         }
         let mut statement = tx.prepare_cached(PRUNE_RUNS)?;
         for check in prune {

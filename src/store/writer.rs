@@ -143,7 +143,10 @@ impl Writer {
         let every = (self.retention.runs_per_check / 10).max(1);
         let mut prune = std::collections::BTreeSet::new();
         for (row, _) in runs.iter() {
-            let n = self.since_prune.entry(row.check.clone()).or_insert(0);
+            let n = match self.since_prune.get_mut(&row.check) {
+                Some(n) => n,
+                None => self.since_prune.entry(row.check.clone()).or_insert(0),
+            };
             *n += 1;
             if *n >= every {
                 *n = 0;
