@@ -311,7 +311,8 @@ mode_idle() {
     N=${N_OVERRIDE:-10000} EVERY=${EVERY_OVERRIDE:-60s} DURATION=${DURATION_OVERRIDE:-70}
     section "idle: $N checks every $EVERY, ${DURATION}s"
     gen_checks "$TMP/idle" "$N" "$EVERY" simple
-    start_daemon "$TMP/idle"
+    # Starts per second are read from the log: passing runs log at debug.
+    RUST_LOG=info,scarecrow::app::telemetry=debug start_daemon "$TMP/idle"
     say "healthz answered $(calc "$DAEMON_READY - $DAEMON_STARTED" 3) s after exec; RSS $(($(status_kb "$DAEMON" VmRSS) / 1024)) MiB"
     sample "$DURATION" idle_tick
     local hwm all

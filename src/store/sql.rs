@@ -49,9 +49,18 @@ const INSERT_RUN: &str = "INSERT INTO runs (run_id, check_name, started_at, dura
 /// `runs_by_check` of `?2` entries, then usually one row to delete.
 /// Runs past the per-check count or the age limit go, unless an incident
 /// refers to them.
+/// Deletes a check's runs beyond the newest ?2 and those started before ?3,
+/// except runs an incident refers to. A check's runs never overlap, so its
+/// `seq` order is its time order: both limits are one `seq` bound, and the
+/// delete walks `runs_by_check` over just the rows it removes. (With an `OR`
+/// on `started_at` it read every row of the check, and at 10,000 runs a
+/// second the writer fell behind once checks reached their history.)
 const PRUNE_RUNS: &str = "DELETE FROM runs WHERE check_name = ?1
-    AND (seq <= (SELECT seq FROM runs WHERE check_name = ?1 ORDER BY seq DESC LIMIT 1 OFFSET ?2)
-         OR started_at < ?3)
+    AND seq < max(
+        coalesce((SELECT seq FROM runs WHERE check_name = ?1
+                  ORDER BY seq DESC LIMIT 1 OFFSET ?2) + 1, 0),
+        coalesce((SELECT seq FROM runs WHERE check_name = ?1 AND started_at >= ?3
+                  ORDER BY seq LIMIT 1), 9223372036854775807))
     AND run_id NOT IN (SELECT j.value FROM incidents AS i, json_each(i.run_ids) AS j
                        WHERE i.check_name = ?1)";
 
