@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use scarecrow::assert::{
-    Assertion, CountRange, Css, Document, JsonPath, Pattern, Predicate, Query, Response,
+    Assertion, CountRange, Css, Document, JsonPath, Patterns, Predicate, Query, Response,
     StatusMatch, StatusSet,
 };
 use scarecrow::check::cron::Cron;
@@ -111,7 +111,7 @@ fn css(selector: &str, predicate: Predicate) -> Assertion {
 }
 
 fn matches(re: &str) -> Predicate {
-    Predicate::Matches(Pattern::new(re).expect("valid regex"))
+    Predicate::Matches(Patterns::default().compile(re).expect("valid regex"))
 }
 
 fn response<'a>(headers: &'a http::HeaderMap, body: &'a str) -> Response<'a> {

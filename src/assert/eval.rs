@@ -385,7 +385,7 @@ pub fn excerpt(s: &str, from: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::assert::{CountRange, Css, JsonPath, Pattern, StatusMatch, StatusSet};
+    use crate::assert::{CountRange, Css, JsonPath, Patterns, StatusMatch, StatusSet};
     use crate::template::Template;
 
     struct NoVars;
@@ -430,7 +430,7 @@ mod tests {
     }
 
     fn re(s: &str) -> Predicate {
-        Predicate::Matches(Pattern::new(s).unwrap())
+        Predicate::Matches(Patterns::default().compile(s).unwrap())
     }
 
     #[test]

@@ -13,13 +13,6 @@ use regex::Regex;
 #[derive(Debug, Clone)]
 pub struct Pattern(pub Arc<Regex>);
 
-impl Pattern {
-    /// Compiles `source` without sharing it (tests, one-off patterns).
-    pub fn new(source: &str) -> Result<Pattern, regex::Error> {
-        Regex::new(source).map(|re| Pattern(Arc::new(re)))
-    }
-}
-
 impl PartialEq for Pattern {
     fn eq(&self, other: &Self) -> bool {
         self.0.as_str() == other.0.as_str()

@@ -169,7 +169,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::assert::{Assertion, Css, JsonPath, Pattern, Predicate, Query};
+    use crate::assert::{Assertion, Css, JsonPath, Patterns, Predicate, Query};
     use crate::check::{Capture, Request};
     use crate::template::{Resolve, Template};
 
@@ -239,7 +239,7 @@ mod tests {
                 ("b", css("b", None)),
                 (
                     "c",
-                    CaptureSource::Regex(Pattern::new(r"id=(\d+)").unwrap()),
+                    CaptureSource::Regex(Patterns::default().compile(r"id=(\d+)").unwrap()),
                 ),
                 (
                     "d",

@@ -231,8 +231,8 @@ mod document {
     use chrono::DateTime;
 
     use crate::assert::{
-        Assertion, Css, DateFormat, Document, Freshness, JsonPath, NumberRange, Pattern, Predicate,
-        Query, Response,
+        Assertion, Css, DateFormat, Document, Freshness, JsonPath, NumberRange, Patterns,
+        Predicate, Query, Response,
     };
     use crate::template::Resolve;
 
@@ -373,7 +373,7 @@ mod document {
             Ok(())
         );
 
-        let regex = |re: &str| Query::BodyRegex(Pattern::new(re).unwrap());
+        let regex = |re: &str| Query::BodyRegex(Patterns::default().compile(re).unwrap());
         let shown = DateFormat::parse("%d %b %Y, %H:%M", chrono_tz::Tz::UTC).unwrap();
         let dates = regex(r">(\d+ \w+ \d{4}, \d\d:\d\d) UTC<");
         assert_eq!(
