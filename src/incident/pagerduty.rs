@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use super::sink::{self, Attempt, BuildError, RateLimit, Route, Sink, classify};
+use super::sink::{self, Attempt, BuildError, RateLimit, Route, Sink};
 use super::template::{instance_group, time, truncate};
 use super::{Event, EventKind, Feature, Incident, Roles};
 use crate::config::sinks::{PagerDutySeverity, PagerDutySpec};
@@ -167,24 +167,15 @@ impl PagerDutySink {
     }
 
     async fn deliver(&self, event: &Event, attempt: u32) -> Attempt {
-        if let Err(wait) = self.limit.take() {
-            return self.limit.exceeded("PagerDuty", wait);
-        }
-        let body = match self.body(event) {
-            Ok(b) => b,
-            Err(e) => {
-                return Attempt::Rejected {
-                    error: format!("cannot render the event: {e}"),
-                };
-            }
-        };
-        tracing::debug!(sink = %self.name, event = %event.id, attempt, "posting to PagerDuty");
-        let req = self
-            .client
-            .post(self.url.clone())
-            .header(http::header::CONTENT_TYPE, "application/json")
-            .body(body);
-        classify(req.send().await).await
+        tracing::debug!(sink = %self.name, event = %event.id, attempt, "delivering to PagerDuty");
+        sink::post_json(
+            &self.client,
+            &self.url,
+            &self.limit,
+            "PagerDuty",
+            self.body(event),
+        )
+        .await
     }
 }
 

@@ -17,7 +17,7 @@ use crate::template::Resolve;
 
 mod shared;
 
-pub use shared::{RateLimit, http_client, http_headers, http_url};
+pub use shared::{RateLimit, http_client, http_headers, http_url, post_json};
 
 /// At most this many characters of a receiver's answer go into an error.
 const EXCERPT_CHARS: usize = 200;

@@ -13,7 +13,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde_json::json;
 
-use super::sink::{self, Attempt, BuildError, RateLimit, Route, Sink, classify};
+use super::sink::{self, Attempt, BuildError, RateLimit, Route, Sink};
 use super::template::truncate;
 use super::{Event, EventKind, Feature, Incident};
 use crate::config::sinks::SlackSpec;
@@ -179,24 +179,15 @@ impl SlackSink {
     }
 
     async fn deliver(&self, event: &Event, attempt: u32) -> Attempt {
-        if let Err(wait) = self.limit.take() {
-            return self.limit.exceeded("Slack", wait);
-        }
-        let body = match serde_json::to_vec(&self.message(event)) {
-            Ok(b) => b,
-            Err(e) => {
-                return Attempt::Rejected {
-                    error: format!("cannot render the event: {e}"),
-                };
-            }
-        };
-        tracing::debug!(sink = %self.name, event = %event.id, attempt, "posting to Slack");
-        let req = self
-            .client
-            .post(self.url.clone())
-            .header(http::header::CONTENT_TYPE, "application/json")
-            .body(body);
-        classify(req.send().await).await
+        tracing::debug!(sink = %self.name, event = %event.id, attempt, "delivering to Slack");
+        sink::post_json(
+            &self.client,
+            &self.url,
+            &self.limit,
+            "Slack",
+            serde_json::to_vec(&self.message(event)),
+        )
+        .await
     }
 }
 

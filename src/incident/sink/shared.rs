@@ -98,6 +98,34 @@ impl RateLimit {
     }
 }
 
+/// One delivery to a receiver that takes a JSON body within a rate limit
+/// (PagerDuty, Slack): over the limit it is retried later, a body that
+/// cannot be rendered is rejected, and the answer is classified.
+pub async fn post_json(
+    client: &reqwest::Client,
+    url: &reqwest::Url,
+    limit: &RateLimit,
+    receiver: &str,
+    body: Result<Vec<u8>, serde_json::Error>,
+) -> Attempt {
+    if let Err(wait) = limit.take() {
+        return limit.exceeded(receiver, wait);
+    }
+    let body = match body {
+        Ok(b) => b,
+        Err(e) => {
+            return Attempt::Rejected {
+                error: format!("cannot render the event: {e}"),
+            };
+        }
+    };
+    let req = client
+        .post(url.clone())
+        .header(http::header::CONTENT_TYPE, "application/json")
+        .body(body);
+    super::classify(req.send().await).await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
