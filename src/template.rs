@@ -15,7 +15,8 @@ use std::path::PathBuf;
 /// A parsed string with placeholders that are resolved at run time.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Template {
-    parts: Vec<Part>,
+    /// Exactly sized: every step of every loaded check holds a few.
+    parts: Box<[Part]>,
 }
 
 #[derive(Clone, PartialEq, Eq)]
@@ -115,19 +116,21 @@ impl Template {
         if !lit.is_empty() || parts.is_empty() {
             parts.push(Part::Lit(lit));
         }
-        Ok(Template { parts })
+        Ok(Template {
+            parts: parts.into_boxed_slice(),
+        })
     }
 
     /// A template without placeholders.
     pub fn literal(text: impl Into<String>) -> Template {
         Template {
-            parts: vec![Part::Lit(text.into())],
+            parts: Box::new([Part::Lit(text.into())]),
         }
     }
 
     /// The text, if the template has no run-time placeholders.
     pub fn as_literal(&self) -> Option<&str> {
-        match self.parts.as_slice() {
+        match &*self.parts {
             [Part::Lit(s)] => Some(s),
             _ => None,
         }
@@ -155,7 +158,7 @@ impl Template {
             return Ok(Cow::Borrowed(lit));
         }
         let mut out = String::new();
-        for part in &self.parts {
+        for part in &*self.parts {
             match part {
                 Part::Lit(s) => out.push_str(s),
                 Part::Secret(name) => {
@@ -186,7 +189,7 @@ impl Template {
 /// through `Debug`.
 impl fmt::Display for Template {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for part in &self.parts {
+        for part in &*self.parts {
             match part {
                 Part::Lit(s) => f.write_str(&s.replace("${", "$${"))?,
                 Part::Secret(n) => write!(f, "${{secret:{n}}}")?,

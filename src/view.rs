@@ -37,8 +37,11 @@ pub struct CheckView {
     pub last_success_at: Option<DateTime<Utc>>,
     /// When the current run of failures began (None while passing).
     pub failing_since: Option<DateTime<Utc>>,
+    /// When the current run of passes began (None while failing).
+    pub passing_since: Option<DateTime<Utc>>,
     pub next_run_at: Option<DateTime<Utc>>,
-    pub open_incident: Option<IncidentRef>,
+    /// Boxed: most checks have none.
+    pub open_incident: Option<Box<IncidentRef>>,
     /// The latest runs, oldest first.
     pub recent: VecDeque<RunPoint>,
 }
@@ -59,12 +62,28 @@ pub struct IncidentRef {
     pub declared_at: DateTime<Utc>,
 }
 
-/// One run, as small as a sparkline needs (60 of them per check).
-#[derive(Debug, Clone, Copy, Serialize)]
-pub struct RunPoint {
-    pub at: DateTime<Utc>,
-    pub duration_ms: f32,
-    pub ok: bool,
+/// One run, as small as a sparkline needs: 60 of them per check, for every
+/// check. The duration in microseconds (saturating at about 35 minutes,
+/// far beyond any timeout), with the top bit set when the run failed.
+#[derive(Debug, Clone, Copy)]
+pub struct RunPoint(u32);
+
+impl RunPoint {
+    const FAILED: u32 = 1 << 31;
+
+    pub fn new(duration: Duration, ok: bool) -> RunPoint {
+        let micros = u32::try_from(duration.as_micros())
+            .map_or(Self::FAILED - 1, |m| m.min(Self::FAILED - 1));
+        RunPoint(if ok { micros } else { micros | Self::FAILED })
+    }
+
+    pub fn ok(self) -> bool {
+        self.0 & Self::FAILED == 0
+    }
+
+    pub fn duration_ms(self) -> f64 {
+        f64::from(self.0 & !Self::FAILED) / 1e3
+    }
 }
 
 /// The last reload: when, which files, which errors.
@@ -110,6 +129,7 @@ impl View {
                     last_run: None,
                     last_success_at: None,
                     failing_since: None,
+                    passing_since: None,
                     next_run_at: None,
                     open_incident: None,
                     recent: VecDeque::new(),
@@ -134,17 +154,18 @@ impl View {
         if ok {
             v.last_success_at = Some(ended);
             v.failing_since = None;
-        } else if v.failing_since.is_none() {
-            v.failing_since = Some(result.started_at);
+            v.passing_since.get_or_insert(result.started_at);
+        } else {
+            v.failing_since.get_or_insert(result.started_at);
+            v.passing_since = None;
         }
         if v.recent.len() >= RECENT {
             v.recent.pop_front();
+        } else if v.recent.capacity() == 0 {
+            // Exactly the window, rather than doubling past it.
+            v.recent.reserve_exact(RECENT);
         }
-        v.recent.push_back(RunPoint {
-            at: result.started_at,
-            duration_ms: (result.duration.as_secs_f64() * 1e3) as f32,
-            ok,
-        });
+        v.recent.push_back(RunPoint::new(result.duration, ok));
         v.last_run = Some(LastRun {
             started_at: result.started_at,
             duration: result.duration,
@@ -167,11 +188,11 @@ impl View {
         if let Some(v) = self.write().checks.get_mut(&i.feature.check) {
             v.open_incident = match event.kind {
                 EventKind::Resolved => None,
-                _ => Some(IncidentRef {
+                _ => Some(Box::new(IncidentRef {
                     id: i.id.clone(),
                     title: i.title.clone(),
                     declared_at: i.declared_at,
-                }),
+                })),
             };
         }
     }
@@ -179,11 +200,11 @@ impl View {
     /// An incident found open at start-up.
     pub fn open_incident(&self, check: &str, i: &crate::incident::Incident) {
         if let Some(v) = self.write().checks.get_mut(check) {
-            v.open_incident = Some(IncidentRef {
+            v.open_incident = Some(Box::new(IncidentRef {
                 id: i.id.clone(),
                 title: i.title.clone(),
                 declared_at: i.declared_at,
-            });
+            }));
         }
     }
 

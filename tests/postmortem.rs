@@ -66,7 +66,7 @@ async fn script(dir: &Path, runs: &[(bool, (i64, i64))]) -> String {
             result: &result,
             critical: true,
             thresholds: Thresholds::default(),
-            feature: &feature,
+            feature: &|| feature.clone(),
             key: "scarecrow:default:diesel-order",
             now: t + TimeDelta::seconds(1),
             in_maintenance: false,

@@ -260,7 +260,7 @@ async fn no_output_of_a_failing_flow_shows_its_secrets() {
                 failure: 1,
                 ..Thresholds::default()
             },
-            feature: &feature,
+            feature: &|| feature.clone(),
             key: "scarecrow:default:leaky",
             now: Utc::now(),
             in_maintenance: false,

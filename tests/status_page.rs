@@ -102,10 +102,9 @@ async fn a_browser_shows_features_their_state_and_open_incidents() {
         .expect("diesel-order shown");
     let weather = dom.find(r#"data-check="weather""#).expect("weather shown");
     assert!(diesel < weather, "critical features first");
-    assert!(
-        element(&dom, r#"data-check="weather""#, "</li>").contains(r#"data-state="up""#),
-        "{dom}"
-    );
+    let weather = element(&dom, r#"data-check="weather""#, "</li>");
+    assert!(weather.contains(r#"data-state="up""#), "{weather}");
+    assert!(weather.contains("Up since"), "{weather}");
 
     // The order form breaks: down with its failing step, an incident on top.
     site.switch("break", "diesel", "").await;

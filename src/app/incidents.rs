@@ -16,7 +16,7 @@ use crate::incident::engine::{Command, Engine, EngineObserver, Policy};
 use crate::incident::outbox::{DeliveryObserver, Worker};
 use crate::incident::sink::Sink;
 use crate::incident::store::{OutboxItem, Store as _};
-use crate::incident::{Event, EventKind, Feature, Roles, Thresholds};
+use crate::incident::{Event, EventKind, Roles, Thresholds};
 use crate::metrics::Metrics;
 use crate::store::SqliteStore;
 use crate::view::View;
@@ -158,7 +158,7 @@ pub fn build_sinks(config: &Config) -> anyhow::Result<Vec<Arc<dyn Sink>>> {
 }
 
 /// How incidents treat a check, with the roles of its owner.
-pub fn policy(check: &Check, config: &Config) -> Arc<Policy> {
+pub fn policy(check: &Arc<Check>, config: &Config) -> Arc<Policy> {
     let roles = config.roles.for_owner(check.owner.as_deref());
     let rules = &check.incidents;
     let maintenance = config
@@ -176,17 +176,11 @@ pub fn policy(check: &Check, config: &Config) -> Arc<Policy> {
             success: rules.success_threshold,
             remind_every: rules.remind_every,
         },
-        feature: Feature {
-            check: check.name.clone(),
-            description: check.description.clone(),
-            owner: check.owner.clone(),
-            runbook: check.runbook.clone(),
-            labels: check.labels.clone(),
-            roles: Roles {
-                coordinator: roles.coordinator,
-                operations: roles.operations,
-                communications: roles.communications,
-            },
+        check: Arc::clone(check),
+        roles: Roles {
+            coordinator: roles.coordinator,
+            operations: roles.operations,
+            communications: roles.communications,
         },
     })
 }

@@ -8,6 +8,7 @@ mod outcome;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 pub use outcome::{Outcome, Phases, Reason, RunResult, StepResult};
@@ -29,8 +30,9 @@ pub struct Check {
     pub timeout: Duration,
     pub steps: Vec<Step>,
     pub incidents: IncidentRules,
-    /// How the check reaches its site (`[tls]`, `resolve`, `proxy`).
-    pub connection: Connection,
+    /// How the check reaches its site (`[tls]`, `resolve`, `proxy`). Shared:
+    /// most checks have the defaults, and hold [`Connection::shared_default`].
+    pub connection: Arc<Connection>,
     /// The file the check was loaded from.
     pub source: PathBuf,
 }
@@ -79,6 +81,12 @@ impl Connection {
     /// Whether the check can use the probe's shared default client.
     pub fn is_default(&self) -> bool {
         *self == Connection::default()
+    }
+
+    /// The default options, one allocation for every check that has them.
+    pub fn shared_default() -> Arc<Connection> {
+        static DEFAULT: LazyLock<Arc<Connection>> = LazyLock::new(Arc::default);
+        Arc::clone(&DEFAULT)
     }
 }
 

@@ -245,7 +245,11 @@ fn step(r: &mut Reader, v: &Value, number: usize) -> Option<Step> {
         name,
         request: request?,
         captures: captures.unwrap_or(Some(Vec::new()))?,
-        assertions: assertions?,
+        // Exactly sized: a daemon keeps every step of thousands of checks.
+        assertions: assertions.map(|mut a| {
+            a.shrink_to_fit();
+            a
+        })?,
         timeout,
         retry,
     })

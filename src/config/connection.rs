@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
+use std::sync::Arc;
 
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
@@ -14,7 +15,7 @@ use super::reader::{Table, Value};
 use crate::check::{Connection, PemFile, TlsOptions};
 
 /// Reads `[tls]`, `resolve` and `proxy` from the check's top-level table.
-pub fn read(r: &mut Reader, t: &Table) -> Option<Connection> {
+pub fn read(r: &mut Reader, t: &Table) -> Option<Arc<Connection>> {
     let tls = match t.get("tls") {
         Some(v) => tls(r, v),
         None => Some(TlsOptions::default()),
@@ -27,10 +28,15 @@ pub fn read(r: &mut Reader, t: &Table) -> Option<Connection> {
         Some(v) => proxy(r, v).map(Some),
         None => Some(None),
     };
-    Some(Connection {
+    let connection = Connection {
         tls: tls?,
         resolve: resolve?,
         proxy: proxy?,
+    };
+    Some(if connection.is_default() {
+        Connection::shared_default()
+    } else {
+        Arc::new(connection)
     })
 }
 

@@ -12,8 +12,8 @@ use tokio::sync::{mpsc, oneshot};
 use super::machine::{CheckState, Observation};
 use super::sink::Sink;
 use super::store::{OutboxItem, RunRecord, Store, Transition};
-use super::{Event, Feature, Thresholds, new_id};
-use crate::check::RunResult;
+use super::{Event, Feature, Roles, Thresholds, new_id};
+use crate::check::{Check, RunResult};
 
 /// How incidents treat one check.
 #[derive(Debug, Clone, PartialEq)]
@@ -22,7 +22,11 @@ pub struct Policy {
     /// Windows covering this check: during one, nothing is declared.
     pub maintenance: Vec<crate::check::maintenance::Window>,
     pub thresholds: Thresholds,
-    pub feature: Feature,
+    /// The check, shared with the catalog: its [`Feature`] is copied only
+    /// when an incident needs one.
+    pub check: Arc<Check>,
+    /// The incident roles of the check's owner.
+    pub roles: Roles,
 }
 
 pub enum Command {
@@ -62,6 +66,19 @@ pub struct Engine<S> {
 impl Policy {
     pub fn in_maintenance(&self, now: chrono::DateTime<Utc>) -> bool {
         self.maintenance.iter().any(|w| w.active(now))
+    }
+
+    /// What an incident of this check tells about it.
+    pub fn feature(&self) -> Feature {
+        let c = &self.check;
+        Feature {
+            check: c.name.clone(),
+            description: c.description.clone(),
+            owner: c.owner.clone(),
+            runbook: c.runbook.clone(),
+            labels: c.labels.clone(),
+            roles: self.roles.clone(),
+        }
     }
 }
 
@@ -141,7 +158,7 @@ impl<S: Store> Engine<S> {
             result: &result,
             critical: policy.critical,
             thresholds: policy.thresholds,
-            feature: &policy.feature,
+            feature: &|| policy.feature(),
             key: &key,
             now,
         });

@@ -32,7 +32,8 @@ pub struct Observation<'a> {
     pub result: &'a RunResult,
     pub critical: bool,
     pub thresholds: Thresholds,
-    pub feature: &'a Feature,
+    /// Called only when an incident is declared: most runs never need it.
+    pub feature: &'a dyn Fn() -> Feature,
     pub key: &'a str,
     pub now: DateTime<Utc>,
     /// Planned work: runs count, but nothing is declared or announced.
@@ -83,7 +84,7 @@ impl CheckState {
                 (false, false) => return None,
             };
             if kind == EventKind::Updated {
-                incident.title = title(&o.feature.check, &incident.evidence.message);
+                incident.title = title(&o.result.check, &incident.evidence.message);
             }
             self.last_notified_at = Some(o.now);
             return Some(event(kind, (**incident).clone(), o.now));
@@ -99,9 +100,9 @@ impl CheckState {
         let incident = Incident {
             id: new_id("inc"),
             key: o.key.to_owned(),
-            title: title(&o.feature.check, &evidence.message),
+            title: title(&o.result.check, &evidence.message),
             severity: "critical".to_owned(),
-            feature: o.feature.clone(),
+            feature: (o.feature)(),
             first_failure_at: self.first_failure_at.unwrap_or(o.result.started_at),
             detected_at: o.result.started_at,
             declared_at: o.now,

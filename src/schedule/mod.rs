@@ -65,15 +65,19 @@ pub struct Scheduler {
     grace: Duration,
 }
 
-type Waiters = Arc<Mutex<Vec<oneshot::Sender<Result<RunResult, String>>>>>;
+/// What a slot shares with its run in progress: one allocation per check.
+#[derive(Default)]
+struct InFlight {
+    running: AtomicBool,
+    /// Requests waiting for the run in progress.
+    waiters: Mutex<Vec<oneshot::Sender<Result<RunResult, String>>>>,
+}
 
 struct Slot {
     /// The check's name, shared with its queue entries.
     key: Arc<str>,
     check: Arc<Check>,
-    running: Arc<AtomicBool>,
-    /// Requests waiting for the run in progress.
-    waiters: Waiters,
+    in_flight: Arc<InFlight>,
     due: Option<Duration>,
     /// Due runs skipped in a row because the previous one was still going.
     skips: u32,
@@ -165,7 +169,7 @@ impl Scheduler {
                 let Some(slot) = slots.get_mut(&*name).filter(|s| s.version == version) else {
                     continue;
                 };
-                if slot.running.swap(true, Ordering::AcqRel) {
+                if slot.in_flight.running.swap(true, Ordering::AcqRel) {
                     slot.skips += 1;
                     self.observer.skipped(&slot.check, slot.skips);
                 } else {
@@ -206,11 +210,12 @@ impl Scheduler {
                     let _ = reply.send(Err(format!("no check named `{name}`")));
                     return;
                 };
-                slot.waiters
+                slot.in_flight
+                    .waiters
                     .lock()
                     .unwrap_or_else(PoisonError::into_inner)
                     .push(reply);
-                if !slot.running.swap(true, Ordering::AcqRel) {
+                if !slot.in_flight.running.swap(true, Ordering::AcqRel) {
                     tasks.spawn(self.run_one(slot, origin, None));
                 }
             }
@@ -236,8 +241,7 @@ impl Scheduler {
             prior => {
                 let due = plan::first_due(&name, &check.schedule, now, wall);
                 let version = prior.as_ref().map_or(0, |s| s.version + 1);
-                let (running, waiters) =
-                    prior.map_or_else(Default::default, |s| (s.running, s.waiters));
+                let in_flight = prior.map_or_else(Default::default, |s| s.in_flight);
                 if let Some(d) = due {
                     queue.push(Reverse((d, name.clone(), version)));
                 }
@@ -246,8 +250,7 @@ impl Scheduler {
                 Slot {
                     key: name.clone(),
                     check,
-                    running,
-                    waiters,
+                    in_flight,
                     due,
                     skips: 0,
                     version,
@@ -268,11 +271,7 @@ impl Scheduler {
             self.observer.clone(),
             self.permits.clone(),
         );
-        let (check, running, waiters) = (
-            slot.check.clone(),
-            slot.running.clone(),
-            slot.waiters.clone(),
-        );
+        let (check, in_flight) = (slot.check.clone(), slot.in_flight.clone());
         async move {
             let Ok(permit) = permits.clone().acquire_owned().await else {
                 return;
@@ -290,9 +289,13 @@ impl Scheduler {
                 };
                 result = probe.run(&check).await;
             }
-            running.store(false, Ordering::Release);
-            let waiting =
-                std::mem::take(&mut *waiters.lock().unwrap_or_else(PoisonError::into_inner));
+            in_flight.running.store(false, Ordering::Release);
+            let waiting = std::mem::take(
+                &mut *in_flight
+                    .waiters
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner),
+            );
             for reply in waiting {
                 let _ = reply.send(Ok(result.clone()));
             }

@@ -126,7 +126,7 @@ impl<'a> CheckOut<'a> {
             last_success_at: c.last_success_at,
             failing_since: c.failing_since,
             next_run_at: c.next_run_at,
-            open_incident: c.open_incident.as_ref(),
+            open_incident: c.open_incident.as_deref(),
         }
     }
 }

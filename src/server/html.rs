@@ -113,7 +113,7 @@ pub fn sparkline(out: &mut String, points: &VecDeque<RunPoint>) {
     if points.is_empty() {
         return;
     }
-    let duration = |p: &RunPoint| f64::from(p.duration_ms);
+    let duration = |p: &RunPoint| p.duration_ms();
     let max = points.iter().map(duration).fold(1.0, f64::max);
     let min = points.iter().map(duration).fold(f64::MAX, f64::min);
     let step = match points.len() {
@@ -143,9 +143,9 @@ pub fn sparkline(out: &mut String, points: &VecDeque<RunPoint>) {
     out.push_str(r#""/>"#);
     for (i, p) in points.iter().enumerate() {
         let last = i + 1 == points.len();
-        if !p.ok || last {
+        if !p.ok() || last {
             let (x, y) = xy(i, p);
-            let class = if p.ok { "ok" } else { "bad" };
+            let class = if p.ok() { "ok" } else { "bad" };
             let _ = write!(
                 out,
                 r#"<circle class="{class}" cx="{x:.1}" cy="{y:.1}" r="2.5"/>"#
@@ -232,14 +232,9 @@ mod tests {
 
     #[test]
     fn a_sparkline_marks_failed_runs() {
-        let at = Utc::now();
-        let points: VecDeque<RunPoint> = [(10.0, true), (30.0, false), (20.0, true)]
+        let points: VecDeque<RunPoint> = [(10, true), (30, false), (20, true)]
             .into_iter()
-            .map(|(duration_ms, ok)| RunPoint {
-                at,
-                duration_ms,
-                ok,
-            })
+            .map(|(ms, ok)| RunPoint::new(std::time::Duration::from_millis(ms), ok))
             .collect();
         let mut out = String::new();
         sparkline(&mut out, &points);

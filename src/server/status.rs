@@ -304,7 +304,8 @@ fn check_card(out: &mut String, c: &CheckView, h: Health, now: DateTime<Utc>) {
     out.push_str("</div></li>");
 }
 
-/// "Down since …", "Up since …", or how long it has been up in the window.
+/// "Down since …" or "Up since …": since the run that turned it, or since
+/// the first run the daemon saw.
 fn since(out: &mut String, c: &CheckView, h: Health, now: DateTime<Utc>) {
     let text = match h {
         Health::Pending => "Waiting for the first run".to_owned(),
@@ -312,17 +313,10 @@ fn since(out: &mut String, c: &CheckView, h: Health, now: DateTime<Utc>) {
             Some(t) => format!("Down since {} ({})", clock(now, t), span(now - t)),
             None => "Down".to_owned(),
         },
-        Health::Up => {
-            let back = c.recent.iter().rposition(|p| !p.ok);
-            match back.and_then(|i| c.recent.get(i + 1)) {
-                Some(p) => format!("Up since {} ({})", clock(now, p.at), span(now - p.at)),
-                None => plural(
-                    c.recent.len(),
-                    "recent run passed",
-                    "recent runs all passed",
-                ),
-            }
-        }
+        Health::Up => match c.passing_since {
+            Some(t) => format!("Up since {} ({})", clock(now, t), span(now - t)),
+            None => "Up".to_owned(),
+        },
     };
     let _ = write!(out, r#"<p class="since">{}</p>"#, Esc(&text));
 }

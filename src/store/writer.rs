@@ -139,13 +139,19 @@ impl Writer {
         // Pruning a check costs a query; doing it for every batch a check is
         // in made the writer the daemon's bottleneck. A check is pruned once
         // a tenth of its history has been added since the last time, so at
-        // most 10 % more than the limit is kept.
+        // most 10 % more than the limit is kept. Checks start their count
+        // at different points, so checks that started together do not all
+        // prune in the same batch.
         let every = (self.retention.runs_per_check / 10).max(1);
         let mut prune = std::collections::BTreeSet::new();
         for (row, _) in runs.iter() {
+            let seen = self.since_prune.len();
             let n = match self.since_prune.get_mut(&row.check) {
                 Some(n) => n,
-                None => self.since_prune.entry(row.check.clone()).or_insert(0),
+                None => self
+                    .since_prune
+                    .entry(row.check.clone())
+                    .or_insert(seen % every),
             };
             *n += 1;
             if *n >= every {

@@ -75,7 +75,7 @@ impl Harness {
             result: &result,
             critical: self.critical,
             thresholds: self.thresholds,
-            feature: &self.feature,
+            feature: &|| self.feature.clone(),
             key: "scarecrow:default:diesel-order",
             now: self.now,
             in_maintenance: self.maintenance,
