@@ -3,12 +3,13 @@
 # loopback, compared in the same run with blackbox_exporter and a bare
 # tokio + reqwest loop. See bench/README.md for what each mode reports.
 #
-#   bench/run.sh [throughput|css|idle|validate|fds|all]...     (default: all)
+#   bench/run.sh [throughput|css|idle|validate|fds|instructions|all]...   (default: all)
 #
 # Parameters (environment), each with a per-mode default:
-#   N            checks           throughput 2000, css 100, idle 10000, validate 10000, fds 1000
-#   EVERY        their interval   throughput 200ms, css 1s, idle 60s, fds 5s
-#   DURATION     measured seconds throughput 30, css 30, idle 70, fds 30
+#   N            checks           throughput 2000, css 100, idle 10000, validate 10000, fds 1000,
+#                                 instructions 200
+#   EVERY        their interval   throughput 200ms, css 1s, idle 60s, fds 5s, instructions 1s
+#   DURATION     measured seconds throughput 30, css 30, idle 70, fds 30, instructions 20
 #   CONCURRENCY  runs at once (daemon), wrk connections, bare-loop tasks: 32
 #   WARMUP       seconds before measuring: 5
 #   COMPARE=0    throughput without blackbox_exporter and the bare loop (a soak)
@@ -17,7 +18,8 @@
 #   NGINX_PORT 18080, LISTEN_PORT 19787, BLACKBOX_PORT 19115, HANG_PORT 18090
 #   FD_TARGETS   hanging ports in the fds mode: 4;  NGINX_WORKERS: 1
 #
-# Needs (Debian): nginx prometheus-blackbox-exporter wrk curl python3.
+# Needs (Debian): nginx prometheus-blackbox-exporter wrk curl python3, and valgrind
+# for the instructions mode.
 # Every process it starts is stopped on exit; all traffic stays on 127.0.0.1.
 set -euo pipefail
 
@@ -330,6 +332,48 @@ mode_idle() {
     say "RSS: after load $((RSS_FIRST / 1024)) MiB, end $((RSS_LAST / 1024)) MiB, max $((RSS_MAX / 1024)) MiB, peak (VmHWM) $((hwm / 1024)) MiB; fds max $FDS_MAX"
 }
 
+# Instructions per check in user space, counted by callgrind: unlike CPU
+# time, the same figure on a busy machine, so small changes show. The
+# kernel's part (sockets, the same for both) is not counted, so this ratio
+# is higher than the CPU-time one.
+mode_instructions() {
+    N=${N_OVERRIDE:-200} EVERY=${EVERY_OVERRIDE:-1s} DURATION=${DURATION_OVERRIDE:-20}
+    section "instructions: $N checks every $EVERY under callgrind, ${DURATION}s"
+    command -v callgrind_control >/dev/null || { say "skipped: needs valgrind"; return; }
+    local dir=$TMP/instructions rate d runs ours w out
+    gen_checks "$dir" "$N" "$EVERY" simple
+    rm -rf "$dir/data"
+    valgrind --tool=callgrind --callgrind-out-file="$dir/cg.%p" \
+        "$BIN" run --config "$dir/config.toml" 2>"$dir/daemon.log" &
+    DAEMON=$!
+    PIDS+=("$DAEMON")
+    wait_http "http://127.0.0.1:$LISTEN_PORT/healthz" 180
+    sleep "$WARMUP"
+    scrape "$dir/before.prom" >/dev/null
+    callgrind_control -z "$DAEMON" >/dev/null 2>&1
+    sleep "$DURATION"
+    callgrind_control -d "$DAEMON" >/dev/null 2>&1
+    scrape "$dir/after.prom" >/dev/null
+    stop_daemon
+    d=$("${HELPERS[@]}" delta "$dir/before.prom" "$dir/after.prom")
+    runs=$(get runs "$d")
+    ours=$(calc "$(awk '/^(summary|totals):/ { print $2; exit }' "$dir/cg.$DAEMON.1") / $runs" 0)
+    say "scarecrow: $ours instructions per check ($runs runs, failures $(get failures "$d"))"
+    # The bare loop's start-up is the same in both runs; the difference is
+    # $DURATION seconds of checks.
+    rate=$(calc "$N / $(every_seconds "$EVERY")" 0)
+    local -a irs=() checks=()
+    for w in 5 $((5 + DURATION)); do
+        out=$(valgrind --tool=callgrind --callgrind-out-file="$dir/bare.$w" \
+            "$BARE" "http://127.0.0.1:$NGINX_PORT/small.html" "$BODY_RE" "$CONCURRENCY" "$w" 2 "$rate" 2>/dev/null)
+        checks+=("$(get checks "$out")")
+        irs+=("$(awk '/^(summary|totals):/ { print $2; exit }' "$dir/bare.$w")")
+    done
+    BARE_IR=$(calc "(${irs[1]} - ${irs[0]}) / (${checks[1]} - ${checks[0]})" 0)
+    say "bare loop, paced at $rate/s: $BARE_IR instructions per check"
+    say "RATIO  instructions per check: scarecrow/bare loop = $(calc "$ours / $BARE_IR" 2)"
+}
+
 mode_validate() {
     N=${N_OVERRIDE:-10000}
     section "validate: $N check files (status + 4 selectors each)"
@@ -363,7 +407,7 @@ mode_fds() {
 main() {
     local modes=("$@")
     ((${#modes[@]} > 0)) || modes=(all)
-    [[ ${modes[0]} == all ]] && modes=(throughput css idle validate fds)
+    [[ ${modes[0]} == all ]] && modes=(throughput css idle validate fds instructions)
     N_OVERRIDE=${N:-} EVERY_OVERRIDE=${EVERY:-} DURATION_OVERRIDE=${DURATION:-}
     for m in "${modes[@]}"; do
         declare -F "mode_$m" >/dev/null || { say "unknown mode $m"; exit 2; }
