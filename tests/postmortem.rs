@@ -75,7 +75,7 @@ async fn script(dir: &Path, runs: &[(bool, (i64, i64))]) -> String {
             .record_run(RunRecord {
                 run_id,
                 result,
-                state: state.clone(),
+                state: Some(state.clone()),
             })
             .await
             .expect("run");

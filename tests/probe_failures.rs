@@ -8,7 +8,7 @@ use std::time::Duration;
 use scarecrow::assert::{Assertion, Css, Predicate, Query, StatusMatch, StatusSet};
 use scarecrow::check::{
     Body, Capture, CaptureSource, Check, Outcome, Reason, Redirects, Request, RunResult, Schedule,
-    Step,
+    Step, Target,
 };
 use scarecrow::probe::{Probe, ProbeSettings};
 use scarecrow::template::Template;
@@ -81,7 +81,7 @@ fn get(name: &str, url: &str) -> Step {
         name: name.into(),
         request: Request {
             method: http::Method::GET,
-            url: t(url),
+            url: Target::new(t(url)).unwrap(),
             headers: vec![],
             query: vec![],
             body: None,

@@ -137,10 +137,10 @@ fn run(check: &str, n: i64) -> RunRecord {
     RunRecord {
         run_id: format!("run_{check}_{n}"),
         result,
-        state: CheckState {
+        state: Some(CheckState {
             consecutive_successes: n as u32,
             ..CheckState::default()
-        },
+        }),
     }
 }
 
@@ -168,7 +168,7 @@ async fn a_commit_comes_back_after_reopening() {
     assert_eq!(snapshot.states.get("diesel"), Some(&t.state));
     assert_eq!(
         snapshot.states.get("weather"),
-        Some(&run("weather", 1).state)
+        run("weather", 1).state.as_ref()
     );
     let mut expected = t.outbox.clone();
     expected.sort_by(|a, b| a.id.cmp(&b.id));
@@ -317,7 +317,23 @@ async fn history_keeps_the_last_n_runs_per_check() {
     assert_eq!(reader.recent_runs("weather", 100).expect("runs").len(), 3);
     assert_eq!(reader.recent_runs("nothing", 100).expect("runs"), vec![]);
     let states = store.load().await.expect("load").states;
-    assert_eq!(states.get("diesel"), Some(&run("diesel", 11).state));
+    assert_eq!(states.get("diesel"), run("diesel", 11).state.as_ref());
+}
+
+#[tokio::test]
+async fn a_run_that_left_the_state_alone_keeps_the_last_one_written() {
+    let dir = Scratch::new("settled");
+    let store = open(&dir.db());
+    store.record_run(run("weather", 2)).await.expect("record");
+    let unchanged = RunRecord {
+        state: None,
+        ..run("weather", 3)
+    };
+    store.record_run(unchanged).await.expect("record");
+    let reader = store::open_reader(&dir.db()).expect("reader");
+    assert_eq!(reader.recent_runs("weather", 10).expect("runs").len(), 2);
+    let states = store.load().await.expect("load").states;
+    assert_eq!(states.get("weather"), run("weather", 2).state.as_ref());
 }
 
 #[tokio::test]
@@ -449,6 +465,39 @@ async fn opening_fails_readably() {
     assert!(err.to_string().contains("schema version 99"), "{err}");
     let err = store::open_reader(&dir.db()).expect_err("newer schema");
     assert!(err.to_string().contains("schema version 99"), "{err}");
+}
+
+#[tokio::test]
+async fn runs_written_by_schema_version_1_read_the_same_after_the_upgrade() {
+    let dir = Scratch::new("upgrade");
+    let (passed, failed) = (run("weather", 1), run("weather", 3));
+    {
+        let store = open(&dir.db());
+        for r in [passed.clone(), failed.clone()] {
+            store.record_run(r).await.expect("record");
+        }
+        store.close().await;
+    }
+    // Version 1 kept the whole run as JSON, and the duration unrounded.
+    let v1 = rusqlite::Connection::open(dir.db()).expect("connection");
+    for r in [&passed, &failed] {
+        let whole = serde_json::to_string(&r.result).expect("json");
+        v1.execute(
+            "UPDATE runs SET json = ?1, duration_ms = duration_ms + 0.0000004 WHERE run_id = ?2",
+            rusqlite::params![whole, r.run_id],
+        )
+        .expect("rewrite as version 1");
+    }
+    v1.pragma_update(None, "user_version", 1)
+        .expect("version 1");
+    drop(v1);
+
+    open(&dir.db()).close().await;
+    let reader = store::open_reader(&dir.db()).expect("reader");
+    assert_eq!(
+        reader.recent_runs("weather", 10).expect("runs"),
+        [failed.result, passed.result]
+    );
 }
 
 #[tokio::test]

@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
-pub use outcome::{Outcome, Phases, Reason, RunResult, StepResult};
+pub use outcome::{Outcome, Phases, Reason, RunResult, StepResult, from_millis, millis};
 
 use crate::assert::{Assertion, Css, JsonPath, Pattern};
 use crate::template::Template;
@@ -159,12 +159,39 @@ impl Default for Retry {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Request {
     pub method: http::Method,
-    pub url: Template,
+    pub url: Target,
     pub headers: Vec<(http::HeaderName, Template)>,
     pub query: Vec<(String, Template)>,
     pub body: Option<Body>,
     pub redirects: Redirects,
     pub auth: Option<Auth>,
+}
+
+/// Where a step sends its request. A URL without placeholders is parsed
+/// once, at load; a run only copies it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Target {
+    Fixed(url::Url),
+    Template(Template),
+}
+
+impl Target {
+    /// Parses `url` now when it has no placeholders.
+    pub fn new(url: Template) -> Result<Target, url::ParseError> {
+        match url.as_literal() {
+            Some(s) => url::Url::parse(s).map(Target::Fixed),
+            None => Ok(Target::Template(url)),
+        }
+    }
+}
+
+impl std::fmt::Display for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Target::Fixed(url) => f.write_str(url.as_str()),
+            Target::Template(t) => t.fmt(f),
+        }
+    }
 }
 
 /// Credentials for the `Authorization` header of one step. Never sent to

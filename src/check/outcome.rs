@@ -164,8 +164,19 @@ fn one() -> u32 {
     1
 }
 
+/// A duration in milliseconds, to the microsecond: how runs show their
+/// durations in JSON and in the store.
+pub fn millis(d: Duration) -> f64 {
+    (d.as_secs_f64() * 1e6).round() / 1e3
+}
+
+/// The inverse of [`millis`]; `None` for a negative or absurd value.
+pub fn from_millis(ms: f64) -> Option<Duration> {
+    Duration::try_from_secs_f64(ms / 1e3).ok()
+}
+
 fn ms<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_f64((d.as_secs_f64() * 1e6).round() / 1e3)
+    s.serialize_f64(millis(*d))
 }
 
 fn opt_ms<S: serde::Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
@@ -177,14 +188,14 @@ fn opt_ms<S: serde::Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::
 
 fn de_ms<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
     let ms = f64::deserialize(d)?;
-    Duration::try_from_secs_f64(ms / 1e3).map_err(serde::de::Error::custom)
+    from_millis(ms).ok_or_else(|| serde::de::Error::custom(format!("{ms} is not a duration")))
 }
 
 fn de_opt_ms<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
     match Option::<f64>::deserialize(d)? {
-        Some(ms) => Duration::try_from_secs_f64(ms / 1e3)
+        Some(ms) => from_millis(ms)
             .map(Some)
-            .map_err(serde::de::Error::custom),
+            .ok_or_else(|| serde::de::Error::custom(format!("{ms} is not a duration"))),
         None => Ok(None),
     }
 }

@@ -9,7 +9,7 @@ use toml::de::{DeTable, DeValue};
 use super::expect;
 use super::reader::{Ctx, Table, Value};
 use crate::assert::Patterns;
-use crate::check::{Check, IncidentRules, Redirects, Request, Schedule, Step, cron::Cron};
+use crate::check::{Check, IncidentRules, Redirects, Request, Schedule, Step, Target, cron::Cron};
 use crate::template::Template;
 
 /// Looks up `env:` placeholders; the process environment outside tests.
@@ -313,11 +313,13 @@ fn request(r: &mut Reader, t: &Table) -> Option<Request> {
     })
 }
 
-fn url(r: &mut Reader, v: &Value) -> Option<Template> {
+fn url(r: &mut Reader, v: &Value) -> Option<Target> {
     let t = template(r, v)?;
     if let Some(s) = t.as_literal() {
-        match url::Url::parse(s) {
-            Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {}
+        return match url::Url::parse(s) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {
+                Some(Target::Fixed(u))
+            }
             Ok(u) => {
                 r.cx.error(
                     v.span(),
@@ -326,15 +328,15 @@ fn url(r: &mut Reader, v: &Value) -> Option<Template> {
                         u.scheme()
                     ),
                 );
-                return None;
+                None
             }
             Err(e) => {
                 r.cx.error(v.span(), format!("invalid URL {s:?}: {e}"));
-                return None;
+                None
             }
-        }
+        };
     }
-    Some(t)
+    Some(Target::Template(t))
 }
 
 fn headers(r: &mut Reader, v: &Value) -> Option<Vec<(http::HeaderName, Template)>> {

@@ -152,6 +152,7 @@ impl<S: Store> Engine<S> {
         let Some(state) = self.states.get_mut(&check) else {
             return;
         };
+        let settled = state.is_settled(policy.thresholds);
         let event = state.observe(&Observation {
             in_maintenance: policy.in_maintenance(now),
             run_id: &run_id,
@@ -162,15 +163,17 @@ impl<S: Store> Engine<S> {
             key: &key,
             now,
         });
-        let state = state.clone();
         // The state goes with the event when there is one (rarely).
         let emit = event.map(|e| (state.clone(), e));
+        // A check that keeps passing has its state written once, not on
+        // every run.
+        let changed = !(settled && state.is_settled(policy.thresholds));
         // Queued, not awaited: one transaction per run would make the store
         // the engine's bottleneck; the writer batches queued runs.
         let record = RunRecord {
             run_id,
             result,
-            state,
+            state: changed.then(|| state.clone()),
         };
         match self.store.queue_run(record) {
             Ok(()) => {

@@ -15,6 +15,8 @@ const MAX_TITLE: usize = 130;
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct CheckState {
     pub consecutive_failures: u32,
+    /// Counted up to the success threshold, no further: a check that keeps
+    /// passing keeps the same state, which need not be written again.
     pub consecutive_successes: u32,
     /// When the current streak of failures began.
     pub first_failure_at: Option<DateTime<Utc>>,
@@ -41,6 +43,16 @@ pub struct Observation<'a> {
 }
 
 impl CheckState {
+    /// Whether the check passes steadily with nothing to remember: another
+    /// passing run leaves such a state exactly as it is.
+    pub fn is_settled(&self, thresholds: Thresholds) -> bool {
+        self.consecutive_failures == 0
+            && self.consecutive_successes >= thresholds.success.max(1)
+            && self.first_failure_at.is_none()
+            && self.failing_runs.is_empty()
+            && self.open.is_none()
+    }
+
     /// Counts a run; returns the event it causes, if any.
     pub fn observe(&mut self, o: &Observation) -> Option<Event> {
         match &o.result.outcome {
@@ -53,8 +65,9 @@ impl CheckState {
         self.consecutive_failures = 0;
         self.first_failure_at = None;
         self.failing_runs.clear();
-        self.consecutive_successes = self.consecutive_successes.saturating_add(1);
-        if self.consecutive_successes >= o.thresholds.success.max(1) {
+        let enough = o.thresholds.success.max(1);
+        self.consecutive_successes = self.consecutive_successes.saturating_add(1).min(enough);
+        if self.consecutive_successes >= enough {
             return self.close("recovered", None, o.now);
         }
         None

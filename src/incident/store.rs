@@ -67,7 +67,8 @@ pub struct Transition {
 pub struct RunRecord {
     pub run_id: String,
     pub result: RunResult,
-    pub state: CheckState,
+    /// `None` when the run left the check's state as it was.
+    pub state: Option<CheckState>,
 }
 
 /// What a restart resumes from.

@@ -170,7 +170,7 @@ mod tests {
 
     use super::*;
     use crate::assert::{Assertion, Css, JsonPath, Patterns, Predicate, Query};
-    use crate::check::{Capture, Request};
+    use crate::check::{Capture, Request, Target};
     use crate::template::{Resolve, Template};
 
     fn step(captures: Vec<(&str, CaptureSource)>, assertions: Vec<Assertion>) -> Step {
@@ -178,7 +178,7 @@ mod tests {
             name: "s".into(),
             request: Request {
                 method: http::Method::GET,
-                url: Template::literal("http://h/"),
+                url: Target::new(Template::literal("http://h/")).unwrap(),
                 headers: vec![],
                 query: vec![],
                 body: None,

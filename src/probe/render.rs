@@ -11,7 +11,7 @@ use reqwest::Url;
 use super::Secrets;
 use super::multipart;
 use super::redact::Redactor;
-use crate::check::{Auth, Body, JsonBody, Request, credential_header};
+use crate::check::{Auth, Body, JsonBody, Request, Target, credential_header};
 use crate::template::{RenderError, Resolve, Template};
 
 /// What one run supplies to templates: its captures, the environment's
@@ -93,8 +93,13 @@ pub(super) async fn prepare(req: &Request, vars: &RunVars) -> Result<Prepared, S
             .map(|s| s.into_owned())
             .map_err(|e: RenderError| format!("{}: {e}", part()))
     };
-    let raw = text(&req.url, &|| "url".to_owned())?;
-    let mut url = Url::parse(&raw).map_err(|e| format!("invalid URL {}: {e}", req.url))?;
+    let mut url = match &req.url {
+        Target::Fixed(url) => url.clone(),
+        Target::Template(t) => {
+            let raw = text(t, &|| "url".to_owned())?;
+            Url::parse(&raw).map_err(|e| format!("invalid URL {t}: {e}"))?
+        }
+    };
     if !matches!(url.scheme(), "http" | "https") {
         return Err(format!("URL {} is not http or https", req.url));
     }
@@ -241,7 +246,7 @@ mod tests {
     fn request(url: &str) -> Request {
         Request {
             method: http::Method::POST,
-            url: t(url),
+            url: Target::new(t(url)).unwrap(),
             headers: vec![(
                 http::HeaderName::from_static("x-token"),
                 t("${capture:tok}"),

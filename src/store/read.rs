@@ -9,7 +9,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 
 use super::{DbError, db_error, decode, schema};
-use crate::check::RunResult;
+use crate::check::{Outcome, Reason, RunResult, from_millis};
 use crate::incident::store::{OutboxItem, StoreError};
 use crate::incident::{EventKind, Incident};
 
@@ -133,7 +133,7 @@ impl Reader {
     ) -> Result<Vec<(String, RunResult)>, StoreError> {
         let read = || -> Result<_, DbError> {
             let mut stmt = self.conn.prepare_cached(
-                "SELECT run_id, json FROM runs WHERE check_name = ?1 AND started_at >= ?2 AND started_at <= ?3 ORDER BY seq LIMIT ?4",
+                &format!("SELECT {RUN_COLUMNS} FROM runs WHERE check_name = ?1 AND started_at >= ?2 AND started_at <= ?3 ORDER BY seq LIMIT ?4"),
             )?;
             let mut rows = stmt.query(params![
                 check,
@@ -143,10 +143,7 @@ impl Reader {
             ])?;
             let mut runs = Vec::new();
             while let Some(row) = rows.next()? {
-                let run_id: String = row.get(0)?;
-                let json: String = row.get(1)?;
-                let run = decode::<RunResult>(&format!("run {run_id}"), &json)?;
-                runs.push((run_id, run));
+                runs.push(run(row)?);
             }
             Ok(runs)
         };
@@ -176,15 +173,13 @@ impl Reader {
     /// The last `limit` runs of `check`, newest first.
     pub fn recent_runs(&self, check: &str, limit: usize) -> Result<Vec<RunResult>, StoreError> {
         let read = || -> Result<_, DbError> {
-            let mut stmt = self.conn.prepare_cached(
-                "SELECT run_id, json FROM runs WHERE check_name = ?1 ORDER BY seq DESC LIMIT ?2",
-            )?;
+            let mut stmt = self.conn.prepare_cached(&format!(
+                "SELECT {RUN_COLUMNS} FROM runs WHERE check_name = ?1 ORDER BY seq DESC LIMIT ?2"
+            ))?;
             let mut rows = stmt.query(params![check, sql_limit(limit)])?;
             let mut runs = Vec::new();
             while let Some(row) = rows.next()? {
-                let run_id: String = row.get(0)?;
-                let json: String = row.get(1)?;
-                runs.push(decode::<RunResult>(&format!("run {run_id}"), &json)?);
+                runs.push(run(row)?.1);
             }
             Ok(runs)
         };
@@ -194,6 +189,51 @@ impl Reader {
     fn error(&self, doing: &str, e: DbError) -> StoreError {
         db_error(doing, &self.path, e)
     }
+}
+
+/// What [`run`] reads, in its order.
+const RUN_COLUMNS: &str =
+    "run_id, check_name, started_at, duration_ms, result, reason, step, message, json";
+
+/// A run and its id, from the columns and the steps' JSON.
+fn run(row: &rusqlite::Row) -> Result<(String, RunResult), DbError> {
+    let run_id: String = row.get(0)?;
+    let invalid = |what: String| DbError::Invalid(format!("run {run_id}"), what);
+    let started_at: String = row.get(2)?;
+    let started_at = DateTime::parse_from_rfc3339(&started_at)
+        .map_err(|e| invalid(format!("started_at {started_at:?}: {e}")))?
+        .with_timezone(&Utc);
+    let ms: f64 = row.get(3)?;
+    let duration = from_millis(ms).ok_or_else(|| invalid(format!("duration_ms {ms}")))?;
+    let result: String = row.get(4)?;
+    let outcome = match result.as_str() {
+        "success" => Outcome::Success,
+        "failure" => {
+            let reason: Option<String> = row.get(5)?;
+            let reason = Reason::ALL
+                .into_iter()
+                .find(|r| Some(r.as_str()) == reason.as_deref())
+                .ok_or_else(|| invalid(format!("reason {reason:?}")))?;
+            Outcome::Failure {
+                reason,
+                step: row.get(6)?,
+                message: row.get::<_, Option<String>>(7)?.unwrap_or_default(),
+            }
+        }
+        other => return Err(invalid(format!("result {other:?}"))),
+    };
+    let steps = decode(
+        &format!("the steps of run {run_id}"),
+        &row.get::<_, String>(8)?,
+    )?;
+    let run = RunResult {
+        check: row.get(1)?,
+        started_at,
+        duration,
+        outcome,
+        steps,
+    };
+    Ok((run_id, run))
 }
 
 /// SQLite counts in `i64`; anything larger means "no limit".

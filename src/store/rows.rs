@@ -55,7 +55,7 @@ pub(super) struct RunRow {
     pub step: Option<String>,
     pub message: Option<String>,
     pub json: String,
-    pub state: StateRow,
+    pub state: Option<StateRow>,
 }
 
 impl RunRow {
@@ -78,13 +78,17 @@ impl RunRow {
             run_id: r.run_id.clone(),
             check: res.check.clone(),
             started_at: ts(&res.started_at),
-            duration_ms: res.duration.as_secs_f64() * 1e3,
+            duration_ms: crate::check::millis(res.duration),
             result,
             reason,
             step,
             message,
-            json: json(&format!("run {}", r.run_id), res)?,
-            state: StateRow::new(&res.check, &r.state)?,
+            json: json(&format!("the steps of run {}", r.run_id), &res.steps)?,
+            state: r
+                .state
+                .as_ref()
+                .map(|s| StateRow::new(&res.check, s))
+                .transpose()?,
         })
     }
 }

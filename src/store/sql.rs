@@ -42,13 +42,8 @@ const UPSERT_OUTBOX: &str =
 
 const INSERT_RUN: &str = "INSERT INTO runs (run_id, check_name, started_at, duration_ms, result,
         reason, step, message, json)
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
-    ON CONFLICT (run_id) DO NOTHING";
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
 
-/// Deletes what lies beyond the newest `?2` runs of check `?1`: a walk down
-/// `runs_by_check` of `?2` entries, then usually one row to delete.
-/// Runs past the per-check count or the age limit go, unless an incident
-/// refers to them.
 /// Deletes a check's runs beyond the newest ?2 and those started before ?3,
 /// except runs an incident refers to. A check's runs never overlap, so its
 /// `seq` order is its time order: both limits are one `seq` bound, and the
@@ -159,7 +154,9 @@ pub(super) fn record_runs<'a>(
                 r.message,
                 r.json,
             ])?;
-            states.insert(r.check.as_str(), &r.state);
+            if let Some(state) = &r.state {
+                states.insert(r.check.as_str(), state);
+            }
         }
         for state in states.values() {
             upsert_state(&tx, state)?;

@@ -222,3 +222,23 @@ fn maintenance_suppresses_and_declares_when_it_ends_with_the_check_still_failing
     assert_eq!(h.kinds(&[false, false]), [None, None]);
     assert!(h.state.open.is_some());
 }
+
+#[test]
+fn a_check_that_keeps_passing_settles_and_stays_the_same() {
+    let mut h = Harness::new(true);
+    h.kinds(&[true]);
+    assert!(!h.state.is_settled(h.thresholds), "one pass of two");
+    h.kinds(&[true]);
+    assert!(h.state.is_settled(h.thresholds));
+    let settled = h.state.clone();
+    h.kinds(&[true, true, true]);
+    assert_eq!(h.state, settled, "more passes change nothing");
+
+    h.kinds(&[false]);
+    assert!(!h.state.is_settled(h.thresholds), "a failure is remembered");
+    h.kinds(&[false]);
+    assert!(h.state.open.is_some());
+    h.kinds(&[true, true]);
+    assert!(h.state.open.is_none());
+    assert!(h.state.is_settled(h.thresholds), "resolved and passing");
+}
