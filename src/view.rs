@@ -35,15 +35,25 @@ pub struct CheckView {
     pub check: Arc<Check>,
     pub last_run: Option<LastRun>,
     pub last_success_at: Option<DateTime<Utc>>,
-    /// When the current run of failures began (None while passing).
-    pub failing_since: Option<DateTime<Utc>>,
-    /// When the current run of passes began (None while failing).
-    pub passing_since: Option<DateTime<Utc>>,
+    /// When the current streak began: of failures if the last run failed,
+    /// of passes if it passed.
+    pub streak_since: Option<DateTime<Utc>>,
     pub next_run_at: Option<DateTime<Utc>>,
     /// Boxed: most checks have none.
     pub open_incident: Option<Box<IncidentRef>>,
     /// The latest runs, oldest first.
     pub recent: VecDeque<RunPoint>,
+}
+
+impl CheckView {
+    /// When the current streak of failures began; `None` while passing.
+    pub fn failing_since(&self) -> Option<DateTime<Utc>> {
+        let failing = self
+            .last_run
+            .as_ref()
+            .is_some_and(|r| !r.outcome.is_success());
+        self.streak_since.filter(|_| failing)
+    }
 }
 
 /// The last run, as much as the status page and the check list show; the
@@ -73,7 +83,8 @@ impl RunPoint {
 
     pub fn new(duration: Duration, ok: bool) -> RunPoint {
         let micros = u32::try_from(duration.as_micros())
-            .map_or(Self::FAILED - 1, |m| m.min(Self::FAILED - 1));
+            .unwrap_or(u32::MAX)
+            .min(Self::FAILED - 1);
         RunPoint(if ok { micros } else { micros | Self::FAILED })
     }
 
@@ -128,8 +139,7 @@ impl View {
                     check: Arc::clone(check),
                     last_run: None,
                     last_success_at: None,
-                    failing_since: None,
-                    passing_since: None,
+                    streak_since: None,
                     next_run_at: None,
                     open_incident: None,
                     recent: VecDeque::new(),
@@ -153,11 +163,9 @@ impl View {
             result.started_at + chrono::TimeDelta::from_std(result.duration).unwrap_or_default();
         if ok {
             v.last_success_at = Some(ended);
-            v.failing_since = None;
-            v.passing_since.get_or_insert(result.started_at);
-        } else {
-            v.failing_since.get_or_insert(result.started_at);
-            v.passing_since = None;
+        }
+        if v.last_run.as_ref().map(|r| r.outcome.is_success()) != Some(ok) {
+            v.streak_since = Some(result.started_at);
         }
         if v.recent.len() >= RECENT {
             v.recent.pop_front();

@@ -16,7 +16,7 @@ use crate::incident::engine::{Command, Engine, EngineObserver, Policy};
 use crate::incident::outbox::{DeliveryObserver, Worker};
 use crate::incident::sink::Sink;
 use crate::incident::store::{OutboxItem, Store as _};
-use crate::incident::{Event, EventKind, Roles, Thresholds};
+use crate::incident::{Event, EventKind, Roles};
 use crate::metrics::Metrics;
 use crate::store::SqliteStore;
 use crate::view::View;
@@ -160,23 +160,16 @@ pub fn build_sinks(config: &Config) -> anyhow::Result<Vec<Arc<dyn Sink>>> {
 /// How incidents treat a check, with the roles of its owner.
 pub fn policy(check: &Arc<Check>, config: &Config) -> Arc<Policy> {
     let roles = config.roles.for_owner(check.owner.as_deref());
-    let rules = &check.incidents;
     let maintenance = config
         .maintenance
         .iter()
         .filter(|w| w.covers(&check.name, &check.labels))
-        .chain(&rules.maintenance)
+        .chain(&check.incidents.maintenance)
         .cloned()
         .collect();
     Arc::new(Policy {
-        critical: check.critical,
-        maintenance,
-        thresholds: Thresholds {
-            failure: rules.failure_threshold,
-            success: rules.success_threshold,
-            remind_every: rules.remind_every,
-        },
         check: Arc::clone(check),
+        maintenance,
         roles: Roles {
             coordinator: roles.coordinator,
             operations: roles.operations,

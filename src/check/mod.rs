@@ -176,11 +176,21 @@ pub enum Target {
 }
 
 impl Target {
-    /// Parses `url` now when it has no placeholders.
-    pub fn new(url: Template) -> Result<Target, url::ParseError> {
-        match url.as_literal() {
-            Some(s) => url::Url::parse(s).map(Target::Fixed),
-            None => Ok(Target::Template(url)),
+    /// Parses `url` now when it has no placeholders; it must then be an
+    /// http(s) URL with a host. The error says why it is not.
+    pub fn new(url: Template) -> Result<Target, String> {
+        let Some(s) = url.as_literal() else {
+            return Ok(Target::Template(url));
+        };
+        match url::Url::parse(s) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {
+                Ok(Target::Fixed(u))
+            }
+            Ok(u) => Err(format!(
+                "expected an http(s) URL with a host, found scheme `{}`",
+                u.scheme()
+            )),
+            Err(e) => Err(format!("invalid URL {s:?}: {e}")),
         }
     }
 }

@@ -315,28 +315,7 @@ fn request(r: &mut Reader, t: &Table) -> Option<Request> {
 
 fn url(r: &mut Reader, v: &Value) -> Option<Target> {
     let t = template(r, v)?;
-    if let Some(s) = t.as_literal() {
-        return match url::Url::parse(s) {
-            Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {
-                Some(Target::Fixed(u))
-            }
-            Ok(u) => {
-                r.cx.error(
-                    v.span(),
-                    format!(
-                        "expected an http(s) URL with a host, found scheme `{}`",
-                        u.scheme()
-                    ),
-                );
-                None
-            }
-            Err(e) => {
-                r.cx.error(v.span(), format!("invalid URL {s:?}: {e}"));
-                None
-            }
-        };
-    }
-    Some(Target::Template(t))
+    Target::new(t).map_err(|e| r.cx.error(v.span(), e)).ok()
 }
 
 fn headers(r: &mut Reader, v: &Value) -> Option<Vec<(http::HeaderName, Template)>> {

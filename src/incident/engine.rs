@@ -18,13 +18,11 @@ use crate::check::{Check, RunResult};
 /// How incidents treat one check.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Policy {
-    pub critical: bool,
-    /// Windows covering this check: during one, nothing is declared.
-    pub maintenance: Vec<crate::check::maintenance::Window>,
-    pub thresholds: Thresholds,
     /// The check, shared with the catalog: its [`Feature`] is copied only
     /// when an incident needs one.
     pub check: Arc<Check>,
+    /// Windows covering this check: during one, nothing is declared.
+    pub maintenance: Vec<crate::check::maintenance::Window>,
     /// The incident roles of the check's owner.
     pub roles: Roles,
 }
@@ -66,6 +64,15 @@ pub struct Engine<S> {
 impl Policy {
     pub fn in_maintenance(&self, now: chrono::DateTime<Utc>) -> bool {
         self.maintenance.iter().any(|w| w.active(now))
+    }
+
+    pub fn thresholds(&self) -> Thresholds {
+        let rules = &self.check.incidents;
+        Thresholds {
+            failure: rules.failure_threshold,
+            success: rules.success_threshold,
+            remind_every: rules.remind_every,
+        }
     }
 
     /// What an incident of this check tells about it.
@@ -152,13 +159,14 @@ impl<S: Store> Engine<S> {
         let Some(state) = self.states.get_mut(&check) else {
             return;
         };
-        let settled = state.is_settled(policy.thresholds);
+        let thresholds = policy.thresholds();
+        let settled = state.is_settled(thresholds);
         let event = state.observe(&Observation {
             in_maintenance: policy.in_maintenance(now),
             run_id: &run_id,
             result: &result,
-            critical: policy.critical,
-            thresholds: policy.thresholds,
+            critical: policy.check.critical,
+            thresholds,
             feature: &|| policy.feature(),
             key: &key,
             now,
@@ -167,7 +175,7 @@ impl<S: Store> Engine<S> {
         let emit = event.map(|e| (state.clone(), e));
         // A check that keeps passing has its state written once, not on
         // every run.
-        let changed = !(settled && state.is_settled(policy.thresholds));
+        let changed = !(settled && state.is_settled(thresholds));
         // Queued, not awaited: one transaction per run would make the store
         // the engine's bottleneck; the writer batches queued runs.
         let record = RunRecord {
@@ -210,7 +218,7 @@ impl<S: Store> Engine<S> {
         policy: Option<&Policy>,
     ) {
         let feature = &event.incident.feature;
-        let critical = policy.is_none_or(|p| p.critical);
+        let critical = policy.is_none_or(|p| p.check.critical);
         let now = Utc::now();
         let outbox: Vec<OutboxItem> = self
             .sinks

@@ -306,7 +306,12 @@ mod tests {
             err,
             "url: secret `SCARECROW_TEST_UNSET_SECRET`: not set in the environment"
         );
-        let err = prepare(&request("ftp://h/"), &RunVars::default())
+        // A literal URL is refused at load; a rendered one when it is sent.
+        let err = Target::new(t("ftp://h/")).unwrap_err();
+        assert!(err.contains("expected an http(s) URL"), "{err}");
+        let mut vars = RunVars::default();
+        vars.set_capture("tok", "h".into(), false);
+        let err = prepare(&request("ftp://${capture:tok}/"), &vars)
             .await
             .unwrap_err();
         assert!(err.contains("not http or https"), "{err}");

@@ -124,7 +124,7 @@ impl<'a> CheckOut<'a> {
             },
             last_result,
             last_success_at: c.last_success_at,
-            failing_since: c.failing_since,
+            failing_since: c.failing_since(),
             next_run_at: c.next_run_at,
             open_incident: c.open_incident.as_deref(),
         }

@@ -307,16 +307,10 @@ fn check_card(out: &mut String, c: &CheckView, h: Health, now: DateTime<Utc>) {
 /// "Down since …" or "Up since …": since the run that turned it, or since
 /// the first run the daemon saw.
 fn since(out: &mut String, c: &CheckView, h: Health, now: DateTime<Utc>) {
-    let text = match h {
-        Health::Pending => "Waiting for the first run".to_owned(),
-        Health::Down => match c.failing_since {
-            Some(t) => format!("Down since {} ({})", clock(now, t), span(now - t)),
-            None => "Down".to_owned(),
-        },
-        Health::Up => match c.passing_since {
-            Some(t) => format!("Up since {} ({})", clock(now, t), span(now - t)),
-            None => "Up".to_owned(),
-        },
+    let text = match (h, c.streak_since) {
+        (Health::Pending, _) => "Waiting for the first run".to_owned(),
+        (_, Some(t)) => format!("{} since {} ({})", h.label(), clock(now, t), span(now - t)),
+        (_, None) => h.label().to_owned(),
     };
     let _ = write!(out, r#"<p class="since">{}</p>"#, Esc(&text));
 }
