@@ -67,7 +67,7 @@ async fn script(dir: &Path, runs: &[(bool, (i64, i64))]) -> String {
             critical: true,
             thresholds: Thresholds::default(),
             feature: &|| feature.clone(),
-            key: "scarecrow:default:diesel-order",
+            key: &|| "scarecrow:default:diesel-order".to_owned(),
             now: t + TimeDelta::seconds(1),
             in_maintenance: false,
         });

@@ -261,7 +261,7 @@ async fn no_output_of_a_failing_flow_shows_its_secrets() {
                 ..Thresholds::default()
             },
             feature: &|| feature.clone(),
-            key: "scarecrow:default:leaky",
+            key: &|| "scarecrow:default:leaky".to_owned(),
             now: Utc::now(),
             in_maintenance: false,
         })

@@ -321,6 +321,28 @@ async fn history_keeps_the_last_n_runs_per_check() {
 }
 
 #[tokio::test]
+async fn queued_runs_of_many_checks_keep_each_checks_order() {
+    let dir = Scratch::new("interleaved");
+    let store = open(&dir.db());
+    let checks = ["weather", "diesel", "login"];
+    // As the engine queues them: interleaved, nobody waiting, one batch.
+    for n in 0..20 {
+        for check in checks {
+            store.queue_run(run(check, n)).expect("queue");
+        }
+    }
+    store.close().await;
+
+    let reader = store::open_reader(&dir.db()).expect("reader");
+    let states = open(&dir.db()).load().await.expect("load").states;
+    for check in checks {
+        let newest: Vec<_> = (0..20).rev().map(|n| run(check, n).result).collect();
+        assert_eq!(reader.recent_runs(check, 100).expect("runs"), newest);
+        assert_eq!(states.get(check), run(check, 19).state.as_ref());
+    }
+}
+
+#[tokio::test]
 async fn a_run_that_left_the_state_alone_keeps_the_last_one_written() {
     let dir = Scratch::new("settled");
     let store = open(&dir.db());

@@ -150,7 +150,6 @@ impl<S: Store> Engine<S> {
     async fn on_run(&mut self, result: RunResult, policy: &Policy) {
         let run_id = new_id("run");
         let check = result.check.clone();
-        let key = format!("scarecrow:{}:{}", self.instance_group, check);
         let now = Utc::now();
         // Looked up before inserting: `entry` would copy the name every run.
         if !self.states.contains_key(&check) {
@@ -168,7 +167,7 @@ impl<S: Store> Engine<S> {
             critical: policy.check.critical,
             thresholds,
             feature: &|| policy.feature(),
-            key: &key,
+            key: &|| format!("scarecrow:{}:{}", self.instance_group, check),
             now,
         });
         // The state goes with the event when there is one (rarely).

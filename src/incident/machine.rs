@@ -34,9 +34,9 @@ pub struct Observation<'a> {
     pub result: &'a RunResult,
     pub critical: bool,
     pub thresholds: Thresholds,
-    /// Called only when an incident is declared: most runs never need it.
+    /// Called only when an incident is declared: most runs never need them.
     pub feature: &'a dyn Fn() -> Feature,
-    pub key: &'a str,
+    pub key: &'a dyn Fn() -> String,
     pub now: DateTime<Utc>,
     /// Planned work: runs count, but nothing is declared or announced.
     pub in_maintenance: bool,
@@ -112,7 +112,7 @@ impl CheckState {
         }
         let incident = Incident {
             id: new_id("inc"),
-            key: o.key.to_owned(),
+            key: (o.key)(),
             title: title(&o.result.check, &evidence.message),
             severity: "critical".to_owned(),
             feature: (o.feature)(),

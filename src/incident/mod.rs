@@ -167,6 +167,13 @@ pub struct Event {
 
 /// A fresh id with a prefix, e.g. `msg_…` or `inc_…`: time-ordered and unique.
 pub fn new_id(prefix: &str) -> String {
-    let u = uuid::Uuid::now_v7();
-    format!("{prefix}_{}", u.simple())
+    // Every run takes one: encoded straight into the string, without the
+    // formatting machinery.
+    let mut hex = [0; uuid::fmt::Simple::LENGTH];
+    let hex = uuid::Uuid::now_v7().simple().encode_lower(&mut hex);
+    let mut id = String::with_capacity(prefix.len() + 1 + hex.len());
+    id.push_str(prefix);
+    id.push('_');
+    id.push_str(hex);
+    id
 }

@@ -336,6 +336,11 @@ struct Runs {
 impl Runs {
     fn spawn(&self, run: impl Future<Output = ()> + Send + 'static) {
         let cancel = self.cancel.clone();
+        // Boxed: a run is a future of about 2 KB, which the task, its cell
+        // in tokio and `select!` would each move (tokio also overwrites the
+        // cell with a placeholder of that size when the run ends). Boxed,
+        // they move a pointer.
+        let run = Box::pin(run);
         self.tracker.spawn(async move {
             tokio::select! {
                 () = cancel.cancelled() => {}

@@ -76,7 +76,7 @@ impl Harness {
             critical: self.critical,
             thresholds: self.thresholds,
             feature: &|| self.feature.clone(),
-            key: "scarecrow:default:diesel-order",
+            key: &|| "scarecrow:default:diesel-order".to_owned(),
             now: self.now,
             in_maintenance: self.maintenance,
         })
