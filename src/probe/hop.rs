@@ -36,9 +36,9 @@ pub(super) async fn send(
     if let Some(body) = &req.body {
         builder = builder.body(body.clone());
     }
-    let url = shown(&req.url);
+    // The URL as shown is built only for a message: most hops succeed.
     let request = builder.build().map_err(|e| {
-        let (reason, message) = classify(&e, &url);
+        let (reason, message) = classify(&e, &shown(&req.url));
         fail(reason, message)
     })?;
 
@@ -54,7 +54,7 @@ pub(super) async fn send(
     }
     live.result.phases.add(&phases);
     let response = result.map_err(|e| {
-        let (reason, message) = classify(&e, &url);
+        let (reason, message) = classify(&e, &shown(&req.url));
         fail(reason, message)
     })?;
     live.result.status = Some(response.status().as_u16());
@@ -70,6 +70,7 @@ pub(super) async fn send(
             Err(_) => Err("not valid text".to_owned()),
         };
         if let Err(error) = stored {
+            let url = shown(&req.url);
             let url = ctx.vars.redactor.redact(&url);
             tracing::debug!(%url, %error, "ignored a Set-Cookie header");
         }

@@ -225,6 +225,13 @@ fn json(body: &JsonBody, vars: &RunVars) -> Result<serde_json::Value, RenderErro
 /// A URL as shown in results and messages: without user info, query or
 /// fragment, which may carry tokens.
 pub(super) fn shown(url: &Url) -> String {
+    if url.query().is_none()
+        && url.fragment().is_none()
+        && url.username().is_empty()
+        && url.password().is_none()
+    {
+        return url.as_str().to_owned();
+    }
     let mut url = url.clone();
     url.set_query(None);
     url.set_fragment(None);
@@ -321,5 +328,12 @@ mod tests {
     fn shown_urls_drop_credentials_and_query() {
         let url = Url::parse("https://u:pw@h.example/a/b?token=1#x").unwrap();
         assert_eq!(shown(&url), "https://h.example/a/b");
+        for (url, expected) in [
+            ("http://h.example/a", "http://h.example/a"),
+            ("https://u@h.example/", "https://h.example/"),
+            ("https://h.example/#top", "https://h.example/"),
+        ] {
+            assert_eq!(shown(&Url::parse(url).unwrap()), expected);
+        }
     }
 }

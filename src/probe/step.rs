@@ -9,7 +9,7 @@ use http::header::{CONTENT_TYPE, HeaderMap};
 use tokio::time::Instant;
 
 use crate::assert::{PeerCertificate, Response};
-use crate::check::{Phases, Reason, Redirects, Step, StepResult};
+use crate::check::{Phases, Reason, Redirects, Step, StepResult, Target};
 
 use super::body;
 use super::capture::{self, Evaluation, Seen};
@@ -74,16 +74,17 @@ impl Live {
         Live {
             result: StepResult {
                 name: step.name.clone(),
-                method: step.request.method.to_string(),
+                method: step.request.method.as_str().to_owned(),
                 // Placeholders as written, never values; no query (tokens).
-                url: step
-                    .request
-                    .url
-                    .to_string()
-                    .split(['?', '#'])
-                    .next()
-                    .unwrap_or_default()
-                    .to_owned(),
+                url: match &step.request.url {
+                    Target::Fixed(url) => shown(url),
+                    template => template
+                        .to_string()
+                        .split(['?', '#'])
+                        .next()
+                        .unwrap_or_default()
+                        .to_owned(),
+                },
                 status: None,
                 duration: Duration::ZERO,
                 phases: Phases::default(),
