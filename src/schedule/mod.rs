@@ -58,11 +58,18 @@ const MAX_SLEEP: Duration = Duration::from_secs(1);
 const JUMP: chrono::TimeDelta = chrono::TimeDelta::seconds(2);
 
 pub struct Scheduler {
-    probe: Probe,
-    observer: Arc<dyn Observer>,
-    permits: Arc<Semaphore>,
+    shared: Arc<Shared>,
     /// How long in-flight runs may finish after shutdown was asked for.
     grace: Duration,
+}
+
+/// What every run uses, behind one `Arc`: a run takes one reference, not
+/// one per part. (At thousands of runs a second, each reference count is a
+/// cache line the worker threads pass back and forth.)
+struct Shared {
+    probe: Probe,
+    observer: Arc<dyn Observer>,
+    permits: Semaphore,
 }
 
 /// What a slot shares with its run in progress: one allocation per check.
@@ -97,9 +104,11 @@ impl Scheduler {
         grace: Duration,
     ) -> Self {
         Scheduler {
-            probe,
-            observer,
-            permits: Arc::new(Semaphore::new(concurrency.max(1))),
+            shared: Arc::new(Shared {
+                probe,
+                observer,
+                permits: Semaphore::new(concurrency.max(1)),
+            }),
             grace,
         }
     }
@@ -139,7 +148,7 @@ impl Scheduler {
                 () = tokio::time::sleep(wake) => {}
             }
             let (mono, wall) = (origin.elapsed(), Utc::now());
-            self.observer.ticked();
+            self.shared.observer.ticked();
             let drift = (wall - last_wall)
                 - chrono::TimeDelta::from_std(mono - last_mono).unwrap_or_default();
             if drift.abs() > JUMP {
@@ -171,7 +180,7 @@ impl Scheduler {
                 };
                 if slot.in_flight.running.swap(true, Ordering::AcqRel) {
                     slot.skips += 1;
-                    self.observer.skipped(&slot.check, slot.skips);
+                    self.shared.observer.skipped(&slot.check, slot.skips);
                 } else {
                     slot.skips = 0;
                     tasks.spawn(self.run_one(slot, origin, Some(due)));
@@ -183,7 +192,7 @@ impl Scheduler {
                 plans.push((name, wall_time(slot.due, mono, wall)));
             }
             if !plans.is_empty() {
-                self.observer.planned(&plans);
+                self.shared.observer.planned(&plans);
                 plans.clear();
             }
         }
@@ -245,7 +254,8 @@ impl Scheduler {
                 if let Some(d) = due {
                     queue.push(Reverse((d, name.clone(), version)));
                 }
-                self.observer
+                self.shared
+                    .observer
                     .planned(&[(name.clone(), wall_time(due, now, wall))]);
                 Slot {
                     key: name.clone(),
@@ -266,14 +276,15 @@ impl Scheduler {
         origin: Instant,
         due: Option<Duration>,
     ) -> impl Future<Output = ()> + Send + 'static {
-        let (probe, observer, permits) = (
-            self.probe.clone(),
-            self.observer.clone(),
-            self.permits.clone(),
-        );
+        let shared = Arc::clone(&self.shared);
         let (check, in_flight) = (slot.check.clone(), slot.in_flight.clone());
         async move {
-            let Ok(permit) = permits.clone().acquire_owned().await else {
+            let Shared {
+                probe,
+                observer,
+                permits,
+            } = &*shared;
+            let Ok(permit) = permits.acquire().await else {
                 return;
             };
             if let Some(due) = due {
@@ -284,7 +295,7 @@ impl Scheduler {
             if let (false, Some(wait)) = (result.outcome.is_success(), check.incidents.recheck) {
                 observer.finished(&check, result, false);
                 tokio::time::sleep(wait).await;
-                let Ok(_permit) = permits.acquire_owned().await else {
+                let Ok(_permit) = permits.acquire().await else {
                     return;
                 };
                 result = probe.run(&check).await;
@@ -305,7 +316,7 @@ impl Scheduler {
 
     async fn drain(&self, tasks: Runs) {
         // Runs still waiting for a permit never start.
-        self.permits.close();
+        self.shared.permits.close();
         tasks.tracker.close();
         if tasks.tracker.is_empty() {
             return;
