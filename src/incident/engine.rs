@@ -149,13 +149,13 @@ impl<S: Store> Engine<S> {
 
     async fn on_run(&mut self, result: RunResult, policy: &Policy) {
         let run_id = new_id("run");
-        let check = result.check.clone();
+        let check = &result.check;
         let now = Utc::now();
         // Looked up before inserting: `entry` would copy the name every run.
-        if !self.states.contains_key(&check) {
+        if !self.states.contains_key(check) {
             self.states.insert(check.clone(), CheckState::default());
         }
-        let Some(state) = self.states.get_mut(&check) else {
+        let Some(state) = self.states.get_mut(check) else {
             return;
         };
         let thresholds = policy.thresholds();
@@ -170,8 +170,9 @@ impl<S: Store> Engine<S> {
             key: &|| format!("scarecrow:{}:{}", self.instance_group, check),
             now,
         });
-        // The state goes with the event when there is one (rarely).
-        let emit = event.map(|e| (state.clone(), e));
+        // The check's name and state go with the event when there is one
+        // (rarely).
+        let emit = event.map(|e| (check.clone(), state.clone(), e));
         // A check that keeps passing has its state written once, not on
         // every run.
         let changed = !(settled && state.is_settled(thresholds));
@@ -189,7 +190,7 @@ impl<S: Store> Engine<S> {
             }
             Err(e) => self.note_store(false, Some(e)),
         }
-        if let Some((state, event)) = emit {
+        if let Some((check, state, event)) = emit {
             self.emit(&check, state, event, Some(policy)).await;
         }
     }
