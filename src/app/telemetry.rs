@@ -9,14 +9,14 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use tokio::sync::mpsc;
 
-use crate::check::{Check, Outcome, RunResult};
+use crate::check::{Check, FastHash, Outcome, RunResult};
 use crate::incident::engine::{Command, Policy};
 use crate::metrics::Metrics;
 use crate::schedule::{Observer, Request};
 use crate::server::{ActionError, ActionFuture, Actions};
 use crate::view::View;
 
-pub type Policies = Arc<RwLock<HashMap<String, Arc<Policy>>>>;
+pub type Policies = Arc<RwLock<HashMap<String, Arc<Policy>, FastHash>>>;
 
 pub struct Telemetry {
     pub metrics: Metrics,

@@ -13,7 +13,7 @@ use super::machine::{CheckState, Observation};
 use super::sink::Sink;
 use super::store::{OutboxItem, RunRecord, Store, Transition};
 use super::{Event, Feature, Roles, Thresholds, new_id};
-use crate::check::{Check, RunResult};
+use crate::check::{Check, FastHash, RunResult};
 
 /// How incidents treat one check.
 #[derive(Debug, Clone, PartialEq)]
@@ -55,7 +55,7 @@ pub struct Engine<S> {
     outbox: mpsc::UnboundedSender<OutboxItem>,
     observer: Arc<dyn EngineObserver>,
     instance_group: String,
-    states: HashMap<String, CheckState>,
+    states: HashMap<String, CheckState, FastHash>,
     /// Transitions the store did not take yet, oldest first.
     unsaved: VecDeque<Transition>,
     store_ok: bool,
@@ -92,7 +92,7 @@ impl Policy {
 impl<S: Store> Engine<S> {
     pub fn new(
         store: Arc<S>,
-        states: HashMap<String, CheckState>,
+        states: HashMap<String, CheckState, FastHash>,
         sinks: Vec<Arc<dyn Sink>>,
         outbox: mpsc::UnboundedSender<OutboxItem>,
         observer: Arc<dyn EngineObserver>,

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::Event;
 use super::machine::CheckState;
-use crate::check::RunResult;
+use crate::check::{FastHash, RunResult};
 
 /// One event for one sink, as the delivery worker tracks it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -74,7 +74,7 @@ pub struct RunRecord {
 /// What a restart resumes from.
 #[derive(Debug, Clone, Default)]
 pub struct Snapshot {
-    pub states: HashMap<String, CheckState>,
+    pub states: HashMap<String, CheckState, FastHash>,
     /// Items still pending, oldest first.
     pub outbox: Vec<OutboxItem>,
 }

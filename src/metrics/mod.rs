@@ -24,7 +24,7 @@ use std::time::Duration;
 use prometheus::core::{Atomic, AtomicF64, AtomicU64, Collector};
 use prometheus::{Histogram, HistogramOpts, IntGauge, Opts, Registry, TextEncoder};
 
-use crate::check::{Check, Outcome, Phases, Reason, RunResult};
+use crate::check::{Check, FastHash, Outcome, Phases, Reason, RunResult};
 
 /// The `Content-Type` of [`Metrics::render`]'s output (text format 0.0.4).
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -54,7 +54,7 @@ struct Inner {
     daemon: DaemonMetrics,
     /// Every loaded check, by name: a hash map because every finished run
     /// looks its check up; rendering sorts them by name.
-    checks: RwLock<HashMap<String, Loaded>>,
+    checks: RwLock<HashMap<String, Loaded, FastHash>>,
     /// The `le` label value of each duration bucket, formatted once.
     duration_le: Vec<String>,
 }
@@ -132,7 +132,7 @@ impl Metrics {
                 loaded,
                 incidents,
                 daemon,
-                checks: RwLock::new(HashMap::new()),
+                checks: RwLock::default(),
                 duration_le,
             }),
         }
@@ -336,14 +336,14 @@ impl Metrics {
 
     /// The loaded checks. A panic while the lock was held leaves them whole
     /// (every update is a single insert or remove), so poisoning is ignored.
-    fn checks(&self) -> RwLockReadGuard<'_, HashMap<String, Loaded>> {
+    fn checks(&self) -> RwLockReadGuard<'_, HashMap<String, Loaded, FastHash>> {
         self.inner
             .checks
             .read()
             .unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn checks_mut(&self) -> RwLockWriteGuard<'_, HashMap<String, Loaded>> {
+    fn checks_mut(&self) -> RwLockWriteGuard<'_, HashMap<String, Loaded, FastHash>> {
         self.inner
             .checks
             .write()

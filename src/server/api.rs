@@ -138,7 +138,7 @@ async fn checks(State(s): State<ServerState>) -> Response {
         checks: Vec<CheckOut<'a>>,
     }
     let view = s.view.read();
-    let checks = view.checks.values().map(CheckOut::new).collect();
+    let checks = view.by_name().into_iter().map(CheckOut::new).collect();
     Json(Checks { checks }).into_response()
 }
 

@@ -205,8 +205,8 @@ fn open_incidents(out: &mut String, state: &ViewState, history: &History, now: D
             })
             .collect(),
         Err(_) => state
-            .checks
-            .values()
+            .by_name()
+            .into_iter()
             .filter_map(|c| {
                 let i = c.open_incident.as_ref()?;
                 Some(Open {

@@ -1,12 +1,13 @@
 //! The writer's statements. Each function is one transaction: it either
 //! commits whole or leaves the database as it was.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 
 use rusqlite::{Connection, ToSql, Transaction, TransactionBehavior, params};
 
 use super::rows::{CommitRows, OutboxRow, RunRow, StateRow};
 use super::{DbError, decode};
+use crate::check::FastHash;
 use crate::incident::store::Snapshot;
 
 const UPSERT_STATE: &str = "INSERT INTO check_states (check_name, state) VALUES (?1, ?2)
@@ -141,7 +142,7 @@ pub(super) fn record_runs<'a>(
         let mut insert = tx.prepare_cached(INSERT_RUN)?;
         // A check's state after the batch is the state of its last run;
         // the ones before it would only be overwritten.
-        let mut states = std::collections::HashMap::new();
+        let mut states = HashMap::with_hasher(FastHash::default());
         for r in runs {
             insert.execute(params![
                 r.run_id,

@@ -55,7 +55,7 @@ pub(super) struct Writer {
     pub path: PathBuf,
     pub retention: super::Retention,
     /// Runs added per check since it was last pruned.
-    pub since_prune: std::collections::HashMap<String, usize>,
+    pub since_prune: std::collections::HashMap<String, usize, crate::check::FastHash>,
     /// Whether the last write succeeded, for `scarecrow_store_up`.
     pub healthy: Arc<AtomicBool>,
 }
