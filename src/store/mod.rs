@@ -152,18 +152,17 @@ impl Store for SqliteStore {
     }
 
     async fn record_run(&self, r: RunRecord) -> Result<(), StoreError> {
-        let row = Box::new(RunRow::new(&r)?);
-        self.ask(|reply| Request::Run(row, reply)).await
+        let row = Box::new(RunRow::new(r)?);
+        self.ask(|reply| Request::Run(row, Some(reply))).await
     }
 
     fn queue_run(&self, r: RunRecord) -> Result<(), StoreError> {
-        let row = Box::new(RunRow::new(&r)?);
-        // Nobody waits for this reply: the writer batches queued runs, and
-        // its outcome shows in `healthy`.
-        let (reply, _) = oneshot::channel();
+        let row = Box::new(RunRow::new(r)?);
+        // No reply: the writer batches queued runs, and its outcome shows in
+        // `healthy`.
         self.inner
             .tx
-            .send(Request::Run(row, reply))
+            .send(Request::Run(row, None))
             .map_err(|_| closed())
     }
 

@@ -65,36 +65,34 @@ pub(super) struct RunRow {
 }
 
 impl RunRow {
-    pub fn new(r: &RunRecord) -> Result<RunRow, StoreError> {
-        let res = &r.result;
-        let (result, reason, step, message) = match &res.outcome {
+    /// Takes the record: its strings move into the row, not copied.
+    pub fn new(r: RunRecord) -> Result<RunRow, StoreError> {
+        let res = r.result;
+        let (result, reason, step, message) = match res.outcome {
             Outcome::Success => ("success", None, None, None),
             Outcome::Failure {
                 reason,
                 step,
                 message,
-            } => (
-                "failure",
-                Some(reason.as_str()),
-                step.clone(),
-                Some(message.clone()),
-            ),
+            } => ("failure", Some(reason.as_str()), step, Some(message)),
         };
+        let json = json(|| format!("the steps of run {}", r.run_id), &res.steps)?;
+        let state = r
+            .state
+            .as_ref()
+            .map(|s| StateRow::new(&res.check, s))
+            .transpose()?;
         Ok(RunRow {
-            run_id: r.run_id.clone(),
-            check: res.check.clone(),
+            run_id: r.run_id,
+            check: res.check,
             started_at: ts(&res.started_at),
             duration_ms: crate::check::millis(res.duration),
             result,
             reason,
             step,
             message,
-            json: json(|| format!("the steps of run {}", r.run_id), &res.steps)?,
-            state: r
-                .state
-                .as_ref()
-                .map(|s| StateRow::new(&res.check, s))
-                .transpose()?,
+            json,
+            state,
         })
     }
 }

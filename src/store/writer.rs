@@ -39,7 +39,8 @@ pub(super) type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
 pub(super) enum Request {
     Load(Reply<Snapshot>),
     Commit(Box<CommitRows>, Reply<()>),
-    Run(Box<RunRow>, Reply<()>),
+    /// `None`: queued, nobody waits for it.
+    Run(Box<RunRow>, Option<Reply<()>>),
     Delivery(Box<OutboxRow>, Reply<()>),
     Forget(String, Reply<()>),
     /// Write everything queued before this, close the database, then answer.
@@ -138,7 +139,7 @@ impl Writer {
         None
     }
 
-    fn write_runs(&mut self, runs: &mut Vec<(Box<RunRow>, Reply<()>)>) {
+    fn write_runs(&mut self, runs: &mut Vec<(Box<RunRow>, Option<Reply<()>>)>) {
         if runs.is_empty() {
             return;
         }
@@ -182,7 +183,9 @@ impl Writer {
             n => format!("recording {n} runs"),
         });
         for (_, reply) in runs.drain(..) {
-            let _ = reply.send(result.clone());
+            if let Some(reply) = reply {
+                let _ = reply.send(result.clone());
+            }
         }
     }
 
@@ -207,7 +210,7 @@ impl Writer {
     }
 }
 
-/// A run queued by `queue_run`: its reply's receiver is already gone.
+/// A run queued by `queue_run`, or one whose caller stopped waiting.
 fn unawaited_run(request: &Request) -> bool {
-    matches!(request, Request::Run(_, reply) if reply.is_closed())
+    matches!(request, Request::Run(_, reply) if reply.as_ref().is_none_or(|r| r.is_closed()))
 }
