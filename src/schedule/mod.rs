@@ -101,6 +101,10 @@ impl Runs {
     fn check(&self) -> Arc<Check> {
         Arc::clone(&self.check.lock().unwrap_or_else(PoisonError::into_inner))
     }
+
+    fn set_check(&self, check: Arc<Check>) {
+        *self.check.lock().unwrap_or_else(PoisonError::into_inner) = check;
+    }
 }
 
 struct Slot {
@@ -113,6 +117,21 @@ struct Slot {
 }
 
 impl Slot {
+    fn new(key: Arc<str>, check: Arc<Check>) -> Slot {
+        Slot {
+            key,
+            runs: Arc::new(Runs {
+                check: Mutex::new(check),
+                version: AtomicU64::new(0),
+                running: AtomicBool::new(false),
+                skips: AtomicU32::new(0),
+                waiters: Mutex::default(),
+            }),
+            due: None,
+            version: 0,
+        }
+    }
+
     /// Moves to a new version: queued and planned runs of the old one lapse.
     fn set_version(&mut self, version: u64) {
         self.version = version;
@@ -190,10 +209,7 @@ impl Scheduler {
                         continue;
                     }
                     slot.set_version(slot.version + 1);
-                    slot.due = plan::first_due(&check.name, &check.schedule, mono, wall);
-                    if let Some(due) = slot.due {
-                        queue.push(Reverse((due, slot.key.clone(), slot.version)));
-                    }
+                    slot.due = self.plan(&mut queue, slot, &check, mono, wall);
                 }
             }
             (last_mono, last_wall) = (mono, wall);
@@ -269,47 +285,25 @@ impl Scheduler {
         wall: DateTime<Utc>,
     ) {
         let name: Arc<str> = check.name.as_str().into();
-        let prior = slots.remove(&*name);
-        let slot = match prior {
-            Some(slot) if slot.runs.check().schedule == check.schedule => {
-                *slot
-                    .runs
-                    .check
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner) = check;
-                slot
-            }
+        let (mut slot, rescheduled) = match slots.remove(&*name) {
             Some(mut slot) => {
-                slot.set_version(slot.version + 1);
-                slot.due = self.plan(queue, &slot, &check, now, wall);
-                *slot
-                    .runs
-                    .check
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner) = check;
-                slot
+                let rescheduled = slot.runs.check().schedule != check.schedule;
+                if rescheduled {
+                    slot.set_version(slot.version + 1);
+                }
+                (slot, rescheduled)
             }
-            None => {
-                let mut slot = Slot {
-                    key: name.clone(),
-                    runs: Arc::new(Runs {
-                        check: Mutex::new(Arc::clone(&check)),
-                        version: AtomicU64::new(0),
-                        running: AtomicBool::new(false),
-                        skips: AtomicU32::new(0),
-                        waiters: Mutex::default(),
-                    }),
-                    due: None,
-                    version: 0,
-                };
-                slot.due = self.plan(queue, &slot, &check, now, wall);
-                slot
-            }
+            None => (Slot::new(name.clone(), Arc::clone(&check)), true),
         };
+        if rescheduled {
+            slot.due = self.plan(queue, &slot, &check, now, wall);
+        }
+        slot.runs.set_check(check);
         slots.insert(name, slot);
     }
 
-    /// Queues the first run of `check` in `slot`'s current version.
+    /// Queues the first run of `check` in `slot`'s current version, and
+    /// tells the observer when that is.
     fn plan(
         &self,
         queue: &mut Queue,
