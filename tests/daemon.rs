@@ -15,10 +15,14 @@ fn free_port() -> u16 {
         .expect("free port")
 }
 
-/// A config and two fast checks in a temporary directory; the heartbeat
-/// goes to `ping`.
-fn setup(site: &str, port: u16, ping: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("scarecrow-daemon-{}-{port}", std::process::id()));
+/// A config and two fast checks in a temporary directory, removed when
+/// dropped; the heartbeat goes to `ping`.
+fn setup(site: &str, port: u16, ping: &str) -> tempfile::TempDir {
+    let tmp = tempfile::Builder::new()
+        .prefix("scarecrow-test-daemon-")
+        .tempdir()
+        .expect("scratch dir");
+    let dir = tmp.path();
     std::fs::create_dir_all(dir.join("checks")).expect("mkdir");
     std::fs::write(
         dir.join("config.toml"),
@@ -38,7 +42,7 @@ fn setup(site: &str, port: u16, ping: &str) -> std::path::PathBuf {
     )
     .expect("check");
     std::fs::write(dir.join("checks/broken.toml"), "every = 5\n").expect("broken check");
-    dir
+    tmp
 }
 
 /// A dead-man's-switch endpoint that counts its pings.
@@ -103,14 +107,17 @@ async fn runs_checks_exposes_metrics_and_stops_on_sigterm() {
     let port = free_port();
     let (ping, pings) = heartbeat_receiver().await;
     let dir = setup(&site.url, port, &ping);
-    let mut daemon = tokio::process::Command::new(env!("CARGO_BIN_EXE_scarecrow"))
-        .args(["run", "--config"])
-        .arg(dir.join("config.toml"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("start daemon");
+    // Declared after `dir`, so dropped (killed and waited for) before it.
+    let mut daemon = common::Reaped(
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_scarecrow"))
+            .args(["run", "--config"])
+            .arg(dir.path().join("config.toml"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("start daemon"),
+    );
     let client = reqwest::Client::new();
 
     let up = r#"scarecrow_check_up{check="diesel-order"}"#;
@@ -197,7 +204,6 @@ async fn runs_checks_exposes_metrics_and_stops_on_sigterm() {
         "the broken file is logged with its position:\n{log}"
     );
     assert!(log.contains("stopped"), "{log}");
-    let _ = std::fs::remove_dir_all(dir);
 
     let after = tokio::process::Command::new(env!("CARGO_BIN_EXE_scarecrow"))
         .args([

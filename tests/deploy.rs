@@ -87,8 +87,11 @@ fn shipped_config_and_checks_load() {
     let config = find(&docs, "ConfigMap", "scarecrow-config")["data"]["config.toml"]
         .as_str()
         .expect("config.toml");
-    let dir = std::env::temp_dir().join(format!("scarecrow-deploy-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("tmp");
+    let tmp = tempfile::Builder::new()
+        .prefix("scarecrow-test-deploy-")
+        .tempdir()
+        .expect("scratch dir");
+    let dir = tmp.path();
     std::fs::write(dir.join("config.toml"), config).expect("write");
     let secret = find(&docs, "Secret", "scarecrow-secrets");
     assert!(secret["stringData"]["webhook-secret"].as_str().is_some());
@@ -111,7 +114,6 @@ fn shipped_config_and_checks_load() {
     let loaded = scarecrow::config::load_checks(&[checks_dir], &loaded.defaults, &|_| None);
     assert!(!loaded.has_errors(), "{:?}", loaded.diagnostics);
     assert_eq!(loaded.checks.len(), 1);
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 /// Every metric an alert uses is one the daemon exports.

@@ -8,7 +8,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use base64::Engine as _;
-use common::{Receiver, Site, free_port};
+use common::{Receiver, Site, free_port, kill_and_wait};
 use hmac::{KeyInit as _, Mac as _};
 
 const SECRET: &str = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD";
@@ -16,7 +16,7 @@ const KEY: &str = "scarecrow:default:diesel-order";
 
 /// A daemon in its own directory: config, one fast critical check, a store.
 struct Daemon {
-    dir: PathBuf,
+    dir: tempfile::TempDir,
     port: u16,
     child: Option<tokio::process::Child>,
 }
@@ -24,11 +24,11 @@ struct Daemon {
 impl Daemon {
     fn setup(name: &str, site: &str, hook: &str) -> Daemon {
         let port = free_port();
-        let dir = std::env::temp_dir().join(format!(
-            "scarecrow-incidents-{name}-{}-{port}",
-            std::process::id()
-        ));
-        let _ = std::fs::remove_dir_all(&dir);
+        let tmp = tempfile::Builder::new()
+            .prefix(&format!("scarecrow-test-incidents-{name}-"))
+            .tempdir()
+            .expect("scratch dir");
+        let dir = tmp.path();
         std::fs::create_dir_all(dir.join("checks")).expect("mkdir");
         let config = format!(
             r#"listen = "127.0.0.1:{port}"
@@ -66,7 +66,7 @@ exists = true
         );
         std::fs::write(dir.join("checks/diesel-order.toml"), check).expect("check");
         Daemon {
-            dir,
+            dir: tmp,
             port,
             child: None,
         }
@@ -75,7 +75,7 @@ exists = true
     fn start(&mut self) {
         let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_scarecrow"))
             .args(["run", "--config"])
-            .arg(self.dir.join("config.toml"))
+            .arg(self.dir.path().join("config.toml"))
             .env("SCARECROW_TEST_WEBHOOK_SECRET", SECRET)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
@@ -111,13 +111,16 @@ exists = true
     }
 
     fn db(&self) -> PathBuf {
-        self.dir.join("data/scarecrow.db")
+        self.dir.path().join("data/scarecrow.db")
     }
 }
 
 impl Drop for Daemon {
     fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
+        // Before `dir` is dropped (and removed) with the other fields.
+        if let Some(child) = &mut self.child {
+            kill_and_wait(child);
+        }
     }
 }
 
@@ -380,7 +383,7 @@ async fn a_locked_store_still_declares_and_catches_up() {
     })
     .await;
     assert_eq!(d.signal("-TERM").await, Some(0));
-    let listed = incidents_json(&d.dir);
+    let listed = incidents_json(d.dir.path());
     assert_eq!(listed.as_array().map(Vec::len), Some(1), "{listed}");
     assert_eq!(listed[0]["key"], KEY);
 }

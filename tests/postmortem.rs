@@ -102,14 +102,16 @@ async fn script(dir: &Path, runs: &[(bool, (i64, i64))]) -> String {
 
 #[tokio::test]
 async fn a_scripted_incident_gives_the_golden_draft() {
-    let dir = std::env::temp_dir().join(format!("scarecrow-postmortem-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("dir");
+    let tmp = tempfile::Builder::new()
+        .prefix("scarecrow-test-postmortem-")
+        .tempdir()
+        .expect("scratch dir");
+    let dir = tmp.path();
     std::fs::write(dir.join("config.toml"), "[incidents]\nbudget_90d = 1\n").expect("config");
     // The case that started it all: first failure 14:48, declared 14:49,
     // recovered 15:13, resolved 15:14 (a day ago, so it counts in 90 days).
     let id = script(
-        &dir,
+        dir,
         &[
             (false, (14, 48)),
             (false, (14, 49)),
@@ -139,7 +141,6 @@ async fn a_scripted_incident_gives_the_golden_draft() {
     let expected =
         std::fs::read_to_string(&golden).expect("golden file (run with UPDATE_GOLDEN=1)");
     assert!(expected == text, "golden postmortem.md differs:\n{text}");
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 /// `incidents resolve` with no daemon running: the resolution is written to
@@ -147,16 +148,18 @@ async fn a_scripted_incident_gives_the_golden_draft() {
 #[tokio::test(flavor = "multi_thread")]
 async fn resolving_by_hand_without_a_daemon_sends_the_resolution() {
     let hook = common::Receiver::start().await;
-    let dir = std::env::temp_dir().join(format!("scarecrow-resolve-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("dir");
+    let tmp = tempfile::Builder::new()
+        .prefix("scarecrow-test-resolve-")
+        .tempdir()
+        .expect("scratch dir");
+    let dir = tmp.path();
     let config = format!(
         "listen = \"127.0.0.1:{}\"\n[[sinks]]\nname = \"hook\"\ntype = \"webhook\"\nurl = \"{}\"\n",
         common::free_port(),
         hook.url
     );
     std::fs::write(dir.join("config.toml"), config).expect("config");
-    let id = script(&dir, &[(false, (14, 48)), (false, (14, 49))]).await;
+    let id = script(dir, &[(false, (14, 48)), (false, (14, 49))]).await;
     let cli = |args: &[&str]| {
         std::process::Command::new(env!("CARGO_BIN_EXE_scarecrow"))
             .args(args)
@@ -181,5 +184,4 @@ async fn resolving_by_hand_without_a_daemon_sends_the_resolution() {
     assert_eq!(String::from_utf8_lossy(&open.stdout).trim(), "[]");
     let again = cli(&["incidents", "resolve", &id]);
     assert!(!again.status.success(), "an incident resolves once");
-    let _ = std::fs::remove_dir_all(dir);
 }

@@ -3,7 +3,7 @@
 //! its evidence, and no output of scarecrow may show any of it — `once` in
 //! every format with debug logs, the incident webhook body, the metrics.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use axum::http::{HeaderMap, header};
 use axum::routing::get;
@@ -103,9 +103,13 @@ async fn leaky_site() -> String {
     url
 }
 
-/// A config and one check file in a fresh directory.
-fn write_check(site: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("scarecrow-redaction-{}", uuid::Uuid::new_v4()));
+/// A config and one check file in a fresh directory, removed when dropped.
+fn write_check(site: &str) -> tempfile::TempDir {
+    let tmp = tempfile::Builder::new()
+        .prefix("scarecrow-test-redaction-")
+        .tempdir()
+        .expect("scratch dir");
+    let dir = tmp.path();
     std::fs::create_dir_all(dir.join("checks")).expect("mkdir");
     std::fs::write(dir.join("config.toml"), "checks_dir = \"checks\"\n").expect("config");
     let check = format!(
@@ -164,7 +168,7 @@ contains = "nope"
 "#
     );
     std::fs::write(dir.join("checks/leaky.toml"), check).expect("check");
-    dir
+    tmp
 }
 
 fn load(dir: &Path) -> Check {
@@ -203,7 +207,7 @@ async fn no_output_of_a_failing_flow_shows_its_secrets() {
         ("junit", "debug"),
         ("human", "trace"),
     ] {
-        let (stdout, stderr) = once(&dir, format, log).await;
+        let (stdout, stderr) = once(dir.path(), format, log).await;
         assert_clean(&format!("once --format {format} (stdout)"), &stdout);
         assert_clean(&format!("once --format {format} (stderr)"), &stderr);
         // The evidence is still there, with the secrets cut out of it.
@@ -211,7 +215,7 @@ async fn no_output_of_a_failing_flow_shows_its_secrets() {
         assert!(stdout.contains("[redacted]"), "{format}: {stdout}");
         assert!(stderr.contains("DEBUG"), "debug logs are on: {stderr}");
     }
-    let (json, _) = once(&dir, "json", "warn").await;
+    let (json, _) = once(dir.path(), "json", "warn").await;
     let doc: serde_json::Value = serde_json::from_str(&json).expect("JSON");
     let step = &doc["results"][0]["steps"][1];
     assert_eq!(step["failures"].as_array().map(Vec::len), Some(7), "{step}");
@@ -235,7 +239,7 @@ async fn no_output_of_a_failing_flow_shows_its_secrets() {
 
     // The same run in-process, through the incident machine to the webhook
     // body, and into the metrics.
-    let check = load(&dir);
+    let check = load(dir.path());
     let probe = Probe::new(ProbeSettings {
         secrets: Secrets::default().with_fallback(SECRET_NAME, PASSWORD),
         ..ProbeSettings::default()
@@ -275,6 +279,4 @@ async fn no_output_of_a_failing_flow_shows_its_secrets() {
     metrics.add_check(&check);
     metrics.observe_run(&run);
     assert_clean("the metrics", &metrics.render());
-
-    let _ = std::fs::remove_dir_all(dir);
 }

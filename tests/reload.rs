@@ -6,10 +6,10 @@ mod common;
 use std::process::Stdio;
 use std::time::Duration;
 
-use common::{Receiver, Site, free_port};
+use common::{Receiver, Site, free_port, kill_and_wait};
 
 struct Daemon {
-    dir: std::path::PathBuf,
+    dir: tempfile::TempDir,
     port: u16,
     child: tokio::process::Child,
 }
@@ -44,7 +44,14 @@ impl Daemon {
     }
 
     fn write(&self, name: &str, text: &str) {
-        std::fs::write(self.dir.join("checks").join(name), text).expect("write check");
+        std::fs::write(self.dir.path().join("checks").join(name), text).expect("write check");
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        // Before `dir` is dropped (and removed) with the other fields.
+        kill_and_wait(&mut self.child);
     }
 }
 
@@ -59,11 +66,13 @@ async fn edits_apply_broken_files_keep_the_last_good_version_and_removal_resolve
     let site = Site::start().await;
     let hook = Receiver::start().await;
     let port = free_port();
-    let dir = std::env::temp_dir().join(format!("scarecrow-reload-{}-{port}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(dir.join("checks")).expect("mkdir");
+    let dir = tempfile::Builder::new()
+        .prefix("scarecrow-test-reload-")
+        .tempdir()
+        .expect("scratch dir");
+    std::fs::create_dir_all(dir.path().join("checks")).expect("mkdir");
     std::fs::write(
-        dir.join("config.toml"),
+        dir.path().join("config.toml"),
         format!("listen = \"127.0.0.1:{port}\"\n[[sinks]]\nname = \"hook\"\ntype = \"webhook\"\nurl = \"{}\"\n", hook.url),
     )
     .expect("config");
@@ -71,7 +80,7 @@ async fn edits_apply_broken_files_keep_the_last_good_version_and_removal_resolve
         port,
         child: tokio::process::Command::new(env!("CARGO_BIN_EXE_scarecrow"))
             .args(["run", "--config"])
-            .arg(dir.join("config.toml"))
+            .arg(dir.path().join("config.toml"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .kill_on_drop(true)
@@ -137,7 +146,7 @@ async fn edits_apply_broken_files_keep_the_last_good_version_and_removal_resolve
     assert!(config.to_string().contains("weather.toml:1:9"), "{config}");
 
     // Removing a check stops it, removes its series, resolves its incident.
-    std::fs::remove_file(d.dir.join("checks/diesel.toml")).expect("rm");
+    std::fs::remove_file(d.dir.path().join("checks/diesel.toml")).expect("rm");
     d.until("diesel removed", |t| !t.contains(r#"check="diesel""#))
         .await;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
@@ -160,5 +169,4 @@ async fn edits_apply_broken_files_keep_the_last_good_version_and_removal_resolve
         t.contains("scarecrow_config_last_reload_successful 1")
     })
     .await;
-    let _ = std::fs::remove_dir_all(&d.dir);
 }

@@ -78,7 +78,7 @@ async fn a_browser_shows_features_their_state_and_open_incidents() {
     };
     let site = Site::start().await;
     let d = Daemon::start("status-page", &site.url, "1s").await;
-    let profile = d.dir.join("chromium-profile");
+    let profile = d.dir.path().join("chromium-profile");
     let page = format!("{}/", d.url);
 
     // All well: both features up, critical first, no incidents.

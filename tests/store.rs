@@ -12,27 +12,25 @@ use scarecrow::incident::store::{DeliveryState, OutboxItem, RunRecord, Store, Tr
 use scarecrow::incident::{Event, EventKind, Evidence, Feature, Incident};
 use scarecrow::store::{self, SqliteStore};
 
-/// A directory removed when the test ends.
-struct Scratch(PathBuf);
+/// A directory removed when the test ends, pass or fail.
+struct Scratch(tempfile::TempDir);
 
 impl Scratch {
     fn new(name: &str) -> Scratch {
-        let dir =
-            std::env::temp_dir().join(format!("scarecrow-store-{}-{name}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("scratch dir");
+        let dir = tempfile::Builder::new()
+            .prefix(&format!("scarecrow-test-store-{name}-"))
+            .tempdir()
+            .expect("scratch dir");
         Scratch(dir)
+    }
+
+    fn path(&self) -> &Path {
+        self.0.path()
     }
 
     /// In a directory that does not exist yet: `open` creates it.
     fn db(&self) -> PathBuf {
-        self.0.join("state").join("scarecrow.db")
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
+        self.path().join("state").join("scarecrow.db")
     }
 }
 
@@ -465,7 +463,7 @@ async fn a_locked_database_fails_readably_and_recovers() {
 #[tokio::test]
 async fn opening_fails_readably() {
     let dir = Scratch::new("open-errors");
-    let file = dir.0.join("not-a-dir");
+    let file = dir.path().join("not-a-dir");
     std::fs::write(&file, "x").expect("a file");
     let err = store::open(&file.join("scarecrow.db"), 10).expect_err("parent is a file");
     assert!(
@@ -474,7 +472,7 @@ async fn opening_fails_readably() {
         "{err}"
     );
 
-    let err = store::open_reader(&dir.0.join("missing.db")).expect_err("no such file");
+    let err = store::open_reader(&dir.path().join("missing.db")).expect_err("no such file");
     assert!(err.to_string().contains("no database at"), "{err}");
 
     open(&dir.db()).close().await;

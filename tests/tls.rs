@@ -5,7 +5,7 @@
 
 mod tls_support;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use scarecrow::check::{Check, Outcome, Reason, RunResult};
 use scarecrow::config::{Defaults, Diagnostic, Source, read_check};
@@ -13,12 +13,12 @@ use scarecrow::metrics::Metrics;
 use scarecrow::probe::{Probe, ProbeSettings};
 use tls_support::{Ca, connect_proxy, day, https_server, midnight};
 
-/// A directory of its own for one test's files, made anew.
-fn scratch(test: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("scarecrow-tls-{}-{test}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+/// A directory of its own for one test's files, removed when dropped.
+fn scratch(test: &str) -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix(&format!("scarecrow-test-tls-{test}-"))
+        .tempdir()
+        .unwrap()
 }
 
 fn write(dir: &Path, name: &str, text: &str) {
@@ -77,11 +77,11 @@ fn flow(extra: &str, url: &str, expect: &str) -> String {
 async fn a_trusted_certificate_passes_and_its_expiry_is_on_the_step_and_in_metrics() {
     let dir = scratch("valid");
     let ca = Ca::new();
-    write(&dir, "ca.pem", &ca.pem);
+    write(dir.path(), "ca.pem", &ca.pem);
     let addr = https_server(&ca.issue(&["localhost"], -1, 90), None).await;
     let url = format!("https://localhost:{}/", addr.port());
     let c = check(
-        &dir,
+        dir.path(),
         "valid",
         &flow(
             CA_ONLY,
@@ -118,10 +118,10 @@ async fn a_trusted_certificate_passes_and_its_expiry_is_on_the_step_and_in_metri
 async fn an_expired_certificate_fails_as_tls_expired() {
     let dir = scratch("expired");
     let ca = Ca::new();
-    write(&dir, "ca.pem", &ca.pem);
+    write(dir.path(), "ca.pem", &ca.pem);
     let addr = https_server(&ca.issue(&["localhost"], -30, -2), None).await;
     let url = format!("https://localhost:{}/", addr.port());
-    let result = run(&check(&dir, "expired", &flow(CA_ONLY, &url, ""))).await;
+    let result = run(&check(dir.path(), "expired", &flow(CA_ONLY, &url, ""))).await;
     let (reason, message) = failure(&result);
     assert_eq!(reason, Reason::Tls, "{message}");
     let on = day(-2).format("%Y-%m-%d").to_string();
@@ -135,10 +135,10 @@ async fn an_expired_certificate_fails_as_tls_expired() {
 async fn a_certificate_for_another_name_fails_as_hostname_mismatch() {
     let dir = scratch("mismatch");
     let ca = Ca::new();
-    write(&dir, "ca.pem", &ca.pem);
+    write(dir.path(), "ca.pem", &ca.pem);
     let addr = https_server(&ca.issue(&["other.test"], -1, 90), None).await;
     let url = format!("https://localhost:{}/", addr.port());
-    let result = run(&check(&dir, "mismatch", &flow(CA_ONLY, &url, ""))).await;
+    let result = run(&check(dir.path(), "mismatch", &flow(CA_ONLY, &url, ""))).await;
     let (reason, message) = failure(&result);
     assert_eq!(reason, Reason::Tls, "{message}");
     assert!(
@@ -153,13 +153,13 @@ async fn an_unknown_issuer_fails_and_insecure_accepts_it() {
     let ca = Ca::new();
     let addr = https_server(&ca.issue(&["localhost"], -1, 90), None).await;
     let url = format!("https://localhost:{}/", addr.port());
-    let result = run(&check(&dir, "unknown", &flow("", &url, ""))).await;
+    let result = run(&check(dir.path(), "unknown", &flow("", &url, ""))).await;
     let (reason, message) = failure(&result);
     assert_eq!(reason, Reason::Tls, "{message}");
     assert!(message.contains("tls (unknown_issuer): "), "{message}");
 
     let text = flow("[tls]\ninsecure = true\n", &url, "");
-    let (insecure, diags) = load(&dir, "insecure", &text);
+    let (insecure, diags) = load(dir.path(), "insecure", &text);
     assert!(
         diags
             .iter()
@@ -175,11 +175,11 @@ async fn an_unknown_issuer_fails_and_insecure_accepts_it() {
 async fn min_cert_days_fails_as_tls_for_a_certificate_about_to_expire() {
     let dir = scratch("soon");
     let ca = Ca::new();
-    write(&dir, "ca.pem", &ca.pem);
+    write(dir.path(), "ca.pem", &ca.pem);
     let addr = https_server(&ca.issue(&["localhost"], -1, 5), None).await;
     let url = format!("https://localhost:{}/", addr.port());
     let result = run(&check(
-        &dir,
+        dir.path(),
         "soon",
         &flow(CA_ONLY, &url, "min_cert_days = 14"),
     ))
@@ -198,18 +198,18 @@ async fn min_cert_days_fails_as_tls_for_a_certificate_about_to_expire() {
 async fn resolve_reaches_a_loopback_server_and_still_verifies_the_name() {
     let dir = scratch("resolve");
     let ca = Ca::new();
-    write(&dir, "ca.pem", &ca.pem);
+    write(dir.path(), "ca.pem", &ca.pem);
     let addr = https_server(&ca.issue(&["shop.test"], -1, 90), None).await;
     let url = format!("https://shop.test:{}/", addr.port());
     let extra = format!("resolve = {{ \"shop.test\" = \"127.0.0.1\" }}\n{CA_ONLY}");
-    let result = run(&check(&dir, "resolve", &flow(&extra, &url, ""))).await;
+    let result = run(&check(dir.path(), "resolve", &flow(&extra, &url, ""))).await;
     passed(&result);
     assert_eq!(result.steps[0].host.as_deref(), Some("shop.test"));
 
     // The same server reached as another name: the name is still verified.
     let extra = format!("resolve = {{ \"pay.test\" = \"127.0.0.1\" }}\n{CA_ONLY}");
     let url = format!("https://pay.test:{}/", addr.port());
-    let result = run(&check(&dir, "resolve-other", &flow(&extra, &url, ""))).await;
+    let result = run(&check(dir.path(), "resolve-other", &flow(&extra, &url, ""))).await;
     assert!(
         failure(&result).1.contains("tls (hostname_mismatch)"),
         "{result:#?}"
@@ -220,12 +220,12 @@ async fn resolve_reaches_a_loopback_server_and_still_verifies_the_name() {
 async fn a_proxy_tunnels_to_a_name_only_it_can_reach() {
     let dir = scratch("proxy");
     let ca = Ca::new();
-    write(&dir, "ca.pem", &ca.pem);
+    write(dir.path(), "ca.pem", &ca.pem);
     let addr = https_server(&ca.issue(&["shop.test"], -1, 90), None).await;
     let proxy = connect_proxy().await;
     let url = format!("https://shop.test:{}/", addr.port());
     let extra = format!("proxy = \"http://{proxy}\"\n{CA_ONLY}");
-    let result = run(&check(&dir, "proxy", &flow(&extra, &url, ""))).await;
+    let result = run(&check(dir.path(), "proxy", &flow(&extra, &url, ""))).await;
     passed(&result);
 }
 
@@ -233,18 +233,23 @@ async fn a_proxy_tunnels_to_a_name_only_it_can_reach() {
 async fn mutual_tls_passes_with_the_client_certificate_and_fails_without() {
     let dir = scratch("mtls");
     let ca = Ca::new();
-    write(&dir, "ca.pem", &ca.pem);
+    write(dir.path(), "ca.pem", &ca.pem);
     let client = ca.issue(&["scarecrow-probe"], -1, 90);
-    std::fs::create_dir_all(dir.join("client")).unwrap();
-    write(&dir, "client/probe.pem", &client.cert);
-    write(&dir, "client/probe.key", &client.key);
+    std::fs::create_dir_all(dir.path().join("client")).unwrap();
+    write(dir.path(), "client/probe.pem", &client.cert);
+    write(dir.path(), "client/probe.key", &client.key);
     let addr = https_server(&ca.issue(&["localhost"], -1, 90), Some(&ca)).await;
     let url = format!("https://localhost:{}/", addr.port());
     let with =
         format!("{CA_ONLY}client_cert = \"client/probe.pem\"\nclient_key = \"client/probe.key\"\n");
-    passed(&run(&check(&dir, "mtls", &flow(&with, &url, ""))).await);
+    passed(&run(&check(dir.path(), "mtls", &flow(&with, &url, ""))).await);
 
-    let result = run(&check(&dir, "no-client-cert", &flow(CA_ONLY, &url, ""))).await;
+    let result = run(&check(
+        dir.path(),
+        "no-client-cert",
+        &flow(CA_ONLY, &url, ""),
+    ))
+    .await;
     let (reason, message) = failure(&result);
     assert_eq!(reason, Reason::Tls, "{message}");
     assert!(
@@ -256,9 +261,9 @@ async fn mutual_tls_passes_with_the_client_certificate_and_fails_without() {
 #[test]
 fn bad_tls_files_are_load_errors_at_their_key() {
     let dir = scratch("load");
-    write(&dir, "not-a-cert.pem", "hello\n");
+    write(dir.path(), "not-a-cert.pem", "hello\n");
     let text = "\n[tls]\nca = \"missing.pem\"\nclient_cert = \"not-a-cert.pem\"\n\n[[step]]\nurl = \"https://localhost/\"\n";
-    let (check, diags) = load(&dir, "load", text);
+    let (check, diags) = load(dir.path(), "load", text);
     assert!(check.is_none());
     let at = |line: usize| {
         diags
@@ -293,7 +298,7 @@ fn bad_tls_files_are_load_errors_at_their_key() {
 fn resolve_and_proxy_values_are_checked_at_load() {
     let dir = scratch("values");
     let text = "resolve = { \"shop.test\" = \"not-an-ip\" }\nproxy = \"socks5://p:1080\"\n\n[[step]]\nurl = \"https://shop.test/\"\n";
-    let (check, diags) = load(&dir, "values", text);
+    let (check, diags) = load(dir.path(), "values", text);
     assert!(check.is_none());
     let messages: Vec<_> = diags.iter().map(|d| (d.line, d.message.as_str())).collect();
     assert!(

@@ -198,24 +198,26 @@ mod tests {
 
     #[test]
     fn rescans_diff_by_content_and_keep_the_last_good_version() {
-        let dir = std::env::temp_dir().join(format!("scarecrow-catalog-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
+        let tmp = tempfile::Builder::new()
+            .prefix("scarecrow-test-catalog-")
+            .tempdir()
+            .unwrap();
+        let dir = tmp.path();
         let write = |name: &str, text: &str| std::fs::write(dir.join(name), text).unwrap();
         write("a.toml", &check("http://a.test/"));
         write("b.toml", &check("http://b.test/"));
         let mut c = Catalog::default();
-        let d = scan(&mut c, &dir);
+        let d = scan(&mut c, dir);
         assert_eq!(names(&d.added), ["a", "b"]);
 
         // Unchanged files: nothing at all.
-        assert!(scan(&mut c, &dir).is_empty());
+        assert!(scan(&mut c, dir).is_empty());
 
         // A changed file, a broken file (its last good version stays), a new one.
         write("a.toml", &check("http://a2.test/"));
         write("b.toml", "every = 5\n");
         write("c.toml", &check("http://c.test/"));
-        let d = scan(&mut c, &dir);
+        let d = scan(&mut c, dir);
         assert_eq!(
             (names(&d.added), names(&d.changed), d.removed.len()),
             (vec!["c"], vec!["a"], 0)
@@ -225,7 +227,7 @@ mod tests {
 
         // A comment-only change parses to the same check: untouched.
         write("c.toml", &format!("# note\n{}", check("http://c.test/")));
-        assert!(scan(&mut c, &dir).is_empty());
+        assert!(scan(&mut c, dir).is_empty());
 
         // Removed file, and a duplicate name that is refused.
         std::fs::remove_file(dir.join("c.toml")).unwrap();
@@ -233,12 +235,11 @@ mod tests {
             "d.toml",
             &format!("name = \"a\"\n{}", check("http://d.test/")),
         );
-        let d = scan(&mut c, &dir);
+        let d = scan(&mut c, dir);
         assert_eq!(d.removed, ["c"]);
         assert!(
             c.diagnostics()
                 .any(|x| x.message.contains("check `a` is already defined"))
         );
-        let _ = std::fs::remove_dir_all(&dir);
     }
 }

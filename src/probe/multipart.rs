@@ -87,9 +87,11 @@ mod tests {
 
     #[tokio::test]
     async fn text_and_file_parts_are_framed_by_one_boundary() {
-        let dir = std::env::temp_dir().join(format!("scarecrow-mp-{}", uuid::Uuid::new_v4()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let file = dir.join("a.txt");
+        let dir = tempfile::Builder::new()
+            .prefix("scarecrow-test-mp-")
+            .tempdir()
+            .unwrap();
+        let file = dir.path().join("a.txt");
         std::fs::write(&file, b"file\x00bytes").unwrap();
         let parts = vec![
             Part {
@@ -117,7 +119,7 @@ mod tests {
         let missing = vec![Part {
             name: "doc".into(),
             content: PartContent::File {
-                path: dir.join("nope.pdf"),
+                path: dir.path().join("nope.pdf"),
                 filename: "nope.pdf".into(),
                 content_type: "application/pdf".into(),
             },
@@ -127,6 +129,5 @@ mod tests {
             err.starts_with("multipart part \"doc\": cannot read "),
             "{err}"
         );
-        let _ = std::fs::remove_dir_all(dir);
     }
 }

@@ -97,17 +97,14 @@ async fn site() -> (String, Arc<AtomicUsize>) {
 
 /// Checks from check files, as the daemon loads them.
 fn checks(files: &[(&str, String)]) -> Vec<Arc<Check>> {
-    let dir = std::env::temp_dir().join(format!(
-        "scarecrow-schedule-{}-{}",
-        std::process::id(),
-        files[0].0
-    ));
-    std::fs::create_dir_all(&dir).expect("mkdir");
+    let dir = tempfile::Builder::new()
+        .prefix("scarecrow-test-schedule-")
+        .tempdir()
+        .expect("scratch dir");
     for (name, text) in files {
-        std::fs::write(dir.join(format!("{name}.toml")), text).expect("check file");
+        std::fs::write(dir.path().join(format!("{name}.toml")), text).expect("check file");
     }
-    let loaded = load_checks(std::slice::from_ref(&dir), &Defaults::default(), &|_| None);
-    let _ = std::fs::remove_dir_all(&dir);
+    let loaded = load_checks(&[dir.path().to_path_buf()], &Defaults::default(), &|_| None);
     assert!(!loaded.has_errors(), "{:?}", loaded.diagnostics);
     loaded.checks.into_iter().map(Arc::new).collect()
 }

@@ -72,6 +72,40 @@ pub fn free_port() -> u16 {
         .expect("free port")
 }
 
+/// Kills `child` and waits until it is gone, without `.await` so `Drop` can
+/// call it: a daemon must write nothing more into a scratch directory that
+/// is about to be removed.
+pub fn kill_and_wait(child: &mut tokio::process::Child) {
+    let _ = child.start_kill();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while matches!(child.try_wait(), Ok(None)) && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
+/// A child process killed and waited for when dropped, pass or fail; drop
+/// it before the directory it runs in.
+pub struct Reaped(pub tokio::process::Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        kill_and_wait(&mut self.0);
+    }
+}
+
+impl std::ops::Deref for Reaped {
+    type Target = tokio::process::Child;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Reaped {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.0
+    }
+}
+
 /// One request a receiver got.
 #[derive(Debug, Clone)]
 pub struct Received {

@@ -46,7 +46,7 @@ async fn bad_input_fails_the_run_with_a_reason_naming_step_and_capture() {
     ];
     for (path, capture, reason, message) in cases {
         let text = format!("[[step]]\nname = \"s\"\nurl = \"{site}{path}\"\n{capture}\n");
-        let r = run(&check(&dir, "bad", &text)).await;
+        let r = run(&check(dir.path(), "bad", &text)).await;
         assert_eq!(failure(&r), (reason, message), "{path}");
         assert!(r.steps[0].excerpt.is_some(), "{path}: {r:?}");
     }
@@ -54,7 +54,7 @@ async fn bad_input_fails_the_run_with_a_reason_naming_step_and_capture() {
     let text = format!(
         "[[step]]\nname = \"s\"\nurl = \"{site}/bad/not-json\"\n[[step.expect.json]]\npath = \"$.ok\"\nequals = true\n"
     );
-    let r = run(&check(&dir, "bad", &text)).await;
+    let r = run(&check(dir.path(), "bad", &text)).await;
     let (reason, message) = failure(&r);
     assert_eq!(reason, Reason::Assertion);
     assert!(
@@ -65,7 +65,7 @@ async fn bad_input_fails_the_run_with_a_reason_naming_step_and_capture() {
     let text = format!(
         "[[step]]\nname = \"upload\"\nmethod = \"POST\"\nurl = \"{site}/app/upload\"\nmultipart = [{{ name = \"file\", path = \"testdata/missing.pdf\" }}]\n"
     );
-    let src = Source::new(dir.join("checks/missing.toml"), text);
+    let src = Source::new(dir.path().join("checks/missing.toml"), text);
     let (missing, diags) = read_check(&src, &Defaults::default(), &|_| None);
     assert!(
         diags
@@ -80,5 +80,4 @@ async fn bad_input_fails_the_run_with_a_reason_naming_step_and_capture() {
         message.starts_with("step \"upload\": multipart part \"file\": cannot read "),
         "{message}"
     );
-    let _ = std::fs::remove_dir_all(dir);
 }

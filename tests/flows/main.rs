@@ -7,7 +7,7 @@
 mod bad_input;
 mod barn;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use barn::{PASSWORD, start};
@@ -15,12 +15,16 @@ use scarecrow::check::{Check, Outcome, Reason, RunResult};
 use scarecrow::config::{Defaults, Source, read_check};
 use scarecrow::probe::{Probe, ProbeSettings, Secrets};
 
-/// A fresh directory with `checks/testdata/invoice.pdf`.
-pub fn workdir() -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("scarecrow-flows-{}", uuid::Uuid::new_v4()));
+/// A fresh directory with `checks/testdata/invoice.pdf`, removed when dropped.
+pub fn workdir() -> tempfile::TempDir {
+    let tmp = tempfile::Builder::new()
+        .prefix("scarecrow-test-flows-")
+        .tempdir()
+        .expect("scratch dir");
+    let dir = tmp.path();
     std::fs::create_dir_all(dir.join("checks/testdata")).expect("mkdir");
     std::fs::write(dir.join("checks/testdata/invoice.pdf"), "%PDF-1.4 fake").expect("pdf");
-    dir
+    tmp
 }
 
 /// Loads `text` as `checks/<name>.toml` in `dir`; panics on any error.
@@ -54,7 +58,7 @@ async fn a_flow_against_a_site_unlike_the_demo_passes() {
     let site = start().await;
     let dir = workdir();
     let flow = check(
-        &dir,
+        dir.path(),
         "barn",
         &format!(
             r##"
@@ -134,7 +138,6 @@ body_contains = "ready"
     assert_eq!(attempts, [1, 1, 1, 1, 3]);
     let waited = r.steps[4].duration;
     assert!(waited >= Duration::from_millis(100), "{waited:?}");
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -143,7 +146,7 @@ async fn retries_and_step_timeouts_keep_the_run_deadline() {
     let dir = workdir();
     let one = |timeout: &str, step: &str| {
         let text = format!("timeout = \"{timeout}\"\n[[step]]\nname = \"s\"\n{step}\n");
-        check(&dir, "t", &text.replace("SITE", &site))
+        check(dir.path(), "t", &text.replace("SITE", &site))
     };
 
     let r = run(&one(
@@ -202,7 +205,6 @@ async fn retries_and_step_timeouts_keep_the_run_deadline() {
         "{message}"
     );
     assert!(r.duration < Duration::from_millis(900), "{:?}", r.duration);
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -214,7 +216,7 @@ async fn authorization_is_dropped_when_a_redirect_leaves_the_origin() {
         let text = format!(
             "[[step]]\nurl = \"{site}/app/hop\"\nquery = {{ to = \"{to}\" }}\nauth = {{ bearer = \"t0ken-value\" }}\n\n[step.expect]\nbody_contains = \"authorization sent: true\"\n"
         );
-        check(&dir, "hop", &text)
+        check(dir.path(), "hop", &text)
     };
     let same = run(&hop(&format!("{site}/app/echo"))).await;
     assert_eq!(same.outcome, Outcome::Success, "{same:#?}");
@@ -223,5 +225,4 @@ async fn authorization_is_dropped_when_a_redirect_leaves_the_origin() {
     let (reason, message) = failure(&away);
     assert_eq!(reason, Reason::Assertion);
     assert!(message.contains("authorization sent: false"), "{message}");
-    let _ = std::fs::remove_dir_all(dir);
 }

@@ -1,20 +1,19 @@
 //! A `scarecrow run` daemon on loopback for the API and status-page tests:
 //! a directory of its own with a config, two checks and a store, watching
-//! the demo site. Killed and cleaned up when dropped.
+//! the demo site. Killed, waited for and its directory removed when dropped.
 #![allow(dead_code)]
 
-use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
 
-use crate::common::free_port;
+use crate::common::{free_port, kill_and_wait};
 
 pub const TOKEN: &str = "api-token-for-tests";
 pub const METRICS_USER: &str = "prometheus";
 pub const METRICS_PASSWORD: &str = "scrape-me";
 
 pub struct Daemon {
-    pub dir: PathBuf,
+    pub dir: tempfile::TempDir,
     pub url: String,
     child: tokio::process::Child,
 }
@@ -25,9 +24,11 @@ impl Daemon {
     /// auth on `/metrics` and a log sink; answers once it serves.
     pub async fn start(name: &str, site: &str, weather_every: &str) -> Daemon {
         let port = free_port();
-        let dir =
-            std::env::temp_dir().join(format!("scarecrow-{name}-{}-{port}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
+        let tmp = tempfile::Builder::new()
+            .prefix(&format!("scarecrow-test-{name}-"))
+            .tempdir()
+            .expect("scratch dir");
+        let dir = tmp.path();
         std::fs::create_dir_all(dir.join("checks")).expect("mkdir");
         let config = format!(
             r#"listen = "127.0.0.1:{port}"
@@ -85,7 +86,7 @@ url = "{site}/weather"
             .spawn()
             .expect("start daemon");
         let d = Daemon {
-            dir,
+            dir: tmp,
             url: format!("http://127.0.0.1:{port}"),
             child,
         };
@@ -123,8 +124,8 @@ url = "{site}/weather"
 
 impl Drop for Daemon {
     fn drop(&mut self) {
-        let _ = self.child.start_kill();
-        let _ = std::fs::remove_dir_all(&self.dir);
+        // Before `dir` is dropped (and removed) with the other fields.
+        kill_and_wait(&mut self.child);
     }
 }
 
