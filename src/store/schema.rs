@@ -113,6 +113,9 @@ ALTER TABLE runs_v2 RENAME TO runs;
 CREATE INDEX runs_by_check ON runs (check_name, seq);
 ";
 
+/// WAL pages between automatic checkpoints (see `open_writer`).
+const WAL_AUTOCHECKPOINT: u32 = 10_000;
+
 /// The writer's connection: WAL, `synchronous=NORMAL` (a committed
 /// transaction survives the process being killed), migrated.
 pub(super) fn open_writer(path: &Path) -> Result<Connection, StoreError> {
@@ -130,6 +133,14 @@ pub(super) fn open_writer(path: &Path) -> Result<Connection, StoreError> {
     }
     conn.pragma_update(None, "synchronous", "NORMAL")
         .map_err(failed("setting synchronous=NORMAL", path))?;
+    // A checkpoint copies each page once however many commits rewrote it
+    // since the last one, and the same pages (the newest index page of each
+    // check) are rewritten by every batch. SQLite's default checkpoints
+    // after 1,000 pages, which one batch of runs exceeds; every 10,000
+    // (a WAL of up to 40 MB) the writer spent 0.6 µs less per run at
+    // 10,000 runs a second.
+    conn.pragma_update(None, "wal_autocheckpoint", WAL_AUTOCHECKPOINT)
+        .map_err(failed("setting wal_autocheckpoint", path))?;
     migrate(&mut conn, path)?;
     Ok(conn)
 }
