@@ -111,7 +111,6 @@ struct Slot {
     /// The check's name, shared with its queue entries.
     key: Arc<str>,
     runs: Arc<Runs>,
-    due: Option<Duration>,
     /// Bumped on every change, so queue entries of an older version are ignored.
     version: u64,
 }
@@ -127,7 +126,6 @@ impl Slot {
                 skips: AtomicU32::new(0),
                 waiters: Mutex::default(),
             }),
-            due: None,
             version: 0,
         }
     }
@@ -209,7 +207,7 @@ impl Scheduler {
                         continue;
                     }
                     slot.set_version(slot.version + 1);
-                    slot.due = self.plan(&mut queue, slot, &check, mono, wall);
+                    self.plan(&mut queue, slot, &check, mono, wall);
                 }
             }
             (last_mono, last_wall) = (mono, wall);
@@ -226,11 +224,11 @@ impl Scheduler {
                     continue;
                 };
                 tasks.spawn(self.run_one(slot, origin, Some(due)));
-                slot.due = plan::next_due(&slot.runs.check().schedule, due, mono, wall);
-                if let Some(next) = slot.due {
+                let next = plan::next_due(&slot.runs.check().schedule, due, mono, wall);
+                if let Some(next) = next {
                     queue.push(Reverse((next, slot.key.clone(), version)));
                 }
-                plans.push((name, wall_time(slot.due, mono, wall)));
+                plans.push((name, wall_time(next, mono, wall)));
             }
             if !plans.is_empty() {
                 self.shared.observer.planned(&plans);
@@ -285,7 +283,7 @@ impl Scheduler {
         wall: DateTime<Utc>,
     ) {
         let name: Arc<str> = check.name.as_str().into();
-        let (mut slot, rescheduled) = match slots.remove(&*name) {
+        let (slot, rescheduled) = match slots.remove(&*name) {
             Some(mut slot) => {
                 let rescheduled = slot.runs.check().schedule != check.schedule;
                 if rescheduled {
@@ -296,7 +294,7 @@ impl Scheduler {
             None => (Slot::new(name.clone(), Arc::clone(&check)), true),
         };
         if rescheduled {
-            slot.due = self.plan(queue, &slot, &check, now, wall);
+            self.plan(queue, &slot, &check, now, wall);
         }
         slot.runs.set_check(check);
         slots.insert(name, slot);
@@ -311,7 +309,7 @@ impl Scheduler {
         check: &Check,
         now: Duration,
         wall: DateTime<Utc>,
-    ) -> Option<Duration> {
+    ) {
         let due = plan::first_due(&check.name, &check.schedule, now, wall);
         if let Some(d) = due {
             queue.push(Reverse((d, slot.key.clone(), slot.version)));
@@ -319,7 +317,6 @@ impl Scheduler {
         self.shared
             .observer
             .planned(&[(slot.key.clone(), wall_time(due, now, wall))]);
-        due
     }
 
     fn run_one(
