@@ -74,7 +74,8 @@ fn secret_file(value: &str) -> PathBuf {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("webhook_sink");
     std::fs::create_dir_all(&dir).unwrap();
     let n = NEXT.fetch_add(1, Ordering::Relaxed);
-    let path = dir.join(format!("secret-{}-{n}", std::process::id()));
+    // Numbered within the run, so the next run overwrites the same files.
+    let path = dir.join(format!("secret-{n}"));
     std::fs::write(&path, format!("{value}\n")).unwrap();
     path
 }

@@ -37,7 +37,8 @@ fn examples() -> Vec<String> {
 fn load(toml: &str, n: usize) -> Vec<SinkSpec> {
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("sinks-docs");
     std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join(format!("example-{}-{n}.toml", std::process::id()));
+    // Named by position, not process: the next run overwrites it.
+    let path = dir.join(format!("example-{n}.toml"));
     std::fs::write(&path, toml).unwrap();
     match scarecrow::config::load_config(Some(&path)) {
         Ok(c) => c.sinks,

@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 use std::process::Output;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::support::Receiver;
 
@@ -27,11 +28,12 @@ type = "log"
 "#,
         url = rx.url
     );
-    // One file per receiver: tests run at the same time.
+    // One file per call, as tests run at the same time; numbered within
+    // the run, so the next run overwrites the same files.
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
     let path = dir.join(format!(
-        "config-{}-{}.toml",
-        std::process::id(),
-        rx.url.rsplit(':').next().unwrap_or("0")
+        "config-{}.toml",
+        NEXT.fetch_add(1, Ordering::Relaxed)
     ));
     std::fs::write(&path, text).unwrap();
     path
