@@ -109,12 +109,8 @@ async fn runs_checks_exposes_metrics_and_stops_on_sigterm() {
     let dir = setup(&site.url, port, &ping);
     // Declared after `dir`, so dropped (killed and waited for) before it.
     let mut daemon = common::Reaped(
-        tokio::process::Command::new(env!("CARGO_BIN_EXE_scarecrow"))
-            .args(["run", "--config"])
-            .arg(dir.path().join("config.toml"))
-            .stdout(Stdio::null())
+        common::run_daemon(&dir.path().join("config.toml"))
             .stderr(Stdio::piped())
-            .kill_on_drop(true)
             .spawn()
             .expect("start daemon"),
     );

@@ -4,21 +4,21 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::time::Duration;
 
 use base64::Engine as _;
-use common::{Receiver, Site, free_port, kill_and_wait};
+use common::{Reaped, Receiver, Site, free_port, run_daemon};
 use hmac::{KeyInit as _, Mac as _};
 
 const SECRET: &str = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD";
 const KEY: &str = "scarecrow:default:diesel-order";
 
 /// A daemon in its own directory: config, one fast critical check, a store.
+/// Fields drop in order: the daemon before its directory.
 struct Daemon {
+    child: Option<Reaped>,
     dir: tempfile::TempDir,
     port: u16,
-    child: Option<tokio::process::Child>,
 }
 
 impl Daemon {
@@ -66,24 +66,19 @@ exists = true
         );
         std::fs::write(dir.join("checks/diesel-order.toml"), check).expect("check");
         Daemon {
+            child: None,
             dir: tmp,
             port,
-            child: None,
         }
     }
 
     fn start(&mut self) {
-        let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_scarecrow"))
-            .args(["run", "--config"])
-            .arg(self.dir.path().join("config.toml"))
+        let child = run_daemon(&self.dir.path().join("config.toml"))
             .env("SCARECROW_TEST_WEBHOOK_SECRET", SECRET)
             .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .kill_on_drop(true)
             .spawn()
             .expect("start daemon");
-        self.child = Some(child);
+        self.child = Some(Reaped(child));
     }
 
     async fn signal(&mut self, sig: &str) -> Option<i32> {
@@ -112,15 +107,6 @@ exists = true
 
     fn db(&self) -> PathBuf {
         self.dir.path().join("data/scarecrow.db")
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        // Before `dir` is dropped (and removed) with the other fields.
-        if let Some(child) = &mut self.child {
-            kill_and_wait(child);
-        }
     }
 }
 

@@ -3,15 +3,15 @@
 
 mod common;
 
-use std::process::Stdio;
 use std::time::Duration;
 
-use common::{Receiver, Site, free_port, kill_and_wait};
+use common::{Reaped, Receiver, Site, free_port, run_daemon};
 
+/// Fields drop in order: the daemon before its directory.
 struct Daemon {
+    child: Reaped,
     dir: tempfile::TempDir,
     port: u16,
-    child: tokio::process::Child,
 }
 
 impl Daemon {
@@ -48,13 +48,6 @@ impl Daemon {
     }
 }
 
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        // Before `dir` is dropped (and removed) with the other fields.
-        kill_and_wait(&mut self.child);
-    }
-}
-
 fn check(site: &str, path: &str, critical: bool) -> String {
     format!(
         "every = \"1s\"\ncritical = {critical}\n[[step]]\nname = \"open\"\nurl = \"{site}{path}\"\n[[step.expect.css]]\nselector = \"form#order input[name=liters]\"\nexists = true\n"
@@ -78,14 +71,11 @@ async fn edits_apply_broken_files_keep_the_last_good_version_and_removal_resolve
     .expect("config");
     let d = Daemon {
         port,
-        child: tokio::process::Command::new(env!("CARGO_BIN_EXE_scarecrow"))
-            .args(["run", "--config"])
-            .arg(dir.path().join("config.toml"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("daemon"),
+        child: Reaped(
+            run_daemon(&dir.path().join("config.toml"))
+                .spawn()
+                .expect("daemon"),
+        ),
         dir,
     };
     d.write("diesel.toml", &check(&site.url, "/diesel/order", true));

@@ -72,24 +72,32 @@ pub fn free_port() -> u16 {
         .expect("free port")
 }
 
-/// Kills `child` and waits until it is gone, without `.await` so `Drop` can
-/// call it: a daemon must write nothing more into a scratch directory that
-/// is about to be removed.
-pub fn kill_and_wait(child: &mut tokio::process::Child) {
-    let _ = child.start_kill();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while matches!(child.try_wait(), Ok(None)) && std::time::Instant::now() < deadline {
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
+/// `scarecrow run --config CONFIG` with its output discarded; callers add
+/// the environment, or keep stderr.
+pub fn run_daemon(config: &Path) -> tokio::process::Command {
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_scarecrow"));
+    command
+        .args(["run", "--config"])
+        .arg(config)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true);
+    command
 }
 
-/// A child process killed and waited for when dropped, pass or fail; drop
-/// it before the directory it runs in.
+/// A child process killed and waited for when dropped, pass or fail. Drop
+/// it before the directory it runs in (as a field, declare it before): a
+/// daemon must write nothing more into a directory being removed.
 pub struct Reaped(pub tokio::process::Child);
 
 impl Drop for Reaped {
     fn drop(&mut self) {
-        kill_and_wait(&mut self.0);
+        // Without `.await`: this is `Drop`.
+        let _ = self.0.start_kill();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while matches!(self.0.try_wait(), Ok(None)) && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
     }
 }
 

@@ -3,19 +3,19 @@
 //! the demo site. Killed, waited for and its directory removed when dropped.
 #![allow(dead_code)]
 
-use std::process::Stdio;
 use std::time::Duration;
 
-use crate::common::{free_port, kill_and_wait};
+use crate::common::{Reaped, free_port, run_daemon};
 
 pub const TOKEN: &str = "api-token-for-tests";
 pub const METRICS_USER: &str = "prometheus";
 pub const METRICS_PASSWORD: &str = "scrape-me";
 
+/// Fields drop in order: the daemon before its directory.
 pub struct Daemon {
+    child: Reaped,
     pub dir: tempfile::TempDir,
     pub url: String,
-    child: tokio::process::Child,
 }
 
 impl Daemon {
@@ -74,21 +74,16 @@ url = "{site}/weather"
 "#
         );
         std::fs::write(dir.join("checks/weather.toml"), weather).expect("check");
-        let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_scarecrow"))
-            .args(["run", "--config"])
-            .arg(dir.join("config.toml"))
+        let child = run_daemon(&dir.join("config.toml"))
             .env("SCARECROW_TEST_API_TOKEN", TOKEN)
             .env("SCARECROW_TEST_METRICS_PASSWORD", METRICS_PASSWORD)
             .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .kill_on_drop(true)
             .spawn()
             .expect("start daemon");
         let d = Daemon {
+            child: Reaped(child),
             dir: tmp,
             url: format!("http://127.0.0.1:{port}"),
-            child,
         };
         let client = reqwest::Client::new();
         eventually("the daemon serves", 30, async || {
@@ -119,13 +114,6 @@ url = "{site}/weather"
         let (status, body) = self.get(&format!("/checks/{name}")).await;
         assert_eq!(status, 200, "{body}");
         body
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        // Before `dir` is dropped (and removed) with the other fields.
-        kill_and_wait(&mut self.child);
     }
 }
 
