@@ -111,8 +111,6 @@ struct Slot {
     /// The check's name, shared with its queue entries.
     key: Arc<str>,
     runs: Arc<Runs>,
-    /// Bumped on every change, so queue entries of an older version are ignored.
-    version: u64,
 }
 
 impl Slot {
@@ -126,13 +124,17 @@ impl Slot {
                 skips: AtomicU32::new(0),
                 waiters: Mutex::default(),
             }),
-            version: 0,
         }
     }
 
+    /// Bumped on every change, so queue entries of an older version are
+    /// ignored. Only the scheduler's task writes it.
+    fn version(&self) -> u64 {
+        self.runs.version.load(Ordering::Acquire)
+    }
+
     /// Moves to a new version: queued and planned runs of the old one lapse.
-    fn set_version(&mut self, version: u64) {
-        self.version = version;
+    fn set_version(&self, version: u64) {
         self.runs.version.store(version, Ordering::Release);
     }
 }
@@ -201,12 +203,12 @@ impl Scheduler {
                     jump_seconds = drift.num_seconds(),
                     "wall clock jumped; re-planning cron schedules"
                 );
-                for slot in slots.values_mut() {
+                for slot in slots.values() {
                     let check = slot.runs.check();
                     if !matches!(check.schedule, Schedule::Cron(_)) {
                         continue;
                     }
-                    slot.set_version(slot.version + 1);
+                    slot.set_version(slot.version() + 1);
                     self.plan(&mut queue, slot, &check, mono, wall);
                 }
             }
@@ -220,7 +222,7 @@ impl Scheduler {
                 let Some(Reverse((due, name, version))) = queue.pop() else {
                     break;
                 };
-                let Some(slot) = slots.get_mut(&*name).filter(|s| s.version == version) else {
+                let Some(slot) = slots.get(&*name).filter(|s| s.version() == version) else {
                     continue;
                 };
                 tasks.spawn(self.run_one(slot, origin, Some(due)));
@@ -251,7 +253,7 @@ impl Scheduler {
                 self.upsert(slots, queue, check, origin.elapsed(), Utc::now())
             }
             Request::Remove(name) => {
-                if let Some(mut slot) = slots.remove(name.as_str()) {
+                if let Some(slot) = slots.remove(name.as_str()) {
                     slot.set_version(u64::MAX);
                 }
             }
@@ -284,10 +286,10 @@ impl Scheduler {
     ) {
         let name: Arc<str> = check.name.as_str().into();
         let (slot, rescheduled) = match slots.remove(&*name) {
-            Some(mut slot) => {
+            Some(slot) => {
                 let rescheduled = slot.runs.check().schedule != check.schedule;
                 if rescheduled {
-                    slot.set_version(slot.version + 1);
+                    slot.set_version(slot.version() + 1);
                 }
                 (slot, rescheduled)
             }
@@ -312,7 +314,7 @@ impl Scheduler {
     ) {
         let due = plan::first_due(&check.name, &check.schedule, now, wall);
         if let Some(d) = due {
-            queue.push(Reverse((d, slot.key.clone(), slot.version)));
+            queue.push(Reverse((d, slot.key.clone(), slot.version())));
         }
         self.shared
             .observer
@@ -326,7 +328,7 @@ impl Scheduler {
         due: Option<Duration>,
     ) -> impl Future<Output = ()> + Send + 'static {
         let shared = Arc::clone(&self.shared);
-        let (runs, version) = (Arc::clone(&slot.runs), slot.version);
+        let (runs, version) = (Arc::clone(&slot.runs), slot.version());
         async move {
             let Shared {
                 probe,
