@@ -1,6 +1,7 @@
 //! The scheduler against a real loopback site: runs of a check never
 //! overlap, due runs are skipped (and counted in a streak) while one is
-//! going, a changed check runs its new definition, a removed one stops.
+//! going, a changed check runs its new definition, a removed one stops, and
+//! shutdown cancels a hung run once the grace period is over.
 
 use std::sync::atomic::AtomicUsize;
 
@@ -66,8 +67,8 @@ impl Observer for Recorder {
     fn ticked(&self) {}
 }
 
-/// Serves `/slow` (250 ms, counting how many requests are open at once) and
-/// `/fast` and `/other` (at once).
+/// Serves `/slow` (250 ms, counting how many requests are open at once),
+/// `/fast` and `/other` (at once) and `/hang` (never, in a test's time).
 async fn site() -> (String, Arc<AtomicUsize>) {
     let (open, most) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
     let counted = Arc::clone(&most);
@@ -86,7 +87,14 @@ async fn site() -> (String, Arc<AtomicUsize>) {
             }),
         )
         .route("/fast", axum::routing::get(|| async { "fast" }))
-        .route("/other", axum::routing::get(|| async { "other" }));
+        .route("/other", axum::routing::get(|| async { "other" }))
+        .route(
+            "/hang",
+            axum::routing::get(|| async {
+                tokio::time::sleep(Duration::from_secs(3600)).await;
+                "late"
+            }),
+        );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
@@ -221,4 +229,31 @@ async fn a_changed_check_runs_its_new_definition_and_a_removed_one_stops() {
 fn checks_changed(url: &str) -> Arc<Check> {
     let mut changed = checks(&[("quick", check_file("10ms", &format!("{url}/other")))]);
     changed.remove(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_waits_out_the_grace_period_then_cancels_a_hung_run() {
+    let (url, _) = site().await;
+    let file = format!(
+        "timeout = \"1h\"\n{}",
+        check_file("100ms", &format!("{url}/hang"))
+    );
+    let (recorder, _tx, shutdown, task) = start(checks(&[("hung", file)]));
+    while recorder.of("hung").is_empty() {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+
+    shutdown.cancel();
+    // The grace period is 2 s; the run would go on for an hour.
+    tokio::time::timeout(Duration::from_secs(30), task)
+        .await
+        .expect("the scheduler stops after the grace period")
+        .expect("scheduler");
+    let events = recorder.of("hung");
+    assert!(
+        !events
+            .iter()
+            .any(|(_, e)| matches!(e, Seen::Finished { .. })),
+        "the cancelled run reports nothing: {events:?}"
+    );
 }
