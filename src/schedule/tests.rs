@@ -239,7 +239,9 @@ async fn shutdown_waits_out_the_grace_period_then_cancels_a_hung_run() {
         check_file("100ms", &format!("{url}/hang"))
     );
     let (recorder, _tx, shutdown, task) = start(checks(&[("hung", file)]));
+    let deadline = Instant::now() + Duration::from_secs(10);
     while recorder.of("hung").is_empty() {
+        assert!(Instant::now() < deadline, "the run never started");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 
