@@ -208,7 +208,6 @@ impl Scheduler {
                     if !matches!(check.schedule, Schedule::Cron(_)) {
                         continue;
                     }
-                    slot.set_version(slot.version() + 1);
                     self.plan(&mut queue, slot, &check, mono, wall);
                 }
             }
@@ -285,16 +284,11 @@ impl Scheduler {
         wall: DateTime<Utc>,
     ) {
         let name: Arc<str> = check.name.as_str().into();
-        let (slot, rescheduled) = match slots.remove(&*name) {
-            Some(slot) => {
-                let rescheduled = slot.runs.check().schedule != check.schedule;
-                if rescheduled {
-                    slot.set_version(slot.version() + 1);
-                }
-                (slot, rescheduled)
-            }
-            None => (Slot::new(name.clone(), Arc::clone(&check)), true),
-        };
+        let prior = slots.remove(&*name);
+        let rescheduled = prior
+            .as_ref()
+            .is_none_or(|slot| slot.runs.check().schedule != check.schedule);
+        let slot = prior.unwrap_or_else(|| Slot::new(name.clone(), Arc::clone(&check)));
         if rescheduled {
             self.plan(queue, &slot, &check, now, wall);
         }
@@ -302,8 +296,9 @@ impl Scheduler {
         slots.insert(name, slot);
     }
 
-    /// Queues the first run of `check` in `slot`'s current version, and
-    /// tells the observer when that is.
+    /// Moves `slot` to a new version, so its queued and planned runs lapse,
+    /// queues the first run of `check` in it, and tells the observer when
+    /// that is.
     fn plan(
         &self,
         queue: &mut Queue,
@@ -312,9 +307,11 @@ impl Scheduler {
         now: Duration,
         wall: DateTime<Utc>,
     ) {
+        let version = slot.version() + 1;
+        slot.set_version(version);
         let due = plan::first_due(&check.name, &check.schedule, now, wall);
         if let Some(d) = due {
-            queue.push(Reverse((d, slot.key.clone(), slot.version())));
+            queue.push(Reverse((d, slot.key.clone(), version)));
         }
         self.shared
             .observer

@@ -1,7 +1,8 @@
 //! The scheduler against a real loopback site: runs of a check never
 //! overlap, due runs are skipped (and counted in a streak) while one is
-//! going, a changed check runs its new definition, a removed one stops, and
-//! shutdown cancels a hung run once the grace period is over.
+//! going, a changed check runs its new definition, a rescheduled one leaves
+//! its old schedule, a removed one stops, and shutdown cancels a hung run
+//! once the grace period is over.
 
 use std::sync::atomic::AtomicUsize;
 
@@ -258,4 +259,32 @@ async fn shutdown_waits_out_the_grace_period_then_cancels_a_hung_run() {
             .any(|(_, e)| matches!(e, Seen::Finished { .. })),
         "the cancelled run reports nothing: {events:?}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rescheduled_check_leaves_its_old_schedule() {
+    let (url, _) = site().await;
+    let (recorder, tx, shutdown, task) = start(checks(&[(
+        "slowed",
+        check_file("20ms", &format!("{url}/fast")),
+    )]));
+
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut hourly = checks(&[("slowed", check_file("1h", &format!("{url}/fast")))]);
+    let changed_at = Instant::now();
+    tx.send(Request::Upsert(hourly.remove(0))).expect("upsert");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    shutdown.cancel();
+    task.await.expect("scheduler");
+
+    let events = recorder.of("slowed");
+    let before = events.iter().filter(|(_, e)| *e == Seen::Started).count();
+    assert!(before >= 3, "every 20 ms for 300 ms: {events:?}");
+    // Its first hourly run falls later in the hour (its spread): a run
+    // starting after the change has been taken in is one of the old schedule.
+    let after = events
+        .iter()
+        .filter(|(at, e)| *e == Seen::Started && *at > changed_at + Duration::from_millis(100))
+        .count();
+    assert_eq!(after, 0, "runs on the old schedule: {events:?}");
 }
