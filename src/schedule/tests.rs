@@ -246,12 +246,18 @@ async fn shutdown_waits_out_the_grace_period_then_cancels_a_hung_run() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 
+    let stopping = Instant::now();
     shutdown.cancel();
     // The grace period is 2 s; the run would go on for an hour.
     tokio::time::timeout(Duration::from_secs(30), task)
         .await
         .expect("the scheduler stops after the grace period")
         .expect("scheduler");
+    assert!(
+        stopping.elapsed() >= Duration::from_secs(2),
+        "the run had its grace period: stopped after {:?}",
+        stopping.elapsed()
+    );
     let events = recorder.of("hung");
     assert!(
         !events
