@@ -5,23 +5,12 @@ mod common;
 use std::process::Stdio;
 use std::time::Duration;
 
-use common::Site;
-
-/// A free loopback port (bound, read, released).
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
-}
+use common::{Site, free_port};
 
 /// A config and two fast checks in a temporary directory, removed when
 /// dropped; the heartbeat goes to `ping`.
 fn setup(site: &str, port: u16, ping: &str) -> tempfile::TempDir {
-    let tmp = tempfile::Builder::new()
-        .prefix("scarecrow-test-daemon-")
-        .tempdir()
-        .expect("scratch dir");
+    let tmp = common::scratch("daemon");
     let dir = tmp.path();
     std::fs::create_dir_all(dir.join("checks")).expect("mkdir");
     std::fs::write(

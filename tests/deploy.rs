@@ -1,6 +1,8 @@
 //! deploy/kubernetes.yaml must agree with the Dockerfile and the daemon:
 //! ports, paths, probes, and the metrics its alerts use.
 
+mod common;
+
 use std::path::Path;
 
 use yaml_rust2::{Yaml, YamlLoader};
@@ -87,10 +89,7 @@ fn shipped_config_and_checks_load() {
     let config = find(&docs, "ConfigMap", "scarecrow-config")["data"]["config.toml"]
         .as_str()
         .expect("config.toml");
-    let tmp = tempfile::Builder::new()
-        .prefix("scarecrow-test-deploy-")
-        .tempdir()
-        .expect("scratch dir");
+    let tmp = common::scratch("deploy");
     let dir = tmp.path();
     std::fs::write(dir.join("config.toml"), config).expect("write");
     let secret = find(&docs, "Secret", "scarecrow-secrets");

@@ -24,10 +24,7 @@ struct Daemon {
 impl Daemon {
     fn setup(name: &str, site: &str, hook: &str) -> Daemon {
         let port = free_port();
-        let tmp = tempfile::Builder::new()
-            .prefix(&format!("scarecrow-test-incidents-{name}-"))
-            .tempdir()
-            .expect("scratch dir");
+        let tmp = common::scratch(&format!("incidents-{name}"));
         let dir = tmp.path();
         std::fs::create_dir_all(dir.join("checks")).expect("mkdir");
         let config = format!(

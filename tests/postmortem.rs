@@ -102,10 +102,7 @@ async fn script(dir: &Path, runs: &[(bool, (i64, i64))]) -> String {
 
 #[tokio::test]
 async fn a_scripted_incident_gives_the_golden_draft() {
-    let tmp = tempfile::Builder::new()
-        .prefix("scarecrow-test-postmortem-")
-        .tempdir()
-        .expect("scratch dir");
+    let tmp = common::scratch("postmortem");
     let dir = tmp.path();
     std::fs::write(dir.join("config.toml"), "[incidents]\nbudget_90d = 1\n").expect("config");
     // The case that started it all: first failure 14:48, declared 14:49,
@@ -148,10 +145,7 @@ async fn a_scripted_incident_gives_the_golden_draft() {
 #[tokio::test(flavor = "multi_thread")]
 async fn resolving_by_hand_without_a_daemon_sends_the_resolution() {
     let hook = common::Receiver::start().await;
-    let tmp = tempfile::Builder::new()
-        .prefix("scarecrow-test-resolve-")
-        .tempdir()
-        .expect("scratch dir");
+    let tmp = common::scratch("resolve");
     let dir = tmp.path();
     let config = format!(
         "listen = \"127.0.0.1:{}\"\n[[sinks]]\nname = \"hook\"\ntype = \"webhook\"\nurl = \"{}\"\n",

@@ -3,6 +3,8 @@
 //! its evidence, and no output of scarecrow may show any of it — `once` in
 //! every format with debug logs, the incident webhook body, the metrics.
 
+mod common;
+
 use std::path::Path;
 
 use axum::http::{HeaderMap, header};
@@ -105,10 +107,7 @@ async fn leaky_site() -> String {
 
 /// A config and one check file in a fresh directory, removed when dropped.
 fn write_check(site: &str) -> tempfile::TempDir {
-    let tmp = tempfile::Builder::new()
-        .prefix("scarecrow-test-redaction-")
-        .tempdir()
-        .expect("scratch dir");
+    let tmp = common::scratch("redaction");
     let dir = tmp.path();
     std::fs::create_dir_all(dir.join("checks")).expect("mkdir");
     std::fs::write(dir.join("config.toml"), "checks_dir = \"checks\"\n").expect("config");

@@ -59,10 +59,7 @@ async fn edits_apply_broken_files_keep_the_last_good_version_and_removal_resolve
     let site = Site::start().await;
     let hook = Receiver::start().await;
     let port = free_port();
-    let dir = tempfile::Builder::new()
-        .prefix("scarecrow-test-reload-")
-        .tempdir()
-        .expect("scratch dir");
+    let dir = common::scratch("reload");
     std::fs::create_dir_all(dir.path().join("checks")).expect("mkdir");
     std::fs::write(
         dir.path().join("config.toml"),

@@ -1,6 +1,8 @@
 //! The SQLite store through its public API, on real files in a scratch
 //! directory.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -17,10 +19,7 @@ struct Scratch(tempfile::TempDir);
 
 impl Scratch {
     fn new(name: &str) -> Scratch {
-        let dir = tempfile::Builder::new()
-            .prefix(&format!("scarecrow-test-store-{name}-"))
-            .tempdir()
-            .expect("scratch dir");
+        let dir = common::scratch(&format!("store-{name}"));
         Scratch(dir)
     }
 

@@ -3,23 +3,17 @@
 //! the sub-reasons of a failed handshake, `min_cert_days`, and the `[tls]`,
 //! `resolve` and `proxy` options, each read from check-file text.
 
+mod common;
 mod tls_support;
 
 use std::path::Path;
 
+use common::scratch;
 use scarecrow::check::{Check, Outcome, Reason, RunResult};
 use scarecrow::config::{Defaults, Diagnostic, Source, read_check};
 use scarecrow::metrics::Metrics;
 use scarecrow::probe::{Probe, ProbeSettings};
 use tls_support::{Ca, connect_proxy, day, https_server, midnight};
-
-/// A directory of its own for one test's files, removed when dropped.
-fn scratch(test: &str) -> tempfile::TempDir {
-    tempfile::Builder::new()
-        .prefix(&format!("scarecrow-test-tls-{test}-"))
-        .tempdir()
-        .unwrap()
-}
 
 fn write(dir: &Path, name: &str, text: &str) {
     std::fs::write(dir.join(name), text).unwrap();

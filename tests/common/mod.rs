@@ -72,6 +72,15 @@ pub fn free_port() -> u16 {
         .expect("free port")
 }
 
+/// A directory of the test's own, named after `name`, removed when dropped,
+/// pass or fail.
+pub fn scratch(name: &str) -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix(&format!("scarecrow-test-{name}-"))
+        .tempdir()
+        .expect("scratch dir")
+}
+
 /// `scarecrow run --config CONFIG` with its output discarded; callers add
 /// the environment, or keep stderr.
 pub fn run_daemon(config: &Path) -> tokio::process::Command {

@@ -6,6 +6,8 @@
 
 mod bad_input;
 mod barn;
+#[path = "../common/mod.rs"]
+mod common;
 
 use std::path::Path;
 use std::time::Duration;
@@ -17,10 +19,7 @@ use scarecrow::probe::{Probe, ProbeSettings, Secrets};
 
 /// A fresh directory with `checks/testdata/invoice.pdf`, removed when dropped.
 pub fn workdir() -> tempfile::TempDir {
-    let tmp = tempfile::Builder::new()
-        .prefix("scarecrow-test-flows-")
-        .tempdir()
-        .expect("scratch dir");
+    let tmp = common::scratch("flows");
     let dir = tmp.path();
     std::fs::create_dir_all(dir.join("checks/testdata")).expect("mkdir");
     std::fs::write(dir.join("checks/testdata/invoice.pdf"), "%PDF-1.4 fake").expect("pdf");

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use crate::common::{Reaped, free_port, run_daemon};
+use crate::common::{Reaped, free_port, run_daemon, scratch};
 
 pub const TOKEN: &str = "api-token-for-tests";
 pub const METRICS_USER: &str = "prometheus";
@@ -24,10 +24,7 @@ impl Daemon {
     /// auth on `/metrics` and a log sink; answers once it serves.
     pub async fn start(name: &str, site: &str, weather_every: &str) -> Daemon {
         let port = free_port();
-        let tmp = tempfile::Builder::new()
-            .prefix(&format!("scarecrow-test-{name}-"))
-            .tempdir()
-            .expect("scratch dir");
+        let tmp = scratch(name);
         let dir = tmp.path();
         std::fs::create_dir_all(dir.join("checks")).expect("mkdir");
         let config = format!(
