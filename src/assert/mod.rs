@@ -117,8 +117,31 @@ impl Css {
                 source: source.to_owned(),
                 selector,
             })
-            .map_err(|e| e.to_string())
+            .map_err(|e| match e {
+                // scraper shows these as a multi-line Debug dump asking to
+                // be reported; the kind's name alone says what is wrong.
+                scraper::error::SelectorErrorKind::UnexpectedSelectorParseError(kind) => {
+                    words(&format!("{kind:?}"))
+                }
+                other => other.to_string(),
+            })
     }
+}
+
+/// `DanglingCombinator` as `dangling combinator`.
+fn words(camel: &str) -> String {
+    let mut out = String::new();
+    for (i, c) in camel.char_indices() {
+        if c.is_ascii_uppercase() {
+            if i > 0 {
+                out.push(' ');
+            }
+            out.push(c.to_ascii_lowercase());
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 impl JsonPath {
