@@ -10,6 +10,7 @@ fn validate(args: &[&str]) -> Output {
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .env_remove("SCARECROW_UNSET_FOR_GOLDEN")
         .env_remove("SCARECROW_GOLDEN_SECRET")
+        .env_remove("SCARECROW_TEST_UNSET")
         .env("SCARECROW_DEMO_PASSWORD", "x")
         .output()
         .expect("run scarecrow")
@@ -84,4 +85,34 @@ fn a_missing_secret_is_a_warning_not_an_error() {
         "{stderr}"
     );
     assert!(stderr.contains("--> checks/member-login.toml:"), "{stderr}");
+}
+
+/// Text that is not ASCII, in every string a check file has: templated
+/// text with a placeholder right before `°C`, expectations, names, labels.
+/// A multi-byte character at the start of a literal piece used to panic.
+#[test]
+fn german_text_degrees_and_euros_load_in_every_string() {
+    let out = validate(&["tests/golden/umlauts"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "1 checks valid, 0 errors, 0 warnings\n",
+        "{stderr}"
+    );
+}
+
+/// Problems on lines with umlauts put their carets under the culprit,
+/// counted in characters; inside a string written with escapes they
+/// underline the whole string rather than guess.
+#[test]
+fn diagnostics_on_lines_with_umlauts_point_at_the_culprit() {
+    let out = validate(&["tests/golden/umlauts-invalid"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    golden("umlauts-invalid.stderr", &stderr);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "0 checks valid, 8 errors, 1 warnings\n"
+    );
 }
