@@ -1,5 +1,7 @@
 //! `scarecrow validate`: every problem of every file, pinned by golden files.
 
+mod common;
+
 use std::path::Path;
 use std::process::Output;
 
@@ -115,4 +117,26 @@ fn diagnostics_on_lines_with_umlauts_point_at_the_culprit() {
         String::from_utf8_lossy(&out.stdout),
         "0 checks valid, 8 errors, 1 warnings\n"
     );
+}
+
+/// A JSONPath nesting thousands of brackets overflowed the stack of the
+/// recursive parser and aborted the process; its depth is now refused
+/// before parsing, pointing at the first bracket too many.
+#[test]
+fn a_jsonpath_nested_thousands_deep_is_refused_with_its_position() {
+    let dir = common::scratch("deep-jsonpath");
+    let deep = format!("$[?(@{}", "[?(@".repeat(20_000));
+    let check = format!(
+        "[[step]]\nurl = \"http://127.0.0.1:1/\"\n\n[[step.expect.json]]\npath = \"{deep}\"\nexists = true\n"
+    );
+    std::fs::write(dir.path().join("deep.toml"), check).unwrap();
+    let out = validate(&[dir.path().join("deep.toml").to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    let first = stderr.lines().next().unwrap_or_default();
+    assert_eq!(
+        first,
+        "error: invalid JSONPath: `[` and `(` nest deeper than 32 levels"
+    );
+    assert!(stderr.contains("deep.toml:5:74\n"), "{stderr}");
 }
