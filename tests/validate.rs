@@ -140,3 +140,27 @@ fn a_jsonpath_nested_thousands_deep_is_refused_with_its_position() {
     );
     assert!(stderr.contains("deep.toml:5:74\n"), "{stderr}");
 }
+
+/// Durations and sizes out of their bounds (a timeout near `u64::MAX`
+/// seconds, a sub-millisecond interval, a 400-day window, a 2 GiB body cap)
+/// are load errors at their position in `config.toml`, not a panic or a
+/// busy loop later; a wrong unit says which units there are.
+#[test]
+fn config_durations_and_sizes_out_of_bounds_are_load_errors() {
+    let out = validate(&["--config", "tests/golden/bounds/config.toml"]);
+    assert_eq!(out.status.code(), Some(2));
+    golden(
+        "bounds-config.stderr",
+        &String::from_utf8_lossy(&out.stderr),
+    );
+}
+
+#[test]
+fn check_durations_and_sizes_out_of_bounds_are_load_errors() {
+    let out = validate(&["tests/golden/bounds/checks"]);
+    assert_eq!(out.status.code(), Some(2));
+    golden(
+        "bounds-checks.stderr",
+        &String::from_utf8_lossy(&out.stderr),
+    );
+}

@@ -55,7 +55,7 @@ pub fn assertions(
     if let Some(v) = t.get("max_body_size") {
         push(r.cx.size(v).map(|n| Assertion {
             query: Query::BodySize,
-            predicate: Predicate::UnderBytes(n),
+            predicate: Predicate::UnderBytes(n.bytes()),
         }));
     }
     if let Some(v) = t.get("min_cert_days") {
