@@ -186,7 +186,10 @@ async fn the_image_layout_starts_as_an_unprivileged_user() {
     }
     let log = root.path().join("stderr.log");
     let mut command = if as_root {
-        let mut c = tokio::process::Command::new("setpriv");
+        let Some(setpriv) = common::tools::require("setpriv", &["setpriv"], "util-linux") else {
+            return;
+        };
+        let mut c = tokio::process::Command::new(setpriv);
         c.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"]);
         c.arg(root.path().join("usr/local/bin/scarecrow"));
         c
