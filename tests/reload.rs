@@ -157,3 +157,143 @@ async fn edits_apply_broken_files_keep_the_last_good_version_and_removal_resolve
     })
     .await;
 }
+
+impl Daemon {
+    async fn config(&self) -> serde_json::Value {
+        match reqwest::get(format!("http://127.0.0.1:{}/api/v1/config", self.port)).await {
+            Ok(r) => serde_json::from_str(&r.text().await.unwrap_or_default()).unwrap_or_default(),
+            Err(_) => serde_json::Value::Null,
+        }
+    }
+
+    /// `/api/v1/config` once `f` holds for it.
+    async fn config_until(
+        &self,
+        what: &str,
+        f: impl Fn(&serde_json::Value) -> bool,
+    ) -> serde_json::Value {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let config = self.config().await;
+            if f(&config) {
+                return config;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "timed out waiting for {what}:\n{config}"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+}
+
+/// A daemon on `dir`, whose `checks/` the caller has filled: files written
+/// before it starts make no events for its watch.
+fn start(dir: tempfile::TempDir) -> Daemon {
+    let port = free_port();
+    std::fs::write(
+        dir.path().join("config.toml"),
+        format!("listen = \"127.0.0.1:{port}\"\n"),
+    )
+    .expect("config");
+    Daemon {
+        port,
+        child: Reaped(
+            run_daemon(&dir.path().join("config.toml"))
+                .spawn()
+                .expect("daemon"),
+        ),
+        dir,
+    }
+}
+
+/// Reading is an event to inotify, and a rescan reads every file: a watch
+/// that took reads for changes reloaded once a second, forever, after one
+/// `cat`.
+#[tokio::test(flavor = "multi_thread")]
+async fn reading_check_files_does_not_reload() {
+    let site = Site::start().await;
+    let dir = common::scratch("reload-read");
+    let checks = dir.path().join("checks");
+    std::fs::create_dir_all(&checks).expect("mkdir");
+    for name in ["diesel", "weather"] {
+        std::fs::write(
+            checks.join(format!("{name}.toml")),
+            check(&site.url, "/diesel/order", false),
+        )
+        .expect("write check");
+    }
+    let d = start(dir);
+    let loaded = d
+        .config_until("both files loaded", |c| {
+            c["files"].as_array().is_some_and(|f| f.len() == 2)
+        })
+        .await["loaded_at"]
+        .clone();
+
+    // Reads over several debounce periods, like a dashboard tailing them.
+    let reading = tokio::time::Instant::now() + Duration::from_secs(3);
+    while tokio::time::Instant::now() < reading {
+        for entry in std::fs::read_dir(&checks).expect("read dir") {
+            let text = std::fs::read_to_string(entry.expect("entry").path()).expect("read");
+            assert!(!text.is_empty());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // A reload the reads had asked for lands within a debounce (500 ms).
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(d.config().await["loaded_at"], loaded, "reads reloaded");
+
+    // The watch is alive: a write does reload.
+    d.write("weather.toml", &check(&site.url, "/weather", false));
+    d.config_until("a write reloads", |c| c["loaded_at"] != loaded)
+        .await;
+}
+
+/// A Kubernetes ConfigMap volume: the files are symlinks into `..data`, a
+/// symlink to a timestamped directory; an update writes a new directory,
+/// links `..data_tmp` to it and renames that over `..data`.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_configmap_symlink_swap_is_picked_up() {
+    use std::os::unix::fs::symlink;
+    let site = Site::start().await;
+    let dir = common::scratch("reload-configmap");
+    let checks = dir.path().join("checks");
+    let old = checks.join("..2026_01_01_00_00_00.1");
+    std::fs::create_dir_all(&old).expect("mkdir");
+    std::fs::write(
+        old.join("swap.toml"),
+        check(&site.url, "/diesel/order", true),
+    )
+    .expect("write check");
+    symlink("..2026_01_01_00_00_00.1", checks.join("..data")).expect("..data");
+    symlink("..data/swap.toml", checks.join("swap.toml")).expect("swap.toml");
+    let d = start(dir);
+    d.until("swap loaded and passing", |t| {
+        t.contains(r#"scarecrow_check_up{check="swap"} 1"#)
+    })
+    .await;
+
+    // The kubelet's steps, with a pause before the rename: the rename alone
+    // must be enough to reload.
+    let new = checks.join("..2026_01_01_00_01_00.2");
+    std::fs::create_dir_all(&new).expect("mkdir");
+    std::fs::write(new.join("swap.toml"), check(&site.url, "/weather", true)).expect("write");
+    symlink("..2026_01_01_00_01_00.2", checks.join("..data_tmp")).expect("..data_tmp");
+    let loaded = d.config().await["loaded_at"].clone();
+    d.config_until("the new directory seen", |c| c["loaded_at"] != loaded)
+        .await;
+    assert!(
+        d.metrics()
+            .await
+            .contains(r#"scarecrow_check_up{check="swap"} 1"#),
+        "nothing swapped yet"
+    );
+    std::fs::rename(checks.join("..data_tmp"), checks.join("..data")).expect("swap");
+    d.until("the swapped check failing", |t| {
+        t.contains(r#"scarecrow_check_up{check="swap"} 0"#)
+    })
+    .await;
+    // Then the kubelet removes the old directory.
+    std::fs::remove_dir_all(&old).expect("old data");
+}

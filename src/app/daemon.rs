@@ -329,19 +329,24 @@ fn secret_env(secrets: &Secrets) -> impl Fn(&str) -> Option<String> + '_ {
     move |name: &str| config::process_env(name).or_else(|| secrets.get(name).ok())
 }
 
-/// SIGTERM (container stop) or SIGINT (Ctrl-C).
-async fn wait_for_signal() {
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
+/// SIGTERM (container stop) or SIGINT (Ctrl-C). The SIGTERM handler is
+/// installed by the call, not at the first poll: a SIGTERM sent from then on
+/// ends the process cleanly instead of killing it (exit 143).
+pub(super) fn wait_for_signal() -> impl Future<Output = ()> {
+    let term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate());
+    async move {
+        let term = async {
+            match term {
+                Ok(mut s) => {
+                    s.recv().await;
+                }
+                Err(_) => std::future::pending().await,
             }
-            Err(_) => std::future::pending().await,
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            () = term => {}
         }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        () = term => {}
     }
 }
 

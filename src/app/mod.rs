@@ -184,10 +184,9 @@ async fn demo_site(listen: std::net::SocketAddr) -> Exit {
             return Exit::Config;
         }
     };
+    // Before the first connection: SIGTERM stops it like the daemon, exit 0.
+    let shutdown = daemon::wait_for_signal();
     println!("demo site on http://{listen}/ (Ctrl-C to stop)");
-    let shutdown = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
     match crate::demo::DemoSite::new().serve(listener, shutdown).await {
         Ok(()) => Exit::Ok,
         Err(e) => {
