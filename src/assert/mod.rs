@@ -4,6 +4,7 @@
 
 mod cert;
 mod eval;
+mod page;
 mod pattern;
 mod value;
 
@@ -12,6 +13,7 @@ use std::time::Duration;
 
 pub use cert::PeerCertificate;
 pub use eval::{Document, Failure, Response};
+pub use page::{MAX_PAGE_DEPTH, PageError};
 pub use pattern::{Pattern, Patterns};
 pub use value::{CLOCK_SKEW, DateFormat, FormatError, Found, Freshness, NumberRange, first_number};
 

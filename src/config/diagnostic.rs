@@ -1,6 +1,7 @@
 //! Load errors a user can act on: file, line and column, the source line
 //! with carets under the culprit, and a hint where one helps.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
@@ -136,19 +137,51 @@ impl fmt::Display for Diagnostic {
             self.col
         )?;
         writeln!(f, "{pad} |")?;
-        writeln!(f, "{} | {}", self.line, self.source_line)?;
-        let indent: String = self
-            .source_line
+        let (shown, at, width) = window(&self.source_line, self.col - 1, self.width);
+        writeln!(f, "{} | {shown}", self.line)?;
+        let indent: String = shown
             .chars()
-            .take(self.col - 1)
+            .take(at)
             .map(|c| if c == '\t' { '\t' } else { ' ' })
             .collect();
-        writeln!(f, "{pad} | {indent}{}", "^".repeat(self.width))?;
+        writeln!(f, "{pad} | {indent}{}", "^".repeat(width))?;
         if let Some(help) = &self.help {
             writeln!(f, "{pad} = help: {help}")?;
         }
         Ok(())
     }
+}
+
+/// Source lines longer than this many characters are shown in part.
+const SHOWN: usize = 120;
+
+/// The part of `line` to show around the 0-based column `col`, with `…`
+/// where it is cut, the column in that part, and how many of `width`
+/// carets fit under it. A generated or hostile file may have a line of a
+/// megabyte.
+fn window(line: &str, col: usize, width: usize) -> (Cow<'_, str>, usize, usize) {
+    let chars: Vec<char> = line.chars().collect();
+    if chars.len() <= SHOWN {
+        return (Cow::Borrowed(line), col, width);
+    }
+    let col = col.min(chars.len());
+    let start = col.saturating_sub(SHOWN / 3).min(chars.len() - SHOWN);
+    let end = start + SHOWN;
+    let mut shown = String::new();
+    let mut at = col - start;
+    if start > 0 {
+        shown.push('…');
+        at += 1;
+    }
+    shown.extend(&chars[start..end]);
+    if end < chars.len() {
+        shown.push('…');
+    }
+    (
+        Cow::Owned(shown),
+        at,
+        width.min(end.saturating_sub(col)).max(1),
+    )
 }
 
 /// The closest known word to a misspelt one, if it is close enough.
@@ -183,6 +216,20 @@ mod tests {
         let src = Source::new("a.toml", "x = \"°C\" # é\ny".into());
         let d = src.diagnostic(Severity::Error, 13..14, "m".into());
         assert_eq!((d.line, d.col), (1, 12));
+    }
+
+    #[test]
+    fn a_long_line_is_shown_around_the_culprit() {
+        let text = format!("path = \"{}ü{}\"", "[".repeat(1000), "(".repeat(1000));
+        let src = Source::new("c.toml", text);
+        let at = 8 + 1000;
+        let d = src.diagnostic(Severity::Error, at..at + 2000, "m".into());
+        let shown = d.to_string();
+        let lines: Vec<&str> = shown.lines().collect();
+        let source = format!("1 | …{}ü{}…", "[".repeat(40), "(".repeat(79));
+        let carets = format!("  | {}{}", " ".repeat(41), "^".repeat(80));
+        assert_eq!(lines[3], source);
+        assert_eq!(lines[4], carets);
     }
 
     #[test]

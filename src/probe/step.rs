@@ -194,7 +194,11 @@ pub(super) async fn attempt(
         seen: Seen::new(&ctx.jar, &req.url, step),
     };
     drop((response, body));
-    let (evaluation, received) = judge(ctx, step, received).await?;
+    // The attempt's deadline: the step's own timeout when it comes first.
+    let deadline = step
+        .timeout
+        .map_or(ctx.deadline, |t| ctx.deadline.min(live.started + t));
+    let (evaluation, received) = judge(ctx, step, received, deadline.into_std()).await?;
     let Evaluation {
         failures,
         failed,
@@ -270,17 +274,27 @@ async fn judge(
     ctx: &mut RunCtx<'_>,
     step: &Step,
     received: Received,
+    deadline: std::time::Instant,
 ) -> Result<(Evaluation, Received), StepFailure> {
     if !step.needs_html() {
-        let evaluation = capture::evaluate(received.view(), &received.seen, step, &mut ctx.vars);
+        let evaluation = capture::evaluate(
+            received.view(),
+            &received.seen,
+            step,
+            &mut ctx.vars,
+            deadline,
+        );
         return Ok((evaluation, received));
     }
     // Parsed HTML is not `Send` and parsing is CPU work: both belong on the
-    // blocking pool, with owned copies of what they read.
+    // blocking pool, with owned copies of what they read. Parsing stops at
+    // the deadline, so a page slow to parse does not hold a blocking
+    // thread after its run has timed out.
     let step = step.clone();
     let mut vars = ctx.vars.clone();
     let joined = tokio::task::spawn_blocking(move || {
-        let evaluation = capture::evaluate(received.view(), &received.seen, &step, &mut vars);
+        let evaluation =
+            capture::evaluate(received.view(), &received.seen, &step, &mut vars, deadline);
         (evaluation, vars, received)
     })
     .await;
