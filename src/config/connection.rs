@@ -104,7 +104,7 @@ fn pem_file(r: &mut Reader, v: &Value, holds: Holds) -> Option<PemFile> {
     let base = r.cx.src.path.parent().unwrap_or(Path::new(""));
     let path = base.join(&name);
     let shown = path.display();
-    let pem = match std::fs::read(&path) {
+    let pem = match crate::fsread::read(&path, crate::fsread::SMALL_FILE_CAP) {
         Ok(pem) => pem,
         Err(e) => {
             r.cx.error(v.span(), format!("cannot read {shown}: {e}"));
