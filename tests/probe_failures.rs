@@ -456,7 +456,9 @@ async fn tls_to_a_plain_http_server_is_tls_and_a_hung_handshake_times_out() {
     let (reason, message) = failure(&r);
     assert_eq!(reason, Reason::Tls, "{message}");
     assert!(
-        message.starts_with("step \"secure\": tls (other): TLS handshake failed"),
+        message.starts_with(
+            "step \"secure\": tls (other): the server did not answer with TLS (is it plain HTTP?"
+        ),
         "{message}"
     );
 

@@ -5,6 +5,7 @@ pub mod bounds;
 pub mod cron;
 pub mod maintenance;
 mod outcome;
+mod pin;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -13,6 +14,7 @@ use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 pub use outcome::{Outcome, Phases, Reason, RunResult, StepResult, from_millis, millis};
+pub use pin::CertDigest;
 
 /// The hasher of maps that every run looks its check up in (by name, by
 /// connection options). Their keys come from the operator's own files, so
@@ -66,6 +68,9 @@ pub struct TlsOptions {
     pub client_key: Option<PemFile>,
     /// Accept any certificate: no issuer, name or expiry check.
     pub insecure: bool,
+    /// Trust exactly these certificates (by digest) instead of CAs; the
+    /// server must still prove it holds the certificate's key.
+    pub pin_sha256: Vec<CertDigest>,
 }
 
 /// A PEM file read at load. Its `Debug` shows the path only: a key file

@@ -101,7 +101,8 @@ impl Resolve for SecretSource<'_> {
     }
 
     fn file(&self, path: &std::path::Path) -> Result<String, String> {
-        std::fs::read_to_string(path).map_err(|e| e.to_string())
+        crate::fsread::read_to_string(path, crate::fsread::SMALL_FILE_CAP)
+            .map_err(|e| e.to_string())
     }
 
     fn capture(&self, _: &str) -> Option<String> {
