@@ -310,3 +310,56 @@ async fn a_login_form_without_its_csrf_field_fails_at_the_form_step() {
         "{text}"
     );
 }
+
+/// A check file under `dir/checks`, its only step on the demo site.
+fn write_check(dir: &std::path::Path, name: &str, team: &str, header: &str) {
+    let checks = dir.join("checks");
+    std::fs::create_dir_all(&checks).expect("mkdir");
+    std::fs::write(
+        checks.join(format!("{name}.toml")),
+        format!(
+            "labels = {{ team = \"{team}\" }}\n[[step]]\nname = \"open\"\nurl = \"${{env:SCARECROW_SITE}}/weather\"\nheaders = {{ {header} }}\n"
+        ),
+    )
+    .expect("write check");
+}
+
+/// `--check` and `--label` warn about the secrets of the checks they run,
+/// not of every check in the directory; a run of all warns once a secret.
+#[tokio::test(flavor = "multi_thread")]
+async fn secret_warnings_only_for_the_selected_checks_and_once_each() {
+    let site = Site::start().await;
+    let dir = common::scratch("once-secrets");
+    let secret = "${secret:SCARECROW_TEST_NEVER_SET}";
+    write_check(
+        dir.path(),
+        "secretive",
+        "a",
+        &format!("x-a = \"{secret}\", x-b = \"{secret}\", x-c = \"{secret}\""),
+    );
+    write_check(dir.path(), "open", "b", &format!("x-d = \"{secret}\""));
+    write_check(dir.path(), "plain", "c", "x-e = \"1\"");
+    let warnings = |err: &str| err.matches("SCARECROW_TEST_NEVER_SET").count();
+    for selection in [&["--check", "plain"][..], &["--label", "team=c"]] {
+        let args = [&["once"][..], selection].concat();
+        let out = common::scarecrow_in(dir.path(), &site.url, &args).await;
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(0), "{selection:?}: {err}");
+        assert_eq!(warnings(&err), 0, "{selection:?}: {err}");
+    }
+    let out = common::scarecrow_in(dir.path(), &site.url, &["once", "--check", "open"]).await;
+    let err = stderr(&out);
+    assert_eq!(err.matches("warning:").count(), 1, "{err}");
+    assert!(
+        err.contains("`open`") && !err.contains("`secretive`"),
+        "{err}"
+    );
+
+    let out = common::scarecrow_in(dir.path(), &site.url, &["once"]).await;
+    let err = stderr(&out);
+    assert_eq!(err.matches("warning:").count(), 1, "{err}");
+    assert!(
+        err.contains("`open`") && err.contains("`secretive`"),
+        "{err}"
+    );
+}

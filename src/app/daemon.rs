@@ -294,7 +294,13 @@ impl Live {
     /// Logs the files' problems and records how the load went.
     fn report(&self) {
         let diags: Vec<Diagnostic> = self.catalog.diagnostics().cloned().collect();
-        log_diagnostics(&diags);
+        let check_of = |file: &Path| {
+            self.catalog
+                .checks()
+                .find(|c| c.source == file)
+                .map(|c| c.name.as_str())
+        };
+        log_diagnostics(&config::fold_unset_secrets(diags, check_of, |_| true));
         let ok = !self.catalog.has_errors();
         self.metrics.reloaded(ok);
         let files = self
