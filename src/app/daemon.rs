@@ -184,10 +184,11 @@ impl Live {
     /// Rescans the checks directory (after re-reading `config.toml` on
     /// SIGHUP) and applies the difference.
     fn reload(&mut self, trigger: Trigger) {
-        let mut force = false;
-        if trigger == Trigger::Signal {
-            force = self.reload_config();
-        }
+        let reread = match trigger {
+            Trigger::Signal => self.reload_config(),
+            Trigger::Files => None,
+        };
+        let force = reread == Some(true);
         let secrets = self.secrets.clone();
         let env = secret_env(&secrets);
         match self
@@ -214,18 +215,24 @@ impl Live {
                 "cannot read the checks directory: {e}; keeping the checks as they are"
             ),
         }
+        // Roles and maintenance windows live in config.toml, not in the
+        // checks: a check whose file did not change needs a new policy too.
+        if reread.is_some() {
+            self.rebuild_policies();
+        }
         self.report();
     }
 
     /// Re-reads `config.toml`; applies what is safe to change while running.
-    /// Returns whether check defaults changed (every file is then re-read).
-    fn reload_config(&mut self) -> bool {
+    /// Returns whether check defaults changed (every file is then re-read),
+    /// or `None` when the file has errors and nothing changed.
+    fn reload_config(&mut self) -> Option<bool> {
         let new = match config::load_config(self.config_path.as_deref()) {
             Ok(c) => c,
             Err(diags) => {
                 log_diagnostics(&diags);
                 tracing::error!("config.toml has errors; keeping the running configuration");
-                return false;
+                return None;
             }
         };
         let old = &self.config;
@@ -262,7 +269,18 @@ impl Live {
             sinks: keep.4,
             ..new
         };
-        force
+        Some(force)
+    }
+
+    /// Every check's incident policy from the current `config.toml`.
+    fn rebuild_policies(&self) {
+        let mut policies = self
+            .policies
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        for check in self.catalog.checks() {
+            policies.insert(check.name.clone(), policy(check, &self.config));
+        }
     }
 
     /// Starts added checks, swaps changed ones, stops removed ones; checks
