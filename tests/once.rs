@@ -96,7 +96,11 @@ async fn json_output_has_totals_steps_and_phases() {
     let step = &diesel["steps"][0];
     assert_eq!(step["status"], 200);
     assert_eq!(step["method"], "GET");
-    assert!(step["phases"]["ttfb"].as_f64().is_some(), "{step}");
+    // Durations are named for their unit.
+    assert!(step["phases_ms"]["ttfb"].as_f64().is_some(), "{step}");
+    assert!(step["duration_ms"].as_f64().is_some(), "{step}");
+    assert!(step.get("duration").is_none() && step.get("phases").is_none(), "{step}");
+    assert!(diesel["duration_ms"].as_f64().is_some(), "{diesel}");
     let login = results
         .iter()
         .find(|r| r["check"] == "member-login")

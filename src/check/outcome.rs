@@ -121,8 +121,15 @@ pub struct StepResult {
     pub method: String,
     pub url: String,
     pub status: Option<u16>,
-    #[serde(serialize_with = "ms", deserialize_with = "de_ms")]
+    /// Named for their unit in JSON; the aliases read runs stored before.
+    #[serde(
+        serialize_with = "ms",
+        deserialize_with = "de_ms",
+        rename = "duration_ms",
+        alias = "duration"
+    )]
     pub duration: Duration,
+    #[serde(rename = "phases_ms", alias = "phases")]
     pub phases: Phases,
     pub redirects: u32,
     /// How many times the step was tried (1 unless it has `retries`).
@@ -238,5 +245,18 @@ mod tests {
         };
         let json = serde_json::to_string(&run).unwrap();
         assert_eq!(serde_json::from_str::<RunResult>(&json).unwrap(), run);
+    }
+
+    #[test]
+    fn steps_stored_before_units_were_named_still_read() {
+        let old = r#"{"name":"open","method":"GET","url":"http://h/","status":200,
+            "duration":12.5,"phases":{"dns":null,"connect":0.3,"ttfb":2.0,"transfer":null},
+            "redirects":0,"attempts":1,"failures":[]}"#;
+        let step: StepResult = serde_json::from_str(old).unwrap();
+        assert_eq!(step.duration, Duration::from_micros(12_500));
+        assert_eq!(step.phases.ttfb, Some(Duration::from_millis(2)));
+        let now = serde_json::to_value(&step).unwrap();
+        assert_eq!(now["duration_ms"], 12.5);
+        assert_eq!(now["phases_ms"]["connect"], 0.3);
     }
 }
