@@ -34,7 +34,7 @@ pub async fn run(config_path: Option<&Path>, secrets: Secrets) -> Exit {
             return Exit::Config;
         }
     };
-    super::init_tracing("info", config.log_format);
+    super::init_tracing(&config.log_level.as_str().to_lowercase(), config.log_format);
     match serve(config, config_path.map(Path::to_owned), secrets).await {
         Ok(()) => Exit::Ok,
         Err(e) => {
@@ -244,6 +244,7 @@ impl Live {
             ("sinks", old.sinks != new.sinks),
             ("heartbeat", old.heartbeat != new.heartbeat),
             ("log_format", old.log_format != new.log_format),
+            ("log_level", old.log_level != new.log_level),
             ("api_token", old.api_token != new.api_token),
             ("metrics_auth", old.metrics_auth != new.metrics_auth),
         ] {
