@@ -126,16 +126,25 @@ async fn at_default_settings_the_first_pass_each_failure_and_each_recovery_are_l
     let site = Site::start().await;
     let d = Logged::start(&site, None, None).await;
     d.until_passes(3.0).await;
-    assert_eq!(d.count("INFO"), 2, "start-up and the first pass only:\n{}", d.text());
+    assert_eq!(
+        d.count("INFO"),
+        2,
+        "start-up and the first pass only:\n{}",
+        d.text()
+    );
     assert_eq!(d.count("check passed check=diesel"), 1, "{}", d.text());
     assert_eq!(d.count("scarecrow running"), 1, "{}", d.text());
 
     site.switch("break", "diesel", "").await;
-    d.until("a failure", |d| d.count("WARN") > 0 && d.count("check failed") > 0)
-        .await;
+    d.until("a failure", |d| {
+        d.count("WARN") > 0 && d.count("check failed") > 0
+    })
+    .await;
     site.switch("fix", "diesel", "").await;
-    d.until("the recovery", |d| d.count("check recovered check=diesel") == 1)
-        .await;
+    d.until("the recovery", |d| {
+        d.count("check recovered check=diesel") == 1
+    })
+    .await;
     let passes = d.passes().await;
     d.until_passes(passes + 2.0).await;
     assert_eq!(d.count("check passed"), 1, "{}", d.text());

@@ -99,7 +99,10 @@ async fn json_output_has_totals_steps_and_phases() {
     // Durations are named for their unit.
     assert!(step["phases_ms"]["ttfb"].as_f64().is_some(), "{step}");
     assert!(step["duration_ms"].as_f64().is_some(), "{step}");
-    assert!(step.get("duration").is_none() && step.get("phases").is_none(), "{step}");
+    assert!(
+        step.get("duration").is_none() && step.get("phases").is_none(),
+        "{step}"
+    );
     assert!(diesel["duration_ms"].as_f64().is_some(), "{diesel}");
     let login = results
         .iter()
@@ -366,4 +369,30 @@ async fn secret_warnings_only_for_the_selected_checks_and_once_each() {
         err.contains("`open`") && err.contains("`secretive`"),
         "{err}"
     );
+}
+
+/// A POST answered with 303 is reported as sent (POST to its own URL), with
+/// the redirect it followed, not as the GET that the redirect led to.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_redirected_post_is_reported_as_sent_with_its_redirects() {
+    let site = Site::start().await;
+    let out = scarecrow(
+        &site,
+        &["once", "--check", "member-login", "--format", "json"],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let login = &doc["results"][0]["steps"][1];
+    assert_eq!(login["name"], "log in");
+    assert_eq!(login["method"], "POST", "{login}");
+    assert_eq!(login["url"], format!("{}/login", site.url), "{login}");
+    assert_eq!(
+        login["redirects"],
+        serde_json::json!([{"status": 303, "location": format!("{}/members", site.url)}]),
+        "{login}"
+    );
+    assert_eq!(login["status"], 200, "the status the last hop answered");
+    let form = &doc["results"][0]["steps"][0];
+    assert_eq!(form["redirects"], serde_json::json!([]), "{form}");
 }

@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
-pub use outcome::{Outcome, Phases, Reason, RunResult, StepResult, from_millis, millis};
+pub use outcome::{Outcome, Phases, Reason, Redirect, RunResult, StepResult, from_millis, millis};
 
 /// The hasher of maps that every run looks its check up in (by name, by
 /// connection options). Their keys come from the operator's own files, so

@@ -113,11 +113,20 @@ impl Phases {
     }
 }
 
+/// A redirect a step followed: the status that asked for it and the URL it
+/// led to (resolved; without query or credentials, like the step's `url`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Redirect {
+    pub status: u16,
+    pub location: String,
+}
+
 /// One step as it ran.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StepResult {
     pub name: String,
-    /// Method and URL of the last request (after redirects).
+    /// Method and URL of the request as the step sent it; where redirects
+    /// took it is in `redirects`.
     pub method: String,
     pub url: String,
     pub status: Option<u16>,
@@ -131,7 +140,9 @@ pub struct StepResult {
     pub duration: Duration,
     #[serde(rename = "phases_ms", alias = "phases")]
     pub phases: Phases,
-    pub redirects: u32,
+    /// The redirects followed, in order; the last `location` answered.
+    #[serde(deserialize_with = "de_redirects", default)]
+    pub redirects: Vec<Redirect>,
     /// How many times the step was tried (1 unless it has `retries`).
     #[serde(default = "one")]
     pub attempts: u32,
@@ -198,6 +209,21 @@ fn de_ms<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
     from_millis(ms).ok_or_else(|| serde::de::Error::custom(format!("{ms} is not a duration")))
 }
 
+/// Runs stored before redirects were listed hold only their number: those
+/// read as no list rather than as an error.
+fn de_redirects<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<Redirect>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Stored {
+        Hops(Vec<Redirect>),
+        Count(u32),
+    }
+    Ok(match Stored::deserialize(d)? {
+        Stored::Hops(hops) => hops,
+        Stored::Count(_) => Vec::new(),
+    })
+}
+
 fn de_opt_ms<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
     match Option::<f64>::deserialize(d)? {
         Some(ms) => from_millis(ms)
@@ -234,7 +260,10 @@ mod tests {
                     ttfb: Some(Duration::from_millis(2)),
                     transfer: None,
                 },
-                redirects: 1,
+                redirects: vec![Redirect {
+                    status: 303,
+                    location: "http://h/done".into(),
+                }],
                 attempts: 2,
                 failures: vec!["x".into()],
                 captures: BTreeMap::from([("order".into(), "D-1".into())]),
@@ -254,6 +283,7 @@ mod tests {
             "redirects":0,"attempts":1,"failures":[]}"#;
         let step: StepResult = serde_json::from_str(old).unwrap();
         assert_eq!(step.duration, Duration::from_micros(12_500));
+        assert_eq!(step.redirects, []);
         assert_eq!(step.phases.ttfb, Some(Duration::from_millis(2)));
         let now = serde_json::to_value(&step).unwrap();
         assert_eq!(now["duration_ms"], 12.5);
