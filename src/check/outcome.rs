@@ -212,16 +212,10 @@ fn de_ms<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
 /// Runs stored before redirects were listed hold only their number: those
 /// read as no list rather than as an error.
 fn de_redirects<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<Redirect>, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Stored {
-        Hops(Vec<Redirect>),
-        Count(u32),
+    match serde_json::Value::deserialize(d)? {
+        serde_json::Value::Number(_) => Ok(Vec::new()),
+        hops => serde_json::from_value(hops).map_err(serde::de::Error::custom),
     }
-    Ok(match Stored::deserialize(d)? {
-        Stored::Hops(hops) => hops,
-        Stored::Count(_) => Vec::new(),
-    })
 }
 
 fn de_opt_ms<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
