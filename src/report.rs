@@ -108,9 +108,15 @@ fn details(r: &RunResult) -> String {
             0 | 1 => String::new(),
             n => format!(", {n} attempts"),
         };
+        // The request as sent, then each redirect it followed.
+        let hops: String = step
+            .redirects
+            .iter()
+            .map(|h| format!(" -> {} {}", h.status, h.location))
+            .collect();
         let _ = writeln!(
             s,
-            "{} {} {} -> {status} ({} ms{tries})",
+            "{} {} {}{hops} -> {status} ({} ms{tries})",
             step.name,
             step.method,
             step.url,

@@ -163,8 +163,8 @@ async fn checks_runs_config_and_incidents() {
     let runs = detail["recent_runs"].as_array().expect("recent_runs");
     let step = &runs[0]["steps"][0];
     assert_eq!(step["name"], "open the order form");
-    assert!(step["duration"].is_number(), "milliseconds: {step}");
-    assert!(step["phases"].is_object(), "{step}");
+    assert!(step["duration_ms"].is_number(), "milliseconds: {step}");
+    assert!(step["phases_ms"].is_object(), "{step}");
     assert_eq!(d.get("/checks/nope").await.0, 404);
     assert_eq!(
         d.get("/checks/diesel-order?runs=1").await.1["recent_runs"]

@@ -46,7 +46,7 @@ fn run(check: &str, outcome: Outcome, phases: Phases) -> RunResult {
             status: Some(200),
             duration: Duration::from_millis(400),
             phases,
-            redirects: 0,
+            redirects: Vec::new(),
             attempts: 1,
             failures: Vec::new(),
             captures: Default::default(),

@@ -96,7 +96,14 @@ async fn json_output_has_totals_steps_and_phases() {
     let step = &diesel["steps"][0];
     assert_eq!(step["status"], 200);
     assert_eq!(step["method"], "GET");
-    assert!(step["phases"]["ttfb"].as_f64().is_some(), "{step}");
+    // Durations are named for their unit.
+    assert!(step["phases_ms"]["ttfb"].as_f64().is_some(), "{step}");
+    assert!(step["duration_ms"].as_f64().is_some(), "{step}");
+    assert!(
+        step.get("duration").is_none() && step.get("phases").is_none(),
+        "{step}"
+    );
+    assert!(diesel["duration_ms"].as_f64().is_some(), "{diesel}");
     let login = results
         .iter()
         .find(|r| r["check"] == "member-login")
@@ -339,4 +346,83 @@ async fn a_huge_timeout_is_refused_at_load_instead_of_panicking() {
         "{err}"
     );
     assert!(text.contains("PASS  home"), "{text}");
+}
+
+/// A check file under `dir/checks`, its only step on the demo site.
+fn write_check(dir: &std::path::Path, name: &str, team: &str, header: &str) {
+    let checks = dir.join("checks");
+    std::fs::create_dir_all(&checks).expect("mkdir");
+    std::fs::write(
+        checks.join(format!("{name}.toml")),
+        format!(
+            "labels = {{ team = \"{team}\" }}\n[[step]]\nname = \"open\"\nurl = \"${{env:SCARECROW_SITE}}/weather\"\nheaders = {{ {header} }}\n"
+        ),
+    )
+    .expect("write check");
+}
+
+/// `--check` and `--label` warn about the secrets of the checks they run,
+/// not of every check in the directory; a run of all warns once a secret.
+#[tokio::test(flavor = "multi_thread")]
+async fn secret_warnings_only_for_the_selected_checks_and_once_each() {
+    let site = Site::start().await;
+    let dir = common::scratch("once-secrets");
+    let secret = "${secret:SCARECROW_TEST_NEVER_SET}";
+    write_check(
+        dir.path(),
+        "secretive",
+        "a",
+        &format!("x-a = \"{secret}\", x-b = \"{secret}\", x-c = \"{secret}\""),
+    );
+    write_check(dir.path(), "open", "b", &format!("x-d = \"{secret}\""));
+    write_check(dir.path(), "plain", "c", "x-e = \"1\"");
+    let warnings = |err: &str| err.matches("SCARECROW_TEST_NEVER_SET").count();
+    for selection in [&["--check", "plain"][..], &["--label", "team=c"]] {
+        let args = [&["once"][..], selection].concat();
+        let out = common::scarecrow_in(dir.path(), &site.url, &args).await;
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(0), "{selection:?}: {err}");
+        assert_eq!(warnings(&err), 0, "{selection:?}: {err}");
+    }
+    let out = common::scarecrow_in(dir.path(), &site.url, &["once", "--check", "open"]).await;
+    let err = stderr(&out);
+    assert_eq!(err.matches("warning:").count(), 1, "{err}");
+    assert!(
+        err.contains("`open`") && !err.contains("`secretive`"),
+        "{err}"
+    );
+
+    let out = common::scarecrow_in(dir.path(), &site.url, &["once"]).await;
+    let err = stderr(&out);
+    assert_eq!(err.matches("warning:").count(), 1, "{err}");
+    assert!(
+        err.contains("`open`") && err.contains("`secretive`"),
+        "{err}"
+    );
+}
+
+/// A POST answered with 303 is reported as sent (POST to its own URL), with
+/// the redirect it followed, not as the GET that the redirect led to.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_redirected_post_is_reported_as_sent_with_its_redirects() {
+    let site = Site::start().await;
+    let out = scarecrow(
+        &site,
+        &["once", "--check", "member-login", "--format", "json"],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let login = &doc["results"][0]["steps"][1];
+    assert_eq!(login["name"], "log in");
+    assert_eq!(login["method"], "POST", "{login}");
+    assert_eq!(login["url"], format!("{}/login", site.url), "{login}");
+    assert_eq!(
+        login["redirects"],
+        serde_json::json!([{"status": 303, "location": format!("{}/members", site.url)}]),
+        "{login}"
+    );
+    assert_eq!(login["status"], 200, "the status the last hop answered");
+    let form = &doc["results"][0]["steps"][0];
+    assert_eq!(form["redirects"], serde_json::json!([]), "{form}");
 }

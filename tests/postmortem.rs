@@ -32,7 +32,7 @@ fn run(ok: bool, at: chrono::DateTime<Utc>) -> RunResult {
             status: Some(200),
             duration: Duration::from_millis(40),
             phases: Default::default(),
-            redirects: 0,
+            redirects: Vec::new(),
             failures: if ok { vec![] } else { vec![r#"selector "form#order input[name=liters]" matched nothing"#.into()] },
             excerpt: (!ok).then(|| "Greenfield Farmers' Union Diesel order".into()),
             ..StepResult::default()

@@ -326,7 +326,7 @@ async fn redirect_loop_stops_at_the_limit() {
         message,
         format!("step \"open form\": more than 10 redirects (last: http://{addr}/b)")
     );
-    assert_eq!(r.steps[0].redirects, 10);
+    assert_eq!(r.steps[0].redirects.len(), 10);
     assert_eq!(r.steps[0].status, Some(302));
 }
 

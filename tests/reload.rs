@@ -297,3 +297,141 @@ async fn a_configmap_symlink_swap_is_picked_up() {
     // Then the kubelet removes the old directory.
     std::fs::remove_dir_all(&old).expect("old data");
 }
+
+/// `config.toml` for the SIGHUP test: a failure threshold, a coordinator
+/// and, when `window`, a maintenance window over check `x` for a day
+/// either side of now.
+fn sighup_config(
+    port: u16,
+    dir: &std::path::Path,
+    threshold: u32,
+    coordinator: &str,
+    window: bool,
+) -> String {
+    let mut text = format!(
+        "listen = \"127.0.0.1:{port}\"\n[store]\npath = \"{}\"\n[incidents]\nfailure_threshold = {threshold}\n[roles]\ncoordinator = \"{coordinator}\"\n",
+        dir.join("store.db").display()
+    );
+    if window {
+        let now = chrono::Utc::now();
+        let day = chrono::TimeDelta::days(1);
+        text.push_str(&format!(
+            "[[maintenance]]\nname = \"deploy\"\nchecks = [\"x\"]\nstart = \"{}\"\nend = \"{}\"\n",
+            (now - day).to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            (now + day).to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        ));
+    }
+    text
+}
+
+impl Daemon {
+    fn hangup(&self) {
+        let pid = self.child.id().expect("pid").to_string();
+        let status = std::process::Command::new("kill")
+            .args(["-HUP", &pid])
+            .status()
+            .expect("kill");
+        assert!(status.success());
+    }
+
+    /// Open incidents through the API, polled until one of `check` shows.
+    async fn open_incident(&self, check: &str) -> serde_json::Value {
+        let url = format!("http://127.0.0.1:{}/api/v1/incidents?open=true", self.port);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let list: serde_json::Value = match reqwest::get(&url).await {
+                Ok(r) => {
+                    serde_json::from_str(&r.text().await.unwrap_or_default()).unwrap_or_default()
+                }
+                Err(_) => serde_json::Value::Null,
+            };
+            let found = list["incidents"]
+                .as_array()
+                .and_then(|l| l.iter().find(|i| i["feature"]["check"] == check).cloned());
+            if let Some(i) = found {
+                return i;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "no open incident of {check}: {list}"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+}
+
+/// A SIGHUP that changes only `config.toml` reaches every check: a removed
+/// maintenance window and new roles apply to a check whose file did not
+/// change, and a lower failure threshold declares.
+#[tokio::test(flavor = "multi_thread")]
+async fn sighup_applies_config_toml_roles_windows_and_thresholds_to_unchanged_checks() {
+    let site = Site::start().await;
+    let port = free_port();
+    let dir = common::scratch("reload-sighup");
+    std::fs::create_dir_all(dir.path().join("checks")).expect("mkdir");
+    let config = dir.path().join("config.toml");
+    std::fs::write(
+        &config,
+        sighup_config(port, dir.path(), 1000, "@before", true),
+    )
+    .expect("config");
+    // `x` keeps its own threshold, so new defaults do not change its file's
+    // meaning: only the reload of config.toml itself can reach it.
+    let failing = check(&site.url, "/weather", true);
+    std::fs::write(
+        dir.path().join("checks/x.toml"),
+        format!("failure_threshold = 1\n{failing}"),
+    )
+    .expect("x");
+    std::fs::write(dir.path().join("checks/y.toml"), &failing).expect("y");
+    let d = Daemon {
+        port,
+        child: Reaped(run_daemon(&config).spawn().expect("daemon")),
+        dir,
+    };
+    d.until("x in maintenance, failing", |t| {
+        t.contains(r#"scarecrow_maintenance_active{check="x"} 1"#)
+            && t.contains(r#"scarecrow_check_up{check="x"} 0"#)
+    })
+    .await;
+
+    // The window goes and the coordinator changes; x's file stays as it is.
+    std::fs::write(
+        &config,
+        sighup_config(port, d.dir.path(), 1000, "@after", false),
+    )
+    .expect("config");
+    d.hangup();
+    d.until("x out of maintenance", |t| {
+        t.contains(r#"scarecrow_maintenance_active{check="x"} 0"#)
+    })
+    .await;
+    let x = d.open_incident("x").await;
+    assert_eq!(x["feature"]["roles"]["coordinator"], "@after", "{x}");
+    let open: serde_json::Value = serde_json::from_str(
+        &reqwest::get(format!(
+            "http://127.0.0.1:{port}/api/v1/incidents?open=true"
+        ))
+        .await
+        .expect("api")
+        .text()
+        .await
+        .expect("body"),
+    )
+    .expect("json");
+    assert_eq!(
+        open["incidents"].as_array().map(Vec::len),
+        Some(1),
+        "y stays below 1000 failures: {open}"
+    );
+
+    // y, failing all along, declares once the threshold comes down to 1.
+    std::fs::write(
+        &config,
+        sighup_config(port, d.dir.path(), 1, "@after", false),
+    )
+    .expect("config");
+    d.hangup();
+    let y = d.open_incident("y").await;
+    assert_eq!(y["feature"]["roles"]["coordinator"], "@after", "{y}");
+}

@@ -122,7 +122,7 @@ fn run(check: &str, n: i64) -> RunRecord {
                 ttfb: Some(Duration::from_micros(90_500)),
                 ..Phases::default()
             },
-            redirects: 0,
+            redirects: Vec::new(),
             attempts: 1,
             failures: vec![],
             captures: Default::default(),

@@ -34,7 +34,7 @@ pub async fn run(config_path: Option<&Path>, secrets: Secrets) -> Exit {
             return Exit::Config;
         }
     };
-    super::init_tracing("info", config.log_format);
+    super::init_tracing(&config.log_level.as_str().to_lowercase(), config.log_format);
     match serve(config, config_path.map(Path::to_owned), secrets).await {
         Ok(()) => Exit::Ok,
         Err(e) => {
@@ -184,10 +184,11 @@ impl Live {
     /// Rescans the checks directory (after re-reading `config.toml` on
     /// SIGHUP) and applies the difference.
     fn reload(&mut self, trigger: Trigger) {
-        let mut force = false;
-        if trigger == Trigger::Signal {
-            force = self.reload_config();
-        }
+        let reread = match trigger {
+            Trigger::Signal => self.reload_config(),
+            Trigger::Files => None,
+        };
+        let force = reread == Some(true);
         let secrets = self.secrets.clone();
         let env = secret_env(&secrets);
         match self
@@ -214,18 +215,24 @@ impl Live {
                 "cannot read the checks directory: {e}; keeping the checks as they are"
             ),
         }
+        // Roles and maintenance windows live in config.toml, not in the
+        // checks: a check whose file did not change needs a new policy too.
+        if reread.is_some() {
+            self.rebuild_policies();
+        }
         self.report();
     }
 
     /// Re-reads `config.toml`; applies what is safe to change while running.
-    /// Returns whether check defaults changed (every file is then re-read).
-    fn reload_config(&mut self) -> bool {
+    /// Returns whether check defaults changed (every file is then re-read),
+    /// or `None` when the file has errors and nothing changed.
+    fn reload_config(&mut self) -> Option<bool> {
         let new = match config::load_config(self.config_path.as_deref()) {
             Ok(c) => c,
             Err(diags) => {
                 log_diagnostics(&diags);
                 tracing::error!("config.toml has errors; keeping the running configuration");
-                return false;
+                return None;
             }
         };
         let old = &self.config;
@@ -237,6 +244,7 @@ impl Live {
             ("sinks", old.sinks != new.sinks),
             ("heartbeat", old.heartbeat != new.heartbeat),
             ("log_format", old.log_format != new.log_format),
+            ("log_level", old.log_level != new.log_level),
             ("api_token", old.api_token != new.api_token),
             ("metrics_auth", old.metrics_auth != new.metrics_auth),
         ] {
@@ -262,7 +270,18 @@ impl Live {
             sinks: keep.4,
             ..new
         };
-        force
+        Some(force)
+    }
+
+    /// Every check's incident policy from the current `config.toml`.
+    fn rebuild_policies(&self) {
+        let mut policies = self
+            .policies
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        for check in self.catalog.checks() {
+            policies.insert(check.name.clone(), policy(check, &self.config));
+        }
     }
 
     /// Starts added checks, swaps changed ones, stops removed ones; checks
@@ -294,7 +313,13 @@ impl Live {
     /// Logs the files' problems and records how the load went.
     fn report(&self) {
         let diags: Vec<Diagnostic> = self.catalog.diagnostics().cloned().collect();
-        log_diagnostics(&diags);
+        let check_of = |file: &Path| {
+            self.catalog
+                .checks()
+                .find(|c| c.source == file)
+                .map(|c| c.name.as_str())
+        };
+        log_diagnostics(&config::fold_unset_secrets(diags, check_of, |_| true));
         let ok = !self.catalog.has_errors();
         self.metrics.reloaded(ok);
         let files = self

@@ -105,6 +105,17 @@ pub(crate) fn print_diagnostics(diags: &[Diagnostic]) {
     }
 }
 
+/// The name of the check loaded from `file`, for messages about the file.
+pub(crate) fn check_in<'c>(
+    checks: &'c [crate::check::Check],
+    file: &std::path::Path,
+) -> Option<&'c str> {
+    checks
+        .iter()
+        .find(|c| c.source == file)
+        .map(|c| c.name.as_str())
+}
+
 fn validate(config: Option<&std::path::Path>, paths: Vec<std::path::PathBuf>) -> Exit {
     let config = match crate::config::load_config(config) {
         Ok(c) => c,
@@ -119,9 +130,14 @@ fn validate(config: Option<&std::path::Path>, paths: Vec<std::path::PathBuf>) ->
         paths
     };
     let loaded = crate::config::load_checks(&paths, &config.defaults, &crate::config::process_env);
-    print_diagnostics(&loaded.diagnostics);
-    let errors = loaded.diagnostics.iter().filter(|d| d.is_error()).count();
-    let warnings = loaded.diagnostics.len() - errors;
+    let diags = crate::config::fold_unset_secrets(
+        loaded.diagnostics,
+        |file| check_in(&loaded.checks, file),
+        |_| true,
+    );
+    print_diagnostics(&diags);
+    let errors = diags.iter().filter(|d| d.is_error()).count();
+    let warnings = diags.len() - errors;
     println!(
         "{} checks valid, {errors} errors, {warnings} warnings",
         loaded.checks.len()

@@ -29,8 +29,19 @@ pub async fn run(args: OnceArgs) -> Exit {
         &config.defaults,
         &config::process_env,
     );
-    print_diagnostics(&loaded.diagnostics);
-    let selected = match select(&loaded.checks, &args) {
+    let selected = select(&loaded.checks, &args);
+    // Unset secrets matter for the checks that run, once a secret.
+    let runs = |file: &std::path::Path| {
+        selected
+            .as_ref()
+            .is_ok_and(|s| s.iter().any(|c| c.source == file))
+    };
+    print_diagnostics(&config::fold_unset_secrets(
+        loaded.diagnostics.clone(),
+        |file| super::check_in(&loaded.checks, file),
+        runs,
+    ));
+    let selected = match selected {
         Ok(s) => s,
         Err(message) => {
             eprintln!("error: {message}");

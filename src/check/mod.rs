@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
-pub use outcome::{Outcome, Phases, Reason, RunResult, StepResult, from_millis, millis};
+pub use outcome::{Outcome, Phases, Reason, Redirect, RunResult, StepResult, from_millis, millis};
 pub use pin::CertDigest;
 
 /// The hasher of maps that every run looks its check up in (by name, by

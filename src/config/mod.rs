@@ -18,7 +18,7 @@ pub mod watch;
 use std::path::{Path, PathBuf};
 
 pub use check_file::{Defaults, valid_name};
-pub use diagnostic::{Diagnostic, Severity, Source};
+pub use diagnostic::{Diagnostic, Severity, Source, fold_unset_secrets};
 pub use settings::{Config, LogFormat, MetricsAuth, RoleConfig, Roles};
 
 use crate::assert::Patterns;

@@ -24,6 +24,8 @@ pub struct Config {
     /// Responses larger than this (decoded) fail as `body_too_large`.
     pub max_body_size: crate::check::bounds::Size,
     pub log_format: LogFormat,
+    /// The daemon's log level (`error` … `trace`); `RUST_LOG` overrides it.
+    pub log_level: tracing::Level,
     /// Where `/metrics` and `/healthz` are served.
     pub listen: SocketAddr,
     /// On SIGTERM, in-flight runs get this long to finish before they are cancelled.
@@ -118,6 +120,7 @@ impl Default for Config {
             max_body_size: crate::check::bounds::Size::new(10 * 1024 * 1024)
                 .expect("within bounds"),
             log_format: LogFormat::Text,
+            log_level: tracing::Level::INFO,
             listen: SocketAddr::from(([127, 0, 0, 1], 9787)),
             shutdown_grace: std::time::Duration::from_secs(10),
             defaults: Defaults::default(),
@@ -199,6 +202,17 @@ pub fn parse(src: &Source, env: Env) -> Result<Config, Vec<Diagnostic>> {
                 format!("log_format is \"text\" or \"json\", found {other:?}"),
             ),
             None => {}
+        }
+    }
+    if let Some(v) = t.get("log_level")
+        && let Some(s) = cx.str(v)
+    {
+        match s.parse::<tracing::Level>() {
+            Ok(level) => c.log_level = level,
+            Err(_) => cx.error(
+                v.span(),
+                format!("log_level is \"error\", \"warn\", \"info\", \"debug\" or \"trace\", found {s:?}"),
+            ),
         }
     }
     if let Some(v) = t.get("listen")

@@ -33,7 +33,7 @@ fn step(phases: Phases) -> StepResult {
         status: Some(200),
         duration: Duration::from_millis(100),
         phases,
-        redirects: 0,
+        redirects: Vec::new(),
         attempts: 1,
         failures: Vec::new(),
         captures: Default::default(),

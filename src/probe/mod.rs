@@ -172,7 +172,7 @@ impl Probe {
                     step = %done.name,
                     status = ?done.status,
                     duration_ms = done.duration.as_millis(),
-                    redirects = done.redirects,
+                    redirects = done.redirects.len(),
                     attempts = done.attempts,
                     failures = done.failures.len(),
                     "step ran"

@@ -9,7 +9,7 @@ use http::header::{CONTENT_TYPE, HeaderMap};
 use tokio::time::Instant;
 
 use crate::assert::{PeerCertificate, Response};
-use crate::check::{Phases, Reason, Redirects, Step, StepResult, Target};
+use crate::check::{Phases, Reason, Redirect, Redirects, Step, StepResult, Target};
 
 use super::body;
 use super::capture::{self, Evaluation, Seen};
@@ -88,7 +88,7 @@ impl Live {
                 status: None,
                 duration: Duration::ZERO,
                 phases: Phases::default(),
-                redirects: 0,
+                redirects: Vec::new(),
                 attempts: 1,
                 failures: Vec::new(),
                 captures: Default::default(),
@@ -160,23 +160,26 @@ pub(super) async fn attempt(
         let Some(next) = hop::redirect(&response, &req)? else {
             break response;
         };
-        if live.result.redirects >= max {
+        if live.result.redirects.len() >= max as usize {
             let last = shown(&next.url);
             return Err(fail(
                 Reason::Redirects,
                 format!("more than {max} redirects (last: {last})"),
             ));
         }
-        live.result.redirects += 1;
-        live.result.method = next.method.to_string();
-        live.result.url = shown(&next.url);
+        // The step's method and URL stay the request as sent; each hop
+        // says what asked for it and where it led.
+        live.result.redirects.push(Redirect {
+            status: response.status().as_u16(),
+            location: shown(&next.url),
+        });
         req = next;
     };
 
     live.stage = Stage::Body;
     let body_started = Instant::now();
     live.body_started = Some(body_started);
-    let body = body::read(&mut response, ctx.max_body, &live.result.url).await?;
+    let body = body::read(&mut response, ctx.max_body, &shown(&req.url)).await?;
     live.body_started = None;
     live.result.phases.add(&transfer(body_started.elapsed()));
     let elapsed = live.started.elapsed();
