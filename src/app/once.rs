@@ -100,7 +100,7 @@ fn select<'c>(checks: &'c [Check], args: &OnceArgs) -> Result<Vec<&'c Check>, St
 
 async fn run_all(probe: &Probe, checks: &[&Check], concurrency: usize) -> Vec<RunResult> {
     futures_util::stream::iter(checks)
-        .map(|c| probe.run(c))
+        .map(|c| crate::schedule::caught(c, probe.run(c)))
         .buffered(concurrency)
         .collect()
         .await
