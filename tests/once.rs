@@ -124,7 +124,7 @@ async fn selection_by_name_label_and_criticality() {
     site.switch("break", "diesel", "").await;
     let out = scarecrow(&site, &["once", "--check", "weather"]).await;
     assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
-    assert!(stdout(&out).contains("1 checks: 1 passed"));
+    assert!(stdout(&out).contains("1 check: 1 passed"));
     let out = scarecrow(&site, &["once", "--label", "site=shop"]).await;
     assert_eq!(out.status.code(), Some(1));
     assert!(stdout(&out).contains("FAIL  diesel-order"));
@@ -339,4 +339,35 @@ async fn a_huge_timeout_is_refused_at_load_instead_of_panicking() {
         "{err}"
     );
     assert!(text.contains("PASS  home"), "{text}");
+}
+
+/// What `once` prints reads as people write it: the body limit as
+/// configured (not "exceeds 1024 bytes"), the time left for `--wait` in
+/// milliseconds when under a second (not "up to 0s"), and "1 check".
+#[tokio::test(flavor = "multi_thread")]
+async fn sizes_durations_and_counts_read_as_configured() {
+    let site = Site::start().await;
+    let dir = common::scratch("wording");
+    std::fs::create_dir(dir.path().join("checks")).expect("checks dir");
+    std::fs::write(
+        dir.path().join("config.toml"),
+        "checks_dir = \"checks\"\nmax_body_size = \"1KiB\"\n",
+    )
+    .expect("config");
+    std::fs::write(
+        dir.path().join("checks/weather.toml"),
+        "name = \"weather\"\n\n[[step]]\nurl = \"${env:SCARECROW_SITE}/weather\"\n",
+    )
+    .expect("check");
+    let out = common::scarecrow_in(dir.path(), &site.url, &["once", "--wait", "900ms"]).await;
+    let (text, err) = (stdout(&out), stderr(&out));
+    assert_eq!(out.status.code(), Some(1), "{text}{err}");
+    assert!(
+        text.contains("response body exceeds max_body_size 1KiB"),
+        "{text}"
+    );
+    assert!(text.ends_with("\n1 check: 0 passed, 1 failed\n"), "{text}");
+    let retrying =
+        regex::Regex::new(r"(?m)^1 failing, retrying for up to [1-9]\d*ms$").expect("regex");
+    assert!(retrying.is_match(&err), "{err}");
 }

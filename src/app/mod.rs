@@ -13,6 +13,7 @@ use std::io::Write as _;
 
 use tracing_subscriber::filter::Targets;
 
+use crate::check::words::count;
 use crate::cli::{Cli, Command};
 use crate::config::{Diagnostic, LogFormat};
 use crate::probe::Secrets;
@@ -123,8 +124,10 @@ fn validate(config: Option<&std::path::Path>, paths: Vec<std::path::PathBuf>) ->
     let errors = loaded.diagnostics.iter().filter(|d| d.is_error()).count();
     let warnings = loaded.diagnostics.len() - errors;
     println!(
-        "{} checks valid, {errors} errors, {warnings} warnings",
-        loaded.checks.len()
+        "{} valid, {}, {}",
+        count(loaded.checks.len(), "check"),
+        count(errors, "error"),
+        count(warnings, "warning")
     );
     if errors > 0 { Exit::Config } else { Exit::Ok }
 }

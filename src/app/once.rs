@@ -127,9 +127,9 @@ async fn retry_failing(
             return;
         }
         eprintln!(
-            "{} failing, retrying for up to {}s",
+            "{} failing, retrying for up to {}",
             failing.len(),
-            left.as_secs()
+            crate::check::words::human(left)
         );
         tokio::time::sleep(RETRY_PAUSE.min(left)).await;
         let again: Vec<&Check> = failing.iter().map(|&i| checks[i]).collect();

@@ -5,6 +5,7 @@ pub mod bounds;
 pub mod cron;
 pub mod maintenance;
 mod outcome;
+pub mod words;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -340,7 +341,7 @@ impl Step {
 impl std::fmt::Display for Schedule {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Schedule::Every(d) => write!(f, "every {}", humantime::format_duration(*d)),
+            Schedule::Every(d) => write!(f, "every {}", words::human(*d)),
             Schedule::Cron(c) => write!(f, "cron \"{}\" ({})", c.expr(), c.timezone()),
         }
     }
