@@ -371,3 +371,26 @@ async fn sizes_durations_and_counts_read_as_configured() {
         regex::Regex::new(r"(?m)^1 failing, retrying for up to [1-9]\d*ms$").expect("regex");
     assert!(retrying.is_match(&err), "{err}");
 }
+
+/// `--wait` has the bounds and the wording of every other duration.
+#[tokio::test(flavor = "multi_thread")]
+async fn wait_is_a_bounded_duration_with_a_plain_error() {
+    let site = Site::start().await;
+    for (arg, said) in [
+        (
+            "5 parsecs",
+            "invalid duration \"5 parsecs\": unknown unit \"parsecs\"; write a number and a unit: ms, s, m, h, d, w",
+        ),
+        (
+            "100us",
+            "duration \"100us\" is too short: the shortest is 1ms",
+        ),
+        ("400d", "duration \"400d\" is too long: the longest is 366d"),
+    ] {
+        let out = scarecrow(&site, &["once", "--wait", arg]).await;
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{arg}: {err}");
+        assert!(err.contains(said), "{arg}: {err}");
+        assert!(!err.contains("variations"), "{arg}: {err}");
+    }
+}
