@@ -3,6 +3,7 @@
 
 use std::fmt::Write as _;
 
+use crate::check::words::count;
 use crate::check::{Outcome, RunResult};
 
 /// Readable lines, one per check, with the failing step and why.
@@ -32,8 +33,8 @@ pub fn human(results: &[RunResult]) -> String {
     let failed = results.iter().filter(|r| !r.outcome.is_success()).count();
     let _ = writeln!(
         out,
-        "\n{} checks: {} passed, {failed} failed",
-        results.len(),
+        "\n{}: {} passed, {failed} failed",
+        count(results.len(), "check"),
         results.len() - failed
     );
     out

@@ -131,7 +131,7 @@ async fn selection_by_name_label_and_criticality() {
     site.switch("break", "diesel", "").await;
     let out = scarecrow(&site, &["once", "--check", "weather"]).await;
     assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
-    assert!(stdout(&out).contains("1 checks: 1 passed"));
+    assert!(stdout(&out).contains("1 check: 1 passed"));
     let out = scarecrow(&site, &["once", "--label", "site=shop"]).await;
     assert_eq!(out.status.code(), Some(1));
     assert!(stdout(&out).contains("FAIL  diesel-order"));
@@ -425,4 +425,58 @@ async fn a_redirected_post_is_reported_as_sent_with_its_redirects() {
     assert_eq!(login["status"], 200, "the status the last hop answered");
     let form = &doc["results"][0]["steps"][0];
     assert_eq!(form["redirects"], serde_json::json!([]), "{form}");
+}
+
+/// What `once` prints reads as people write it: the body limit as
+/// configured (not "exceeds 1024 bytes"), the time left for `--wait` in
+/// milliseconds when under a second (not "up to 0s"), and "1 check".
+#[tokio::test(flavor = "multi_thread")]
+async fn sizes_durations_and_counts_read_as_configured() {
+    let site = Site::start().await;
+    let dir = common::scratch("wording");
+    std::fs::create_dir(dir.path().join("checks")).expect("checks dir");
+    std::fs::write(
+        dir.path().join("config.toml"),
+        "checks_dir = \"checks\"\nmax_body_size = \"1KiB\"\n",
+    )
+    .expect("config");
+    std::fs::write(
+        dir.path().join("checks/weather.toml"),
+        "name = \"weather\"\n\n[[step]]\nurl = \"${env:SCARECROW_SITE}/weather\"\n",
+    )
+    .expect("check");
+    let out = common::scarecrow_in(dir.path(), &site.url, &["once", "--wait", "900ms"]).await;
+    let (text, err) = (stdout(&out), stderr(&out));
+    assert_eq!(out.status.code(), Some(1), "{text}{err}");
+    assert!(
+        text.contains("response body exceeds max_body_size 1KiB"),
+        "{text}"
+    );
+    assert!(text.ends_with("\n1 check: 0 passed, 1 failed\n"), "{text}");
+    let retrying =
+        regex::Regex::new(r"(?m)^1 failing, retrying for up to [1-9]\d*ms$").expect("regex");
+    assert!(retrying.is_match(&err), "{err}");
+}
+
+/// `--wait` has the bounds and the wording of every other duration.
+#[tokio::test(flavor = "multi_thread")]
+async fn wait_is_a_bounded_duration_with_a_plain_error() {
+    let site = Site::start().await;
+    for (arg, said) in [
+        (
+            "5 parsecs",
+            "invalid duration \"5 parsecs\": unknown unit \"parsecs\"; write a number and a unit: ms, s, m, h, d, w",
+        ),
+        (
+            "100us",
+            "duration \"100us\" is too short: the shortest is 1ms",
+        ),
+        ("400d", "duration \"400d\" is too long: the longest is 366d"),
+    ] {
+        let out = scarecrow(&site, &["once", "--wait", arg]).await;
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{arg}: {err}");
+        assert!(err.contains(said), "{arg}: {err}");
+        assert!(!err.contains("variations"), "{arg}: {err}");
+    }
 }

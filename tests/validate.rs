@@ -54,7 +54,7 @@ fn every_problem_of_every_file_is_reported_with_position() {
     golden("invalid.stderr", &String::from_utf8_lossy(&out.stderr));
     assert_eq!(
         String::from_utf8_lossy(&out.stdout),
-        "1 checks valid, 24 errors, 1 warnings\n"
+        "1 check valid, 24 errors, 1 warning\n"
     );
 }
 
@@ -162,6 +162,10 @@ fn check_durations_and_sizes_out_of_bounds_are_load_errors() {
     golden(
         "bounds-checks.stderr",
         &String::from_utf8_lossy(&out.stderr),
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "1 check valid, 7 errors, 0 warnings\n"
     );
 }
 

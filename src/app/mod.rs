@@ -13,6 +13,7 @@ use std::io::Write as _;
 
 use tracing_subscriber::filter::Targets;
 
+use crate::check::words::count;
 use crate::cli::{Cli, Command};
 use crate::config::{Diagnostic, LogFormat};
 use crate::probe::Secrets;
@@ -139,8 +140,10 @@ fn validate(config: Option<&std::path::Path>, paths: Vec<std::path::PathBuf>) ->
     let errors = diags.iter().filter(|d| d.is_error()).count();
     let warnings = diags.len() - errors;
     println!(
-        "{} checks valid, {errors} errors, {warnings} warnings",
-        loaded.checks.len()
+        "{} valid, {}, {}",
+        count(loaded.checks.len(), "check"),
+        count(errors, "error"),
+        count(warnings, "warning")
     );
     if errors > 0 { Exit::Config } else { Exit::Ok }
 }

@@ -111,7 +111,7 @@ fn select<'c>(checks: &'c [Check], args: &OnceArgs) -> Result<Vec<&'c Check>, St
 
 async fn run_all(probe: &Probe, checks: &[&Check], concurrency: usize) -> Vec<RunResult> {
     futures_util::stream::iter(checks)
-        .map(|c| probe.run(c))
+        .map(|c| crate::schedule::caught(c, probe.run(c)))
         .buffered(concurrency)
         .collect()
         .await
@@ -138,9 +138,9 @@ async fn retry_failing(
             return;
         }
         eprintln!(
-            "{} failing, retrying for up to {}s",
+            "{} failing, retrying for up to {}",
             failing.len(),
-            left.as_secs()
+            crate::check::words::human(left)
         );
         tokio::time::sleep(RETRY_PAUSE.min(left)).await;
         let again: Vec<&Check> = failing.iter().map(|&i| checks[i]).collect();

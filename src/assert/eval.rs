@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 
 use super::{Assertion, Found, PageError, Predicate, Query};
+use crate::check::words::human_size;
 use crate::template::Resolve;
 
 /// The parts of a response that assertions and captures look at.
@@ -244,7 +245,8 @@ impl<'a> Document<'a> {
             (Query::BodySize, Predicate::UnderBytes(max)) => match r.size < *max {
                 true => Ok(()),
                 false => fail(format!(
-                    "expected body under {max} bytes, got {} bytes",
+                    "expected body under {}, got {} bytes",
+                    human_size(*max),
                     r.size
                 )),
             },
@@ -370,7 +372,7 @@ fn verb(p: &Predicate) -> String {
         Predicate::Count(c) => format!("match {c} elements"),
         Predicate::JsonEquals(v) => format!("equal {v}"),
         Predicate::Under(d) => format!("be under {}", humantime::format_duration(*d)),
-        Predicate::UnderBytes(b) => format!("be under {b} bytes"),
+        Predicate::UnderBytes(b) => format!("be under {}", human_size(*b)),
         Predicate::Fresh(fresh) => format!("be {fresh}"),
         Predicate::Number(range) => format!("be a number {range}"),
         Predicate::MoreThanDays(n) => format!("be more than {n} days away"),

@@ -6,6 +6,7 @@ pub mod cron;
 pub mod maintenance;
 mod outcome;
 mod pin;
+pub mod words;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -345,7 +346,7 @@ impl Step {
 impl std::fmt::Display for Schedule {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Schedule::Every(d) => write!(f, "every {}", humantime::format_duration(*d)),
+            Schedule::Every(d) => write!(f, "every {}", words::human(*d)),
             Schedule::Cron(c) => write!(f, "cron \"{}\" ({})", c.expr(), c.timezone()),
         }
     }

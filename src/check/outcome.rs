@@ -26,10 +26,12 @@ pub enum Reason {
     Redirects,
     /// A value the run needs (a secret, a capture) could not be had.
     Setup,
+    /// The run panicked: a bug in scarecrow, not a fault of the site.
+    Internal,
 }
 
 impl Reason {
-    pub const ALL: [Reason; 10] = [
+    pub const ALL: [Reason; 11] = [
         Reason::Assertion,
         Reason::Capture,
         Reason::Timeout,
@@ -40,6 +42,7 @@ impl Reason {
         Reason::BodyTooLarge,
         Reason::Redirects,
         Reason::Setup,
+        Reason::Internal,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -54,6 +57,7 @@ impl Reason {
             Reason::BodyTooLarge => "body_too_large",
             Reason::Redirects => "redirects",
             Reason::Setup => "setup",
+            Reason::Internal => "internal",
         }
     }
 }

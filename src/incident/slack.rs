@@ -133,7 +133,12 @@ impl SlackSink {
         };
         let after = i
             .duration()
-            .map(|d| format!(" after {} min", d.num_minutes()))
+            .map(|d| {
+                format!(
+                    " after {}",
+                    crate::check::words::human(d.to_std().unwrap_or_default())
+                )
+            })
             .unwrap_or_default();
         let _ = writeln!(s, "*Resolved:* {how}{after}");
         let _ = writeln!(s, "*Failing since:* {}", date(i.first_failure_at));

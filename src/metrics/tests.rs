@@ -125,10 +125,10 @@ fn a_loaded_check_has_every_series_at_zero() {
             "scarecrow_checks_loaded 1",
         ],
     );
-    // up 1, runs 2, failures 10, phases 4, timestamps 2, skipped 1, info 1,
+    // up 1, runs 2, failures 11, phases 4, timestamps 2, skipped 1, info 1,
     // incident open 1, declared 1, maintenance 1, incidents in 90 days 1,
     // and the histogram's 10 buckets + `+Inf` + sum + count.
-    assert_eq!(series_of(&text, "weather").len(), 25 + 13, "{text}");
+    assert_eq!(series_of(&text, "weather").len(), 26 + 13, "{text}");
     for reason in Reason::ALL {
         let line =
             format!("scarecrow_check_failures_total{{check=\"weather\",reason=\"{reason}\"}} 0");
@@ -221,7 +221,7 @@ fn a_removed_check_leaves_no_series_and_later_runs_are_not_recorded() {
     m.skipped_run("weather");
     let text = m.render();
     assert_eq!(series_of(&text, "weather"), Vec::<&str>::new());
-    assert_eq!(series_of(&text, "diesel").len(), 38);
+    assert_eq!(series_of(&text, "diesel").len(), 39);
     assert_lines(&text, &["scarecrow_checks_loaded 1"]);
 
     // Loaded again, it starts from zero.
