@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 
+use axum::extract::rejection::JsonRejection;
 use axum::extract::{OriginalUri, Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -307,9 +308,14 @@ struct ResolveBody {
 async fn resolve_incident(
     State(s): State<ServerState>,
     Path(id): Path<String>,
-    body: Option<Json<ResolveBody>>,
+    body: Result<Json<ResolveBody>, JsonRejection>,
 ) -> Response {
-    let note = body.and_then(|Json(b)| b.note);
+    let note = match body {
+        Ok(Json(b)) => b.note,
+        // No JSON body at all: a resolution without a note.
+        Err(JsonRejection::MissingJsonContentType(_)) => None,
+        Err(e) => return error(e.status(), &e.body_text()),
+    };
     action(s.actions.resolve_incident(id, note).await)
 }
 

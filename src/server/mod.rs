@@ -8,7 +8,9 @@
 
 mod api;
 mod auth;
+mod fds;
 mod html;
+mod listen;
 mod status;
 #[cfg(test)]
 mod tests;
@@ -18,18 +20,19 @@ use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use axum::extract::State;
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::from_fn_with_state;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use tokio::net::TcpListener;
 
 use crate::metrics::{self, Metrics};
 use crate::view::View;
 
 pub use auth::{MetricsCredentials, SecretError};
+pub use fds::{connection_cap, raise_open_files};
+pub use listen::{Limits, serve};
 
 /// What the server may ask the daemon to do. The daemon (`app`) owns the
 /// engine; the server only sends requests through this.
@@ -81,24 +84,13 @@ pub fn router(state: ServerState) -> Router {
         .route("/readyz", get(readyz))
         .merge(metrics)
         .nest("/api/v1", api)
+        .layer(DefaultBodyLimit::max(listen::MAX_BODY as usize))
         .with_state(state)
 }
 
 /// Errors are JSON with a message.
 fn error(status: StatusCode, message: &str) -> Response {
     (status, Json(serde_json::json!({ "error": message }))).into_response()
-}
-
-/// Serves `router` on `listener` until `shutdown` completes, then lets
-/// requests in flight finish.
-pub async fn serve(
-    listener: TcpListener,
-    router: Router,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown)
-        .await
 }
 
 /// Rendering thousands of checks takes milliseconds of CPU: it runs on the
