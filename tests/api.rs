@@ -286,3 +286,89 @@ async fn checks_runs_config_and_incidents() {
     assert_eq!(status, 400);
     assert!(bad["error"].is_string());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn headers_keep_browsers_from_guessing_framing_or_loading() {
+    let site = Site::start().await;
+    let d = Daemon::start("api-headers", &site.url, "1h").await;
+    let client = reqwest::Client::new();
+
+    let page = client
+        .get(format!("{}/", d.url))
+        .send()
+        .await
+        .expect("GET /");
+    assert_eq!(page.status(), 200);
+    let headers = page.headers().clone();
+    let html = page.text().await.expect("page");
+    let csp = headers["content-security-policy"]
+        .to_str()
+        .expect("ascii policy");
+    let directives: Vec<&str> = csp.split(';').map(str::trim).collect();
+    assert!(directives.contains(&"default-src 'none'"), "{csp}");
+    assert!(directives.contains(&"frame-ancestors 'none'"), "{csp}");
+    assert!(!csp.contains("unsafe-inline"), "{csp}");
+    // The page's one style sheet is inline; the policy allows it by its hash.
+    let style = html
+        .split_once("<style>")
+        .and_then(|(_, rest)| rest.split_once("</style>"))
+        .map(|(css, _)| css)
+        .expect("an inline style sheet");
+    let hash = {
+        use base64::Engine as _;
+        use sha2::Digest as _;
+        base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(style))
+    };
+    assert!(
+        directives.contains(&format!("style-src 'sha256-{hash}'").as_str()),
+        "{csp}"
+    );
+    assert!(!html.contains("<script"), "no scripts to allow");
+    assert_eq!(headers["referrer-policy"], "no-referrer");
+
+    // nosniff on every answer: the page, the API, /metrics (even refused),
+    // /healthz and paths no route matches.
+    for (path, token) in [
+        ("/", false),
+        ("/healthz", false),
+        ("/metrics", false),
+        ("/api/v1/checks", true),
+        ("/api/v1/nope", true),
+        ("/nope", false),
+    ] {
+        let mut req = client.get(format!("{}{path}", d.url));
+        if token {
+            req = req.bearer_auth(TOKEN);
+        }
+        let resp = req.send().await.expect("GET");
+        assert_eq!(
+            resp.headers()
+                .get("x-content-type-options")
+                .map(|v| v.as_bytes()),
+            Some(&b"nosniff"[..]),
+            "{path}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn metrics_credentials_guard_metrics_only() {
+    let site = Site::start().await;
+    let d = Daemon::start("api-metrics-only", &site.url, "1h").await;
+    let client = reqwest::Client::new();
+    for path in ["/nope", "/metrics/extra", "/favicon.ico"] {
+        let resp = client
+            .get(format!("{}{path}", d.url))
+            .send()
+            .await
+            .expect("GET");
+        assert_eq!(resp.status(), 404, "{path}");
+        assert!(resp.headers().get("www-authenticate").is_none(), "{path}");
+    }
+    let resp = client
+        .get(format!("{}/metrics", d.url))
+        .send()
+        .await
+        .expect("GET /metrics");
+    assert_eq!(resp.status(), 401, "/metrics itself still asks");
+}

@@ -21,8 +21,8 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use axum::extract::{DefaultBodyLimit, State};
-use axum::http::{StatusCode, header};
-use axum::middleware::from_fn_with_state;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::{from_fn_with_state, map_response};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -75,9 +75,10 @@ pub fn router(state: ServerState) -> Router {
         .fallback(api::not_found)
         .method_not_allowed_fallback(api::method_not_allowed)
         .layer(from_fn_with_state(state.clone(), auth::api));
+    // A route layer: it guards `/metrics` only, not the paths no route matches.
     let metrics = Router::new()
         .route("/metrics", get(render_metrics))
-        .layer(from_fn_with_state(state.clone(), auth::metrics));
+        .route_layer(from_fn_with_state(state.clone(), auth::metrics));
     Router::new()
         .route("/", get(status::page))
         .route("/healthz", get(healthz))
@@ -85,7 +86,18 @@ pub fn router(state: ServerState) -> Router {
         .merge(metrics)
         .nest("/api/v1", api)
         .layer(DefaultBodyLimit::max(listen::MAX_BODY as usize))
+        .layer(map_response(nosniff))
         .with_state(state)
+}
+
+/// Every answer is what its `Content-Type` says: browsers must not guess
+/// (a failure message quoting a page must never render as HTML).
+async fn nosniff(mut resp: Response) -> Response {
+    resp.headers_mut().insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    resp
 }
 
 /// Errors are JSON with a message.
