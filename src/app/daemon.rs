@@ -119,6 +119,9 @@ async fn serve(
         view.clone(),
         actions,
     )?;
+    if state.exposed && state.api_token.is_none() {
+        tracing::warn!(listen = %live.config.listen, "the API is off: this server listens beyond loopback and config.toml sets no api_token (set api_token = \"${{secret:SCARECROW_API_TOKEN}}\" or a ${{file:…}})");
+    }
     let limits = crate::server::Limits {
         idle_timeout: live.config.server.idle_timeout,
         max_connections: live

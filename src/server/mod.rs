@@ -14,6 +14,7 @@ mod listen;
 mod status;
 #[cfg(test)]
 mod tests;
+mod throttle;
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -67,6 +68,11 @@ pub struct ServerState {
     pub api_token: Option<String>,
     /// When set, `/metrics` asks for these credentials.
     pub metrics_auth: Option<MetricsCredentials>,
+    /// The server listens beyond loopback: without an API token, the API
+    /// then refuses every call rather than serve anyone who reaches the port.
+    pub exposed: bool,
+    /// Run-now, one at a time per check and spaced.
+    pub run_now: throttle::RunNow,
 }
 
 /// Every endpoint, with its state.

@@ -34,6 +34,8 @@ fn state(view: View) -> ServerState {
         store_path: None,
         api_token: None,
         metrics_auth: None,
+        exposed: false,
+        run_now: Default::default(),
     }
 }
 
