@@ -206,3 +206,21 @@ async fn runs_checks_exposes_metrics_and_stops_on_sigterm() {
         "healthcheck fails once the daemon is gone"
     );
 }
+
+/// `scarecrow healthcheck` with no daemon says that nothing answers there,
+/// not only that sending a request failed.
+#[tokio::test]
+async fn healthcheck_without_a_daemon_says_nothing_answers() {
+    let url = format!("http://127.0.0.1:{}/healthz", free_port());
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_scarecrow"))
+        .args(["healthcheck", "--url", &url])
+        .output()
+        .await
+        .expect("healthcheck");
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        err.trim_end(),
+        format!("unhealthy: no scarecrow answers at {url} (connection refused)")
+    );
+}
