@@ -275,3 +275,21 @@ async fn a_huge_timeout_is_refused_at_load_and_the_other_checks_run() {
     assert!(log.contains("huge.toml:2:11"), "{log}");
     assert!(!log.contains("panicked"), "{log}");
 }
+
+/// `scarecrow healthcheck` with no daemon says that nothing answers there,
+/// not only that sending a request failed.
+#[tokio::test]
+async fn healthcheck_without_a_daemon_says_nothing_answers() {
+    let url = format!("http://127.0.0.1:{}/healthz", free_port());
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_scarecrow"))
+        .args(["healthcheck", "--url", &url])
+        .output()
+        .await
+        .expect("healthcheck");
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        err.trim_end(),
+        format!("unhealthy: no scarecrow answers at {url} (connection refused)")
+    );
+}

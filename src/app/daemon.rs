@@ -84,6 +84,7 @@ async fn serve(
     for e in probe.prepare(checks.iter().map(|c| &**c)) {
         tracing::error!("{e}; its checks fail with reason `setup`");
     }
+    let open_files = crate::server::raise_open_files();
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;
@@ -111,16 +112,30 @@ async fn serve(
         incidents: incidents.commands.clone(),
         scheduler: scheduler_tx,
     });
+    let state = crate::server::ServerState::from_config(
+        &live.config,
+        &live.secrets,
+        metrics.clone(),
+        view.clone(),
+        actions,
+    )?;
+    if state.exposed && state.api_token.is_none() {
+        tracing::warn!(listen = %live.config.listen, "the API is off: this server listens beyond loopback and config.toml sets no api_token (set api_token = \"${{secret:SCARECROW_API_TOKEN}}\" or a ${{file:…}})");
+    }
+    let limits = crate::server::Limits {
+        idle_timeout: live.config.server.idle_timeout,
+        max_connections: live
+            .config
+            .server
+            .max_connections
+            .unwrap_or_else(|| crate::server::connection_cap(open_files)),
+        grace: live.config.shutdown_grace,
+    };
     let server = tokio::spawn(crate::server::serve(
         listener,
-        crate::server::router(crate::server::ServerState::from_config(
-            &live.config,
-            &live.secrets,
-            metrics.clone(),
-            view.clone(),
-            actions,
-        )?),
-        shutdown.clone().cancelled_owned(),
+        crate::server::router(state),
+        limits,
+        shutdown.clone(),
     ));
     let heartbeat = match &live.config.heartbeat {
         Some((url, every)) => Some(super::heartbeat::Heartbeat::new(url.clone(), *every)?),
@@ -169,13 +184,13 @@ async fn serve(
     // The scheduler owns the last senders of run results: once it has
     // drained, the engine sees every result, then delivery and the store finish.
     let _ = scheduling.await;
+    // The server holds a handle to the engine; it lets go within the grace
+    // period, whatever its clients do.
+    if let Ok(Err(e)) = server.await {
+        tracing::warn!("server: {e}");
+    }
     drop(live);
     incidents.shutdown().await;
-    match tokio::time::timeout(Duration::from_secs(5), server).await {
-        Ok(Ok(Err(e))) => tracing::warn!("server: {e}"),
-        Err(_) => tracing::warn!("server did not stop in time"),
-        _ => {}
-    }
     tracing::info!("stopped");
     Ok(())
 }

@@ -189,9 +189,33 @@ async fn healthcheck(url: &str) -> Exit {
             Exit::CheckFailed
         }
         Err(e) => {
-            eprintln!("unhealthy: {url}: {e}");
+            eprintln!("unhealthy: {}", unreachable(url, &e));
             Exit::CheckFailed
         }
+    }
+}
+
+/// Why nothing useful came back, in the words of the cause: reqwest's own
+/// message ("error sending request for url") names none.
+fn unreachable(url: &str, e: &reqwest::Error) -> String {
+    if e.is_timeout() {
+        return format!("no answer from {url} within 5 s");
+    }
+    let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
+    let mut innermost = None;
+    while let Some(cause) = source {
+        if let Some(io) = cause.downcast_ref::<std::io::Error>() {
+            innermost = Some(io.kind().to_string());
+            break;
+        }
+        innermost = Some(cause.to_string());
+        source = cause.source();
+    }
+    let cause = innermost.unwrap_or_else(|| e.to_string());
+    if e.is_connect() {
+        format!("no scarecrow answers at {url} ({cause})")
+    } else {
+        format!("{url}: {cause}")
     }
 }
 

@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 
 pub use check_file::{Defaults, valid_name};
 pub use diagnostic::{Diagnostic, Severity, Source, fold_unset_secrets};
-pub use settings::{Config, LogFormat, MetricsAuth, RoleConfig, Roles};
+pub use settings::{Config, LogFormat, MetricsAuth, RoleConfig, Roles, ServerLimits};
 
 use crate::assert::Patterns;
 use crate::check::Check;
