@@ -17,8 +17,8 @@ mod durations;
 mod steps;
 mod text;
 
-use std::collections::HashMap;
-use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
 
 use prometheus::core::{Atomic, AtomicF64, AtomicU64, Collector};
@@ -55,6 +55,10 @@ struct Inner {
     /// Every loaded check, by name: a hash map because every finished run
     /// looks its check up; rendering sorts them by name.
     checks: RwLock<HashMap<String, Loaded, FastHash>>,
+    /// Which checks have an open incident, kept apart from their series:
+    /// the store tells at start-up, before the checks' series exist, and a
+    /// check's series are made anew when it is added again.
+    open_incidents: Mutex<HashSet<String, FastHash>>,
     /// The `le` label value of each duration bucket, formatted once.
     duration_le: Vec<String>,
 }
@@ -133,6 +137,7 @@ impl Metrics {
                 incidents,
                 daemon,
                 checks: RwLock::default(),
+                open_incidents: Mutex::default(),
                 duration_le,
             }),
         }
@@ -143,6 +148,8 @@ impl Metrics {
     /// replaced: its counters keep counting.
     pub fn add_check(&self, check: &Check) {
         let info: Arc<str> = text::info_labels(check).into();
+        // Taken before the checks, as every incident update does.
+        let open = self.open_incidents();
         let mut checks = self.checks_mut();
         match checks.get_mut(&check.name) {
             Some(loaded) => {
@@ -152,6 +159,9 @@ impl Metrics {
             None => {
                 let series = Arc::new(CheckSeries::new(&check.name));
                 series.steps.set_steps(check);
+                if open.contains(&check.name) {
+                    series.incident_open.set(1.0);
+                }
                 checks.insert(check.name.clone(), Loaded { series, info });
             }
         }
@@ -216,8 +226,15 @@ impl Metrics {
         self.inner.lateness.observe(lateness.as_secs_f64());
     }
 
-    /// Marks whether `check` has an open incident (at start-up, from the store).
+    /// Marks whether `check` has an open incident (at start-up, from the
+    /// store), whether or not its series exist yet.
     pub fn incident_open(&self, check: &str, open: bool) {
+        let mut known = self.open_incidents();
+        if open {
+            known.insert(check.to_owned());
+        } else {
+            known.remove(check);
+        }
         if let Some(s) = self.series(check) {
             s.incident_open.set(if open { 1.0 } else { 0.0 });
         }
@@ -246,8 +263,8 @@ impl Metrics {
     }
 
     pub fn incident_declared(&self, check: &str) {
+        self.incident_open(check, true);
         if let Some(s) = self.series(check) {
-            s.incident_open.set(1.0);
             s.incidents_declared.inc_by(1);
         }
     }
@@ -340,6 +357,13 @@ impl Metrics {
         self.inner
             .checks
             .read()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn open_incidents(&self) -> MutexGuard<'_, HashSet<String, FastHash>> {
+        self.inner
+            .open_incidents
+            .lock()
             .unwrap_or_else(PoisonError::into_inner)
     }
 

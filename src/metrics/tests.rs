@@ -354,3 +354,29 @@ fn each_step_has_a_duration_gauge_from_load_to_removal() {
     m.remove_check("shop");
     assert!(!m.render().contains("scarecrow_step_duration_seconds"));
 }
+
+#[test]
+fn an_incident_open_before_its_check_is_loaded_shows_once_it_is() {
+    let m = Metrics::new();
+    // At start-up the store tells of open incidents before checks load.
+    m.incident_open("weather", true);
+    m.add_check(&check("weather"));
+    assert_lines(
+        &m.render(),
+        &["scarecrow_incident_open{check=\"weather\"} 1"],
+    );
+    // Removed and added again while open: still open.
+    m.remove_check("weather");
+    m.add_check(&check("weather"));
+    assert_lines(
+        &m.render(),
+        &["scarecrow_incident_open{check=\"weather\"} 1"],
+    );
+    m.incident_resolved("weather", 60.0);
+    m.remove_check("weather");
+    m.add_check(&check("weather"));
+    assert_lines(
+        &m.render(),
+        &["scarecrow_incident_open{check=\"weather\"} 0"],
+    );
+}

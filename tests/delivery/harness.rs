@@ -1,0 +1,122 @@
+//! A daemon with many small critical checks against a loopback port, the
+//! sinks a test names, and its metrics read over HTTP.
+
+use std::time::Duration;
+
+use crate::common::{self, Reaped, free_port, run_daemon};
+
+/// A daemon in its own directory. Fields drop in order: the daemon before
+/// its directory.
+pub struct Daemon {
+    child: Option<Reaped>,
+    pub dir: tempfile::TempDir,
+    pub port: u16,
+}
+
+/// The name of the `n`th check.
+pub fn check(n: usize) -> String {
+    format!("feature-{n:03}")
+}
+
+impl Daemon {
+    /// `checks` critical checks, each fetching `target` every second, and
+    /// `sinks` (TOML `[[sinks]]` tables) to declare to.
+    pub fn setup(name: &str, sinks: &str, checks: usize, target: &str) -> Daemon {
+        let port = free_port();
+        let tmp = common::scratch(&format!("delivery-{name}"));
+        let dir = tmp.path();
+        std::fs::create_dir_all(dir.join("checks")).expect("mkdir");
+        let config = format!(
+            "listen = \"127.0.0.1:{port}\"\nshutdown_grace = \"5s\"\nconcurrency = 256\n\n\
+             [store]\npath = \"data/scarecrow.db\"\n\n{sinks}"
+        );
+        std::fs::write(dir.join("config.toml"), config).expect("config");
+        for n in 0..checks {
+            let check = format!(
+                "critical = true\nevery = \"1s\"\ntimeout = \"2s\"\n\n\
+                 [[step]]\nname = \"home\"\nurl = \"{target}/\"\n"
+            );
+            std::fs::write(dir.join(format!("checks/{}.toml", self::check(n))), check)
+                .expect("check");
+        }
+        Daemon {
+            child: None,
+            dir: tmp,
+            port,
+        }
+    }
+
+    pub fn start(&mut self) {
+        let mut command = run_daemon(&self.dir.path().join("config.toml"));
+        command.env("RUST_LOG", "warn");
+        self.child = Some(Reaped(command.spawn().expect("start daemon")));
+    }
+
+    /// SIGTERM, and the exit code once it stopped.
+    pub async fn stop(&mut self) -> Option<i32> {
+        let mut child = self.child.take()?;
+        let pid = child.id()?.to_string();
+        let _ = std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status();
+        let status = tokio::time::timeout(Duration::from_secs(30), child.wait())
+            .await
+            .ok()?
+            .ok()?;
+        status.code()
+    }
+
+    pub async fn metrics(&self) -> Option<String> {
+        reqwest::get(format!("http://127.0.0.1:{}/metrics", self.port))
+            .await
+            .ok()?
+            .text()
+            .await
+            .ok()
+    }
+
+    /// One series' value, e.g. `scarecrow_store_up`.
+    pub async fn metric(&self, series: &str) -> Option<f64> {
+        value(&self.metrics().await?, series)
+    }
+}
+
+/// The value of `series` in a `/metrics` text.
+pub fn value(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+}
+
+/// Polls `f` until it answers, failing the test after `secs` seconds.
+pub async fn eventually<T>(what: &str, secs: u64, mut f: impl AsyncFnMut() -> Option<T>) -> T {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(v) = f().await {
+            return v;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A loopback URL nothing answers at: checks of it fail at once.
+pub struct Target {
+    pub url: String,
+}
+
+impl Target {
+    pub fn down() -> Target {
+        let port = free_port();
+        Target {
+            url: format!("http://127.0.0.1:{port}"),
+        }
+    }
+}
+
+/// A `[[sinks]]` table of a webhook sink named `hook`.
+pub fn webhook(url: &str) -> String {
+    format!("[[sinks]]\nname = \"hook\"\ntype = \"webhook\"\nurl = \"{url}\"\n")
+}
