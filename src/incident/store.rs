@@ -1,7 +1,7 @@
 //! The storage interface incidents need. `crate::store` implements it with
 //! SQLite; nothing outside that module speaks SQL.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 
 use chrono::{DateTime, Utc};
@@ -107,4 +107,9 @@ pub trait Store: Send + Sync + 'static {
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
     /// Drops a check's state (it was removed and its incident resolved).
     fn forget_check(&self, check: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// How many incidents of each check were declared since `since`.
+    fn incident_counts(
+        &self,
+        since: DateTime<Utc>,
+    ) -> impl Future<Output = Result<BTreeMap<String, u64>, StoreError>> + Send;
 }

@@ -17,7 +17,7 @@ mod durations;
 mod steps;
 mod text;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
 
@@ -55,10 +55,10 @@ struct Inner {
     /// Every loaded check, by name: a hash map because every finished run
     /// looks its check up; rendering sorts them by name.
     checks: RwLock<HashMap<String, Loaded, FastHash>>,
-    /// Which checks have an open incident, kept apart from their series:
-    /// the store tells at start-up, before the checks' series exist, and a
+    /// What incidents tell of each check, kept apart from its series: the
+    /// store tells at start-up, before the checks' series exist, and a
     /// check's series are made anew when it is added again.
-    open_incidents: Mutex<HashSet<String, FastHash>>,
+    incident_facts: Mutex<HashMap<String, IncidentFacts, FastHash>>,
     /// The `le` label value of each duration bucket, formatted once.
     duration_le: Vec<String>,
 }
@@ -137,7 +137,7 @@ impl Metrics {
                 incidents,
                 daemon,
                 checks: RwLock::default(),
-                open_incidents: Mutex::default(),
+                incident_facts: Mutex::default(),
                 duration_le,
             }),
         }
@@ -149,7 +149,7 @@ impl Metrics {
     pub fn add_check(&self, check: &Check) {
         let info: Arc<str> = text::info_labels(check).into();
         // Taken before the checks, as every incident update does.
-        let open = self.open_incidents();
+        let facts = self.incident_facts();
         let mut checks = self.checks_mut();
         match checks.get_mut(&check.name) {
             Some(loaded) => {
@@ -159,8 +159,8 @@ impl Metrics {
             None => {
                 let series = Arc::new(CheckSeries::new(&check.name));
                 series.steps.set_steps(check);
-                if open.contains(&check.name) {
-                    series.incident_open.set(1.0);
+                if let Some(f) = facts.get(&check.name) {
+                    f.show(&series);
                 }
                 checks.insert(check.name.clone(), Loaded { series, info });
             }
@@ -229,21 +229,27 @@ impl Metrics {
     /// Marks whether `check` has an open incident (at start-up, from the
     /// store), whether or not its series exist yet.
     pub fn incident_open(&self, check: &str, open: bool) {
-        let mut known = self.open_incidents();
-        if open {
-            known.insert(check.to_owned());
-        } else {
-            known.remove(check);
-        }
-        if let Some(s) = self.series(check) {
-            s.incident_open.set(if open { 1.0 } else { 0.0 });
-        }
+        self.update_incident(check, |f| f.open = open);
     }
 
-    /// Incidents of `check` in the last 90 days.
-    pub fn incidents_90d(&self, check: &str, n: u64) {
-        if let Some(s) = self.series(check) {
-            s.incidents_90d.set(n as f64);
+    /// Incidents declared in the last 90 days, by check, as counted from
+    /// the store; checks not named have none.
+    pub fn incidents_90d(&self, counts: &BTreeMap<String, u64>) {
+        let mut facts = self.incident_facts();
+        for (check, f) in facts.iter_mut() {
+            f.in_90d = counts.get(check).copied().unwrap_or(0);
+        }
+        for (check, n) in counts {
+            facts.entry(check.clone()).or_default().in_90d = *n;
+        }
+        facts.retain(|_, f| f.open || f.in_90d > 0);
+        let checks = self.checks();
+        for (check, loaded) in checks.iter() {
+            facts
+                .get(check)
+                .copied()
+                .unwrap_or_default()
+                .show(&loaded.series);
         }
     }
 
@@ -263,7 +269,10 @@ impl Metrics {
     }
 
     pub fn incident_declared(&self, check: &str) {
-        self.incident_open(check, true);
+        self.update_incident(check, |f| {
+            f.open = true;
+            f.in_90d += 1;
+        });
         if let Some(s) = self.series(check) {
             s.incidents_declared.inc_by(1);
         }
@@ -360,9 +369,26 @@ impl Metrics {
             .unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn open_incidents(&self) -> MutexGuard<'_, HashSet<String, FastHash>> {
+    /// Changes what incidents tell of `check`, and its series if loaded.
+    fn update_incident(&self, check: &str, change: impl FnOnce(&mut IncidentFacts)) {
+        let mut facts = self.incident_facts();
+        // Incidents come and go rarely: the name is copied every time.
+        let f = facts.entry(check.to_owned()).or_default();
+        change(f);
+        let f = *f;
+        if !f.open && f.in_90d == 0 {
+            facts.remove(check);
+        }
+        // Under the facts' lock, so a check being added meanwhile shows the
+        // same.
+        if let Some(s) = self.series(check) {
+            f.show(&s);
+        }
+    }
+
+    fn incident_facts(&self) -> MutexGuard<'_, HashMap<String, IncidentFacts, FastHash>> {
         self.inner
-            .open_incidents
+            .incident_facts
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
     }
@@ -407,6 +433,21 @@ impl CheckSeries {
             cert_expiry: certs::CertExpiry::default(),
             steps: steps::StepDurations::default(),
         }
+    }
+}
+
+/// What incidents tell of one check.
+#[derive(Debug, Clone, Copy, Default)]
+struct IncidentFacts {
+    open: bool,
+    /// Declared in the last 90 days.
+    in_90d: u64,
+}
+
+impl IncidentFacts {
+    fn show(self, s: &CheckSeries) {
+        s.incident_open.set(if self.open { 1.0 } else { 0.0 });
+        s.incidents_90d.set(self.in_90d as f64);
     }
 }
 

@@ -380,3 +380,29 @@ fn an_incident_open_before_its_check_is_loaded_shows_once_it_is() {
         &["scarecrow_incident_open{check=\"weather\"} 0"],
     );
 }
+
+#[test]
+fn the_90_day_count_takes_each_declaration_until_the_next_count() {
+    let m = Metrics::new();
+    m.incidents_90d(&BTreeMap::from([("weather".to_owned(), 2)]));
+    m.add_check(&check("weather"));
+    m.add_check(&check("login"));
+    m.incident_declared("weather");
+    m.incident_declared("login");
+    assert_lines(
+        &m.render(),
+        &[
+            "scarecrow_incidents_90d{check=\"weather\"} 3",
+            "scarecrow_incidents_90d{check=\"login\"} 1",
+        ],
+    );
+    // A later count is the truth: login's incident aged out of the window.
+    m.incidents_90d(&BTreeMap::from([("weather".to_owned(), 3)]));
+    assert_lines(
+        &m.render(),
+        &[
+            "scarecrow_incidents_90d{check=\"weather\"} 3",
+            "scarecrow_incidents_90d{check=\"login\"} 0",
+        ],
+    );
+}

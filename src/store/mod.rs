@@ -179,6 +179,18 @@ impl Store for SqliteStore {
         let check = check.to_owned();
         self.ask(|reply| Request::Forget(check, reply)).await
     }
+
+    async fn incident_counts(
+        &self,
+        since: chrono::DateTime<chrono::Utc>,
+    ) -> Result<std::collections::BTreeMap<String, u64>, StoreError> {
+        // A reader of its own: the writer's queue may be long, and every
+        // commit awaited before this call is visible to a new read.
+        let path = self.inner.path.clone();
+        tokio::task::spawn_blocking(move || open_reader(&path)?.incident_counts(since))
+            .await
+            .map_err(|e| StoreError(format!("counting incidents: {e}")))?
+    }
 }
 
 fn closed() -> StoreError {
