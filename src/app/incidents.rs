@@ -212,9 +212,6 @@ impl DeliveryObserver for IncidentTelemetry {
     }
 
     fn backlog(&self, pending: usize, oldest: Option<DateTime<Utc>>) {
-        let age = oldest.map_or(0.0, |t| {
-            (Utc::now() - t).num_milliseconds().max(0) as f64 / 1000.0
-        });
-        self.metrics.outbox(pending, age);
+        self.metrics.outbox(pending, oldest);
     }
 }

@@ -293,10 +293,13 @@ impl Metrics {
             .inc();
     }
 
-    /// Notifications not delivered yet, and how long the oldest has waited.
-    pub fn outbox(&self, pending: usize, oldest_age_seconds: f64) {
-        self.inner.incidents.outbox_pending.set(gauge_len(pending));
-        self.inner.incidents.outbox_oldest.set(oldest_age_seconds);
+    /// Notifications not delivered yet, and when the oldest was queued: its
+    /// age is taken at each scrape, not when the delivery worker last woke.
+    pub fn outbox(&self, pending: usize, oldest: Option<chrono::DateTime<chrono::Utc>>) {
+        let i = &self.inner.incidents;
+        i.outbox_pending.set(gauge_len(pending));
+        i.outbox_oldest_at
+            .set(oldest.map_or(f64::NAN, |t| t.timestamp_micros() as f64 / 1e6));
     }
 
     /// Whether the last write to the store succeeded.
@@ -345,6 +348,7 @@ impl Metrics {
             named.into_iter().map(|(_, c)| c.clone()).collect()
         };
         let mut out = text::Out::new(CHUNK, emit);
+        self.inner.incidents.age_outbox();
         if let Err(e) = TextEncoder::new().encode_utf8(&self.inner.registry.gather(), &mut out) {
             // Only an empty family fails to encode, and gather() drops those.
             tracing::error!(error = %e, "cannot encode metrics");
@@ -458,6 +462,9 @@ struct IncidentMetrics {
     notifications: prometheus::IntCounterVec,
     outbox_pending: IntGauge,
     outbox_oldest: prometheus::Gauge,
+    /// When the oldest pending notification was queued, in Unix seconds;
+    /// NaN when none is.
+    outbox_oldest_at: AtomicF64,
     store_up: IntGauge,
 }
 
@@ -523,8 +530,19 @@ impl IncidentMetrics {
             notifications,
             outbox_pending,
             outbox_oldest,
+            outbox_oldest_at: AtomicF64::new(f64::NAN),
             store_up,
         }
+    }
+
+    /// Sets the oldest notification's age as of now (0 when none waits).
+    fn age_outbox(&self) {
+        let at = self.outbox_oldest_at.get();
+        let age = match at.is_nan() {
+            true => 0.0,
+            false => (chrono::Utc::now().timestamp_micros() as f64 / 1e6 - at).max(0.0),
+        };
+        self.outbox_oldest.set(age);
     }
 }
 
