@@ -1,6 +1,7 @@
 //! A daemon with many small critical checks against a loopback port, the
 //! sinks a test names, and its metrics read over HTTP.
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::common::{self, Reaped, free_port, run_daemon};
@@ -119,4 +120,52 @@ impl Target {
 /// A `[[sinks]]` table of a webhook sink named `hook`.
 pub fn webhook(url: &str) -> String {
     format!("[[sinks]]\nname = \"hook\"\ntype = \"webhook\"\nurl = \"{url}\"\n")
+}
+
+/// One post an Alertmanager got: when, and the alerts in it.
+#[derive(Debug, Clone)]
+pub struct Post {
+    pub at: tokio::time::Instant,
+    pub alerts: serde_json::Value,
+}
+
+/// A fake Alertmanager on loopback: takes `POST /api/v2/alerts` and records
+/// the alerts.
+#[derive(Clone, Default)]
+pub struct Alertmanager {
+    pub url: String,
+    posts: Arc<Mutex<Vec<Post>>>,
+}
+
+impl Alertmanager {
+    pub async fn start() -> Alertmanager {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let am = Alertmanager {
+            url: format!("http://{}", listener.local_addr().expect("addr")),
+            posts: Arc::default(),
+        };
+        let posts = am.posts.clone();
+        let app = axum::Router::new().route(
+            "/api/v2/alerts",
+            axum::routing::post(move |body: String| {
+                let posts = posts.clone();
+                async move {
+                    let alerts = serde_json::from_str(&body).unwrap_or_default();
+                    posts.lock().expect("lock").push(Post {
+                        at: tokio::time::Instant::now(),
+                        alerts,
+                    });
+                    ""
+                }
+            }),
+        );
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        am
+    }
+
+    pub fn posts(&self) -> Vec<Post> {
+        self.posts.lock().expect("lock").clone()
+    }
 }
