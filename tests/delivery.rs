@@ -6,6 +6,7 @@
 mod common;
 
 mod delivery {
+    pub mod burst;
     pub mod gauges;
     pub mod harness;
     pub mod restart;

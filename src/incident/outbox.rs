@@ -1,12 +1,19 @@
 //! Delivery that loses nothing: the outbox worker sends pending items to
 //! their sinks, in order per incident and sink, retrying with backoff until
-//! the retry period ends. Sending never holds up the scheduler.
+//! the retry period ends. Sending never holds up the scheduler, and the
+//! store never holds up sending: each outcome is queued to the store's
+//! writer while the next event goes out.
+
+mod saves;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
+use futures_util::stream::{FuturesUnordered, StreamExt as _};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -16,8 +23,11 @@ use super::store::{DeliveryState, OutboxItem, Store};
 /// First retry after about this long, doubling per attempt.
 const BACKOFF_BASE: Duration = Duration::from_secs(5);
 const BACKOFF_CAP: Duration = Duration::from_secs(30 * 60);
-/// Sends in flight at once, across sinks.
+/// Sends in flight at once to one sink: a slow receiver holds up its own
+/// events only.
 const MAX_IN_FLIGHT: usize = 8;
+/// How soon writes the store refused are queued again.
+const SAVE_RETRY: Duration = Duration::from_secs(5);
 
 /// What the worker reports, for metrics and logs.
 pub trait DeliveryObserver: Send + Sync + 'static {
@@ -25,16 +35,26 @@ pub trait DeliveryObserver: Send + Sync + 'static {
     fn backlog(&self, pending: usize, oldest: Option<DateTime<Utc>>);
 }
 
+/// A send in flight and, once done, the item it was for and its outcome.
+type Sending = Pin<Box<dyn Future<Output = (OutboxItem, Attempt)> + Send>>;
+
+/// An item's place in `pending`: oldest first.
+type Key = (DateTime<Utc>, String);
+
 pub struct Worker<S> {
     store: Arc<S>,
     sinks: HashMap<String, Arc<dyn Sink>>,
     observer: Arc<dyn DeliveryObserver>,
     /// How long an event is retried before it is dead-lettered.
     retry_for: Duration,
-    pending: BTreeMap<(DateTime<Utc>, String), OutboxItem>,
+    pending: BTreeMap<Key, OutboxItem>,
+    /// Ids of the items being sent. They stay in `pending` until settled,
+    /// so the later events of their incident and sink wait behind them.
+    sending: HashSet<String>,
+    /// Sends in flight per sink.
+    in_flight: HashMap<String, usize>,
     disabled: HashSet<String>,
-    /// Deliveries whose outcome the store has not taken yet (it was down).
-    unsaved: Vec<OutboxItem>,
+    saves: saves::Saves,
 }
 
 impl<S: Store> Worker<S> {
@@ -53,13 +73,16 @@ impl<S: Store> Worker<S> {
             observer,
             retry_for,
             pending: BTreeMap::new(),
+            sending: HashSet::new(),
+            in_flight: HashMap::new(),
             disabled: HashSet::new(),
-            unsaved: Vec::new(),
+            saves: saves::Saves::default(),
         }
     }
 
     /// Delivers items that arrive on `incoming` (and those it starts with)
-    /// until `shutdown`; the delivery in flight then finishes.
+    /// until `shutdown`; the deliveries in flight then finish and are
+    /// recorded.
     pub async fn run(
         mut self,
         initial: Vec<OutboxItem>,
@@ -69,20 +92,34 @@ impl<S: Store> Worker<S> {
         for item in initial {
             self.add(item);
         }
+        let mut sends: FuturesUnordered<Sending> = FuturesUnordered::new();
         loop {
+            let next = self.start_due(&mut sends, Utc::now());
             self.report();
-            let wait = self.next_wake(Utc::now());
+            let mut wait = next.map_or(Duration::from_secs(60), |at| {
+                (at - Utc::now()).to_std().unwrap_or_default()
+            });
+            if self.saves.any_failed() {
+                wait = wait.min(SAVE_RETRY);
+            }
             tokio::select! {
                 () = shutdown.cancelled() => break,
+                Some((item, attempt)) = sends.next(), if !sends.is_empty() => {
+                    self.settle(item, attempt);
+                }
+                () = self.saves.answered() => {}
                 item = incoming.recv() => match item {
-                    Some(item) => { self.add(item); continue; }
+                    Some(item) => self.add(item),
                     None => break,
                 },
-                () = tokio::time::sleep(wait) => {}
+                () = tokio::time::sleep(wait) => self.saves.retry(&*self.store),
             }
-            self.send_due().await;
         }
-        self.flush_unsaved().await;
+        while let Some((item, attempt)) = sends.next().await {
+            self.settle(item, attempt);
+        }
+        self.report();
+        self.saves.finish(&*self.store).await;
     }
 
     fn add(&mut self, item: OutboxItem) {
@@ -97,58 +134,57 @@ impl<S: Store> Worker<S> {
             .insert((item.created_at, item.id.clone()), item);
     }
 
-    /// The oldest pending item of each incident and sink, if it is due:
+    /// Starts sending the oldest pending item of each incident and sink if
+    /// it is due, nothing is being sent for that pair and its sink has room:
     /// later events wait, so a resolution never overtakes its declaration.
-    fn due(&self, now: DateTime<Utc>) -> Vec<(DateTime<Utc>, String)> {
+    /// Returns when the next item not yet due will be.
+    fn start_due(
+        &mut self,
+        sends: &mut FuturesUnordered<Sending>,
+        now: DateTime<Utc>,
+    ) -> Option<DateTime<Utc>> {
         let mut seen = HashSet::new();
         let mut due = Vec::new();
+        let mut next: Option<DateTime<Utc>> = None;
         for (k, item) in &self.pending {
-            if seen.insert((item.event.incident.id.as_str(), item.sink.as_str()))
-                && item.next_attempt_at <= now
-            {
+            let first = seen.insert((item.event.incident.id.as_str(), item.sink.as_str()));
+            if !first || self.sending.contains(&item.id) {
+                continue;
+            }
+            if item.next_attempt_at <= now {
                 due.push(k.clone());
+            } else {
+                next = Some(next.map_or(item.next_attempt_at, |n| n.min(item.next_attempt_at)));
             }
         }
-        due
-    }
-
-    fn next_wake(&self, now: DateTime<Utc>) -> Duration {
-        let retry_unsaved = if self.unsaved.is_empty() {
-            Duration::MAX
-        } else {
-            Duration::from_secs(5)
-        };
-        self.pending
-            .values()
-            .map(|i| (i.next_attempt_at - now).to_std().unwrap_or_default())
-            .min()
-            .unwrap_or(Duration::from_secs(60))
-            .min(retry_unsaved)
-    }
-
-    async fn send_due(&mut self) {
-        self.flush_unsaved().await;
-        let due: Vec<_> = self
-            .due(Utc::now())
-            .into_iter()
-            .take(MAX_IN_FLIGHT)
-            .collect();
-        let sends = due.iter().filter_map(|k| {
-            let item = self.pending.get(k)?;
-            let sink = self.sinks.get(&item.sink)?.clone();
-            let item = item.clone();
-            Some(async move {
+        for k in due {
+            let Some(item) = self.pending.get(&k) else {
+                continue;
+            };
+            let Some(sink) = self.sinks.get(&item.sink) else {
+                continue;
+            };
+            let in_flight = self.in_flight.entry(item.sink.clone()).or_default();
+            if *in_flight >= MAX_IN_FLIGHT {
+                // Started when one of the sink's sends settles.
+                continue;
+            }
+            *in_flight += 1;
+            self.sending.insert(item.id.clone());
+            let (sink, item) = (Arc::clone(sink), item.clone());
+            sends.push(Box::pin(async move {
                 let attempt = sink.send(&item.event, item.attempts + 1).await;
                 (item, attempt)
-            })
-        });
-        let results = futures_util::future::join_all(sends).await;
-        for (item, attempt) in results {
-            self.settle(item, attempt).await;
+            }));
         }
+        next
     }
 
-    async fn settle(&mut self, mut item: OutboxItem, attempt: Attempt) {
+    fn settle(&mut self, mut item: OutboxItem, attempt: Attempt) {
+        self.sending.remove(&item.id);
+        if let Some(n) = self.in_flight.get_mut(&item.sink) {
+            *n = n.saturating_sub(1);
+        }
         let key = (item.created_at, item.id.clone());
         let now = Utc::now();
         item.attempts += 1;
@@ -159,6 +195,8 @@ impl<S: Store> Worker<S> {
                 item.last_error = None;
                 "delivered"
             }
+            // Its sink was disabled (410) while this was in flight.
+            _ if !self.pending.contains_key(&key) => return,
             Attempt::Retry { error, retry_after } => {
                 let wait = backoff(item.attempts).max(retry_after.unwrap_or_default());
                 let give_up =
@@ -184,7 +222,7 @@ impl<S: Store> Worker<S> {
                 tracing::error!(sink = %item.sink, "receiver answered 410 Gone; sink disabled until restart: {error}");
                 item.state = DeliveryState::Disabled;
                 item.last_error = Some(error);
-                self.disable(&item.sink.clone()).await;
+                self.disable(&item.sink.clone());
                 "gone"
             }
         };
@@ -194,10 +232,10 @@ impl<S: Store> Worker<S> {
         } else {
             self.pending.remove(&key);
         }
-        self.save(item).await;
+        self.saves.queue(&*self.store, item);
     }
 
-    async fn disable(&mut self, sink: &str) {
+    fn disable(&mut self, sink: &str) {
         self.disabled.insert(sink.to_owned());
         self.sinks.remove(sink);
         let keys: Vec<_> = self
@@ -210,24 +248,7 @@ impl<S: Store> Worker<S> {
             if let Some(mut item) = self.pending.remove(&k) {
                 item.state = DeliveryState::Disabled;
                 item.last_error = Some("sink disabled after 410 Gone".into());
-                self.save(item).await;
-            }
-        }
-    }
-
-    async fn save(&mut self, item: OutboxItem) {
-        if let Err(e) = self.store.update_delivery(item.clone()).await {
-            tracing::warn!("cannot record delivery of {}: {e}; will retry", item.id);
-            self.unsaved.push(item);
-        }
-    }
-
-    async fn flush_unsaved(&mut self) {
-        let unsaved = std::mem::take(&mut self.unsaved);
-        for (i, item) in unsaved.iter().enumerate() {
-            if self.store.update_delivery(item.clone()).await.is_err() {
-                self.unsaved.extend_from_slice(&unsaved[i..]);
-                return;
+                self.saves.queue(&*self.store, item);
             }
         }
     }

@@ -103,9 +103,11 @@ pub async fn eventually<T>(what: &str, secs: u64, mut f: impl AsyncFnMut() -> Op
     }
 }
 
-/// A loopback URL nothing answers at: checks of it fail at once.
+/// A loopback URL nothing answers at (checks of it fail at once) until
+/// [`Target::up`] serves it.
 pub struct Target {
     pub url: String,
+    port: u16,
 }
 
 impl Target {
@@ -113,7 +115,17 @@ impl Target {
         let port = free_port();
         Target {
             url: format!("http://127.0.0.1:{port}"),
+            port,
         }
+    }
+
+    /// Serves 200 at the URL from now on.
+    pub async fn up(&self) {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", self.port))
+            .await
+            .expect("bind the target's port");
+        let app = axum::Router::new().fallback(async || "ok");
+        tokio::spawn(async move { axum::serve(listener, app).await });
     }
 }
 
