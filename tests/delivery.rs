@@ -10,4 +10,5 @@ mod delivery {
     pub mod gauges;
     pub mod harness;
     pub mod restart;
+    pub mod throttle;
 }

@@ -211,6 +211,10 @@ impl DeliveryObserver for IncidentTelemetry {
             .notification(&item.sink, item.event.kind.as_str(), result);
     }
 
+    fn throttled(&self, item: &OutboxItem) {
+        self.metrics.notification_throttled(&item.sink);
+    }
+
     fn backlog(&self, pending: usize, oldest: Option<DateTime<Utc>>) {
         self.metrics.outbox(pending, oldest);
     }

@@ -1,6 +1,8 @@
 //! Delivery that loses nothing: the outbox worker sends pending items to
 //! their sinks, in order per incident and sink, retrying with backoff until
-//! the retry period ends. Sending never holds up the scheduler, and the
+//! the retry period ends. A receiver's rate limit is not a failure: sends
+//! are paced to the limits sinks know, and a 429 holds back the sink's
+//! sends until its `Retry-After`, neither counting as a failed attempt. Sending never holds up the scheduler, and the
 //! store never holds up sending: each outcome is queued to the store's
 //! writer while the next event goes out.
 
@@ -28,10 +30,15 @@ const BACKOFF_CAP: Duration = Duration::from_secs(30 * 60);
 const MAX_IN_FLIGHT: usize = 8;
 /// How soon writes the store refused are queued again.
 const SAVE_RETRY: Duration = Duration::from_secs(5);
+/// How long a sink that answered 429 without a `Retry-After` is left alone.
+const THROTTLED_FOR: Duration = Duration::from_secs(5);
 
 /// What the worker reports, for metrics and logs.
 pub trait DeliveryObserver: Send + Sync + 'static {
     fn attempted(&self, item: &OutboxItem, result: &'static str);
+    /// A send held back by the receiver's rate limit: its 429, or a slot of
+    /// the sink's known rate not yet come.
+    fn throttled(&self, item: &OutboxItem);
     fn backlog(&self, pending: usize, oldest: Option<DateTime<Utc>>);
 }
 
@@ -53,6 +60,11 @@ pub struct Worker<S> {
     sending: HashSet<String>,
     /// Sends in flight per sink.
     in_flight: HashMap<String, usize>,
+    /// Sinks that answered 429: nothing is sent to them before then.
+    throttled_until: HashMap<String, DateTime<Utc>>,
+    /// Ids of the items that hold a slot of their sink's rate limit: sent
+    /// when it comes, without reserving another.
+    slotted: HashSet<String>,
     disabled: HashSet<String>,
     saves: saves::Saves,
 }
@@ -75,6 +87,8 @@ impl<S: Store> Worker<S> {
             pending: BTreeMap::new(),
             sending: HashSet::new(),
             in_flight: HashMap::new(),
+            throttled_until: HashMap::new(),
+            slotted: HashSet::new(),
             disabled: HashSet::new(),
             saves: saves::Saves::default(),
         }
@@ -146,15 +160,20 @@ impl<S: Store> Worker<S> {
         let mut seen = HashSet::new();
         let mut due = Vec::new();
         let mut next: Option<DateTime<Utc>> = None;
+        self.throttled_until.retain(|_, until| *until > now);
         for (k, item) in &self.pending {
             let first = seen.insert((item.event.incident.id.as_str(), item.sink.as_str()));
             if !first || self.sending.contains(&item.id) {
                 continue;
             }
-            if item.next_attempt_at <= now {
+            let at = match self.throttled_until.get(&item.sink) {
+                Some(until) => item.next_attempt_at.max(*until),
+                None => item.next_attempt_at,
+            };
+            if at <= now {
                 due.push(k.clone());
             } else {
-                next = Some(next.map_or(item.next_attempt_at, |n| n.min(item.next_attempt_at)));
+                next = Some(next.map_or(at, |n| n.min(at)));
             }
         }
         for k in due {
@@ -168,6 +187,22 @@ impl<S: Store> Worker<S> {
             if *in_flight >= MAX_IN_FLIGHT {
                 // Started when one of the sink's sends settles.
                 continue;
+            }
+            if let Some(limit) = sink.pace()
+                && !self.slotted.remove(&item.id)
+            {
+                let wait = limit.reserve();
+                if !wait.is_zero() {
+                    let at = now + TimeDelta::from_std(wait).unwrap_or(TimeDelta::MAX);
+                    tracing::debug!(sink = %item.sink, event = %item.event.id, wait = ?wait, "waiting for the sink's rate limit");
+                    self.observer.throttled(item);
+                    self.slotted.insert(item.id.clone());
+                    next = Some(next.map_or(at, |n| n.min(at)));
+                    if let Some(item) = self.pending.get_mut(&k) {
+                        item.next_attempt_at = at;
+                    }
+                    continue;
+                }
             }
             *in_flight += 1;
             self.sending.insert(item.id.clone());
@@ -197,6 +232,30 @@ impl<S: Store> Worker<S> {
             }
             // Its sink was disabled (410) while this was in flight.
             _ if !self.pending.contains_key(&key) => return,
+            Attempt::Throttled { error, retry_after } => {
+                // Not an attempt that failed: the backoff does not grow.
+                item.attempts -= 1;
+                let wait = retry_after.unwrap_or(THROTTLED_FOR);
+                let until = now + TimeDelta::from_std(wait).unwrap_or(TimeDelta::MAX);
+                let sink_until = self
+                    .throttled_until
+                    .entry(item.sink.clone())
+                    .or_insert(until);
+                *sink_until = (*sink_until).max(until);
+                item.next_attempt_at = until;
+                tracing::info!(sink = %item.sink, event = %item.event.id, retry_in = ?wait, "the receiver is throttling: {error}");
+                self.observer.throttled(&item);
+                item.last_error = Some(error);
+                let give_up =
+                    item.created_at + TimeDelta::from_std(self.retry_for).unwrap_or(TimeDelta::MAX);
+                if until > give_up {
+                    item.state = DeliveryState::Dead;
+                    tracing::error!(sink = %item.sink, event = %item.event.id, "giving up: retry period over");
+                    self.observer.attempted(&item, "dead");
+                }
+                self.keep(key, item);
+                return;
+            }
             Attempt::Retry { error, retry_after } => {
                 let wait = backoff(item.attempts).max(retry_after.unwrap_or_default());
                 let give_up =
@@ -227,6 +286,12 @@ impl<S: Store> Worker<S> {
             }
         };
         self.observer.attempted(&item, result);
+        self.keep(key, item);
+    }
+
+    /// Keeps a pending item for its next attempt, drops a settled one, and
+    /// queues the write of either.
+    fn keep(&mut self, key: Key, item: OutboxItem) {
         if item.state == DeliveryState::Pending {
             self.pending.insert(key, item.clone());
         } else {
@@ -246,6 +311,7 @@ impl<S: Store> Worker<S> {
             .collect();
         for k in keys {
             if let Some(mut item) = self.pending.remove(&k) {
+                self.slotted.remove(&item.id);
                 item.state = DeliveryState::Disabled;
                 item.last_error = Some("sink disabled after 410 Gone".into());
                 self.saves.queue(&*self.store, item);

@@ -293,6 +293,15 @@ impl Metrics {
             .inc();
     }
 
+    /// A notification held back by its receiver's rate limit.
+    pub fn notification_throttled(&self, sink: &str) {
+        self.inner
+            .incidents
+            .throttled
+            .with_label_values(&[sink])
+            .inc();
+    }
+
     /// Notifications not delivered yet, and when the oldest was queued: its
     /// age is taken at each scrape, not when the delivery worker last woke.
     pub fn outbox(&self, pending: usize, oldest: Option<chrono::DateTime<chrono::Utc>>) {
@@ -460,6 +469,7 @@ struct IncidentMetrics {
     duration: Histogram,
     budget: IntGauge,
     notifications: prometheus::IntCounterVec,
+    throttled: prometheus::IntCounterVec,
     outbox_pending: IntGauge,
     outbox_oldest: prometheus::Gauge,
     /// When the oldest pending notification was queued, in Unix seconds;
@@ -495,6 +505,16 @@ impl IncidentMetrics {
                 &["sink", "event", "result"],
             ),
         );
+        let throttled = register(
+            registry,
+            prometheus::IntCounterVec::new(
+                Opts::new(
+                    "scarecrow_incident_deliveries_throttled_total",
+                    "Notifications held back by their receiver's rate limit (a 429, or a slot of the sink's known rate not yet come); not failures.",
+                ),
+                &["sink"],
+            ),
+        );
         let outbox_pending = register(
             registry,
             IntGauge::new(
@@ -528,6 +548,7 @@ impl IncidentMetrics {
             duration,
             budget,
             notifications,
+            throttled,
             outbox_pending,
             outbox_oldest,
             outbox_oldest_at: AtomicF64::new(f64::NAN),

@@ -12,6 +12,7 @@ pub struct Daemon {
     child: Option<Reaped>,
     pub dir: tempfile::TempDir,
     pub port: u16,
+    env: Vec<(String, String)>,
 }
 
 /// The name of the `n`th check.
@@ -44,12 +45,21 @@ impl Daemon {
             child: None,
             dir: tmp,
             port,
+            env: Vec::new(),
         }
+    }
+
+    /// Sets an environment variable of the daemon (a sink's secret).
+    pub fn env(&mut self, name: &str, value: &str) {
+        self.env.push((name.to_owned(), value.to_owned()));
     }
 
     pub fn start(&mut self) {
         let mut command = run_daemon(&self.dir.path().join("config.toml"));
         command.env("RUST_LOG", "warn");
+        for (k, v) in &self.env {
+            command.env(k, v);
+        }
         self.child = Some(Reaped(command.spawn().expect("start daemon")));
     }
 
@@ -86,6 +96,15 @@ impl Daemon {
 pub fn value(text: &str, series: &str) -> Option<f64> {
     text.lines()
         .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+}
+
+/// The sum of every series of `family` whose labels contain `labels`
+/// (`sink="hook"`); 0 when there is none.
+pub fn sum(text: &str, family: &str, labels: &str) -> f64 {
+    text.lines()
+        .filter(|l| l.starts_with(&format!("{family}{{")) && l.contains(labels))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
 }
 
 /// Polls `f` until it answers, failing the test after `secs` seconds.

@@ -31,7 +31,7 @@ async fn a_429_with_retry_after_is_throttling_not_failure() {
     assert_eq!(sum(&text, sent, r#"result="retry""#), 0.0, "{text}");
     assert_eq!(sum(&text, sent, r#"result="delivered""#), CHECKS as f64);
     let throttled = "scarecrow_incident_deliveries_throttled_total";
-    assert!(sum(&text, throttled, r#"sink="hook""#) >= 2.0, "{text}");
+    assert!(sum(&text, throttled, r#"sink="hook""#) >= 1.0, "{text}");
     assert_eq!(d.stop().await, Some(0));
 }
 
