@@ -1,8 +1,8 @@
 //! Slack incoming webhooks: one readable message per event (declared,
 //! updated, still open, resolved), as blocks with a plain `text` fallback
 //! for notifications. Slack takes about one message a second per webhook;
-//! the sink keeps to that itself, and `Retry-After` on a 429 is honoured by
-//! the outbox. Slack dedupes nothing, so a retried event may show twice.
+//! the outbox paces sends to that ([`Sink::pace`]) and waits out the
+//! `Retry-After` of a 429. Slack dedupes nothing, so a retried event may show twice.
 
 use std::fmt;
 use std::fmt::Write as _;
@@ -181,8 +181,6 @@ impl SlackSink {
         sink::post_json(
             &self.client,
             &self.url,
-            &self.limit,
-            "Slack",
             serde_json::to_vec(&self.message(event)),
         )
         .await
@@ -204,6 +202,10 @@ impl Sink for SlackSink {
         attempt: u32,
     ) -> Pin<Box<dyn Future<Output = Attempt> + Send + 'a>> {
         Box::pin(self.deliver(event, attempt))
+    }
+
+    fn pace(&self) -> Option<&RateLimit> {
+        Some(&self.limit)
     }
 }
 

@@ -354,3 +354,55 @@ fn each_step_has_a_duration_gauge_from_load_to_removal() {
     m.remove_check("shop");
     assert!(!m.render().contains("scarecrow_step_duration_seconds"));
 }
+
+#[test]
+fn an_incident_open_before_its_check_is_loaded_shows_once_it_is() {
+    let m = Metrics::new();
+    // At start-up the store tells of open incidents before checks load.
+    m.incident_open("weather", true);
+    m.add_check(&check("weather"));
+    assert_lines(
+        &m.render(),
+        &["scarecrow_incident_open{check=\"weather\"} 1"],
+    );
+    // Removed and added again while open: still open.
+    m.remove_check("weather");
+    m.add_check(&check("weather"));
+    assert_lines(
+        &m.render(),
+        &["scarecrow_incident_open{check=\"weather\"} 1"],
+    );
+    m.incident_resolved("weather", 60.0);
+    m.remove_check("weather");
+    m.add_check(&check("weather"));
+    assert_lines(
+        &m.render(),
+        &["scarecrow_incident_open{check=\"weather\"} 0"],
+    );
+}
+
+#[test]
+fn the_90_day_count_takes_each_declaration_until_the_next_count() {
+    let m = Metrics::new();
+    m.incidents_90d(&BTreeMap::from([("weather".to_owned(), 2)]));
+    m.add_check(&check("weather"));
+    m.add_check(&check("login"));
+    m.incident_declared("weather");
+    m.incident_declared("login");
+    assert_lines(
+        &m.render(),
+        &[
+            "scarecrow_incidents_90d{check=\"weather\"} 3",
+            "scarecrow_incidents_90d{check=\"login\"} 1",
+        ],
+    );
+    // A later count is the truth: login's incident aged out of the window.
+    m.incidents_90d(&BTreeMap::from([("weather".to_owned(), 3)]));
+    assert_lines(
+        &m.render(),
+        &[
+            "scarecrow_incidents_90d{check=\"weather\"} 3",
+            "scarecrow_incidents_90d{check=\"login\"} 0",
+        ],
+    );
+}

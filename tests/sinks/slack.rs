@@ -94,22 +94,17 @@ async fn the_header_is_cut_at_150_characters_and_text_is_escaped() {
 async fn about_one_message_a_second() {
     let rx = Receiver::start(200, "ok").await;
     let sink = sink(&rx.url);
-    assert!(matches!(
-        sink.send(&declared(), 1).await,
-        Attempt::Delivered { .. }
-    ));
-    let a = sink.send(&declared(), 1).await;
-    assert!(
-        matches!(a, Attempt::Retry { retry_after: Some(d), .. } if d == Duration::from_secs(1)),
-        "{a:?}"
-    );
-    assert_eq!(rx.got().len(), 1);
-    // A limit set through the constructor, and Slack's own 429.
+    let limit = sink.pace().expect("Slack's rate is known");
+    assert_eq!(limit.reserve(), Duration::ZERO);
+    let next = limit.reserve();
+    assert!(next > Duration::from_millis(900) && next <= Duration::from_secs(1));
+    // A limit set through the constructor, and Slack's own 429: throttled,
+    // not failed.
     let sink = sink_with_room(&rx.url);
     rx.then(429, "rate_limited");
     let a = sink.send(&declared(), 1).await;
     assert!(
-        matches!(a, Attempt::Retry { retry_after: Some(d), .. } if d == Duration::from_secs(7)),
+        matches!(a, Attempt::Throttled { retry_after: Some(d), .. } if d == Duration::from_secs(7)),
         "{a:?}"
     );
 }
