@@ -144,37 +144,83 @@ async fn selection_by_name_label_and_criticality() {
     );
 }
 
+/// `scarecrow once ARGS` in the repository root against `site`, with stderr
+/// read line by line as it comes.
+fn once_reading_stderr(
+    site: &Site,
+    args: &[&str],
+) -> (
+    tokio::process::Child,
+    tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStderr>>,
+) {
+    use tokio::io::AsyncBufReadExt as _;
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_scarecrow"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("SCARECROW_SITE", &site.url)
+        .env("SCARECROW_DEMO_PASSWORD", scarecrow::demo::DEMO_PASSWORD)
+        .env_remove("RUST_LOG")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("run scarecrow");
+    let lines = tokio::io::BufReader::new(child.stderr.take().expect("stderr")).lines();
+    (child, lines)
+}
+
 /// `--wait` keeps re-running a failing check until the deploy has rolled out.
 #[tokio::test(flavor = "multi_thread")]
 async fn wait_reruns_failing_checks_until_they_pass() {
     let site = Site::start().await;
     site.switch("break", "diesel", "").await;
-    let run = tokio::spawn({
-        let url = site.url.clone();
-        async move {
-            common::scarecrow_in(
-                std::path::Path::new(env!("CARGO_MANIFEST_DIR")),
-                &url,
-                &["once", "--wait", "60s"],
-            )
-            .await
+    let (child, mut lines) = once_reading_stderr(&site, &["once", "--wait", "120s"]);
+    // The fix rolls out once the first round has failed and a retry is due.
+    let mut log = String::new();
+    while let Some(line) = lines.next_line().await.expect("stderr") {
+        log.push_str(&line);
+        log.push('\n');
+        if line.contains("1 failing, retrying") {
+            break;
         }
-    });
-    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    }
+    assert!(log.contains("1 failing, retrying"), "{log}");
     site.switch("fix", "diesel", "").await;
-    let out = run.await.expect("join");
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}{}",
-        stdout(&out),
-        stderr(&out)
-    );
+    while let Some(line) = lines.next_line().await.expect("stderr") {
+        log.push_str(&line);
+        log.push('\n');
+    }
+    let out = child.wait_with_output().await.expect("wait");
+    assert_eq!(out.status.code(), Some(0), "{}{log}", stdout(&out));
     assert!(
-        stderr(&out).contains("1 failing, retrying"),
+        stdout(&out).contains("PASS  diesel-order"),
         "{}",
-        stderr(&out)
+        stdout(&out)
     );
+}
+
+/// `--wait` that runs out of time reports the last failure and exits 1.
+#[tokio::test(flavor = "multi_thread")]
+async fn wait_gives_up_when_its_time_is_up() {
+    let site = Site::start().await;
+    site.switch("break", "diesel", "").await;
+    let (child, mut lines) = once_reading_stderr(&site, &["once", "--wait", "3s"]);
+    let (log, out) = tokio::time::timeout(std::time::Duration::from_secs(60), async {
+        let mut log = String::new();
+        while let Some(line) = lines.next_line().await.expect("stderr") {
+            log.push_str(&line);
+            log.push('\n');
+        }
+        (log, child.wait_with_output().await.expect("wait"))
+    })
+    .await
+    .expect("it gives up");
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}{log}");
+    assert!(text.contains("FAIL  diesel-order"), "{text}");
+    assert!(text.contains("3 checks: 2 passed, 1 failed"), "{text}");
+    // It retried while there was time: at least one round after the first.
+    assert!(log.contains("1 failing, retrying for up to"), "{log}");
 }
 
 /// A secret the run needs but the environment lacks fails that check with

@@ -16,7 +16,7 @@ use scarecrow::probe::{Probe, ProbeSettings};
 use scarecrow::template::Template;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::time::{Instant, sleep};
+use tokio::time::sleep;
 
 /// Serves every connection to a fresh loopback port with `handler`.
 async fn serve<F, Fut>(handler: F) -> SocketAddr
@@ -177,23 +177,23 @@ async fn silent_server_times_out_at_the_deadline_waiting_for_headers() {
         sleep(Duration::from_secs(3600)).await;
     })
     .await;
-    let started = Instant::now();
-    let r = run(
-        Duration::from_secs(2),
-        MIB,
-        vec![get("open page", &format!("http://{addr}/"))],
+    // Within a generous bound: the server would take hours, a loaded
+    // machine a while.
+    let r = tokio::time::timeout(
+        GENEROUS,
+        run(
+            Duration::from_secs(2),
+            MIB,
+            vec![get("open page", &format!("http://{addr}/"))],
+        ),
     )
-    .await;
+    .await
+    .expect("the deadline ends the run");
     let (reason, message) = failure(&r);
     assert_eq!(reason, Reason::Timeout);
     assert_eq!(
         message,
         "step \"open page\": timed out after 2s waiting for response headers"
-    );
-    assert!(
-        started.elapsed() < Duration::from_secs(3),
-        "took {:?}",
-        started.elapsed()
     );
     assert_eq!(r.steps.len(), 1);
     let p = r.steps[0].phases;
@@ -212,23 +212,23 @@ async fn slow_drip_body_times_out_reading_the_body() {
         }
     })
     .await;
-    let started = Instant::now();
-    let r = run(
-        Duration::from_secs(2),
-        MIB,
-        vec![get("open page", &format!("http://{addr}/"))],
+    // Within a generous bound: the server would take hours, a loaded
+    // machine a while.
+    let r = tokio::time::timeout(
+        GENEROUS,
+        run(
+            Duration::from_secs(2),
+            MIB,
+            vec![get("open page", &format!("http://{addr}/"))],
+        ),
     )
-    .await;
+    .await
+    .expect("the deadline ends the run");
     let (reason, message) = failure(&r);
     assert_eq!(reason, Reason::Timeout);
     assert_eq!(
         message,
         "step \"open page\": timed out after 2s reading the body"
-    );
-    assert!(
-        started.elapsed() < Duration::from_secs(3),
-        "took {:?}",
-        started.elapsed()
     );
     assert_eq!(r.steps[0].status, Some(200));
     assert!(

@@ -147,19 +147,29 @@ async fn readyz(State(s): State<ServerState>) -> Response {
         let v = s.view.read();
         (v.config.loaded_at.is_some(), v.scheduler_last_tick)
     };
-    let now = chrono::Utc::now();
-    let why = match tick {
-        _ if !loaded => "the checks are not loaded yet".to_owned(),
-        None => "the scheduler has not started".to_owned(),
-        Some(t) if now - t > STALE_TICK => format!(
+    match not_ready(loaded, tick, chrono::Utc::now()) {
+        None => "ready\n".into_response(),
+        Some(why) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("not ready: {why}\n"),
+        )
+            .into_response(),
+    }
+}
+
+/// Why the daemon is not ready at `now`, if it is not.
+fn not_ready(
+    loaded: bool,
+    tick: Option<chrono::DateTime<chrono::Utc>>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Option<String> {
+    match tick {
+        _ if !loaded => Some("the checks are not loaded yet".to_owned()),
+        None => Some("the scheduler has not started".to_owned()),
+        Some(t) if now - t > STALE_TICK => Some(format!(
             "the scheduler has not ticked for {} s",
             (now - t).num_seconds()
-        ),
-        Some(_) => return "ready\n".into_response(),
-    };
-    (
-        StatusCode::SERVICE_UNAVAILABLE,
-        format!("not ready: {why}\n"),
-    )
-        .into_response()
+        )),
+        Some(_) => None,
+    }
 }

@@ -252,3 +252,25 @@ async fn healthz_says_ok_and_unknown_paths_are_404() {
         .expect("GET /nope");
     assert_eq!(resp.status(), 404);
 }
+
+/// Ready while the scheduler ticks; a scheduler stalled past 30 s is not
+/// (no outside way stalls it without stalling the server too).
+#[test]
+fn readiness_ends_when_the_scheduler_stalls() {
+    let tick = chrono::Utc::now();
+    let at = |secs| tick + chrono::TimeDelta::seconds(secs);
+    assert_eq!(not_ready(true, Some(tick), at(1)), None);
+    assert_eq!(not_ready(true, Some(tick), at(30)), None);
+    assert_eq!(
+        not_ready(true, Some(tick), at(31)).as_deref(),
+        Some("the scheduler has not ticked for 31 s")
+    );
+    assert_eq!(
+        not_ready(true, None, at(0)).as_deref(),
+        Some("the scheduler has not started")
+    );
+    assert_eq!(
+        not_ready(false, Some(tick), at(1)).as_deref(),
+        Some("the checks are not loaded yet")
+    );
+}
