@@ -350,7 +350,7 @@ fn the_memory_limit_holds_the_responses_the_settings_allow_at_once() {
     std::fs::write(tmp.path().join("config.toml"), config).expect("write");
     let loaded = scarecrow::config::load_config(Some(&tmp.path().join("config.toml")))
         .expect("config.toml loads");
-    let need = loaded.concurrency as u64 * loaded.max_body_size * DOM_FACTOR + BASELINE;
+    let need = loaded.concurrency as u64 * loaded.max_body_size.bytes() * DOM_FACTOR + BASELINE;
     let c = &containers(pod(&docs))[0];
     let limit = quantity(
         c["resources"]["limits"]["memory"]

@@ -288,6 +288,7 @@ mod tests {
         assert_eq!(lines[4], carets);
     }
 
+    #[test]
     fn unset_secrets_fold_into_one_warning_for_the_kept_files() {
         let unset = |file: &str, secret: &str| {
             let mut d =
