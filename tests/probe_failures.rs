@@ -268,7 +268,7 @@ async fn body_over_the_limit_stops_early() {
     assert_eq!(reason, Reason::BodyTooLarge);
     assert_eq!(
         message,
-        "step \"download\": response body exceeds 1048576 bytes"
+        "step \"download\": response body exceeds max_body_size 1MiB"
     );
     assert!(
         r.duration < Duration::from_secs(15),

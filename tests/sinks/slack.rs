@@ -65,7 +65,7 @@ async fn a_resolution_says_how_and_when() {
     );
     let section = body["blocks"][1]["text"]["text"].as_str().unwrap();
     assert!(
-        section.contains("*Resolved:* the check recovered after 12 min\n"),
+        section.contains("*Resolved:* the check recovered after 12m 30s\n"),
         "{section}"
     );
     assert!(section.contains("|2025-03-04 10:27 UTC>"), "{section}");
