@@ -23,13 +23,16 @@ struct Hit {
     kind: String,
 }
 
+/// Status and `Retry-After` seconds of each answer to come.
+type Answers = Arc<Mutex<VecDeque<(u16, Option<u64>)>>>;
+
 /// A webhook receiver answering from a queue of `(status, Retry-After)`,
 /// then 200, recording each request.
 #[derive(Clone, Default)]
 struct Hook {
     url: String,
     hits: Arc<Mutex<Vec<Hit>>>,
-    answers: Arc<Mutex<VecDeque<(u16, Option<u64>)>>>,
+    answers: Answers,
 }
 
 impl Hook {
