@@ -128,7 +128,10 @@ async fn a_maintenance_window_that_ends_while_failing_declares_after_it() {
         |t: chrono::DateTime<chrono::Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     // Time enough for several failing runs inside, on a loaded machine too.
     let now = chrono::Utc::now();
-    let end = now + chrono::TimeDelta::seconds(12);
+    // Whole seconds, as the config gets it.
+    let end: chrono::DateTime<chrono::Utc> = fmt(now + chrono::TimeDelta::seconds(12))
+        .parse()
+        .expect("end");
     let window = format!(
         "[[maintenance]]\nname = \"deploy\"\nstart = \"{}\"\nend = \"{}\"\n",
         fmt(now - chrono::TimeDelta::minutes(1)),
