@@ -23,13 +23,16 @@ struct Hit {
     kind: String,
 }
 
+/// Status and `Retry-After` seconds of each answer to come.
+type Answers = Arc<Mutex<VecDeque<(u16, Option<u64>)>>>;
+
 /// A webhook receiver answering from a queue of `(status, Retry-After)`,
 /// then 200, recording each request.
 #[derive(Clone, Default)]
 struct Hook {
     url: String,
     hits: Arc<Mutex<Vec<Hit>>>,
-    answers: Arc<Mutex<VecDeque<(u16, Option<u64>)>>>,
+    answers: Answers,
 }
 
 impl Hook {
@@ -125,7 +128,10 @@ async fn a_maintenance_window_that_ends_while_failing_declares_after_it() {
         |t: chrono::DateTime<chrono::Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     // Time enough for several failing runs inside, on a loaded machine too.
     let now = chrono::Utc::now();
-    let end = now + chrono::TimeDelta::seconds(12);
+    // Whole seconds, as the config gets it.
+    let end: chrono::DateTime<chrono::Utc> = fmt(now + chrono::TimeDelta::seconds(12))
+        .parse()
+        .expect("end");
     let window = format!(
         "[[maintenance]]\nname = \"deploy\"\nstart = \"{}\"\nend = \"{}\"\n",
         fmt(now - chrono::TimeDelta::minutes(1)),
