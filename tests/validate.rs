@@ -99,7 +99,7 @@ fn german_text_degrees_and_euros_load_in_every_string() {
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     assert_eq!(
         String::from_utf8_lossy(&out.stdout),
-        "1 checks valid, 0 errors, 0 warnings\n",
+        "1 check valid, 0 errors, 0 warnings\n",
         "{stderr}"
     );
 }
@@ -115,7 +115,7 @@ fn diagnostics_on_lines_with_umlauts_point_at_the_culprit() {
     golden("umlauts-invalid.stderr", &stderr);
     assert_eq!(
         String::from_utf8_lossy(&out.stdout),
-        "0 checks valid, 8 errors, 1 warnings\n"
+        "0 checks valid, 8 errors, 1 warning\n"
     );
 }
 
