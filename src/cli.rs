@@ -141,6 +141,9 @@ fn parse_label(s: &str) -> Result<(String, String), String> {
         .ok_or_else(|| format!("expected KEY=VALUE, found {s:?}"))
 }
 
+/// Within the bounds every duration a user writes has.
 fn parse_duration(s: &str) -> Result<Duration, String> {
-    humantime::parse_duration(s).map_err(|e| e.to_string())
+    s.parse::<crate::check::bounds::Period>()
+        .map(|p| p.get())
+        .map_err(|e| e.to_string())
 }

@@ -238,8 +238,10 @@ fn scan(text: &str) -> impl Iterator<Item = Result<Piece<'_>, TemplateError>> {
                 placeholder(&rest[2..close], start, len).map(|p| Piece::Placeholder(p, start, len)),
             );
         }
-        // A literal runs up to the next `$` (a lone `$` is literal too).
-        let end = rest[1..].find('$').map_or(rest.len(), |i| i + 1);
+        // A literal runs up to the next `$` (a lone `$` is literal too),
+        // searched for after the first character, which may be `°` or `ü`.
+        let first = rest.chars().next().map_or(1, char::len_utf8);
+        let end = rest[first..].find('$').map_or(rest.len(), |i| i + first);
         pos += end;
         Some(Ok(Piece::Lit(&rest[..end])))
     })
@@ -336,6 +338,14 @@ mod tests {
     fn escapes_and_plain_dollars_stay_literal() {
         let t = Template::parse("cost $5, $${env:X} and $", env).unwrap();
         assert_eq!(t.as_literal(), Some("cost $5, ${env:X} and $"));
+    }
+
+    #[test]
+    fn literal_pieces_may_start_with_any_character() {
+        let t = Template::parse("${env:HOST}°C für €${env:HOST}ü$", env).unwrap();
+        assert_eq!(t.as_literal(), Some("example.org°C für €example.orgü$"));
+        let e = Template::parse("München ${env:NOPE}", env).unwrap_err();
+        assert_eq!((e.offset, e.len), (9, 11));
     }
 
     #[test]

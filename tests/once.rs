@@ -310,3 +310,33 @@ async fn a_login_form_without_its_csrf_field_fails_at_the_form_step() {
         "{text}"
     );
 }
+
+/// A timeout near `u64::MAX` seconds used to panic `once` (an instant
+/// overflow at the run's deadline); it is refused at load, with the
+/// diagnostic, and the other checks still run.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_huge_timeout_is_refused_at_load_instead_of_panicking() {
+    let site = Site::start().await;
+    let dir = common::scratch("huge-timeout");
+    std::fs::create_dir(dir.path().join("checks")).expect("checks dir");
+    std::fs::write(dir.path().join("config.toml"), "checks_dir = \"checks\"\n").expect("config");
+    std::fs::write(
+        dir.path().join("checks/huge.toml"),
+        "name = \"huge\"\ntimeout = \"18446744073709551615s\"\n\n[[step]]\nurl = \"${env:SCARECROW_SITE}/weather\"\n",
+    )
+    .expect("check");
+    std::fs::write(
+        dir.path().join("checks/home.toml"),
+        "name = \"home\"\n\n[[step]]\nurl = \"${env:SCARECROW_SITE}/weather\"\n",
+    )
+    .expect("check");
+    let out = common::scarecrow_in(dir.path(), &site.url, &["once"]).await;
+    let (text, err) = (stdout(&out), stderr(&out));
+    assert_eq!(out.status.code(), Some(2), "{text}{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(
+        err.contains("is too long: the longest is 366d\n --> checks/huge.toml:2:11"),
+        "{err}"
+    );
+    assert!(text.contains("PASS  home"), "{text}");
+}

@@ -1,6 +1,8 @@
 //! The probe against real loopback servers that misbehave in one way each:
 //! every failure class with its reason and message, and a passing flow.
 
+mod common;
+
 use std::future::Future;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -477,4 +479,51 @@ async fn tls_to_a_plain_http_server_is_tls_and_a_hung_handshake_times_out() {
         "{:?}",
         r.steps[0].phases
     );
+}
+
+/// `scarecrow once` with one check file (`SCARECROW_SITE` is `site`), in a
+/// directory of its own.
+async fn once_with(name: &str, check: &str, site: SocketAddr) -> std::process::Output {
+    let dir = common::scratch(name);
+    std::fs::create_dir(dir.path().join("checks")).unwrap();
+    std::fs::write(dir.path().join("config.toml"), "checks_dir = \"checks\"\n").unwrap();
+    std::fs::write(dir.path().join(format!("checks/{name}.toml")), check).unwrap();
+    let site = format!("http://{site}");
+    common::scarecrow_in(dir.path(), &site, &["once", "--config", "config.toml"]).await
+}
+
+/// A check file in German, with a placeholder right before `°C`, loads and
+/// passes against a German page. Such a file used to panic the loader.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_check_file_in_german_runs_against_a_german_page() {
+    let page = "<html><head><meta charset=\"utf-8\"></head><body>\
+        <h1>Vorhersage für München</h1><p class=\"temp\">5°C, gefühlt 3°C</p>\
+        <p>Preis: 2,50 €</p></body></html>";
+    let site = serve(move |mut s| async move {
+        read_request(&mut s).await;
+        respond(
+            s,
+            "200 OK",
+            "Content-Type: text/html; charset=utf-8\r\n",
+            page.as_bytes(),
+        )
+        .await;
+    })
+    .await;
+    let check = r#"
+description = "Vorhersage für München"
+[[step]]
+name = "Übersicht öffnen"
+url = "${env:SCARECROW_SITE}/wetter/münchen?einheit=°C"
+[step.expect]
+status = 200
+body_contains = ["Vorhersage für München", "${env:SCARECROW_TEST_UNSET:-5}°C", "€"]
+[[step.expect.css]]
+selector = "p.temp"
+contains = "${env:SCARECROW_TEST_UNSET:-gefühlt} 3°C"
+"#;
+    let out = once_with("wetter", check, site).await;
+    let text = common::stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}{}", common::stderr(&out));
+    assert!(text.contains("PASS  wetter"), "{text}");
 }

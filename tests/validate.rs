@@ -1,5 +1,7 @@
 //! `scarecrow validate`: every problem of every file, pinned by golden files.
 
+mod common;
+
 use std::path::Path;
 use std::process::Output;
 
@@ -10,6 +12,7 @@ fn validate(args: &[&str]) -> Output {
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .env_remove("SCARECROW_UNSET_FOR_GOLDEN")
         .env_remove("SCARECROW_GOLDEN_SECRET")
+        .env_remove("SCARECROW_TEST_UNSET")
         .env("SCARECROW_DEMO_PASSWORD", "x")
         .output()
         .expect("run scarecrow")
@@ -84,4 +87,80 @@ fn a_missing_secret_is_a_warning_not_an_error() {
         "{stderr}"
     );
     assert!(stderr.contains("--> checks/member-login.toml:"), "{stderr}");
+}
+
+/// Text that is not ASCII, in every string a check file has: templated
+/// text with a placeholder right before `°C`, expectations, names, labels.
+/// A multi-byte character at the start of a literal piece used to panic.
+#[test]
+fn german_text_degrees_and_euros_load_in_every_string() {
+    let out = validate(&["tests/golden/umlauts"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "1 checks valid, 0 errors, 0 warnings\n",
+        "{stderr}"
+    );
+}
+
+/// Problems on lines with umlauts put their carets under the culprit,
+/// counted in characters; inside a string written with escapes they
+/// underline the whole string rather than guess.
+#[test]
+fn diagnostics_on_lines_with_umlauts_point_at_the_culprit() {
+    let out = validate(&["tests/golden/umlauts-invalid"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    golden("umlauts-invalid.stderr", &stderr);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "0 checks valid, 8 errors, 1 warnings\n"
+    );
+}
+
+/// A JSONPath nesting thousands of brackets overflowed the stack of the
+/// recursive parser and aborted the process; its depth is now refused
+/// before parsing, pointing at the first bracket too many.
+#[test]
+fn a_jsonpath_nested_thousands_deep_is_refused_with_its_position() {
+    let dir = common::scratch("deep-jsonpath");
+    let deep = format!("$[?(@{}", "[?(@".repeat(20_000));
+    let check = format!(
+        "[[step]]\nurl = \"http://127.0.0.1:1/\"\n\n[[step.expect.json]]\npath = \"{deep}\"\nexists = true\n"
+    );
+    std::fs::write(dir.path().join("deep.toml"), check).unwrap();
+    let out = validate(&[dir.path().join("deep.toml").to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    let first = stderr.lines().next().unwrap_or_default();
+    assert_eq!(
+        first,
+        "error: invalid JSONPath: `[` and `(` nest deeper than 32 levels"
+    );
+    assert!(stderr.contains("deep.toml:5:74\n"), "{stderr}");
+}
+
+/// Durations and sizes out of their bounds (a timeout near `u64::MAX`
+/// seconds, a sub-millisecond interval, a 400-day window, a 2 GiB body cap)
+/// are load errors at their position in `config.toml`, not a panic or a
+/// busy loop later; a wrong unit says which units there are.
+#[test]
+fn config_durations_and_sizes_out_of_bounds_are_load_errors() {
+    let out = validate(&["--config", "tests/golden/bounds/config.toml"]);
+    assert_eq!(out.status.code(), Some(2));
+    golden(
+        "bounds-config.stderr",
+        &String::from_utf8_lossy(&out.stderr),
+    );
+}
+
+#[test]
+fn check_durations_and_sizes_out_of_bounds_are_load_errors() {
+    let out = validate(&["tests/golden/bounds/checks"]);
+    assert_eq!(out.status.code(), Some(2));
+    golden(
+        "bounds-checks.stderr",
+        &String::from_utf8_lossy(&out.stderr),
+    );
 }

@@ -69,7 +69,7 @@ pub async fn run(args: OnceArgs) -> Exit {
 pub(crate) fn probe(config: &Config, secrets: Secrets) -> Result<Probe, crate::probe::ProbeError> {
     Probe::new(ProbeSettings {
         user_agent: config.user_agent.clone(),
-        max_body_bytes: config.max_body_size,
+        max_body_bytes: config.max_body_size.bytes(),
         secrets,
     })
 }
@@ -115,12 +115,14 @@ async fn retry_failing(
     wait: Duration,
     concurrency: usize,
 ) {
-    let deadline = Instant::now() + wait;
+    // `wait` is bounded at parsing, but a deadline past the clock's range
+    // would panic; waiting "forever" is the honest reading of one.
+    let deadline = Instant::now().checked_add(wait);
     loop {
         let failing: Vec<usize> = (0..results.len())
             .filter(|&i| !results[i].outcome.is_success())
             .collect();
-        let left = deadline.saturating_duration_since(Instant::now());
+        let left = deadline.map_or(wait, |d| d.saturating_duration_since(Instant::now()));
         if failing.is_empty() || left.is_zero() {
             return;
         }

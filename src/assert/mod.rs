@@ -117,18 +117,80 @@ impl Css {
                 source: source.to_owned(),
                 selector,
             })
-            .map_err(|e| e.to_string())
+            .map_err(|e| match e {
+                // scraper shows these as a multi-line Debug dump asking to
+                // be reported; the kind's name alone says what is wrong.
+                scraper::error::SelectorErrorKind::UnexpectedSelectorParseError(kind) => {
+                    words(&format!("{kind:?}"))
+                }
+                other => other.to_string(),
+            })
     }
 }
 
+/// `DanglingCombinator` as `dangling combinator`.
+fn words(camel: &str) -> String {
+    let mut out = String::new();
+    for (i, c) in camel.char_indices() {
+        if c.is_ascii_uppercase() {
+            if i > 0 {
+                out.push(' ');
+            }
+            out.push(c.to_ascii_lowercase());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// How deeply `[` and `(` may nest in a JSONPath. serde_json_path parses
+/// recursively, so a few thousand levels overflow the stack; a real path
+/// nests a handful.
+pub const MAX_JSONPATH_NESTING: usize = 32;
+
 impl JsonPath {
     pub fn parse(source: &str) -> Result<JsonPath, String> {
+        if JsonPath::too_deep(source).is_some() {
+            return Err(format!(
+                "`[` and `(` nest deeper than {MAX_JSONPATH_NESTING} levels"
+            ));
+        }
         serde_json_path::JsonPath::parse(source)
             .map(|path| JsonPath {
                 source: source.to_owned(),
                 path,
             })
             .map_err(|e| e.to_string())
+    }
+
+    /// The byte offset of the first `[` or `(` nested deeper than
+    /// [`MAX_JSONPATH_NESTING`], outside quoted names and strings. A scan
+    /// of the bytes, so nothing about the path's syntax is assumed.
+    pub fn too_deep(source: &str) -> Option<usize> {
+        let mut depth = 0;
+        let mut quote = None;
+        let mut escaped = false;
+        for (i, b) in source.bytes().enumerate() {
+            match quote {
+                Some(_) if escaped => escaped = false,
+                Some(_) if b == b'\\' => escaped = true,
+                Some(q) if b == q => quote = None,
+                Some(_) => {}
+                None => match b {
+                    b'\'' | b'"' => quote = Some(b),
+                    b'[' | b'(' => {
+                        depth += 1;
+                        if depth > MAX_JSONPATH_NESTING {
+                            return Some(i);
+                        }
+                    }
+                    b']' | b')' => depth -= usize::from(depth > 0),
+                    _ => {}
+                },
+            }
+        }
+        None
     }
 }
 
@@ -246,5 +308,23 @@ impl fmt::Display for Predicate {
 impl fmt::Display for Assertion {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} {}", self.query, self.predicate)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jsonpath_nesting_counts_brackets_and_parentheses_outside_quotes() {
+        let at_limit = format!("$.a{}", "[0]".repeat(40));
+        assert_eq!(JsonPath::too_deep(&at_limit), None, "siblings, not nested");
+        let quoted = format!("$['{}\\']{}']", "[(".repeat(100), "(".repeat(100));
+        assert_eq!(JsonPath::too_deep(&quoted), None);
+        assert!(JsonPath::parse(&quoted).is_ok());
+        let deep = format!("$[?{}@.a{}]", "(".repeat(33), ")".repeat(33));
+        assert_eq!(JsonPath::too_deep(&deep), Some(34));
+        let ok = format!("$[?{}@.a{}]", "(".repeat(31), ")".repeat(31));
+        assert!(JsonPath::parse(&ok).is_ok());
     }
 }

@@ -1,6 +1,7 @@
 //! The model: a check and its steps, as loaded from a check file. Pure data,
 //! parsed once; nothing here does I/O.
 
+pub mod bounds;
 pub mod cron;
 pub mod maintenance;
 mod outcome;

@@ -405,11 +405,23 @@ pub fn template(r: &mut Reader, v: &Value) -> Option<Template> {
 }
 
 /// Maps a byte range inside a string value to the file, past its opening
-/// quotes. Exact for strings without escapes, which placeholders never need.
+/// quotes. A basic string written with escapes (`\u00fc`, `\"`) is longer
+/// in the file than its value, so any range in it is the whole value: a
+/// caret under the wrong character would mislead.
 pub fn inner_span(cx: &Ctx, span: Range<usize>, offset: usize, len: usize) -> Range<usize> {
     let raw = cx.src.text.get(span.clone()).unwrap_or("");
-    let quote = if raw.starts_with("\"\"\"") || raw.starts_with("'''") {
-        3
+    if raw.starts_with('"') && raw.contains('\\') {
+        return span;
+    }
+    let triple = raw.starts_with("\"\"\"") || raw.starts_with("'''");
+    let quote = if triple {
+        // TOML drops a newline right after the opening quotes.
+        let rest = &raw[3..];
+        3 + if rest.starts_with("\r\n") {
+            2
+        } else {
+            usize::from(rest.starts_with('\n'))
+        }
     } else {
         usize::from(raw.starts_with('"') || raw.starts_with('\''))
     };

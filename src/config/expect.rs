@@ -55,7 +55,7 @@ pub fn assertions(
     if let Some(v) = t.get("max_body_size") {
         push(r.cx.size(v).map(|n| Assertion {
             query: Query::BodySize,
-            predicate: Predicate::UnderBytes(n),
+            predicate: Predicate::UnderBytes(n.bytes()),
         }));
     }
     if let Some(v) = t.get("min_cert_days") {
@@ -469,10 +469,18 @@ pub(super) fn css(r: &mut Reader, s: &str, v: &Value) -> Option<Css> {
 pub(super) fn json_path(r: &mut Reader, s: &str, v: &Value) -> Option<JsonPath> {
     match JsonPath::parse(s) {
         Ok(p) => Some(p),
-        Err(e) => {
-            r.cx.error(v.span(), format!("invalid JSONPath {s:?}: {e}"));
-            None
-        }
+        // Not quoted whole: it is thousands of brackets long.
+        Err(e) => match JsonPath::too_deep(s) {
+            Some(at) => {
+                let at = super::check_file::inner_span(&r.cx, v.span(), at, 1);
+                r.cx.error(at, format!("invalid JSONPath: {e}"));
+                None
+            }
+            None => {
+                r.cx.error(v.span(), format!("invalid JSONPath {s:?}: {e}"));
+                None
+            }
+        },
     }
 }
 

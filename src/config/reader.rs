@@ -9,6 +9,7 @@ use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
 use super::diagnostic::{Diagnostic, Severity, Source, did_you_mean};
+use crate::check::bounds::{Period, Size};
 
 pub type Value<'i> = Spanned<DeValue<'i>>;
 
@@ -126,63 +127,35 @@ impl<'s> Ctx<'s> {
         }
     }
 
+    /// A duration within the bounds of [`Period`].
     pub fn duration(&mut self, v: &Value) -> Option<Duration> {
         let s = self.str(v)?;
-        match humantime::parse_duration(s) {
-            Ok(d) if !d.is_zero() => Some(d),
-            Ok(_) => {
-                self.error(v.span(), "a duration must be greater than zero");
-                None
-            }
+        match s.parse::<Period>() {
+            Ok(p) => Some(p.get()),
             Err(e) => {
-                self.error(
-                    v.span(),
-                    format!("invalid duration {s:?}: {e} (write e.g. \"30s\", \"5m\", \"1h 30m\")"),
-                );
+                self.error(v.span(), e.to_string());
                 None
             }
         }
     }
 
-    /// A size such as `"10MiB"`, `"512 KB"` or a plain number of bytes.
-    pub fn size(&mut self, v: &Value) -> Option<u64> {
-        if v.get_ref().is_integer() {
-            return self.uint(v, 1..=u64::MAX);
-        }
-        let s = self.str(v)?;
-        match parse_size(s) {
-            Some(n) if n > 0 => Some(n),
-            _ => {
-                self.error(
-                    v.span(),
-                    format!("invalid size {s:?} (write e.g. \"512KiB\", \"10MiB\", \"1MB\")"),
-                );
+    /// A size within the bounds of [`Size`]: `"10MiB"`, `"512 KB"` or a
+    /// plain number of bytes.
+    pub fn size(&mut self, v: &Value) -> Option<Size> {
+        let parsed = if v.get_ref().is_integer() {
+            let n = self.int(v)?;
+            Size::new(u64::try_from(n).unwrap_or(0))
+        } else {
+            self.str(v)?.parse::<Size>()
+        };
+        match parsed {
+            Ok(size) => Some(size),
+            Err(e) => {
+                self.error(v.span(), e.to_string());
                 None
             }
         }
     }
-}
-
-/// Parses `"10MiB"`, `"1.5 MB"`, `"512"`: decimal (kB, MB, GB) and binary (KiB, MiB, GiB) units.
-pub fn parse_size(s: &str) -> Option<u64> {
-    let s = s.trim();
-    let split = s
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(s.len());
-    let (num, unit) = s.split_at(split);
-    let num: f64 = num.parse().ok()?;
-    let mult: f64 = match unit.trim().to_ascii_lowercase().as_str() {
-        "" | "b" => 1.0,
-        "kb" => 1e3,
-        "mb" => 1e6,
-        "gb" => 1e9,
-        "kib" => 1024.0,
-        "mib" => 1024.0 * 1024.0,
-        "gib" => 1024.0 * 1024.0 * 1024.0,
-        _ => return None,
-    };
-    let bytes = num * mult;
-    (bytes.is_finite() && bytes >= 0.0 && bytes < u64::MAX as f64).then(|| bytes.round() as u64)
 }
 
 /// A table being read: remembers which keys were asked for, so that every
@@ -254,17 +227,4 @@ fn list(keys: &[&str]) -> String {
         .map(|k| format!("`{k}`"))
         .collect::<Vec<_>>()
         .join(", ")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::parse_size;
-
-    #[test]
-    fn sizes() {
-        assert_eq!(parse_size("10MiB"), Some(10 * 1024 * 1024));
-        assert_eq!(parse_size("1.5 kB"), Some(1500));
-        assert_eq!(parse_size("42"), Some(42));
-        assert_eq!(parse_size("3 parsecs"), None);
-    }
 }

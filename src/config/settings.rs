@@ -22,7 +22,7 @@ pub struct Config {
     pub concurrency: usize,
     pub user_agent: String,
     /// Responses larger than this (decoded) fail as `body_too_large`.
-    pub max_body_size: u64,
+    pub max_body_size: crate::check::bounds::Size,
     pub log_format: LogFormat,
     /// Where `/metrics` and `/healthz` are served.
     pub listen: SocketAddr,
@@ -115,7 +115,8 @@ impl Default for Config {
             checks_dir: PathBuf::from("checks"),
             concurrency: 64,
             user_agent: format!("scarecrow/{}", env!("CARGO_PKG_VERSION")),
-            max_body_size: 10 * 1024 * 1024,
+            max_body_size: crate::check::bounds::Size::new(10 * 1024 * 1024)
+                .expect("within bounds"),
             log_format: LogFormat::Text,
             listen: SocketAddr::from(([127, 0, 0, 1], 9787)),
             shutdown_grace: std::time::Duration::from_secs(10),

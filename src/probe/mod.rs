@@ -115,8 +115,12 @@ impl Probe {
         if check.connection.tls.insecure {
             warn_insecure(check);
         }
-        let steps = self.run_steps(check, start + check.timeout, &mut progress);
-        let outcome = match tokio::time::timeout_at(start + check.timeout, steps).await {
+        // Bounded at load; a model built otherwise still must not panic here.
+        let deadline = start
+            .checked_add(check.timeout)
+            .unwrap_or_else(|| start + crate::check::bounds::MAX_DURATION);
+        let steps = self.run_steps(check, deadline, &mut progress);
+        let outcome = match tokio::time::timeout_at(deadline, steps).await {
             Ok(outcome) => outcome,
             Err(_) => progress.timed_out(check.timeout),
         };

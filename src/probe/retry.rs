@@ -27,14 +27,14 @@ pub(super) async fn run(
         if failure.reason == Reason::Setup || tried >= attempts {
             return Err(counted(failure, tried));
         }
-        let wake = Instant::now() + step.retry.interval;
-        if wake >= ctx.deadline {
+        let wake = Instant::now().checked_add(step.retry.interval);
+        let Some(wake) = wake.filter(|w| *w < ctx.deadline) else {
             let message = format!(
                 "{} (attempt {tried} of {attempts}; no time left for another within the check's timeout)",
                 failure.message
             );
             return Err(fail(failure.reason, message));
-        }
+        };
         // The reason only: the message may quote the page.
         tracing::debug!(step = %step.name, attempt = tried, reason = %failure.reason, "step failed, will retry");
         live.stage = Stage::Waiting;
@@ -53,10 +53,10 @@ async fn within_timeout(
     let Some(limit) = step.timeout else {
         return step::attempt(ctx, step, live).await;
     };
-    let until = Instant::now() + limit;
-    if until >= ctx.deadline {
+    let until = Instant::now().checked_add(limit);
+    let Some(until) = until.filter(|u| *u < ctx.deadline) else {
         return step::attempt(ctx, step, live).await;
-    }
+    };
     let ran = tokio::time::timeout_at(until, step::attempt(ctx, step, live)).await;
     ran.unwrap_or_else(|_| {
         Err(fail(

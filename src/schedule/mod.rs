@@ -333,7 +333,11 @@ impl Scheduler {
                 permits,
             } = &*shared;
             if let Some(due) = due {
-                tokio::time::sleep_until(origin + due).await;
+                // A due time past the clock's range never comes.
+                let Some(at) = origin.checked_add(due) else {
+                    return;
+                };
+                tokio::time::sleep_until(at).await;
                 if runs.version.load(Ordering::Acquire) != version {
                     return;
                 }

@@ -28,7 +28,7 @@ pub fn first_due(
     wall: DateTime<Utc>,
 ) -> Option<Duration> {
     match schedule {
-        Schedule::Every(every) => Some(now + spread(name, *every)),
+        Schedule::Every(every) => now.checked_add(spread(name, *every)),
         Schedule::Cron(cron) => cron_due(cron, now, wall),
     }
 }
@@ -45,12 +45,14 @@ pub fn next_due(
     match schedule {
         Schedule::Every(every) => {
             let every = (*every).max(Duration::from_millis(1));
-            let next = due + every;
+            // Checked: a due time past the clock's range is never due.
+            let next = due.checked_add(every)?;
             if next > now {
                 return Some(next);
             }
             let missed = (now - due).as_nanos() / every.as_nanos();
-            Some(due + every * u32::try_from(missed + 1).unwrap_or(u32::MAX))
+            let ahead = every.checked_mul(u32::try_from(missed + 1).unwrap_or(u32::MAX))?;
+            due.checked_add(ahead)
         }
         Schedule::Cron(cron) => cron_due(cron, now, wall),
     }
@@ -64,7 +66,7 @@ fn cron_due(
 ) -> Option<Duration> {
     let at = cron.next_after(wall)?;
     let ahead = (at - wall).to_std().unwrap_or_default();
-    Some(now + ahead)
+    now.checked_add(ahead)
 }
 
 #[cfg(test)]
