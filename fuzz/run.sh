@@ -35,7 +35,10 @@ nice -n 19 cargo fuzz build --sanitizer none >&2
 # files, read where they live so the corpus follows them.
 seed_dirs() {
     case $1 in
-        check_file) echo checks tests/golden/invalid tests/golden/dates ;;
+        check_file)
+            echo checks
+            find tests/golden -name '*.toml' ! -name config.toml -printf '%h\n' | sort -u
+            ;;
         response) echo checks ;;
         *) ;;
     esac
@@ -48,6 +51,9 @@ run_target() {
     if [[ $t == config ]]; then
         cp config.toml "$corpus/shipped-config.toml"
         cp deploy/container-config.toml "$corpus/shipped-container-config.toml"
+        for f in tests/golden/*/config.toml; do
+            cp "$f" "$corpus/golden-$(basename "$(dirname "$f")")-config.toml"
+        done
     fi
     # shellcheck disable=SC2046
     nice -n 19 cargo fuzz run --sanitizer none "$t" "$corpus" "fuzz/seeds/$t" $(seed_dirs "$t") -- \

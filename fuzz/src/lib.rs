@@ -22,8 +22,11 @@ use scarecrow::template::{Resolve, Template};
 /// overflow the daemon dies of.
 pub const DAEMON_STACK: usize = 2 * 1024 * 1024;
 
+/// A target's entry point: one raw input.
+pub type Entry = fn(&[u8]);
+
 /// The targets by name, as their directories under fuzz/regressions/ are named.
-pub const TARGETS: [(&str, fn(&[u8])); 4] = [
+pub const TARGETS: [(&str, Entry); 4] = [
     ("check_file", check_file),
     ("config", config),
     ("placeholder", placeholder),
