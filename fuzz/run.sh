@@ -90,13 +90,12 @@ summary() {
     cov=$(sed -E 's/.* cov: ([0-9]+).*/\1/' <<<"$line")
     ft=$(sed -E 's/.* ft: ([0-9]+).*/\1/' <<<"$line")
     otc=$(sed -E 's|.* oom/timeout/crash: ([0-9]+/[0-9]+/[0-9]+).*|\1|' <<<"$line")
-    # Distinct crashes: panics by their location, stack overflows, and
-    # timeouts and OOMs as one kind each.
+    # Distinct crashes: panics by their location; deadly signals (a stack
+    # overflow), timeouts and OOMs as one kind each.
     local distinct
     distinct=$( {
         grep -ohE "panicked at [^ ]+:[0-9]+:[0-9]+" "$log" || true
-        grep -ohE "has overflowed its stack" "$log" | head -n 1 || true
-        grep -ohE "ERROR: libFuzzer: (timeout|out-of-memory)" "$log" | sort -u || true
+        grep -ohE "ERROR: libFuzzer: (deadly signal|timeout|out-of-memory)" "$log" || true
     } | sort -u)
     local n=0
     [[ -z $distinct ]] || n=$(wc -l <<<"$distinct")

@@ -4,7 +4,7 @@
 //! none may panic. A stack overflow aborts the test binary with a message
 //! naming the input (the thread is named after it).
 
-#[path = "../fuzz/src/lib.rs"]
+#[path = "../fuzz/src/entry.rs"]
 mod entry;
 
 use std::path::{Path, PathBuf};

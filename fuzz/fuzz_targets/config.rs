@@ -1,7 +1,7 @@
-//! Fuzz target `config`: feeds each input to [`scarecrow_fuzz::config`] on a
+//! Fuzz target `config`: each input goes to [`scarecrow_fuzz::config`] on a
 //! thread with the daemon's stack size.
 #![no_main]
 
-libfuzzer_sys::fuzz_target!(|data: &[u8]| {
-    scarecrow_fuzz::on_daemon_stack("config", || scarecrow_fuzz::config(data));
+libfuzzer_sys::fuzz_target!(init: scarecrow_fuzz::crash::init(), |data: &[u8]| {
+    scarecrow_fuzz::fuzz("config", scarecrow_fuzz::config, data);
 });

@@ -1,7 +1,7 @@
-//! Fuzz target `response`: feeds each input to [`scarecrow_fuzz::response`] on a
+//! Fuzz target `response`: each input goes to [`scarecrow_fuzz::response`] on a
 //! thread with the daemon's stack size.
 #![no_main]
 
-libfuzzer_sys::fuzz_target!(|data: &[u8]| {
-    scarecrow_fuzz::on_daemon_stack("response", || scarecrow_fuzz::response(data));
+libfuzzer_sys::fuzz_target!(init: scarecrow_fuzz::crash::init(), |data: &[u8]| {
+    scarecrow_fuzz::fuzz("response", scarecrow_fuzz::response, data);
 });
