@@ -1,7 +1,11 @@
 # syntax=docker/dockerfile:1
 # scarecrow: synthetic monitoring daemon.
 #   docker build -t scarecrow .
-#   docker run -p 9787:9787 -v "$PWD/checks:/etc/scarecrow/checks:ro" scarecrow
+#   docker run -p 9787:9787 -v "$PWD/checks:/etc/scarecrow/checks:ro" \
+#     -v "$PWD/api_token:/run/secrets/scarecrow_api_token:ro" -v scarecrow-data:/var/lib/scarecrow scarecrow
+# The store lives in the volume /var/lib/scarecrow, the only directory the
+# image's user owns (deploy/container-config.toml; tests/container.rs runs
+# the binary that way as an unprivileged user).
 
 FROM rust:1.95-bookworm AS builder
 # aws-lc-rs (rustls' crypto) compiles C with the image's gcc; nothing else is needed.

@@ -336,7 +336,7 @@ fn run_result(i: usize) -> RunResult {
                 ttfb: ms(8),
                 transfer: ms(1),
             },
-            redirects: 0,
+            redirects: Vec::new(),
             attempts: 1,
             failures: Vec::new(),
             captures: Default::default(),

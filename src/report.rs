@@ -3,6 +3,7 @@
 
 use std::fmt::Write as _;
 
+use crate::check::words::count;
 use crate::check::{Outcome, RunResult};
 
 /// Readable lines, one per check, with the failing step and why.
@@ -32,8 +33,8 @@ pub fn human(results: &[RunResult]) -> String {
     let failed = results.iter().filter(|r| !r.outcome.is_success()).count();
     let _ = writeln!(
         out,
-        "\n{} checks: {} passed, {failed} failed",
-        results.len(),
+        "\n{}: {} passed, {failed} failed",
+        count(results.len(), "check"),
         results.len() - failed
     );
     out
@@ -108,9 +109,15 @@ fn details(r: &RunResult) -> String {
             0 | 1 => String::new(),
             n => format!(", {n} attempts"),
         };
+        // The request as sent, then each redirect it followed.
+        let hops: String = step
+            .redirects
+            .iter()
+            .map(|h| format!(" -> {} {}", h.status, h.location))
+            .collect();
         let _ = writeln!(
             s,
-            "{} {} {} -> {status} ({} ms{tries})",
+            "{} {} {}{hops} -> {status} ({} ms{tries})",
             step.name,
             step.method,
             step.url,

@@ -165,11 +165,12 @@ impl View {
         self.write().checks.remove(name);
     }
 
-    pub fn run_finished(&self, result: &RunResult) {
+    /// Records a run; returns whether the run before it passed (`None`
+    /// before the check's first run).
+    pub fn run_finished(&self, result: &RunResult) -> Option<bool> {
         let mut s = self.write();
-        let Some(v) = s.checks.get_mut(&result.check) else {
-            return;
-        };
+        let v = s.checks.get_mut(&result.check)?;
+        let before = v.last_run.as_ref().map(|r| r.outcome.is_success());
         let ok = result.outcome.is_success();
         let ended =
             result.started_at + chrono::TimeDelta::from_std(result.duration).unwrap_or_default();
@@ -191,6 +192,7 @@ impl View {
             duration: result.duration,
             outcome: result.outcome.clone(),
         });
+        before
     }
 
     /// When checks run next; one lock for a whole scheduler tick.

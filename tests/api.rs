@@ -163,8 +163,8 @@ async fn checks_runs_config_and_incidents() {
     let runs = detail["recent_runs"].as_array().expect("recent_runs");
     let step = &runs[0]["steps"][0];
     assert_eq!(step["name"], "open the order form");
-    assert!(step["duration"].is_number(), "milliseconds: {step}");
-    assert!(step["phases"].is_object(), "{step}");
+    assert!(step["duration_ms"].is_number(), "milliseconds: {step}");
+    assert!(step["phases_ms"].is_object(), "{step}");
     assert_eq!(d.get("/checks/nope").await.0, 404);
     assert_eq!(
         d.get("/checks/diesel-order?runs=1").await.1["recent_runs"]
@@ -285,4 +285,248 @@ async fn checks_runs_config_and_incidents() {
     let (status, bad) = d.get("/incidents?limit=lots").await;
     assert_eq!(status, 400);
     assert!(bad["error"].is_string());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn headers_keep_browsers_from_guessing_framing_or_loading() {
+    let site = Site::start().await;
+    let d = Daemon::start("api-headers", &site.url, "1h").await;
+    let client = reqwest::Client::new();
+
+    let page = client
+        .get(format!("{}/", d.url))
+        .send()
+        .await
+        .expect("GET /");
+    assert_eq!(page.status(), 200);
+    let headers = page.headers().clone();
+    let html = page.text().await.expect("page");
+    let csp = headers["content-security-policy"]
+        .to_str()
+        .expect("ascii policy");
+    let directives: Vec<&str> = csp.split(';').map(str::trim).collect();
+    assert!(directives.contains(&"default-src 'none'"), "{csp}");
+    assert!(directives.contains(&"frame-ancestors 'none'"), "{csp}");
+    assert!(!csp.contains("unsafe-inline"), "{csp}");
+    // The page's one style sheet is inline; the policy allows it by its hash.
+    let style = html
+        .split_once("<style>")
+        .and_then(|(_, rest)| rest.split_once("</style>"))
+        .map(|(css, _)| css)
+        .expect("an inline style sheet");
+    let hash = {
+        use base64::Engine as _;
+        use sha2::Digest as _;
+        base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(style))
+    };
+    assert!(
+        directives.contains(&format!("style-src 'sha256-{hash}'").as_str()),
+        "{csp}"
+    );
+    assert!(!html.contains("<script"), "no scripts to allow");
+    assert_eq!(headers["referrer-policy"], "no-referrer");
+
+    // nosniff on every answer: the page, the API, /metrics (even refused),
+    // /healthz and paths no route matches.
+    for (path, token) in [
+        ("/", false),
+        ("/healthz", false),
+        ("/metrics", false),
+        ("/api/v1/checks", true),
+        ("/api/v1/nope", true),
+        ("/nope", false),
+    ] {
+        let mut req = client.get(format!("{}{path}", d.url));
+        if token {
+            req = req.bearer_auth(TOKEN);
+        }
+        let resp = req.send().await.expect("GET");
+        assert_eq!(
+            resp.headers()
+                .get("x-content-type-options")
+                .map(|v| v.as_bytes()),
+            Some(&b"nosniff"[..]),
+            "{path}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn metrics_credentials_guard_metrics_only() {
+    let site = Site::start().await;
+    let d = Daemon::start("api-metrics-only", &site.url, "1h").await;
+    let client = reqwest::Client::new();
+    for path in ["/nope", "/metrics/extra", "/favicon.ico"] {
+        let resp = client
+            .get(format!("{}{path}", d.url))
+            .send()
+            .await
+            .expect("GET");
+        assert_eq!(resp.status(), 404, "{path}");
+        assert!(resp.headers().get("www-authenticate").is_none(), "{path}");
+    }
+    let resp = client
+        .get(format!("{}/metrics", d.url))
+        .send()
+        .await
+        .expect("GET /metrics");
+    assert_eq!(resp.status(), 401, "/metrics itself still asks");
+}
+
+/// A daemon listening on every address (reached here through loopback
+/// only), with `token` as its API token when given; logs at info to a file.
+struct Exposed {
+    /// Killed when dropped, before the directory goes.
+    _child: common::Reaped,
+    dir: tempfile::TempDir,
+    url: String,
+}
+
+impl Exposed {
+    async fn start(name: &str, site: &str, token: Option<&str>) -> Exposed {
+        let port = common::free_port();
+        let dir = common::scratch(name);
+        std::fs::create_dir_all(dir.path().join("checks")).expect("mkdir");
+        let api_token = match token {
+            Some(_) => "api_token = \"${secret:SCARECROW_TEST_API_TOKEN}\"\n",
+            None => "",
+        };
+        let config = format!(
+            "listen = \"0.0.0.0:{port}\"\n{api_token}[store]\npath = \"data/scarecrow.db\"\n"
+        );
+        std::fs::write(dir.path().join("config.toml"), config).expect("config");
+        let check = format!("every = \"1h\"\n\n[[step]]\nurl = \"{site}/weather\"\n");
+        std::fs::write(dir.path().join("checks/weather.toml"), check).expect("check");
+        let log = std::fs::File::create(dir.path().join("daemon.log")).expect("log");
+        let child = common::run_daemon(&dir.path().join("config.toml"))
+            .env("SCARECROW_TEST_API_TOKEN", token.unwrap_or(""))
+            .env("RUST_LOG", "info")
+            .stderr(log)
+            .spawn()
+            .expect("start daemon");
+        let d = Exposed {
+            _child: common::Reaped(child),
+            dir,
+            url: format!("http://127.0.0.1:{port}"),
+        };
+        eventually("the daemon serves", 30, async || {
+            let r = reqwest::get(format!("{}/healthz", d.url)).await.ok()?;
+            r.status().is_success().then_some(())
+        })
+        .await;
+        d
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("daemon.log")).expect("log")
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn beyond_loopback_without_a_token_the_api_is_off() {
+    let site = Site::start().await;
+    let d = Exposed::start("api-exposed-open", &site.url, None).await;
+    let client = reqwest::Client::new();
+    for (method, path) in [
+        (reqwest::Method::GET, "/api/v1/checks"),
+        (reqwest::Method::GET, "/api/v1/incidents"),
+        (reqwest::Method::POST, "/api/v1/checks/weather/run"),
+        (reqwest::Method::POST, "/api/v1/incidents/inc_x/resolve"),
+    ] {
+        let resp = client
+            .request(method, format!("{}{path}", d.url))
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(resp.status(), 403, "{path}");
+        let body = json(resp).await;
+        let message = body["error"].as_str().unwrap_or_default();
+        assert!(
+            message.contains(r#"api_token = "${secret:SCARECROW_API_TOKEN}""#),
+            "says how to set a token: {message}"
+        );
+    }
+    // The rest is served as before.
+    let resp = client
+        .get(format!("{}/healthz", d.url))
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(resp.status(), 200);
+    let log = eventually("the start-up warning", 10, async || {
+        let log = d.log();
+        log.contains("the API is off").then_some(log)
+    })
+    .await;
+    assert!(log.contains("WARN"), "{log}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn beyond_loopback_with_a_token_writes_are_spaced_and_logged() {
+    let site = Site::start().await;
+    let d = Exposed::start("api-exposed-token", &site.url, Some(TOKEN)).await;
+    let client = reqwest::Client::new();
+    let checks = format!("{}/api/v1/checks", d.url);
+    let resp = client.get(&checks).send().await.expect("GET");
+    assert_eq!(resp.status(), 401);
+    let resp = client
+        .get(&checks)
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(resp.status(), 200);
+
+    // Run-now: the first runs, the next right after it is refused.
+    let run = format!("{}/api/v1/checks/weather/run", d.url);
+    let first = client
+        .post(&run)
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .expect("POST");
+    assert_eq!(first.status(), 200);
+    let second = client
+        .post(&run)
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .expect("POST");
+    assert_eq!(second.status(), 429);
+    let wait: u64 = second.headers()["retry-after"]
+        .to_str()
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .expect("Retry-After in seconds");
+    assert!((1..=60).contains(&wait), "{wait}");
+    assert!(json(second).await["error"].is_string());
+
+    let resolve = format!("{}/api/v1/incidents/inc_x/resolve", d.url);
+    let resp = client
+        .post(&resolve)
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .expect("POST");
+    assert_eq!(resp.status(), 404);
+
+    // Each write is logged with its caller, never with the token.
+    let log = eventually("the writes logged", 10, async || {
+        let log = d.log();
+        (log.contains("run-now requested") && log.contains("resolve requested")).then_some(log)
+    })
+    .await;
+    let writes: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("requested through the API"))
+        .collect();
+    assert_eq!(writes.len(), 2, "one line per accepted write:\n{log}");
+    for line in writes {
+        assert!(line.contains("INFO"), "{line}");
+        assert!(line.contains("peer=127.0.0.1:"), "{line}");
+        assert!(line.contains("token=true"), "{line}");
+    }
+    assert!(log.contains("check=weather"), "{log}");
+    assert!(log.contains("incident=inc_x"), "{log}");
+    assert!(!log.contains(TOKEN), "the token is never logged:\n{log}");
 }

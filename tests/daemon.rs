@@ -206,3 +206,90 @@ async fn runs_checks_exposes_metrics_and_stops_on_sigterm() {
         "healthcheck fails once the daemon is gone"
     );
 }
+
+/// A check file with a timeout near `u64::MAX` seconds is refused at load
+/// with its position: it used to load, panic at its first run (an instant
+/// overflow) and leave the check "running" for good. The other checks run.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_huge_timeout_is_refused_at_load_and_the_other_checks_run() {
+    let site = Site::start().await;
+    let port = free_port();
+    let tmp = common::scratch("daemon-huge-timeout");
+    let dir = tmp.path();
+    std::fs::create_dir_all(dir.join("checks")).expect("mkdir");
+    std::fs::write(
+        dir.join("config.toml"),
+        format!("listen = \"127.0.0.1:{port}\"\nshutdown_grace = \"5s\"\n"),
+    )
+    .expect("config");
+    std::fs::write(
+        dir.join("checks/huge.toml"),
+        format!(
+            "every = \"1s\"\ntimeout = \"18446744073709551615s\"\n[[step]]\nurl = \"{}/weather\"\n",
+            site.url
+        ),
+    )
+    .expect("check");
+    std::fs::write(
+        dir.join("checks/weather.toml"),
+        format!("every = \"1s\"\n[[step]]\nurl = \"{}/weather\"\n", site.url),
+    )
+    .expect("check");
+    let mut daemon = common::Reaped(
+        common::run_daemon(&dir.join("config.toml"))
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start daemon"),
+    );
+    let client = reqwest::Client::new();
+    let text = wait_for(&client, port, "weather up", |t| {
+        sample(t, r#"scarecrow_check_up{check="weather"}"#) == Some(1.0)
+    })
+    .await;
+    assert_eq!(
+        sample(&text, "scarecrow_checks_loaded"),
+        Some(1.0),
+        "{text}"
+    );
+
+    let pid = daemon.id().expect("pid").to_string();
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill");
+    assert!(killed.success());
+    let status = tokio::time::timeout(Duration::from_secs(20), daemon.wait())
+        .await
+        .expect("exits within the grace period")
+        .expect("wait");
+    assert_eq!(status.code(), Some(0));
+    let mut log = String::new();
+    if let Some(mut err) = daemon.stderr.take() {
+        use tokio::io::AsyncReadExt as _;
+        let _ = err.read_to_string(&mut log).await;
+    }
+    assert!(
+        log.contains("duration \"18446744073709551615s\" is too long"),
+        "{log}"
+    );
+    assert!(log.contains("huge.toml:2:11"), "{log}");
+    assert!(!log.contains("panicked"), "{log}");
+}
+
+/// `scarecrow healthcheck` with no daemon says that nothing answers there,
+/// not only that sending a request failed.
+#[tokio::test]
+async fn healthcheck_without_a_daemon_says_nothing_answers() {
+    let url = format!("http://127.0.0.1:{}/healthz", free_port());
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_scarecrow"))
+        .args(["healthcheck", "--url", &url])
+        .output()
+        .await
+        .expect("healthcheck");
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        err.trim_end(),
+        format!("unhealthy: no scarecrow answers at {url} (connection refused)")
+    );
+}

@@ -1,5 +1,8 @@
-//! `/metrics` output passes `promtool check metrics` (parse and lint). Skipped,
-//! with a note, where promtool is not installed; CI installs it.
+//! `/metrics` output passes `promtool check metrics` (parse and lint). Where
+//! promtool is not installed it says SKIPPED, and fails under `CI=true`
+//! (`.ci/run` installs it).
+
+mod common;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -43,7 +46,7 @@ fn run(check: &str, outcome: Outcome, phases: Phases) -> RunResult {
             status: Some(200),
             duration: Duration::from_millis(400),
             phases,
-            redirects: 0,
+            redirects: Vec::new(),
             attempts: 1,
             failures: Vec::new(),
             captures: Default::default(),
@@ -88,20 +91,16 @@ async fn metrics_pass_promtool_check_metrics() {
     metrics.observe_lateness(Duration::from_micros(250));
     let text = metrics.render();
 
-    let mut child = match tokio::process::Command::new("promtool")
+    let Some(promtool) = common::tools::require("promtool", &["promtool"], "prometheus") else {
+        return;
+    };
+    let mut child = tokio::process::Command::new(promtool)
         .args(["check", "metrics"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-    {
-        Ok(child) => child,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            eprintln!("note: promtool is not on PATH; skipping `promtool check metrics`");
-            return;
-        }
-        Err(e) => panic!("cannot run promtool: {e}"),
-    };
+        .expect("run promtool");
     let mut stdin = child.stdin.take().expect("stdin is piped");
     stdin
         .write_all(text.as_bytes())

@@ -96,7 +96,14 @@ async fn json_output_has_totals_steps_and_phases() {
     let step = &diesel["steps"][0];
     assert_eq!(step["status"], 200);
     assert_eq!(step["method"], "GET");
-    assert!(step["phases"]["ttfb"].as_f64().is_some(), "{step}");
+    // Durations are named for their unit.
+    assert!(step["phases_ms"]["ttfb"].as_f64().is_some(), "{step}");
+    assert!(step["duration_ms"].as_f64().is_some(), "{step}");
+    assert!(
+        step.get("duration").is_none() && step.get("phases").is_none(),
+        "{step}"
+    );
+    assert!(diesel["duration_ms"].as_f64().is_some(), "{diesel}");
     let login = results
         .iter()
         .find(|r| r["check"] == "member-login")
@@ -124,7 +131,7 @@ async fn selection_by_name_label_and_criticality() {
     site.switch("break", "diesel", "").await;
     let out = scarecrow(&site, &["once", "--check", "weather"]).await;
     assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
-    assert!(stdout(&out).contains("1 checks: 1 passed"));
+    assert!(stdout(&out).contains("1 check: 1 passed"));
     let out = scarecrow(&site, &["once", "--label", "site=shop"]).await;
     assert_eq!(out.status.code(), Some(1));
     assert!(stdout(&out).contains("FAIL  diesel-order"));
@@ -137,37 +144,83 @@ async fn selection_by_name_label_and_criticality() {
     );
 }
 
+/// `scarecrow once ARGS` in the repository root against `site`, with stderr
+/// read line by line as it comes.
+fn once_reading_stderr(
+    site: &Site,
+    args: &[&str],
+) -> (
+    tokio::process::Child,
+    tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStderr>>,
+) {
+    use tokio::io::AsyncBufReadExt as _;
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_scarecrow"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("SCARECROW_SITE", &site.url)
+        .env("SCARECROW_DEMO_PASSWORD", scarecrow::demo::DEMO_PASSWORD)
+        .env_remove("RUST_LOG")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("run scarecrow");
+    let lines = tokio::io::BufReader::new(child.stderr.take().expect("stderr")).lines();
+    (child, lines)
+}
+
 /// `--wait` keeps re-running a failing check until the deploy has rolled out.
 #[tokio::test(flavor = "multi_thread")]
 async fn wait_reruns_failing_checks_until_they_pass() {
     let site = Site::start().await;
     site.switch("break", "diesel", "").await;
-    let run = tokio::spawn({
-        let url = site.url.clone();
-        async move {
-            common::scarecrow_in(
-                std::path::Path::new(env!("CARGO_MANIFEST_DIR")),
-                &url,
-                &["once", "--wait", "60s"],
-            )
-            .await
+    let (child, mut lines) = once_reading_stderr(&site, &["once", "--wait", "120s"]);
+    // The fix rolls out once the first round has failed and a retry is due.
+    let mut log = String::new();
+    while let Some(line) = lines.next_line().await.expect("stderr") {
+        log.push_str(&line);
+        log.push('\n');
+        if line.contains("1 failing, retrying") {
+            break;
         }
-    });
-    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    }
+    assert!(log.contains("1 failing, retrying"), "{log}");
     site.switch("fix", "diesel", "").await;
-    let out = run.await.expect("join");
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}{}",
-        stdout(&out),
-        stderr(&out)
-    );
+    while let Some(line) = lines.next_line().await.expect("stderr") {
+        log.push_str(&line);
+        log.push('\n');
+    }
+    let out = child.wait_with_output().await.expect("wait");
+    assert_eq!(out.status.code(), Some(0), "{}{log}", stdout(&out));
     assert!(
-        stderr(&out).contains("1 failing, retrying"),
+        stdout(&out).contains("PASS  diesel-order"),
         "{}",
-        stderr(&out)
+        stdout(&out)
     );
+}
+
+/// `--wait` that runs out of time reports the last failure and exits 1.
+#[tokio::test(flavor = "multi_thread")]
+async fn wait_gives_up_when_its_time_is_up() {
+    let site = Site::start().await;
+    site.switch("break", "diesel", "").await;
+    let (child, mut lines) = once_reading_stderr(&site, &["once", "--wait", "3s"]);
+    let (log, out) = tokio::time::timeout(std::time::Duration::from_secs(60), async {
+        let mut log = String::new();
+        while let Some(line) = lines.next_line().await.expect("stderr") {
+            log.push_str(&line);
+            log.push('\n');
+        }
+        (log, child.wait_with_output().await.expect("wait"))
+    })
+    .await
+    .expect("it gives up");
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}{log}");
+    assert!(text.contains("FAIL  diesel-order"), "{text}");
+    assert!(text.contains("3 checks: 2 passed, 1 failed"), "{text}");
+    // It retried while there was time: at least one round after the first.
+    assert!(log.contains("1 failing, retrying for up to"), "{log}");
 }
 
 /// A secret the run needs but the environment lacks fails that check with
@@ -339,4 +392,137 @@ async fn a_huge_timeout_is_refused_at_load_instead_of_panicking() {
         "{err}"
     );
     assert!(text.contains("PASS  home"), "{text}");
+}
+
+/// A check file under `dir/checks`, its only step on the demo site.
+fn write_check(dir: &std::path::Path, name: &str, team: &str, header: &str) {
+    let checks = dir.join("checks");
+    std::fs::create_dir_all(&checks).expect("mkdir");
+    std::fs::write(
+        checks.join(format!("{name}.toml")),
+        format!(
+            "labels = {{ team = \"{team}\" }}\n[[step]]\nname = \"open\"\nurl = \"${{env:SCARECROW_SITE}}/weather\"\nheaders = {{ {header} }}\n"
+        ),
+    )
+    .expect("write check");
+}
+
+/// `--check` and `--label` warn about the secrets of the checks they run,
+/// not of every check in the directory; a run of all warns once a secret.
+#[tokio::test(flavor = "multi_thread")]
+async fn secret_warnings_only_for_the_selected_checks_and_once_each() {
+    let site = Site::start().await;
+    let dir = common::scratch("once-secrets");
+    let secret = "${secret:SCARECROW_TEST_NEVER_SET}";
+    write_check(
+        dir.path(),
+        "secretive",
+        "a",
+        &format!("x-a = \"{secret}\", x-b = \"{secret}\", x-c = \"{secret}\""),
+    );
+    write_check(dir.path(), "open", "b", &format!("x-d = \"{secret}\""));
+    write_check(dir.path(), "plain", "c", "x-e = \"1\"");
+    let warnings = |err: &str| err.matches("SCARECROW_TEST_NEVER_SET").count();
+    for selection in [&["--check", "plain"][..], &["--label", "team=c"]] {
+        let args = [&["once"][..], selection].concat();
+        let out = common::scarecrow_in(dir.path(), &site.url, &args).await;
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(0), "{selection:?}: {err}");
+        assert_eq!(warnings(&err), 0, "{selection:?}: {err}");
+    }
+    let out = common::scarecrow_in(dir.path(), &site.url, &["once", "--check", "open"]).await;
+    let err = stderr(&out);
+    assert_eq!(err.matches("warning:").count(), 1, "{err}");
+    assert!(
+        err.contains("`open`") && !err.contains("`secretive`"),
+        "{err}"
+    );
+
+    let out = common::scarecrow_in(dir.path(), &site.url, &["once"]).await;
+    let err = stderr(&out);
+    assert_eq!(err.matches("warning:").count(), 1, "{err}");
+    assert!(
+        err.contains("`open`") && err.contains("`secretive`"),
+        "{err}"
+    );
+}
+
+/// A POST answered with 303 is reported as sent (POST to its own URL), with
+/// the redirect it followed, not as the GET that the redirect led to.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_redirected_post_is_reported_as_sent_with_its_redirects() {
+    let site = Site::start().await;
+    let out = scarecrow(
+        &site,
+        &["once", "--check", "member-login", "--format", "json"],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let login = &doc["results"][0]["steps"][1];
+    assert_eq!(login["name"], "log in");
+    assert_eq!(login["method"], "POST", "{login}");
+    assert_eq!(login["url"], format!("{}/login", site.url), "{login}");
+    assert_eq!(
+        login["redirects"],
+        serde_json::json!([{"status": 303, "location": format!("{}/members", site.url)}]),
+        "{login}"
+    );
+    assert_eq!(login["status"], 200, "the status the last hop answered");
+    let form = &doc["results"][0]["steps"][0];
+    assert_eq!(form["redirects"], serde_json::json!([]), "{form}");
+}
+
+/// What `once` prints reads as people write it: the body limit as
+/// configured (not "exceeds 1024 bytes"), the time left for `--wait` in
+/// milliseconds when under a second (not "up to 0s"), and "1 check".
+#[tokio::test(flavor = "multi_thread")]
+async fn sizes_durations_and_counts_read_as_configured() {
+    let site = Site::start().await;
+    let dir = common::scratch("wording");
+    std::fs::create_dir(dir.path().join("checks")).expect("checks dir");
+    std::fs::write(
+        dir.path().join("config.toml"),
+        "checks_dir = \"checks\"\nmax_body_size = \"1KiB\"\n",
+    )
+    .expect("config");
+    std::fs::write(
+        dir.path().join("checks/weather.toml"),
+        "name = \"weather\"\n\n[[step]]\nurl = \"${env:SCARECROW_SITE}/weather\"\n",
+    )
+    .expect("check");
+    let out = common::scarecrow_in(dir.path(), &site.url, &["once", "--wait", "900ms"]).await;
+    let (text, err) = (stdout(&out), stderr(&out));
+    assert_eq!(out.status.code(), Some(1), "{text}{err}");
+    assert!(
+        text.contains("response body exceeds max_body_size 1KiB"),
+        "{text}"
+    );
+    assert!(text.ends_with("\n1 check: 0 passed, 1 failed\n"), "{text}");
+    let retrying =
+        regex::Regex::new(r"(?m)^1 failing, retrying for up to [1-9]\d*ms$").expect("regex");
+    assert!(retrying.is_match(&err), "{err}");
+}
+
+/// `--wait` has the bounds and the wording of every other duration.
+#[tokio::test(flavor = "multi_thread")]
+async fn wait_is_a_bounded_duration_with_a_plain_error() {
+    let site = Site::start().await;
+    for (arg, said) in [
+        (
+            "5 parsecs",
+            "invalid duration \"5 parsecs\": unknown unit \"parsecs\"; write a number and a unit: ms, s, m, h, d, w",
+        ),
+        (
+            "100us",
+            "duration \"100us\" is too short: the shortest is 1ms",
+        ),
+        ("400d", "duration \"400d\" is too long: the longest is 366d"),
+    ] {
+        let out = scarecrow(&site, &["once", "--wait", arg]).await;
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{arg}: {err}");
+        assert!(err.contains(said), "{arg}: {err}");
+        assert!(!err.contains("variations"), "{arg}: {err}");
+    }
 }

@@ -32,7 +32,7 @@ fn run(ok: bool, at: chrono::DateTime<Utc>) -> RunResult {
             status: Some(200),
             duration: Duration::from_millis(40),
             phases: Default::default(),
-            redirects: 0,
+            redirects: Vec::new(),
             failures: if ok { vec![] } else { vec![r#"selector "form#order input[name=liters]" matched nothing"#.into()] },
             excerpt: (!ok).then(|| "Greenfield Farmers' Union Diesel order".into()),
             ..StepResult::default()
@@ -43,6 +43,15 @@ fn run(ok: bool, at: chrono::DateTime<Utc>) -> RunResult {
 /// Writes the runs (pass?, (hour, minute) yesterday) of `diesel-order` to
 /// the store in `dir` as the daemon would; returns the incident's id.
 async fn script(dir: &Path, runs: &[(bool, (i64, i64))]) -> String {
+    let runs: Vec<(bool, TimeDelta)> = runs
+        .iter()
+        .map(|&(ok, (h, m))| (ok, TimeDelta::hours(h) + TimeDelta::minutes(m)))
+        .collect();
+    script_at(dir, &runs).await
+}
+
+/// As [`script`], with each run's time as an offset from yesterday's start.
+async fn script_at(dir: &Path, runs: &[(bool, TimeDelta)]) -> String {
     let store = scarecrow::store::open(&dir.join("data/scarecrow.db"), 100).expect("store");
     let feature = Feature {
         check: "diesel-order".into(),
@@ -54,11 +63,10 @@ async fn script(dir: &Path, runs: &[(bool, (i64, i64))]) -> String {
     let day = (Utc::now() - TimeDelta::days(1))
         .duration_trunc(TimeDelta::days(1))
         .expect("day");
-    let at = |h: i64, m: i64| day + TimeDelta::hours(h) + TimeDelta::minutes(m);
     let mut state = CheckState::default();
     let mut id = String::new();
-    for (n, &(ok, (h, m))) in runs.iter().enumerate() {
-        let t = at(h, m);
+    for (n, &(ok, offset)) in runs.iter().enumerate() {
+        let t = day + offset;
         let result = run(ok, t);
         let run_id = format!("run_{}", n + 1);
         let event = state.observe(&Observation {
@@ -178,4 +186,29 @@ async fn resolving_by_hand_without_a_daemon_sends_the_resolution() {
     assert_eq!(String::from_utf8_lossy(&open.stdout).trim(), "[]");
     let again = cli(&["incidents", "resolve", &id]);
     assert!(!again.status.success(), "an incident resolves once");
+}
+
+/// A 29-second incident reads "after 29s" in `scarecrow incidents`, not
+/// "after 0m".
+#[tokio::test]
+async fn a_short_incident_is_listed_with_its_length_in_seconds() {
+    let tmp = common::scratch("short-incident");
+    let dir = tmp.path();
+    std::fs::write(dir.join("config.toml"), "").expect("config");
+    let s = TimeDelta::seconds;
+    // Declared a second after the second failure (at 2s), resolved a
+    // second after the second pass (at 31s).
+    script_at(
+        dir,
+        &[(false, s(0)), (false, s(1)), (true, s(15)), (true, s(30))],
+    )
+    .await;
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_scarecrow"))
+        .args(["incidents", "--config"])
+        .arg(dir.join("config.toml"))
+        .output()
+        .expect("incidents");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains(" after 29s\n"), "{text}");
 }

@@ -2,8 +2,8 @@
 //! of a running daemon, and the DOM it builds must show each feature and its
 //! state. A phone-sized screenshot goes to `target/status-page.png`.
 //!
-//! Needs Debian's `chromium` (CI installs it); without it the test says so
-//! and passes.
+//! Needs Debian's `chromium`: without it the test says SKIPPED, and fails
+//! under `CI=true` (`.ci/run` installs it).
 
 mod common;
 mod running;
@@ -20,12 +20,8 @@ const CHROMIUM: [&str; 3] = [
     "/usr/bin/google-chrome",
 ];
 
-fn chromium() -> Option<&'static str> {
-    CHROMIUM.into_iter().find(|p| Path::new(p).exists())
-}
-
 /// Runs headless Chromium with a throw-away profile, then `extra`.
-async fn browse(bin: &str, profile: &Path, extra: &[&str], url: &str) -> std::process::Output {
+async fn browse(bin: &Path, profile: &Path, extra: &[&str], url: &str) -> std::process::Output {
     let run = tokio::process::Command::new(bin)
         .args([
             "--headless",
@@ -49,7 +45,7 @@ async fn browse(bin: &str, profile: &Path, extra: &[&str], url: &str) -> std::pr
         .expect("run chromium")
 }
 
-async fn dump_dom(bin: &str, profile: &Path, url: &str) -> String {
+async fn dump_dom(bin: &Path, profile: &Path, url: &str) -> String {
     let out = browse(bin, profile, &["--dump-dom"], url).await;
     assert!(
         out.status.success(),
@@ -70,10 +66,7 @@ fn element<'a>(dom: &'a str, marker: &str, end: &str) -> &'a str {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_browser_shows_features_their_state_and_open_incidents() {
-    let Some(bin) = chromium() else {
-        eprintln!(
-            "note: chromium is not installed (apt-get install chromium); skipping the status page test"
-        );
+    let Some(bin) = common::tools::require("chromium", &CHROMIUM, "chromium") else {
         return;
     };
     let site = Site::start().await;
@@ -91,7 +84,7 @@ async fn a_browser_shows_features_their_state_and_open_incidents() {
         all_up.then_some(())
     })
     .await;
-    let dom = dump_dom(bin, &profile, &page).await;
+    let dom = dump_dom(&bin, &profile, &page).await;
     assert!(dom.contains("All features are working"), "{dom}");
     assert!(
         !dom.contains(r#"id="incidents""#),
@@ -115,7 +108,7 @@ async fn a_browser_shows_features_their_state_and_open_incidents() {
     .await;
     // Some more runs, so the sparkline shows the change.
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let dom = dump_dom(bin, &profile, &page).await;
+    let dom = dump_dom(&bin, &profile, &page).await;
     assert!(dom.contains("1 critical feature is down"), "{dom}");
     let incidents = dom.find(r#"id="incidents""#).expect("open incidents shown");
     let critical = dom.find(r#"id="critical""#).expect("critical section");
@@ -144,7 +137,7 @@ async fn a_browser_shows_features_their_state_and_open_incidents() {
     let shot = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/status-page.png");
     let _ = std::fs::remove_file(&shot);
     let out = browse(
-        bin,
+        &bin,
         &profile,
         &[
             &format!("--screenshot={}", shot.display()),

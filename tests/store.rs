@@ -122,7 +122,7 @@ fn run(check: &str, n: i64) -> RunRecord {
                 ttfb: Some(Duration::from_micros(90_500)),
                 ..Phases::default()
             },
-            redirects: 0,
+            redirects: Vec::new(),
             attempts: 1,
             failures: vec![],
             captures: Default::default(),
@@ -542,4 +542,45 @@ async fn close_and_drop_write_what_is_queued() {
 
     let reader = store::open_reader(&dir.db()).expect("reader");
     assert_eq!(reader.recent_runs("diesel", 1000).expect("runs").len(), 80);
+}
+
+/// Runs older than `max_age` go, save the ones an incident refers to: its
+/// post-mortem needs them.
+#[tokio::test]
+async fn retention_by_age_keeps_the_runs_incidents_refer_to() {
+    let dir = Scratch::new("retention-age");
+    let keep = store::Retention {
+        runs_per_check: 10,
+        max_age: Duration::from_secs(24 * 3600),
+    };
+    let store = store::open(&dir.db(), keep).expect("open");
+    let mut declared = incident("inc_a", "diesel", 0);
+    declared.run_ids = vec!["run_diesel_3".to_owned(), "run_diesel_4".to_owned()];
+    store
+        .commit(transition(EventKind::Declared, declared, 0, &["ops"]))
+        .await
+        .expect("commit");
+    // Months old (fewer than `runs_per_check`, so only their age counts)...
+    for n in 0..6 {
+        store.record_run(run("diesel", n)).await.expect("record");
+    }
+    // ...and one from now, whose batch prunes the check.
+    let mut recent = run("diesel", 6);
+    recent.run_id = "run_diesel_recent".to_owned();
+    recent.result.started_at = Utc::now();
+    store.record_run(recent.clone()).await.expect("record");
+
+    let reader = store::open_reader(&dir.db()).expect("reader");
+    let kept: Vec<DateTime<Utc>> = reader
+        .recent_runs("diesel", 100)
+        .expect("runs")
+        .iter()
+        .map(|r| r.started_at)
+        .collect();
+    let expected = vec![
+        recent.result.started_at,
+        run("diesel", 4).result.started_at,
+        run("diesel", 3).result.started_at,
+    ];
+    assert_eq!(kept, expected, "the recent run and the incident's two");
 }

@@ -1,7 +1,8 @@
 //! HTTPS checks against real TLS servers on loopback, with a test CA and
 //! certificates made here: certificate expiry on the step and in metrics,
-//! the sub-reasons of a failed handshake, `min_cert_days`, and the `[tls]`,
-//! `resolve` and `proxy` options, each read from check-file text.
+//! the sub-reasons of a failed handshake, `min_cert_days`, and the `[tls]`
+//! (CA, client certificate, pinned certificate), `resolve` and `proxy`
+//! options, each read from check-file text.
 
 mod common;
 mod tls_support;
@@ -13,7 +14,10 @@ use scarecrow::check::{Check, Outcome, Reason, RunResult};
 use scarecrow::config::{Defaults, Diagnostic, Source, read_check};
 use scarecrow::metrics::Metrics;
 use scarecrow::probe::{Probe, ProbeSettings};
-use tls_support::{Ca, connect_proxy, day, https_server, midnight};
+use tls_support::{
+    Ca, connect_proxy, day, fingerprint, https_server, https_server_h2,
+    https_server_with_wrong_key, midnight, self_signed,
+};
 
 fn write(dir: &Path, name: &str, text: &str) {
     std::fs::write(dir.join(name), text).unwrap();
@@ -163,6 +167,141 @@ async fn an_unknown_issuer_fails_and_insecure_accepts_it() {
     let result = run(&insecure.unwrap()).await;
     passed(&result);
     assert_eq!(result.steps[0].cert_expires_at, Some(midnight(90)));
+}
+
+#[tokio::test]
+async fn a_self_signed_certificate_fails_as_self_signed_and_names_its_fingerprint() {
+    let dir = scratch("self-signed");
+    // Both kinds: a plain server certificate, and a CA certificate as
+    // `openssl req -x509` makes it (which webpki refuses as a server's).
+    for ca in [false, true] {
+        let cert = self_signed(&["localhost"], ca, -1, 90);
+        let addr = https_server(&cert, None).await;
+        let url = format!("https://localhost:{}/", addr.port());
+        let result = run(&check(dir.path(), "self-signed", &flow("", &url, ""))).await;
+        let (reason, message) = failure(&result);
+        assert_eq!(reason, Reason::Tls, "{message}");
+        let expected = format!(
+            "tls (self_signed): self-signed certificate (not issued by a trusted CA); \
+             to trust this one certificate, pin it in `[tls]`: pin_sha256 = \"{}\"",
+            fingerprint(&cert.der)
+        );
+        assert!(message.contains(&expected), "CA {ca}: {message}");
+    }
+}
+
+#[tokio::test]
+async fn a_pinned_certificate_passes_over_http2_for_any_name_until_it_expires() {
+    let dir = scratch("pinned");
+    let cert = self_signed(&["localhost"], true, -1, 90);
+    let (addr, protocols) = https_server_h2(&cert).await;
+    let url = format!("https://localhost:{}/", addr.port());
+    let pin = fingerprint(&cert.der);
+    // As openssl prints it, and in lower case without colons.
+    for written in [pin.clone(), pin.replace(':', "").to_lowercase()] {
+        let extra = format!("[tls]\npin_sha256 = \"{written}\"\n");
+        let result = run(&check(
+            dir.path(),
+            "pinned",
+            &flow(&extra, &url, "body_contains = \"hello\""),
+        ))
+        .await;
+        passed(&result);
+        assert_eq!(result.steps[0].cert_expires_at, Some(midnight(90)));
+    }
+    assert_eq!(*protocols.lock().unwrap(), ["h2", "h2"]);
+
+    // Several pins: any of them (a certificate and its successor).
+    let other = self_signed(&["localhost"], false, -1, 90);
+    let extra = format!(
+        "[tls]\npin_sha256 = [\"{}\", \"{pin}\"]\n",
+        fingerprint(&other.der)
+    );
+    passed(&run(&check(dir.path(), "pins", &flow(&extra, &url, ""))).await);
+
+    // A pin is for a certificate, for any name, within its dates.
+    let url = format!("https://127.0.0.1:{}/", addr.port());
+    let extra = format!("[tls]\npin_sha256 = \"{pin}\"\n");
+    passed(&run(&check(dir.path(), "by-address", &flow(&extra, &url, ""))).await);
+    let expired = self_signed(&["localhost"], true, -30, -2);
+    let (addr, _) = https_server_h2(&expired).await;
+    let url = format!("https://localhost:{}/", addr.port());
+    let extra = format!("[tls]\npin_sha256 = \"{}\"\n", fingerprint(&expired.der));
+    let result = run(&check(
+        dir.path(),
+        "pinned-expired",
+        &flow(&extra, &url, ""),
+    ))
+    .await;
+    let (reason, message) = failure(&result);
+    assert_eq!(reason, Reason::Tls, "{message}");
+    let on = day(-2).format("%Y-%m-%d").to_string();
+    assert!(
+        message.contains(&format!("tls (expired): certificate expired on {on}")),
+        "{message}"
+    );
+}
+
+#[tokio::test]
+async fn a_wrong_pin_or_a_server_without_the_pinned_key_fails() {
+    let dir = scratch("wrong-pin");
+    let cert = self_signed(&["localhost"], false, -1, 90);
+    let other = self_signed(&["localhost"], false, -1, 90);
+    let addr = https_server(&cert, None).await;
+    let url = format!("https://localhost:{}/", addr.port());
+    let extra = format!("[tls]\npin_sha256 = \"{}\"\n", fingerprint(&other.der));
+    let result = run(&check(dir.path(), "wrong-pin", &flow(&extra, &url, ""))).await;
+    let (reason, message) = failure(&result);
+    assert_eq!(reason, Reason::Tls, "{message}");
+    let expected = format!(
+        "tls (pin_mismatch): the server's certificate has SHA-256 {}, which `pin_sha256` does not list",
+        fingerprint(&cert.der)
+    );
+    assert!(message.contains(&expected), "{message}");
+
+    // The pinned certificate, served by someone without its key: the
+    // handshake signature does not verify.
+    let impostor = https_server_with_wrong_key(&cert, &other).await;
+    let url = format!("https://localhost:{}/", impostor.port());
+    let extra = format!("[tls]\npin_sha256 = \"{}\"\n", fingerprint(&cert.der));
+    let result = run(&check(dir.path(), "impostor", &flow(&extra, &url, ""))).await;
+    let (reason, message) = failure(&result);
+    assert_eq!(reason, Reason::Tls, "{message}");
+    assert!(
+        message.contains(
+            "tls (other): the server's handshake signature does not match its certificate"
+        ),
+        "{message}"
+    );
+}
+
+#[test]
+fn bad_pins_are_load_errors_at_their_key() {
+    let dir = scratch("bad-pin");
+    write(dir.path(), "ca.pem", &Ca::new().pem);
+    for (tls, expected) in [
+        ("pin_sha256 = \"AB:CD\"", "expected a SHA-256 fingerprint"),
+        ("pin_sha256 = []", "expected a SHA-256 fingerprint"),
+        ("pin_sha256 = \"zz\"", "expected a SHA-256 fingerprint"),
+        (
+            "ca = \"ca.pem\"\npin_sha256 = \"0000000000000000000000000000000000000000000000000000000000000000\"",
+            "`pin_sha256` and `ca` cannot be used together",
+        ),
+        (
+            "insecure = true\npin_sha256 = \"0000000000000000000000000000000000000000000000000000000000000000\"",
+            "`pin_sha256` and `insecure` cannot be used together",
+        ),
+    ] {
+        let text = format!("[tls]\n{tls}\n\n[[step]]\nurl = \"https://localhost/\"\n");
+        let (check, diags) = load(dir.path(), "bad-pin", &text);
+        assert!(check.is_none(), "{tls}");
+        assert!(
+            diags
+                .iter()
+                .any(|d| d.is_error() && d.message.contains(expected)),
+            "{tls}: {diags:?}"
+        );
+    }
 }
 
 #[tokio::test]

@@ -54,7 +54,7 @@ fn every_problem_of_every_file_is_reported_with_position() {
     golden("invalid.stderr", &String::from_utf8_lossy(&out.stderr));
     assert_eq!(
         String::from_utf8_lossy(&out.stdout),
-        "1 checks valid, 24 errors, 1 warnings\n"
+        "1 check valid, 24 errors, 1 warning\n"
     );
 }
 
@@ -163,4 +163,51 @@ fn check_durations_and_sizes_out_of_bounds_are_load_errors() {
         "bounds-checks.stderr",
         &String::from_utf8_lossy(&out.stderr),
     );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "1 check valid, 7 errors, 0 warnings\n"
+    );
+}
+
+/// One secret used nine times in two files is one warning, naming both
+/// checks, not nine.
+#[test]
+fn an_unset_secret_is_one_warning_naming_every_check_that_uses_it() {
+    let dir = tempfile::Builder::new()
+        .prefix("scarecrow-test-validate-secrets-")
+        .tempdir()
+        .expect("scratch dir");
+    let secret = "${secret:SCARECROW_TEST_NEVER_SET}";
+    let headers = |n: usize| {
+        (0..n)
+            .map(|i| format!("x-{i} = \"{secret}\""))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    for (name, uses) in [("first", 5), ("second", 4)] {
+        std::fs::write(
+            dir.path().join(format!("{name}.toml")),
+            format!(
+                "[[step]]\nname = \"open\"\nurl = \"https://example.org/\"\nheaders = {{ {} }}\n",
+                headers(uses)
+            ),
+        )
+        .expect("write check");
+    }
+    let out = validate(&[dir.path().to_str().expect("utf-8 path")]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert_eq!(stderr.matches("warning:").count(), 1, "{stderr}");
+    assert!(
+        stderr.starts_with(
+            "warning: secret `SCARECROW_TEST_NEVER_SET` is not set in the environment"
+        ),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("`first`") && stderr.contains("`second`"),
+        "{stderr}"
+    );
+    assert!(stdout.contains(", 1 warning"), "{stdout}");
 }

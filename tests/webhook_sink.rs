@@ -327,7 +327,7 @@ async fn answers_are_classified() {
     );
     assert_eq!(
         sink.send(&e, 2).await,
-        Attempt::Retry {
+        Attempt::Throttled {
             error: "the receiver answered 429 Too Many Requests".into(),
             retry_after: None
         }

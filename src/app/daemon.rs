@@ -34,7 +34,7 @@ pub async fn run(config_path: Option<&Path>, secrets: Secrets) -> Exit {
             return Exit::Config;
         }
     };
-    super::init_tracing("info", config.log_format);
+    super::init_tracing(&config.log_level.as_str().to_lowercase(), config.log_format);
     match serve(config, config_path.map(Path::to_owned), secrets).await {
         Ok(()) => Exit::Ok,
         Err(e) => {
@@ -84,6 +84,7 @@ async fn serve(
     for e in probe.prepare(checks.iter().map(|c| &**c)) {
         tracing::error!("{e}; its checks fail with reason `setup`");
     }
+    let open_files = crate::server::raise_open_files();
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;
@@ -111,16 +112,30 @@ async fn serve(
         incidents: incidents.commands.clone(),
         scheduler: scheduler_tx,
     });
+    let state = crate::server::ServerState::from_config(
+        &live.config,
+        &live.secrets,
+        metrics.clone(),
+        view.clone(),
+        actions,
+    )?;
+    if state.exposed && state.api_token.is_none() {
+        tracing::warn!(listen = %live.config.listen, "the API is off: this server listens beyond loopback and config.toml sets no api_token (set api_token = \"${{secret:SCARECROW_API_TOKEN}}\" or a ${{file:…}})");
+    }
+    let limits = crate::server::Limits {
+        idle_timeout: live.config.server.idle_timeout,
+        max_connections: live
+            .config
+            .server
+            .max_connections
+            .unwrap_or_else(|| crate::server::connection_cap(open_files)),
+        grace: live.config.shutdown_grace,
+    };
     let server = tokio::spawn(crate::server::serve(
         listener,
-        crate::server::router(crate::server::ServerState::from_config(
-            &live.config,
-            &live.secrets,
-            metrics.clone(),
-            view.clone(),
-            actions,
-        )?),
-        shutdown.clone().cancelled_owned(),
+        crate::server::router(state),
+        limits,
+        shutdown.clone(),
     ));
     let heartbeat = match &live.config.heartbeat {
         Some((url, every)) => Some(super::heartbeat::Heartbeat::new(url.clone(), *every)?),
@@ -169,13 +184,13 @@ async fn serve(
     // The scheduler owns the last senders of run results: once it has
     // drained, the engine sees every result, then delivery and the store finish.
     let _ = scheduling.await;
+    // The server holds a handle to the engine; it lets go within the grace
+    // period, whatever its clients do.
+    if let Ok(Err(e)) = server.await {
+        tracing::warn!("server: {e}");
+    }
     drop(live);
     incidents.shutdown().await;
-    match tokio::time::timeout(Duration::from_secs(5), server).await {
-        Ok(Ok(Err(e))) => tracing::warn!("server: {e}"),
-        Err(_) => tracing::warn!("server did not stop in time"),
-        _ => {}
-    }
     tracing::info!("stopped");
     Ok(())
 }
@@ -184,10 +199,11 @@ impl Live {
     /// Rescans the checks directory (after re-reading `config.toml` on
     /// SIGHUP) and applies the difference.
     fn reload(&mut self, trigger: Trigger) {
-        let mut force = false;
-        if trigger == Trigger::Signal {
-            force = self.reload_config();
-        }
+        let reread = match trigger {
+            Trigger::Signal => self.reload_config(),
+            Trigger::Files => None,
+        };
+        let force = reread == Some(true);
         let secrets = self.secrets.clone();
         let env = secret_env(&secrets);
         match self
@@ -214,18 +230,24 @@ impl Live {
                 "cannot read the checks directory: {e}; keeping the checks as they are"
             ),
         }
+        // Roles and maintenance windows live in config.toml, not in the
+        // checks: a check whose file did not change needs a new policy too.
+        if reread.is_some() {
+            self.rebuild_policies();
+        }
         self.report();
     }
 
     /// Re-reads `config.toml`; applies what is safe to change while running.
-    /// Returns whether check defaults changed (every file is then re-read).
-    fn reload_config(&mut self) -> bool {
+    /// Returns whether check defaults changed (every file is then re-read),
+    /// or `None` when the file has errors and nothing changed.
+    fn reload_config(&mut self) -> Option<bool> {
         let new = match config::load_config(self.config_path.as_deref()) {
             Ok(c) => c,
             Err(diags) => {
                 log_diagnostics(&diags);
                 tracing::error!("config.toml has errors; keeping the running configuration");
-                return false;
+                return None;
             }
         };
         let old = &self.config;
@@ -237,6 +259,7 @@ impl Live {
             ("sinks", old.sinks != new.sinks),
             ("heartbeat", old.heartbeat != new.heartbeat),
             ("log_format", old.log_format != new.log_format),
+            ("log_level", old.log_level != new.log_level),
             ("api_token", old.api_token != new.api_token),
             ("metrics_auth", old.metrics_auth != new.metrics_auth),
         ] {
@@ -262,7 +285,18 @@ impl Live {
             sinks: keep.4,
             ..new
         };
-        force
+        Some(force)
+    }
+
+    /// Every check's incident policy from the current `config.toml`.
+    fn rebuild_policies(&self) {
+        let mut policies = self
+            .policies
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        for check in self.catalog.checks() {
+            policies.insert(check.name.clone(), policy(check, &self.config));
+        }
     }
 
     /// Starts added checks, swaps changed ones, stops removed ones; checks
@@ -294,7 +328,13 @@ impl Live {
     /// Logs the files' problems and records how the load went.
     fn report(&self) {
         let diags: Vec<Diagnostic> = self.catalog.diagnostics().cloned().collect();
-        log_diagnostics(&diags);
+        let check_of = |file: &Path| {
+            self.catalog
+                .checks()
+                .find(|c| c.source == file)
+                .map(|c| c.name.as_str())
+        };
+        log_diagnostics(&config::fold_unset_secrets(diags, check_of, |_| true));
         let ok = !self.catalog.has_errors();
         self.metrics.reloaded(ok);
         let files = self
@@ -329,19 +369,24 @@ fn secret_env(secrets: &Secrets) -> impl Fn(&str) -> Option<String> + '_ {
     move |name: &str| config::process_env(name).or_else(|| secrets.get(name).ok())
 }
 
-/// SIGTERM (container stop) or SIGINT (Ctrl-C).
-async fn wait_for_signal() {
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
+/// SIGTERM (container stop) or SIGINT (Ctrl-C). The SIGTERM handler is
+/// installed by the call, not at the first poll: a SIGTERM sent from then on
+/// ends the process cleanly instead of killing it (exit 143).
+pub(super) fn wait_for_signal() -> impl Future<Output = ()> {
+    let term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate());
+    async move {
+        let term = async {
+            match term {
+                Ok(mut s) => {
+                    s.recv().await;
+                }
+                Err(_) => std::future::pending().await,
             }
-            Err(_) => std::future::pending().await,
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            () = term => {}
         }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        () = term => {}
     }
 }
 

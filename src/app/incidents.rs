@@ -93,11 +93,7 @@ impl Incidents {
         let stop_worker = CancellationToken::new();
         let worker = Worker::new(store.clone(), sinks, telemetry, config.notify_retry_for);
         metrics.incident_budget(config.budget_90d);
-        let budget = tokio::spawn(count_incidents(
-            config.store_path.clone(),
-            metrics.clone(),
-            stop_worker.clone(),
-        ));
+        let budget = tokio::spawn(count_incidents(commands.downgrade(), stop_worker.clone()));
         Ok(Incidents {
             budget,
             commands,
@@ -120,22 +116,15 @@ impl Incidents {
     }
 }
 
-/// Keeps `scarecrow_incidents_90d` current: from the store at start, then
-/// every few minutes (incidents age out of the window as well as arrive).
-async fn count_incidents(path: std::path::PathBuf, metrics: Metrics, stop: CancellationToken) {
+/// Has the engine count `scarecrow_incidents_90d` from the store at start,
+/// then every few minutes, as incidents age out of the window (each
+/// declaration counts at once). Holds no sender: the engine stops when the
+/// daemon's are gone.
+async fn count_incidents(engine: mpsc::WeakUnboundedSender<Command>, stop: CancellationToken) {
     loop {
-        let (p, m) = (path.clone(), metrics.clone());
-        let counted = tokio::task::spawn_blocking(move || {
-            let since = Utc::now() - chrono::TimeDelta::days(90);
-            let counts = crate::store::open_reader(&p)?.incident_counts(since)?;
-            for (check, n) in counts {
-                m.incidents_90d(&check, n);
-            }
-            Ok::<_, crate::incident::store::StoreError>(())
-        })
-        .await;
-        if let Ok(Err(e)) = counted {
-            tracing::debug!("counting incidents: {e}");
+        match engine.upgrade() {
+            Some(engine) if engine.send(Command::Count).is_ok() => {}
+            _ => return,
         }
         tokio::select! {
             () = stop.cancelled() => return,
@@ -210,6 +199,10 @@ impl EngineObserver for IncidentTelemetry {
         self.metrics.store_up(up);
         self.view.store_up(up);
     }
+
+    fn incident_counts(&self, counts: &std::collections::BTreeMap<String, u64>) {
+        self.metrics.incidents_90d(counts);
+    }
 }
 
 impl DeliveryObserver for IncidentTelemetry {
@@ -218,10 +211,11 @@ impl DeliveryObserver for IncidentTelemetry {
             .notification(&item.sink, item.event.kind.as_str(), result);
     }
 
+    fn throttled(&self, item: &OutboxItem) {
+        self.metrics.notification_throttled(&item.sink);
+    }
+
     fn backlog(&self, pending: usize, oldest: Option<DateTime<Utc>>) {
-        let age = oldest.map_or(0.0, |t| {
-            (Utc::now() - t).num_milliseconds().max(0) as f64 / 1000.0
-        });
-        self.metrics.outbox(pending, age);
+        self.metrics.outbox(pending, oldest);
     }
 }

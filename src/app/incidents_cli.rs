@@ -50,9 +50,9 @@ fn table(incidents: &[Incident]) -> String {
     for i in incidents {
         let state = match (i.resolved_at, i.duration()) {
             (Some(at), Some(d)) => format!(
-                "resolved {} after {}m",
+                "resolved {} after {}",
                 at.format("%Y-%m-%d %H:%M"),
-                d.num_minutes()
+                crate::check::words::human(d.to_std().unwrap_or_default())
             ),
             _ => "OPEN".to_owned(),
         };

@@ -13,6 +13,7 @@ use std::io::Write as _;
 
 use tracing_subscriber::filter::Targets;
 
+use crate::check::words::count;
 use crate::cli::{Cli, Command};
 use crate::config::{Diagnostic, LogFormat};
 use crate::probe::Secrets;
@@ -105,6 +106,17 @@ pub(crate) fn print_diagnostics(diags: &[Diagnostic]) {
     }
 }
 
+/// The name of the check loaded from `file`, for messages about the file.
+pub(crate) fn check_in<'c>(
+    checks: &'c [crate::check::Check],
+    file: &std::path::Path,
+) -> Option<&'c str> {
+    checks
+        .iter()
+        .find(|c| c.source == file)
+        .map(|c| c.name.as_str())
+}
+
 fn validate(config: Option<&std::path::Path>, paths: Vec<std::path::PathBuf>) -> Exit {
     let config = match crate::config::load_config(config) {
         Ok(c) => c,
@@ -119,12 +131,19 @@ fn validate(config: Option<&std::path::Path>, paths: Vec<std::path::PathBuf>) ->
         paths
     };
     let loaded = crate::config::load_checks(&paths, &config.defaults, &crate::config::process_env);
-    print_diagnostics(&loaded.diagnostics);
-    let errors = loaded.diagnostics.iter().filter(|d| d.is_error()).count();
-    let warnings = loaded.diagnostics.len() - errors;
+    let diags = crate::config::fold_unset_secrets(
+        loaded.diagnostics,
+        |file| check_in(&loaded.checks, file),
+        |_| true,
+    );
+    print_diagnostics(&diags);
+    let errors = diags.iter().filter(|d| d.is_error()).count();
+    let warnings = diags.len() - errors;
     println!(
-        "{} checks valid, {errors} errors, {warnings} warnings",
-        loaded.checks.len()
+        "{} valid, {}, {}",
+        count(loaded.checks.len(), "check"),
+        count(errors, "error"),
+        count(warnings, "warning")
     );
     if errors > 0 { Exit::Config } else { Exit::Ok }
 }
@@ -170,9 +189,33 @@ async fn healthcheck(url: &str) -> Exit {
             Exit::CheckFailed
         }
         Err(e) => {
-            eprintln!("unhealthy: {url}: {e}");
+            eprintln!("unhealthy: {}", unreachable(url, &e));
             Exit::CheckFailed
         }
+    }
+}
+
+/// Why nothing useful came back, in the words of the cause: reqwest's own
+/// message ("error sending request for url") names none.
+fn unreachable(url: &str, e: &reqwest::Error) -> String {
+    if e.is_timeout() {
+        return format!("no answer from {url} within 5 s");
+    }
+    let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
+    let mut innermost = None;
+    while let Some(cause) = source {
+        if let Some(io) = cause.downcast_ref::<std::io::Error>() {
+            innermost = Some(io.kind().to_string());
+            break;
+        }
+        innermost = Some(cause.to_string());
+        source = cause.source();
+    }
+    let cause = innermost.unwrap_or_else(|| e.to_string());
+    if e.is_connect() {
+        format!("no scarecrow answers at {url} ({cause})")
+    } else {
+        format!("{url}: {cause}")
     }
 }
 
@@ -184,10 +227,9 @@ async fn demo_site(listen: std::net::SocketAddr) -> Exit {
             return Exit::Config;
         }
     };
+    // Before the first connection: SIGTERM stops it like the daemon, exit 0.
+    let shutdown = daemon::wait_for_signal();
     println!("demo site on http://{listen}/ (Ctrl-C to stop)");
-    let shutdown = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
     match crate::demo::DemoSite::new().serve(listener, shutdown).await {
         Ok(()) => Exit::Ok,
         Err(e) => {

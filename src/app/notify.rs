@@ -71,8 +71,8 @@ pub async fn run(args: NotifyArgs) -> Exit {
     }
 }
 
-/// Sends `event`, waiting out a short `Retry-After` (or the sink's own rate
-/// limit, which spaces the two messages on Slack) a few times.
+/// Sends `event` in the slot of the sink's known rate limit (which spaces
+/// the two messages on Slack), waiting out a short `Retry-After` a few times.
 async fn send(sink: &dyn Sink, event: &Event) -> Attempt {
     let what = match event.kind {
         EventKind::Resolved => "resolution",
@@ -80,10 +80,17 @@ async fn send(sink: &dyn Sink, event: &Event) -> Attempt {
     };
     let mut n = 1;
     loop {
+        if let Some(limit) = sink.pace() {
+            tokio::time::sleep(limit.reserve().min(MAX_WAIT)).await;
+        }
         let attempt = sink.send(event, n).await;
         println!("  {what}: {attempt}");
         match &attempt {
             Attempt::Retry {
+                retry_after: Some(wait),
+                ..
+            }
+            | Attempt::Throttled {
                 retry_after: Some(wait),
                 ..
             } if n < MAX_ATTEMPTS && *wait <= MAX_WAIT => {

@@ -29,8 +29,19 @@ pub async fn run(args: OnceArgs) -> Exit {
         &config.defaults,
         &config::process_env,
     );
-    print_diagnostics(&loaded.diagnostics);
-    let selected = match select(&loaded.checks, &args) {
+    let selected = select(&loaded.checks, &args);
+    // Unset secrets matter for the checks that run, once a secret.
+    let runs = |file: &std::path::Path| {
+        selected
+            .as_ref()
+            .is_ok_and(|s| s.iter().any(|c| c.source == file))
+    };
+    print_diagnostics(&config::fold_unset_secrets(
+        loaded.diagnostics.clone(),
+        |file| super::check_in(&loaded.checks, file),
+        runs,
+    ));
+    let selected = match selected {
         Ok(s) => s,
         Err(message) => {
             eprintln!("error: {message}");
@@ -100,7 +111,7 @@ fn select<'c>(checks: &'c [Check], args: &OnceArgs) -> Result<Vec<&'c Check>, St
 
 async fn run_all(probe: &Probe, checks: &[&Check], concurrency: usize) -> Vec<RunResult> {
     futures_util::stream::iter(checks)
-        .map(|c| probe.run(c))
+        .map(|c| crate::schedule::caught(c, probe.run(c)))
         .buffered(concurrency)
         .collect()
         .await
@@ -127,9 +138,9 @@ async fn retry_failing(
             return;
         }
         eprintln!(
-            "{} failing, retrying for up to {}s",
+            "{} failing, retrying for up to {}",
             failing.len(),
-            left.as_secs()
+            crate::check::words::human(left)
         );
         tokio::time::sleep(RETRY_PAUSE.min(left)).await;
         let again: Vec<&Check> = failing.iter().map(|&i| checks[i]).collect();

@@ -44,14 +44,21 @@ impl Observer for Telemetry {
 
     fn finished(&self, check: &Arc<Check>, result: RunResult, counted: bool) {
         self.metrics.observe_run(&result);
-        self.view.run_finished(&result);
+        let before = self.view.run_finished(&result);
         let ms = result.duration.as_millis() as u64;
         match &result.outcome {
-            // Thousands of passing runs a second would drown the log (and
-            // cost more CPU than the check): they show in metrics and the API.
-            Outcome::Success => {
-                tracing::debug!(check = %check.name, duration_ms = ms, "check passed")
-            }
+            // A check's first pass and each recovery at info; the passes in
+            // between at debug: thousands of passing runs a second would
+            // drown the log (and cost more CPU than the check).
+            Outcome::Success => match before {
+                None => tracing::info!(check = %check.name, duration_ms = ms, "check passed"),
+                Some(false) => {
+                    tracing::info!(check = %check.name, duration_ms = ms, "check recovered")
+                }
+                Some(true) => {
+                    tracing::debug!(check = %check.name, duration_ms = ms, "check passed")
+                }
+            },
             Outcome::Failure {
                 reason,
                 step,

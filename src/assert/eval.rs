@@ -3,11 +3,12 @@
 
 use std::cell::OnceCell;
 use std::fmt;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 
-use super::{Assertion, Found, Predicate, Query};
+use super::{Assertion, Found, PageError, Predicate, Query};
+use crate::check::words::human_size;
 use crate::template::Resolve;
 
 /// The parts of a response that assertions and captures look at.
@@ -28,16 +29,26 @@ pub struct Response<'a> {
 /// many assertions use it.
 pub struct Document<'a> {
     pub response: Response<'a>,
-    html: OnceCell<scraper::Html>,
+    html: OnceCell<Result<scraper::Html, PageError>>,
     json: OnceCell<Result<serde_json::Value, String>>,
     /// The moment dates on the page are judged against.
     now: DateTime<Utc>,
+    /// When parsing the page must give up: the run's (or step's) deadline.
+    deadline: Option<Instant>,
 }
 
 /// Why an assertion did not hold, in words a user reads.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Failure {
     pub message: String,
+}
+
+impl From<PageError> for Failure {
+    fn from(e: PageError) -> Self {
+        Failure {
+            message: e.to_string(),
+        }
+    }
 }
 
 impl fmt::Display for Failure {
@@ -66,12 +77,25 @@ impl<'a> Document<'a> {
             html: OnceCell::new(),
             json: OnceCell::new(),
             now,
+            deadline: None,
         }
     }
 
-    pub fn html(&self) -> &scraper::Html {
-        self.html
-            .get_or_init(|| scraper::Html::parse_document(self.response.body))
+    /// The same document, whose page parsing gives up at `deadline`.
+    pub fn until(self, deadline: Instant) -> Self {
+        Document {
+            deadline: Some(deadline),
+            ..self
+        }
+    }
+
+    /// The body parsed as HTML, once; an error if the page is deeper than
+    /// a browser would build or parsing outlasts the deadline.
+    pub fn html(&self) -> Result<&scraper::Html, PageError> {
+        let parsed = self
+            .html
+            .get_or_init(|| super::page::parse(self.response.body, self.deadline));
+        parsed.as_ref().map_err(|e| *e)
     }
 
     pub fn json(&self) -> Result<&serde_json::Value, Failure> {
@@ -85,14 +109,19 @@ impl<'a> Document<'a> {
     }
 
     /// Texts (or attribute values) of the elements a selector matches.
-    pub fn select(&self, selector: &super::Css, attr: Option<&str>) -> Vec<Option<String>> {
-        self.html()
+    pub fn select(
+        &self,
+        selector: &super::Css,
+        attr: Option<&str>,
+    ) -> Result<Vec<Option<String>>, PageError> {
+        Ok(self
+            .html()?
             .select(&selector.selector)
             .map(|el| match attr {
                 Some(a) => el.value().attr(a).map(str::to_owned),
                 None => Some(normalize_space(el.text())),
             })
-            .collect()
+            .collect())
     }
 
     /// Checks one assertion.
@@ -143,7 +172,7 @@ impl<'a> Document<'a> {
                 ),
             }),
             (Query::Css { selector, attr }, p) => {
-                let found = self.select(selector, attr.as_deref());
+                let found = self.select(selector, attr.as_deref())?;
                 let n = found.len() as u64;
                 let q = &a.query;
                 match p {
@@ -216,7 +245,8 @@ impl<'a> Document<'a> {
             (Query::BodySize, Predicate::UnderBytes(max)) => match r.size < *max {
                 true => Ok(()),
                 false => fail(format!(
-                    "expected body under {max} bytes, got {} bytes",
+                    "expected body under {}, got {} bytes",
+                    human_size(*max),
                     r.size
                 )),
             },
@@ -267,11 +297,13 @@ impl<'a> Document<'a> {
         let r = &self.response;
         let text = |t: &'a str| Found::Text(t.into());
         Some(Ok(match q {
-            Query::Css { selector, attr } => self
-                .select(selector, attr.as_deref())
-                .into_iter()
-                .map(|v| v.map_or(Found::NoAttribute, |t| Found::Text(t.into())))
-                .collect(),
+            Query::Css { selector, attr } => match self.select(selector, attr.as_deref()) {
+                Ok(found) => found
+                    .into_iter()
+                    .map(|v| v.map_or(Found::NoAttribute, |t| Found::Text(t.into())))
+                    .collect(),
+                Err(e) => return Some(Err(e.into())),
+            },
             Query::Header(name) => r
                 .headers
                 .get_all(name)
@@ -340,7 +372,7 @@ fn verb(p: &Predicate) -> String {
         Predicate::Count(c) => format!("match {c} elements"),
         Predicate::JsonEquals(v) => format!("equal {v}"),
         Predicate::Under(d) => format!("be under {}", humantime::format_duration(*d)),
-        Predicate::UnderBytes(b) => format!("be under {b} bytes"),
+        Predicate::UnderBytes(b) => format!("be under {}", human_size(*b)),
         Predicate::Fresh(fresh) => format!("be {fresh}"),
         Predicate::Number(range) => format!("be a number {range}"),
         Predicate::MoreThanDays(n) => format!("be more than {n} days away"),

@@ -4,6 +4,7 @@
 
 mod cert;
 mod eval;
+mod page;
 mod pattern;
 mod value;
 
@@ -12,9 +13,11 @@ use std::time::Duration;
 
 pub use cert::PeerCertificate;
 pub use eval::{Document, Failure, Response};
+pub use page::{MAX_PAGE_DEPTH, PageError};
 pub use pattern::{Pattern, Patterns};
 pub use value::{CLOCK_SKEW, DateFormat, FormatError, Found, Freshness, NumberRange, first_number};
 
+use crate::check::words::human_size;
 use crate::template::Template;
 
 /// One assertion on a response, `{ query, predicate }`.
@@ -297,7 +300,7 @@ impl fmt::Display for Predicate {
             Predicate::Count(c) => write!(f, "matches {c} elements"),
             Predicate::JsonEquals(v) => write!(f, "equals {v}"),
             Predicate::Under(d) => write!(f, "is under {}", humantime::format_duration(*d)),
-            Predicate::UnderBytes(b) => write!(f, "is under {b} bytes"),
+            Predicate::UnderBytes(b) => write!(f, "is under {}", human_size(*b)),
             Predicate::Fresh(fresh) => write!(f, "is {fresh}"),
             Predicate::Number(range) => write!(f, "is a number {range}"),
             Predicate::MoreThanDays(n) => write!(f, "is more than {n} days away"),

@@ -1,6 +1,6 @@
 //! The durations and sizes a user writes (check files, `config.toml`,
-//! maintenance windows, `once --wait`), with their limits in one place, and
-//! the one way they are shown back to people.
+//! maintenance windows, `once --wait`), with their limits in one place.
+//! They are shown back to people by [`super::words`].
 //!
 //! A duration is from 1 ms to 366 days: below a millisecond nothing in a
 //! check can be timed, and the upper bound keeps every deadline computed
@@ -10,6 +10,8 @@
 use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
+
+use super::words::{human, human_size};
 
 /// The shortest duration accepted.
 pub const MIN_DURATION: Duration = Duration::from_millis(1);
@@ -164,53 +166,6 @@ pub enum BoundsError {
     TooLarge { written: String },
 }
 
-/// A duration as people read it: `250ms`, `1.5s`, `29s`, `1m 30s`,
-/// `2h 5m`, `3d 4h`. Whole seconds from ten seconds up; every non-zero
-/// unit from days to seconds, so a configured value reads back as written.
-pub fn human(d: Duration) -> String {
-    if d < Duration::from_secs(1) {
-        return format!("{}ms", d.as_millis());
-    }
-    if d < Duration::from_secs(10) && d.subsec_millis() != 0 {
-        let tenths = d.as_millis() / 100;
-        return match tenths % 10 {
-            0 => format!("{}s", tenths / 10),
-            t => format!("{}.{t}s", tenths / 10),
-        };
-    }
-    let mut secs = d.as_secs();
-    let mut parts = Vec::new();
-    for (size, unit) in [(86_400, "d"), (3_600, "h"), (60, "m"), (1, "s")] {
-        if secs >= size {
-            parts.push(format!("{}{unit}", secs / size));
-            secs %= size;
-        }
-    }
-    parts.join(" ")
-}
-
-/// A size in the largest unit that writes it exactly: `10MiB`, `1MB`,
-/// `512KiB`, `1500 bytes`.
-pub fn human_size(bytes: u64) -> String {
-    const UNITS: [(u64, &str); 6] = [
-        (1 << 30, "GiB"),
-        (1_000_000_000, "GB"),
-        (1 << 20, "MiB"),
-        (1_000_000, "MB"),
-        (1 << 10, "KiB"),
-        (1_000, "kB"),
-    ];
-    for (size, unit) in UNITS {
-        if bytes >= size && bytes % size == 0 {
-            return format!("{}{unit}", bytes / size);
-        }
-    }
-    match bytes {
-        1 => "1 byte".to_owned(),
-        b => format!("{b} bytes"),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -274,32 +229,5 @@ mod tests {
             "3 parsecs".parse::<Size>(),
             Err(BoundsError::Syntax(_))
         ));
-    }
-
-    #[test]
-    fn durations_read_as_people_write_them() {
-        let cases = [
-            (Duration::ZERO, "0ms"),
-            (Duration::from_millis(250), "250ms"),
-            (Duration::from_millis(1500), "1.5s"),
-            (Duration::from_millis(1999), "1.9s"),
-            (Duration::from_secs(2), "2s"),
-            (Duration::from_millis(29_400), "29s"),
-            (Duration::from_secs(90), "1m 30s"),
-            (Duration::from_secs(3600), "1h"),
-            (Duration::from_secs(3 * 86_400 + 4 * 3600), "3d 4h"),
-        ];
-        for (d, text) in cases {
-            assert_eq!(human(d), text);
-        }
-    }
-
-    #[test]
-    fn sizes_read_back_as_configured() {
-        for text in ["10MiB", "1MB", "512KiB", "1GiB", "2kB"] {
-            assert_eq!(parse_size(text).map(human_size).as_deref(), Some(text));
-        }
-        assert_eq!(human_size(1500 + 1), "1501 bytes");
-        assert_eq!(human_size(1), "1 byte");
     }
 }

@@ -5,6 +5,8 @@ pub mod bounds;
 pub mod cron;
 pub mod maintenance;
 mod outcome;
+mod pin;
+pub mod words;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -12,7 +14,8 @@ use std::path::PathBuf;
 use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
-pub use outcome::{Outcome, Phases, Reason, RunResult, StepResult, from_millis, millis};
+pub use outcome::{Outcome, Phases, Reason, Redirect, RunResult, StepResult, from_millis, millis};
+pub use pin::CertDigest;
 
 /// The hasher of maps that every run looks its check up in (by name, by
 /// connection options). Their keys come from the operator's own files, so
@@ -66,6 +69,9 @@ pub struct TlsOptions {
     pub client_key: Option<PemFile>,
     /// Accept any certificate: no issuer, name or expiry check.
     pub insecure: bool,
+    /// Trust exactly these certificates (by digest) instead of CAs; the
+    /// server must still prove it holds the certificate's key.
+    pub pin_sha256: Vec<CertDigest>,
 }
 
 /// A PEM file read at load. Its `Debug` shows the path only: a key file
@@ -340,7 +346,7 @@ impl Step {
 impl std::fmt::Display for Schedule {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Schedule::Every(d) => write!(f, "every {}", humantime::format_duration(*d)),
+            Schedule::Every(d) => write!(f, "every {}", words::human(*d)),
             Schedule::Cron(c) => write!(f, "cron \"{}\" ({})", c.expr(), c.timezone()),
         }
     }

@@ -26,10 +26,12 @@ pub enum Reason {
     Redirects,
     /// A value the run needs (a secret, a capture) could not be had.
     Setup,
+    /// The run panicked: a bug in scarecrow, not a fault of the site.
+    Internal,
 }
 
 impl Reason {
-    pub const ALL: [Reason; 10] = [
+    pub const ALL: [Reason; 11] = [
         Reason::Assertion,
         Reason::Capture,
         Reason::Timeout,
@@ -40,6 +42,7 @@ impl Reason {
         Reason::BodyTooLarge,
         Reason::Redirects,
         Reason::Setup,
+        Reason::Internal,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -54,6 +57,7 @@ impl Reason {
             Reason::BodyTooLarge => "body_too_large",
             Reason::Redirects => "redirects",
             Reason::Setup => "setup",
+            Reason::Internal => "internal",
         }
     }
 }
@@ -113,18 +117,36 @@ impl Phases {
     }
 }
 
+/// A redirect a step followed: the status that asked for it and the URL it
+/// led to (resolved; without query or credentials, like the step's `url`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Redirect {
+    pub status: u16,
+    pub location: String,
+}
+
 /// One step as it ran.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StepResult {
     pub name: String,
-    /// Method and URL of the last request (after redirects).
+    /// Method and URL of the request as the step sent it; where redirects
+    /// took it is in `redirects`.
     pub method: String,
     pub url: String,
     pub status: Option<u16>,
-    #[serde(serialize_with = "ms", deserialize_with = "de_ms")]
+    /// Named for their unit in JSON; the aliases read runs stored before.
+    #[serde(
+        serialize_with = "ms",
+        deserialize_with = "de_ms",
+        rename = "duration_ms",
+        alias = "duration"
+    )]
     pub duration: Duration,
+    #[serde(rename = "phases_ms", alias = "phases")]
     pub phases: Phases,
-    pub redirects: u32,
+    /// The redirects followed, in order; the last `location` answered.
+    #[serde(deserialize_with = "de_redirects", default)]
+    pub redirects: Vec<Redirect>,
     /// How many times the step was tried (1 unless it has `retries`).
     #[serde(default = "one")]
     pub attempts: u32,
@@ -191,6 +213,15 @@ fn de_ms<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
     from_millis(ms).ok_or_else(|| serde::de::Error::custom(format!("{ms} is not a duration")))
 }
 
+/// Runs stored before redirects were listed hold only their number: those
+/// read as no list rather than as an error.
+fn de_redirects<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<Redirect>, D::Error> {
+    match serde_json::Value::deserialize(d)? {
+        serde_json::Value::Number(_) => Ok(Vec::new()),
+        hops => serde_json::from_value(hops).map_err(serde::de::Error::custom),
+    }
+}
+
 fn de_opt_ms<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
     match Option::<f64>::deserialize(d)? {
         Some(ms) => from_millis(ms)
@@ -227,7 +258,10 @@ mod tests {
                     ttfb: Some(Duration::from_millis(2)),
                     transfer: None,
                 },
-                redirects: 1,
+                redirects: vec![Redirect {
+                    status: 303,
+                    location: "http://h/done".into(),
+                }],
                 attempts: 2,
                 failures: vec!["x".into()],
                 captures: BTreeMap::from([("order".into(), "D-1".into())]),
@@ -238,5 +272,19 @@ mod tests {
         };
         let json = serde_json::to_string(&run).unwrap();
         assert_eq!(serde_json::from_str::<RunResult>(&json).unwrap(), run);
+    }
+
+    #[test]
+    fn steps_stored_before_units_were_named_still_read() {
+        let old = r#"{"name":"open","method":"GET","url":"http://h/","status":200,
+            "duration":12.5,"phases":{"dns":null,"connect":0.3,"ttfb":2.0,"transfer":null},
+            "redirects":0,"attempts":1,"failures":[]}"#;
+        let step: StepResult = serde_json::from_str(old).unwrap();
+        assert_eq!(step.duration, Duration::from_micros(12_500));
+        assert_eq!(step.redirects, []);
+        assert_eq!(step.phases.ttfb, Some(Duration::from_millis(2)));
+        let now = serde_json::to_value(&step).unwrap();
+        assert_eq!(now["duration_ms"], 12.5);
+        assert_eq!(now["phases_ms"]["connect"], 0.3);
     }
 }

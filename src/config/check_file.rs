@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use toml::de::{DeTable, DeValue};
 
+use super::diagnostic::Severity;
 use super::expect;
 use super::reader::{Ctx, Table, Value};
 use crate::assert::Patterns;
@@ -392,7 +393,13 @@ pub fn template(r: &mut Reader, v: &Value) -> Option<Template> {
                     s.find(&format!("${{secret:{name}}}")).unwrap_or(0),
                     name.len() + 10,
                 );
-                r.cx.warning(at, format!("secret `{name}` is not set in the environment; runs of this check fail until it is"));
+                let mut d = r.cx.src.diagnostic(
+                    Severity::Warning,
+                    at,
+                    format!("secret `{name}` is not set in the environment; runs of this check fail until it is"),
+                );
+                d.unset_secret = Some(name);
+                r.cx.push(d);
             }
             Some(t)
         }

@@ -1,6 +1,7 @@
 //! A check file's client-level keys: `[tls]`, `resolve` and `proxy`. The
 //! files `[tls]` names are read and parsed now, at load: a file that cannot be
-//! read, or holds no certificate or key, is an error at its key.
+//! read, or holds no certificate or key, is an error at its key; so is a
+//! `pin_sha256` that is not a SHA-256 fingerprint.
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
@@ -12,7 +13,7 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
 use super::check_file::{Reader, template_text};
 use super::reader::{Table, Value};
-use crate::check::{Connection, PemFile, TlsOptions};
+use crate::check::{CertDigest, Connection, PemFile, TlsOptions};
 
 /// Reads `[tls]`, `resolve` and `proxy` from the check's top-level table.
 pub fn read(r: &mut Reader, t: &Table) -> Option<Arc<Connection>> {
@@ -74,21 +75,67 @@ fn tls(r: &mut Reader, v: &Value) -> Option<TlsOptions> {
                     v.span(),
                     "`insecure = true` turns certificate verification OFF for this check: \
                      expired, self-signed and wrong-host certificates all pass \
-                     (trust a private CA with `ca` instead)",
+                     (trust a private CA with `ca`, or one certificate with `pin_sha256`, instead)",
                 );
             }
             on
         }
         None => Some(false),
     };
+    let pin_sha256 = match t.get("pin_sha256") {
+        Some(v) => pins(r, v),
+        None => Some(Vec::new()),
+    };
+    if let Some(span) = t.key_span("pin_sha256") {
+        let conflicts = [
+            ("ca", t.key_span("ca").is_some()),
+            ("insecure", insecure == Some(true)),
+        ];
+        for (other, _) in conflicts.into_iter().filter(|(_, set)| *set) {
+            r.cx.error(
+                span.clone(),
+                format!(
+                    "`pin_sha256` and `{other}` cannot be used together: \
+                     a pin trusts exactly the certificates it lists"
+                ),
+            );
+            ok = false;
+        }
+    }
     t.finish(&mut r.cx);
     let options = TlsOptions {
         ca: ca?,
         client_cert: client_cert?,
         client_key: client_key?,
         insecure: insecure?,
+        pin_sha256: pin_sha256?,
     };
     ok.then_some(options)
+}
+
+/// `pin_sha256 = "AB:CD:…"`, or a list of them (a certificate and its
+/// successor): digests of the certificates trusted as the server's.
+fn pins(r: &mut Reader, v: &Value) -> Option<Vec<CertDigest>> {
+    const EXPECTED: &str = "expected a SHA-256 fingerprint as \
+        `openssl x509 -noout -fingerprint -sha256 -in cert.pem` prints it \
+        (64 hex digits; colons optional)";
+    let given = r.cx.strings(v);
+    if given.is_empty() {
+        if v.get_ref().as_array().is_some() {
+            r.cx.error(v.span(), format!("{EXPECTED}, found an empty list"));
+        }
+        return None;
+    }
+    let mut pins = Vec::with_capacity(given.len());
+    for (text, span) in given {
+        match CertDigest::parse(text) {
+            Some(pin) => pins.push(pin),
+            None => r.cx.error(span, format!("{EXPECTED}, found {text:?}")),
+        }
+    }
+    // Every item a pin: `strings` reported (and dropped) items of other types.
+    let listed = v.get_ref().as_array().map_or(1, |a| a.len());
+    (pins.len() == listed).then_some(pins)
 }
 
 /// Reads the PEM file a string value names, relative to the check file.
@@ -104,7 +151,7 @@ fn pem_file(r: &mut Reader, v: &Value, holds: Holds) -> Option<PemFile> {
     let base = r.cx.src.path.parent().unwrap_or(Path::new(""));
     let path = base.join(&name);
     let shown = path.display();
-    let pem = match std::fs::read(&path) {
+    let pem = match crate::fsread::read(&path, crate::fsread::SMALL_FILE_CAP) {
         Ok(pem) => pem,
         Err(e) => {
             r.cx.error(v.span(), format!("cannot read {shown}: {e}"));

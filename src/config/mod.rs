@@ -18,8 +18,8 @@ pub mod watch;
 use std::path::{Path, PathBuf};
 
 pub use check_file::{Defaults, valid_name};
-pub use diagnostic::{Diagnostic, Severity, Source};
-pub use settings::{Config, LogFormat, MetricsAuth, RoleConfig, Roles};
+pub use diagnostic::{Diagnostic, Severity, Source, fold_unset_secrets};
+pub use settings::{Config, LogFormat, MetricsAuth, RoleConfig, Roles, ServerLimits};
 
 use crate::assert::Patterns;
 use crate::check::Check;

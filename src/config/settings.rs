@@ -24,10 +24,14 @@ pub struct Config {
     /// Responses larger than this (decoded) fail as `body_too_large`.
     pub max_body_size: crate::check::bounds::Size,
     pub log_format: LogFormat,
+    /// The daemon's log level (`error` … `trace`); `RUST_LOG` overrides it.
+    pub log_level: tracing::Level,
     /// Where `/metrics` and `/healthz` are served.
     pub listen: SocketAddr,
     /// On SIGTERM, in-flight runs get this long to finish before they are cancelled.
     pub shutdown_grace: std::time::Duration,
+    /// `[server]`: how the HTTP server treats its clients.
+    pub server: ServerLimits,
     pub defaults: Defaults,
     /// Names this deployment in incident keys (`scarecrow:{group}:{check}`):
     /// replicas watching the same checks share it, so receivers see one incident.
@@ -55,6 +59,15 @@ pub struct Config {
     pub maintenance: Vec<crate::check::maintenance::Window>,
     /// The organisation's aim: at most this many incidents per 90 days.
     pub budget_90d: u64,
+}
+
+/// `[server]`: a client connection without a complete request, or idle,
+/// is closed after `idle_timeout`; at most `max_connections` are open at
+/// once (by default a quarter of the open-file limit).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServerLimits {
+    pub idle_timeout: std::time::Duration,
+    pub max_connections: Option<usize>,
 }
 
 /// How `/metrics` is protected (`[metrics_auth]`). Secrets stay placeholders
@@ -118,8 +131,13 @@ impl Default for Config {
             max_body_size: crate::check::bounds::Size::new(10 * 1024 * 1024)
                 .expect("within bounds"),
             log_format: LogFormat::Text,
+            log_level: tracing::Level::INFO,
             listen: SocketAddr::from(([127, 0, 0, 1], 9787)),
             shutdown_grace: std::time::Duration::from_secs(10),
+            server: ServerLimits {
+                idle_timeout: std::time::Duration::from_secs(30),
+                max_connections: None,
+            },
             defaults: Defaults::default(),
             instance_group: "default".to_owned(),
             roles: RoleConfig::default(),
@@ -201,6 +219,17 @@ pub fn parse(src: &Source, env: Env) -> Result<Config, Vec<Diagnostic>> {
             None => {}
         }
     }
+    if let Some(v) = t.get("log_level")
+        && let Some(s) = cx.str(v)
+    {
+        match s.parse::<tracing::Level>() {
+            Ok(level) => c.log_level = level,
+            Err(_) => cx.error(
+                v.span(),
+                format!("log_level is \"error\", \"warn\", \"info\", \"debug\" or \"trace\", found {s:?}"),
+            ),
+        }
+    }
     if let Some(v) = t.get("listen")
         && let Some(s) = cx.str(v)
     {
@@ -214,6 +243,17 @@ pub fn parse(src: &Source, env: Env) -> Result<Config, Vec<Diagnostic>> {
     }
     if let Some(v) = t.get("shutdown_grace") {
         c.shutdown_grace = cx.duration(v).unwrap_or(c.shutdown_grace);
+    }
+    if let Some(v) = t.get("server")
+        && let Some(st) = cx.table(v, "[server]")
+    {
+        if let Some(v) = st.get("idle_timeout") {
+            c.server.idle_timeout = cx.duration(v).unwrap_or(c.server.idle_timeout);
+        }
+        if let Some(v) = st.get("max_connections") {
+            c.server.max_connections = cx.uint(v, 1..=1_000_000).map(|n| n as usize);
+        }
+        st.finish(&mut cx);
     }
     if let Some(v) = t.get("instance_group") {
         match cx.str(v) {

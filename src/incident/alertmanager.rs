@@ -9,7 +9,8 @@
 //! while open and the resolution time once resolved. The outbox holds one
 //! row per event, never one per re-send. The set is seeded from the events
 //! the sink sends and, after a restart, from the open incidents
-//! [`Sink::resume`] is given.
+//! [`Sink::resume`] is given, which are re-posted at once: Alertmanager may
+//! have let them end meanwhile.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -77,6 +78,8 @@ struct Shared {
     /// By incident key (the alert's identity): the latest state of each
     /// alert being kept alive.
     alerts: Mutex<BTreeMap<String, Incident>>,
+    /// Re-post now rather than at the next tick.
+    now: tokio::sync::Notify,
 }
 
 impl fmt::Debug for AlertmanagerSink {
@@ -116,6 +119,7 @@ impl AlertmanagerSink {
             resend,
             client: sink::http_client(spec.timeout).map_err(err)?,
             alerts: Mutex::default(),
+            now: tokio::sync::Notify::new(),
         });
         let resender = match tokio::runtime::Handle::try_current() {
             Ok(rt) => Some(rt.spawn(resend_loop(shared.clone()))),
@@ -194,8 +198,14 @@ impl Sink for AlertmanagerSink {
         let wanted = open
             .iter()
             .filter(|i| i.is_open() && self.route.matches(&i.feature, true));
+        let mut resumed = false;
         for i in wanted {
             alerts.entry(i.key.clone()).or_insert_with(|| i.clone());
+            resumed = true;
+        }
+        if resumed {
+            // The permit is kept if the re-sender has not started yet.
+            self.shared.now.notify_one();
         }
     }
 }
@@ -287,13 +297,17 @@ impl Shared {
     }
 }
 
-/// Re-posts the kept alerts every `resend.every`, all in one request.
+/// Re-posts the kept alerts every `resend.every`, all in one request, and
+/// when told to at once.
 async fn resend_loop(shared: Arc<Shared>) {
     let mut tick = tokio::time::interval(shared.resend.every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     tick.tick().await;
     loop {
-        tick.tick().await;
+        tokio::select! {
+            _ = tick.tick() => {}
+            () = shared.now.notified() => tick.reset(),
+        }
         let now = Utc::now();
         let due = shared.due(now);
         if due.is_empty() {

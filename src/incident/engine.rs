@@ -3,7 +3,7 @@
 //! rows to the delivery worker. If the store cannot be written, events still
 //! go out from memory and the store is reconciled when it recovers.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
 
 use chrono::Utc;
@@ -35,6 +35,8 @@ pub enum Command {
     },
     /// The check is gone: resolve its incident with `check_removed`.
     Removed { check: String },
+    /// Count the incidents of the last 90 days again (some age out).
+    Count,
     /// Resolve an open incident by hand.
     Resolve {
         incident: String,
@@ -47,6 +49,9 @@ pub enum Command {
 pub trait EngineObserver: Send + Sync + 'static {
     fn event(&self, event: &Event);
     fn store_up(&self, up: bool);
+    /// Incidents declared in the last 90 days, by check: after a count, and
+    /// changed by each declaration since.
+    fn incident_counts(&self, counts: &BTreeMap<String, u64>);
 }
 
 pub struct Engine<S> {
@@ -143,8 +148,31 @@ impl<S: Store> Engine<S> {
                 } => {
                     let _ = reply.send(self.resolve(&incident, note).await);
                 }
+                Command::Count => self.count().await,
             }
         }
+    }
+
+    /// Counts the incidents of the last 90 days: those in the store and
+    /// those it has not taken yet. Done here, between commands, no
+    /// declaration can fall between the count and the report of it.
+    async fn count(&mut self) {
+        let since = Utc::now() - chrono::TimeDelta::days(90);
+        let mut counts = match self.store.incident_counts(since).await {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::debug!("counting incidents: {e}");
+                return;
+            }
+        };
+        let declared =
+            self.unsaved.iter().map(|t| &t.event).filter(|e| {
+                e.kind == super::EventKind::Declared && e.incident.declared_at >= since
+            });
+        for e in declared {
+            *counts.entry(e.incident.feature.check.clone()).or_default() += 1;
+        }
+        self.observer.incident_counts(&counts);
     }
 
     async fn on_run(&mut self, result: RunResult, policy: &Policy) {

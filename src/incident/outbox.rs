@@ -1,12 +1,21 @@
 //! Delivery that loses nothing: the outbox worker sends pending items to
 //! their sinks, in order per incident and sink, retrying with backoff until
-//! the retry period ends. Sending never holds up the scheduler.
+//! the retry period ends. A receiver's rate limit is not a failure: sends
+//! are paced to the limits sinks know, and a 429 holds back the sink's
+//! sends until its `Retry-After`, neither counting as a failed attempt. Sending never holds up the scheduler, and the
+//! store never holds up sending: each outcome is queued to the store's
+//! writer while the next event goes out.
+
+mod saves;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
+use futures_util::stream::{FuturesUnordered, StreamExt as _};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -16,14 +25,28 @@ use super::store::{DeliveryState, OutboxItem, Store};
 /// First retry after about this long, doubling per attempt.
 const BACKOFF_BASE: Duration = Duration::from_secs(5);
 const BACKOFF_CAP: Duration = Duration::from_secs(30 * 60);
-/// Sends in flight at once, across sinks.
+/// Sends in flight at once to one sink: a slow receiver holds up its own
+/// events only.
 const MAX_IN_FLIGHT: usize = 8;
+/// How soon writes the store refused are queued again.
+const SAVE_RETRY: Duration = Duration::from_secs(5);
+/// How long a sink that answered 429 without a `Retry-After` is left alone.
+const THROTTLED_FOR: Duration = Duration::from_secs(5);
 
 /// What the worker reports, for metrics and logs.
 pub trait DeliveryObserver: Send + Sync + 'static {
     fn attempted(&self, item: &OutboxItem, result: &'static str);
+    /// A send held back by the receiver's rate limit: its 429, or a slot of
+    /// the sink's known rate not yet come.
+    fn throttled(&self, item: &OutboxItem);
     fn backlog(&self, pending: usize, oldest: Option<DateTime<Utc>>);
 }
+
+/// A send in flight and, once done, the item it was for and its outcome.
+type Sending = Pin<Box<dyn Future<Output = (OutboxItem, Attempt)> + Send>>;
+
+/// An item's place in `pending`: oldest first.
+type Key = (DateTime<Utc>, String);
 
 pub struct Worker<S> {
     store: Arc<S>,
@@ -31,10 +54,19 @@ pub struct Worker<S> {
     observer: Arc<dyn DeliveryObserver>,
     /// How long an event is retried before it is dead-lettered.
     retry_for: Duration,
-    pending: BTreeMap<(DateTime<Utc>, String), OutboxItem>,
+    pending: BTreeMap<Key, OutboxItem>,
+    /// Ids of the items being sent. They stay in `pending` until settled,
+    /// so the later events of their incident and sink wait behind them.
+    sending: HashSet<String>,
+    /// Sends in flight per sink.
+    in_flight: HashMap<String, usize>,
+    /// Sinks that answered 429: nothing is sent to them before then.
+    throttled_until: HashMap<String, DateTime<Utc>>,
+    /// Ids of the items that hold a slot of their sink's rate limit: sent
+    /// when it comes, without reserving another.
+    slotted: HashSet<String>,
     disabled: HashSet<String>,
-    /// Deliveries whose outcome the store has not taken yet (it was down).
-    unsaved: Vec<OutboxItem>,
+    saves: saves::Saves,
 }
 
 impl<S: Store> Worker<S> {
@@ -53,13 +85,18 @@ impl<S: Store> Worker<S> {
             observer,
             retry_for,
             pending: BTreeMap::new(),
+            sending: HashSet::new(),
+            in_flight: HashMap::new(),
+            throttled_until: HashMap::new(),
+            slotted: HashSet::new(),
             disabled: HashSet::new(),
-            unsaved: Vec::new(),
+            saves: saves::Saves::default(),
         }
     }
 
     /// Delivers items that arrive on `incoming` (and those it starts with)
-    /// until `shutdown`; the delivery in flight then finishes.
+    /// until `shutdown`; the deliveries in flight then finish and are
+    /// recorded.
     pub async fn run(
         mut self,
         initial: Vec<OutboxItem>,
@@ -69,20 +106,34 @@ impl<S: Store> Worker<S> {
         for item in initial {
             self.add(item);
         }
+        let mut sends: FuturesUnordered<Sending> = FuturesUnordered::new();
         loop {
+            let next = self.start_due(&mut sends, Utc::now());
             self.report();
-            let wait = self.next_wake(Utc::now());
+            let mut wait = next.map_or(Duration::from_secs(60), |at| {
+                (at - Utc::now()).to_std().unwrap_or_default()
+            });
+            if self.saves.any_failed() {
+                wait = wait.min(SAVE_RETRY);
+            }
             tokio::select! {
                 () = shutdown.cancelled() => break,
+                Some((item, attempt)) = sends.next(), if !sends.is_empty() => {
+                    self.settle(item, attempt);
+                }
+                () = self.saves.answered() => {}
                 item = incoming.recv() => match item {
-                    Some(item) => { self.add(item); continue; }
+                    Some(item) => self.add(item),
                     None => break,
                 },
-                () = tokio::time::sleep(wait) => {}
+                () = tokio::time::sleep(wait) => self.saves.retry(&*self.store),
             }
-            self.send_due().await;
         }
-        self.flush_unsaved().await;
+        while let Some((item, attempt)) = sends.next().await {
+            self.settle(item, attempt);
+        }
+        self.report();
+        self.saves.finish(&*self.store).await;
     }
 
     fn add(&mut self, item: OutboxItem) {
@@ -97,58 +148,78 @@ impl<S: Store> Worker<S> {
             .insert((item.created_at, item.id.clone()), item);
     }
 
-    /// The oldest pending item of each incident and sink, if it is due:
+    /// Starts sending the oldest pending item of each incident and sink if
+    /// it is due, nothing is being sent for that pair and its sink has room:
     /// later events wait, so a resolution never overtakes its declaration.
-    fn due(&self, now: DateTime<Utc>) -> Vec<(DateTime<Utc>, String)> {
+    /// Returns when the next item not yet due will be.
+    fn start_due(
+        &mut self,
+        sends: &mut FuturesUnordered<Sending>,
+        now: DateTime<Utc>,
+    ) -> Option<DateTime<Utc>> {
         let mut seen = HashSet::new();
         let mut due = Vec::new();
+        let mut next: Option<DateTime<Utc>> = None;
+        self.throttled_until.retain(|_, until| *until > now);
         for (k, item) in &self.pending {
-            if seen.insert((item.event.incident.id.as_str(), item.sink.as_str()))
-                && item.next_attempt_at <= now
-            {
+            let first = seen.insert((item.event.incident.id.as_str(), item.sink.as_str()));
+            if !first || self.sending.contains(&item.id) {
+                continue;
+            }
+            let at = match self.throttled_until.get(&item.sink) {
+                Some(until) => item.next_attempt_at.max(*until),
+                None => item.next_attempt_at,
+            };
+            if at <= now {
                 due.push(k.clone());
+            } else {
+                next = Some(next.map_or(at, |n| n.min(at)));
             }
         }
-        due
-    }
-
-    fn next_wake(&self, now: DateTime<Utc>) -> Duration {
-        let retry_unsaved = if self.unsaved.is_empty() {
-            Duration::MAX
-        } else {
-            Duration::from_secs(5)
-        };
-        self.pending
-            .values()
-            .map(|i| (i.next_attempt_at - now).to_std().unwrap_or_default())
-            .min()
-            .unwrap_or(Duration::from_secs(60))
-            .min(retry_unsaved)
-    }
-
-    async fn send_due(&mut self) {
-        self.flush_unsaved().await;
-        let due: Vec<_> = self
-            .due(Utc::now())
-            .into_iter()
-            .take(MAX_IN_FLIGHT)
-            .collect();
-        let sends = due.iter().filter_map(|k| {
-            let item = self.pending.get(k)?;
-            let sink = self.sinks.get(&item.sink)?.clone();
-            let item = item.clone();
-            Some(async move {
+        for k in due {
+            let Some(item) = self.pending.get(&k) else {
+                continue;
+            };
+            let Some(sink) = self.sinks.get(&item.sink) else {
+                continue;
+            };
+            let in_flight = self.in_flight.entry(item.sink.clone()).or_default();
+            if *in_flight >= MAX_IN_FLIGHT {
+                // Started when one of the sink's sends settles.
+                continue;
+            }
+            if let Some(limit) = sink.pace()
+                && !self.slotted.remove(&item.id)
+            {
+                let wait = limit.reserve();
+                if !wait.is_zero() {
+                    let at = now + TimeDelta::from_std(wait).unwrap_or(TimeDelta::MAX);
+                    tracing::debug!(sink = %item.sink, event = %item.event.id, wait = ?wait, "waiting for the sink's rate limit");
+                    self.observer.throttled(item);
+                    self.slotted.insert(item.id.clone());
+                    next = Some(next.map_or(at, |n| n.min(at)));
+                    if let Some(item) = self.pending.get_mut(&k) {
+                        item.next_attempt_at = at;
+                    }
+                    continue;
+                }
+            }
+            *in_flight += 1;
+            self.sending.insert(item.id.clone());
+            let (sink, item) = (Arc::clone(sink), item.clone());
+            sends.push(Box::pin(async move {
                 let attempt = sink.send(&item.event, item.attempts + 1).await;
                 (item, attempt)
-            })
-        });
-        let results = futures_util::future::join_all(sends).await;
-        for (item, attempt) in results {
-            self.settle(item, attempt).await;
+            }));
         }
+        next
     }
 
-    async fn settle(&mut self, mut item: OutboxItem, attempt: Attempt) {
+    fn settle(&mut self, mut item: OutboxItem, attempt: Attempt) {
+        self.sending.remove(&item.id);
+        if let Some(n) = self.in_flight.get_mut(&item.sink) {
+            *n = n.saturating_sub(1);
+        }
         let key = (item.created_at, item.id.clone());
         let now = Utc::now();
         item.attempts += 1;
@@ -158,6 +229,32 @@ impl<S: Store> Worker<S> {
                 item.delivered_at = Some(now);
                 item.last_error = None;
                 "delivered"
+            }
+            // Its sink was disabled (410) while this was in flight.
+            _ if !self.pending.contains_key(&key) => return,
+            Attempt::Throttled { error, retry_after } => {
+                // Not an attempt that failed: the backoff does not grow.
+                item.attempts -= 1;
+                let wait = retry_after.unwrap_or(THROTTLED_FOR);
+                let until = now + TimeDelta::from_std(wait).unwrap_or(TimeDelta::MAX);
+                let sink_until = self
+                    .throttled_until
+                    .entry(item.sink.clone())
+                    .or_insert(until);
+                *sink_until = (*sink_until).max(until);
+                item.next_attempt_at = until;
+                tracing::info!(sink = %item.sink, event = %item.event.id, retry_in = ?wait, "the receiver is throttling: {error}");
+                self.observer.throttled(&item);
+                item.last_error = Some(error);
+                let give_up =
+                    item.created_at + TimeDelta::from_std(self.retry_for).unwrap_or(TimeDelta::MAX);
+                if until > give_up {
+                    item.state = DeliveryState::Dead;
+                    tracing::error!(sink = %item.sink, event = %item.event.id, "giving up: retry period over");
+                    self.observer.attempted(&item, "dead");
+                }
+                self.keep(key, item);
+                return;
             }
             Attempt::Retry { error, retry_after } => {
                 let wait = backoff(item.attempts).max(retry_after.unwrap_or_default());
@@ -184,20 +281,26 @@ impl<S: Store> Worker<S> {
                 tracing::error!(sink = %item.sink, "receiver answered 410 Gone; sink disabled until restart: {error}");
                 item.state = DeliveryState::Disabled;
                 item.last_error = Some(error);
-                self.disable(&item.sink.clone()).await;
+                self.disable(&item.sink.clone());
                 "gone"
             }
         };
         self.observer.attempted(&item, result);
+        self.keep(key, item);
+    }
+
+    /// Keeps a pending item for its next attempt, drops a settled one, and
+    /// queues the write of either.
+    fn keep(&mut self, key: Key, item: OutboxItem) {
         if item.state == DeliveryState::Pending {
             self.pending.insert(key, item.clone());
         } else {
             self.pending.remove(&key);
         }
-        self.save(item).await;
+        self.saves.queue(&*self.store, item);
     }
 
-    async fn disable(&mut self, sink: &str) {
+    fn disable(&mut self, sink: &str) {
         self.disabled.insert(sink.to_owned());
         self.sinks.remove(sink);
         let keys: Vec<_> = self
@@ -208,26 +311,10 @@ impl<S: Store> Worker<S> {
             .collect();
         for k in keys {
             if let Some(mut item) = self.pending.remove(&k) {
+                self.slotted.remove(&item.id);
                 item.state = DeliveryState::Disabled;
                 item.last_error = Some("sink disabled after 410 Gone".into());
-                self.save(item).await;
-            }
-        }
-    }
-
-    async fn save(&mut self, item: OutboxItem) {
-        if let Err(e) = self.store.update_delivery(item.clone()).await {
-            tracing::warn!("cannot record delivery of {}: {e}; will retry", item.id);
-            self.unsaved.push(item);
-        }
-    }
-
-    async fn flush_unsaved(&mut self) {
-        let unsaved = std::mem::take(&mut self.unsaved);
-        for (i, item) in unsaved.iter().enumerate() {
-            if self.store.update_delivery(item.clone()).await.is_err() {
-                self.unsaved.extend_from_slice(&unsaved[i..]);
-                return;
+                self.saves.queue(&*self.store, item);
             }
         }
     }

@@ -2,7 +2,7 @@
 //! `dedup_key` is the incident key, updates and reminders trigger again with
 //! the same key (PagerDuty dedupes them into the open alert), and the
 //! resolution resolves it. The integration allows about 120 events a minute;
-//! the sink keeps to that itself.
+//! the outbox paces sends to that ([`Sink::pace`]).
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -168,14 +168,7 @@ impl PagerDutySink {
 
     async fn deliver(&self, event: &Event, attempt: u32) -> Attempt {
         tracing::debug!(sink = %self.name, event = %event.id, attempt, "delivering to PagerDuty");
-        sink::post_json(
-            &self.client,
-            &self.url,
-            &self.limit,
-            "PagerDuty",
-            self.body(event),
-        )
-        .await
+        sink::post_json(&self.client, &self.url, self.body(event)).await
     }
 }
 
@@ -194,6 +187,10 @@ impl Sink for PagerDutySink {
         attempt: u32,
     ) -> Pin<Box<dyn Future<Output = Attempt> + Send + 'a>> {
         Box::pin(self.deliver(event, attempt))
+    }
+
+    fn pace(&self) -> Option<&RateLimit> {
+        Some(&self.limit)
     }
 }
 

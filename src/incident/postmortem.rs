@@ -94,11 +94,11 @@ pub fn draft(facts: Facts) -> Draft {
     timeline.extend(facts.notifications.iter().map(|n| Entry {
         at: n.delivered_at.unwrap_or(n.next_attempt_at),
         what: format!(
-            "{} via {}: {} after {} attempt(s){}",
+            "{} via {}: {} after {}{}",
             n.event.kind.as_str(),
             n.sink,
             delivery(n.state),
-            n.attempts,
+            crate::check::words::count(n.attempts as usize, "attempt"),
             n.last_error.as_deref().map(|e| format!(" (last error: {e})")).unwrap_or_default()
         ),
     }));
@@ -254,12 +254,7 @@ fn hm(t: DateTime<Utc>) -> String {
     t.format("%Y-%m-%d %H:%M UTC").to_string()
 }
 
-/// `25 min`, `1 h 5 min`, `40 s`.
+/// `25m`, `1h 5m`, `40s`, as everything else writes a length of time.
 fn human(d: TimeDelta) -> String {
-    let secs = d.num_seconds().max(0);
-    match secs {
-        s if s < 120 => format!("{s} s"),
-        s if s < 3600 => format!("{} min", s / 60),
-        s => format!("{} h {} min", s / 3600, (s % 3600) / 60),
-    }
+    crate::check::words::human(d.to_std().unwrap_or_default())
 }

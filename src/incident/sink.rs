@@ -30,9 +30,15 @@ pub enum Attempt {
     Delivered {
         status: u16,
     },
-    /// 408, 429, 5xx, timeouts, connection errors: try again (not before
+    /// 408, 5xx, timeouts, connection errors: try again (not before
     /// `retry_after` when the receiver said so).
     Retry {
+        error: String,
+        retry_after: Option<Duration>,
+    },
+    /// 429: the receiver's rate limit, not a failure. Try again once
+    /// `retry_after` has passed, without growing the backoff.
+    Throttled {
         error: String,
         retry_after: Option<Duration>,
     },
@@ -55,6 +61,11 @@ impl fmt::Display for Attempt {
                 retry_after: Some(after),
             } => write!(f, "{error}; retry after {}s", after.as_secs()),
             Attempt::Retry { error, .. } => write!(f, "{error}; will retry"),
+            Attempt::Throttled {
+                error,
+                retry_after: Some(after),
+            } => write!(f, "{error}; throttled for {}s", after.as_secs()),
+            Attempt::Throttled { error, .. } => write!(f, "{error}; throttled"),
             Attempt::Rejected { error } => write!(f, "rejected: {error}"),
             Attempt::Gone { error } => write!(f, "gone: {error}"),
         }
@@ -77,6 +88,11 @@ pub trait Sink: Send + Sync + 'static {
     /// Told at start-up which incidents are open, for sinks that keep state
     /// at the receiver alive (Alertmanager forgets alerts not re-sent).
     fn resume(&self, _open: &[Incident]) {}
+    /// The receiver's known rate limit (Slack, PagerDuty): the outbox waits
+    /// for a slot before each send rather than have it refused.
+    fn pace(&self) -> Option<&RateLimit> {
+        None
+    }
 }
 
 /// Routing rule shared by all sink kinds. Empty lists and maps match
@@ -175,7 +191,8 @@ impl Resolve for ProcessSecrets {
     }
 
     fn file(&self, path: &std::path::Path) -> Result<String, String> {
-        std::fs::read_to_string(path).map_err(|e| e.to_string())
+        crate::fsread::read_to_string(path, crate::fsread::SMALL_FILE_CAP)
+            .map_err(|e| e.to_string())
     }
 
     fn capture(&self, _: &str) -> Option<String> {
@@ -202,8 +219,8 @@ pub async fn classify(result: Result<reqwest::Response, reqwest::Error>) -> Atte
     }
 }
 
-/// Classifies an HTTP answer: 2xx delivered; 410 gone; 408, 429 and 5xx
-/// retried (honouring `Retry-After`); any other status rejected.
+/// Classifies an HTTP answer: 2xx delivered; 410 gone; 429 throttled, 408
+/// and 5xx retried (both honouring `Retry-After`); any other status rejected.
 pub fn classify_response(
     status: StatusCode,
     headers: &HeaderMap,
@@ -221,7 +238,11 @@ pub fn classify_response(
     };
     match code {
         410 => Attempt::Gone { error },
-        408 | 429 | 500..=599 => Attempt::Retry {
+        429 => Attempt::Throttled {
+            error,
+            retry_after: retry_after(headers, now),
+        },
+        408 | 500..=599 => Attempt::Retry {
             error,
             retry_after: retry_after(headers, now),
         },
@@ -323,9 +344,10 @@ mod tests {
         let at = |code: u16| classify_response(StatusCode::from_u16(code).unwrap(), &none, "", now);
         assert_eq!(at(204), Attempt::Delivered { status: 204 });
         assert!(matches!(at(410), Attempt::Gone { .. }));
-        for code in [408, 429, 500, 502, 503, 504] {
+        for code in [408, 500, 502, 503, 504] {
             assert!(matches!(at(code), Attempt::Retry { .. }), "{code}");
         }
+        assert!(matches!(at(429), Attempt::Throttled { .. }));
         for code in [301, 302, 400, 401, 403, 404, 422] {
             assert!(matches!(at(code), Attempt::Rejected { .. }), "{code}");
         }

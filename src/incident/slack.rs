@@ -1,8 +1,8 @@
 //! Slack incoming webhooks: one readable message per event (declared,
 //! updated, still open, resolved), as blocks with a plain `text` fallback
 //! for notifications. Slack takes about one message a second per webhook;
-//! the sink keeps to that itself, and `Retry-After` on a 429 is honoured by
-//! the outbox. Slack dedupes nothing, so a retried event may show twice.
+//! the outbox paces sends to that ([`Sink::pace`]) and waits out the
+//! `Retry-After` of a 429. Slack dedupes nothing, so a retried event may show twice.
 
 use std::fmt;
 use std::fmt::Write as _;
@@ -68,9 +68,11 @@ impl SlackSink {
         self
     }
 
-    /// The message for `event`.
+    /// The message for `event`. Every text field is built from one copy of
+    /// the incident whose words are escaped, so no field can quote a `<!channel>`
+    /// that Slack would act on.
     pub fn message(&self, event: &Event) -> serde_json::Value {
-        let i = &event.incident;
+        let i = &escaped(&event.incident);
         let (icon, headline) = match event.kind {
             EventKind::Declared => ("🔴", "Incident"),
             EventKind::Updated => ("🟠", "Updated"),
@@ -82,15 +84,11 @@ impl SlackSink {
             EventKind::Resolved => self.resolved(i),
             _ => self.open(i),
         };
-        let context = format!(
-            "incident `{}` · key `{}` · scarecrow",
-            escape(&i.id),
-            escape(&i.key)
-        );
+        let context = format!("incident `{}` · key `{}` · scarecrow", i.id, i.key);
         json!({
-            "text": truncate(&format!("{headline}: {}", i.title), SECTION_CHARS),
+            "text": cut(&format!("{headline}: {}", i.title), SECTION_CHARS),
             "blocks": [
-                {"type": "header", "text": {"type": "plain_text", "text": truncate(&header, HEADER_CHARS), "emoji": true}},
+                {"type": "header", "text": {"type": "plain_text", "text": cut(&header, HEADER_CHARS), "emoji": true}},
                 {"type": "section", "text": {"type": "mrkdwn", "text": cut(&section, SECTION_CHARS)}},
                 {"type": "context", "elements": [{"type": "mrkdwn", "text": cut(&context, SECTION_CHARS)}]},
             ],
@@ -102,7 +100,7 @@ impl SlackSink {
     fn open(&self, i: &Incident) -> String {
         let e = &i.evidence;
         let mut s = feature_line(i);
-        let _ = writeln!(s, "*What is wrong:* {}", escape(&e.message));
+        let _ = writeln!(s, "*What is wrong:* {}", e.message);
         let _ = writeln!(
             s,
             "*Since:* {} ({} failed runs in a row)",
@@ -111,15 +109,10 @@ impl SlackSink {
         );
         match &e.step {
             Some(step) => {
-                let _ = writeln!(
-                    s,
-                    "*Failing step:* `{}` ({})",
-                    escape(step),
-                    escape(&e.reason)
-                );
+                let _ = writeln!(s, "*Failing step:* `{step}` ({})", e.reason);
             }
             None => {
-                let _ = writeln!(s, "*Reason:* {}", escape(&e.reason));
+                let _ = writeln!(s, "*Reason:* {}", e.reason);
             }
         }
         self.people_and_links(i, &mut s);
@@ -135,12 +128,17 @@ impl SlackSink {
             Some("recovered") => "the check recovered".to_owned(),
             Some("check_removed") => "the check was removed".to_owned(),
             Some("manual") => "resolved by hand".to_owned(),
-            Some(other) => escape(other),
+            Some(other) => other.to_owned(),
             None => "resolved".to_owned(),
         };
         let after = i
             .duration()
-            .map(|d| format!(" after {} min", d.num_minutes()))
+            .map(|d| {
+                format!(
+                    " after {}",
+                    crate::check::words::human(d.to_std().unwrap_or_default())
+                )
+            })
             .unwrap_or_default();
         let _ = writeln!(s, "*Resolved:* {how}{after}");
         let _ = writeln!(s, "*Failing since:* {}", date(i.first_failure_at));
@@ -148,7 +146,7 @@ impl SlackSink {
             let _ = writeln!(s, "*Resolved at:* {}", date(at));
         }
         if let Some(note) = &i.note {
-            let _ = writeln!(s, "*Note:* {}", escape(note));
+            let _ = writeln!(s, "*Note:* {note}");
         }
         self.people_and_links(i, &mut s);
         s.trim_end().to_owned()
@@ -157,7 +155,7 @@ impl SlackSink {
     fn people_and_links(&self, i: &Incident, s: &mut String) {
         let f = &i.feature;
         if let Some(owner) = &f.owner {
-            let _ = writeln!(s, "*Owner:* {}", escape(owner));
+            let _ = writeln!(s, "*Owner:* {owner}");
         }
         let roles: Vec<String> = [
             ("coordinator", &f.roles.coordinator),
@@ -165,7 +163,7 @@ impl SlackSink {
             ("communications", &f.roles.communications),
         ]
         .into_iter()
-        .filter_map(|(role, who)| who.as_ref().map(|w| format!("{role} {}", escape(w))))
+        .filter_map(|(role, who)| who.as_ref().map(|w| format!("{role} {w}")))
         .collect();
         if !roles.is_empty() {
             let _ = writeln!(s, "*Roles:* {}", roles.join(" · "));
@@ -183,8 +181,6 @@ impl SlackSink {
         sink::post_json(
             &self.client,
             &self.url,
-            &self.limit,
-            "Slack",
             serde_json::to_vec(&self.message(event)),
         )
         .await
@@ -207,17 +203,55 @@ impl Sink for SlackSink {
     ) -> Pin<Box<dyn Future<Output = Attempt> + Send + 'a>> {
         Box::pin(self.deliver(event, attempt))
     }
+
+    fn pace(&self) -> Option<&RateLimit> {
+        Some(&self.limit)
+    }
 }
 
 fn feature_line(i: &Incident) -> String {
     let f = &i.feature;
     match &f.description {
-        Some(d) => format!("*Feature:* {} (`{}`)\n", escape(d), escape(&f.check)),
-        None => format!("*Feature:* `{}`\n", escape(&f.check)),
+        Some(d) => format!("*Feature:* {d} (`{}`)\n", f.check),
+        None => format!("*Feature:* `{}`\n", f.check),
     }
 }
 
-/// Slack's mrkdwn needs `&`, `<` and `>` escaped in text.
+/// The incident with every word a person or a page wrote escaped: the one
+/// place Slack's text is made safe. URLs stay as they are; [`link`] encodes them.
+fn escaped(i: &Incident) -> Incident {
+    let mut i = i.clone();
+    let opt = |s: &mut Option<String>| {
+        if let Some(s) = s.as_mut() {
+            *s = escape(s);
+        }
+    };
+    for s in [
+        &mut i.id,
+        &mut i.key,
+        &mut i.title,
+        &mut i.feature.check,
+        &mut i.evidence.message,
+        &mut i.evidence.reason,
+    ] {
+        *s = escape(s);
+    }
+    for s in [
+        &mut i.feature.description,
+        &mut i.feature.owner,
+        &mut i.feature.roles.coordinator,
+        &mut i.feature.roles.operations,
+        &mut i.feature.roles.communications,
+        &mut i.evidence.step,
+        &mut i.resolution,
+        &mut i.note,
+    ] {
+        opt(s);
+    }
+    i
+}
+
+/// Slack needs `&`, `<` and `>` escaped in text.
 fn escape(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")

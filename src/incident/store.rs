@@ -1,7 +1,7 @@
 //! The storage interface incidents need. `crate::store` implements it with
 //! SQLite; nothing outside that module speaks SQL.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 
 use chrono::{DateTime, Utc};
@@ -100,11 +100,19 @@ pub trait Store: Send + Sync + 'static {
     fn queue_run(&self, r: RunRecord) -> Result<(), StoreError>;
     /// Whether the last write succeeded.
     fn healthy(&self) -> bool;
-    /// Records a delivery attempt's outcome (the item as it now is).
+    /// Queues a delivery attempt's outcome (the item as it now is) to be
+    /// written after everything queued before it, and returns at once: the
+    /// future only tells whether it was written, and dropping it cancels
+    /// nothing. Delivery does not wait for the store between sends.
     fn update_delivery(
         &self,
         item: OutboxItem,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    ) -> impl Future<Output = Result<(), StoreError>> + Send + 'static;
     /// Drops a check's state (it was removed and its incident resolved).
     fn forget_check(&self, check: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// How many incidents of each check were declared since `since`.
+    fn incident_counts(
+        &self,
+        since: DateTime<Utc>,
+    ) -> impl Future<Output = Result<BTreeMap<String, u64>, StoreError>> + Send;
 }

@@ -17,8 +17,8 @@ mod durations;
 mod steps;
 mod text;
 
-use std::collections::HashMap;
-use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
 
 use prometheus::core::{Atomic, AtomicF64, AtomicU64, Collector};
@@ -55,6 +55,10 @@ struct Inner {
     /// Every loaded check, by name: a hash map because every finished run
     /// looks its check up; rendering sorts them by name.
     checks: RwLock<HashMap<String, Loaded, FastHash>>,
+    /// What incidents tell of each check, kept apart from its series: the
+    /// store tells at start-up, before the checks' series exist, and a
+    /// check's series are made anew when it is added again.
+    incident_facts: Mutex<HashMap<String, IncidentFacts, FastHash>>,
     /// The `le` label value of each duration bucket, formatted once.
     duration_le: Vec<String>,
 }
@@ -133,6 +137,7 @@ impl Metrics {
                 incidents,
                 daemon,
                 checks: RwLock::default(),
+                incident_facts: Mutex::default(),
                 duration_le,
             }),
         }
@@ -143,6 +148,8 @@ impl Metrics {
     /// replaced: its counters keep counting.
     pub fn add_check(&self, check: &Check) {
         let info: Arc<str> = text::info_labels(check).into();
+        // Taken before the checks, as every incident update does.
+        let facts = self.incident_facts();
         let mut checks = self.checks_mut();
         match checks.get_mut(&check.name) {
             Some(loaded) => {
@@ -152,6 +159,9 @@ impl Metrics {
             None => {
                 let series = Arc::new(CheckSeries::new(&check.name));
                 series.steps.set_steps(check);
+                if let Some(f) = facts.get(&check.name) {
+                    f.show(&series);
+                }
                 checks.insert(check.name.clone(), Loaded { series, info });
             }
         }
@@ -216,17 +226,30 @@ impl Metrics {
         self.inner.lateness.observe(lateness.as_secs_f64());
     }
 
-    /// Marks whether `check` has an open incident (at start-up, from the store).
+    /// Marks whether `check` has an open incident (at start-up, from the
+    /// store), whether or not its series exist yet.
     pub fn incident_open(&self, check: &str, open: bool) {
-        if let Some(s) = self.series(check) {
-            s.incident_open.set(if open { 1.0 } else { 0.0 });
-        }
+        self.update_incident(check, |f| f.open = open);
     }
 
-    /// Incidents of `check` in the last 90 days.
-    pub fn incidents_90d(&self, check: &str, n: u64) {
-        if let Some(s) = self.series(check) {
-            s.incidents_90d.set(n as f64);
+    /// Incidents declared in the last 90 days, by check, as counted from
+    /// the store; checks not named have none.
+    pub fn incidents_90d(&self, counts: &BTreeMap<String, u64>) {
+        let mut facts = self.incident_facts();
+        for (check, f) in facts.iter_mut() {
+            f.in_90d = counts.get(check).copied().unwrap_or(0);
+        }
+        for (check, n) in counts {
+            facts.entry(check.clone()).or_default().in_90d = *n;
+        }
+        facts.retain(|_, f| f.open || f.in_90d > 0);
+        let checks = self.checks();
+        for (check, loaded) in checks.iter() {
+            facts
+                .get(check)
+                .copied()
+                .unwrap_or_default()
+                .show(&loaded.series);
         }
     }
 
@@ -246,8 +269,11 @@ impl Metrics {
     }
 
     pub fn incident_declared(&self, check: &str) {
+        self.update_incident(check, |f| {
+            f.open = true;
+            f.in_90d += 1;
+        });
         if let Some(s) = self.series(check) {
-            s.incident_open.set(1.0);
             s.incidents_declared.inc_by(1);
         }
     }
@@ -267,10 +293,22 @@ impl Metrics {
             .inc();
     }
 
-    /// Notifications not delivered yet, and how long the oldest has waited.
-    pub fn outbox(&self, pending: usize, oldest_age_seconds: f64) {
-        self.inner.incidents.outbox_pending.set(gauge_len(pending));
-        self.inner.incidents.outbox_oldest.set(oldest_age_seconds);
+    /// A notification held back by its receiver's rate limit.
+    pub fn notification_throttled(&self, sink: &str) {
+        self.inner
+            .incidents
+            .throttled
+            .with_label_values(&[sink])
+            .inc();
+    }
+
+    /// Notifications not delivered yet, and when the oldest was queued: its
+    /// age is taken at each scrape, not when the delivery worker last woke.
+    pub fn outbox(&self, pending: usize, oldest: Option<chrono::DateTime<chrono::Utc>>) {
+        let i = &self.inner.incidents;
+        i.outbox_pending.set(gauge_len(pending));
+        i.outbox_oldest_at
+            .set(oldest.map_or(f64::NAN, |t| t.timestamp_micros() as f64 / 1e6));
     }
 
     /// Whether the last write to the store succeeded.
@@ -319,6 +357,7 @@ impl Metrics {
             named.into_iter().map(|(_, c)| c.clone()).collect()
         };
         let mut out = text::Out::new(CHUNK, emit);
+        self.inner.incidents.age_outbox();
         if let Err(e) = TextEncoder::new().encode_utf8(&self.inner.registry.gather(), &mut out) {
             // Only an empty family fails to encode, and gather() drops those.
             tracing::error!(error = %e, "cannot encode metrics");
@@ -340,6 +379,30 @@ impl Metrics {
         self.inner
             .checks
             .read()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Changes what incidents tell of `check`, and its series if loaded.
+    fn update_incident(&self, check: &str, change: impl FnOnce(&mut IncidentFacts)) {
+        let mut facts = self.incident_facts();
+        // Incidents come and go rarely: the name is copied every time.
+        let f = facts.entry(check.to_owned()).or_default();
+        change(f);
+        let f = *f;
+        if !f.open && f.in_90d == 0 {
+            facts.remove(check);
+        }
+        // Under the facts' lock, so a check being added meanwhile shows the
+        // same.
+        if let Some(s) = self.series(check) {
+            f.show(&s);
+        }
+    }
+
+    fn incident_facts(&self) -> MutexGuard<'_, HashMap<String, IncidentFacts, FastHash>> {
+        self.inner
+            .incident_facts
+            .lock()
             .unwrap_or_else(PoisonError::into_inner)
     }
 
@@ -386,13 +449,32 @@ impl CheckSeries {
     }
 }
 
+/// What incidents tell of one check.
+#[derive(Debug, Clone, Copy, Default)]
+struct IncidentFacts {
+    open: bool,
+    /// Declared in the last 90 days.
+    in_90d: u64,
+}
+
+impl IncidentFacts {
+    fn show(self, s: &CheckSeries) {
+        s.incident_open.set(if self.open { 1.0 } else { 0.0 });
+        s.incidents_90d.set(self.in_90d as f64);
+    }
+}
+
 /// The process-wide incident and delivery metrics.
 struct IncidentMetrics {
     duration: Histogram,
     budget: IntGauge,
     notifications: prometheus::IntCounterVec,
+    throttled: prometheus::IntCounterVec,
     outbox_pending: IntGauge,
     outbox_oldest: prometheus::Gauge,
+    /// When the oldest pending notification was queued, in Unix seconds;
+    /// NaN when none is.
+    outbox_oldest_at: AtomicF64,
     store_up: IntGauge,
 }
 
@@ -421,6 +503,16 @@ impl IncidentMetrics {
                     "Delivery attempts of incident notifications, by sink, event and result.",
                 ),
                 &["sink", "event", "result"],
+            ),
+        );
+        let throttled = register(
+            registry,
+            prometheus::IntCounterVec::new(
+                Opts::new(
+                    "scarecrow_incident_deliveries_throttled_total",
+                    "Notifications held back by their receiver's rate limit (a 429, or a slot of the sink's known rate not yet come); not failures.",
+                ),
+                &["sink"],
             ),
         );
         let outbox_pending = register(
@@ -456,10 +548,22 @@ impl IncidentMetrics {
             duration,
             budget,
             notifications,
+            throttled,
             outbox_pending,
             outbox_oldest,
+            outbox_oldest_at: AtomicF64::new(f64::NAN),
             store_up,
         }
+    }
+
+    /// Sets the oldest notification's age as of now (0 when none waits).
+    fn age_outbox(&self) {
+        let at = self.outbox_oldest_at.get();
+        let age = match at.is_nan() {
+            true => 0.0,
+            false => (chrono::Utc::now().timestamp_micros() as f64 / 1e6 - at).max(0.0),
+        };
+        self.outbox_oldest.set(age);
     }
 }
 

@@ -33,7 +33,7 @@ fn step(phases: Phases) -> StepResult {
         status: Some(200),
         duration: Duration::from_millis(100),
         phases,
-        redirects: 0,
+        redirects: Vec::new(),
         attempts: 1,
         failures: Vec::new(),
         captures: Default::default(),
@@ -125,10 +125,10 @@ fn a_loaded_check_has_every_series_at_zero() {
             "scarecrow_checks_loaded 1",
         ],
     );
-    // up 1, runs 2, failures 10, phases 4, timestamps 2, skipped 1, info 1,
+    // up 1, runs 2, failures 11, phases 4, timestamps 2, skipped 1, info 1,
     // incident open 1, declared 1, maintenance 1, incidents in 90 days 1,
     // and the histogram's 10 buckets + `+Inf` + sum + count.
-    assert_eq!(series_of(&text, "weather").len(), 25 + 13, "{text}");
+    assert_eq!(series_of(&text, "weather").len(), 26 + 13, "{text}");
     for reason in Reason::ALL {
         let line =
             format!("scarecrow_check_failures_total{{check=\"weather\",reason=\"{reason}\"}} 0");
@@ -221,7 +221,7 @@ fn a_removed_check_leaves_no_series_and_later_runs_are_not_recorded() {
     m.skipped_run("weather");
     let text = m.render();
     assert_eq!(series_of(&text, "weather"), Vec::<&str>::new());
-    assert_eq!(series_of(&text, "diesel").len(), 38);
+    assert_eq!(series_of(&text, "diesel").len(), 39);
     assert_lines(&text, &["scarecrow_checks_loaded 1"]);
 
     // Loaded again, it starts from zero.
@@ -353,4 +353,56 @@ fn each_step_has_a_duration_gauge_from_load_to_removal() {
     assert!(!text.contains("step=\"pay"), "{text}");
     m.remove_check("shop");
     assert!(!m.render().contains("scarecrow_step_duration_seconds"));
+}
+
+#[test]
+fn an_incident_open_before_its_check_is_loaded_shows_once_it_is() {
+    let m = Metrics::new();
+    // At start-up the store tells of open incidents before checks load.
+    m.incident_open("weather", true);
+    m.add_check(&check("weather"));
+    assert_lines(
+        &m.render(),
+        &["scarecrow_incident_open{check=\"weather\"} 1"],
+    );
+    // Removed and added again while open: still open.
+    m.remove_check("weather");
+    m.add_check(&check("weather"));
+    assert_lines(
+        &m.render(),
+        &["scarecrow_incident_open{check=\"weather\"} 1"],
+    );
+    m.incident_resolved("weather", 60.0);
+    m.remove_check("weather");
+    m.add_check(&check("weather"));
+    assert_lines(
+        &m.render(),
+        &["scarecrow_incident_open{check=\"weather\"} 0"],
+    );
+}
+
+#[test]
+fn the_90_day_count_takes_each_declaration_until_the_next_count() {
+    let m = Metrics::new();
+    m.incidents_90d(&BTreeMap::from([("weather".to_owned(), 2)]));
+    m.add_check(&check("weather"));
+    m.add_check(&check("login"));
+    m.incident_declared("weather");
+    m.incident_declared("login");
+    assert_lines(
+        &m.render(),
+        &[
+            "scarecrow_incidents_90d{check=\"weather\"} 3",
+            "scarecrow_incidents_90d{check=\"login\"} 1",
+        ],
+    );
+    // A later count is the truth: login's incident aged out of the window.
+    m.incidents_90d(&BTreeMap::from([("weather".to_owned(), 3)]));
+    assert_lines(
+        &m.render(),
+        &[
+            "scarecrow_incidents_90d{check=\"weather\"} 3",
+            "scarecrow_incidents_90d{check=\"login\"} 0",
+        ],
+    );
 }

@@ -3,6 +3,7 @@
 use http::header::HeaderValue;
 
 use crate::check::Reason;
+use crate::check::words::human_size;
 
 use super::classify::classify;
 use super::step::StepFailure;
@@ -31,7 +32,7 @@ pub(super) async fn read(
         if (body.len() + chunk.len()) as u64 > max {
             return Err(StepFailure {
                 reason: Reason::BodyTooLarge,
-                message: format!("response body exceeds {max} bytes"),
+                message: format!("response body exceeds max_body_size {}", human_size(max)),
             });
         }
         body.extend_from_slice(&chunk);

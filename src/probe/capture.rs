@@ -3,6 +3,7 @@
 //! HTML (the parsed document is not `Send`).
 
 use std::collections::BTreeMap;
+use std::time::Instant;
 
 use crate::assert::{Document, Response};
 use crate::check::{CaptureSource, Reason, Step};
@@ -61,14 +62,25 @@ impl Seen {
 }
 
 /// Stores the step's captures in `vars`, then checks every assertion (which
-/// may use them). The body is parsed at most once per view.
+/// may use them). The body is parsed at most once per view, as HTML only
+/// until `deadline`; a page that cannot be parsed fails the step alone.
 pub(super) fn evaluate(
     response: Response<'_>,
     seen: &Seen,
     step: &Step,
     vars: &mut RunVars,
+    deadline: Instant,
 ) -> Evaluation {
-    let doc = Document::new(response);
+    let doc = Document::new(response).until(deadline);
+    if step.needs_html()
+        && let Err(e) = doc.html()
+    {
+        return Evaluation {
+            failures: vec![e.to_string()],
+            failed: Some(e.reason()),
+            captures: BTreeMap::new(),
+        };
+    }
     let mut missed = Vec::new();
     let mut shown = BTreeMap::new();
     for capture in &step.captures {
@@ -109,7 +121,9 @@ pub(super) fn evaluate(
 fn take(doc: &Document<'_>, seen: &Seen, source: &CaptureSource) -> Result<String, String> {
     match source {
         CaptureSource::Css { selector, attr } => {
-            let found = doc.select(selector, attr.as_deref());
+            let found = doc
+                .select(selector, attr.as_deref())
+                .map_err(|e| e.to_string())?;
             let n = found.len();
             let what = match attr {
                 None => format!("selector {:?}", selector.source),
@@ -218,7 +232,8 @@ mod tests {
             ],
         };
         let mut vars = RunVars::default();
-        let e = evaluate(response, &seen, step, &mut vars);
+        let later = Instant::now() + Duration::from_secs(60);
+        let e = evaluate(response, &seen, step, &mut vars, later);
         (e, vars)
     }
 

@@ -39,7 +39,7 @@ pub(super) struct Clients {
 }
 
 impl Clients {
-    pub(super) fn new(user_agent: &str) -> Result<Clients, reqwest::Error> {
+    pub(super) fn new(user_agent: &str) -> Result<Clients, ClientError> {
         Ok(Clients {
             user_agent: user_agent.into(),
             default: build(user_agent, &Connection::default())?,
@@ -49,7 +49,7 @@ impl Clients {
 
     /// The client for `connection`. Options no [`Clients::prepare`] saw get
     /// their client now, kept for every later run.
-    pub(super) fn get(&self, connection: &Connection) -> Result<reqwest::Client, reqwest::Error> {
+    pub(super) fn get(&self, connection: &Connection) -> Result<reqwest::Client, ClientError> {
         if connection.is_default() {
             return Ok(self.default.clone());
         }
@@ -68,7 +68,7 @@ impl Clients {
     pub(super) fn prepare<'c>(
         &self,
         checks: impl IntoIterator<Item = &'c Check>,
-    ) -> Vec<(Vec<&'c Check>, reqwest::Error)> {
+    ) -> Vec<(Vec<&'c Check>, ClientError)> {
         let mut wanted: HashMap<&Connection, Vec<&Check>> = HashMap::new();
         for check in checks {
             if !check.connection.is_default() {
@@ -111,8 +111,8 @@ impl Clients {
 /// Builds a client: no pooled connections (each run connects like a new
 /// visitor), no automatic redirects (the probe follows them itself, per step
 /// policy, with the run's cookie jar), the peer certificate kept on each
-/// response, and the check's connection options.
-fn build(user_agent: &str, connection: &Connection) -> Result<reqwest::Client, reqwest::Error> {
+/// response, the probe's own TLS config and the check's connection options.
+fn build(user_agent: &str, connection: &Connection) -> Result<reqwest::Client, ClientError> {
     let builder = reqwest::Client::builder()
         .user_agent(user_agent)
         .pool_max_idle_per_host(0)
@@ -120,7 +120,18 @@ fn build(user_agent: &str, connection: &Connection) -> Result<reqwest::Client, r
         .tls_info(true)
         .dns_resolver(TimedResolver)
         .connector_layer(ConnectTimerLayer);
-    super::tls::configure(builder, connection)?.build()
+    Ok(super::tls::configure(builder, connection)?.build()?)
+}
+
+/// Why a client could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The `[tls]` files did not suit the TLS library (a key that does not
+    /// fit its certificate), or the system has no CA certificates.
+    #[error("TLS settings: {0}")]
+    Tls(rustls::Error),
+    #[error(transparent)]
+    Http(#[from] reqwest::Error),
 }
 
 /// Runs `fut` (one request, up to its response headers) with `timer`

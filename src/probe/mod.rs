@@ -14,6 +14,7 @@ mod retry;
 mod secrets;
 mod step;
 mod tls;
+mod verify;
 
 use std::time::Duration;
 
@@ -22,6 +23,7 @@ use tracing::Instrument;
 
 use crate::check::{Check, Outcome, Reason, RunResult, StepResult};
 
+pub use client::ClientError;
 use render::RunVars;
 pub use secrets::Secrets;
 use step::{Live, RunCtx};
@@ -48,14 +50,14 @@ impl Default for ProbeSettings {
 #[derive(Debug, thiserror::Error)]
 pub enum ProbeError {
     #[error("cannot build the HTTP client: {0}")]
-    Client(#[source] reqwest::Error),
+    Client(#[source] ClientError),
     /// The client for some checks' `[tls]`, `resolve` or `proxy` options.
     #[error("cannot build the HTTP client for the connection options of {checks}: {}", with_sources(.source))]
     Connection {
         /// The checks that use the options, comma-separated.
         checks: String,
         #[source]
-        source: reqwest::Error,
+        source: ClientError,
     },
 }
 
@@ -170,7 +172,7 @@ impl Probe {
                     step = %done.name,
                     status = ?done.status,
                     duration_ms = done.duration.as_millis(),
-                    redirects = done.redirects,
+                    redirects = done.redirects.len(),
                     attempts = done.attempts,
                     failures = done.failures.len(),
                     "step ran"

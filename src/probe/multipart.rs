@@ -5,6 +5,7 @@
 //! where a missing file becomes a `setup` failure.
 
 use crate::check::{Part, PartContent};
+use crate::fsread;
 use crate::template::Resolve;
 
 use super::render::RunVars;
@@ -20,13 +21,15 @@ pub(super) async fn encode(parts: &[Part], vars: &RunVars) -> Result<(String, Ve
                 .map_err(|e| format!("multipart part {:?}: {e}", part.name))?
                 .into_owned()
                 .into_bytes(),
-            PartContent::File { path, .. } => tokio::fs::read(path).await.map_err(|e| {
-                format!(
-                    "multipart part {:?}: cannot read {}: {e}",
-                    part.name,
-                    path.display()
-                )
-            })?,
+            PartContent::File { path, .. } => fsread::read_async(path.clone(), fsread::UPLOAD_CAP)
+                .await
+                .map_err(|e| {
+                    format!(
+                        "multipart part {:?}: cannot read {}: {e}",
+                        part.name,
+                        path.display()
+                    )
+                })?,
         };
         contents.push(bytes);
     }

@@ -144,6 +144,9 @@ impl Redactor {
         for step in &mut run.steps {
             fix(&mut step.name);
             fix(&mut step.url);
+            for hop in &mut step.redirects {
+                fix(&mut hop.location);
+            }
             step.failures.iter_mut().for_each(fix);
             step.captures.values_mut().for_each(fix);
             if let Some(excerpt) = &mut step.excerpt {

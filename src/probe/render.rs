@@ -12,6 +12,7 @@ use super::Secrets;
 use super::multipart;
 use super::redact::Redactor;
 use crate::check::{Auth, Body, JsonBody, Request, Target, credential_header};
+use crate::fsread;
 use crate::template::{RenderError, Resolve, Template};
 
 /// What one run supplies to templates: its captures, the environment's
@@ -59,7 +60,8 @@ impl Resolve for RunVars {
     }
 
     fn file(&self, path: &Path) -> Result<String, String> {
-        let value = std::fs::read_to_string(path).map_err(|e| e.to_string())?;
+        let value =
+            fsread::read_to_string(path, fsread::SMALL_FILE_CAP).map_err(|e| e.to_string())?;
         // Both forms: with and without the trailing newline that rendering drops.
         self.redactor.add(&value);
         self.redactor.add(value.trim_end_matches(['\n', '\r']));

@@ -9,7 +9,7 @@ use http::header::{CONTENT_TYPE, HeaderMap};
 use tokio::time::Instant;
 
 use crate::assert::{PeerCertificate, Response};
-use crate::check::{Phases, Reason, Redirects, Step, StepResult, Target};
+use crate::check::{Phases, Reason, Redirect, Redirects, Step, StepResult, Target};
 
 use super::body;
 use super::capture::{self, Evaluation, Seen};
@@ -88,7 +88,7 @@ impl Live {
                 status: None,
                 duration: Duration::ZERO,
                 phases: Phases::default(),
-                redirects: 0,
+                redirects: Vec::new(),
                 attempts: 1,
                 failures: Vec::new(),
                 captures: Default::default(),
@@ -160,23 +160,26 @@ pub(super) async fn attempt(
         let Some(next) = hop::redirect(&response, &req)? else {
             break response;
         };
-        if live.result.redirects >= max {
+        if live.result.redirects.len() >= max as usize {
             let last = shown(&next.url);
             return Err(fail(
                 Reason::Redirects,
                 format!("more than {max} redirects (last: {last})"),
             ));
         }
-        live.result.redirects += 1;
-        live.result.method = next.method.to_string();
-        live.result.url = shown(&next.url);
+        // The step's method and URL stay the request as sent; each hop
+        // says what asked for it and where it led.
+        live.result.redirects.push(Redirect {
+            status: response.status().as_u16(),
+            location: shown(&next.url),
+        });
         req = next;
     };
 
     live.stage = Stage::Body;
     let body_started = Instant::now();
     live.body_started = Some(body_started);
-    let body = body::read(&mut response, ctx.max_body, &live.result.url).await?;
+    let body = body::read(&mut response, ctx.max_body, &shown(&req.url)).await?;
     live.body_started = None;
     live.result.phases.add(&transfer(body_started.elapsed()));
     let elapsed = live.started.elapsed();
@@ -194,7 +197,11 @@ pub(super) async fn attempt(
         seen: Seen::new(&ctx.jar, &req.url, step),
     };
     drop((response, body));
-    let (evaluation, received) = judge(ctx, step, received).await?;
+    // The attempt's deadline: the step's own timeout when it comes first.
+    let deadline = step
+        .timeout
+        .map_or(ctx.deadline, |t| ctx.deadline.min(live.started + t));
+    let (evaluation, received) = judge(ctx, step, received, deadline.into_std()).await?;
     let Evaluation {
         failures,
         failed,
@@ -270,17 +277,27 @@ async fn judge(
     ctx: &mut RunCtx<'_>,
     step: &Step,
     received: Received,
+    deadline: std::time::Instant,
 ) -> Result<(Evaluation, Received), StepFailure> {
     if !step.needs_html() {
-        let evaluation = capture::evaluate(received.view(), &received.seen, step, &mut ctx.vars);
+        let evaluation = capture::evaluate(
+            received.view(),
+            &received.seen,
+            step,
+            &mut ctx.vars,
+            deadline,
+        );
         return Ok((evaluation, received));
     }
     // Parsed HTML is not `Send` and parsing is CPU work: both belong on the
-    // blocking pool, with owned copies of what they read.
+    // blocking pool, with owned copies of what they read. Parsing stops at
+    // the deadline, so a page slow to parse does not hold a blocking
+    // thread after its run has timed out.
     let step = step.clone();
     let mut vars = ctx.vars.clone();
     let joined = tokio::task::spawn_blocking(move || {
-        let evaluation = capture::evaluate(received.view(), &received.seen, &step, &mut vars);
+        let evaluation =
+            capture::evaluate(received.view(), &received.seen, &step, &mut vars, deadline);
         (evaluation, vars, received)
     })
     .await;

@@ -1,10 +1,12 @@
 //! TLS in the probe: a check's connection options on a client, the expiry
 //! of the certificate each HTTPS response came with, and what kind of
-//! certificate problem a failed handshake had.
+//! certificate problem a failed handshake had, in plain words.
 
 use chrono::{DateTime, Utc};
 use rustls::CertificateError;
 
+use super::client::ClientError;
+use super::verify::{self, ForeignSignature, NotPinned, SelfSigned};
 use crate::check::{Connection, StepResult};
 
 /// Applies a check's `[tls]`, `resolve` and `proxy` to a client builder.
@@ -13,21 +15,9 @@ use crate::check::{Connection, StepResult};
 pub(super) fn configure(
     mut builder: reqwest::ClientBuilder,
     connection: &Connection,
-) -> Result<reqwest::ClientBuilder, reqwest::Error> {
-    let tls = &connection.tls;
-    if let Some(ca) = &tls.ca {
-        builder = builder.tls_certs_merge(reqwest::Certificate::from_pem_bundle(&ca.pem)?);
-    }
-    if let (Some(cert), Some(key)) = (&tls.client_cert, &tls.client_key) {
-        let mut pem = Vec::with_capacity(cert.pem.len() + key.pem.len() + 1);
-        pem.extend_from_slice(&cert.pem);
-        pem.push(b'\n');
-        pem.extend_from_slice(&key.pem);
-        builder = builder.identity(reqwest::Identity::from_pem(&pem)?);
-    }
-    if tls.insecure {
-        builder = builder.tls_danger_accept_invalid_certs(true);
-    }
+) -> Result<reqwest::ClientBuilder, ClientError> {
+    let tls = verify::client_config(&connection.tls).map_err(ClientError::Tls)?;
+    builder = builder.tls_backend_preconfigured(tls);
     for (host, addr) in &connection.resolve {
         builder = builder.resolve(host, *addr);
     }
@@ -64,7 +54,9 @@ pub(super) fn not_after(der: &[u8]) -> Option<DateTime<Utc>> {
 pub(super) enum TlsFailure {
     Expired,
     UnknownIssuer,
+    SelfSigned,
     HostnameMismatch,
+    PinMismatch,
     Other,
 }
 
@@ -73,7 +65,9 @@ impl TlsFailure {
         match self {
             TlsFailure::Expired => "expired",
             TlsFailure::UnknownIssuer => "unknown_issuer",
+            TlsFailure::SelfSigned => "self_signed",
             TlsFailure::HostnameMismatch => "hostname_mismatch",
+            TlsFailure::PinMismatch => "pin_mismatch",
             TlsFailure::Other => "other",
         }
     }
@@ -82,16 +76,37 @@ impl TlsFailure {
 /// The sub-reason of a failed handshake and the message for it,
 /// `tls (expired): certificate expired on …`.
 pub(super) fn describe(err: &rustls::Error) -> (TlsFailure, String) {
+    use rustls::AlertDescription as Alert;
+    let other = |what: &str| (TlsFailure::Other, what.to_owned());
     let (kind, what) = match err {
         rustls::Error::InvalidCertificate(cert) => certificate(cert),
         // TLS 1.3 servers say so; a TLS 1.2 server's "handshake failure"
         // could mean anything.
-        rustls::Error::AlertReceived(rustls::AlertDescription::CertificateRequired) => (
-            TlsFailure::Other,
+        rustls::Error::AlertReceived(Alert::CertificateRequired) => other(
             "the server requires a client certificate \
-             (`client_cert` and `client_key` in `[tls]`)"
-                .to_owned(),
+             (`client_cert` and `client_key` in `[tls]`)",
         ),
+        rustls::Error::AlertReceived(Alert::HandshakeFailure) => other(
+            "the server refused the handshake (no common cipher suite or \
+             protocol version, or it wants a client certificate)",
+        ),
+        rustls::Error::AlertReceived(Alert::ProtocolVersion) => {
+            other("the server supports no TLS version the probe speaks (TLS 1.2 and 1.3)")
+        }
+        rustls::Error::AlertReceived(alert) => (
+            TlsFailure::Other,
+            format!("the server ended the handshake with the alert {alert:?}"),
+        ),
+        rustls::Error::PeerIncompatible(_) => other(
+            "the server offers no TLS version, cipher suite or key exchange \
+             the probe supports",
+        ),
+        rustls::Error::InvalidMessage(_)
+        | rustls::Error::InappropriateMessage { .. }
+        | rustls::Error::InappropriateHandshakeMessage { .. } => {
+            other("the server did not answer with TLS (is it plain HTTP? then use http://)")
+        }
+        rustls::Error::NoCertificatesPresented => other("the server sent no certificate"),
         other => (TlsFailure::Other, format!("TLS handshake failed: {other}")),
     };
     (kind, format!("tls ({}): {what}", kind.as_str()))
@@ -111,6 +126,14 @@ fn certificate(err: &CertificateError) -> (TlsFailure, String) {
             (Expired, format!("certificate expired on {on} ({ago})"))
         }
         CertificateError::Expired => (Expired, "certificate expired".to_owned()),
+        CertificateError::NotValidYetContext { not_before, .. } => (
+            Other,
+            format!(
+                "certificate is not valid until {} (is the clock right?)",
+                unix_date(not_before.as_secs())
+            ),
+        ),
+        CertificateError::NotValidYet => (Other, "certificate is not valid yet".to_owned()),
         CertificateError::UnknownIssuer => (
             UnknownIssuer,
             "certificate is not signed by a trusted authority \
@@ -135,8 +158,49 @@ fn certificate(err: &CertificateError) -> (TlsFailure, String) {
             HostnameMismatch,
             "certificate is not valid for the host name".to_owned(),
         ),
+        CertificateError::Revoked => (Other, "certificate was revoked".to_owned()),
+        CertificateError::BadEncoding => (Other, "certificate is not valid X.509".to_owned()),
+        CertificateError::BadSignature => (
+            Other,
+            "a certificate's signature does not verify with its issuer's key".to_owned(),
+        ),
+        CertificateError::InvalidPurpose | CertificateError::InvalidPurposeContext { .. } => (
+            Other,
+            "certificate is not meant for TLS servers (its extended key usage)".to_owned(),
+        ),
+        CertificateError::Other(e) => ours(&*e.0),
         other => (Other, format!("invalid certificate: {other}")),
     }
+}
+
+/// The probe's own verifiers' refusals, and the rest in rustls's words.
+fn ours(e: &(dyn std::error::Error + 'static)) -> (TlsFailure, String) {
+    if let Some(SelfSigned(digest)) = e.downcast_ref() {
+        return (
+            TlsFailure::SelfSigned,
+            format!(
+                "self-signed certificate (not issued by a trusted CA); \
+                 to trust this one certificate, pin it in `[tls]`: pin_sha256 = \"{digest}\""
+            ),
+        );
+    }
+    if let Some(NotPinned(digest)) = e.downcast_ref() {
+        return (
+            TlsFailure::PinMismatch,
+            format!(
+                "the server's certificate has SHA-256 {digest}, which `pin_sha256` does not list"
+            ),
+        );
+    }
+    if e.downcast_ref::<ForeignSignature>().is_some() {
+        return (
+            TlsFailure::Other,
+            "the server's handshake signature does not match its certificate \
+             (the server does not hold the certificate's key)"
+                .to_owned(),
+        );
+    }
+    (TlsFailure::Other, format!("invalid certificate: {e}"))
 }
 
 /// `DnsName("shop.test")`, as webpki words a presented name, as `shop.test`.
@@ -200,9 +264,43 @@ mod tests {
             "{message}"
         );
         let other = rustls::Error::AlertReceived(rustls::AlertDescription::HandshakeFailure);
-        assert_eq!(
-            describe(&other).1,
-            "tls (other): TLS handshake failed: received fatal alert: HandshakeFailure"
+        assert!(
+            describe(&other)
+                .1
+                .starts_with("tls (other): the server refused the handshake ("),
+            "{:?}",
+            describe(&other)
         );
+    }
+
+    #[test]
+    fn other_failures_are_in_plain_words_not_debug_dumps() {
+        let not_tls = rustls::Error::InvalidMessage(rustls::InvalidMessage::InvalidContentType);
+        assert_eq!(
+            describe(&not_tls).1,
+            "tls (other): the server did not answer with TLS (is it plain HTTP? then use http://)"
+        );
+        let early = rustls::Error::InvalidCertificate(CertificateError::NotValidYetContext {
+            time: day(20_590),
+            not_before: day(20_600),
+        });
+        assert_eq!(
+            describe(&early).1,
+            "tls (other): certificate is not valid until 2026-05-27 00:00 UTC (is the clock right?)"
+        );
+        for cert in [
+            CertificateError::Revoked,
+            CertificateError::BadSignature,
+            CertificateError::InvalidPurpose,
+            CertificateError::BadEncoding,
+        ] {
+            let (kind, message) = describe(&rustls::Error::InvalidCertificate(cert));
+            assert_eq!(kind, TlsFailure::Other);
+            assert!(
+                message.starts_with("tls (other): certificate ")
+                    || message.starts_with("tls (other): a certificate's"),
+                "{message}"
+            );
+        }
     }
 }

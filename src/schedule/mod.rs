@@ -2,26 +2,42 @@
 //! Runs never overlap per check, share one concurrency bound, and report
 //! their lateness (started minus due) instead of drifting silently. Checks
 //! can be added, changed and removed while it runs (a reload), and run on
-//! request.
+//! request. A run that panics is a failed run with reason `internal`; the
+//! check's slot is freed however a run ends.
 
+#[cfg(test)]
+mod panic_tests;
 pub mod plan;
 #[cfg(test)]
 mod tests;
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
+use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use futures_util::FutureExt as _;
 use tokio::sync::{Semaphore, mpsc, oneshot};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::check::{Check, FastHash, RunResult, Schedule};
+use crate::check::{Check, FastHash, Outcome, Reason, RunResult, Schedule};
 use crate::probe::Probe;
+
+/// What runs a check: the probe, in the daemon.
+pub trait Runner: Send + Sync + 'static {
+    fn run(&self, check: &Check) -> impl Future<Output = RunResult> + Send;
+}
+
+impl Runner for Probe {
+    fn run(&self, check: &Check) -> impl Future<Output = RunResult> + Send {
+        Probe::run(self, check)
+    }
+}
 
 /// What the scheduler reports; the app turns it into logs, metrics and state.
 pub trait Observer: Send + Sync + 'static {
@@ -66,8 +82,8 @@ const AHEAD: Duration = Duration::from_millis(10);
 /// A wall-clock jump larger than this re-plans cron schedules.
 const JUMP: chrono::TimeDelta = chrono::TimeDelta::seconds(2);
 
-pub struct Scheduler {
-    shared: Arc<Shared>,
+pub struct Scheduler<R = Probe> {
+    shared: Arc<Shared<R>>,
     /// How long in-flight runs may finish after shutdown was asked for.
     grace: Duration,
 }
@@ -75,8 +91,8 @@ pub struct Scheduler {
 /// What every run uses, behind one `Arc`: a run takes one reference, not
 /// one per part. (At thousands of runs a second, each reference count is a
 /// cache line the worker threads pass back and forth.)
-struct Shared {
-    probe: Probe,
+struct Shared<R> {
+    runner: R,
     observer: Arc<dyn Observer>,
     permits: Semaphore,
 }
@@ -143,16 +159,16 @@ impl Slot {
 type Queue = BinaryHeap<Reverse<(Duration, Arc<str>, u64)>>;
 type Slots = HashMap<Arc<str>, Slot, FastHash>;
 
-impl Scheduler {
+impl<R: Runner> Scheduler<R> {
     pub fn new(
-        probe: Probe,
+        runner: R,
         observer: Arc<dyn Observer>,
         concurrency: usize,
         grace: Duration,
     ) -> Self {
         Scheduler {
             shared: Arc::new(Shared {
-                probe,
+                runner,
                 observer,
                 permits: Semaphore::new(concurrency.max(1)),
             }),
@@ -328,7 +344,7 @@ impl Scheduler {
         let (runs, version) = (Arc::clone(&slot.runs), slot.version());
         async move {
             let Shared {
-                probe,
+                runner,
                 observer,
                 permits,
             } = &*shared;
@@ -348,6 +364,12 @@ impl Scheduler {
                 }
                 runs.skips.store(0, Ordering::Relaxed);
             }
+            // From here the slot is this run's (a run now set the flag
+            // before spawning it): freed on every way out.
+            let mut slot = Running {
+                runs: &runs,
+                result: None,
+            };
             let check = runs.check();
             let Ok(permit) = permits.acquire().await else {
                 return;
@@ -355,7 +377,7 @@ impl Scheduler {
             if let Some(due) = due {
                 observer.started(&check, origin.elapsed().saturating_sub(due));
             }
-            let mut result = probe.run(&check).await;
+            let mut result = caught(&check, runner.run(&check)).await;
             drop(permit);
             if let (false, Some(wait)) = (result.outcome.is_success(), check.incidents.recheck) {
                 observer.finished(&check, result, false);
@@ -363,14 +385,10 @@ impl Scheduler {
                 let Ok(_permit) = permits.acquire().await else {
                     return;
                 };
-                result = probe.run(&check).await;
+                result = caught(&check, runner.run(&check)).await;
             }
-            runs.running.store(false, Ordering::Release);
-            let waiting =
-                std::mem::take(&mut *runs.waiters.lock().unwrap_or_else(PoisonError::into_inner));
-            for reply in waiting {
-                let _ = reply.send(Ok(result.clone()));
-            }
+            slot.result = Some(result.clone());
+            drop(slot);
             observer.finished(&check, result, true);
         }
     }
@@ -391,6 +409,66 @@ impl Scheduler {
             );
             tasks.set.shutdown().await;
         }
+    }
+}
+
+/// A run's hold on its slot. Dropped when the run ends, panics or is
+/// cancelled, it frees the slot and answers the requests waiting for the
+/// run: with its result, or with an error when there is none.
+struct Running<'r> {
+    runs: &'r Runs,
+    result: Option<RunResult>,
+}
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        self.runs.running.store(false, Ordering::Release);
+        let waiting = std::mem::take(
+            &mut *self
+                .runs
+                .waiters
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner),
+        );
+        for reply in waiting {
+            let _ = reply.send(match &self.result {
+                Some(result) => Ok(result.clone()),
+                None => Err("the run ended without a result (the daemon is stopping)".to_owned()),
+            });
+        }
+    }
+}
+
+/// Runs `run`, turning a panic inside it into a failed run with reason
+/// `internal`, logged with the check's name, so one bad input costs one
+/// run, not the check's slot or the scheduler.
+pub async fn caught(check: &Check, run: impl Future<Output = RunResult>) -> RunResult {
+    let start = Instant::now();
+    let panic = match AssertUnwindSafe(run).catch_unwind().await {
+        Ok(result) => return result,
+        Err(panic) => panic,
+    };
+    let what = panic
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("no message");
+    tracing::error!(
+        check = %check.name,
+        panic = what,
+        "a run panicked; it fails with reason `internal`"
+    );
+    let duration = start.elapsed();
+    RunResult {
+        check: check.name.clone(),
+        started_at: Utc::now() - chrono::TimeDelta::from_std(duration).unwrap_or_default(),
+        duration,
+        outcome: Outcome::Failure {
+            reason: Reason::Internal,
+            step: None,
+            message: "internal error: the run panicked (a bug in scarecrow; the daemon's log has the details)".to_owned(),
+        },
+        steps: Vec::new(),
     }
 }
 

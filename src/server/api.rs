@@ -4,9 +4,11 @@
 //! [`Actions`]: super::Actions
 
 use std::collections::BTreeMap;
+use std::net::SocketAddr;
 
-use axum::extract::{OriginalUri, Path, Query, State};
-use axum::http::StatusCode;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{ConnectInfo, OriginalUri, Path, Query, State};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -184,11 +186,30 @@ async fn check(
     }
 }
 
-/// `POST /checks/{name}/run`: runs the check now and answers its result.
-async fn run_check(State(s): State<ServerState>, Path(name): Path<String>) -> Response {
+/// `POST /checks/{name}/run`: runs the check now and answers its result;
+/// one at a time per check, spaced (429 with `Retry-After` otherwise).
+async fn run_check(
+    State(s): State<ServerState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Path(name): Path<String>,
+) -> Response {
     if !s.view.read().checks.contains_key(&name) {
         return error(StatusCode::NOT_FOUND, &format!("no check named {name:?}"));
     }
+    let _permit = match s.run_now.try_start(&name) {
+        Ok(p) => p,
+        Err(wait) => {
+            let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+            let mut resp = error(
+                StatusCode::TOO_MANY_REQUESTS,
+                &format!("{name} was just run or is running; ask again in {secs} s"),
+            );
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+            return resp;
+        }
+    };
+    tracing::info!(check = %name, %peer, token = s.api_token.is_some(), "run-now requested through the API");
     action(s.actions.run_check(name).await)
 }
 
@@ -306,10 +327,17 @@ struct ResolveBody {
 /// `POST /incidents/{id}/resolve`, with an optional `{"note": "…"}`.
 async fn resolve_incident(
     State(s): State<ServerState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Path(id): Path<String>,
-    body: Option<Json<ResolveBody>>,
+    body: Result<Json<ResolveBody>, JsonRejection>,
 ) -> Response {
-    let note = body.and_then(|Json(b)| b.note);
+    let note = match body {
+        Ok(Json(b)) => b.note,
+        // No JSON body at all: a resolution without a note.
+        Err(JsonRejection::MissingJsonContentType(_)) => None,
+        Err(e) => return error(e.status(), &e.body_text()),
+    };
+    tracing::info!(incident = %id, %peer, token = s.api_token.is_some(), "resolve requested through the API");
     action(s.actions.resolve_incident(id, note).await)
 }
 

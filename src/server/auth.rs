@@ -74,6 +74,8 @@ impl ServerState {
             store_path: Some(config.store_path.clone()),
             api_token,
             metrics_auth,
+            exposed: !config.listen.ip().is_loopback(),
+            run_now: Default::default(),
         })
     }
 }
@@ -101,7 +103,8 @@ impl Resolve for SecretSource<'_> {
     }
 
     fn file(&self, path: &std::path::Path) -> Result<String, String> {
-        std::fs::read_to_string(path).map_err(|e| e.to_string())
+        crate::fsread::read_to_string(path, crate::fsread::SMALL_FILE_CAP)
+            .map_err(|e| e.to_string())
     }
 
     fn capture(&self, _: &str) -> Option<String> {
@@ -109,9 +112,17 @@ impl Resolve for SecretSource<'_> {
     }
 }
 
-/// Every `/api` call carries the token, when one is configured.
+/// Why the API refuses every call on a server that listens beyond loopback
+/// without a token.
+pub const NO_TOKEN: &str = "this API is off: the server listens beyond loopback and no `api_token` is set; set `api_token = \"${secret:SCARECROW_API_TOKEN}\"` (or `\"${file:/run/secrets/scarecrow-api-token}\"`) in config.toml and restart";
+
+/// Every `/api` call carries the token, when one is configured; beyond
+/// loopback, one must be.
 pub(super) async fn api(State(s): State<ServerState>, req: Request, next: Next) -> Response {
     let Some(token) = &s.api_token else {
+        if s.exposed {
+            return super::error(StatusCode::FORBIDDEN, NO_TOKEN);
+        }
         return next.run(req).await;
     };
     match bearer(req.headers()) {

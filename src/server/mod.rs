@@ -8,28 +8,32 @@
 
 mod api;
 mod auth;
+mod fds;
 mod html;
+mod listen;
 mod status;
 #[cfg(test)]
 mod tests;
+mod throttle;
 
 use std::future::Future;
 use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use axum::extract::State;
-use axum::http::{StatusCode, header};
-use axum::middleware::from_fn_with_state;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::{from_fn_with_state, map_response};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use tokio::net::TcpListener;
 
 use crate::metrics::{self, Metrics};
 use crate::view::View;
 
 pub use auth::{MetricsCredentials, SecretError};
+pub use fds::{connection_cap, raise_open_files};
+pub use listen::{Limits, serve};
 
 /// What the server may ask the daemon to do. The daemon (`app`) owns the
 /// engine; the server only sends requests through this.
@@ -64,6 +68,11 @@ pub struct ServerState {
     pub api_token: Option<String>,
     /// When set, `/metrics` asks for these credentials.
     pub metrics_auth: Option<MetricsCredentials>,
+    /// The server listens beyond loopback: without an API token, the API
+    /// then refuses every call rather than serve anyone who reaches the port.
+    pub exposed: bool,
+    /// Run-now, one at a time per check and spaced.
+    pub run_now: throttle::RunNow,
 }
 
 /// Every endpoint, with its state.
@@ -72,33 +81,34 @@ pub fn router(state: ServerState) -> Router {
         .fallback(api::not_found)
         .method_not_allowed_fallback(api::method_not_allowed)
         .layer(from_fn_with_state(state.clone(), auth::api));
+    // A route layer: it guards `/metrics` only, not the paths no route matches.
     let metrics = Router::new()
         .route("/metrics", get(render_metrics))
-        .layer(from_fn_with_state(state.clone(), auth::metrics));
+        .route_layer(from_fn_with_state(state.clone(), auth::metrics));
     Router::new()
         .route("/", get(status::page))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .merge(metrics)
         .nest("/api/v1", api)
+        .layer(DefaultBodyLimit::max(listen::MAX_BODY as usize))
+        .layer(map_response(nosniff))
         .with_state(state)
+}
+
+/// Every answer is what its `Content-Type` says: browsers must not guess
+/// (a failure message quoting a page must never render as HTML).
+async fn nosniff(mut resp: Response) -> Response {
+    resp.headers_mut().insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    resp
 }
 
 /// Errors are JSON with a message.
 fn error(status: StatusCode, message: &str) -> Response {
     (status, Json(serde_json::json!({ "error": message }))).into_response()
-}
-
-/// Serves `router` on `listener` until `shutdown` completes, then lets
-/// requests in flight finish.
-pub async fn serve(
-    listener: TcpListener,
-    router: Router,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown)
-        .await
 }
 
 /// Rendering thousands of checks takes milliseconds of CPU: it runs on the
@@ -137,19 +147,29 @@ async fn readyz(State(s): State<ServerState>) -> Response {
         let v = s.view.read();
         (v.config.loaded_at.is_some(), v.scheduler_last_tick)
     };
-    let now = chrono::Utc::now();
-    let why = match tick {
-        _ if !loaded => "the checks are not loaded yet".to_owned(),
-        None => "the scheduler has not started".to_owned(),
-        Some(t) if now - t > STALE_TICK => format!(
+    match not_ready(loaded, tick, chrono::Utc::now()) {
+        None => "ready\n".into_response(),
+        Some(why) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("not ready: {why}\n"),
+        )
+            .into_response(),
+    }
+}
+
+/// Why the daemon is not ready at `now`, if it is not.
+fn not_ready(
+    loaded: bool,
+    tick: Option<chrono::DateTime<chrono::Utc>>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Option<String> {
+    match tick {
+        _ if !loaded => Some("the checks are not loaded yet".to_owned()),
+        None => Some("the scheduler has not started".to_owned()),
+        Some(t) if now - t > STALE_TICK => Some(format!(
             "the scheduler has not ticked for {} s",
             (now - t).num_seconds()
-        ),
-        Some(_) => return "ready\n".into_response(),
-    };
-    (
-        StatusCode::SERVICE_UNAVAILABLE,
-        format!("not ready: {why}\n"),
-    )
-        .into_response()
+        )),
+        Some(_) => None,
+    }
 }

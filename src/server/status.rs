@@ -31,6 +31,8 @@ pub(super) async fn page(State(s): State<ServerState>) -> Response {
             [
                 (header::CONTENT_TYPE, "text/html; charset=utf-8"),
                 (header::CACHE_CONTROL, "no-store"),
+                (header::CONTENT_SECURITY_POLICY, policy()),
+                (header::REFERRER_POLICY, "no-referrer"),
             ],
             html,
         )
@@ -40,6 +42,21 @@ pub(super) async fn page(State(s): State<ServerState>) -> Response {
             StatusCode::INTERNAL_SERVER_ERROR.into_response()
         }
     }
+}
+
+/// The page loads nothing and runs nothing: its one style sheet is inline
+/// and allowed by its hash, so text from a check or a response cannot bring
+/// a style, script, image or frame of its own; no site may frame the page.
+fn policy() -> &'static str {
+    static POLICY: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        use base64::Engine as _;
+        use sha2::Digest as _;
+        let hash = base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(CSS));
+        format!(
+            "default-src 'none'; style-src 'sha256-{hash}'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+        )
+    });
+    &POLICY
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]

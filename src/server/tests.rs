@@ -2,20 +2,25 @@
 
 use std::time::Duration;
 
+use tokio_util::sync::CancellationToken;
+
 use super::*;
 use crate::check::{Check, Outcome, Reason, RunResult};
 use crate::config::{Defaults, Source, read_check};
 
-/// Serves a fresh router on a loopback port; the returned sender stops it.
-async fn start(state: ServerState) -> (String, tokio::sync::oneshot::Sender<()>, ServerTask) {
-    let listener = TcpListener::bind("127.0.0.1:0")
+/// Serves a fresh router on a loopback port; the returned token stops it.
+async fn start(state: ServerState) -> (String, CancellationToken, ServerTask) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind loopback");
     let url = format!("http://{}", listener.local_addr().expect("local addr"));
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(serve(listener, router(state), async {
-        let _ = stopped.await;
-    }));
+    let stop = CancellationToken::new();
+    let limits = Limits {
+        idle_timeout: Duration::from_secs(30),
+        max_connections: 64,
+        grace: Duration::from_secs(2),
+    };
+    let task = tokio::spawn(serve(listener, router(state), limits, stop.clone()));
     (url, stop, task)
 }
 
@@ -29,6 +34,8 @@ fn state(view: View) -> ServerState {
         store_path: None,
         api_token: None,
         metrics_auth: None,
+        exposed: false,
+        run_now: Default::default(),
     }
 }
 
@@ -110,7 +117,7 @@ async fn api_errors_are_json_with_a_message() {
         .expect("GET incidents");
     assert_eq!(resp.status(), 503);
     assert_eq!(json(resp).await["error"], "this server has no store");
-    let _ = stop.send(());
+    stop.cancel();
     let _ = task.await;
 }
 
@@ -226,7 +233,7 @@ async fn metrics_are_served_as_text_format_0_0_4() {
     let body = resp.text().await.expect("body");
     assert!(body.contains("\nscarecrow_checks_loaded 0\n"), "{body}");
 
-    let _ = stop.send(());
+    stop.cancel();
     task.await
         .expect("server task")
         .expect("server ends cleanly");
@@ -244,4 +251,26 @@ async fn healthz_says_ok_and_unknown_paths_are_404() {
         .await
         .expect("GET /nope");
     assert_eq!(resp.status(), 404);
+}
+
+/// Ready while the scheduler ticks; a scheduler stalled past 30 s is not
+/// (no outside way stalls it without stalling the server too).
+#[test]
+fn readiness_ends_when_the_scheduler_stalls() {
+    let tick = chrono::Utc::now();
+    let at = |secs| tick + chrono::TimeDelta::seconds(secs);
+    assert_eq!(not_ready(true, Some(tick), at(1)), None);
+    assert_eq!(not_ready(true, Some(tick), at(30)), None);
+    assert_eq!(
+        not_ready(true, Some(tick), at(31)).as_deref(),
+        Some("the scheduler has not ticked for 31 s")
+    );
+    assert_eq!(
+        not_ready(true, None, at(0)).as_deref(),
+        Some("the scheduler has not started")
+    );
+    assert_eq!(
+        not_ready(false, Some(tick), at(1)).as_deref(),
+        Some("the checks are not loaded yet")
+    );
 }

@@ -15,6 +15,7 @@ mod sql;
 mod writer;
 
 use std::fmt::Display;
+use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, mpsc};
@@ -170,14 +171,38 @@ impl Store for SqliteStore {
         self.is_healthy()
     }
 
-    async fn update_delivery(&self, item: OutboxItem) -> Result<(), StoreError> {
-        let row = Box::new(OutboxRow::new(&item)?);
-        self.ask(|reply| Request::Delivery(row, reply)).await
+    fn update_delivery(
+        &self,
+        item: OutboxItem,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send + 'static {
+        // Queued now, not when the future is first polled: the writer takes
+        // an item's updates in the order they were made.
+        let queued = OutboxRow::new(&item).and_then(|row| {
+            let (reply, answer) = oneshot::channel();
+            self.inner
+                .tx
+                .send(Request::Delivery(Box::new(row), reply))
+                .map_err(|_| closed())?;
+            Ok(answer)
+        });
+        async move { queued?.await.map_err(|_| closed())? }
     }
 
     async fn forget_check(&self, check: &str) -> Result<(), StoreError> {
         let check = check.to_owned();
         self.ask(|reply| Request::Forget(check, reply)).await
+    }
+
+    async fn incident_counts(
+        &self,
+        since: chrono::DateTime<chrono::Utc>,
+    ) -> Result<std::collections::BTreeMap<String, u64>, StoreError> {
+        // A reader of its own: the writer's queue may be long, and every
+        // commit awaited before this call is visible to a new read.
+        let path = self.inner.path.clone();
+        tokio::task::spawn_blocking(move || open_reader(&path)?.incident_counts(since))
+            .await
+            .map_err(|e| StoreError(format!("counting incidents: {e}")))?
     }
 }
 

@@ -13,7 +13,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use barn::{PASSWORD, start};
-use scarecrow::check::{Check, Outcome, Reason, RunResult};
+use scarecrow::check::{Check, Outcome, Reason, Redirect, RunResult};
 use scarecrow::config::{Defaults, Source, read_check};
 use scarecrow::probe::{Probe, ProbeSettings, Secrets};
 
@@ -128,11 +128,18 @@ body_contains = "ready"
     );
     let r = run(&flow).await;
     assert_eq!(r.outcome, Outcome::Success, "{r:#?}");
+    // Each step reports the request as sent and the redirects it followed.
+    let hop = |status: u16, path: &str| Redirect {
+        status,
+        location: format!("{site}{path}"),
+    };
     let sign_in = &r.steps[1];
-    assert_eq!((sign_in.redirects, sign_in.method.as_str()), (1, "GET"));
-    assert_eq!(sign_in.url, format!("{site}/app/home"));
+    assert_eq!(sign_in.method, "POST");
+    assert_eq!(sign_in.url, format!("{site}/app/session"));
+    assert_eq!(sign_in.redirects, [hop(303, "/app/home")]);
     let upload = &r.steps[3];
-    assert_eq!((upload.redirects, upload.method.as_str()), (1, "POST"));
+    assert_eq!(upload.method, "POST");
+    assert_eq!(upload.redirects, [hop(307, "/app/upload/v2")]);
     let attempts: Vec<u32> = r.steps.iter().map(|s| s.attempts).collect();
     assert_eq!(attempts, [1, 1, 1, 1, 3]);
     let waited = r.steps[4].duration;

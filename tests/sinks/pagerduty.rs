@@ -103,19 +103,21 @@ async fn trigger_and_resolve_have_the_exact_bodies_and_share_the_dedup_key() {
 }
 
 #[tokio::test]
-async fn past_the_budget_it_returns_retry_without_sending() {
+async fn sends_are_paced_to_120_a_minute() {
     let rx = Receiver::start(202, ACCEPTED).await;
+    let pd = sink(&rx.url);
+    let limit = pd.pace().expect("PagerDuty's rate is known");
+    for _ in 0..120 {
+        assert_eq!(limit.reserve(), Duration::ZERO);
+    }
+    // Then one every half second.
+    let next = limit.reserve();
+    assert!(next > Duration::from_millis(400) && next <= Duration::from_millis(500));
     let sink = sink(&rx.url).with_rate_limit(RateLimit::new(2, Duration::from_secs(60)));
-    let e = declared();
-    assert_eq!(sink.send(&e, 1).await, Attempt::Delivered { status: 202 });
-    assert_eq!(sink.send(&e, 1).await, Attempt::Delivered { status: 202 });
-    let third = sink.send(&e, 1).await;
-    let Attempt::Retry { error, retry_after } = &third else {
-        panic!("{third:?}")
-    };
-    assert_eq!(*retry_after, Some(Duration::from_secs(30)), "{third}");
-    assert!(error.contains("rate limit"), "{error}");
-    assert_eq!(rx.got().len(), 2, "the third event must not be sent");
+    let limit = sink.pace().expect("set");
+    limit.reserve();
+    limit.reserve();
+    assert!(limit.reserve() > Duration::from_secs(29));
 }
 
 #[tokio::test]
@@ -134,13 +136,17 @@ async fn a_bad_request_is_dead_lettered_and_throttling_retried() {
         matches!(&a, Attempt::Rejected { error } if error.contains("routing_key")),
         "{a:?}"
     );
-    for _ in 0..2 {
-        let a = sink.send(&e, 1).await;
-        assert!(
-            matches!(a, Attempt::Retry { retry_after: Some(d), .. } if d == Duration::from_secs(7)),
-            "{a:?}"
-        );
-    }
+    // A 429 is PagerDuty's rate limit: throttled, not failed; a 503 fails.
+    let a = sink.send(&e, 1).await;
+    assert!(
+        matches!(a, Attempt::Throttled { retry_after: Some(d), .. } if d == Duration::from_secs(7)),
+        "{a:?}"
+    );
+    let a = sink.send(&e, 1).await;
+    assert!(
+        matches!(a, Attempt::Retry { retry_after: Some(d), .. } if d == Duration::from_secs(7)),
+        "{a:?}"
+    );
 }
 
 #[tokio::test]

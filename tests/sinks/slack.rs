@@ -65,7 +65,7 @@ async fn a_resolution_says_how_and_when() {
     );
     let section = body["blocks"][1]["text"]["text"].as_str().unwrap();
     assert!(
-        section.contains("*Resolved:* the check recovered after 12 min\n"),
+        section.contains("*Resolved:* the check recovered after 12m 30s\n"),
         "{section}"
     );
     assert!(section.contains("|2025-03-04 10:27 UTC>"), "{section}");
@@ -94,26 +94,72 @@ async fn the_header_is_cut_at_150_characters_and_text_is_escaped() {
 async fn about_one_message_a_second() {
     let rx = Receiver::start(200, "ok").await;
     let sink = sink(&rx.url);
-    assert!(matches!(
-        sink.send(&declared(), 1).await,
-        Attempt::Delivered { .. }
-    ));
-    let a = sink.send(&declared(), 1).await;
-    assert!(
-        matches!(a, Attempt::Retry { retry_after: Some(d), .. } if d == Duration::from_secs(1)),
-        "{a:?}"
-    );
-    assert_eq!(rx.got().len(), 1);
-    // A limit set through the constructor, and Slack's own 429.
+    let limit = sink.pace().expect("Slack's rate is known");
+    assert_eq!(limit.reserve(), Duration::ZERO);
+    let next = limit.reserve();
+    assert!(next > Duration::from_millis(900) && next <= Duration::from_secs(1));
+    // A limit set through the constructor, and Slack's own 429: throttled,
+    // not failed.
     let sink = sink_with_room(&rx.url);
     rx.then(429, "rate_limited");
     let a = sink.send(&declared(), 1).await;
     assert!(
-        matches!(a, Attempt::Retry { retry_after: Some(d), .. } if d == Duration::from_secs(7)),
+        matches!(a, Attempt::Throttled { retry_after: Some(d), .. } if d == Duration::from_secs(7)),
         "{a:?}"
     );
 }
 
 fn sink_with_room(url: &str) -> SlackSink {
     sink(url).with_rate_limit(RateLimit::new(10, Duration::from_secs(1)))
+}
+
+/// Every string under a `text` key, wherever it sits in the message.
+fn text_fields(v: &serde_json::Value, out: &mut Vec<String>) {
+    match v {
+        serde_json::Value::Object(map) => {
+            for (k, v) in map {
+                match v.as_str() {
+                    Some(s) if k == "text" => out.push(s.to_owned()),
+                    _ => text_fields(v, out),
+                }
+            }
+        }
+        serde_json::Value::Array(items) => items.iter().for_each(|v| text_fields(v, out)),
+        _ => {}
+    }
+}
+
+/// A page heading of `<!channel>` pinged a whole channel through the
+/// fallback `text`: every text field escapes what it quotes.
+#[tokio::test]
+async fn no_text_field_carries_a_raw_mention() {
+    let rx = Receiver::start(200, "ok").await;
+    let sink = sink_with_room(&rx.url);
+    let ping = "<!channel> & co";
+    for kind in [EventKind::Declared, EventKind::Resolved] {
+        let mut e = later(kind, at("2025-03-04T10:27:32.250Z"));
+        let i = &mut e.incident;
+        i.id = format!("inc_{ping}");
+        i.key = format!("scarecrow:{ping}");
+        i.title = format!("Heading {ping}");
+        i.feature.check = format!("check {ping}");
+        i.feature.description = Some(format!("Feature {ping}"));
+        i.feature.owner = Some(ping.into());
+        i.evidence.message = ping.into();
+        i.evidence.reason = ping.into();
+        i.note = Some(ping.into());
+        sink.send(&e, 1).await;
+    }
+    let got = rx.got();
+    assert_eq!(got.len(), 2);
+    for g in got {
+        let body = g.json();
+        let mut texts = Vec::new();
+        text_fields(&body, &mut texts);
+        assert_eq!(texts.len(), 4, "text, header, section, context: {body}");
+        for t in texts {
+            assert!(t.contains("&lt;!channel&gt; &amp; co"), "{t}");
+            assert!(!t.contains("<!channel>"), "{t}");
+        }
+    }
 }

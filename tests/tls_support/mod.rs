@@ -1,9 +1,10 @@
-//! Loopback TLS for tests/tls.rs: a test CA that issues certificates, an
-//! HTTPS server (optionally requiring a client certificate) and a CONNECT
-//! proxy.
+//! Loopback TLS for tests/tls.rs: a test CA that issues certificates,
+//! self-signed certificates, an HTTPS server (optionally requiring a client
+//! certificate, offering HTTP/2, or signing with a key that does not fit its
+//! certificate) and a CONNECT proxy.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Datelike, NaiveDate, TimeDelta, Utc};
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
@@ -19,10 +20,11 @@ pub struct Ca {
     pub pem: String,
 }
 
-/// A certificate and its key, in PEM.
+/// A certificate and its key, in PEM, and the certificate's DER.
 pub struct Issued {
     pub cert: String,
     pub key: String,
+    pub der: Vec<u8>,
 }
 
 impl Ca {
@@ -53,8 +55,42 @@ impl Ca {
         Issued {
             cert: cert.pem(),
             key: key.serialize_pem(),
+            der: cert.der().to_vec(),
         }
     }
+}
+
+/// A self-signed certificate for `names`, valid from midnight UTC `from`
+/// days from today until midnight `until` days from today. With `ca`, it is
+/// a CA certificate, as `openssl req -x509` makes by default.
+pub fn self_signed(names: &[&str], ca: bool, from: i64, until: i64) -> Issued {
+    let names: Vec<String> = names.iter().map(|n| (*n).to_owned()).collect();
+    let mut params = CertificateParams::new(names).unwrap();
+    let ymd = |d: NaiveDate| rcgen::date_time_ymd(d.year(), d.month() as u8, d.day() as u8);
+    params.not_before = ymd(day(from));
+    params.not_after = ymd(day(until));
+    params
+        .distinguished_name
+        .push(DnType::CommonName, "self-signed test server");
+    if ca {
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    }
+    let key = KeyPair::generate().unwrap();
+    let cert = params.self_signed(&key).unwrap();
+    Issued {
+        cert: cert.pem(),
+        key: key.serialize_pem(),
+        der: cert.der().to_vec(),
+    }
+}
+
+/// The SHA-256 of a DER certificate as `openssl x509 -fingerprint -sha256`
+/// prints it: `AB:CD:…`.
+pub fn fingerprint(der: &[u8]) -> String {
+    use sha2::Digest as _;
+    let digest = sha2::Sha256::digest(der);
+    let hex: Vec<String> = digest.iter().map(|b| format!("{b:02X}")).collect();
+    hex.join(":")
 }
 
 pub fn day(offset: i64) -> NaiveDate {
@@ -69,11 +105,6 @@ pub fn midnight(offset: i64) -> DateTime<Utc> {
 /// `200 hello`; with `client_ca`, it requires a client certificate that CA
 /// issued.
 pub async fn https_server(server: &Issued, client_ca: Option<&Ca>) -> SocketAddr {
-    let certs: Vec<CertificateDer<'static>> =
-        CertificateDer::pem_slice_iter(server.cert.as_bytes())
-            .collect::<Result<_, _>>()
-            .unwrap();
-    let key = PrivateKeyDer::from_pem_slice(server.key.as_bytes()).unwrap();
     let builder = rustls::ServerConfig::builder();
     let config = match client_ca {
         None => builder.with_no_client_auth(),
@@ -88,23 +119,104 @@ pub async fn https_server(server: &Issued, client_ca: Option<&Ca>) -> SocketAddr
             builder.with_client_cert_verifier(verifier)
         }
     }
-    .with_single_cert(certs, key)
+    .with_single_cert(certs(server), key(server))
     .unwrap();
+    serve(config, Protocols::default()).await
+}
+
+/// The application protocol (ALPN) of each connection a server accepted,
+/// `none` when there was none.
+pub type Protocols = Arc<Mutex<Vec<String>>>;
+
+/// [`https_server`] offering HTTP/2 and HTTP/1.1, and answering in the one
+/// the client chose.
+pub async fn https_server_h2(server: &Issued) -> (SocketAddr, Protocols) {
+    let mut config = rustls::ServerConfig::builder()
+        .with_no_client_auth()
+        .with_single_cert(certs(server), key(server))
+        .unwrap();
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    let protocols = Protocols::default();
+    (serve(config, Arc::clone(&protocols)).await, protocols)
+}
+
+/// [`https_server`] presenting `server`'s certificate but signing the
+/// handshake with `key_of`'s key: a server that has a copy of the
+/// certificate, not its key.
+pub async fn https_server_with_wrong_key(server: &Issued, key_of: &Issued) -> SocketAddr {
+    let provider = rustls::crypto::aws_lc_rs::default_provider();
+    let signer = provider.key_provider.load_private_key(key(key_of)).unwrap();
+    let certified = rustls::sign::CertifiedKey::new(certs(server), signer);
+    let config = rustls::ServerConfig::builder()
+        .with_no_client_auth()
+        .with_cert_resolver(Arc::new(Fixed(Arc::new(certified))));
+    serve(config, Protocols::default()).await
+}
+
+/// Always the same certificate and key, fitting or not (rustls checks the
+/// fit only when it is given both as DER).
+#[derive(Debug)]
+struct Fixed(Arc<rustls::sign::CertifiedKey>);
+
+impl rustls::server::ResolvesServerCert for Fixed {
+    fn resolve(
+        &self,
+        _: rustls::server::ClientHello<'_>,
+    ) -> Option<Arc<rustls::sign::CertifiedKey>> {
+        Some(Arc::clone(&self.0))
+    }
+}
+
+fn certs(issued: &Issued) -> Vec<CertificateDer<'static>> {
+    CertificateDer::pem_slice_iter(issued.cert.as_bytes())
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+fn key(issued: &Issued) -> PrivateKeyDer<'static> {
+    PrivateKeyDer::from_pem_slice(issued.key.as_bytes()).unwrap()
+}
+
+/// Accepts TLS connections on a loopback port and answers `200 hello` over
+/// HTTP/2 or HTTP/1.1, as negotiated, noting each protocol in `protocols`.
+async fn serve(config: rustls::ServerConfig, protocols: Protocols) -> SocketAddr {
     let acceptor = TlsAcceptor::from(Arc::new(config));
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
         while let Ok((tcp, _)) = listener.accept().await {
             let acceptor = acceptor.clone();
+            let protocols = Arc::clone(&protocols);
             tokio::spawn(async move {
                 // A handshake the client or this server rejects ends here.
-                if let Ok(tls) = acceptor.accept(tcp).await {
+                let Ok(tls) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                let alpn = tls.get_ref().1.alpn_protocol().map(<[u8]>::to_vec);
+                let shown = alpn.as_deref().map_or_else(
+                    || "none".to_owned(),
+                    |p| String::from_utf8_lossy(p).into_owned(),
+                );
+                protocols.lock().unwrap().push(shown);
+                if alpn.as_deref() == Some(b"h2") {
+                    answer_h2(tls).await;
+                } else {
                     answer(tls).await;
                 }
             });
         }
     });
     addr
+}
+
+/// Answers every request of an HTTP/2 connection with `200 hello`.
+async fn answer_h2<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(s: S) {
+    let service = hyper::service::service_fn(|_req| async {
+        Ok::<_, std::convert::Infallible>(hyper::Response::new("hello".to_owned()))
+    });
+    let _ = hyper::server::conn::http2::Builder::new(hyper_util::rt::TokioExecutor::new())
+        .serve_connection(hyper_util::rt::TokioIo::new(s), service)
+        .await;
 }
 
 /// Reads a request head and answers `200 hello`.

@@ -30,7 +30,7 @@ fn run(ok: bool, reason: Reason, step: &str, at: DateTime<Utc>) -> RunResult {
             status: Some(200),
             duration: Duration::from_millis(40),
             phases: Default::default(),
-            redirects: 0,
+            redirects: Vec::new(),
             attempts: 1,
             failures: vec!["selector matched nothing".into()],
             captures: Default::default(),

@@ -1,5 +1,5 @@
 //! What the HTTP sinks share: the URL, headers and client built from their
-//! spec, and the token bucket that keeps a sink within its receiver's rate.
+//! spec, and the token bucket that paces sends to a receiver's rate.
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -49,9 +49,9 @@ pub fn http_client(timeout: Duration) -> Result<reqwest::Client, String> {
         .map_err(|e| format!("cannot build the HTTP client: {e}"))
 }
 
-/// A token bucket a sink keeps for its receiver's rate limit: `events` per
-/// `per`, in bursts of up to `events`. A send past the budget is not made;
-/// the sink answers [`Attempt::Retry`] with the wait instead.
+/// A token bucket for a receiver's rate limit: `events` per `per`, in
+/// bursts of up to `events`. Each send reserves the next slot; the outbox
+/// waits until it comes rather than have the receiver refuse the send.
 #[derive(Debug)]
 pub struct RateLimit {
     capacity: f64,
@@ -70,8 +70,11 @@ impl RateLimit {
         }
     }
 
-    /// Takes a token, or says how long until one is there.
-    pub fn take(&self) -> Result<(), Duration> {
+    /// Reserves the next slot and says how long until it comes (zero: now).
+    /// The bucket goes into debt for slots reserved ahead, so callers that
+    /// reserve at once are spaced one slot apart rather than all woken
+    /// together.
+    pub fn reserve(&self) -> Duration {
         let mut bucket = self
             .bucket
             .lock()
@@ -79,38 +82,22 @@ impl RateLimit {
         let now = Instant::now();
         let (tokens, last) = *bucket;
         let tokens =
-            (tokens + now.duration_since(last).as_secs_f64() * self.rate).min(self.capacity);
-        if tokens >= 1.0 {
-            *bucket = (tokens - 1.0, now);
-            return Ok(());
-        }
+            (tokens + now.duration_since(last).as_secs_f64() * self.rate).min(self.capacity) - 1.0;
         *bucket = (tokens, now);
-        Err(Duration::from_secs_f64((1.0 - tokens) / self.rate))
-    }
-
-    /// [`Attempt::Retry`] for a send the budget did not allow.
-    pub fn exceeded(&self, what: &str, wait: Duration) -> Attempt {
-        Attempt::Retry {
-            error: format!("{what} rate limit reached; not sent"),
-            // Whole seconds, rounded up: the outbox and logs count in seconds.
-            retry_after: Some(Duration::from_secs(wait.as_secs_f64().ceil() as u64)),
+        match tokens >= 0.0 {
+            true => Duration::ZERO,
+            false => Duration::from_secs_f64(-tokens / self.rate),
         }
     }
 }
 
-/// One delivery to a receiver that takes a JSON body within a rate limit
-/// (PagerDuty, Slack): over the limit it is retried later, a body that
-/// cannot be rendered is rejected, and the answer is classified.
+/// One delivery of a JSON body (PagerDuty, Slack): a body that cannot be
+/// rendered is rejected, and the answer is classified.
 pub async fn post_json(
     client: &reqwest::Client,
     url: &reqwest::Url,
-    limit: &RateLimit,
-    receiver: &str,
     body: Result<Vec<u8>, serde_json::Error>,
 ) -> Attempt {
-    if let Err(wait) = limit.take() {
-        return limit.exceeded(receiver, wait);
-    }
     let body = match body {
         Ok(b) => b,
         Err(e) => {
@@ -131,18 +118,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_rate_limit_allows_a_burst_then_says_how_long_to_wait() {
+    fn a_rate_limit_allows_a_burst_then_spaces_the_slots_it_reserves() {
         let limit = RateLimit::new(2, Duration::from_secs(60));
-        assert_eq!(limit.take(), Ok(()));
-        assert_eq!(limit.take(), Ok(()));
-        let wait = limit.take().unwrap_err();
-        assert!(
-            wait > Duration::from_secs(29) && wait <= Duration::from_secs(30),
-            "{wait:?}"
-        );
-        let Attempt::Retry { retry_after, .. } = limit.exceeded("test", wait) else {
-            panic!()
-        };
-        assert_eq!(retry_after, Some(Duration::from_secs(30)));
+        assert_eq!(limit.reserve(), Duration::ZERO);
+        assert_eq!(limit.reserve(), Duration::ZERO);
+        let near = |d: Duration, secs: f64| (d.as_secs_f64() - secs).abs() < 0.5;
+        // One slot every 30 s: the third in 30 s, the fourth in 60 s.
+        let third = limit.reserve();
+        assert!(near(third, 30.0), "{third:?}");
+        let fourth = limit.reserve();
+        assert!(near(fourth, 60.0), "{fourth:?}");
     }
 }

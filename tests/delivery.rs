@@ -1,0 +1,14 @@
+//! Incident delivery end to end, through the daemon the CLI starts: the
+//! incident gauges after a restart and at each scrape, the Alertmanager
+//! sink after a restart, receivers that throttle, and bursts of
+//! declarations to a healthy receiver.
+
+mod common;
+
+mod delivery {
+    pub mod burst;
+    pub mod gauges;
+    pub mod harness;
+    pub mod restart;
+    pub mod throttle;
+}
