@@ -51,13 +51,19 @@ pub fn load_config(path: Option<&Path>) -> Result<Config, Vec<Diagnostic>> {
         None => (PathBuf::from("config.toml"), false),
     };
     match std::fs::read_to_string(&path) {
-        Ok(text) => settings::parse(&Source::new(&path, text), &process_env),
+        Ok(text) => read_config(&Source::new(&path, text), &process_env),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && !explicit => Ok(Config::default()),
         Err(e) => Err(vec![Diagnostic::file_error(
             &path,
             format!("cannot read config: {e}"),
         )]),
     }
+}
+
+/// Reads `config.toml`'s text, as [`load_config`] does once it has read the
+/// file; relative paths are relative to `src.path`'s directory.
+pub fn read_config(src: &Source, env: Env) -> Result<Config, Vec<Diagnostic>> {
+    settings::parse(src, env)
 }
 
 /// Loads check files from `paths` (files, or directories whose `*.toml`

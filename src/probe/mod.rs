@@ -186,6 +186,26 @@ impl Probe {
     }
 }
 
+/// Judges `response` as a run judges a step's last response, after a request
+/// to `url`: the step's captures, then its assertions, parsing the page
+/// only until `deadline`. Returns every failure's message, in order. No
+/// network and no cookies; `${secret:…}` comes from the environment and
+/// `${file:…}` reads the file, as in a run. The fuzz targets (fuzz/) drive
+/// the evaluation through this.
+pub fn judge(
+    step: &crate::check::Step,
+    response: crate::assert::Response<'_>,
+    url: &url::Url,
+    deadline: std::time::Instant,
+) -> Vec<String> {
+    let seen = capture::Seen {
+        url: url.to_string(),
+        cookies: Vec::new(),
+    };
+    let mut vars = RunVars::new(Secrets::default(), redact::Redactor::default());
+    capture::evaluate(response, &seen, step, &mut vars, deadline).failures
+}
+
 /// What a run has done so far.
 #[derive(Debug, Default)]
 struct Progress {
