@@ -1,5 +1,6 @@
 //! Reading the files that check files and the config name: `${file:…}`
-//! secrets, `[tls]` PEM files, multipart uploads.
+//! secrets, `[tls]` PEM files, multipart uploads; and `config.toml` and the
+//! check files themselves.
 //!
 //! Such a path may name anything. A FIFO blocks its reader until someone
 //! writes to it; a device such as `/dev/zero` never ends; `/proc/self/environ`
@@ -16,8 +17,9 @@ use std::io::Read;
 use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
-/// The cap of secrets and PEM files: far above any token, password or CA
-/// bundle (the Mozilla bundle is about 220 KiB).
+/// The cap of secrets, PEM files, `config.toml` and check files: far above
+/// any token, password, CA bundle (the Mozilla bundle is about 220 KiB) or
+/// check file a team writes.
 pub const SMALL_FILE_CAP: u64 = 1 << 20;
 
 /// The cap of a file a multipart part uploads.

@@ -230,3 +230,41 @@ async fn a_tls_ca_that_is_an_endless_device_is_a_load_error() {
         "{all}"
     );
 }
+
+/// `config.toml` and check files are read like the files they name: a FIFO
+/// given as either is refused at once instead of waiting for a writer.
+#[cfg(unix)]
+#[tokio::test]
+async fn a_config_or_check_file_that_is_a_fifo_is_refused_not_waited_on() {
+    let tmp = scratch("special-config");
+    let dir = tmp.path();
+    // The check in a directory of its own, where no config.toml is found.
+    std::fs::create_dir(dir.join("checks")).expect("checks dir");
+    mkfifo(&dir.join("config.toml"));
+    mkfifo(&dir.join("checks/check.toml"));
+    for (args, cwd, said) in [
+        (
+            vec!["validate", "--config", "config.toml", "checks/check.toml"],
+            dir.to_owned(),
+            "cannot read config: a FIFO, not a regular file",
+        ),
+        (
+            vec!["validate", "check.toml"],
+            dir.join("checks"),
+            "cannot read: a FIFO, not a regular file",
+        ),
+    ] {
+        let validate = tokio::process::Command::new(env!("CARGO_BIN_EXE_scarecrow"))
+            .args(&args)
+            .current_dir(cwd)
+            .kill_on_drop(true)
+            .output();
+        let out = tokio::time::timeout(Duration::from_secs(30), validate)
+            .await
+            .expect("validate ends instead of waiting for a writer")
+            .expect("run validate");
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let all = format!("{}{}", common::stdout(&out), common::stderr(&out));
+        assert!(all.contains(said), "{args:?}: {all}");
+    }
+}

@@ -74,7 +74,7 @@ impl Catalog {
             self.checks().map(|c| (c.name.clone(), c.clone())).collect();
         self.files.retain(|path, _| seen.contains(path));
         for path in seen {
-            let text = match std::fs::read_to_string(&path) {
+            let text = match crate::fsread::read_to_string(&path, crate::fsread::SMALL_FILE_CAP) {
                 Ok(text) => text,
                 Err(e) => {
                     tracing::warn!(file = %path.display(), "cannot read: {e}");

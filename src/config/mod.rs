@@ -50,9 +50,11 @@ pub fn load_config(path: Option<&Path>) -> Result<Config, Vec<Diagnostic>> {
         Some(p) => (p.to_owned(), true),
         None => (PathBuf::from("config.toml"), false),
     };
-    match std::fs::read_to_string(&path) {
+    if !explicit && !path.exists() {
+        return Ok(Config::default());
+    }
+    match crate::fsread::read_to_string(&path, crate::fsread::SMALL_FILE_CAP) {
         Ok(text) => read_config(&Source::new(&path, text), &process_env),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !explicit => Ok(Config::default()),
         Err(e) => Err(vec![Diagnostic::file_error(
             &path,
             format!("cannot read config: {e}"),
@@ -82,7 +84,7 @@ pub fn load_checks(paths: &[PathBuf], defaults: &Defaults, env: Env) -> Checks {
     let mut seen: std::collections::HashMap<String, PathBuf> = std::collections::HashMap::new();
     let patterns = Patterns::default();
     for file in files {
-        let text = match std::fs::read_to_string(&file) {
+        let text = match crate::fsread::read_to_string(&file, crate::fsread::SMALL_FILE_CAP) {
             Ok(t) => t,
             Err(e) => {
                 out.diagnostics
