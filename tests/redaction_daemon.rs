@@ -69,15 +69,23 @@ async fn eventually<T>(what: &str, secs: u64, mut f: impl AsyncFnMut() -> Option
     }
 }
 
-async fn get(url: &str) -> (u16, String) {
+/// `GET url` with the API token: status and body, or `None` while nothing
+/// answers (the daemon starting).
+async fn try_get(url: &str) -> Option<(u16, String)> {
     let resp = reqwest::Client::new()
         .get(url)
         .bearer_auth(API_TOKEN)
         .send()
         .await
-        .expect("GET");
+        .ok()?;
     let status = resp.status().as_u16();
-    (status, resp.text().await.expect("body"))
+    Some((status, resp.text().await.ok()?))
+}
+
+async fn get(url: &str) -> (u16, String) {
+    try_get(url)
+        .await
+        .unwrap_or_else(|| panic!("GET {url}: no answer"))
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -145,7 +153,7 @@ url = "{hook}/hook"
 
     // Declared, and delivered to every sink.
     let id = eventually("an incident", 90, async || {
-        let (status, text) = get(&format!("{base}/api/v1/incidents")).await;
+        let (status, text) = try_get(&format!("{base}/api/v1/incidents")).await?;
         let doc: serde_json::Value = (status == 200)
             .then(|| serde_json::from_str(&text).ok())
             .flatten()?;
