@@ -168,22 +168,7 @@ async fn runs_checks_exposes_metrics_and_stops_on_sigterm() {
         .expect("healthcheck");
     assert!(health.success());
 
-    let pid = daemon.id().expect("pid").to_string();
-    let killed = std::process::Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .expect("kill");
-    assert!(killed.success());
-    let status = tokio::time::timeout(Duration::from_secs(10), daemon.wait())
-        .await
-        .expect("exits within the grace period")
-        .expect("wait");
-    assert_eq!(status.code(), Some(0));
-    let mut log = String::new();
-    if let Some(mut err) = daemon.stderr.take() {
-        use tokio::io::AsyncReadExt as _;
-        let _ = err.read_to_string(&mut log).await;
-    }
+    let log = stop(&mut daemon, 10).await;
     assert!(
         log.contains("broken.toml:1:9"),
         "the broken file is logged with its position:\n{log}"
@@ -252,22 +237,7 @@ async fn a_huge_timeout_is_refused_at_load_and_the_other_checks_run() {
         "{text}"
     );
 
-    let pid = daemon.id().expect("pid").to_string();
-    let killed = std::process::Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .expect("kill");
-    assert!(killed.success());
-    let status = tokio::time::timeout(Duration::from_secs(20), daemon.wait())
-        .await
-        .expect("exits within the grace period")
-        .expect("wait");
-    assert_eq!(status.code(), Some(0));
-    let mut log = String::new();
-    if let Some(mut err) = daemon.stderr.take() {
-        use tokio::io::AsyncReadExt as _;
-        let _ = err.read_to_string(&mut log).await;
-    }
+    let log = stop(&mut daemon, 20).await;
     assert!(
         log.contains("duration \"18446744073709551615s\" is too long"),
         "{log}"
@@ -292,4 +262,26 @@ async fn healthcheck_without_a_daemon_says_nothing_answers() {
         err.trim_end(),
         format!("unhealthy: no scarecrow answers at {url} (connection refused)")
     );
+}
+
+/// Stops `daemon` with SIGTERM, asserts it exits 0 within `secs`, and
+/// returns what it logged.
+async fn stop(daemon: &mut tokio::process::Child, secs: u64) -> String {
+    let pid = daemon.id().expect("pid").to_string();
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill");
+    assert!(killed.success());
+    let status = tokio::time::timeout(Duration::from_secs(secs), daemon.wait())
+        .await
+        .expect("exits within the grace period")
+        .expect("wait");
+    assert_eq!(status.code(), Some(0));
+    let mut log = String::new();
+    if let Some(mut err) = daemon.stderr.take() {
+        use tokio::io::AsyncReadExt as _;
+        let _ = err.read_to_string(&mut log).await;
+    }
+    log
 }
