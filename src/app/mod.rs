@@ -1,6 +1,7 @@
 //! Wiring: turns a parsed command line into work and an exit code. Only this
 //! module knows every other part.
 
+mod console;
 mod daemon;
 mod heartbeat;
 mod incidents;
@@ -9,22 +10,13 @@ mod notify;
 mod once;
 mod telemetry;
 
-use std::io::Write as _;
-
-use tracing_subscriber::filter::Targets;
-
 use crate::check::words::count;
 use crate::cli::{Cli, Command};
-use crate::config::{Diagnostic, LogFormat};
+use crate::config::LogFormat;
 use crate::probe::Secrets;
 
-/// How the process ends; the numbers are part of the CLI's contract.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Exit {
-    Ok = 0,
-    CheckFailed = 1,
-    Config = 2,
-}
+pub use console::Exit;
+use console::{check_in, init_tracing, print_diagnostics};
 
 /// Runs one command to completion.
 pub async fn main(cli: Cli) -> Exit {
@@ -54,67 +46,6 @@ pub async fn main(cli: Cli) -> Exit {
             demo_site(listen).await
         }
     }
-}
-
-/// Libraries whose debug logs quote response bodies.
-const QUIET_TARGETS: [&str; 5] = [
-    "html5ever",
-    "markup5ever",
-    "selectors",
-    "scraper",
-    "cssparser",
-];
-
-/// Logs go to stderr; `RUST_LOG` overrides the level.
-fn init_tracing(default: &str, format: LogFormat) {
-    use tracing_subscriber::layer::SubscriberExt as _;
-    use tracing_subscriber::util::SubscriberInitExt as _;
-    // `RUST_LOG` in its `target=level,level` form. A plain target filter
-    // rather than `EnvFilter`: that one pulls in regex-automata's full-DFA
-    // builder, which then compiles every check's regex into a full DFA
-    // (about 17 KB each instead of 7 KB).
-    let spec = std::env::var("RUST_LOG").unwrap_or_default();
-    let mut filter: Targets = spec
-        .parse()
-        .unwrap_or_else(|_| default.parse().unwrap_or_default());
-    if spec.trim().is_empty() {
-        filter = default.parse().unwrap_or_default();
-    }
-    // The HTML parser and selector engine log the pages they read, tokens,
-    // attributes and text included: at debug level a CSRF token or an echoed
-    // password would reach the logs. Capped even when `RUST_LOG` asks for more.
-    for target in QUIET_TARGETS {
-        filter = filter.with_target(target, tracing::Level::WARN);
-    }
-    // Colour codes only for a person at a terminal, not for log files.
-    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let fmt = tracing_subscriber::fmt::layer()
-        .with_writer(std::io::stderr)
-        .with_ansi(ansi);
-    let registry = tracing_subscriber::registry().with(filter);
-    let _ = match format {
-        LogFormat::Text => registry.with(fmt).try_init(),
-        LogFormat::Json => registry.with(fmt.json()).try_init(),
-    };
-}
-
-/// Prints diagnostics to stderr, in file and position order.
-pub(crate) fn print_diagnostics(diags: &[Diagnostic]) {
-    let mut err = std::io::stderr().lock();
-    for d in diags {
-        let _ = writeln!(err, "{d}");
-    }
-}
-
-/// The name of the check loaded from `file`, for messages about the file.
-pub(crate) fn check_in<'c>(
-    checks: &'c [crate::check::Check],
-    file: &std::path::Path,
-) -> Option<&'c str> {
-    checks
-        .iter()
-        .find(|c| c.source == file)
-        .map(|c| c.name.as_str())
 }
 
 fn validate(config: Option<&std::path::Path>, paths: Vec<std::path::PathBuf>) -> Exit {
