@@ -279,7 +279,10 @@ fn kind(r: &mut Reader, t: &Table) -> Option<&'static str> {
     let known = StepKind::NAMES.iter().copied();
     d = match super::diagnostic::did_you_mean(written, known) {
         Some(k) => d.with_help(format!("did you mean `{k}`?")),
-        None => d.with_help(format!("the kinds are: {}", StepKind::NAMES.join(", "))),
+        None => {
+            let names: Vec<String> = StepKind::NAMES.iter().map(|k| format!("`{k}`")).collect();
+            d.with_help(format!("expected one of {}", names.join(", ")))
+        }
     };
     r.cx.push(d);
     None
