@@ -15,7 +15,9 @@ use scarecrow::assert::{
     StatusMatch, StatusSet,
 };
 use scarecrow::check::cron::Cron;
-use scarecrow::check::{Check, Outcome, Phases, Reason, RunResult, Schedule, StepResult};
+use scarecrow::check::{
+    Check, HttpStep, Outcome, Phases, Reason, RunResult, Schedule, StepDetail, StepResult,
+};
 use scarecrow::config::{Defaults, Source, read_check};
 use scarecrow::metrics::Metrics;
 use scarecrow::schedule::plan;
@@ -326,23 +328,23 @@ fn run_result(i: usize) -> RunResult {
         },
         steps: vec![StepResult {
             name: "home".into(),
-            method: "GET".into(),
             url: "http://127.0.0.1/".into(),
-            status: Some(200),
+            detail: StepDetail::Http(HttpStep {
+                method: "GET".into(),
+                status: Some(200),
+                phases: Phases {
+                    dns: ms(1),
+                    connect: ms(2),
+                    ttfb: ms(8),
+                    transfer: ms(1),
+                },
+                ..HttpStep::default()
+            }),
             duration: Duration::from_millis(12),
-            phases: Phases {
-                dns: ms(1),
-                connect: ms(2),
-                ttfb: ms(8),
-                transfer: ms(1),
-            },
-            redirects: Vec::new(),
             attempts: 1,
             failures: Vec::new(),
             captures: Default::default(),
             excerpt: None,
-            host: None,
-            cert_expires_at: None,
         }],
     }
 }

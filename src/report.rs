@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 
 use crate::check::words::count;
-use crate::check::{Outcome, RunResult};
+use crate::check::{Outcome, RunResult, StepDetail};
 
 /// Readable lines, one per check, with the failing step and why.
 pub fn human(results: &[RunResult]) -> String {
@@ -102,27 +102,29 @@ pub fn junit(results: &[RunResult]) -> String {
 fn details(r: &RunResult) -> String {
     let mut s = String::new();
     for step in &r.steps {
-        let status = step
-            .status
-            .map_or_else(|| "-".to_owned(), |c| c.to_string());
         let tries = match step.attempts {
             0 | 1 => String::new(),
             n => format!(", {n} attempts"),
         };
-        // The request as sent, then each redirect it followed.
-        let hops: String = step
-            .redirects
-            .iter()
-            .map(|h| format!(" -> {} {}", h.status, h.location))
-            .collect();
-        let _ = writeln!(
-            s,
-            "{} {} {}{hops} -> {status} ({} ms{tries})",
-            step.name,
-            step.method,
-            step.url,
-            step.duration.as_millis()
-        );
+        let ms = step.duration.as_millis();
+        match &step.detail {
+            StepDetail::Http(http) => {
+                let status = http
+                    .status
+                    .map_or_else(|| "-".to_owned(), |c| c.to_string());
+                // The request as sent, then each redirect it followed.
+                let hops: String = http
+                    .redirects
+                    .iter()
+                    .map(|h| format!(" -> {} {}", h.status, h.location))
+                    .collect();
+                let _ = writeln!(
+                    s,
+                    "{} {} {}{hops} -> {status} ({ms} ms{tries})",
+                    step.name, http.method, step.url
+                );
+            }
+        }
         for f in &step.failures {
             let _ = writeln!(s, "  {f}");
         }

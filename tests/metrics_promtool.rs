@@ -9,7 +9,9 @@ use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
 
-use scarecrow::check::{Check, Outcome, Phases, Reason, RunResult, Schedule, StepResult};
+use scarecrow::check::{
+    Check, HttpStep, Outcome, Phases, Reason, RunResult, Schedule, StepDetail, StepResult,
+};
 use scarecrow::metrics::Metrics;
 use tokio::io::AsyncWriteExt as _;
 
@@ -41,18 +43,18 @@ fn run(check: &str, outcome: Outcome, phases: Phases) -> RunResult {
         outcome,
         steps: vec![StepResult {
             name: "home".to_owned(),
-            method: "GET".to_owned(),
             url: "http://127.0.0.1/".to_owned(),
-            status: Some(200),
+            detail: StepDetail::Http(HttpStep {
+                method: "GET".to_owned(),
+                status: Some(200),
+                phases,
+                ..HttpStep::default()
+            }),
             duration: Duration::from_millis(400),
-            phases,
-            redirects: Vec::new(),
             attempts: 1,
             failures: Vec::new(),
             captures: Default::default(),
             excerpt: None,
-            host: None,
-            cert_expires_at: None,
         }],
     }
 }

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use chrono::{DurationRound as _, TimeDelta, Utc};
-use scarecrow::check::{Outcome, Reason, RunResult, StepResult};
+use scarecrow::check::{HttpStep, Outcome, Reason, RunResult, StepDetail, StepResult};
 use scarecrow::incident::machine::{CheckState, Observation};
 use scarecrow::incident::store::{DeliveryState, OutboxItem, RunRecord, Store as _, Transition};
 use scarecrow::incident::{Feature, Thresholds};
@@ -27,12 +27,13 @@ fn run(ok: bool, at: chrono::DateTime<Utc>) -> RunResult {
         },
         steps: vec![StepResult {
             name: "open the order form".into(),
-            method: "GET".into(),
             url: "http://127.0.0.1:8780/diesel/order".into(),
-            status: Some(200),
+            detail: StepDetail::Http(HttpStep {
+                method: "GET".into(),
+                status: Some(200),
+                ..HttpStep::default()
+            }),
             duration: Duration::from_millis(40),
-            phases: Default::default(),
-            redirects: Vec::new(),
             failures: if ok { vec![] } else { vec![r#"selector "form#order input[name=liters]" matched nothing"#.into()] },
             excerpt: (!ok).then(|| "Greenfield Farmers' Union Diesel order".into()),
             ..StepResult::default()

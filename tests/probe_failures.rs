@@ -10,7 +10,7 @@ use std::time::Duration;
 use scarecrow::assert::{Assertion, Css, Predicate, Query, StatusMatch, StatusSet};
 use scarecrow::check::{
     Body, Capture, CaptureSource, Check, Outcome, Reason, Redirects, Request, RunResult, Schedule,
-    Step, Target,
+    Step, StepKind, Target,
 };
 use scarecrow::probe::{Probe, ProbeSettings};
 use scarecrow::template::Template;
@@ -81,7 +81,7 @@ fn t(s: &str) -> Template {
 fn get(name: &str, url: &str) -> Step {
     Step {
         name: name.into(),
-        request: Request {
+        kind: StepKind::Http(Request {
             method: http::Method::GET,
             url: Target::new(t(url)).unwrap(),
             headers: vec![],
@@ -89,7 +89,7 @@ fn get(name: &str, url: &str) -> Step {
             body: None,
             redirects: Redirects::default(),
             auth: None,
-        },
+        }),
         captures: vec![],
         assertions: vec![],
         timeout: None,
@@ -164,9 +164,9 @@ async fn refused_connection_is_connect_with_the_url_without_its_query() {
     );
     assert_eq!(r.steps[0].url, format!("http://{addr}/weather"));
     assert!(
-        r.steps[0].phases.connect.is_some(),
+        r.steps[0].http().unwrap().phases.connect.is_some(),
         "{:?}",
-        r.steps[0].phases
+        r.steps[0].http().unwrap().phases
     );
 }
 
@@ -196,7 +196,7 @@ async fn silent_server_times_out_at_the_deadline_waiting_for_headers() {
         "step \"open page\": timed out after 2s waiting for response headers"
     );
     assert_eq!(r.steps.len(), 1);
-    let p = r.steps[0].phases;
+    let p = r.steps[0].http().unwrap().phases;
     assert!(p.connect.is_some() && p.ttfb.is_some(), "{p:?}");
 }
 
@@ -230,11 +230,11 @@ async fn slow_drip_body_times_out_reading_the_body() {
         message,
         "step \"open page\": timed out after 2s reading the body"
     );
-    assert_eq!(r.steps[0].status, Some(200));
+    assert_eq!(r.steps[0].http().unwrap().status, Some(200));
     assert!(
-        r.steps[0].phases.transfer.is_some(),
+        r.steps[0].http().unwrap().phases.transfer.is_some(),
         "{:?}",
-        r.steps[0].phases
+        r.steps[0].http().unwrap().phases
     );
 }
 
@@ -326,8 +326,8 @@ async fn redirect_loop_stops_at_the_limit() {
         message,
         format!("step \"open form\": more than 10 redirects (last: http://{addr}/b)")
     );
-    assert_eq!(r.steps[0].redirects.len(), 10);
-    assert_eq!(r.steps[0].status, Some(302));
+    assert_eq!(r.steps[0].http().unwrap().redirects.len(), 10);
+    assert_eq!(r.steps[0].http().unwrap().status, Some(302));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -348,7 +348,11 @@ async fn unknown_host_is_dns() {
         message.ends_with("(http://nonexistent.invalid/x)"),
         "{message}"
     );
-    assert!(r.steps[0].phases.dns.is_some(), "{:?}", r.steps[0].phases);
+    assert!(
+        r.steps[0].http().unwrap().phases.dns.is_some(),
+        "{:?}",
+        r.steps[0].http().unwrap().phases
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -431,17 +435,18 @@ async fn two_step_flow_uses_a_capture_and_the_cookie_of_step_one() {
     }];
     open.assertions = vec![status_is(200)];
     let mut submit = get("submit", &format!("{base}/submit"));
-    submit.request.method = http::Method::POST;
-    submit.request.body = Some(Body::Form(vec![("csrf".into(), t("${capture:token}"))]));
+    let StepKind::Http(request) = &mut submit.kind;
+    request.method = http::Method::POST;
+    request.body = Some(Body::Form(vec![("csrf".into(), t("${capture:token}"))]));
     submit.assertions = vec![status_is(200), body_contains("thanks")];
 
     let r = run(GENEROUS, MIB, vec![open, submit]).await;
     assert_eq!(r.outcome, Outcome::Success, "{r:#?}");
     assert_eq!(r.steps.len(), 2);
-    let p = r.steps[0].phases;
+    let p = r.steps[0].http().unwrap().phases;
     assert!(p.dns.is_some() && p.connect.is_some(), "{p:?}");
     assert!(p.ttfb.is_some() && p.transfer.is_some(), "{p:?}");
-    assert_eq!(r.steps[1].method, "POST");
+    assert_eq!(r.steps[1].http().unwrap().method, "POST");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -477,9 +482,9 @@ async fn tls_to_a_plain_http_server_is_tls_and_a_hung_handshake_times_out() {
         )
     );
     assert!(
-        r.steps[0].phases.connect.is_some(),
+        r.steps[0].http().unwrap().phases.connect.is_some(),
         "{:?}",
-        r.steps[0].phases
+        r.steps[0].http().unwrap().phases
     );
 }
 

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use futures_util::FutureExt;
-use scarecrow::check::{Outcome, Phases, Reason, RunResult, StepResult};
+use scarecrow::check::{HttpStep, Outcome, Phases, Reason, RunResult, StepDetail, StepResult};
 use scarecrow::incident::machine::CheckState;
 use scarecrow::incident::store::{DeliveryState, OutboxItem, RunRecord, Store, Transition};
 use scarecrow::incident::{Event, EventKind, Evidence, Feature, Incident};
@@ -114,21 +114,21 @@ fn run(check: &str, n: i64) -> RunRecord {
         },
         steps: vec![StepResult {
             name: "home".to_owned(),
-            method: "GET".to_owned(),
             url: "https://shop.test/".to_owned(),
-            status: Some(if failing { 502 } else { 200 }),
+            detail: StepDetail::Http(HttpStep {
+                method: "GET".to_owned(),
+                status: Some(if failing { 502 } else { 200 }),
+                phases: Phases {
+                    ttfb: Some(Duration::from_micros(90_500)),
+                    ..Phases::default()
+                },
+                ..HttpStep::default()
+            }),
             duration: Duration::from_micros(140_000),
-            phases: Phases {
-                ttfb: Some(Duration::from_micros(90_500)),
-                ..Phases::default()
-            },
-            redirects: Vec::new(),
             attempts: 1,
             failures: vec![],
             captures: Default::default(),
             excerpt: failing.then(|| "Bad Gateway".to_owned()),
-            host: None,
-            cert_expires_at: None,
         }],
     };
     RunRecord {

@@ -90,8 +90,8 @@ async fn a_trusted_certificate_passes_and_its_expiry_is_on_the_step_and_in_metri
     let result = run(&c).await;
     passed(&result);
     let step = &result.steps[0];
-    assert_eq!(step.host.as_deref(), Some("localhost"));
-    assert_eq!(step.cert_expires_at, Some(midnight(90)));
+    assert_eq!(step.http().unwrap().host.as_deref(), Some("localhost"));
+    assert_eq!(step.http().unwrap().cert_expires_at, Some(midnight(90)));
     let json = serde_json::to_value(&result).unwrap();
     assert_eq!(
         json["steps"][0]["cert_expires_at"],
@@ -166,7 +166,10 @@ async fn an_unknown_issuer_fails_and_insecure_accepts_it() {
     );
     let result = run(&insecure.unwrap()).await;
     passed(&result);
-    assert_eq!(result.steps[0].cert_expires_at, Some(midnight(90)));
+    assert_eq!(
+        result.steps[0].http().unwrap().cert_expires_at,
+        Some(midnight(90))
+    );
 }
 
 #[tokio::test]
@@ -207,7 +210,10 @@ async fn a_pinned_certificate_passes_over_http2_for_any_name_until_it_expires() 
         ))
         .await;
         passed(&result);
-        assert_eq!(result.steps[0].cert_expires_at, Some(midnight(90)));
+        assert_eq!(
+            result.steps[0].http().unwrap().cert_expires_at,
+            Some(midnight(90))
+        );
     }
     assert_eq!(*protocols.lock().unwrap(), ["h2", "h2"]);
 
@@ -337,7 +343,10 @@ async fn resolve_reaches_a_loopback_server_and_still_verifies_the_name() {
     let extra = format!("resolve = {{ \"shop.test\" = \"127.0.0.1\" }}\n{CA_ONLY}");
     let result = run(&check(dir.path(), "resolve", &flow(&extra, &url, ""))).await;
     passed(&result);
-    assert_eq!(result.steps[0].host.as_deref(), Some("shop.test"));
+    assert_eq!(
+        result.steps[0].http().unwrap().host.as_deref(),
+        Some("shop.test")
+    );
 
     // The same server reached as another name: the name is still verified.
     let extra = format!("resolve = {{ \"pay.test\" = \"127.0.0.1\" }}\n{CA_ONLY}");

@@ -58,6 +58,20 @@ fn every_problem_of_every_file_is_reported_with_position() {
     );
 }
 
+/// `kind` selects a step's kind, `http` by default; an unknown kind is an
+/// error at its value, with a suggestion for a typo, and the step's other
+/// keys are not judged against a kind it does not have.
+#[test]
+fn an_unknown_step_kind_is_an_error_with_a_suggestion() {
+    let out = validate(&["tests/golden/kinds"]);
+    assert_eq!(out.status.code(), Some(2));
+    golden("kinds.stderr", &String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "0 checks valid, 3 errors, 0 warnings\n"
+    );
+}
+
 /// Date formats, time zones and number ranges of value assertions are
 /// parsed at load; a bad strftime field is pointed at inside its string.
 #[test]

@@ -14,7 +14,10 @@ use std::path::PathBuf;
 use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
-pub use outcome::{Outcome, Phases, Reason, Redirect, RunResult, StepResult, from_millis, millis};
+pub use outcome::{
+    HttpStep, Outcome, Phases, Reason, Redirect, RunResult, StepDetail, StepResult, from_millis,
+    millis,
+};
 pub use pin::CertDigest;
 
 /// The hasher of maps that every run looks its check up in (by name, by
@@ -138,11 +141,12 @@ pub enum Schedule {
     Cron(cron::Cron),
 }
 
-/// One request and what its response must show.
+/// One action of a check (an HTTP request) and what it must show.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Step {
     pub name: String,
-    pub request: Request,
+    /// What the step does; its `kind` in the check file.
+    pub kind: StepKind,
     pub captures: Vec<Capture>,
     pub assertions: Vec<Assertion>,
     /// A deadline for each attempt, inside the run's (the earlier wins).
@@ -167,6 +171,19 @@ impl Default for Retry {
             interval: Duration::from_secs(1),
         }
     }
+}
+
+/// The kinds of step, selected by `kind` in the check file. A new kind is
+/// a variant here, read in `config`, run in `probe` (see ARCHITECTURE.md).
+#[derive(Debug, Clone, PartialEq)]
+pub enum StepKind {
+    /// `kind = "http"`, the default: one request, redirects followed.
+    Http(Request),
+}
+
+impl StepKind {
+    /// Every kind's name as written in a check file.
+    pub const NAMES: [&'static str; 1] = ["http"];
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -125,15 +125,17 @@ pub struct Redirect {
     pub location: String,
 }
 
-/// One step as it ran.
+/// One step as it ran: what every kind reports, and its kind's own detail.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StepResult {
     pub name: String,
-    /// Method and URL of the request as the step sent it; where redirects
-    /// took it is in `redirects`.
-    pub method: String,
+    /// Where the step went, as written or rendered; without query or
+    /// credentials. For HTTP, the URL of the request as sent; where
+    /// redirects took it is in its `redirects`.
     pub url: String,
-    pub status: Option<u16>,
+    /// The kind's own fields, at the top level of the step in JSON.
+    #[serde(flatten)]
+    pub detail: StepDetail,
     /// Named for their unit in JSON; the aliases read runs stored before.
     #[serde(
         serialize_with = "ms",
@@ -142,11 +144,6 @@ pub struct StepResult {
         alias = "duration"
     )]
     pub duration: Duration,
-    #[serde(rename = "phases_ms", alias = "phases")]
-    pub phases: Phases,
-    /// The redirects followed, in order; the last `location` answered.
-    #[serde(deserialize_with = "de_redirects", default)]
-    pub redirects: Vec<Redirect>,
     /// How many times the step was tried (1 unless it has `retries`).
     #[serde(default = "one")]
     pub attempts: u32,
@@ -158,6 +155,42 @@ pub struct StepResult {
     /// The start of the response's text when the step failed on it.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub excerpt: Option<String>,
+}
+
+impl StepResult {
+    /// The HTTP detail, if the step was an HTTP request.
+    pub fn http(&self) -> Option<&HttpStep> {
+        match &self.detail {
+            StepDetail::Http(http) => Some(http),
+        }
+    }
+}
+
+/// What only one kind of step reports. Untagged: the fields sit beside the
+/// common ones, as they did before kinds existed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum StepDetail {
+    Http(HttpStep),
+}
+
+impl Default for StepDetail {
+    fn default() -> Self {
+        StepDetail::Http(HttpStep::default())
+    }
+}
+
+/// What an HTTP step reports beyond every kind's fields.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HttpStep {
+    /// The method of the request as the step sent it.
+    pub method: String,
+    pub status: Option<u16>,
+    #[serde(rename = "phases_ms", alias = "phases")]
+    pub phases: Phases,
+    /// The redirects followed, in order; the last `location` answered.
+    #[serde(deserialize_with = "de_redirects", default)]
+    pub redirects: Vec<Redirect>,
     /// The host of the last request.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub host: Option<String>,
@@ -248,26 +281,28 @@ mod tests {
             },
             steps: vec![StepResult {
                 name: "open".into(),
-                method: "GET".into(),
                 url: "http://h/".into(),
-                status: Some(200),
+                detail: StepDetail::Http(HttpStep {
+                    method: "GET".into(),
+                    status: Some(200),
+                    phases: Phases {
+                        dns: None,
+                        connect: Some(Duration::from_micros(300)),
+                        ttfb: Some(Duration::from_millis(2)),
+                        transfer: None,
+                    },
+                    redirects: vec![Redirect {
+                        status: 303,
+                        location: "http://h/done".into(),
+                    }],
+                    host: Some("h".into()),
+                    cert_expires_at: Some("2027-01-31T12:00:00Z".parse().unwrap()),
+                }),
                 duration: Duration::from_micros(12_000),
-                phases: Phases {
-                    dns: None,
-                    connect: Some(Duration::from_micros(300)),
-                    ttfb: Some(Duration::from_millis(2)),
-                    transfer: None,
-                },
-                redirects: vec![Redirect {
-                    status: 303,
-                    location: "http://h/done".into(),
-                }],
                 attempts: 2,
                 failures: vec!["x".into()],
                 captures: BTreeMap::from([("order".into(), "D-1".into())]),
                 excerpt: Some("Oops".into()),
-                host: Some("h".into()),
-                cert_expires_at: Some("2027-01-31T12:00:00Z".parse().unwrap()),
             }],
         };
         let json = serde_json::to_string(&run).unwrap();
@@ -281,10 +316,14 @@ mod tests {
             "redirects":0,"attempts":1,"failures":[]}"#;
         let step: StepResult = serde_json::from_str(old).unwrap();
         assert_eq!(step.duration, Duration::from_micros(12_500));
-        assert_eq!(step.redirects, []);
-        assert_eq!(step.phases.ttfb, Some(Duration::from_millis(2)));
+        let http = step.http().unwrap();
+        assert_eq!(http.redirects, []);
+        assert_eq!(http.phases.ttfb, Some(Duration::from_millis(2)));
         let now = serde_json::to_value(&step).unwrap();
         assert_eq!(now["duration_ms"], 12.5);
         assert_eq!(now["phases_ms"]["connect"], 0.3);
+        // The HTTP detail sits beside the common fields, as before kinds.
+        assert_eq!(now["method"], "GET");
+        assert_eq!(now["status"], 200);
     }
 }

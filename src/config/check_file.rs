@@ -10,7 +10,9 @@ use super::diagnostic::Severity;
 use super::expect;
 use super::reader::{Ctx, Table, Value};
 use crate::assert::Patterns;
-use crate::check::{Check, IncidentRules, Redirects, Request, Schedule, Step, Target, cron::Cron};
+use crate::check::{
+    Check, IncidentRules, Redirects, Request, Schedule, Step, StepKind, Target, cron::Cron,
+};
 use crate::template::Template;
 
 /// Looks up `env:` placeholders; the process environment outside tests.
@@ -236,15 +238,19 @@ fn step(r: &mut Reader, v: &Value, number: usize) -> Option<Step> {
         .get("name")
         .and_then(|v| r.cx.str(v))
         .map_or_else(|| format!("step {number}"), str::to_owned);
-    let request = request(r, &t);
+    let kind = kind(r, &t);
+    // An unknown kind's own keys are not judged: its error says why.
+    let request = kind.and_then(|_| request(r, &t));
     let timing = super::request::timing(r, &t);
     let captures = t.get("capture").map(|v| super::capture::captures(r, v));
     let assertions = expect::assertions(r, t.get("expect"), request.as_ref().map(|q| q.redirects));
-    t.finish(&mut r.cx);
+    if kind.is_some() {
+        t.finish(&mut r.cx);
+    }
     let (timeout, retry) = timing?;
     Some(Step {
         name,
-        request: request?,
+        kind: StepKind::Http(request?),
         captures: captures.unwrap_or(Some(Vec::new()))?,
         // Exactly sized: a daemon keeps every step of thousands of checks.
         assertions: assertions.map(|mut a| {
@@ -254,6 +260,32 @@ fn step(r: &mut Reader, v: &Value, number: usize) -> Option<Step> {
         timeout,
         retry,
     })
+}
+
+/// The step's `kind`, `"http"` when absent; `None` after an error.
+fn kind(r: &mut Reader, t: &Table) -> Option<&'static str> {
+    let Some(v) = t.get("kind") else {
+        return Some("http");
+    };
+    let written = r.cx.str(v)?;
+    if let Some(known) = StepKind::NAMES.iter().find(|k| **k == written) {
+        return Some(known);
+    }
+    let mut d = r.cx.src.diagnostic(
+        Severity::Error,
+        v.span(),
+        format!("unknown step kind {written:?}"),
+    );
+    let known = StepKind::NAMES.iter().copied();
+    d = match super::diagnostic::did_you_mean(written, known) {
+        Some(k) => d.with_help(format!("did you mean `{k}`?")),
+        None => {
+            let names: Vec<String> = StepKind::NAMES.iter().map(|k| format!("`{k}`")).collect();
+            d.with_help(format!("expected one of {}", names.join(", ")))
+        }
+    };
+    r.cx.push(d);
+    None
 }
 
 fn request(r: &mut Reader, t: &Table) -> Option<Request> {

@@ -253,7 +253,7 @@ pub fn timing(r: &mut Reader, t: &Table) -> Option<(Option<std::time::Duration>,
 
 #[cfg(test)]
 mod tests {
-    use crate::check::{Auth, Body, Check, PartContent, Retry};
+    use crate::check::{Auth, Body, Check, PartContent, Retry, StepKind};
     use crate::config::{Defaults, Source, read_check};
 
     fn load(text: &str) -> Result<Check, String> {
@@ -298,9 +298,10 @@ mod tests {
                 interval: std::time::Duration::from_millis(500)
             }
         );
-        assert!(matches!(s.request.auth, Some(Auth::Basic { .. })));
-        let Some(Body::Multipart(parts)) = &s.request.body else {
-            panic!("{:?}", s.request.body)
+        let StepKind::Http(request) = &s.kind;
+        assert!(matches!(request.auth, Some(Auth::Basic { .. })));
+        let Some(Body::Multipart(parts)) = &request.body else {
+            panic!("{:?}", request.body)
         };
         assert_eq!(parts.len(), 2);
         assert_eq!(
@@ -311,9 +312,10 @@ mod tests {
                 content_type: "application/pdf".into(),
             }
         );
-        assert!(matches!(c.steps[1].request.auth, Some(Auth::Bearer(_))));
+        let StepKind::Http(second) = &c.steps[1].kind;
+        assert!(matches!(second.auth, Some(Auth::Bearer(_))));
         assert_eq!(c.steps[1].retry, Retry::default());
-        assert!(!format!("{:?}", s.request.auth).contains("secret:PW"));
+        assert!(!format!("{:?}", request.auth).contains("secret:PW"));
     }
 
     #[test]

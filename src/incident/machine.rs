@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::{Event, EventKind, Evidence, Feature, Incident, Thresholds, new_id};
-use crate::check::{Outcome, RunResult};
+use crate::check::{Outcome, RunResult, StepResult};
 
 /// Failing runs remembered per incident; older ones are dropped.
 const MAX_RUN_IDS: usize = 100;
@@ -195,7 +195,8 @@ fn evidence(o: &Observation, consecutive_failures: u32) -> Evidence {
         Outcome::Success => (String::new(), None, String::new()),
     };
     let last = r.steps.last();
-    let phases = last.map(|s| s.phases).unwrap_or_default();
+    let http = last.and_then(StepResult::http);
+    let phases = http.map(|h| h.phases).unwrap_or_default();
     let phases_ms = [
         ("dns", phases.dns),
         ("connect", phases.connect),
@@ -212,7 +213,7 @@ fn evidence(o: &Observation, consecutive_failures: u32) -> Evidence {
         step,
         message,
         failures: last.map(|s| s.failures.clone()).unwrap_or_default(),
-        status: last.and_then(|s| s.status),
+        status: http.and_then(|h| h.status),
         url: last.map(|s| s.url.clone()),
         phases_ms,
         duration_ms: ms(r.duration),

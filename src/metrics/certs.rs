@@ -18,8 +18,9 @@ impl CertExpiry {
     /// value it had.
     pub(super) fn record(&self, steps: &[StepResult]) {
         let seen = steps.iter().filter_map(|s| {
-            let at = s.cert_expires_at?;
-            Some((s.host.as_deref()?, at.timestamp() as f64))
+            let http = s.http()?;
+            let at = http.cert_expires_at?;
+            Some((http.host.as_deref()?, at.timestamp() as f64))
         });
         let mut hosts = self.lock();
         for (host, at) in seen {

@@ -24,7 +24,7 @@ use std::time::Duration;
 use prometheus::core::{Atomic, AtomicF64, AtomicU64, Collector};
 use prometheus::{Histogram, HistogramOpts, IntGauge, Opts, Registry, TextEncoder};
 
-use crate::check::{Check, FastHash, Outcome, Phases, Reason, RunResult};
+use crate::check::{Check, FastHash, Outcome, Phases, Reason, RunResult, StepResult};
 
 /// The `Content-Type` of [`Metrics::render`]'s output (text format 0.0.4).
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -202,8 +202,8 @@ impl Metrics {
         // A phase absent from the last run is set to 0 rather than left at an
         // older run's value: the gauges describe the last run only.
         let mut phases = Phases::default();
-        for step in &run.steps {
-            phases.add(&step.phases);
+        for http in run.steps.iter().filter_map(StepResult::http) {
+            phases.add(&http.phases);
         }
         let values = [phases.dns, phases.connect, phases.ttfb, phases.transfer];
         for (gauge, value) in s.phases.iter().zip(values) {

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use chrono::TimeZone as _;
 
 use super::*;
-use crate::check::{Schedule, StepResult};
+use crate::check::{HttpStep, Schedule, StepDetail, StepResult};
 
 fn check(name: &str) -> Check {
     Check {
@@ -28,18 +28,18 @@ fn check(name: &str) -> Check {
 fn step(phases: Phases) -> StepResult {
     StepResult {
         name: "home".to_owned(),
-        method: "GET".to_owned(),
         url: "http://127.0.0.1/".to_owned(),
-        status: Some(200),
+        detail: StepDetail::Http(HttpStep {
+            method: "GET".to_owned(),
+            status: Some(200),
+            phases,
+            ..HttpStep::default()
+        }),
         duration: Duration::from_millis(100),
-        phases,
-        redirects: Vec::new(),
         attempts: 1,
         failures: Vec::new(),
         captures: Default::default(),
         excerpt: None,
-        host: None,
-        cert_expires_at: None,
     }
 }
 
@@ -279,15 +279,16 @@ fn certificate_expiry_is_a_series_per_host_and_goes_with_the_check() {
     let m = Metrics::new();
     m.add_check(&check("shop"));
     assert!(!m.render().contains("scarecrow_tls_certificate"));
-    let https = |host: &str, at: i64| StepResult {
-        host: Some(host.to_owned()),
-        cert_expires_at: chrono::Utc.timestamp_opt(at, 0).single(),
+    let with = |host: &str, cert_expires_at| StepResult {
+        detail: StepDetail::Http(HttpStep {
+            host: Some(host.to_owned()),
+            cert_expires_at,
+            ..HttpStep::default()
+        }),
         ..step(Phases::default())
     };
-    let plain = StepResult {
-        host: Some("plain.example.org".to_owned()),
-        ..step(Phases::default())
-    };
+    let https = |host: &str, at: i64| with(host, chrono::Utc.timestamp_opt(at, 0).single());
+    let plain = with("plain.example.org", None);
     let steps = vec![
         https("shop.example.org", 1_800_000_000),
         plain,

@@ -8,7 +8,7 @@ use std::time::Instant;
 use crate::assert::{Document, Response};
 use crate::check::{CaptureSource, Reason, Step};
 
-use super::render::RunVars;
+use super::context::RunVars;
 
 /// What a response showed.
 #[derive(Debug, Default)]
@@ -184,13 +184,13 @@ mod tests {
 
     use super::*;
     use crate::assert::{Assertion, Css, JsonPath, Patterns, Predicate, Query};
-    use crate::check::{Capture, Request, Target};
+    use crate::check::{Capture, Request, StepKind, Target};
     use crate::template::{Resolve, Template};
 
     fn step(captures: Vec<(&str, CaptureSource)>, assertions: Vec<Assertion>) -> Step {
         Step {
             name: "s".into(),
-            request: Request {
+            kind: StepKind::Http(Request {
                 method: http::Method::GET,
                 url: Target::new(Template::literal("http://h/")).unwrap(),
                 headers: vec![],
@@ -198,7 +198,7 @@ mod tests {
                 body: None,
                 redirects: Default::default(),
                 auth: None,
-            },
+            }),
             captures: captures
                 .into_iter()
                 .map(|(n, source)| Capture {

@@ -1,20 +1,16 @@
-//! Runs one check against the real site: its steps in order, a shared HTTP
-//! client (one per distinct set of connection options), a cookie jar per run,
-//! one deadline for the whole run.
+//! Runs one check against the real site: its steps in order, each by its
+//! kind (`kind.rs`; HTTP in `http/`), all sharing the run's context
+//! (`context.rs`: one deadline, captures, cookie jar, redaction set).
 
-mod body;
+mod attempt;
 mod capture;
-mod classify;
-mod client;
-mod hop;
-mod multipart;
+mod context;
+mod http;
+mod kind;
+mod live;
 mod redact;
-mod render;
 mod retry;
 mod secrets;
-mod step;
-mod tls;
-mod verify;
 
 use std::time::Duration;
 
@@ -22,11 +18,12 @@ use tokio::time::Instant;
 use tracing::Instrument;
 
 use crate::check::{Check, Outcome, Reason, RunResult, StepResult};
+use context::{RunContext, RunVars};
+use kind::Kinds;
+use live::Live;
 
-pub use client::ClientError;
-use render::RunVars;
+pub use http::ClientError;
 pub use secrets::Secrets;
-use step::{Live, RunCtx};
 
 /// How the probe behaves towards every site.
 #[derive(Debug, Clone)]
@@ -52,7 +49,7 @@ pub enum ProbeError {
     #[error("cannot build the HTTP client: {0}")]
     Client(#[source] ClientError),
     /// The client for some checks' `[tls]`, `resolve` or `proxy` options.
-    #[error("cannot build the HTTP client for the connection options of {checks}: {}", with_sources(.source))]
+    #[error("cannot build the HTTP client for the connection options of {checks}: {}", http::with_sources(.source))]
     Connection {
         /// The checks that use the options, comma-separated.
         checks: String,
@@ -64,7 +61,7 @@ pub enum ProbeError {
 /// Runs checks. Cheap to clone: clones share the HTTP clients.
 #[derive(Debug, Clone)]
 pub struct Probe {
-    clients: client::Clients,
+    clients: http::Clients,
     max_body_bytes: u64,
     secrets: Secrets,
 }
@@ -72,7 +69,7 @@ pub struct Probe {
 impl Probe {
     pub fn new(settings: ProbeSettings) -> Result<Probe, ProbeError> {
         Ok(Probe {
-            clients: client::Clients::new(&settings.user_agent).map_err(ProbeError::Client)?,
+            clients: http::Clients::new(&settings.user_agent).map_err(ProbeError::Client)?,
             max_body_bytes: settings.max_body_bytes,
             secrets: settings.secrets,
         })
@@ -140,39 +137,28 @@ impl Probe {
 
     /// The steps, in order, until one fails. Everything a timeout must still
     /// report is kept in `progress`, outside this future.
-    async fn run_steps(
+    async fn run_steps<'s>(
         &self,
-        check: &Check,
+        check: &'s Check,
         deadline: Instant,
-        progress: &mut Progress,
+        progress: &mut Progress<'s>,
     ) -> Outcome {
-        let client = match self.clients.get(&check.connection) {
-            Ok(client) => client,
-            Err(e) => {
-                let message = format!(
-                    "cannot build the HTTP client for the check's `[tls]`, `resolve` or `proxy`: {}",
-                    with_sources(&e)
-                );
-                return failure(Reason::Setup, None, message);
-            }
+        let kinds = match Kinds::for_check(&self.clients, check, self.max_body_bytes) {
+            Ok(kinds) => kinds,
+            Err(message) => return failure(Reason::Setup, None, message),
         };
-        let mut ctx = RunCtx {
-            client: &client,
-            max_body: self.max_body_bytes,
-            vars: RunVars::new(self.secrets.clone(), progress.redactor.clone()),
-            jar: Default::default(),
-            deadline,
-        };
+        let mut ctx = RunContext::new(self.secrets.clone(), progress.redactor.clone(), deadline);
         for step in &check.steps {
             let live = progress.live.insert(Live::new(step));
-            let ran = retry::run(&mut ctx, step, live).await;
+            let ran = retry::run(&kinds, &mut ctx, step, live).await;
             progress.finish_step();
             if let Some(done) = progress.steps.last() {
+                let http = done.http();
                 tracing::debug!(
                     step = %done.name,
-                    status = ?done.status,
+                    status = ?http.and_then(|h| h.status),
                     duration_ms = done.duration.as_millis(),
-                    redirects = done.redirects.len(),
+                    redirects = http.map_or(0, |h| h.redirects.len()),
                     attempts = done.attempts,
                     failures = done.failures.len(),
                     "step ran"
@@ -208,14 +194,14 @@ pub fn judge(
 
 /// What a run has done so far.
 #[derive(Debug, Default)]
-struct Progress {
+struct Progress<'s> {
     steps: Vec<StepResult>,
-    live: Option<Live>,
+    live: Option<Live<'s>>,
     /// The run's secret values, kept here so a timeout cannot lose them.
     redactor: redact::Redactor,
 }
 
-impl Progress {
+impl Progress<'_> {
     /// Moves the step in flight to the finished ones.
     fn finish_step(&mut self) {
         if let Some(live) = self.live.take() {
@@ -228,26 +214,13 @@ impl Progress {
         match self.live.take() {
             Some(live) => {
                 let message = format!("timed out after {after} {}", live.stuck());
-                let name = live.result.name.clone();
+                let name = live.name.clone();
                 self.steps.push(live.into_result());
                 failure(Reason::Timeout, Some(&name), message)
             }
             None => failure(Reason::Timeout, None, format!("timed out after {after}")),
         }
     }
-}
-
-/// An error and its sources, `outer: inner: innermost` (reqwest's builder
-/// errors say only "builder error" themselves).
-fn with_sources(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = err.to_string();
-    let mut next = err.source();
-    while let Some(e) = next {
-        text.push_str(": ");
-        text.push_str(&e.to_string());
-        next = e.source();
-    }
-    text
 }
 
 /// `insecure = true` is loud: at load and at every run.

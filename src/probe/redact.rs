@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 
-use crate::check::{Outcome, RunResult};
+use crate::check::{Outcome, RunResult, StepDetail};
 
 /// What a redacted value is replaced with.
 pub const MARK: &str = "[redacted]";
@@ -144,8 +144,12 @@ impl Redactor {
         for step in &mut run.steps {
             fix(&mut step.name);
             fix(&mut step.url);
-            for hop in &mut step.redirects {
-                fix(&mut hop.location);
+            match &mut step.detail {
+                StepDetail::Http(http) => {
+                    for hop in &mut http.redirects {
+                        fix(&mut hop.location);
+                    }
+                }
             }
             step.failures.iter_mut().for_each(fix);
             step.captures.values_mut().for_each(fix);

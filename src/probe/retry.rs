@@ -4,25 +4,28 @@
 
 use tokio::time::Instant;
 
+use super::attempt::{StepFailure, fail};
+use super::context::RunContext;
+use super::kind::Kinds;
+use super::live::Live;
 use crate::check::{Reason, Step};
-
-use super::step::{self, Live, RunCtx, Stage, StepFailure, fail};
 
 /// Runs `step` until an attempt passes or its retries are spent. `live`
 /// holds the attempt in flight; its result is the last attempt's, with the
 /// number of attempts and the time of all of them.
-pub(super) async fn run(
-    ctx: &mut RunCtx<'_>,
-    step: &Step,
-    live: &mut Live,
+pub(super) async fn run<'s>(
+    kinds: &Kinds,
+    ctx: &mut RunContext,
+    step: &'s Step,
+    live: &mut Live<'s>,
 ) -> Result<(), StepFailure> {
     let attempts = step.retry.retries.saturating_add(1);
     loop {
-        let failure = match within_timeout(ctx, step, live).await {
+        let failure = match within_timeout(kinds, ctx, step, live).await {
             Ok(()) => return Ok(()),
             Err(f) => f,
         };
-        let tried = live.result.attempts;
+        let tried = live.attempts;
         // A value the run could not render does not appear by waiting.
         if failure.reason == Reason::Setup || tried >= attempts {
             return Err(counted(failure, tried));
@@ -37,27 +40,31 @@ pub(super) async fn run(
         };
         // The reason only: the message may quote the page.
         tracing::debug!(step = %step.name, attempt = tried, reason = %failure.reason, "step failed, will retry");
-        live.stage = Stage::Waiting;
+        live.waiting = true;
         tokio::time::sleep_until(wake).await;
-        restart(live, step);
+        live.restart(step);
     }
 }
 
 /// One attempt, cut off by the step's own timeout when that comes before
 /// the run's deadline (otherwise the run's timeout reports).
 async fn within_timeout(
-    ctx: &mut RunCtx<'_>,
+    kinds: &Kinds,
+    ctx: &mut RunContext,
     step: &Step,
-    live: &mut Live,
+    live: &mut Live<'_>,
 ) -> Result<(), StepFailure> {
+    let Live {
+        flight, attempt, ..
+    } = live;
     let Some(limit) = step.timeout else {
-        return step::attempt(ctx, step, live).await;
+        return kinds.attempt(ctx, step, flight, attempt).await;
     };
     let until = Instant::now().checked_add(limit);
     let Some(until) = until.filter(|u| *u < ctx.deadline) else {
-        return step::attempt(ctx, step, live).await;
+        return kinds.attempt(ctx, step, flight, attempt).await;
     };
-    let ran = tokio::time::timeout_at(until, step::attempt(ctx, step, live)).await;
+    let ran = tokio::time::timeout_at(until, kinds.attempt(ctx, step, flight, attempt)).await;
     ran.unwrap_or_else(|_| {
         Err(fail(
             Reason::Timeout,
@@ -68,16 +75,6 @@ async fn within_timeout(
             ),
         ))
     })
-}
-
-/// Starts the next attempt: a fresh result that keeps the count and the
-/// step's start.
-fn restart(live: &mut Live, step: &Step) {
-    let attempts = live.result.attempts.saturating_add(1);
-    let first_started = live.first_started;
-    *live = Live::new(step);
-    live.first_started = first_started;
-    live.result.attempts = attempts;
 }
 
 /// The failure of the last attempt, saying how many there were.

@@ -134,12 +134,15 @@ body_contains = "ready"
         location: format!("{site}{path}"),
     };
     let sign_in = &r.steps[1];
-    assert_eq!(sign_in.method, "POST");
+    assert_eq!(sign_in.http().unwrap().method, "POST");
     assert_eq!(sign_in.url, format!("{site}/app/session"));
-    assert_eq!(sign_in.redirects, [hop(303, "/app/home")]);
+    assert_eq!(sign_in.http().unwrap().redirects, [hop(303, "/app/home")]);
     let upload = &r.steps[3];
-    assert_eq!(upload.method, "POST");
-    assert_eq!(upload.redirects, [hop(307, "/app/upload/v2")]);
+    assert_eq!(upload.http().unwrap().method, "POST");
+    assert_eq!(
+        upload.http().unwrap().redirects,
+        [hop(307, "/app/upload/v2")]
+    );
     let attempts: Vec<u32> = r.steps.iter().map(|s| s.attempts).collect();
     assert_eq!(attempts, [1, 1, 1, 1, 3]);
     let waited = r.steps[4].duration;

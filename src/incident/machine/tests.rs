@@ -3,7 +3,7 @@ use std::time::Duration;
 use chrono::{DateTime, TimeDelta, Utc};
 
 use super::*;
-use crate::check::{Reason, StepResult};
+use crate::check::{HttpStep, Reason, StepDetail, StepResult};
 
 fn t0() -> DateTime<Utc> {
     "2026-11-25T14:45:00Z".parse().unwrap()
@@ -25,18 +25,17 @@ fn run(ok: bool, reason: Reason, step: &str, at: DateTime<Utc>) -> RunResult {
         outcome,
         steps: vec![StepResult {
             name: step.into(),
-            method: "GET".into(),
             url: "http://127.0.0.1:8780/diesel/order".into(),
-            status: Some(200),
+            detail: StepDetail::Http(HttpStep {
+                method: "GET".into(),
+                status: Some(200),
+                ..HttpStep::default()
+            }),
             duration: Duration::from_millis(40),
-            phases: Default::default(),
-            redirects: Vec::new(),
             attempts: 1,
             failures: vec!["selector matched nothing".into()],
             captures: Default::default(),
             excerpt: None,
-            host: None,
-            cert_expires_at: None,
         }],
     }
 }

@@ -14,23 +14,25 @@ use crate::check::Reason;
 
 use super::classify::classify;
 use super::client::{self, HopTimer};
+use super::flight::{Flight, Stage};
 use super::render::{Prepared, shown};
-use super::step::{Live, RunCtx, Stage, StepFailure, fail};
+use crate::probe::attempt::{StepFailure, fail};
+use crate::probe::context::RunContext;
 
 /// Sends one request and waits for its headers, timing its phases and
 /// storing the cookies it sets.
 pub(super) async fn send(
-    ctx: &mut RunCtx<'_>,
+    client: &reqwest::Client,
+    ctx: &mut RunContext,
     req: &Prepared,
-    live: &mut Live,
+    flight: &mut Flight<'_>,
 ) -> Result<reqwest::Response, StepFailure> {
     let mut headers = req.headers.clone();
     if let Some(mut cookies) = jar_cookies(&ctx.jar, req, headers.get(COOKIE)) {
         cookies.set_sensitive(true);
         headers.insert(COOKIE, cookies);
     }
-    let mut builder = ctx
-        .client
+    let mut builder = client
         .request(req.method.clone(), req.url.clone())
         .headers(headers);
     if let Some(body) = &req.body {
@@ -43,22 +45,22 @@ pub(super) async fn send(
     })?;
 
     let timer = Arc::new(HopTimer::default());
-    live.hop = Some(Arc::clone(&timer));
-    live.stage = Stage::Headers;
-    let result = client::timed(Arc::clone(&timer), ctx.client.execute(request)).await;
-    live.hop = None;
+    flight.hop = Some(Arc::clone(&timer));
+    flight.stage = Stage::Headers;
+    let result = client::timed(Arc::clone(&timer), client.execute(request)).await;
+    flight.hop = None;
     let mut phases = timer.snapshot().phases();
     if result.is_err() {
         // No headers came: what was waited for is not a time to first byte.
         phases.ttfb = None;
     }
-    live.result.phases.add(&phases);
+    flight.detail.phases.add(&phases);
     let response = result.map_err(|e| {
         let (reason, message) = classify(&e, &shown(&req.url));
         fail(reason, message)
     })?;
-    live.result.status = Some(response.status().as_u16());
-    super::tls::record(&response, &req.url, &mut live.result);
+    flight.detail.status = Some(response.status().as_u16());
+    super::tls::record(&response, &req.url, &mut flight.detail);
     for value in response.headers().get_all(SET_COOKIE) {
         // A cookie a browser would reject is ignored here too.
         let stored = match value.to_str() {

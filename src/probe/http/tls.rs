@@ -5,30 +5,11 @@
 use chrono::{DateTime, Utc};
 use rustls::CertificateError;
 
-use super::client::ClientError;
-use super::verify::{self, ForeignSignature, NotPinned, SelfSigned};
-use crate::check::{Connection, StepResult};
-
-/// Applies a check's `[tls]`, `resolve` and `proxy` to a client builder.
-/// The files were read and parsed at load; what fails here is what only
-/// the TLS library can judge (a key that does not fit its certificate).
-pub(super) fn configure(
-    mut builder: reqwest::ClientBuilder,
-    connection: &Connection,
-) -> Result<reqwest::ClientBuilder, ClientError> {
-    let tls = verify::client_config(&connection.tls).map_err(ClientError::Tls)?;
-    builder = builder.tls_backend_preconfigured(tls);
-    for (host, addr) in &connection.resolve {
-        builder = builder.resolve(host, *addr);
-    }
-    if let Some(proxy) = &connection.proxy {
-        builder = builder.proxy(reqwest::Proxy::all(proxy.as_str())?);
-    }
-    Ok(builder)
-}
+use super::verify::{ForeignSignature, NotPinned, SelfSigned};
+use crate::check::HttpStep;
 
 /// Notes the host of a response and, for HTTPS, when its certificate expires.
-pub(super) fn record(response: &reqwest::Response, url: &url::Url, result: &mut StepResult) {
+pub(super) fn record(response: &reqwest::Response, url: &url::Url, result: &mut HttpStep) {
     result.host = url.host_str().map(str::to_owned);
     let der = response
         .extensions()

@@ -6,7 +6,7 @@ use crate::check::Reason;
 use crate::check::words::human_size;
 
 use super::classify::classify;
-use super::step::StepFailure;
+use crate::probe::attempt::StepFailure;
 
 /// Reads the (decompressed) body chunk by chunk, giving up as soon as it
 /// exceeds `max` bytes rather than reading the rest.

@@ -1,81 +1,14 @@
-//! A step's request with its templates filled in, and what fills them.
-
-use std::collections::BTreeMap;
-use std::path::Path;
+//! A step's request with its templates filled in.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use http::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderValue};
 use reqwest::Url;
 
-use super::Secrets;
 use super::multipart;
-use super::redact::Redactor;
 use crate::check::{Auth, Body, JsonBody, Request, Target, credential_header};
-use crate::fsread;
-use crate::template::{RenderError, Resolve, Template};
-
-/// What one run supplies to templates: its captures, the environment's
-/// secrets and secret files. Every secret value it hands out is recorded in
-/// the run's redactor.
-#[derive(Clone, Default)]
-pub(super) struct RunVars {
-    captures: BTreeMap<String, String>,
-    secrets: Secrets,
-    pub redactor: Redactor,
-}
-
-/// Names the captures, never their values.
-impl std::fmt::Debug for RunVars {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RunVars")
-            .field("captures", &self.captures.keys().collect::<Vec<_>>())
-            .finish_non_exhaustive()
-    }
-}
-
-impl RunVars {
-    pub(super) fn new(secrets: Secrets, redactor: Redactor) -> Self {
-        RunVars {
-            captures: BTreeMap::new(),
-            secrets,
-            redactor,
-        }
-    }
-
-    /// Stores a capture; a secret one is redacted from the run's results.
-    pub(super) fn set_capture(&mut self, name: &str, value: String, secret: bool) {
-        if secret {
-            self.redactor.add(&value);
-        }
-        self.captures.insert(name.to_owned(), value);
-    }
-}
-
-impl Resolve for RunVars {
-    fn secret(&self, name: &str) -> Result<String, String> {
-        let value = self.secrets.get(name)?;
-        self.redactor.add(&value);
-        Ok(value)
-    }
-
-    fn file(&self, path: &Path) -> Result<String, String> {
-        let value =
-            fsread::read_to_string(path, fsread::SMALL_FILE_CAP).map_err(|e| e.to_string())?;
-        // Both forms: with and without the trailing newline that rendering drops.
-        self.redactor.add(&value);
-        self.redactor.add(value.trim_end_matches(['\n', '\r']));
-        Ok(value)
-    }
-
-    fn capture(&self, name: &str) -> Option<String> {
-        self.captures.get(name).cloned()
-    }
-
-    fn redact<'t>(&self, text: &'t str) -> std::borrow::Cow<'t, str> {
-        self.redactor.redact(text)
-    }
-}
+use crate::probe::context::RunVars;
+use crate::template::{RenderError, Template};
 
 /// A request ready to send (and to re-send on a redirect).
 #[derive(Debug, Clone)]
@@ -226,7 +159,7 @@ fn json(body: &JsonBody, vars: &RunVars) -> Result<serde_json::Value, RenderErro
 
 /// A URL as shown in results and messages: without user info, query or
 /// fragment, which may carry tokens.
-pub(super) fn shown(url: &Url) -> String {
+pub(crate) fn shown(url: &Url) -> String {
     if url.query().is_none()
         && url.fragment().is_none()
         && url.username().is_empty()

@@ -6,9 +6,8 @@
 
 use crate::check::{Part, PartContent};
 use crate::fsread;
+use crate::probe::context::RunVars;
 use crate::template::Resolve;
-
-use super::render::RunVars;
 
 /// The body's `Content-Type` (with its boundary) and bytes. Files are read
 /// now, when the run needs them.

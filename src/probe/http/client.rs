@@ -21,6 +21,7 @@ use std::time::Duration;
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use tokio::time::Instant;
 
+use super::verify;
 use crate::check::{Check, Connection, Phases};
 
 tokio::task_local! {
@@ -31,7 +32,7 @@ tokio::task_local! {
 /// The default client and one client per distinct [`Connection`]. Cheap to
 /// clone; clones share the clients.
 #[derive(Debug, Clone)]
-pub(super) struct Clients {
+pub(crate) struct Clients {
     user_agent: Arc<str>,
     default: reqwest::Client,
     /// Read once per run; written when checks are prepared.
@@ -39,7 +40,7 @@ pub(super) struct Clients {
 }
 
 impl Clients {
-    pub(super) fn new(user_agent: &str) -> Result<Clients, ClientError> {
+    pub(crate) fn new(user_agent: &str) -> Result<Clients, ClientError> {
         Ok(Clients {
             user_agent: user_agent.into(),
             default: build(user_agent, &Connection::default())?,
@@ -49,7 +50,7 @@ impl Clients {
 
     /// The client for `connection`. Options no [`Clients::prepare`] saw get
     /// their client now, kept for every later run.
-    pub(super) fn get(&self, connection: &Connection) -> Result<reqwest::Client, ClientError> {
+    pub(crate) fn get(&self, connection: &Connection) -> Result<reqwest::Client, ClientError> {
         if connection.is_default() {
             return Ok(self.default.clone());
         }
@@ -65,7 +66,7 @@ impl Clients {
     /// none yet, and drops the clients no check in `checks` uses (after a
     /// reload). Returns each option set whose client could not be built,
     /// with the checks that use it.
-    pub(super) fn prepare<'c>(
+    pub(crate) fn prepare<'c>(
         &self,
         checks: impl IntoIterator<Item = &'c Check>,
     ) -> Vec<(Vec<&'c Check>, ClientError)> {
@@ -120,7 +121,25 @@ fn build(user_agent: &str, connection: &Connection) -> Result<reqwest::Client, C
         .tls_info(true)
         .dns_resolver(TimedResolver)
         .connector_layer(ConnectTimerLayer);
-    Ok(super::tls::configure(builder, connection)?.build()?)
+    Ok(configure(builder, connection)?.build()?)
+}
+
+/// Applies a check's `[tls]`, `resolve` and `proxy` to a client builder.
+/// The files were read and parsed at load; what fails here is what only
+/// the TLS library can judge (a key that does not fit its certificate).
+fn configure(
+    mut builder: reqwest::ClientBuilder,
+    connection: &Connection,
+) -> Result<reqwest::ClientBuilder, ClientError> {
+    let tls = verify::client_config(&connection.tls).map_err(ClientError::Tls)?;
+    builder = builder.tls_backend_preconfigured(tls);
+    for (host, addr) in &connection.resolve {
+        builder = builder.resolve(host, *addr);
+    }
+    if let Some(proxy) = &connection.proxy {
+        builder = builder.proxy(reqwest::Proxy::all(proxy.as_str())?);
+    }
+    Ok(builder)
 }
 
 /// Why a client could not be built.
@@ -132,6 +151,19 @@ pub enum ClientError {
     Tls(rustls::Error),
     #[error(transparent)]
     Http(#[from] reqwest::Error),
+}
+
+/// An error and its sources, `outer: inner: innermost` (reqwest's builder
+/// errors say only "builder error" themselves).
+pub(crate) fn with_sources(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = err.to_string();
+    let mut next = err.source();
+    while let Some(e) = next {
+        text.push_str(": ");
+        text.push_str(&e.to_string());
+        next = e.source();
+    }
+    text
 }
 
 /// Runs `fut` (one request, up to its response headers) with `timer`

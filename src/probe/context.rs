@@ -1,0 +1,97 @@
+//! The run's shared context: what every step of a run reads and writes,
+//! whatever its kind. One deadline, the captures and secrets templates
+//! use, the cookie jar, and the redaction set that every value a secret
+//! came from joins.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use cookie_store::CookieStore;
+use tokio::time::Instant;
+
+use super::redact::Redactor;
+use super::secrets::Secrets;
+use crate::fsread;
+use crate::template::Resolve;
+
+/// What the steps of one run share.
+pub(crate) struct RunContext {
+    /// Captures, secrets and the redaction set.
+    pub vars: RunVars,
+    /// Cookies of this run only; thrown away with it.
+    pub jar: CookieStore,
+    /// The run's absolute deadline.
+    pub deadline: Instant,
+}
+
+impl RunContext {
+    pub(crate) fn new(secrets: Secrets, redactor: Redactor, deadline: Instant) -> RunContext {
+        RunContext {
+            vars: RunVars::new(secrets, redactor),
+            jar: CookieStore::default(),
+            deadline,
+        }
+    }
+}
+
+/// What one run supplies to templates: its captures, the environment's
+/// secrets and secret files. Every secret value it hands out is recorded in
+/// the run's redactor.
+#[derive(Clone, Default)]
+pub(crate) struct RunVars {
+    captures: BTreeMap<String, String>,
+    secrets: Secrets,
+    pub redactor: Redactor,
+}
+
+/// Names the captures, never their values.
+impl std::fmt::Debug for RunVars {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunVars")
+            .field("captures", &self.captures.keys().collect::<Vec<_>>())
+            .finish_non_exhaustive()
+    }
+}
+
+impl RunVars {
+    pub(crate) fn new(secrets: Secrets, redactor: Redactor) -> Self {
+        RunVars {
+            captures: BTreeMap::new(),
+            secrets,
+            redactor,
+        }
+    }
+
+    /// Stores a capture; a secret one is redacted from the run's results.
+    pub(crate) fn set_capture(&mut self, name: &str, value: String, secret: bool) {
+        if secret {
+            self.redactor.add(&value);
+        }
+        self.captures.insert(name.to_owned(), value);
+    }
+}
+
+impl Resolve for RunVars {
+    fn secret(&self, name: &str) -> Result<String, String> {
+        let value = self.secrets.get(name)?;
+        self.redactor.add(&value);
+        Ok(value)
+    }
+
+    fn file(&self, path: &Path) -> Result<String, String> {
+        let value =
+            fsread::read_to_string(path, fsread::SMALL_FILE_CAP).map_err(|e| e.to_string())?;
+        // Both forms: with and without the trailing newline that rendering drops.
+        self.redactor.add(&value);
+        self.redactor.add(value.trim_end_matches(['\n', '\r']));
+        Ok(value)
+    }
+
+    fn capture(&self, name: &str) -> Option<String> {
+        self.captures.get(name).cloned()
+    }
+
+    fn redact<'t>(&self, text: &'t str) -> std::borrow::Cow<'t, str> {
+        self.redactor.redact(text)
+    }
+}

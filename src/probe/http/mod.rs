@@ -1,0 +1,232 @@
+//! The HTTP step kind: render the request, send it (following redirects
+//! itself, with the run's cookie jar), read the body within its limit,
+//! decode it, judge it. The client (`client.rs`; `verify.rs` for certificate
+//! verification and pinning) and failure classification by error type
+//! (`classify.rs`, `tls.rs`) are HTTP's alone.
+
+mod body;
+mod classify;
+mod client;
+mod flight;
+mod hop;
+mod multipart;
+mod render;
+mod tls;
+mod verify;
+
+use std::time::Duration;
+
+use http::header::{CONTENT_TYPE, HeaderMap};
+use tokio::time::Instant;
+
+use super::attempt::{Attempt, StepFailure, fail};
+use super::capture::{self, Evaluation, Seen};
+use super::context::RunContext;
+use crate::assert::{PeerCertificate, Response};
+use crate::check::{Check, HttpStep, Reason, Redirect, Redirects, Request, Step};
+use flight::{Stage, transfer};
+use render::shown;
+
+pub use client::ClientError;
+pub(crate) use client::{Clients, with_sources};
+pub(crate) use flight::Flight;
+
+/// What the HTTP steps of one run use.
+pub(crate) struct Http {
+    /// The client for the check's connection options.
+    client: reqwest::Client,
+    /// A response whose decoded body exceeds this fails the step.
+    max_body: u64,
+}
+
+impl Http {
+    /// The check's client; the error is a `setup` failure's message.
+    pub(crate) fn for_check(
+        clients: &Clients,
+        check: &Check,
+        max_body: u64,
+    ) -> Result<Http, String> {
+        match clients.get(&check.connection) {
+            Ok(client) => Ok(Http { client, max_body }),
+            Err(e) => Err(format!(
+                "cannot build the HTTP client for the check's `[tls]`, `resolve` or `proxy`: {}",
+                with_sources(&e)
+            )),
+        }
+    }
+
+    /// Runs one attempt of `step`, recording its progress in `flight` and
+    /// `attempt`.
+    pub(crate) async fn attempt(
+        &self,
+        ctx: &mut RunContext,
+        step: &Step,
+        flight: &mut Flight<'_>,
+        attempt: &mut Attempt,
+    ) -> Result<(), StepFailure> {
+        let request: &Request = flight.request;
+        let mut req = render::prepare(request, &ctx.vars)
+            .await
+            .map_err(|m| fail(Reason::Setup, m))?;
+        attempt.url = shown(&req.url);
+        let mut response = loop {
+            let response = hop::send(&self.client, ctx, &req, flight).await?;
+            let Redirects::Follow(max) = request.redirects else {
+                break response;
+            };
+            let Some(next) = hop::redirect(&response, &req)? else {
+                break response;
+            };
+            if flight.detail.redirects.len() >= max as usize {
+                let last = shown(&next.url);
+                return Err(fail(
+                    Reason::Redirects,
+                    format!("more than {max} redirects (last: {last})"),
+                ));
+            }
+            // The step's method and URL stay the request as sent; each hop
+            // says what asked for it and where it led.
+            flight.detail.redirects.push(Redirect {
+                status: response.status().as_u16(),
+                location: shown(&next.url),
+            });
+            req = next;
+        };
+
+        flight.stage = Stage::Body;
+        let body_started = Instant::now();
+        flight.body_started = Some(body_started);
+        let body = body::read(&mut response, self.max_body, &shown(&req.url)).await?;
+        flight.body_started = None;
+        flight.detail.phases.add(&transfer(body_started.elapsed()));
+        let elapsed = attempt.started.elapsed();
+        attempt.measured = Some(elapsed);
+
+        flight.stage = Stage::Evaluating;
+        let headers = std::mem::take(response.headers_mut());
+        let received = Received {
+            status: response.status().as_u16(),
+            text: body::decode(&body, headers.get(CONTENT_TYPE)),
+            headers,
+            size: body.len() as u64,
+            elapsed,
+            certificate: peer_certificate(&flight.detail),
+            seen: Seen::new(&ctx.jar, &req.url, step),
+        };
+        drop((response, body));
+        // The attempt's deadline: the step's own timeout when it comes first.
+        let deadline = step
+            .timeout
+            .map_or(ctx.deadline, |t| ctx.deadline.min(attempt.started + t));
+        let (evaluation, received) = judge(ctx, step, received, deadline.into_std()).await?;
+        let Evaluation {
+            failures,
+            failed,
+            captures,
+        } = evaluation;
+        attempt.captures = captures;
+        if failed.is_some() {
+            // Redacted before it is folded and cut, so no piece of a secret stays.
+            let text = ctx.vars.redactor.redact_head(&received.text);
+            attempt.excerpt = Some(excerpt(&text));
+        }
+        attempt.failures = failures;
+        match (failed, attempt.failures.first()) {
+            (Some(reason), Some(first)) => Err(fail(reason, first.clone())),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// A response as the assertions see it, owned so it can move to the
+/// blocking pool.
+struct Received {
+    status: u16,
+    headers: HeaderMap,
+    text: String,
+    size: u64,
+    elapsed: Duration,
+    certificate: Option<PeerCertificate>,
+    seen: Seen,
+}
+
+impl Received {
+    fn view(&self) -> Response<'_> {
+        Response {
+            status: self.status,
+            headers: &self.headers,
+            body: &self.text,
+            size: self.size,
+            elapsed: self.elapsed,
+            certificate: self.certificate.as_ref(),
+        }
+    }
+}
+
+/// The certificate the step's last response came with, for `min_cert_days`.
+fn peer_certificate(detail: &HttpStep) -> Option<PeerCertificate> {
+    Some(PeerCertificate {
+        host: detail.host.clone()?,
+        expires_at: detail.cert_expires_at?,
+        seen_at: chrono::Utc::now(),
+    })
+}
+
+/// The start of a failing response's text, white space folded: evidence
+/// of what the page showed.
+fn excerpt(text: &str) -> String {
+    const MAX: usize = 300;
+    let mut out = String::new();
+    for word in text.split_whitespace() {
+        if out.len() + word.len() >= MAX {
+            out.push('…');
+            break;
+        }
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(word);
+    }
+    out
+}
+
+/// Takes the step's captures and checks its assertions.
+async fn judge(
+    ctx: &mut RunContext,
+    step: &Step,
+    received: Received,
+    deadline: std::time::Instant,
+) -> Result<(Evaluation, Received), StepFailure> {
+    if !step.needs_html() {
+        let evaluation = capture::evaluate(
+            received.view(),
+            &received.seen,
+            step,
+            &mut ctx.vars,
+            deadline,
+        );
+        return Ok((evaluation, received));
+    }
+    // Parsed HTML is not `Send` and parsing is CPU work: both belong on the
+    // blocking pool, with owned copies of what they read. Parsing stops at
+    // the deadline, so a page slow to parse does not hold a blocking
+    // thread after its run has timed out.
+    let step = step.clone();
+    let mut vars = ctx.vars.clone();
+    let joined = tokio::task::spawn_blocking(move || {
+        let evaluation =
+            capture::evaluate(received.view(), &received.seen, &step, &mut vars, deadline);
+        (evaluation, vars, received)
+    })
+    .await;
+    match joined {
+        Ok((evaluation, vars, received)) => {
+            ctx.vars = vars;
+            Ok((evaluation, received))
+        }
+        Err(e) => Err(fail(
+            Reason::Assertion,
+            format!("evaluating the response failed: {e}"),
+        )),
+    }
+}
