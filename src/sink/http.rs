@@ -142,7 +142,7 @@ impl RateLimit {
 
 /// Classifies the outcome of one HTTP request, reading a short excerpt of
 /// the receiver's answer when it is not a success.
-pub async fn classify(result: Result<reqwest::Response, reqwest::Error>) -> Attempt {
+async fn classify(result: Result<reqwest::Response, reqwest::Error>) -> Attempt {
     match result {
         Ok(resp) => {
             let status = resp.status();
@@ -161,7 +161,7 @@ pub async fn classify(result: Result<reqwest::Response, reqwest::Error>) -> Atte
 
 /// Classifies an HTTP answer: 2xx delivered; 410 gone; 429 throttled, 408
 /// and 5xx retried (both honouring `Retry-After`); any other status rejected.
-pub fn classify_response(
+fn classify_response(
     status: StatusCode,
     headers: &HeaderMap,
     body: &str,
@@ -192,7 +192,7 @@ pub fn classify_response(
 
 /// Classifies a request that got no answer: an invalid request is rejected,
 /// anything on the way (timeouts, refused or reset connections, TLS) is retried.
-pub fn classify_error(err: &reqwest::Error) -> Attempt {
+fn classify_error(err: &reqwest::Error) -> Attempt {
     let inner = innermost(err);
     if err.is_builder() {
         return Attempt::Rejected {
@@ -214,7 +214,7 @@ pub fn classify_error(err: &reqwest::Error) -> Attempt {
 
 /// `Retry-After` as delta-seconds or an HTTP date; a date in the past means
 /// "now".
-pub fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
+fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
     let value = headers
         .get(http::header::RETRY_AFTER)?
         .to_str()

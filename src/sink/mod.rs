@@ -30,7 +30,7 @@ use crate::incident::{Event, Feature, Incident};
 use crate::template::Resolve;
 
 pub use read::read_sinks;
-pub use test_events::{TEST_CHECK, test_events};
+pub use test_events::test_events;
 
 /// What one delivery attempt came to.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -96,10 +96,8 @@ pub(super) fn read(cx: &mut Ctx, t: &Table, env: Env) -> Option<SinkKind> {
         t,
         "routing_key",
         env,
-        (
-            "a pagerduty sink needs a `routing_key`",
-            "the integration key of an Events API v2 integration, as `${secret:NAME}` or `${file:PATH}`",
-        ),
+        "a pagerduty sink needs a `routing_key`",
+        "the integration key of an Events API v2 integration, as `${secret:NAME}` or `${file:PATH}`",
     );
     let source = t.get("source").and_then(|v| read::plain_text(cx, v, env));
     let severity = match t.get("severity") {

@@ -272,19 +272,19 @@ pub(super) fn secret_only(cx: &mut Ctx, s: &str, span: Range<usize>, env: Env) -
 }
 
 /// A credential key such as `routing_key`: a placeholder only, and
-/// required; `missing` is the error and the hint when it is not given.
+/// required; `missing` and `help` are the error when it is not given.
 pub(super) fn credential(
     cx: &mut Ctx,
     t: &Table,
     key: &'static str,
     env: Env,
-    missing: (&str, &str),
+    missing: &str,
+    help: &str,
 ) -> Option<Template> {
     match t.get(key) {
         Some(v) => cx.str(v).and_then(|s| secret_only(cx, s, v.span(), env)),
         None => {
-            let (message, help) = missing;
-            error_with_help(cx, t.span.clone(), message, help);
+            error_with_help(cx, t.span.clone(), missing, help);
             None
         }
     }

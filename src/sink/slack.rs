@@ -43,10 +43,8 @@ pub(super) fn read(cx: &mut Ctx, t: &Table, env: Env) -> Option<SinkKind> {
         t,
         "url",
         env,
-        (
-            "a slack sink needs a `url`",
-            "the incoming webhook's URL is its credential: write `${secret:SLACK_WEBHOOK_URL}` or `${file:PATH}`",
-        ),
+        "a slack sink needs a `url`",
+        "the incoming webhook's URL is its credential: write `${secret:SLACK_WEBHOOK_URL}` or `${file:PATH}`",
     );
     let status_url = read::status_url(cx, t, env);
     Some(SinkKind::Slack(SlackSpec {

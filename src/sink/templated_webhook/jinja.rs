@@ -23,6 +23,15 @@ pub struct Problem {
 }
 
 impl Problem {
+    /// A problem with no hint and no place in the template.
+    fn plain(message: String) -> Problem {
+        Problem {
+            message,
+            help: None,
+            range: None,
+        }
+    }
+
     fn jinja(e: &minijinja::Error, event: Option<EventKind>) -> Problem {
         let what = match e.detail() {
             Some(d) => format!("{}: {d}", e.kind()),
@@ -82,11 +91,7 @@ impl BodyTemplate {
 
     /// The body for `event`, which is valid JSON.
     pub fn render(&self, event: &Event) -> Result<String, Problem> {
-        let ctx = context(event).map_err(|message| Problem {
-            message,
-            help: None,
-            range: None,
-        })?;
+        let ctx = context(event).map_err(Problem::plain)?;
         let out = self
             .env
             .get_template("body")
@@ -141,22 +146,15 @@ impl HeaderTemplate {
         let t = HeaderTemplate::compile(text)?;
         for e in test_events("default", Roles::default(), Utc::now()) {
             let out = t.render_text(&e)?;
-            Template::parse(&out, |_| None).map_err(|e| Problem {
-                message: format!("template: {}", e.message),
-                help: None,
-                range: None,
-            })?;
+            Template::parse(&out, |_| None)
+                .map_err(|e| Problem::plain(format!("template: {}", e.message)))?;
         }
         Ok(())
     }
 
     /// The value with its placeholders still in it.
     fn render_text(&self, event: &Event) -> Result<String, Problem> {
-        let ctx = context(event).map_err(|message| Problem {
-            message,
-            help: None,
-            range: None,
-        })?;
+        let ctx = context(event).map_err(Problem::plain)?;
         self.env
             .get_template("header")
             .and_then(|t| t.render(ctx))
