@@ -352,7 +352,7 @@ pub fn parse(src: &Source, env: Env) -> Result<Config, Vec<Diagnostic>> {
         c.metrics_auth = metrics_auth(&mut cx, v, env);
     }
     if let Some(v) = t.get("sinks") {
-        c.sinks = crate::sink::read_sinks(&mut cx, v, env);
+        c.sinks = crate::sink::read::read_sinks(&mut cx, v, env);
     }
     if let Some(v) = t.get("defaults")
         && let Some(d) = cx.table(v, "[defaults]")

@@ -22,10 +22,11 @@ use std::time::Duration;
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::Serialize;
 
+use super::attempt::Attempt;
+use super::deliver::Deliver;
 use super::http::{self as sink_http, Endpoint};
-use super::read;
+use super::keys;
 use super::words::{instance_group, time};
-use super::{Attempt, Deliver, SinkKind};
 use crate::config::check_file::Env;
 use crate::config::reader::{Ctx, Table};
 use crate::incident::{Event, EventKind, Incident};
@@ -50,9 +51,9 @@ pub struct AlertmanagerSpec {
     pub timeout: Duration,
 }
 
-pub(super) fn read(cx: &mut Ctx, t: &Table, env: Env) -> Option<SinkKind> {
+pub(super) fn read(cx: &mut Ctx, t: &Table, env: Env) -> Option<AlertmanagerSpec> {
     let url = match t.get("url") {
-        Some(v) => read::url(cx, v, env),
+        Some(v) => keys::url(cx, v, env),
         None => {
             cx.error(
                 t.span.clone(),
@@ -61,7 +62,7 @@ pub(super) fn read(cx: &mut Ctx, t: &Table, env: Env) -> Option<SinkKind> {
             None
         }
     };
-    let headers = read::headers(cx, t, env);
+    let headers = keys::headers(cx, t, env);
     let alertname = match t.get("alertname") {
         Some(v) => match cx.str(v) {
             Some(s) if valid_label_value(s) => Some(s.to_owned()),
@@ -76,14 +77,14 @@ pub(super) fn read(cx: &mut Ctx, t: &Table, env: Env) -> Option<SinkKind> {
         },
         None => Some(DEFAULT_ALERTNAME.to_owned()),
     };
-    let status_url = read::status_url(cx, t, env);
-    Some(SinkKind::Alertmanager(AlertmanagerSpec {
+    let status_url = keys::status_url(cx, t, env);
+    Some(AlertmanagerSpec {
         url: url?,
         headers,
         alertname: alertname?,
         status_url: status_url.ok()?,
-        timeout: read::timeout(cx, t),
-    }))
+        timeout: keys::timeout(cx, t),
+    })
 }
 
 fn valid_label_value(s: &str) -> bool {

@@ -5,14 +5,9 @@
 use std::future::Future;
 use std::pin::Pin;
 
-use super::{Attempt, Deliver, SinkKind};
-use crate::config::check_file::Env;
-use crate::config::reader::{Ctx, Table};
+use super::attempt::Attempt;
+use super::deliver::Deliver;
 use crate::incident::{Event, EventKind};
-
-pub(super) fn read(_: &mut Ctx, _: &Table, _: Env) -> Option<SinkKind> {
-    Some(SinkKind::Log)
-}
 
 /// Writes each event as one `tracing` event: a warning while the incident
 /// is open, info when it is resolved.

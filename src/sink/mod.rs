@@ -8,10 +8,13 @@
 //! [`KINDS`] and its arm in [`SinkKind::sender`].
 
 pub mod alertmanager;
+mod attempt;
+mod deliver;
 pub mod http;
+mod keys;
 pub mod log;
 pub mod pagerduty;
-mod read;
+pub mod read;
 pub mod slack;
 pub mod templated_webhook;
 mod test_events;
@@ -20,8 +23,6 @@ mod words;
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::future::Future;
-use std::pin::Pin;
 
 use self::http::RateLimit;
 use crate::config::check_file::Env;
@@ -29,73 +30,9 @@ use crate::config::reader::{Ctx, Table};
 use crate::incident::{Event, Feature, Incident};
 use crate::template::Resolve;
 
-pub use read::read_sinks;
+pub use attempt::Attempt;
+pub use deliver::Deliver;
 pub use test_events::test_events;
-
-/// What one delivery attempt came to.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Attempt {
-    Delivered {
-        status: u16,
-    },
-    /// 408, 5xx, timeouts, connection errors: try again (not before
-    /// `retry_after` when the receiver said so).
-    Retry {
-        error: String,
-        retry_after: Option<std::time::Duration>,
-    },
-    /// 429: the receiver's rate limit, not a failure. Try again once
-    /// `retry_after` has passed, without growing the backoff.
-    Throttled {
-        error: String,
-        retry_after: Option<std::time::Duration>,
-    },
-    /// Other 4xx (and 3xx): dead-letter it.
-    Rejected {
-        error: String,
-    },
-    /// 410 Gone: disable this sink loudly.
-    Gone {
-        error: String,
-    },
-}
-
-impl fmt::Display for Attempt {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Attempt::Delivered { status } => write!(f, "delivered ({status})"),
-            Attempt::Retry {
-                error,
-                retry_after: Some(after),
-            } => write!(f, "{error}; retry after {}s", after.as_secs()),
-            Attempt::Retry { error, .. } => write!(f, "{error}; will retry"),
-            Attempt::Throttled {
-                error,
-                retry_after: Some(after),
-            } => write!(f, "{error}; throttled for {}s", after.as_secs()),
-            Attempt::Throttled { error, .. } => write!(f, "{error}; throttled"),
-            Attempt::Rejected { error } => write!(f, "rejected: {error}"),
-            Attempt::Gone { error } => write!(f, "gone: {error}"),
-        }
-    }
-}
-
-/// What differs between sink kinds: how an event reaches the receiver.
-/// The name and the routing are [`Sink`]'s.
-pub trait Deliver: Send + Sync + 'static {
-    /// One delivery attempt. Sending the same event again must be safe:
-    /// receivers dedupe on the event id.
-    fn send<'a>(&'a self, event: &'a Event) -> Pin<Box<dyn Future<Output = Attempt> + Send + 'a>>;
-    /// Told at start-up which open incidents this sink accepts, for kinds
-    /// that keep state at the receiver alive (Alertmanager forgets alerts
-    /// not re-sent).
-    fn resume(&self, _open: &[Incident]) {}
-    /// The receiver's known rate limit (Slack, PagerDuty): the outbox waits
-    /// for a slot before each send rather than have it refused.
-    fn pace(&self) -> Option<&RateLimit> {
-        None
-    }
-}
 
 /// One configured sink: its name, its routing, and its kind's sender.
 pub struct Sink {
@@ -256,29 +193,38 @@ const KINDS: [Registered; 5] = [
     Registered {
         name: "webhook",
         keys: templated_webhook::KEYS,
-        read: templated_webhook::read,
+        read: |cx, t, env| templated_webhook::read(cx, t, env).map(SinkKind::from),
     },
     Registered {
         name: "pagerduty",
         keys: pagerduty::KEYS,
-        read: pagerduty::read,
+        read: |cx, t, env| pagerduty::read(cx, t, env).map(SinkKind::PagerDuty),
     },
     Registered {
         name: "alertmanager",
         keys: alertmanager::KEYS,
-        read: alertmanager::read,
+        read: |cx, t, env| alertmanager::read(cx, t, env).map(SinkKind::Alertmanager),
     },
     Registered {
         name: "slack",
         keys: slack::KEYS,
-        read: slack::read,
+        read: |cx, t, env| slack::read(cx, t, env).map(SinkKind::Slack),
     },
     Registered {
         name: "log",
         keys: &[],
-        read: log::read,
+        read: |_, _, _| Some(SinkKind::Log),
     },
 ];
+
+impl From<templated_webhook::Webhook> for SinkKind {
+    fn from(w: templated_webhook::Webhook) -> SinkKind {
+        match w {
+            templated_webhook::Webhook::Plain(spec) => SinkKind::Webhook(spec),
+            templated_webhook::Webhook::Templated(spec) => SinkKind::Template(spec),
+        }
+    }
+}
 
 /// Why a sink could not be built: a secret that cannot be read, a URL or
 /// header that is not valid once its placeholders are filled in. Shows the

@@ -12,10 +12,11 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use super::attempt::Attempt;
+use super::deliver::Deliver;
 use super::http::{self as sink_http, Endpoint, RateLimit};
-use super::read;
+use super::keys;
 use super::words::{instance_group, time, truncate};
-use super::{Attempt, Deliver, SinkKind};
 use crate::config::check_file::Env;
 use crate::config::reader::{Ctx, Table};
 use crate::incident::{Event, EventKind, Incident, Roles};
@@ -86,12 +87,12 @@ impl PagerDutySeverity {
     }
 }
 
-pub(super) fn read(cx: &mut Ctx, t: &Table, env: Env) -> Option<SinkKind> {
+pub(super) fn read(cx: &mut Ctx, t: &Table, env: Env) -> Option<PagerDutySpec> {
     let url = match t.get("url") {
-        Some(v) => read::url(cx, v, env),
+        Some(v) => keys::url(cx, v, env),
         None => Some(Template::literal(PAGERDUTY_URL)),
     };
-    let routing_key = read::credential(
+    let routing_key = keys::credential(
         cx,
         t,
         "routing_key",
@@ -99,7 +100,7 @@ pub(super) fn read(cx: &mut Ctx, t: &Table, env: Env) -> Option<SinkKind> {
         "a pagerduty sink needs a `routing_key`",
         "the integration key of an Events API v2 integration, as `${secret:NAME}` or `${file:PATH}`",
     );
-    let source = t.get("source").and_then(|v| read::plain_text(cx, v, env));
+    let source = t.get("source").and_then(|v| keys::plain_text(cx, v, env));
     let severity = match t.get("severity") {
         Some(v) => match cx.str(v).map(|s| (s, PagerDutySeverity::parse(s))) {
             Some((_, Some(parsed))) => Ok(Some(parsed)),
@@ -117,15 +118,15 @@ pub(super) fn read(cx: &mut Ctx, t: &Table, env: Env) -> Option<SinkKind> {
         },
         None => Ok(None),
     };
-    let status_url = read::status_url(cx, t, env);
-    Some(SinkKind::PagerDuty(PagerDutySpec {
+    let status_url = keys::status_url(cx, t, env);
+    Some(PagerDutySpec {
         url: url?,
         routing_key: routing_key?,
         source,
         severity: severity.ok()?,
         status_url: status_url.ok()?,
-        timeout: read::timeout(cx, t),
-    }))
+        timeout: keys::timeout(cx, t),
+    })
 }
 
 /// Sends incidents to one PagerDuty integration.
@@ -355,7 +356,8 @@ mod tests {
 
     #[test]
     fn severities_map_to_the_nearest() {
-        let [mut e, _] = crate::sink::test_events("default", Roles::default(), chrono::Utc::now());
+        let [mut e, _] =
+            super::super::test_events::test_events("default", Roles::default(), chrono::Utc::now());
         for (given, want) in [
             ("critical", "critical"),
             ("SEV1", "critical"),

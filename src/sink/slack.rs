@@ -13,10 +13,11 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde_json::json;
 
+use super::attempt::Attempt;
+use super::deliver::Deliver;
 use super::http::{self as sink_http, Endpoint, RateLimit};
-use super::read;
+use super::keys;
 use super::words::truncate;
-use super::{Attempt, Deliver, SinkKind};
 use crate::config::check_file::Env;
 use crate::config::reader::{Ctx, Table};
 use crate::incident::{Event, EventKind, Incident};
@@ -37,8 +38,8 @@ pub struct SlackSpec {
     pub timeout: Duration,
 }
 
-pub(super) fn read(cx: &mut Ctx, t: &Table, env: Env) -> Option<SinkKind> {
-    let url = read::credential(
+pub(super) fn read(cx: &mut Ctx, t: &Table, env: Env) -> Option<SlackSpec> {
+    let url = keys::credential(
         cx,
         t,
         "url",
@@ -46,12 +47,12 @@ pub(super) fn read(cx: &mut Ctx, t: &Table, env: Env) -> Option<SinkKind> {
         "a slack sink needs a `url`",
         "the incoming webhook's URL is its credential: write `${secret:SLACK_WEBHOOK_URL}` or `${file:PATH}`",
     );
-    let status_url = read::status_url(cx, t, env);
-    Some(SinkKind::Slack(SlackSpec {
+    let status_url = keys::status_url(cx, t, env);
+    Some(SlackSpec {
         url: url?,
         status_url: status_url.ok()?,
-        timeout: read::timeout(cx, t),
-    }))
+        timeout: keys::timeout(cx, t),
+    })
 }
 
 /// Posts incidents to one Slack incoming webhook.

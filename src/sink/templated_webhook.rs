@@ -18,10 +18,11 @@ use std::pin::Pin;
 
 use http::{HeaderMap, HeaderName, HeaderValue};
 
+use super::attempt::Attempt;
+use super::deliver::Deliver;
 use super::http::{self as sink_http, Endpoint};
-use super::read;
+use super::keys;
 use super::webhook::{self, SigningKey, WebhookSpec};
-use super::{Attempt, Deliver, SinkKind};
 use crate::config::check_file::{Env, inner_span};
 use crate::config::reader::{Ctx, Table, Value};
 use crate::incident::Event;
@@ -31,6 +32,12 @@ use secrets::{Recorder, Resolved};
 
 mod jinja;
 mod secrets;
+
+/// What a `type = "webhook"` table turned out to be.
+pub enum Webhook {
+    Plain(WebhookSpec),
+    Templated(TemplateSpec),
+}
 
 /// The keys of `type = "webhook"`, templated or not.
 pub(super) const KEYS: &[&str] = &["url", "secrets", "headers", "timeout", "template"];
@@ -46,7 +53,7 @@ pub struct TemplateSpec {
 }
 
 /// A webhook, templated when it has a `template` or a header holds `{{`.
-pub(super) fn read(cx: &mut Ctx, t: &Table, env: Env) -> Option<SinkKind> {
+pub(super) fn read(cx: &mut Ctx, t: &Table, env: Env) -> Option<Webhook> {
     let body = t.get("template").and_then(|v| body_template(cx, v));
     let header_spans: Vec<(String, Range<usize>)> = t
         .get("headers")
@@ -74,12 +81,12 @@ pub(super) fn read(cx: &mut Ctx, t: &Table, env: Env) -> Option<SinkKind> {
         }
     }
     if !templated {
-        return Some(SinkKind::Webhook(spec));
+        return Some(Webhook::Plain(spec));
     }
     if t.get("template").is_some() && body.is_none() {
         return None;
     }
-    Some(SinkKind::Template(TemplateSpec {
+    Some(Webhook::Templated(TemplateSpec {
         webhook: spec,
         body,
     }))
@@ -96,7 +103,7 @@ fn body_template(cx: &mut Ctx, v: &Value) -> Option<String> {
                 .range
                 .map_or(v.span(), |r| inner_span(cx, v.span(), r.start, r.len()));
             match e.help {
-                Some(help) => read::error_with_help(cx, span, e.message, help),
+                Some(help) => keys::error_with_help(cx, span, e.message, help),
                 None => cx.error(span, e.message),
             }
             None

@@ -21,10 +21,11 @@ use http::{HeaderMap, HeaderValue};
 use serde::Serialize;
 use sha2::Sha256;
 
+use super::attempt::Attempt;
+use super::deliver::Deliver;
 use super::http::{self as sink_http, Endpoint};
-use super::read;
+use super::keys;
 use super::words::time;
-use super::{Attempt, Deliver};
 use crate::config::check_file::Env;
 use crate::config::reader::{Ctx, Table};
 use crate::incident::{Event, Incident};
@@ -49,7 +50,7 @@ pub struct WebhookSpec {
 /// The webhook keys but `template`.
 pub(super) fn read(cx: &mut Ctx, t: &Table, env: Env) -> Option<WebhookSpec> {
     let url = match t.get("url") {
-        Some(v) => read::url(cx, v, env),
+        Some(v) => keys::url(cx, v, env),
         None => {
             cx.error(t.span.clone(), "a webhook sink needs a `url`");
             None
@@ -58,11 +59,11 @@ pub(super) fn read(cx: &mut Ctx, t: &Table, env: Env) -> Option<WebhookSpec> {
     let mut secrets = Vec::new();
     if let Some(v) = t.get("secrets") {
         for (s, span) in cx.strings(v) {
-            secrets.extend(read::secret_only(cx, s, span, env));
+            secrets.extend(keys::secret_only(cx, s, span, env));
         }
     }
-    let headers = read::headers(cx, t, env);
-    let timeout = read::timeout(cx, t);
+    let headers = keys::headers(cx, t, env);
+    let timeout = keys::timeout(cx, t);
     Some(WebhookSpec {
         url: url?,
         secrets,

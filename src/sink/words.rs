@@ -34,8 +34,11 @@ mod tests {
         assert_eq!(truncate("abcdef", 4), "abc…");
         assert_eq!(truncate("abcd", 4), "abcd");
         assert_eq!(truncate("ääää", 3), "ää…");
-        let [declared, _] =
-            crate::sink::test_events("shop", crate::incident::Roles::default(), Utc::now());
+        let [declared, _] = crate::sink::test_events::test_events(
+            "shop",
+            crate::incident::Roles::default(),
+            Utc::now(),
+        );
         assert_eq!(instance_group(&declared.incident), Some("shop"));
     }
 }

@@ -10,7 +10,8 @@ use minijinja::{AutoEscape, Environment, UndefinedBehavior, Value};
 
 use super::secrets::Resolved;
 use crate::incident::{Event, EventKind, Roles};
-use crate::sink::{test_events, webhook};
+use crate::sink::test_events::test_events;
+use crate::sink::webhook;
 use crate::template::Template;
 
 /// A template that does not compile, or does not render a test event.

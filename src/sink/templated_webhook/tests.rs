@@ -4,8 +4,9 @@ use super::jinja::{BodyTemplate, HeaderTemplate};
 use super::secrets::Resolved;
 use super::*;
 use crate::incident::Roles;
+use crate::sink::SinkKind;
 use crate::sink::read::tests::parse;
-use crate::sink::test_events;
+use crate::sink::test_events::test_events;
 
 fn declared() -> Event {
     let [d, _] = test_events("shop", Roles::default(), Utc::now());
