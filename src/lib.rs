@@ -15,6 +15,7 @@ pub mod probe;
 pub mod report;
 pub mod schedule;
 pub mod server;
+pub mod sink;
 pub mod store;
 pub mod template;
 pub mod view;

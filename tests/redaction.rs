@@ -12,9 +12,10 @@ use chrono::Utc;
 use scarecrow::check::{Check, Outcome, RunResult};
 use scarecrow::config::{self, Defaults};
 use scarecrow::incident::machine::{CheckState, Observation};
-use scarecrow::incident::{Feature, Thresholds, webhook};
+use scarecrow::incident::{Feature, Thresholds};
 use scarecrow::metrics::Metrics;
 use scarecrow::probe::{Probe, ProbeSettings, Secrets};
+use scarecrow::sink::webhook;
 
 use redaction_support::{PASSWORD, SECRET_NAME, assert_clean, leaky_site};
 

@@ -19,9 +19,9 @@ use chrono::{DateTime, Utc};
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 
-use scarecrow::config::sinks::{SinkKind, SinkSpec, WebhookSpec};
-use scarecrow::incident::sink::{Attempt, Route, Sink, build};
 use scarecrow::incident::{Event, EventKind, Evidence, Feature, Incident, Roles};
+use scarecrow::sink::webhook::WebhookSpec;
+use scarecrow::sink::{Attempt, Route, Sink, SinkKind, SinkSpec, build};
 use scarecrow::template::Template;
 
 const SECRET: &str = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD";
@@ -107,7 +107,7 @@ fn spec(url: &str, secrets: &[&str]) -> SinkSpec {
     }
 }
 
-fn sink(addr: SocketAddr, secrets: &[&str]) -> Box<dyn Sink> {
+fn sink(addr: SocketAddr, secrets: &[&str]) -> Sink {
     build(&spec(&format!("http://{addr}/hook"), secrets)).unwrap()
 }
 

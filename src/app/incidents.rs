@@ -14,10 +14,10 @@ use crate::check::Check;
 use crate::config::Config;
 use crate::incident::engine::{Command, Engine, EngineObserver, Policy};
 use crate::incident::outbox::{DeliveryObserver, Worker};
-use crate::incident::sink::Sink;
 use crate::incident::store::{OutboxItem, Store as _};
 use crate::incident::{Event, EventKind, Roles};
 use crate::metrics::Metrics;
+use crate::sink::Sink;
 use crate::store::SqliteStore;
 use crate::view::View;
 
@@ -134,13 +134,13 @@ async fn count_incidents(engine: mpsc::WeakUnboundedSender<Command>, stop: Cance
 }
 
 /// Every sink of `config`, its secrets read now.
-pub fn build_sinks(config: &Config) -> anyhow::Result<Vec<Arc<dyn Sink>>> {
+pub fn build_sinks(config: &Config) -> anyhow::Result<Vec<Arc<Sink>>> {
     config
         .sinks
         .iter()
         .map(|spec| {
-            crate::incident::sink::build(spec)
-                .map(Arc::from)
+            crate::sink::build(spec)
+                .map(Arc::new)
                 .map_err(|e| anyhow::anyhow!("sink `{}`: {e}", spec.name))
         })
         .collect()

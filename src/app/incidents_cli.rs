@@ -143,11 +143,11 @@ async fn resolve_offline(config: &Config, id: &str, note: Option<String>) -> any
 async fn deliver(
     store: &crate::store::SqliteStore,
     mut item: OutboxItem,
-    sink: &dyn crate::incident::sink::Sink,
+    sink: &crate::sink::Sink,
     event: &Event,
 ) {
-    use crate::incident::sink::Attempt;
     use crate::incident::store::DeliveryState;
+    use crate::sink::Attempt;
     let attempt = sink.send(event, 1).await;
     item.attempts = 1;
     match &attempt {

@@ -9,9 +9,8 @@ use chrono::Utc;
 use super::Exit;
 use crate::cli::NotifyArgs;
 use crate::config::{self, LogFormat};
-use crate::incident::sink::{Attempt, Sink};
-use crate::incident::template::test_events;
 use crate::incident::{Event, EventKind, Roles};
+use crate::sink::{Attempt, Sink, test_events};
 
 /// A wait the sink or receiver asks for that is still worth waiting out here.
 const MAX_WAIT: Duration = Duration::from_secs(10);
@@ -39,7 +38,7 @@ pub async fn run(args: NotifyArgs) -> Exit {
         }
         return Exit::Config;
     };
-    let sink = match crate::incident::sink::build(spec) {
+    let sink = match crate::sink::build(spec) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("error: sink `{}`: {e}", spec.name);
@@ -59,7 +58,7 @@ pub async fn run(args: NotifyArgs) -> Exit {
     );
     let mut delivered = true;
     for event in &events {
-        let attempt = send(sink.as_ref(), event).await;
+        let attempt = send(&sink, event).await;
         delivered &= matches!(attempt, Attempt::Delivered { .. });
     }
     if delivered {
@@ -73,7 +72,7 @@ pub async fn run(args: NotifyArgs) -> Exit {
 
 /// Sends `event` in the slot of the sink's known rate limit (which spaces
 /// the two messages on Slack), waiting out a short `Retry-After` a few times.
-async fn send(sink: &dyn Sink, event: &Event) -> Attempt {
+async fn send(sink: &Sink, event: &Event) -> Attempt {
     let what = match event.kind {
         EventKind::Resolved => "resolution",
         _ => "declaration",

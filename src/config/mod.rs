@@ -9,10 +9,9 @@ mod connection;
 pub mod diagnostic;
 mod expect;
 mod maintenance;
-mod reader;
+pub(crate) mod reader;
 mod request;
 mod settings;
-pub mod sinks;
 pub mod watch;
 
 use std::path::{Path, PathBuf};

@@ -47,7 +47,7 @@ pub struct Config {
     /// How long a notification is retried before it is dead-lettered.
     pub notify_retry_for: std::time::Duration,
     /// Where incidents are announced.
-    pub sinks: Vec<super::sinks::SinkSpec>,
+    pub sinks: Vec<crate::sink::SinkSpec>,
     /// A dead-man's switch pinged from the scheduler's progress.
     pub heartbeat: Option<(String, std::time::Duration)>,
     /// The bearer token every `/api` call must carry: a `${secret:…}` or
@@ -352,7 +352,7 @@ pub fn parse(src: &Source, env: Env) -> Result<Config, Vec<Diagnostic>> {
         c.metrics_auth = metrics_auth(&mut cx, v, env);
     }
     if let Some(v) = t.get("sinks") {
-        c.sinks = super::sinks::parse_sinks(&mut cx, v, env);
+        c.sinks = crate::sink::read::read_sinks(&mut cx, v, env);
     }
     if let Some(v) = t.get("defaults")
         && let Some(d) = cx.table(v, "[defaults]")

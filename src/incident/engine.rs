@@ -10,10 +10,10 @@ use chrono::Utc;
 use tokio::sync::{mpsc, oneshot};
 
 use super::machine::{CheckState, Observation};
-use super::sink::Sink;
 use super::store::{OutboxItem, RunRecord, Store, Transition};
 use super::{Event, Feature, Roles, Thresholds, new_id};
 use crate::check::{Check, FastHash, RunResult};
+use crate::sink::Sink;
 
 /// How incidents treat one check.
 #[derive(Debug, Clone, PartialEq)]
@@ -56,7 +56,7 @@ pub trait EngineObserver: Send + Sync + 'static {
 
 pub struct Engine<S> {
     store: Arc<S>,
-    sinks: Vec<Arc<dyn Sink>>,
+    sinks: Vec<Arc<Sink>>,
     outbox: mpsc::UnboundedSender<OutboxItem>,
     observer: Arc<dyn EngineObserver>,
     instance_group: String,
@@ -98,7 +98,7 @@ impl<S: Store> Engine<S> {
     pub fn new(
         store: Arc<S>,
         states: HashMap<String, CheckState, FastHash>,
-        sinks: Vec<Arc<dyn Sink>>,
+        sinks: Vec<Arc<Sink>>,
         outbox: mpsc::UnboundedSender<OutboxItem>,
         observer: Arc<dyn EngineObserver>,
         instance_group: String,

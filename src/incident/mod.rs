@@ -1,20 +1,13 @@
 //! Incidents: when a critical check keeps failing, declare one, once, and
 //! resolve it when the check recovers. The state machine is pure; the store
-//! is an interface this module defines; sinks deliver events from an outbox
-//! that loses nothing.
+//! is an interface this module defines; sinks (`crate::sink`) deliver events
+//! from an outbox that loses nothing.
 
-pub mod alertmanager;
 pub mod engine;
-pub mod log;
 pub mod machine;
 pub mod outbox;
-pub mod pagerduty;
 pub mod postmortem;
-pub mod sink;
-pub mod slack;
 pub mod store;
-pub mod template;
-pub mod webhook;
 
 use std::collections::BTreeMap;
 

@@ -19,8 +19,8 @@ use futures_util::stream::{FuturesUnordered, StreamExt as _};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::sink::{Attempt, Sink};
 use super::store::{DeliveryState, OutboxItem, Store};
+use crate::sink::{Attempt, Sink};
 
 /// First retry after about this long, doubling per attempt.
 const BACKOFF_BASE: Duration = Duration::from_secs(5);
@@ -50,7 +50,7 @@ type Key = (DateTime<Utc>, String);
 
 pub struct Worker<S> {
     store: Arc<S>,
-    sinks: HashMap<String, Arc<dyn Sink>>,
+    sinks: HashMap<String, Arc<Sink>>,
     observer: Arc<dyn DeliveryObserver>,
     /// How long an event is retried before it is dead-lettered.
     retry_for: Duration,
@@ -72,7 +72,7 @@ pub struct Worker<S> {
 impl<S: Store> Worker<S> {
     pub fn new(
         store: Arc<S>,
-        sinks: Vec<Arc<dyn Sink>>,
+        sinks: Vec<Arc<Sink>>,
         observer: Arc<dyn DeliveryObserver>,
         retry_for: Duration,
     ) -> Self {

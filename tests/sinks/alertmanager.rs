@@ -4,10 +4,11 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::json;
 
 use super::support::{Receiver, Secrets, TITLE, declared, later, template};
-use scarecrow::config::sinks::{AlertmanagerSpec, DEFAULT_ALERTNAME};
 use scarecrow::incident::EventKind;
-use scarecrow::incident::alertmanager::{AlertmanagerSink, Resend};
-use scarecrow::incident::sink::{Attempt, Route, Sink};
+use scarecrow::sink::alertmanager::{
+    AlertmanagerSink, AlertmanagerSpec, DEFAULT_ALERTNAME, Resend,
+};
+use scarecrow::sink::{Attempt, Deliver};
 
 /// Re-sends every 100 ms: `endsAt` 400 ms ahead, resolutions kept 500 ms.
 const EVERY: Duration = Duration::from_millis(100);
@@ -25,7 +26,7 @@ fn sink(url: &str, resend: Resend) -> AlertmanagerSink {
         timeout: Duration::from_secs(5),
     };
     let secrets = Secrets([("AM_TOKEN", "t0k3n")].into());
-    AlertmanagerSink::new("alertmanager", Route::default(), &spec, &secrets, resend).unwrap()
+    AlertmanagerSink::new("alertmanager", &spec, &secrets, resend).unwrap()
 }
 
 fn ends_at(alert: &serde_json::Value) -> DateTime<Utc> {
@@ -39,7 +40,7 @@ async fn the_first_post_has_the_exact_body() {
     let sink = sink(&rx.url, Resend::default());
     let before = Utc::now();
     assert_eq!(
-        sink.send(&declared(), 1).await,
+        sink.send(&declared()).await,
         Attempt::Delivered { status: 200 }
     );
     let after = Utc::now();
@@ -90,7 +91,7 @@ async fn open_alerts_are_re_sent_and_resolutions_end_now_then_stop() {
         resolved_for: Duration::from_secs(3),
     };
     let sink = sink(&rx.url, resend);
-    sink.send(&declared(), 1).await;
+    sink.send(&declared()).await;
     // The event's post, then at least three re-sends, each still firing.
     let got = rx.wait_for(4).await;
     for g in &got {
@@ -108,7 +109,7 @@ async fn open_alerts_are_re_sent_and_resolutions_end_now_then_stop() {
 
     let now = Utc::now();
     let resolved = later(EventKind::Resolved, now);
-    sink.send(&resolved, 1).await;
+    sink.send(&resolved).await;
     let n = rx.got().len();
     let got = rx.wait_for(n + 2).await;
     // Resolved means `endsAt` = when it was resolved; a re-send of the
@@ -161,7 +162,7 @@ async fn a_refused_alert_is_not_re_sent() {
     let rx = Receiver::start(200, "").await;
     rx.then(400, "bad alert");
     let sink = sink(&rx.url, Resend::every(EVERY));
-    let a = sink.send(&declared(), 1).await;
+    let a = sink.send(&declared()).await;
     assert!(matches!(a, Attempt::Rejected { .. }), "{a:?}");
     assert!(sink.kept().is_empty());
     tokio::time::sleep(Duration::from_millis(350)).await;

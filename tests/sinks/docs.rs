@@ -7,9 +7,8 @@ use chrono::Utc;
 use serde_json::Value;
 
 use super::support::{Got, Receiver, Secrets, declared, later, template};
-use scarecrow::config::sinks::{SinkKind, SinkSpec};
 use scarecrow::incident::EventKind;
-use scarecrow::incident::sink::{Attempt, build_with};
+use scarecrow::sink::{Attempt, SinkKind, SinkSpec, build_with};
 
 /// The ```toml blocks of the document.
 fn examples() -> Vec<String> {

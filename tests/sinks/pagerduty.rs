@@ -3,10 +3,10 @@ use std::time::Duration;
 use serde_json::json;
 
 use super::support::{Receiver, Secrets, TITLE, at, declared, later, template};
-use scarecrow::config::sinks::{PagerDutySpec, SinkKind, SinkSpec};
 use scarecrow::incident::EventKind;
-use scarecrow::incident::pagerduty::PagerDutySink;
-use scarecrow::incident::sink::{Attempt, RateLimit, Route, Sink, build_with};
+use scarecrow::sink::http::RateLimit;
+use scarecrow::sink::pagerduty::{PagerDutySeverity, PagerDutySink, PagerDutySpec};
+use scarecrow::sink::{Attempt, Deliver, Route, SinkKind, SinkSpec, build_with};
 
 const KEY: &str = "R0UTINGKEY0123456789abcdef012345";
 const ACCEPTED: &str = r#"{"status":"success","message":"Event processed","dedup_key":"scarecrow:eu-west:diesel-order"}"#;
@@ -27,7 +27,7 @@ fn secrets() -> Secrets {
 }
 
 fn sink(url: &str) -> PagerDutySink {
-    PagerDutySink::new("pagerduty", Route::default(), &spec(url), &secrets()).unwrap()
+    PagerDutySink::new(&spec(url), &secrets()).unwrap()
 }
 
 #[tokio::test]
@@ -131,18 +131,18 @@ async fn a_bad_request_is_dead_lettered_and_throttling_retried() {
     rx.then(503, "");
     let sink = sink(&rx.url);
     let e = declared();
-    let a = sink.send(&e, 1).await;
+    let a = sink.send(&e).await;
     assert!(
         matches!(&a, Attempt::Rejected { error } if error.contains("routing_key")),
         "{a:?}"
     );
     // A 429 is PagerDuty's rate limit: throttled, not failed; a 503 fails.
-    let a = sink.send(&e, 1).await;
+    let a = sink.send(&e).await;
     assert!(
         matches!(a, Attempt::Throttled { retry_after: Some(d), .. } if d == Duration::from_secs(7)),
         "{a:?}"
     );
-    let a = sink.send(&e, 1).await;
+    let a = sink.send(&e).await;
     assert!(
         matches!(a, Attempt::Retry { retry_after: Some(d), .. } if d == Duration::from_secs(7)),
         "{a:?}"
@@ -153,12 +153,12 @@ async fn a_bad_request_is_dead_lettered_and_throttling_retried() {
 async fn severity_and_source_can_be_overridden() {
     let rx = Receiver::start(202, ACCEPTED).await;
     let mut spec = spec(&rx.url);
-    spec.severity = Some(scarecrow::config::sinks::PagerDutySeverity::Warning);
+    spec.severity = Some(PagerDutySeverity::Warning);
     spec.source = Some("shop-prod".into());
-    let sink = PagerDutySink::new("pd", Route::default(), &spec, &secrets()).unwrap();
+    let sink = PagerDutySink::new(&spec, &secrets()).unwrap();
     let mut e = declared();
     e.incident.title = "x".repeat(2000);
-    sink.send(&e, 1).await;
+    sink.send(&e).await;
     let body = rx.got()[0].json();
     assert_eq!(body["payload"]["severity"], "warning");
     assert_eq!(body["payload"]["source"], "shop-prod");
@@ -170,15 +170,9 @@ async fn severity_and_source_can_be_overridden() {
 
 #[test]
 fn a_missing_routing_key_stops_the_build() {
-    let err = PagerDutySink::new(
-        "pd",
-        Route::default(),
-        &spec("http://127.0.0.1:9"),
-        &Secrets([].into()),
-    )
-    .unwrap_err();
+    let err = PagerDutySink::new(&spec("http://127.0.0.1:9"), &Secrets([].into())).unwrap_err();
     assert_eq!(
-        err.message,
+        err,
         "secret `PAGERDUTY_ROUTING_KEY`: PAGERDUTY_ROUTING_KEY is not set"
     );
 }

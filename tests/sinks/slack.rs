@@ -3,10 +3,10 @@ use std::time::Duration;
 use serde_json::json;
 
 use super::support::{Receiver, Secrets, TITLE, at, declared, later, template};
-use scarecrow::config::sinks::SlackSpec;
 use scarecrow::incident::EventKind;
-use scarecrow::incident::sink::{Attempt, RateLimit, Route, Sink};
-use scarecrow::incident::slack::SlackSink;
+use scarecrow::sink::http::RateLimit;
+use scarecrow::sink::slack::{SlackSink, SlackSpec};
+use scarecrow::sink::{Attempt, Deliver};
 
 fn sink(url: &str) -> SlackSink {
     let spec = SlackSpec {
@@ -16,7 +16,7 @@ fn sink(url: &str) -> SlackSink {
     };
     let url = format!("{url}/services/T0/B0/x");
     let secrets = Secrets([("SLACK_WEBHOOK_URL", &*url.leak())].into());
-    SlackSink::new("slack", Route::default(), &spec, &secrets).unwrap()
+    SlackSink::new(&spec, &secrets).unwrap()
 }
 
 #[tokio::test]
@@ -24,7 +24,7 @@ async fn a_declaration_is_a_readable_message() {
     let rx = Receiver::start(200, "ok").await;
     let sink = sink(&rx.url);
     assert_eq!(
-        sink.send(&declared(), 1).await,
+        sink.send(&declared()).await,
         Attempt::Delivered { status: 200 }
     );
     let got = rx.got();
@@ -56,7 +56,7 @@ async fn a_resolution_says_how_and_when() {
     let rx = Receiver::start(200, "ok").await;
     let sink = sink(&rx.url);
     let e = later(EventKind::Resolved, at("2025-03-04T10:27:32.250Z"));
-    sink.send(&e, 1).await;
+    sink.send(&e).await;
     let body = rx.got()[0].json();
     assert_eq!(body["text"], format!("Resolved: {TITLE}"));
     assert_eq!(
@@ -78,7 +78,7 @@ async fn the_header_is_cut_at_150_characters_and_text_is_escaped() {
     let mut e = declared();
     e.incident.title = format!("{} <b>&", "x".repeat(300));
     e.incident.evidence.message = "<script> & \"quotes\"\nand lines".into();
-    sink.send(&e, 1).await;
+    sink.send(&e).await;
     let body = rx.got()[0].json();
     let header = body["blocks"][0]["text"]["text"].as_str().unwrap();
     assert_eq!(header.chars().count(), 150, "{header}");
@@ -102,7 +102,7 @@ async fn about_one_message_a_second() {
     // not failed.
     let sink = sink_with_room(&rx.url);
     rx.then(429, "rate_limited");
-    let a = sink.send(&declared(), 1).await;
+    let a = sink.send(&declared()).await;
     assert!(
         matches!(a, Attempt::Throttled { retry_after: Some(d), .. } if d == Duration::from_secs(7)),
         "{a:?}"
@@ -148,7 +148,7 @@ async fn no_text_field_carries_a_raw_mention() {
         i.evidence.message = ping.into();
         i.evidence.reason = ping.into();
         i.note = Some(ping.into());
-        sink.send(&e, 1).await;
+        sink.send(&e).await;
     }
     let got = rx.got();
     assert_eq!(got.len(), 2);

@@ -4,8 +4,9 @@ use std::time::Duration;
 use serde_json::json;
 
 use super::support::{Receiver, Secrets, declared, template};
-use scarecrow::config::sinks::{SinkKind, SinkSpec, TemplateSpec, WebhookSpec};
-use scarecrow::incident::sink::{Attempt, Route, build_with};
+use scarecrow::sink::templated_webhook::TemplateSpec;
+use scarecrow::sink::webhook::WebhookSpec;
+use scarecrow::sink::{Attempt, Route, SinkKind, SinkSpec, build_with};
 
 const BODY: &str = r#"{
   "type": {{ event.type }},

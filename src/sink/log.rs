@@ -1,43 +1,21 @@
 //! The log sink: incidents in the daemon's own log, so that `scarecrow demo`
-//! shows one being declared without any receiver set up.
+//! shows one being declared without any receiver set up. It takes no keys
+//! of its own.
 
 use std::future::Future;
 use std::pin::Pin;
 
-use super::sink::{Attempt, Route, Sink};
-use super::{Event, EventKind, Feature};
+use super::attempt::Attempt;
+use super::deliver::Deliver;
+use crate::incident::{Event, EventKind};
 
 /// Writes each event as one `tracing` event: a warning while the incident
 /// is open, info when it is resolved.
-#[derive(Debug, Clone)]
-pub struct LogSink {
-    name: String,
-    route: Route,
-}
+#[derive(Debug, Clone, Copy)]
+pub struct LogSink;
 
-impl LogSink {
-    pub fn new(name: &str, route: Route) -> LogSink {
-        LogSink {
-            name: name.to_owned(),
-            route,
-        }
-    }
-}
-
-impl Sink for LogSink {
-    fn name(&self) -> &str {
-        &self.name
-    }
-
-    fn accepts(&self, feature: &Feature, critical: bool) -> bool {
-        self.route.matches(feature, critical)
-    }
-
-    fn send<'a>(
-        &'a self,
-        event: &'a Event,
-        _attempt: u32,
-    ) -> Pin<Box<dyn Future<Output = Attempt> + Send + 'a>> {
+impl Deliver for LogSink {
+    fn send<'a>(&'a self, event: &'a Event) -> Pin<Box<dyn Future<Output = Attempt> + Send + 'a>> {
         write(event);
         Box::pin(std::future::ready(Attempt::Delivered { status: 200 }))
     }

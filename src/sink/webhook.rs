@@ -4,27 +4,73 @@
 //! The body of an event is the same bytes on every attempt; only
 //! `webhook-timestamp` and the signatures over it change. `webhook-id` is
 //! the event id: the receiver's key for processing each event once.
+//! `type = "webhook"` is read by the templated webhook, which calls
+//! [`read`] for the keys the two share.
 
 use std::collections::BTreeMap;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
+use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::Utc;
 use hmac::{Hmac, KeyInit, Mac};
-use http::{HeaderMap, HeaderName, HeaderValue};
+use http::{HeaderMap, HeaderValue};
 use serde::Serialize;
 use sha2::Sha256;
 
-use super::sink::{Attempt, BuildError, Route, Sink, classify};
-use super::{Event, Feature, Incident};
-use crate::config::sinks::WebhookSpec;
-use crate::template::Resolve;
+use super::attempt::Attempt;
+use super::deliver::Deliver;
+use super::http::{self as sink_http, Endpoint};
+use super::keys;
+use super::words::time;
+use crate::config::check_file::Env;
+use crate::config::reader::{Ctx, Table};
+use crate::incident::{Event, Incident};
+use crate::template::{Resolve, Template};
 
 /// The `version` of the body; bumped only for changes that break receivers.
 pub const SCHEMA_VERSION: &str = "1";
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebhookSpec {
+    /// Validated at load when it has no `${secret:…}`/`${file:…}`; otherwise
+    /// when the sink is built.
+    pub url: Template,
+    /// `whsec_…` signing secrets, as placeholders. Several sign every
+    /// message with each, for key rotation; none sends unsigned.
+    pub secrets: Vec<Template>,
+    /// Extra headers, names in lower case.
+    pub headers: BTreeMap<String, Template>,
+    pub timeout: Duration,
+}
+
+/// The webhook keys but `template`.
+pub(super) fn read(cx: &mut Ctx, t: &Table, env: Env) -> Option<WebhookSpec> {
+    let url = match t.get("url") {
+        Some(v) => keys::url(cx, v, env),
+        None => {
+            cx.error(t.span.clone(), "a webhook sink needs a `url`");
+            None
+        }
+    };
+    let mut secrets = Vec::new();
+    if let Some(v) = t.get("secrets") {
+        for (s, span) in cx.strings(v) {
+            secrets.extend(keys::secret_only(cx, s, span, env));
+        }
+    }
+    let headers = keys::headers(cx, t, env);
+    let timeout = keys::timeout(cx, t);
+    Some(WebhookSpec {
+        url: url?,
+        secrets,
+        headers,
+        timeout,
+    })
+}
 
 /// A `whsec_…` secret, decoded and ready to sign with.
 #[derive(Clone)]
@@ -62,6 +108,20 @@ impl SigningKey {
             .map_err(|_| SignError::Empty)
     }
 
+    /// Reads the signing secrets `secrets` refers to.
+    pub fn read_all(
+        secrets: &[Template],
+        resolve: &dyn Resolve,
+    ) -> Result<Vec<SigningKey>, String> {
+        secrets
+            .iter()
+            .map(|secret| {
+                let value = secret.render(resolve).map_err(|e| e.to_string())?;
+                SigningKey::parse(&value).map_err(|e| format!("{secret}: {e}"))
+            })
+            .collect()
+    }
+
     /// `v1,<base64 HMAC-SHA256 of "{id}.{timestamp}.{body}">`.
     pub fn sign(&self, id: &str, timestamp: i64, body: &[u8]) -> String {
         let mut mac = self.0.clone();
@@ -84,21 +144,41 @@ pub fn render(event: &Event) -> Result<Vec<u8>, serde_json::Error> {
     serde_json::to_vec(&Body::new(event))
 }
 
+/// The Standard Webhooks headers of one attempt to deliver `body`:
+/// `webhook-id` (the event's id, the same on every retry),
+/// `webhook-timestamp` (this attempt) and one `webhook-signature` entry per
+/// key. Shared by every webhook-shaped sink.
+pub(super) fn signature_headers(keys: &[SigningKey], event_id: &str, body: &[u8]) -> HeaderMap {
+    let timestamp = Utc::now().timestamp();
+    let mut headers = HeaderMap::new();
+    // Ids, times and signatures are ASCII: every value is a valid header.
+    let mut insert = |name: &'static str, value: String| {
+        if let Ok(value) = HeaderValue::from_str(&value) {
+            headers.insert(name, value);
+        }
+    };
+    insert("webhook-id", event_id.to_owned());
+    insert("webhook-timestamp", timestamp.to_string());
+    if !keys.is_empty() {
+        let signatures: Vec<String> = keys
+            .iter()
+            .map(|k| k.sign(event_id, timestamp, body))
+            .collect();
+        insert("webhook-signature", signatures.join(" "));
+    }
+    headers
+}
+
 /// Posts incident events as signed JSON.
 pub struct WebhookSink {
-    name: String,
-    route: Route,
-    url: reqwest::Url,
+    endpoint: Endpoint,
     keys: Vec<SigningKey>,
-    headers: HeaderMap,
-    client: reqwest::Client,
 }
 
 impl fmt::Debug for WebhookSink {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("WebhookSink")
-            .field("name", &self.name)
-            .field("url", &self.url.as_str())
+            .field("url", &self.endpoint.url.as_str())
             .field("keys", &self.keys.len())
             .finish_non_exhaustive()
     }
@@ -107,125 +187,22 @@ impl fmt::Debug for WebhookSink {
 impl WebhookSink {
     /// Reads the secrets the spec refers to and checks what could not be
     /// checked at load (a URL holding a secret, header values).
-    pub fn new(
-        name: &str,
-        route: Route,
-        spec: &WebhookSpec,
-        secrets: &dyn Resolve,
-    ) -> Result<WebhookSink, BuildError> {
-        let err = |message: String| BuildError {
-            sink: name.to_owned(),
-            message,
-        };
-        let url = spec.url.render(secrets).map_err(|e| err(e.to_string()))?;
-        // Not echoed: the URL may hold a secret.
-        let url = reqwest::Url::parse(&url)
-            .ok()
-            .filter(|u| matches!(u.scheme(), "http" | "https"))
-            .ok_or_else(|| err(format!("`{}` is not an http(s) URL", spec.url)))?;
-        let mut keys = Vec::with_capacity(spec.secrets.len());
-        for secret in &spec.secrets {
-            let value = secret.render(secrets).map_err(|e| err(e.to_string()))?;
-            let key = SigningKey::parse(&value).map_err(|e| err(format!("{secret}: {e}")))?;
-            keys.push(key);
-        }
-        let mut headers = HeaderMap::new();
-        for (header, template) in &spec.headers {
-            let name = HeaderName::from_bytes(header.as_bytes())
-                .map_err(|_| err(format!("{header:?} is not a valid header name")))?;
-            let text = template.render(secrets).map_err(|e| err(e.to_string()))?;
-            let mut value = HeaderValue::from_str(&text)
-                .map_err(|_| err(format!("header `{header}` may not hold control characters")))?;
-            // A value holding a secret stays out of debug output.
-            value.set_sensitive(template.as_literal().is_none());
-            headers.insert(name, value);
-        }
-        let client = reqwest::Client::builder()
-            .timeout(spec.timeout)
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("scarecrow/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| err(format!("cannot build the HTTP client: {e}")))?;
+    pub fn new(spec: &WebhookSpec, secrets: &dyn Resolve) -> Result<WebhookSink, String> {
         Ok(WebhookSink {
-            name: name.to_owned(),
-            route,
-            url,
-            keys,
-            headers,
-            client,
+            endpoint: Endpoint::new(&spec.url, &spec.headers, spec.timeout, secrets)?,
+            keys: SigningKey::read_all(&spec.secrets, secrets)?,
         })
     }
-
-    /// Whether messages are signed (a sink without secrets sends unsigned).
-    pub fn is_signed(&self) -> bool {
-        !self.keys.is_empty()
-    }
-
-    async fn deliver(&self, event: &Event, attempt: u32) -> Attempt {
-        let body = match render(event) {
-            Ok(b) => b,
-            Err(e) => {
-                return Attempt::Rejected {
-                    error: format!("cannot render the event: {e}"),
-                };
-            }
-        };
-        let req = signed_post(
-            &self.client,
-            &self.url,
-            self.headers.clone(),
-            &self.keys,
-            &event.id,
-            body,
-        );
-        tracing::debug!(sink = %self.name, event = %event.id, attempt, "posting webhook");
-        classify(req.send().await).await
-    }
 }
 
-/// A POST of `body` signed per Standard Webhooks: `webhook-id` (the event's
-/// id, the same on every retry), `webhook-timestamp` (this attempt) and one
-/// `webhook-signature` entry per key. Shared by every webhook-shaped sink.
-pub(super) fn signed_post(
-    client: &reqwest::Client,
-    url: &reqwest::Url,
-    headers: http::HeaderMap,
-    keys: &[SigningKey],
-    event_id: &str,
-    body: Vec<u8>,
-) -> reqwest::RequestBuilder {
-    let timestamp = Utc::now().timestamp();
-    let mut req = client
-        .post(url.clone())
-        .headers(headers)
-        .header(http::header::CONTENT_TYPE, "application/json")
-        .header("webhook-id", event_id)
-        .header("webhook-timestamp", timestamp.to_string());
-    if !keys.is_empty() {
-        let signatures: Vec<String> = keys
-            .iter()
-            .map(|k| k.sign(event_id, timestamp, &body))
-            .collect();
-        req = req.header("webhook-signature", signatures.join(" "));
-    }
-    req.body(body)
-}
-
-impl Sink for WebhookSink {
-    fn name(&self) -> &str {
-        &self.name
-    }
-
-    fn accepts(&self, feature: &Feature, critical: bool) -> bool {
-        self.route.matches(feature, critical)
-    }
-
-    fn send<'a>(
-        &'a self,
-        event: &'a Event,
-        attempt: u32,
-    ) -> Pin<Box<dyn Future<Output = Attempt> + Send + 'a>> {
-        Box::pin(self.deliver(event, attempt))
+impl Deliver for WebhookSink {
+    fn send<'a>(&'a self, event: &'a Event) -> Pin<Box<dyn Future<Output = Attempt> + Send + 'a>> {
+        let body = sink_http::json(render(event));
+        let headers = body
+            .as_ref()
+            .map(|b| signature_headers(&self.keys, &event.id, b))
+            .unwrap_or_default();
+        Box::pin(self.endpoint.post(body, headers))
     }
 }
 
@@ -340,15 +317,11 @@ impl<'a> Body<'a> {
     }
 }
 
-/// RFC 3339 in UTC with milliseconds: one fixed width, so equal times
-/// render equally.
-fn time(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Millis, true)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::incident::Feature;
+    use chrono::DateTime;
 
     #[test]
     fn the_spec_test_vector_signs() {
@@ -394,7 +367,7 @@ mod tests {
             resolved_at: None,
             resolution: None,
             note: None,
-            evidence: super::super::Evidence {
+            evidence: crate::incident::Evidence {
                 at: at("2025-01-02T03:04:59Z"),
                 ..Default::default()
             },

@@ -1,7 +1,7 @@
 //! Slack incoming webhooks: one readable message per event (declared,
 //! updated, still open, resolved), as blocks with a plain `text` fallback
 //! for notifications. Slack takes about one message a second per webhook;
-//! the outbox paces sends to that ([`Sink::pace`]) and waits out the
+//! the outbox paces sends to that ([`Deliver::pace`]) and waits out the
 //! `Retry-After` of a 429. Slack dedupes nothing, so a retried event may show twice.
 
 use std::fmt;
@@ -13,52 +13,68 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde_json::json;
 
-use super::sink::{self, Attempt, BuildError, RateLimit, Route, Sink};
-use super::template::truncate;
-use super::{Event, EventKind, Feature, Incident};
-use crate::config::sinks::SlackSpec;
-use crate::template::Resolve;
+use super::attempt::Attempt;
+use super::deliver::Deliver;
+use super::http::{self as sink_http, Endpoint, RateLimit};
+use super::keys;
+use super::words::truncate;
+use crate::config::check_file::Env;
+use crate::config::reader::{Ctx, Table};
+use crate::incident::{Event, EventKind, Incident};
+use crate::template::{Resolve, Template};
 
 pub const HEADER_CHARS: usize = 150;
 pub const SECTION_CHARS: usize = 3000;
 
+/// The keys of `type = "slack"`.
+pub(super) const KEYS: &[&str] = &["url", "status_url", "timeout"];
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SlackSpec {
+    /// The incoming-webhook URL: it is the credential, so a placeholder.
+    pub url: Template,
+    /// Linked from every message, e.g. the status page.
+    pub status_url: Option<String>,
+    pub timeout: Duration,
+}
+
+pub(super) fn read(cx: &mut Ctx, t: &Table, env: Env) -> Option<SlackSpec> {
+    let url = keys::credential(
+        cx,
+        t,
+        "url",
+        env,
+        "a slack sink needs a `url`",
+        "the incoming webhook's URL is its credential: write `${secret:SLACK_WEBHOOK_URL}` or `${file:PATH}`",
+    );
+    let status_url = keys::status_url(cx, t, env);
+    Some(SlackSpec {
+        url: url?,
+        status_url: status_url.ok()?,
+        timeout: keys::timeout(cx, t),
+    })
+}
+
 /// Posts incidents to one Slack incoming webhook.
 pub struct SlackSink {
-    name: String,
-    route: Route,
-    url: reqwest::Url,
+    endpoint: Endpoint,
     status_url: Option<String>,
     limit: RateLimit,
-    client: reqwest::Client,
 }
 
 /// Shows nothing of the URL: it is the webhook's credential.
 impl fmt::Debug for SlackSink {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SlackSink")
-            .field("name", &self.name)
-            .finish_non_exhaustive()
+        f.debug_struct("SlackSink").finish_non_exhaustive()
     }
 }
 
 impl SlackSink {
-    pub fn new(
-        name: &str,
-        route: Route,
-        spec: &SlackSpec,
-        secrets: &dyn Resolve,
-    ) -> Result<SlackSink, BuildError> {
-        let err = |message: String| BuildError {
-            sink: name.to_owned(),
-            message,
-        };
+    pub fn new(spec: &SlackSpec, secrets: &dyn Resolve) -> Result<SlackSink, String> {
         Ok(SlackSink {
-            name: name.to_owned(),
-            route,
-            url: sink::http_url(&spec.url, secrets).map_err(err)?,
+            endpoint: Endpoint::new(&spec.url, &Default::default(), spec.timeout, secrets)?,
             status_url: spec.status_url.clone(),
             limit: RateLimit::new(1, Duration::from_secs(1)),
-            client: sink::http_client(spec.timeout).map_err(err)?,
         })
     }
 
@@ -175,33 +191,12 @@ impl SlackSink {
             let _ = writeln!(s, "*Status page:* {}", link(status));
         }
     }
-
-    async fn deliver(&self, event: &Event, attempt: u32) -> Attempt {
-        tracing::debug!(sink = %self.name, event = %event.id, attempt, "delivering to Slack");
-        sink::post_json(
-            &self.client,
-            &self.url,
-            serde_json::to_vec(&self.message(event)),
-        )
-        .await
-    }
 }
 
-impl Sink for SlackSink {
-    fn name(&self) -> &str {
-        &self.name
-    }
-
-    fn accepts(&self, feature: &Feature, critical: bool) -> bool {
-        self.route.matches(feature, critical)
-    }
-
-    fn send<'a>(
-        &'a self,
-        event: &'a Event,
-        attempt: u32,
-    ) -> Pin<Box<dyn Future<Output = Attempt> + Send + 'a>> {
-        Box::pin(self.deliver(event, attempt))
+impl Deliver for SlackSink {
+    fn send<'a>(&'a self, event: &'a Event) -> Pin<Box<dyn Future<Output = Attempt> + Send + 'a>> {
+        let body = sink_http::json(serde_json::to_vec(&self.message(event)));
+        Box::pin(self.endpoint.post(body, Default::default()))
     }
 
     fn pace(&self) -> Option<&RateLimit> {

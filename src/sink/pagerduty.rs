@@ -2,7 +2,7 @@
 //! `dedup_key` is the incident key, updates and reminders trigger again with
 //! the same key (PagerDuty dedupes them into the open alert), and the
 //! resolution resolves it. The integration allows about 120 events a minute;
-//! the outbox paces sends to that ([`Sink::pace`]).
+//! the outbox paces sends to that ([`Deliver::pace`]).
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -12,71 +12,161 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use super::sink::{self, Attempt, BuildError, RateLimit, Route, Sink};
-use super::template::{instance_group, time, truncate};
-use super::{Event, EventKind, Feature, Incident, Roles};
-use crate::config::sinks::{PagerDutySeverity, PagerDutySpec};
-use crate::template::Resolve;
+use super::attempt::Attempt;
+use super::deliver::Deliver;
+use super::http::{self as sink_http, Endpoint, RateLimit};
+use super::keys;
+use super::words::{instance_group, time, truncate};
+use crate::config::check_file::Env;
+use crate::config::reader::{Ctx, Table};
+use crate::incident::{Event, EventKind, Incident, Roles};
+use crate::template::{Resolve, Template};
 
+/// Where PagerDuty events go unless `url` says otherwise.
+pub const PAGERDUTY_URL: &str = "https://events.pagerduty.com/v2/enqueue";
 /// PagerDuty's limit per integration key.
 pub const EVENTS_PER_MINUTE: u32 = 120;
 const SUMMARY_CHARS: usize = 1024;
 const DEDUP_KEY_CHARS: usize = 255;
 
+/// The keys of `type = "pagerduty"`.
+pub(super) const KEYS: &[&str] = &[
+    "url",
+    "routing_key",
+    "source",
+    "severity",
+    "status_url",
+    "timeout",
+];
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PagerDutySpec {
+    /// The Events API v2 endpoint, [`PAGERDUTY_URL`] by default.
+    pub url: Template,
+    /// The integration key, always a `${secret:…}` or `${file:…}`.
+    pub routing_key: Template,
+    /// `payload.source`; by default the instance group, or the host name
+    /// for the `default` group.
+    pub source: Option<String>,
+    /// Overrides the severity mapped from the incident.
+    pub severity: Option<PagerDutySeverity>,
+    /// Linked from every alert, e.g. the status page.
+    pub status_url: Option<String>,
+    pub timeout: Duration,
+}
+
+/// `payload.severity` of a PagerDuty event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PagerDutySeverity {
+    Critical,
+    Error,
+    Warning,
+    Info,
+}
+
+impl PagerDutySeverity {
+    pub const NAMES: [&'static str; 4] = ["critical", "error", "warning", "info"];
+
+    pub fn parse(s: &str) -> Option<PagerDutySeverity> {
+        Some(match s {
+            "critical" => PagerDutySeverity::Critical,
+            "error" => PagerDutySeverity::Error,
+            "warning" => PagerDutySeverity::Warning,
+            "info" => PagerDutySeverity::Info,
+            _ => return None,
+        })
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PagerDutySeverity::Critical => "critical",
+            PagerDutySeverity::Error => "error",
+            PagerDutySeverity::Warning => "warning",
+            PagerDutySeverity::Info => "info",
+        }
+    }
+}
+
+pub(super) fn read(cx: &mut Ctx, t: &Table, env: Env) -> Option<PagerDutySpec> {
+    let url = match t.get("url") {
+        Some(v) => keys::url(cx, v, env),
+        None => Some(Template::literal(PAGERDUTY_URL)),
+    };
+    let routing_key = keys::credential(
+        cx,
+        t,
+        "routing_key",
+        env,
+        "a pagerduty sink needs a `routing_key`",
+        "the integration key of an Events API v2 integration, as `${secret:NAME}` or `${file:PATH}`",
+    );
+    let source = t.get("source").and_then(|v| keys::plain_text(cx, v, env));
+    let severity = match t.get("severity") {
+        Some(v) => match cx.str(v).map(|s| (s, PagerDutySeverity::parse(s))) {
+            Some((_, Some(parsed))) => Ok(Some(parsed)),
+            Some((s, None)) => {
+                cx.error(
+                    v.span(),
+                    format!(
+                        "severity is one of {}, found {s:?}",
+                        PagerDutySeverity::NAMES.join(", ")
+                    ),
+                );
+                Err(())
+            }
+            None => Err(()),
+        },
+        None => Ok(None),
+    };
+    let status_url = keys::status_url(cx, t, env);
+    Some(PagerDutySpec {
+        url: url?,
+        routing_key: routing_key?,
+        source,
+        severity: severity.ok()?,
+        status_url: status_url.ok()?,
+        timeout: keys::timeout(cx, t),
+    })
+}
+
 /// Sends incidents to one PagerDuty integration.
 pub struct PagerDutySink {
-    name: String,
-    route: Route,
-    url: reqwest::Url,
+    endpoint: Endpoint,
     routing_key: String,
     source: Option<String>,
     severity: Option<PagerDutySeverity>,
     status_url: Option<String>,
     /// The routing key's budget: one sink, one key.
     limit: RateLimit,
-    client: reqwest::Client,
 }
 
 impl fmt::Debug for PagerDutySink {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PagerDutySink")
-            .field("name", &self.name)
-            .field("url", &self.url.as_str())
+            .field("url", &self.endpoint.url.as_str())
             .finish_non_exhaustive()
     }
 }
 
 impl PagerDutySink {
     /// Reads the routing key now, so a missing one stops the start.
-    pub fn new(
-        name: &str,
-        route: Route,
-        spec: &PagerDutySpec,
-        secrets: &dyn Resolve,
-    ) -> Result<PagerDutySink, BuildError> {
-        let err = |message: String| BuildError {
-            sink: name.to_owned(),
-            message,
-        };
+    pub fn new(spec: &PagerDutySpec, secrets: &dyn Resolve) -> Result<PagerDutySink, String> {
         let routing_key = spec
             .routing_key
             .render(secrets)
-            .map_err(|e| err(e.to_string()))?
+            .map_err(|e| e.to_string())?
             .trim()
             .to_owned();
         if routing_key.is_empty() {
-            return Err(err(format!("routing key {} is empty", spec.routing_key)));
+            return Err(format!("routing key {} is empty", spec.routing_key));
         }
         Ok(PagerDutySink {
-            name: name.to_owned(),
-            route,
-            url: sink::http_url(&spec.url, secrets).map_err(err)?,
+            endpoint: Endpoint::new(&spec.url, &Default::default(), spec.timeout, secrets)?,
             routing_key,
             source: spec.source.clone(),
             severity: spec.severity,
             status_url: spec.status_url.clone(),
             limit: RateLimit::new(EVENTS_PER_MINUTE, Duration::from_secs(60)),
-            client: sink::http_client(spec.timeout).map_err(err)?,
         })
     }
 
@@ -165,28 +255,14 @@ impl PagerDutySink {
             _ => hostname(),
         }
     }
-
-    async fn deliver(&self, event: &Event, attempt: u32) -> Attempt {
-        tracing::debug!(sink = %self.name, event = %event.id, attempt, "delivering to PagerDuty");
-        sink::post_json(&self.client, &self.url, self.body(event)).await
-    }
 }
 
-impl Sink for PagerDutySink {
-    fn name(&self) -> &str {
-        &self.name
-    }
-
-    fn accepts(&self, feature: &Feature, critical: bool) -> bool {
-        self.route.matches(feature, critical)
-    }
-
-    fn send<'a>(
-        &'a self,
-        event: &'a Event,
-        attempt: u32,
-    ) -> Pin<Box<dyn Future<Output = Attempt> + Send + 'a>> {
-        Box::pin(self.deliver(event, attempt))
+impl Deliver for PagerDutySink {
+    fn send<'a>(&'a self, event: &'a Event) -> Pin<Box<dyn Future<Output = Attempt> + Send + 'a>> {
+        Box::pin(
+            self.endpoint
+                .post(sink_http::json(self.body(event)), Default::default()),
+        )
     }
 
     fn pace(&self) -> Option<&RateLimit> {
@@ -281,7 +357,7 @@ mod tests {
     #[test]
     fn severities_map_to_the_nearest() {
         let [mut e, _] =
-            super::super::template::test_events("default", Roles::default(), chrono::Utc::now());
+            super::super::test_events::test_events("default", Roles::default(), chrono::Utc::now());
         for (given, want) in [
             ("critical", "critical"),
             ("SEV1", "critical"),

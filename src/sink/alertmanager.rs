@@ -9,7 +9,7 @@
 //! while open and the resolution time once resolved. The outbox holds one
 //! row per event, never one per re-send. The set is seeded from the events
 //! the sink sends and, after a restart, from the open incidents
-//! [`Sink::resume`] is given, which are re-posted at once: Alertmanager may
+//! [`Deliver::resume`] is given, which are re-posted at once: Alertmanager may
 //! have let them end meanwhile.
 
 use std::collections::BTreeMap;
@@ -20,14 +20,76 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
-use http::HeaderMap;
 use serde::Serialize;
 
-use super::sink::{self, Attempt, BuildError, Route, Sink, classify};
-use super::template::{instance_group, time};
-use super::{Event, EventKind, Feature, Incident};
-use crate::config::sinks::AlertmanagerSpec;
-use crate::template::Resolve;
+use super::attempt::Attempt;
+use super::deliver::Deliver;
+use super::http::{self as sink_http, Endpoint};
+use super::keys;
+use super::words::{instance_group, time};
+use crate::config::check_file::Env;
+use crate::config::reader::{Ctx, Table};
+use crate::incident::{Event, EventKind, Incident};
+use crate::template::{Resolve, Template};
+
+/// The `alertname` label of Alertmanager alerts unless `alertname` says otherwise.
+pub const DEFAULT_ALERTNAME: &str = "ScarecrowCheckFailing";
+
+/// The keys of `type = "alertmanager"`.
+pub(super) const KEYS: &[&str] = &["url", "headers", "alertname", "status_url", "timeout"];
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AlertmanagerSpec {
+    /// Alertmanager's base URL (`/api/v2/alerts` is added) or the full
+    /// alerts URL.
+    pub url: Template,
+    /// Extra headers, e.g. `authorization` for a proxy in front of it.
+    pub headers: BTreeMap<String, Template>,
+    pub alertname: String,
+    /// Each alert's `generatorURL`; the failing URL when not given.
+    pub status_url: Option<String>,
+    pub timeout: Duration,
+}
+
+pub(super) fn read(cx: &mut Ctx, t: &Table, env: Env) -> Option<AlertmanagerSpec> {
+    let url = match t.get("url") {
+        Some(v) => keys::url(cx, v, env),
+        None => {
+            cx.error(
+                t.span.clone(),
+                "an alertmanager sink needs a `url`, e.g. \"http://alertmanager:9093\"",
+            );
+            None
+        }
+    };
+    let headers = keys::headers(cx, t, env);
+    let alertname = match t.get("alertname") {
+        Some(v) => match cx.str(v) {
+            Some(s) if valid_label_value(s) => Some(s.to_owned()),
+            Some(s) => {
+                cx.error(
+                    v.span(),
+                    format!("alertname {s:?} may only use letters, digits and `_`"),
+                );
+                None
+            }
+            None => None,
+        },
+        None => Some(DEFAULT_ALERTNAME.to_owned()),
+    };
+    let status_url = keys::status_url(cx, t, env);
+    Some(AlertmanagerSpec {
+        url: url?,
+        headers,
+        alertname: alertname?,
+        status_url: status_url.ok()?,
+        timeout: keys::timeout(cx, t),
+    })
+}
+
+fn valid_label_value(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
 
 /// How often alerts are re-posted, and how long they last at Alertmanager.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,20 +123,16 @@ impl Resend {
 
 /// Sends incidents to Alertmanager as alerts, and keeps them there.
 pub struct AlertmanagerSink {
-    name: String,
-    route: Route,
     shared: Arc<Shared>,
     resender: Option<tokio::task::JoinHandle<()>>,
 }
 
 struct Shared {
     sink: String,
-    url: reqwest::Url,
-    headers: HeaderMap,
+    endpoint: Endpoint,
     alertname: String,
     status_url: Option<String>,
     resend: Resend,
-    client: reqwest::Client,
     /// By incident key (the alert's identity): the latest state of each
     /// alert being kept alive.
     alerts: Mutex<BTreeMap<String, Incident>>,
@@ -85,8 +143,8 @@ struct Shared {
 impl fmt::Debug for AlertmanagerSink {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("AlertmanagerSink")
-            .field("name", &self.name)
-            .field("url", &self.shared.url.as_str())
+            .field("sink", &self.shared.sink)
+            .field("url", &self.shared.endpoint.url.as_str())
             .finish_non_exhaustive()
     }
 }
@@ -96,28 +154,24 @@ impl AlertmanagerSink {
     /// which stops when the sink is dropped.
     pub fn new(
         name: &str,
-        route: Route,
         spec: &AlertmanagerSpec,
         secrets: &dyn Resolve,
         resend: Resend,
-    ) -> Result<AlertmanagerSink, BuildError> {
-        let err = |message: String| BuildError {
-            sink: name.to_owned(),
-            message,
-        };
-        let mut url = sink::http_url(&spec.url, secrets).map_err(err)?;
-        if !url.path().ends_with("/api/v2/alerts") {
-            let path = format!("{}/api/v2/alerts", url.path().trim_end_matches('/'));
-            url.set_path(&path);
+    ) -> Result<AlertmanagerSink, String> {
+        let mut endpoint = Endpoint::new(&spec.url, &spec.headers, spec.timeout, secrets)?;
+        if !endpoint.url.path().ends_with("/api/v2/alerts") {
+            let path = format!(
+                "{}/api/v2/alerts",
+                endpoint.url.path().trim_end_matches('/')
+            );
+            endpoint.url.set_path(&path);
         }
         let shared = Arc::new(Shared {
             sink: name.to_owned(),
-            url,
-            headers: sink::http_headers(&spec.headers, secrets).map_err(err)?,
+            endpoint,
             alertname: spec.alertname.clone(),
             status_url: spec.status_url.clone(),
             resend,
-            client: sink::http_client(spec.timeout).map_err(err)?,
             alerts: Mutex::default(),
             now: tokio::sync::Notify::new(),
         });
@@ -128,16 +182,11 @@ impl AlertmanagerSink {
                 None
             }
         };
-        Ok(AlertmanagerSink {
-            name: name.to_owned(),
-            route,
-            shared,
-            resender,
-        })
+        Ok(AlertmanagerSink { shared, resender })
     }
 
     /// The JSON array posted for `incidents` at `now`.
-    pub fn body(&self, incidents: &[Incident], now: DateTime<Utc>) -> serde_json::Result<Vec<u8>> {
+    pub fn body(&self, incidents: &[Incident], now: DateTime<Utc>) -> Result<Vec<u8>, String> {
         self.shared.body(incidents, now)
     }
 
@@ -146,18 +195,10 @@ impl AlertmanagerSink {
         self.shared.lock().keys().cloned().collect()
     }
 
-    async fn deliver(&self, event: &Event, attempt: u32) -> Attempt {
+    async fn deliver(&self, event: &Event) -> Attempt {
         let now = Utc::now();
         self.shared.track(event);
-        let body = match self.shared.body(std::slice::from_ref(&event.incident), now) {
-            Ok(b) => b,
-            Err(e) => {
-                return Attempt::Rejected {
-                    error: format!("cannot render the event: {e}"),
-                };
-            }
-        };
-        tracing::debug!(sink = %self.name, event = %event.id, attempt, "posting to Alertmanager");
+        let body = self.shared.body(std::slice::from_ref(&event.incident), now);
         let result = self.shared.post(body).await;
         if matches!(result, Attempt::Rejected { .. } | Attempt::Gone { .. }) {
             // Re-sending what was refused would only be refused again.
@@ -175,31 +216,15 @@ impl Drop for AlertmanagerSink {
     }
 }
 
-impl Sink for AlertmanagerSink {
-    fn name(&self) -> &str {
-        &self.name
-    }
-
-    fn accepts(&self, feature: &Feature, critical: bool) -> bool {
-        self.route.matches(feature, critical)
-    }
-
-    fn send<'a>(
-        &'a self,
-        event: &'a Event,
-        attempt: u32,
-    ) -> Pin<Box<dyn Future<Output = Attempt> + Send + 'a>> {
-        Box::pin(self.deliver(event, attempt))
+impl Deliver for AlertmanagerSink {
+    fn send<'a>(&'a self, event: &'a Event) -> Pin<Box<dyn Future<Output = Attempt> + Send + 'a>> {
+        Box::pin(self.deliver(event))
     }
 
     fn resume(&self, open: &[Incident]) {
         let mut alerts = self.shared.lock();
-        // Only critical checks declare incidents, so routing takes them as such.
-        let wanted = open
-            .iter()
-            .filter(|i| i.is_open() && self.route.matches(&i.feature, true));
         let mut resumed = false;
-        for i in wanted {
+        for i in open.iter().filter(|i| i.is_open()) {
             alerts.entry(i.key.clone()).or_insert_with(|| i.clone());
             resumed = true;
         }
@@ -237,13 +262,13 @@ impl Shared {
         alerts.values().cloned().collect()
     }
 
-    fn body(&self, incidents: &[Incident], now: DateTime<Utc>) -> serde_json::Result<Vec<u8>> {
+    fn body(&self, incidents: &[Incident], now: DateTime<Utc>) -> Result<Vec<u8>, String> {
         let ahead = TimeDelta::from_std(self.resend.ends_after).unwrap_or(TimeDelta::MAX);
         let alerts: Vec<Alert> = incidents
             .iter()
             .map(|i| self.alert(i, now, ahead))
             .collect();
-        serde_json::to_vec(&alerts)
+        sink_http::json(serde_json::to_vec(&alerts))
     }
 
     fn alert<'a>(&'a self, i: &'a Incident, now: DateTime<Utc>, ahead: TimeDelta) -> Alert<'a> {
@@ -286,14 +311,8 @@ impl Shared {
         }
     }
 
-    async fn post(&self, body: Vec<u8>) -> Attempt {
-        let req = self
-            .client
-            .post(self.url.clone())
-            .headers(self.headers.clone())
-            .header(http::header::CONTENT_TYPE, "application/json")
-            .body(body);
-        classify(req.send().await).await
+    async fn post(&self, body: Result<Vec<u8>, String>) -> Attempt {
+        self.endpoint.post(body, Default::default()).await
     }
 }
 
@@ -313,12 +332,7 @@ async fn resend_loop(shared: Arc<Shared>) {
         if due.is_empty() {
             continue;
         }
-        let attempt = match shared.body(&due, now) {
-            Ok(body) => shared.post(body).await,
-            Err(e) => Attempt::Rejected {
-                error: e.to_string(),
-            },
-        };
+        let attempt = shared.post(shared.body(&due, now)).await;
         match attempt {
             Attempt::Delivered { .. } => {
                 tracing::debug!(sink = %shared.sink, alerts = due.len(), "alerts re-sent")
