@@ -7,8 +7,9 @@ use std::hash::{DefaultHasher, Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::check_file::{Defaults, Env};
+use super::check_file::Defaults;
 use super::diagnostic::{Diagnostic, Source};
+use super::reader::Env;
 use crate::assert::Patterns;
 use crate::check::Check;
 

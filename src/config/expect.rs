@@ -2,8 +2,8 @@
 
 use toml::de::DeValue;
 
-use super::check_file::{Reader, template};
 use super::reader::{Table, Value};
+use super::values::{Reader, template};
 use crate::assert::{
     Assertion, CountRange, Css, JsonPath, Pattern, Predicate, Query, StatusMatch, StatusSet,
 };
@@ -472,7 +472,7 @@ pub(super) fn json_path(r: &mut Reader, s: &str, v: &Value) -> Option<JsonPath> 
         // Not quoted whole: it is thousands of brackets long.
         Err(e) => match JsonPath::too_deep(s) {
             Some(at) => {
-                let at = super::check_file::inner_span(&r.cx, v.span(), at, 1);
+                let at = super::reader::inner_span(&r.cx, v.span(), at, 1);
                 r.cx.error(at, format!("invalid JSONPath: {e}"));
                 None
             }

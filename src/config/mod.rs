@@ -13,18 +13,21 @@ mod reader;
 mod request;
 mod settings;
 pub mod sinks;
+mod values;
 pub mod watch;
 
 use std::path::{Path, PathBuf};
 
-pub use check_file::{Defaults, valid_name};
+pub use check_file::Defaults;
 pub use diagnostic::{Diagnostic, Severity, Source, fold_unset_secrets};
+pub use reader::{Env, valid_name};
 pub use settings::{Config, LogFormat, MetricsAuth, RoleConfig, Roles, ServerLimits};
+pub use values::template_text;
 
 use crate::assert::Patterns;
 use crate::check::Check;
-use check_file::{Env, Reader};
 use reader::Ctx;
+use values::Reader;
 
 /// The checks that loaded, and what was wrong with the rest.
 #[derive(Debug, Default)]

@@ -3,9 +3,10 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use super::check_file::{Defaults, Env};
+use super::check_file::Defaults;
 use super::diagnostic::{Diagnostic, Source};
-use super::reader::{Ctx, Table, Value};
+use super::reader::{Ctx, Env, Table, Value, inner_span, valid_name};
+use super::values::template_text;
 use crate::template::Template;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -189,7 +190,7 @@ pub fn parse(src: &Source, env: Env) -> Result<Config, Vec<Diagnostic>> {
         .to_owned();
     if let Some(v) = t.get("checks_dir") {
         if let Some(s) = cx.str(v) {
-            match super::check_file::template_text(s, env) {
+            match template_text(s, env) {
                 Ok(s) => c.checks_dir = base.join(s),
                 Err(e) => cx.error(v.span(), e),
             }
@@ -257,7 +258,7 @@ pub fn parse(src: &Source, env: Env) -> Result<Config, Vec<Diagnostic>> {
     }
     if let Some(v) = t.get("instance_group") {
         match cx.str(v) {
-            Some(g) if super::check_file::valid_name(g) => c.instance_group = g.to_owned(),
+            Some(g) if valid_name(g) => c.instance_group = g.to_owned(),
             Some(g) => cx.error(
                 v.span(),
                 format!("instance_group {g:?} may only use a-z, 0-9, `_` and `-`"),
@@ -300,7 +301,7 @@ pub fn parse(src: &Source, env: Env) -> Result<Config, Vec<Diagnostic>> {
             if let Some(v) = st.get("path")
                 && let Some(p) = cx.str(v)
             {
-                match super::check_file::template_text(p, env) {
+                match template_text(p, env) {
                     Ok(p) => c.store_path = base.join(p),
                     Err(e) => cx.error(v.span(), e),
                 }
@@ -324,7 +325,7 @@ pub fn parse(src: &Source, env: Env) -> Result<Config, Vec<Diagnostic>> {
     {
         let url = h.get("url").and_then(|v| {
             let s = cx.str(v)?;
-            match super::check_file::template_text(s, env).map(|u| (url::Url::parse(&u), u)) {
+            match template_text(s, env).map(|u| (url::Url::parse(&u), u)) {
                 Ok((Ok(_), u)) => Some(u),
                 Ok((Err(e), _)) => {
                     cx.error(v.span(), format!("invalid heartbeat URL: {e}"));
@@ -418,7 +419,7 @@ fn metrics_auth(cx: &mut Ctx, v: &Value, env: Env) -> Option<MetricsAuth> {
 /// A basic-auth user name: not a secret, so written plainly or with `${env:…}`.
 fn username(cx: &mut Ctx, v: &Value, env: Env) -> Option<String> {
     let s = cx.str(v)?;
-    match super::check_file::template_text(s, env) {
+    match template_text(s, env) {
         Ok(u) if u.is_empty() || u.contains(':') => {
             cx.error(
                 v.span(),
@@ -447,7 +448,7 @@ fn secret(cx: &mut Ctx, v: &Value, env: Env) -> Option<Template> {
     let parsed = match Template::parse(s, flag_env) {
         Ok(t) => t,
         Err(e) => {
-            let span = super::check_file::inner_span(cx, v.span(), e.offset, e.len);
+            let span = inner_span(cx, v.span(), e.offset, e.len);
             cx.error(span, e.message);
             return None;
         }

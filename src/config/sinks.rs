@@ -11,9 +11,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::ops::Range;
 use std::time::Duration;
 
-use super::check_file::{Env, inner_span, valid_name};
 use super::diagnostic::did_you_mean;
-use super::reader::{Ctx, Table, Value};
+use super::reader::{Ctx, Env, Table, Value, inner_span, valid_name};
 use crate::incident::sink::Route;
 use crate::template::Template;
 

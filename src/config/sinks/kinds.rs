@@ -5,8 +5,8 @@ use std::ops::Range;
 use std::time::Duration;
 
 use super::super::Severity;
-use super::super::check_file::{Env, template_text};
-use super::super::reader::{Ctx, Table, Value};
+use super::super::reader::{Ctx, Env, Table, Value};
+use super::super::values::template_text;
 use super::{DEFAULT_TIMEOUT, SinkKind, WebhookSpec};
 use crate::incident::template as jinja;
 use crate::template::Template;
