@@ -11,7 +11,7 @@ use crate::cli::NotifyArgs;
 use crate::config::{self, LogFormat};
 use crate::incident::sink::{Attempt, Sink};
 use crate::incident::template::test_events;
-use crate::incident::{Event, EventKind, Roles};
+use crate::incident::{Event, EventKind};
 
 /// A wait the sink or receiver asks for that is still worth waiting out here.
 const MAX_WAIT: Duration = Duration::from_secs(10);
@@ -47,11 +47,6 @@ pub async fn run(args: NotifyArgs) -> Exit {
         }
     };
     let roles = config.roles.for_owner(None);
-    let roles = Roles {
-        coordinator: roles.coordinator,
-        operations: roles.operations,
-        communications: roles.communications,
-    };
     let events = test_events(&config.instance_group, roles, Utc::now());
     println!(
         "sending a [TEST] incident ({}) through sink `{}`",

@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 pub use check_file::Defaults;
 pub use diagnostic::{Diagnostic, Severity, Source, fold_unset_secrets};
 pub use reader::{Env, valid_name};
-pub use settings::{Config, LogFormat, MetricsAuth, RoleConfig, Roles, ServerLimits};
+pub use settings::{Config, LogFormat, MetricsAuth, ServerLimits};
 pub use values::template_text;
 
 use crate::assert::Patterns;

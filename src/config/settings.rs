@@ -7,6 +7,7 @@ use super::check_file::Defaults;
 use super::diagnostic::{Diagnostic, Source};
 use super::reader::{Ctx, Env, Table, Value, inner_span, valid_name};
 use super::values::template_text;
+use crate::check::roles::{RoleConfig, Roles};
 use crate::template::Template;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,43 +83,12 @@ pub enum MetricsAuth {
     },
 }
 
-/// Incident roles: names, handles or channels.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Roles {
-    pub coordinator: Option<String>,
-    pub operations: Option<String>,
-    pub communications: Option<String>,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct RoleConfig {
-    pub global: Roles,
-    /// Per owner; a role an owner does not name falls back to the global one.
-    pub owners: std::collections::BTreeMap<String, Roles>,
-}
-
 impl Config {
     /// How much run history the store keeps.
     pub fn retention(&self) -> crate::store::Retention {
         crate::store::Retention {
             runs_per_check: self.history,
             max_age: self.retention,
-        }
-    }
-}
-
-impl RoleConfig {
-    /// The roles for a check of `owner`.
-    pub fn for_owner(&self, owner: Option<&str>) -> Roles {
-        let own = owner.and_then(|o| self.owners.get(o));
-        let pick = |f: fn(&Roles) -> &Option<String>| {
-            own.and_then(|r| f(r).clone())
-                .or_else(|| f(&self.global).clone())
-        };
-        Roles {
-            coordinator: pick(|r| &r.coordinator),
-            operations: pick(|r| &r.operations),
-            communications: pick(|r| &r.communications),
         }
     }
 }
