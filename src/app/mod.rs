@@ -16,7 +16,7 @@ use tracing_subscriber::filter::Targets;
 use crate::check::words::count;
 use crate::cli::{Cli, Command};
 use crate::config::{Diagnostic, LogFormat};
-use crate::probe::Secrets;
+use crate::secret::Secrets;
 
 /// How the process ends; the numbers are part of the CLI's contract.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -8,6 +8,7 @@ use super::diagnostic::{Diagnostic, Source};
 use super::reader::{Ctx, Env, Table, Value, inner_span, valid_name};
 use super::values::template_text;
 use crate::check::roles::{RoleConfig, Roles};
+use crate::secret::Refused;
 use crate::template::Template;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -454,37 +455,31 @@ fn username(cx: &mut Ctx, v: &Value, env: Env) -> Option<String> {
 /// `${file:PATH}`, never the value itself written in the config.
 fn secret(cx: &mut Ctx, v: &Value, env: Env) -> Option<Template> {
     let s = cx.str(v)?;
-    // `${env:…}` would resolve the secret into the config itself.
-    let used_env = std::cell::Cell::new(false);
-    let flag_env = |name: &str| {
-        used_env.set(true);
-        env(name)
-    };
-    let parsed = match Template::parse(s, flag_env) {
+    let parsed = match crate::secret::credential(s, env) {
         Ok(t) => t,
-        Err(e) => {
+        Err(Refused::Syntax(e)) => {
             let span = inner_span(cx, v.span(), e.offset, e.len);
             cx.error(span, e.message);
             return None;
         }
+        Err(Refused::Literal { via_env }) => {
+            let d = cx.src.diagnostic(
+                super::Severity::Error,
+                v.span(),
+                "secrets come from the environment or files, never from the config".to_owned(),
+            );
+            cx.push(d.with_help(match via_env {
+                true => "`${env:…}` is resolved into the config; write `${secret:NAME}`, read when the server starts",
+                false => "write `${secret:NAME}` (an environment variable) or `${file:/run/secrets/…}`",
+            }));
+            return None;
+        }
+        Err(Refused::Capture) => {
+            cx.error(v.span(), "`${capture:…}` exists only within a check run");
+            return None;
+        }
     };
-    if parsed.as_literal().is_some() {
-        let d = cx.src.diagnostic(
-            super::Severity::Error,
-            v.span(),
-            "secrets come from the environment or files, never from the config".to_owned(),
-        );
-        cx.push(d.with_help(match used_env.get() {
-            true => "`${env:…}` is resolved into the config; write `${secret:NAME}`, read when the server starts",
-            false => "write `${secret:NAME}` (an environment variable) or `${file:/run/secrets/…}`",
-        }));
-        return None;
-    }
-    if parsed.captures().next().is_some() {
-        cx.error(v.span(), "`${capture:…}` exists only within a check run");
-        return None;
-    }
-    for name in parsed.secrets().filter(|n| env(n).is_none()) {
+    for name in crate::secret::unset(&parsed, env) {
         cx.warning(
             v.span(),
             format!("secret `{name}` is not set in the environment; the daemon will not start until it is"),

@@ -58,9 +58,8 @@ pub fn template(r: &mut Reader, v: &Value) -> Option<Template> {
                     format!("capture `{name}` is not defined by an earlier step"),
                 );
             }
-            let unset: Vec<_> = t
-                .secrets()
-                .filter(|n| (r.env)(n).is_none())
+            let unset: Vec<_> = crate::secret::unset(&t, r.env)
+                .into_iter()
                 .map(str::to_owned)
                 .collect();
             for name in unset {

@@ -11,7 +11,6 @@ mod multipart;
 mod redact;
 mod render;
 mod retry;
-mod secrets;
 mod step;
 mod tls;
 mod verify;
@@ -22,10 +21,10 @@ use tokio::time::Instant;
 use tracing::Instrument;
 
 use crate::check::{Check, Outcome, Reason, RunResult, StepResult};
+use crate::secret::Secrets;
 
 pub use client::ClientError;
 use render::RunVars;
-pub use secrets::Secrets;
 use step::{Live, RunCtx};
 
 /// How the probe behaves towards every site.

@@ -8,11 +8,10 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use http::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderValue};
 use reqwest::Url;
 
-use super::Secrets;
 use super::multipart;
 use super::redact::Redactor;
 use crate::check::{Auth, Body, JsonBody, Request, Target, credential_header};
-use crate::fsread;
+use crate::secret::Secrets;
 use crate::template::{RenderError, Resolve, Template};
 
 /// What one run supplies to templates: its captures, the environment's
@@ -60,8 +59,7 @@ impl Resolve for RunVars {
     }
 
     fn file(&self, path: &Path) -> Result<String, String> {
-        let value =
-            fsread::read_to_string(path, fsread::SMALL_FILE_CAP).map_err(|e| e.to_string())?;
+        let value = self.secrets.file(path)?;
         // Both forms: with and without the trailing newline that rendering drops.
         self.redactor.add(&value);
         self.redactor.add(value.trim_end_matches(['\n', '\r']));
