@@ -18,6 +18,14 @@ fn write(dir: &Path, file: &str, text: &str) {
     std::fs::write(dir.join("checks").join(file), text).expect("write check");
 }
 
+/// Check files in `dir/checks/` that all name their check `web`, each
+/// against its own path of `site`.
+fn claim_web(dir: &Path, site: &Site, files: &[(&str, &str)]) {
+    for (file, path) in files {
+        write(dir, file, &check("web", &format!("{}{path}", site.url)));
+    }
+}
+
 /// The error as `Diagnostic` renders it: message and position.
 fn already_defined(owner: &Path, claimant: &Path) -> String {
     format!(
@@ -32,15 +40,10 @@ async fn validate_and_once_keep_the_first_file_in_path_order() {
     let site = Site::start().await;
     let dir = common::scratch("duplicate-cli");
     std::fs::create_dir(dir.path().join("checks")).expect("mkdir");
-    write(
+    claim_web(
         dir.path(),
-        "m.toml",
-        &check("web", &format!("{}/weather", site.url)),
-    );
-    write(
-        dir.path(),
-        "x.toml",
-        &check("web", &format!("{}/nowhere", site.url)),
+        &site,
+        &[("m.toml", "/weather"), ("x.toml", "/nowhere")],
     );
     let error = already_defined(Path::new("checks/m.toml"), Path::new("checks/x.toml"));
 
@@ -113,15 +116,10 @@ async fn on_reload_a_newcomer_claiming_a_running_name_is_the_error() {
         format!("listen = \"127.0.0.1:{port}\"\n"),
     )
     .expect("config");
-    write(
+    claim_web(
         dir.path(),
-        "m.toml",
-        &check("web", &format!("{}/weather", site.url)),
-    );
-    write(
-        dir.path(),
-        "x.toml",
-        &check("web", &format!("{}/x", site.url)),
+        &site,
+        &[("m.toml", "/weather"), ("x.toml", "/x")],
     );
     let log_path = dir.path().join("daemon.log");
     let log = std::fs::File::create(&log_path).expect("log file");
@@ -150,11 +148,7 @@ async fn on_reload_a_newcomer_claiming_a_running_name_is_the_error() {
     );
 
     // a.toml sorts before m.toml, but m.toml runs `web`: a.toml is the error.
-    write(
-        dir.path(),
-        "a.toml",
-        &check("web", &format!("{}/a", site.url)),
-    );
+    claim_web(dir.path(), &site, &[("a.toml", "/a")]);
     let files = files_until(
         port,
         "a.toml refused",

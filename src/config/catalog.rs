@@ -314,16 +314,20 @@ mod tests {
         c.scan(dir, &Defaults::default(), &|_| None, false).unwrap()
     }
 
+    fn scratch() -> tempfile::TempDir {
+        tempfile::Builder::new()
+            .prefix("scarecrow-test-catalog-")
+            .tempdir()
+            .unwrap()
+    }
+
     fn names(v: &[Arc<Check>]) -> Vec<&str> {
         v.iter().map(|c| c.name.as_str()).collect()
     }
 
     #[test]
     fn rescans_diff_by_content_and_keep_the_last_good_version() {
-        let tmp = tempfile::Builder::new()
-            .prefix("scarecrow-test-catalog-")
-            .tempdir()
-            .unwrap();
+        let tmp = scratch();
         let dir = tmp.path();
         let write = |name: &str, text: &str| std::fs::write(dir.join(name), text).unwrap();
         write("a.toml", &check("http://a.test/"));
@@ -390,10 +394,7 @@ mod tests {
 
     #[test]
     fn a_running_name_stays_with_its_file_and_the_newcomer_is_the_error() {
-        let tmp = tempfile::Builder::new()
-            .prefix("scarecrow-test-catalog-")
-            .tempdir()
-            .unwrap();
+        let tmp = scratch();
         let dir = tmp.path();
         let write = |name: &str, text: &str| std::fs::write(dir.join(name), text).unwrap();
         let named = |name: &str, url: &str| format!("name = \"{name}\"\n{}", check(url));
