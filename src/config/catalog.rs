@@ -47,6 +47,19 @@ struct Read {
     name_at: Diagnostic,
 }
 
+/// The checks that loaded, and what was wrong with the rest.
+#[derive(Debug, Default)]
+pub struct Checks {
+    pub checks: Vec<Check>,
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl Checks {
+    pub fn has_errors(&self) -> bool {
+        self.diagnostics.iter().any(Diagnostic::is_error)
+    }
+}
+
 /// What a rescan changed.
 #[derive(Debug, Default)]
 pub struct Diff {
@@ -168,7 +181,7 @@ impl Catalog {
         }
         let src = Source::new(&path, text);
         let (check, mut diagnostics, name_span) =
-            super::read_check_file(&src, defaults, env, &self.patterns);
+            super::check_file::read_file(&src, defaults, env, &self.patterns);
         diagnostics.sort_by_key(|d| (d.line, d.col));
         let read = check.map(|c| Read {
             check: Arc::new(c),
@@ -253,7 +266,7 @@ impl Catalog {
     }
 
     /// The checks that run and every problem, for a one-shot load.
-    pub fn into_checks(self) -> super::Checks {
+    pub fn into_checks(self) -> Checks {
         let diagnostics = self.diagnostics().cloned().collect();
         let checks = self
             .files
@@ -261,7 +274,7 @@ impl Catalog {
             .filter_map(|e| e.running)
             .map(|c| Arc::try_unwrap(c).unwrap_or_else(|c| (*c).clone()))
             .collect();
-        super::Checks {
+        Checks {
             checks,
             diagnostics,
         }

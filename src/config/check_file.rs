@@ -5,9 +5,11 @@ use std::time::Duration;
 
 use toml::de::{DeTable, DeValue};
 
+use super::diagnostic::{Diagnostic, Source};
 use super::expect;
-use super::reader::{Ctx, Table, Value, inner_span, valid_name};
+use super::reader::{Ctx, Env, Table, Value, inner_span, valid_name};
 use super::values::{Reader, pairs, template};
+use crate::assert::Patterns;
 use crate::check::{Check, IncidentRules, Redirects, Request, Schedule, Step, Target, cron::Cron};
 use crate::template::Template;
 
@@ -27,6 +29,46 @@ impl Default for Defaults {
             incidents: IncidentRules::default(),
         }
     }
+}
+
+/// Reads one check file's text, reusing the regexes of other checks; also
+/// says where it sets `name` (nowhere when the name comes from the file
+/// name).
+pub fn read_file(
+    src: &Source,
+    defaults: &Defaults,
+    env: Env,
+    patterns: &Patterns,
+) -> (Option<Check>, Vec<Diagnostic>, std::ops::Range<usize>) {
+    let mut cx = Ctx::new(src);
+    let (root, errors) = toml::de::DeTable::parse_recoverable(&src.text);
+    if !errors.is_empty() {
+        for e in errors {
+            cx.error(e.span().unwrap_or(0..0), toml_message(&e));
+        }
+        return (None, cx.diags, 0..0);
+    }
+    let stem = src
+        .path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let mut r = Reader {
+        cx,
+        env,
+        patterns,
+        captures: Vec::new(),
+    };
+    let check = read(&mut r, root.get_ref(), &stem, defaults);
+    let name_span = root.get_ref().get("name").map_or(0..0, toml::Spanned::span);
+    (check, r.cx.diags, name_span)
+}
+
+/// The first line of a TOML syntax error, without the position the
+/// diagnostic shows anyway.
+fn toml_message(e: &toml::de::Error) -> String {
+    let m = e.message().trim();
+    format!("invalid TOML: {}", m.lines().next().unwrap_or(m))
 }
 
 /// Reads one check file. Returns the check only if the file had no errors.

@@ -18,6 +18,7 @@ pub mod watch;
 
 use std::path::{Path, PathBuf};
 
+pub use catalog::Checks;
 pub use check_file::Defaults;
 pub use diagnostic::{Diagnostic, Severity, Source, fold_unset_secrets};
 pub use reader::{Env, valid_name};
@@ -26,21 +27,6 @@ pub use values::template_text;
 
 use crate::assert::Patterns;
 use crate::check::Check;
-use reader::Ctx;
-use values::Reader;
-
-/// The checks that loaded, and what was wrong with the rest.
-#[derive(Debug, Default)]
-pub struct Checks {
-    pub checks: Vec<Check>,
-    pub diagnostics: Vec<Diagnostic>,
-}
-
-impl Checks {
-    pub fn has_errors(&self) -> bool {
-        self.diagnostics.iter().any(Diagnostic::is_error)
-    }
-}
 
 /// The process environment, for `${env:…}`.
 pub fn process_env(name: &str) -> Option<String> {
@@ -97,46 +83,6 @@ pub fn load_checks(paths: &[PathBuf], defaults: &Defaults, env: Env) -> Checks {
 
 /// Reads one check file's text.
 pub fn read_check(src: &Source, defaults: &Defaults, env: Env) -> (Option<Check>, Vec<Diagnostic>) {
-    let (check, diags, _) = read_check_file(src, defaults, env, &Patterns::default());
+    let (check, diags, _) = check_file::read_file(src, defaults, env, &Patterns::default());
     (check, diags)
-}
-
-/// Reads one check file's text, reusing the regexes of other checks; also
-/// says where it sets `name` (nowhere when the name comes from the file
-/// name).
-fn read_check_file(
-    src: &Source,
-    defaults: &Defaults,
-    env: Env,
-    patterns: &Patterns,
-) -> (Option<Check>, Vec<Diagnostic>, std::ops::Range<usize>) {
-    let mut cx = Ctx::new(src);
-    let (root, errors) = toml::de::DeTable::parse_recoverable(&src.text);
-    if !errors.is_empty() {
-        for e in errors {
-            cx.error(e.span().unwrap_or(0..0), toml_message(&e));
-        }
-        return (None, cx.diags, 0..0);
-    }
-    let stem = src
-        .path
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let mut r = Reader {
-        cx,
-        env,
-        patterns,
-        captures: Vec::new(),
-    };
-    let check = check_file::read(&mut r, root.get_ref(), &stem, defaults);
-    let name_span = root.get_ref().get("name").map_or(0..0, toml::Spanned::span);
-    (check, r.cx.diags, name_span)
-}
-
-/// The first line of a TOML syntax error, without the position the
-/// diagnostic shows anyway.
-fn toml_message(e: &toml::de::Error) -> String {
-    let m = e.message().trim();
-    format!("invalid TOML: {}", m.lines().next().unwrap_or(m))
 }

@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use super::check_file::Defaults;
-use super::diagnostic::{Diagnostic, Source};
+use super::diagnostic::{Diagnostic, Severity, Source};
 use super::reader::{Ctx, Env, Table, Value, inner_span, valid_name};
 use super::values::template_text;
 use crate::check::roles::{RoleConfig, Roles};
@@ -144,7 +144,7 @@ pub fn parse(src: &Source, env: Env) -> Result<Config, Vec<Diagnostic>> {
             .iter()
             .map(|e| {
                 src.diagnostic(
-                    super::Severity::Error,
+                    Severity::Error,
                     e.span().unwrap_or(0..0),
                     format!("invalid TOML: {}", e.message().trim()),
                 )
@@ -464,7 +464,7 @@ fn secret(cx: &mut Ctx, v: &Value, env: Env) -> Option<Template> {
         }
         Err(Refused::Literal { via_env }) => {
             let d = cx.src.diagnostic(
-                super::Severity::Error,
+                Severity::Error,
                 v.span(),
                 "secrets come from the environment or files, never from the config".to_owned(),
             );
