@@ -14,6 +14,7 @@ pub mod metrics;
 pub mod probe;
 pub mod report;
 pub mod schedule;
+pub mod secret;
 pub mod server;
 pub mod sink;
 pub mod store;

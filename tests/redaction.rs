@@ -14,7 +14,8 @@ use scarecrow::config::{self, Defaults};
 use scarecrow::incident::machine::{CheckState, Observation};
 use scarecrow::incident::{Feature, Thresholds};
 use scarecrow::metrics::Metrics;
-use scarecrow::probe::{Probe, ProbeSettings, Secrets};
+use scarecrow::probe::{Probe, ProbeSettings};
+use scarecrow::secret::Secrets;
 use scarecrow::sink::webhook;
 
 use redaction_support::{PASSWORD, SECRET_NAME, assert_clean, leaky_site};

@@ -150,7 +150,7 @@ pub fn placeholder(data: &[u8]) {
         std::hint::black_box(format!("{t} {t:?}"));
         std::hint::black_box(t.captures().count() + t.secrets().count());
     }
-    std::hint::black_box(scarecrow::config::check_file::template_text(s, &env).ok());
+    std::hint::black_box(scarecrow::config::template_text(s, &env).ok());
     let mut quoted = vec![basic(s)];
     if !s.contains(['\'', '\n', '\r']) {
         quoted.push(format!("'{s}'"));

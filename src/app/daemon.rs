@@ -18,8 +18,8 @@ use crate::config::watch::{self, Trigger};
 use crate::config::{self, Config, Diagnostic};
 use crate::incident::engine::Command;
 use crate::metrics::Metrics;
-use crate::probe::Secrets;
 use crate::schedule::{Request, Scheduler};
+use crate::secret::Secrets;
 use crate::view::{ConfigView, FileView, View};
 
 /// File events closer together than this make one reload.

@@ -15,7 +15,7 @@ use crate::config::Config;
 use crate::incident::engine::{Command, Engine, EngineObserver, Policy};
 use crate::incident::outbox::{DeliveryObserver, Worker};
 use crate::incident::store::{OutboxItem, Store as _};
-use crate::incident::{Event, EventKind, Roles};
+use crate::incident::{Event, EventKind};
 use crate::metrics::Metrics;
 use crate::sink::Sink;
 use crate::store::SqliteStore;
@@ -159,11 +159,7 @@ pub fn policy(check: &Arc<Check>, config: &Config) -> Arc<Policy> {
     Arc::new(Policy {
         check: Arc::clone(check),
         maintenance,
-        roles: Roles {
-            coordinator: roles.coordinator,
-            operations: roles.operations,
-            communications: roles.communications,
-        },
+        roles,
     })
 }
 

@@ -13,7 +13,7 @@ mod telemetry;
 use crate::check::words::count;
 use crate::cli::{Cli, Command};
 use crate::config::LogFormat;
-use crate::probe::Secrets;
+use crate::secret::Secrets;
 
 pub use console::Exit;
 use console::{check_in, init_tracing, print_diagnostics};

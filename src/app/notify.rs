@@ -9,7 +9,7 @@ use chrono::Utc;
 use super::Exit;
 use crate::cli::NotifyArgs;
 use crate::config::{self, LogFormat};
-use crate::incident::{Event, EventKind, Roles};
+use crate::incident::{Event, EventKind};
 use crate::sink::{Attempt, Sink, test_events};
 
 /// A wait the sink or receiver asks for that is still worth waiting out here.
@@ -46,11 +46,6 @@ pub async fn run(args: NotifyArgs) -> Exit {
         }
     };
     let roles = config.roles.for_owner(None);
-    let roles = Roles {
-        coordinator: roles.coordinator,
-        operations: roles.operations,
-        communications: roles.communications,
-    };
     let events = test_events(&config.instance_group, roles, Utc::now());
     println!(
         "sending a [TEST] incident ({}) through sink `{}`",

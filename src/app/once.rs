@@ -10,8 +10,9 @@ use super::{Exit, print_diagnostics};
 use crate::check::{Check, RunResult};
 use crate::cli::{Format, OnceArgs};
 use crate::config::{self, Config};
-use crate::probe::{Probe, ProbeSettings, Secrets};
+use crate::probe::{Probe, ProbeSettings};
 use crate::report;
+use crate::secret::Secrets;
 
 /// Pause between rounds of `--wait`, so a restarting service is not hammered.
 const RETRY_PAUSE: Duration = Duration::from_secs(2);

@@ -6,6 +6,7 @@ pub mod cron;
 pub mod maintenance;
 mod outcome;
 mod pin;
+pub mod roles;
 pub mod words;
 
 use std::collections::BTreeMap;

@@ -3,9 +3,9 @@
 
 use toml::de::DeValue;
 
-use super::check_file::Reader;
 use super::expect::{css, json_path, regex};
 use super::reader::{Table, Value};
+use super::values::Reader;
 use crate::check::{Capture, CaptureSource, credential_header};
 
 /// The keys that name a capture's source, in the order messages list them.

@@ -1,14 +1,21 @@
-//! The daemon's view of the checks directory across reloads: each file's
-//! content hash and last good check. A rescan yields a diff — added,
-//! changed, removed — and a broken file keeps its last good version.
+//! The one loader of check files, for `validate`, `once` and the daemon.
+//! It remembers each file's content hash and the check that runs from it,
+//! so a rescan yields a diff — added, changed, removed — and a broken file
+//! keeps its last good version. A one-shot load is the first scan of an
+//! empty catalog.
+//!
+//! Check names are unique: the file that already runs a name keeps it; on
+//! the first load the first file in path order does. Any other file that
+//! claims the name is a load error, with the same message everywhere.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::check_file::{Defaults, Env};
-use super::diagnostic::{Diagnostic, Source};
+use super::check_file::Defaults;
+use super::diagnostic::{Diagnostic, Severity, Source};
+use super::reader::Env;
 use crate::assert::Patterns;
 use crate::check::Check;
 
@@ -20,11 +27,37 @@ pub struct Catalog {
 
 #[derive(Debug)]
 struct Entry {
-    hash: u64,
-    /// The last version of the file that loaded.
-    check: Option<Arc<Check>>,
+    /// The hash of the text last read; `None` when the file could not be read.
+    hash: Option<u64>,
+    /// The file as it is now, if it reads into a check.
+    read: Option<Read>,
     /// Problems of the file as it is now.
     diagnostics: Vec<Diagnostic>,
+    /// What runs: the last version that loaded and kept its name.
+    running: Option<Arc<Check>>,
+    /// Another file owns the name this one claims.
+    conflict: Option<Diagnostic>,
+}
+
+/// A file's text read into a check, with where it names the check, for the
+/// error should another file own that name.
+#[derive(Debug)]
+struct Read {
+    check: Arc<Check>,
+    name_at: Diagnostic,
+}
+
+/// The checks that loaded, and what was wrong with the rest.
+#[derive(Debug, Default)]
+pub struct Checks {
+    pub checks: Vec<Check>,
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl Checks {
+    pub fn has_errors(&self) -> bool {
+        self.diagnostics.iter().any(Diagnostic::is_error)
+    }
 }
 
 /// What a rescan changed.
@@ -49,6 +82,23 @@ impl Diff {
     }
 }
 
+impl Entry {
+    /// What the file asks to run: its current version, or the last good one
+    /// while it is broken.
+    fn claim(&self) -> Option<&Arc<Check>> {
+        self.read
+            .as_ref()
+            .map(|r| &r.check)
+            .or(self.running.as_ref())
+    }
+
+    fn diagnostics(&self) -> impl Iterator<Item = &Diagnostic> {
+        let mut all: Vec<_> = self.diagnostics.iter().chain(&self.conflict).collect();
+        all.sort_by_key(|d| (d.line, d.col));
+        all.into_iter()
+    }
+}
+
 impl Catalog {
     /// Rescans `dir`. Files whose bytes did not change are not parsed again;
     /// with `force` (new defaults in `config.toml`) every file is.
@@ -59,103 +109,145 @@ impl Catalog {
         env: Env,
         force: bool,
     ) -> Result<Diff, std::io::Error> {
-        // Paths first, each file read as it is parsed: holding every text at
-        // once made loading 10,000 files cost megabytes that stay in the heap.
-        let mut seen = BTreeSet::new();
-        for entry in std::fs::read_dir(dir)? {
-            let path = entry?.path();
-            // `is_file` follows symlinks: a Kubernetes ConfigMap's files are
-            // links into a `..data` directory swapped on every update.
-            if path.extension().is_some_and(|e| e == "toml") && path.is_file() {
-                seen.insert(path);
-            }
+        let files = list_dir(dir)?;
+        Ok(self.load(files, defaults, env, force))
+    }
+
+    /// Loads exactly `files` (in path order), forgetting any other file.
+    pub fn load(
+        &mut self,
+        files: impl IntoIterator<Item = PathBuf>,
+        defaults: &Defaults,
+        env: Env,
+        force: bool,
+    ) -> Diff {
+        let files: BTreeMap<PathBuf, ()> = files.into_iter().map(|p| (p, ())).collect();
+        let before: HashMap<String, (PathBuf, Arc<Check>)> = self
+            .files
+            .iter()
+            .filter_map(|(path, e)| Some((e.running.as_ref()?, path)))
+            .map(|(c, path)| (c.name.clone(), (path.clone(), c.clone())))
+            .collect();
+        self.files.retain(|path, _| files.contains_key(path));
+        // Each file read as it is parsed: holding every text at once made
+        // loading 10,000 files cost megabytes that stay in the heap.
+        for path in files.into_keys() {
+            self.read(path, defaults, env, force);
         }
-        let before: HashMap<String, Arc<Check>> =
-            self.checks().map(|c| (c.name.clone(), c.clone())).collect();
-        self.files.retain(|path, _| seen.contains(path));
-        for path in seen {
-            let text = match crate::fsread::read_to_string(&path, crate::fsread::SMALL_FILE_CAP) {
-                Ok(text) => text,
-                Err(e) => {
-                    tracing::warn!(file = %path.display(), "cannot read: {e}");
-                    self.files.remove(&path);
-                    continue;
-                }
-            };
-            let hash = hash(&text);
-            if !force && self.files.get(&path).is_some_and(|e| e.hash == hash) {
-                continue;
-            }
-            let src = Source::new(&path, text);
-            let (check, diagnostics) =
-                super::read_check_sharing(&src, defaults, env, &self.patterns);
-            let last_good = self.files.remove(&path).and_then(|e| e.check);
-            let check = match check {
-                Some(c) => Some(Arc::new(c)),
-                None => last_good,
-            };
-            self.files.insert(
-                path,
-                Entry {
-                    hash,
-                    check,
-                    diagnostics,
-                },
-            );
-        }
-        self.reject_duplicates();
-        let after: HashMap<String, Arc<Check>> =
-            self.checks().map(|c| (c.name.clone(), c.clone())).collect();
+        self.settle_names(&before);
+        let after: HashMap<&str, &Arc<Check>> =
+            self.checks().map(|c| (c.name.as_str(), c)).collect();
         let mut diff = Diff::default();
         for (name, check) in &after {
-            match before.get(name) {
-                None => diff.added.push(check.clone()),
-                Some(old) if **old != **check => diff.changed.push(check.clone()),
+            match before.get(*name) {
+                None => diff.added.push(Arc::clone(check)),
+                Some((_, old)) if **old != ***check => diff.changed.push(Arc::clone(check)),
                 Some(_) => {}
             }
         }
         diff.removed = before
             .keys()
-            .filter(|n| !after.contains_key(*n))
+            .filter(|n| !after.contains_key(n.as_str()))
             .cloned()
             .collect();
         diff.added.sort_by(|a, b| a.name.cmp(&b.name));
         diff.changed.sort_by(|a, b| a.name.cmp(&b.name));
         diff.removed.sort();
-        Ok(diff)
+        diff
     }
 
-    /// A name defined by two files: the first file (in path order) keeps it.
-    fn reject_duplicates(&mut self) {
+    /// Reads one file unless its bytes are those read last time.
+    fn read(&mut self, path: PathBuf, defaults: &Defaults, env: Env, force: bool) {
+        let text = match crate::fsread::read_to_string(&path, crate::fsread::SMALL_FILE_CAP) {
+            Ok(text) => text,
+            Err(e) => {
+                let diagnostics = vec![Diagnostic::file_error(&path, format!("cannot read: {e}"))];
+                self.files.insert(
+                    path,
+                    Entry {
+                        hash: None,
+                        read: None,
+                        diagnostics,
+                        running: None,
+                        conflict: None,
+                    },
+                );
+                return;
+            }
+        };
+        let hash = Some(hash(&text));
+        if !force && self.files.get(&path).is_some_and(|e| e.hash == hash) {
+            return;
+        }
+        let src = Source::new(&path, text);
+        let (check, mut diagnostics, name_span) =
+            super::check_file::read_file(&src, defaults, env, &self.patterns);
+        diagnostics.sort_by_key(|d| (d.line, d.col));
+        let read = check.map(|c| Read {
+            check: Arc::new(c),
+            name_at: src.diagnostic(Severity::Error, name_span, String::new()),
+        });
+        let running = self.files.remove(&path).and_then(|e| e.running);
+        self.files.insert(
+            path,
+            Entry {
+                hash,
+                read,
+                diagnostics,
+                running,
+                conflict: None,
+            },
+        );
+    }
+
+    /// Gives each name to one file: the one that ran it before this scan if
+    /// it still claims it, else the first claimant in path order. A file
+    /// refused its name keeps running its last good version if that one's
+    /// name is still free.
+    fn settle_names(&mut self, before: &HashMap<String, (PathBuf, Arc<Check>)>) {
         let mut owner: HashMap<String, PathBuf> = HashMap::new();
-        for (path, entry) in &mut self.files {
-            let Some(check) = &entry.check else { continue };
-            match owner.get(&check.name) {
-                Some(first) => {
-                    let message = format!(
-                        "check `{}` is already defined in {}; this file is ignored",
-                        check.name,
-                        first.display()
-                    );
-                    entry
-                        .diagnostics
-                        .push(Diagnostic::file_error(path, message));
-                    entry.check = None;
+        for (path, e) in &self.files {
+            if let Some(c) = e.claim()
+                && before.get(&c.name).is_some_and(|(p, _)| p == path)
+            {
+                owner.insert(c.name.clone(), path.clone());
+            }
+        }
+        for (path, e) in &self.files {
+            if let Some(c) = e.claim() {
+                owner.entry(c.name.clone()).or_insert_with(|| path.clone());
+            }
+        }
+        for (path, e) in &mut self.files {
+            e.conflict = None;
+            let Some(claim) = e.claim().cloned() else {
+                continue;
+            };
+            match owner.get(&claim.name) {
+                Some(first) if first != path => {
+                    let at = e.read.as_ref().map(|r| &r.name_at);
+                    e.conflict = Some(already_defined(at, path, &claim.name, first));
+                    let keep = e
+                        .running
+                        .take()
+                        .filter(|c| c.name != claim.name && !owner.contains_key(&c.name));
+                    if let Some(c) = &keep {
+                        owner.insert(c.name.clone(), path.clone());
+                    }
+                    e.running = keep;
                 }
-                None => {
-                    owner.insert(check.name.clone(), path.clone());
-                }
+                _ => e.running = Some(claim),
             }
         }
     }
 
     /// Every check that runs: the last good version of each file.
     pub fn checks(&self) -> impl Iterator<Item = &Arc<Check>> {
-        self.files.values().filter_map(|e| e.check.as_ref())
+        self.files.values().filter_map(|e| e.running.as_ref())
     }
 
     pub fn diagnostics(&self) -> impl Iterator<Item = &Diagnostic> {
-        self.files.values().flat_map(|e| &e.diagnostics)
+        self.files.values().flat_map(Entry::diagnostics)
     }
 
     pub fn has_errors(&self) -> bool {
@@ -167,11 +259,54 @@ impl Catalog {
             .iter()
             .map(|(path, e)| FileStatus {
                 path: path.clone(),
-                check: e.check.as_ref().map(|c| c.name.clone()),
-                diagnostics: e.diagnostics.clone(),
+                check: e.running.as_ref().map(|c| c.name.clone()),
+                diagnostics: e.diagnostics().cloned().collect(),
             })
             .collect()
     }
+
+    /// The checks that run and every problem, for a one-shot load.
+    pub fn into_checks(self) -> Checks {
+        let diagnostics = self.diagnostics().cloned().collect();
+        let checks = self
+            .files
+            .into_values()
+            .filter_map(|e| e.running)
+            .map(|c| Arc::try_unwrap(c).unwrap_or_else(|c| (*c).clone()))
+            .collect();
+        Checks {
+            checks,
+            diagnostics,
+        }
+    }
+}
+
+/// The error of a file whose check name another file owns.
+fn already_defined(at: Option<&Diagnostic>, path: &Path, name: &str, owner: &Path) -> Diagnostic {
+    let message = format!("check `{name}` is already defined in {}", owner.display());
+    let d = match at {
+        Some(at) => Diagnostic {
+            message,
+            ..at.clone()
+        },
+        None => Diagnostic::file_error(path, message),
+    };
+    d.with_help("check names are unique across files; set `name` to tell them apart")
+}
+
+/// The `*.toml` files in `dir`, in path order.
+pub(super) fn list_dir(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        // `is_file` follows symlinks: a Kubernetes ConfigMap's files are
+        // links into a `..data` directory swapped on every update.
+        if path.extension().is_some_and(|e| e == "toml") && path.is_file() {
+            files.push(path);
+        }
+    }
+    files.sort();
+    Ok(files)
 }
 
 fn hash(text: &str) -> u64 {
@@ -192,16 +327,20 @@ mod tests {
         c.scan(dir, &Defaults::default(), &|_| None, false).unwrap()
     }
 
+    fn scratch() -> tempfile::TempDir {
+        tempfile::Builder::new()
+            .prefix("scarecrow-test-catalog-")
+            .tempdir()
+            .unwrap()
+    }
+
     fn names(v: &[Arc<Check>]) -> Vec<&str> {
         v.iter().map(|c| c.name.as_str()).collect()
     }
 
     #[test]
     fn rescans_diff_by_content_and_keep_the_last_good_version() {
-        let tmp = tempfile::Builder::new()
-            .prefix("scarecrow-test-catalog-")
-            .tempdir()
-            .unwrap();
+        let tmp = scratch();
         let dir = tmp.path();
         let write = |name: &str, text: &str| std::fs::write(dir.join(name), text).unwrap();
         write("a.toml", &check("http://a.test/"));
@@ -241,5 +380,80 @@ mod tests {
             c.diagnostics()
                 .any(|x| x.message.contains("check `a` is already defined"))
         );
+    }
+
+    fn owners(c: &Catalog) -> Vec<(String, String)> {
+        c.files()
+            .into_iter()
+            .filter_map(|f| {
+                let file = f.path.file_name()?.to_string_lossy().into_owned();
+                Some((f.check?, file))
+            })
+            .collect()
+    }
+
+    fn conflicts(c: &Catalog) -> Vec<String> {
+        c.diagnostics()
+            .filter(|d| d.message.contains("already defined"))
+            .map(|d| {
+                format!(
+                    "{}: {}",
+                    d.file.file_name().unwrap().to_string_lossy(),
+                    d.message
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_running_name_stays_with_its_file_and_the_newcomer_is_the_error() {
+        let tmp = scratch();
+        let dir = tmp.path();
+        let write = |name: &str, text: &str| std::fs::write(dir.join(name), text).unwrap();
+        let named = |name: &str, url: &str| format!("name = \"{name}\"\n{}", check(url));
+
+        // First load: the first file in path order keeps the name.
+        write("m.toml", &named("web", "http://m.test/"));
+        write("x.toml", &named("web", "http://x.test/"));
+        let mut c = Catalog::default();
+        scan(&mut c, dir);
+        assert_eq!(owners(&c), [("web".into(), "m.toml".into())]);
+        let owner = dir.join("m.toml");
+        assert_eq!(
+            conflicts(&c),
+            [format!(
+                "x.toml: check `web` is already defined in {}",
+                owner.display()
+            )]
+        );
+
+        // A new file earlier in path order claims the running name: it is
+        // the error, and the running check is untouched.
+        write("a.toml", &named("web", "http://a.test/"));
+        assert!(scan(&mut c, dir).is_empty());
+        assert_eq!(owners(&c), [("web".into(), "m.toml".into())]);
+        assert_eq!(conflicts(&c).len(), 2);
+
+        // A running check renamed onto a taken name keeps its last good version.
+        write("b.toml", &check("http://b.test/"));
+        scan(&mut c, dir);
+        write("b.toml", &named("web", "http://b.test/"));
+        assert!(scan(&mut c, dir).is_empty());
+        assert!(owners(&c).contains(&("b".into(), "b.toml".into())));
+        assert_eq!(conflicts(&c).len(), 3);
+
+        // The owner goes: the first remaining claimant in path order takes
+        // the name, though its file did not change; b.toml still runs `b`.
+        std::fs::remove_file(dir.join("m.toml")).unwrap();
+        let d = scan(&mut c, dir);
+        assert_eq!((names(&d.changed), d.removed.len()), (vec!["web"], 0));
+        assert_eq!(
+            owners(&c),
+            [
+                ("web".into(), "a.toml".into()),
+                ("b".into(), "b.toml".into())
+            ]
+        );
+        assert_eq!(conflicts(&c).len(), 2);
     }
 }

@@ -1,32 +1,19 @@
 //! A check file (`checks/*.toml`) read into a [`Check`].
 
 use std::collections::BTreeMap;
-use std::ops::Range;
 use std::time::Duration;
 
 use toml::de::{DeTable, DeValue};
 
-use super::diagnostic::Severity;
+use super::diagnostic::{Diagnostic, Severity, Source};
 use super::expect;
-use super::reader::{Ctx, Table, Value};
+use super::reader::{Ctx, Env, Table, Value, inner_span, valid_name};
+use super::values::{Reader, pairs, template};
 use crate::assert::Patterns;
 use crate::check::{
     Check, IncidentRules, Redirects, Request, Schedule, Step, StepKind, Target, cron::Cron,
 };
 use crate::template::Template;
-
-/// Looks up `env:` placeholders; the process environment outside tests.
-pub type Env<'a> = &'a dyn Fn(&str) -> Option<String>;
-
-/// Reading state for one file: the diagnostics plus what templates refer to.
-pub struct Reader<'s, 'e> {
-    pub cx: Ctx<'s>,
-    pub env: Env<'e>,
-    /// Regexes already compiled for other checks.
-    pub patterns: &'e Patterns,
-    /// Captures defined so far by earlier steps (and the current one).
-    pub captures: Vec<String>,
-}
 
 /// Settings a check file inherits when it says nothing.
 #[derive(Debug, Clone, PartialEq)]
@@ -44,6 +31,46 @@ impl Default for Defaults {
             incidents: IncidentRules::default(),
         }
     }
+}
+
+/// Reads one check file's text, reusing the regexes of other checks; also
+/// says where it sets `name` (nowhere when the name comes from the file
+/// name).
+pub fn read_file(
+    src: &Source,
+    defaults: &Defaults,
+    env: Env,
+    patterns: &Patterns,
+) -> (Option<Check>, Vec<Diagnostic>, std::ops::Range<usize>) {
+    let mut cx = Ctx::new(src);
+    let (root, errors) = toml::de::DeTable::parse_recoverable(&src.text);
+    if !errors.is_empty() {
+        for e in errors {
+            cx.error(e.span().unwrap_or(0..0), toml_message(&e));
+        }
+        return (None, cx.diags, 0..0);
+    }
+    let stem = src
+        .path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let mut r = Reader {
+        cx,
+        env,
+        patterns,
+        captures: Vec::new(),
+    };
+    let check = read(&mut r, root.get_ref(), &stem, defaults);
+    let name_span = root.get_ref().get("name").map_or(0..0, toml::Spanned::span);
+    (check, r.cx.diags, name_span)
+}
+
+/// The first line of a TOML syntax error, without the position the
+/// diagnostic shows anyway.
+fn toml_message(e: &toml::de::Error) -> String {
+    let m = e.message().trim();
+    format!("invalid TOML: {}", m.lines().next().unwrap_or(m))
 }
 
 /// Reads one check file. Returns the check only if the file had no errors.
@@ -144,13 +171,6 @@ pub fn incident_rules(cx: &mut Ctx, t: &Table, defaults: IncidentRules) -> Incid
         rules.remind_every = cx.duration(v).or(rules.remind_every);
     }
     rules
-}
-
-pub fn valid_name(name: &str) -> bool {
-    !name.is_empty()
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
 }
 
 fn labels(r: &mut Reader, v: &Value) -> BTreeMap<String, String> {
@@ -370,108 +390,4 @@ fn headers(r: &mut Reader, v: &Value) -> Option<Vec<(http::HeaderName, Template)
         }
     }
     ok.then_some(out)
-}
-
-/// A table of string values, kept in file order.
-pub(super) fn pairs(
-    r: &mut Reader,
-    v: &Value,
-    what: &'static str,
-) -> Option<Vec<(String, Template)>> {
-    let t = r.cx.table(v, what)?;
-    let mut out = Vec::new();
-    let mut ok = true;
-    for (key, _, value) in t.entries() {
-        match template(r, value) {
-            Some(tpl) => out.push((key.to_owned(), tpl)),
-            None => ok = false,
-        }
-    }
-    ok.then_some(out)
-}
-
-/// A string value parsed as a template; problems point inside the string.
-pub fn template(r: &mut Reader, v: &Value) -> Option<Template> {
-    let s = r.cx.str(v)?;
-    let env = r.env;
-    match Template::parse(s, env) {
-        Ok(t) => {
-            let missing: Vec<_> = t
-                .captures()
-                .filter(|c| !r.captures.iter().any(|k| k == c))
-                .map(str::to_owned)
-                .collect();
-            for name in missing {
-                let at = inner_span(
-                    &r.cx,
-                    v.span(),
-                    s.find(&format!("${{capture:{name}}}")).unwrap_or(0),
-                    name.len() + 11,
-                );
-                r.cx.error(
-                    at,
-                    format!("capture `{name}` is not defined by an earlier step"),
-                );
-            }
-            let unset: Vec<_> = t
-                .secrets()
-                .filter(|n| (r.env)(n).is_none())
-                .map(str::to_owned)
-                .collect();
-            for name in unset {
-                let at = inner_span(
-                    &r.cx,
-                    v.span(),
-                    s.find(&format!("${{secret:{name}}}")).unwrap_or(0),
-                    name.len() + 10,
-                );
-                let mut d = r.cx.src.diagnostic(
-                    Severity::Warning,
-                    at,
-                    format!("secret `{name}` is not set in the environment; runs of this check fail until it is"),
-                );
-                d.unset_secret = Some(name);
-                r.cx.push(d);
-            }
-            Some(t)
-        }
-        Err(e) => {
-            let at = inner_span(&r.cx, v.span(), e.offset, e.len);
-            r.cx.error(at, e.message);
-            None
-        }
-    }
-}
-
-/// Maps a byte range inside a string value to the file, past its opening
-/// quotes. A basic string written with escapes (`\u00fc`, `\"`) is longer
-/// in the file than its value, so any range in it is the whole value: a
-/// caret under the wrong character would mislead.
-pub fn inner_span(cx: &Ctx, span: Range<usize>, offset: usize, len: usize) -> Range<usize> {
-    let raw = cx.src.text.get(span.clone()).unwrap_or("");
-    if raw.starts_with('"') && raw.contains('\\') {
-        return span;
-    }
-    let triple = raw.starts_with("\"\"\"") || raw.starts_with("'''");
-    let quote = if triple {
-        // TOML drops a newline right after the opening quotes.
-        let rest = &raw[3..];
-        3 + if rest.starts_with("\r\n") {
-            2
-        } else {
-            usize::from(rest.starts_with('\n'))
-        }
-    } else {
-        usize::from(raw.starts_with('"') || raw.starts_with('\''))
-    };
-    let start = (span.start + quote + offset).min(span.end);
-    start..(start + len).min(span.end.max(start))
-}
-
-/// A string that may only use `env:` placeholders, resolved now.
-pub fn template_text(s: &str, env: Env) -> Result<String, String> {
-    let t = Template::parse(s, env).map_err(|e| e.message)?;
-    t.as_literal()
-        .map(str::to_owned)
-        .ok_or_else(|| "only `${env:…}` placeholders are allowed here".into())
 }

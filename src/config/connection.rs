@@ -11,8 +11,8 @@ use std::sync::Arc;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
-use super::check_file::{Reader, template_text};
 use super::reader::{Table, Value};
+use super::values::{Reader, template_text};
 use crate::check::{CertDigest, Connection, PemFile, TlsOptions};
 
 /// Reads `[tls]`, `resolve` and `proxy` from the check's top-level table.

@@ -2,8 +2,8 @@
 
 use toml::de::DeValue;
 
-use super::check_file::{Reader, template};
-use super::reader::{Table, Value};
+use super::reader::{Table, Value, inner_span};
+use super::values::{Reader, template};
 use crate::assert::{
     Assertion, CountRange, Css, JsonPath, Pattern, Predicate, Query, StatusMatch, StatusSet,
 };
@@ -296,27 +296,12 @@ fn date_format(r: &mut Reader, v: &Value, tz: chrono_tz::Tz) -> Option<DateForma
     match DateFormat::parse(s, tz) {
         Ok(f) => Some(f),
         Err(e) => {
-            let span = inner_span(r, v, s, e.at);
+            let span = e.at.map_or(v.span(), |at| {
+                inner_span(&r.cx, v.span(), at.start, at.len())
+            });
             r.cx.error(span, e.message);
             None
         }
-    }
-}
-
-/// The bytes `at` of the string `s` inside its value `v`, when the file
-/// writes the string without escapes; otherwise the whole value.
-fn inner_span(
-    r: &Reader,
-    v: &Value,
-    s: &str,
-    at: Option<std::ops::Range<usize>>,
-) -> std::ops::Range<usize> {
-    let span = v.span();
-    let written = r.cx.src.text.get(span.clone()).unwrap_or_default();
-    let plain = written.len() == s.len() + 2 && written.get(1..written.len() - 1) == Some(s);
-    match at {
-        Some(at) if plain => span.start + 1 + at.start..span.start + 1 + at.end,
-        _ => span,
     }
 }
 
@@ -472,7 +457,7 @@ pub(super) fn json_path(r: &mut Reader, s: &str, v: &Value) -> Option<JsonPath> 
         // Not quoted whole: it is thousands of brackets long.
         Err(e) => match JsonPath::too_deep(s) {
             Some(at) => {
-                let at = super::check_file::inner_span(&r.cx, v.span(), at, 1);
+                let at = inner_span(&r.cx, v.span(), at, 1);
                 r.cx.error(at, format!("invalid JSONPath: {e}"));
                 None
             }

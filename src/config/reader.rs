@@ -13,6 +13,9 @@ use crate::check::bounds::{Period, Size};
 
 pub type Value<'i> = Spanned<DeValue<'i>>;
 
+/// Looks up `env:` placeholders; the process environment outside tests.
+pub type Env<'a> = &'a dyn Fn(&str) -> Option<String>;
+
 /// Collects the diagnostics of one file.
 pub struct Ctx<'s> {
     pub src: &'s Source,
@@ -227,4 +230,37 @@ fn list(keys: &[&str]) -> String {
         .map(|k| format!("`{k}`"))
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// Maps a byte range inside a string value to the file, past its opening
+/// quotes. A basic string written with escapes (`\u00fc`, `\"`) is longer
+/// in the file than its value, so any range in it is the whole value: a
+/// caret under the wrong character would mislead.
+pub fn inner_span(cx: &Ctx, span: Range<usize>, offset: usize, len: usize) -> Range<usize> {
+    let raw = cx.src.text.get(span.clone()).unwrap_or("");
+    if raw.starts_with('"') && raw.contains('\\') {
+        return span;
+    }
+    let triple = raw.starts_with("\"\"\"") || raw.starts_with("'''");
+    let quote = if triple {
+        // TOML drops a newline right after the opening quotes.
+        let rest = &raw[3..];
+        3 + if rest.starts_with("\r\n") {
+            2
+        } else {
+            usize::from(rest.starts_with('\n'))
+        }
+    } else {
+        usize::from(raw.starts_with('"') || raw.starts_with('\''))
+    };
+    let start = (span.start + quote + offset).min(span.end);
+    start..(start + len).min(span.end.max(start))
+}
+
+/// A check, sink or instance-group name: a-z, 0-9, `_` and `-`.
+pub fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
 }

@@ -6,9 +6,9 @@ use std::path::Path;
 
 use toml::de::DeValue;
 
-use super::check_file::{Reader, inner_span, pairs, template, template_text};
 use super::expect;
-use super::reader::{Table, Value};
+use super::reader::{Table, Value, inner_span};
+use super::values::{Reader, pairs, template, template_text};
 use crate::check::{Auth, Body, JsonBody, Part, PartContent, Retry};
 
 /// The request body: at most one of `body`, `json`, `form`, `multipart`.

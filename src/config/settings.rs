@@ -3,9 +3,12 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use super::check_file::{Defaults, Env};
-use super::diagnostic::{Diagnostic, Source};
-use super::reader::{Ctx, Table, Value};
+use super::check_file::Defaults;
+use super::diagnostic::{Diagnostic, Severity, Source};
+use super::reader::{Ctx, Env, Table, Value, inner_span, valid_name};
+use super::values::template_text;
+use crate::check::roles::{RoleConfig, Roles};
+use crate::secret::Refused;
 use crate::template::Template;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,43 +84,12 @@ pub enum MetricsAuth {
     },
 }
 
-/// Incident roles: names, handles or channels.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Roles {
-    pub coordinator: Option<String>,
-    pub operations: Option<String>,
-    pub communications: Option<String>,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct RoleConfig {
-    pub global: Roles,
-    /// Per owner; a role an owner does not name falls back to the global one.
-    pub owners: std::collections::BTreeMap<String, Roles>,
-}
-
 impl Config {
     /// How much run history the store keeps.
     pub fn retention(&self) -> crate::store::Retention {
         crate::store::Retention {
             runs_per_check: self.history,
             max_age: self.retention,
-        }
-    }
-}
-
-impl RoleConfig {
-    /// The roles for a check of `owner`.
-    pub fn for_owner(&self, owner: Option<&str>) -> Roles {
-        let own = owner.and_then(|o| self.owners.get(o));
-        let pick = |f: fn(&Roles) -> &Option<String>| {
-            own.and_then(|r| f(r).clone())
-                .or_else(|| f(&self.global).clone())
-        };
-        Roles {
-            coordinator: pick(|r| &r.coordinator),
-            operations: pick(|r| &r.operations),
-            communications: pick(|r| &r.communications),
         }
     }
 }
@@ -172,7 +144,7 @@ pub fn parse(src: &Source, env: Env) -> Result<Config, Vec<Diagnostic>> {
             .iter()
             .map(|e| {
                 src.diagnostic(
-                    super::Severity::Error,
+                    Severity::Error,
                     e.span().unwrap_or(0..0),
                     format!("invalid TOML: {}", e.message().trim()),
                 )
@@ -187,9 +159,55 @@ pub fn parse(src: &Source, env: Env) -> Result<Config, Vec<Diagnostic>> {
         .parent()
         .unwrap_or(std::path::Path::new(""))
         .to_owned();
+    // Sections in this order, so problems are reported as they always were.
+    top_level(&mut cx, &t, &mut c, &base, env);
+    if let Some(v) = t.get("server") {
+        server(&mut cx, v, &mut c.server);
+    }
+    if let Some(v) = t.get("instance_group") {
+        instance_group(&mut cx, v, &mut c.instance_group);
+    }
+    if let Some(v) = t.get("incidents") {
+        incidents(&mut cx, v, &mut c);
+    }
+    if let Some(v) = t.get("roles") {
+        role_config(&mut cx, v, &mut c.roles);
+    }
+    match t.get("store") {
+        Some(v) => store(&mut cx, v, &mut c, &base, env),
+        None => c.store_path = base.join(&c.store_path),
+    }
+    if let Some(v) = t.get("maintenance") {
+        c.maintenance = super::maintenance::parse(&mut cx, v, false);
+    }
+    if let Some(v) = t.get("heartbeat") {
+        c.heartbeat = heartbeat(&mut cx, v, env);
+    }
+    if let Some(v) = t.get("api_token") {
+        c.api_token = secret(&mut cx, v, env);
+    }
+    if let Some(v) = t.get("metrics_auth") {
+        c.metrics_auth = metrics_auth(&mut cx, v, env);
+    }
+    if let Some(v) = t.get("sinks") {
+        c.sinks = crate::sink::read::read_sinks(&mut cx, v, env);
+    }
+    if let Some(v) = t.get("defaults") {
+        defaults(&mut cx, v, &mut c.defaults);
+    }
+    t.finish(&mut cx);
+    match cx.diags.iter().any(Diagnostic::is_error) {
+        true => Err(cx.diags),
+        false => Ok(c),
+    }
+}
+
+/// The keys outside any section: where checks are, how runs go, logging,
+/// the listen address and the shutdown grace.
+fn top_level(cx: &mut Ctx, t: &Table, c: &mut Config, base: &std::path::Path, env: Env) {
     if let Some(v) = t.get("checks_dir") {
         if let Some(s) = cx.str(v) {
-            match super::check_file::template_text(s, env) {
+            match template_text(s, env) {
                 Ok(s) => c.checks_dir = base.join(s),
                 Err(e) => cx.error(v.span(), e),
             }
@@ -203,7 +221,7 @@ pub fn parse(src: &Source, env: Env) -> Result<Config, Vec<Diagnostic>> {
             .map_or(c.concurrency, |n| n as usize);
     }
     if let Some(v) = t.get("user_agent") {
-        c.user_agent = cx.str(v).map_or(c.user_agent, str::to_owned);
+        c.user_agent = cx.str(v).map_or(c.user_agent.clone(), str::to_owned);
     }
     if let Some(v) = t.get("max_body_size") {
         c.max_body_size = cx.size(v).unwrap_or(c.max_body_size);
@@ -244,132 +262,131 @@ pub fn parse(src: &Source, env: Env) -> Result<Config, Vec<Diagnostic>> {
     if let Some(v) = t.get("shutdown_grace") {
         c.shutdown_grace = cx.duration(v).unwrap_or(c.shutdown_grace);
     }
-    if let Some(v) = t.get("server")
-        && let Some(st) = cx.table(v, "[server]")
-    {
-        if let Some(v) = st.get("idle_timeout") {
-            c.server.idle_timeout = cx.duration(v).unwrap_or(c.server.idle_timeout);
-        }
-        if let Some(v) = st.get("max_connections") {
-            c.server.max_connections = cx.uint(v, 1..=1_000_000).map(|n| n as usize);
-        }
-        st.finish(&mut cx);
+}
+
+/// `[server]`.
+fn server(cx: &mut Ctx, v: &Value, limits: &mut ServerLimits) {
+    let Some(st) = cx.table(v, "[server]") else {
+        return;
+    };
+    if let Some(v) = st.get("idle_timeout") {
+        limits.idle_timeout = cx.duration(v).unwrap_or(limits.idle_timeout);
     }
-    if let Some(v) = t.get("instance_group") {
-        match cx.str(v) {
-            Some(g) if super::check_file::valid_name(g) => c.instance_group = g.to_owned(),
-            Some(g) => cx.error(
-                v.span(),
-                format!("instance_group {g:?} may only use a-z, 0-9, `_` and `-`"),
-            ),
-            None => {}
-        }
+    if let Some(v) = st.get("max_connections") {
+        limits.max_connections = cx.uint(v, 1..=1_000_000).map(|n| n as usize);
     }
-    if let Some(v) = t.get("incidents")
-        && let Some(it) = cx.table(v, "[incidents]")
-    {
-        c.defaults.incidents =
-            super::check_file::incident_rules(&mut cx, &it, c.defaults.incidents.clone());
-        if let Some(v) = it.get("budget_90d") {
-            c.budget_90d = cx.uint(v, 0..=100_000).unwrap_or(c.budget_90d);
-        }
-        if let Some(v) = it.get("notify_retry_for") {
-            c.notify_retry_for = cx.duration(v).unwrap_or(c.notify_retry_for);
-        }
-        it.finish(&mut cx);
+    st.finish(cx);
+}
+
+/// `instance_group`: a name, as check names are written.
+fn instance_group(cx: &mut Ctx, v: &Value, group: &mut String) {
+    match cx.str(v) {
+        Some(g) if valid_name(g) => g.clone_into(group),
+        Some(g) => cx.error(
+            v.span(),
+            format!("instance_group {g:?} may only use a-z, 0-9, `_` and `-`"),
+        ),
+        None => {}
     }
-    if let Some(v) = t.get("roles")
-        && let Some(rt) = cx.table(v, "[roles]")
+}
+
+/// `[incidents]`: the defaults of every check's incident rules, the budget
+/// and how long a notification is retried.
+fn incidents(cx: &mut Ctx, v: &Value, c: &mut Config) {
+    let Some(it) = cx.table(v, "[incidents]") else {
+        return;
+    };
+    c.defaults.incidents = super::check_file::incident_rules(cx, &it, c.defaults.incidents.clone());
+    if let Some(v) = it.get("budget_90d") {
+        c.budget_90d = cx.uint(v, 0..=100_000).unwrap_or(c.budget_90d);
+    }
+    if let Some(v) = it.get("notify_retry_for") {
+        c.notify_retry_for = cx.duration(v).unwrap_or(c.notify_retry_for);
+    }
+    it.finish(cx);
+}
+
+/// `[roles]` and `[roles.owners.<owner>]`.
+fn role_config(cx: &mut Ctx, v: &Value, config: &mut RoleConfig) {
+    let Some(rt) = cx.table(v, "[roles]") else {
+        return;
+    };
+    config.global = roles(cx, &rt);
+    if let Some(ov) = rt.get("owners")
+        && let Some(ot) = cx.table(ov, "[roles.owners]")
     {
-        c.roles.global = roles(&mut cx, &rt);
-        if let Some(ov) = rt.get("owners")
-            && let Some(ot) = cx.table(ov, "[roles.owners]")
-        {
-            for (owner, _, value) in ot.entries() {
-                if let Some(t) = cx.table(value, "[roles.owners.<owner>]") {
-                    let r = roles(&mut cx, &t);
-                    t.finish(&mut cx);
-                    c.roles.owners.insert(owner.to_owned(), r);
-                }
+        for (owner, _, value) in ot.entries() {
+            if let Some(t) = cx.table(value, "[roles.owners.<owner>]") {
+                let r = roles(cx, &t);
+                t.finish(cx);
+                config.owners.insert(owner.to_owned(), r);
             }
         }
-        rt.finish(&mut cx);
     }
-    if let Some(v) = t.get("store") {
-        if let Some(st) = cx.table(v, "[store]") {
-            if let Some(v) = st.get("path")
-                && let Some(p) = cx.str(v)
-            {
-                match super::check_file::template_text(p, env) {
-                    Ok(p) => c.store_path = base.join(p),
-                    Err(e) => cx.error(v.span(), e),
-                }
-            }
-            if let Some(v) = st.get("retention") {
-                c.retention = cx.duration(v).unwrap_or(c.retention);
-            }
-            if let Some(v) = st.get("history") {
-                c.history = cx.uint(v, 1..=1_000_000).map_or(c.history, |n| n as usize);
-            }
-            st.finish(&mut cx);
-        }
-    } else {
-        c.store_path = base.join(&c.store_path);
-    }
-    if let Some(v) = t.get("maintenance") {
-        c.maintenance = super::maintenance::parse(&mut cx, v, false);
-    }
-    if let Some(v) = t.get("heartbeat")
-        && let Some(h) = cx.table(v, "[heartbeat]")
+    rt.finish(cx);
+}
+
+/// `[store]`: where the database is and how much history it keeps.
+fn store(cx: &mut Ctx, v: &Value, c: &mut Config, base: &std::path::Path, env: Env) {
+    let Some(st) = cx.table(v, "[store]") else {
+        return;
+    };
+    if let Some(v) = st.get("path")
+        && let Some(p) = cx.str(v)
     {
-        let url = h.get("url").and_then(|v| {
-            let s = cx.str(v)?;
-            match super::check_file::template_text(s, env).map(|u| (url::Url::parse(&u), u)) {
-                Ok((Ok(_), u)) => Some(u),
-                Ok((Err(e), _)) => {
-                    cx.error(v.span(), format!("invalid heartbeat URL: {e}"));
-                    None
-                }
-                Err(e) => {
-                    cx.error(v.span(), e);
-                    None
-                }
+        match template_text(p, env) {
+            Ok(p) => c.store_path = base.join(p),
+            Err(e) => cx.error(v.span(), e),
+        }
+    }
+    if let Some(v) = st.get("retention") {
+        c.retention = cx.duration(v).unwrap_or(c.retention);
+    }
+    if let Some(v) = st.get("history") {
+        c.history = cx.uint(v, 1..=1_000_000).map_or(c.history, |n| n as usize);
+    }
+    st.finish(cx);
+}
+
+/// `[heartbeat]`: the URL pinged and how often.
+fn heartbeat(cx: &mut Ctx, v: &Value, env: Env) -> Option<(String, std::time::Duration)> {
+    let h = cx.table(v, "[heartbeat]")?;
+    let url = h.get("url").and_then(|v| {
+        let s = cx.str(v)?;
+        match template_text(s, env).map(|u| (url::Url::parse(&u), u)) {
+            Ok((Ok(_), u)) => Some(u),
+            Ok((Err(e), _)) => {
+                cx.error(v.span(), format!("invalid heartbeat URL: {e}"));
+                None
             }
-        });
-        let every = h
-            .get("every")
-            .map_or(Some(std::time::Duration::from_secs(60)), |v| cx.duration(v));
-        if h.get("url").is_none() {
-            cx.error(h.span.clone(), "[heartbeat] needs a `url`");
+            Err(e) => {
+                cx.error(v.span(), e);
+                None
+            }
         }
-        h.finish(&mut cx);
-        c.heartbeat = url.zip(every);
+    });
+    let every = h
+        .get("every")
+        .map_or(Some(std::time::Duration::from_secs(60)), |v| cx.duration(v));
+    if h.get("url").is_none() {
+        cx.error(h.span.clone(), "[heartbeat] needs a `url`");
     }
-    if let Some(v) = t.get("api_token") {
-        c.api_token = secret(&mut cx, v, env);
+    h.finish(cx);
+    url.zip(every)
+}
+
+/// `[defaults]`: what a check file that says nothing gets.
+fn defaults(cx: &mut Ctx, v: &Value, defaults: &mut Defaults) {
+    let Some(d) = cx.table(v, "[defaults]") else {
+        return;
+    };
+    if let Some(v) = d.get("timeout") {
+        defaults.timeout = cx.duration(v).unwrap_or(defaults.timeout);
     }
-    if let Some(v) = t.get("metrics_auth") {
-        c.metrics_auth = metrics_auth(&mut cx, v, env);
+    if let Some(v) = d.get("every") {
+        defaults.every = cx.duration(v).unwrap_or(defaults.every);
     }
-    if let Some(v) = t.get("sinks") {
-        c.sinks = crate::sink::read::read_sinks(&mut cx, v, env);
-    }
-    if let Some(v) = t.get("defaults")
-        && let Some(d) = cx.table(v, "[defaults]")
-    {
-        if let Some(v) = d.get("timeout") {
-            c.defaults.timeout = cx.duration(v).unwrap_or(c.defaults.timeout);
-        }
-        if let Some(v) = d.get("every") {
-            c.defaults.every = cx.duration(v).unwrap_or(c.defaults.every);
-        }
-        d.finish(&mut cx);
-    }
-    t.finish(&mut cx);
-    match cx.diags.iter().any(Diagnostic::is_error) {
-        true => Err(cx.diags),
-        false => Ok(c),
-    }
+    d.finish(cx);
 }
 
 /// `[metrics_auth]`: `bearer = "${secret:…}"` or
@@ -418,7 +435,7 @@ fn metrics_auth(cx: &mut Ctx, v: &Value, env: Env) -> Option<MetricsAuth> {
 /// A basic-auth user name: not a secret, so written plainly or with `${env:…}`.
 fn username(cx: &mut Ctx, v: &Value, env: Env) -> Option<String> {
     let s = cx.str(v)?;
-    match super::check_file::template_text(s, env) {
+    match template_text(s, env) {
         Ok(u) if u.is_empty() || u.contains(':') => {
             cx.error(
                 v.span(),
@@ -438,37 +455,31 @@ fn username(cx: &mut Ctx, v: &Value, env: Env) -> Option<String> {
 /// `${file:PATH}`, never the value itself written in the config.
 fn secret(cx: &mut Ctx, v: &Value, env: Env) -> Option<Template> {
     let s = cx.str(v)?;
-    // `${env:…}` would resolve the secret into the config itself.
-    let used_env = std::cell::Cell::new(false);
-    let flag_env = |name: &str| {
-        used_env.set(true);
-        env(name)
-    };
-    let parsed = match Template::parse(s, flag_env) {
+    let parsed = match crate::secret::credential(s, env) {
         Ok(t) => t,
-        Err(e) => {
-            let span = super::check_file::inner_span(cx, v.span(), e.offset, e.len);
+        Err(Refused::Syntax(e)) => {
+            let span = inner_span(cx, v.span(), e.offset, e.len);
             cx.error(span, e.message);
             return None;
         }
+        Err(Refused::Literal { via_env }) => {
+            let d = cx.src.diagnostic(
+                Severity::Error,
+                v.span(),
+                "secrets come from the environment or files, never from the config".to_owned(),
+            );
+            cx.push(d.with_help(match via_env {
+                true => "`${env:…}` is resolved into the config; write `${secret:NAME}`, read when the server starts",
+                false => "write `${secret:NAME}` (an environment variable) or `${file:/run/secrets/…}`",
+            }));
+            return None;
+        }
+        Err(Refused::Capture) => {
+            cx.error(v.span(), "`${capture:…}` exists only within a check run");
+            return None;
+        }
     };
-    if parsed.as_literal().is_some() {
-        let d = cx.src.diagnostic(
-            super::Severity::Error,
-            v.span(),
-            "secrets come from the environment or files, never from the config".to_owned(),
-        );
-        cx.push(d.with_help(match used_env.get() {
-            true => "`${env:…}` is resolved into the config; write `${secret:NAME}`, read when the server starts",
-            false => "write `${secret:NAME}` (an environment variable) or `${file:/run/secrets/…}`",
-        }));
-        return None;
-    }
-    if parsed.captures().next().is_some() {
-        cx.error(v.span(), "`${capture:…}` exists only within a check run");
-        return None;
-    }
-    for name in parsed.secrets().filter(|n| env(n).is_none()) {
+    for name in crate::secret::unset(&parsed, env) {
         cx.warning(
             v.span(),
             format!("secret `{name}` is not set in the environment; the daemon will not start until it is"),

@@ -14,6 +14,8 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+pub use crate::check::roles::Roles;
+
 /// How many runs in a row flip a check's incident state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Thresholds {
@@ -33,17 +35,6 @@ impl Default for Thresholds {
             remind_every: None,
         }
     }
-}
-
-/// Who is called in when an incident is declared: names, handles or channels.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Roles {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub coordinator: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub operations: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub communications: Option<String>,
 }
 
 /// What the daemon knows about the check an incident is about, copied into

@@ -10,8 +10,7 @@ use cookie_store::CookieStore;
 use tokio::time::Instant;
 
 use super::redact::Redactor;
-use super::secrets::Secrets;
-use crate::fsread;
+use crate::secret::Secrets;
 use crate::template::Resolve;
 
 /// What the steps of one run share.
@@ -79,8 +78,7 @@ impl Resolve for RunVars {
     }
 
     fn file(&self, path: &Path) -> Result<String, String> {
-        let value =
-            fsread::read_to_string(path, fsread::SMALL_FILE_CAP).map_err(|e| e.to_string())?;
+        let value = self.secrets.file(path)?;
         // Both forms: with and without the trailing newline that rendering drops.
         self.redactor.add(&value);
         self.redactor.add(value.trim_end_matches(['\n', '\r']));

@@ -10,7 +10,6 @@ mod kind;
 mod live;
 mod redact;
 mod retry;
-mod secrets;
 
 use std::time::Duration;
 
@@ -22,8 +21,8 @@ use context::{RunContext, RunVars};
 use kind::Kinds;
 use live::Live;
 
+use crate::secret::Secrets;
 pub use http::ClientError;
-pub use secrets::Secrets;
 
 /// How the probe behaves towards every site.
 #[derive(Debug, Clone)]

@@ -17,7 +17,7 @@ use sha2::{Digest as _, Sha256};
 use super::{Actions, ServerState};
 use crate::config::{Config, MetricsAuth};
 use crate::metrics::Metrics;
-use crate::probe::Secrets;
+use crate::secret::Secrets;
 use crate::template::{Resolve, Template};
 use crate::view::View;
 
@@ -49,22 +49,21 @@ impl ServerState {
         view: View,
         actions: Arc<dyn Actions>,
     ) -> Result<ServerState, SecretError> {
-        let from = SecretSource(secrets);
         let api_token = config
             .api_token
             .as_ref()
-            .map(|t| read("api_token", t, &from))
+            .map(|t| read("api_token", t, secrets))
             .transpose()?;
         let metrics_auth = match &config.metrics_auth {
             None => None,
             Some(MetricsAuth::Bearer(t)) => Some(MetricsCredentials::Bearer(read(
                 "metrics_auth.bearer",
                 t,
-                &from,
+                secrets,
             )?)),
             Some(MetricsAuth::Basic { username, password }) => Some(MetricsCredentials::Basic {
                 username: username.clone(),
-                password: read("metrics_auth.basic.password", password, &from)?,
+                password: read("metrics_auth.basic.password", password, secrets)?,
             }),
         };
         Ok(ServerState {
@@ -92,24 +91,6 @@ fn read(setting: &'static str, t: &Template, from: &dyn Resolve) -> Result<Strin
         });
     }
     Ok(value.into_owned())
-}
-
-/// `${secret:…}` from the daemon's secrets, `${file:…}` from disk.
-struct SecretSource<'a>(&'a Secrets);
-
-impl Resolve for SecretSource<'_> {
-    fn secret(&self, name: &str) -> Result<String, String> {
-        self.0.get(name)
-    }
-
-    fn file(&self, path: &std::path::Path) -> Result<String, String> {
-        crate::fsread::read_to_string(path, crate::fsread::SMALL_FILE_CAP)
-            .map_err(|e| e.to_string())
-    }
-
-    fn capture(&self, _: &str) -> Option<String> {
-        None
-    }
 }
 
 /// Why the API refuses every call on a server that listens beyond loopback

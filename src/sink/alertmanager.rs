@@ -27,7 +27,7 @@ use super::deliver::Deliver;
 use super::http::{self as sink_http, Endpoint};
 use super::keys;
 use super::words::{instance_group, time};
-use crate::config::check_file::Env;
+use crate::config::Env;
 use crate::config::reader::{Ctx, Table};
 use crate::incident::{Event, EventKind, Incident};
 use crate::template::{Resolve, Template};

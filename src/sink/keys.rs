@@ -6,9 +6,10 @@ use std::collections::BTreeMap;
 use std::ops::Range;
 use std::time::Duration;
 
-use crate::config::check_file::{Env, inner_span, template_text};
 use crate::config::diagnostic::Severity;
+use crate::config::reader::inner_span;
 use crate::config::reader::{Ctx, Table, Value};
+use crate::config::{Env, template_text};
 use crate::template::Template;
 
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);

@@ -25,7 +25,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use self::http::RateLimit;
-use crate::config::check_file::Env;
+use crate::config::Env;
 use crate::config::reader::{Ctx, Table};
 use crate::incident::{Event, Feature, Incident};
 use crate::template::Resolve;

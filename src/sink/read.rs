@@ -7,9 +7,9 @@ use std::ops::Range;
 
 use super::keys::error_with_help;
 use super::{KINDS, Registered, Route, SinkKind, SinkSpec};
-use crate::config::check_file::{Env, valid_name};
 use crate::config::diagnostic::did_you_mean;
 use crate::config::reader::{Ctx, Table, Value};
+use crate::config::{Env, valid_name};
 
 /// Reads the `sinks` array of `config.toml` (`[[sinks]]` tables).
 pub fn read_sinks(cx: &mut Ctx, v: &Value, env: Env) -> Vec<SinkSpec> {

@@ -18,7 +18,7 @@ use super::deliver::Deliver;
 use super::http::{self as sink_http, Endpoint, RateLimit};
 use super::keys;
 use super::words::truncate;
-use crate::config::check_file::Env;
+use crate::config::Env;
 use crate::config::reader::{Ctx, Table};
 use crate::incident::{Event, EventKind, Incident};
 use crate::template::{Resolve, Template};

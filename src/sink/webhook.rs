@@ -26,7 +26,7 @@ use super::deliver::Deliver;
 use super::http::{self as sink_http, Endpoint};
 use super::keys;
 use super::words::time;
-use crate::config::check_file::Env;
+use crate::config::Env;
 use crate::config::reader::{Ctx, Table};
 use crate::incident::{Event, Incident};
 use crate::template::{Resolve, Template};

@@ -15,7 +15,8 @@ use std::time::Duration;
 use barn::{PASSWORD, start};
 use scarecrow::check::{Check, Outcome, Reason, Redirect, RunResult};
 use scarecrow::config::{Defaults, Source, read_check};
-use scarecrow::probe::{Probe, ProbeSettings, Secrets};
+use scarecrow::probe::{Probe, ProbeSettings};
+use scarecrow::secret::Secrets;
 
 /// A fresh directory with `checks/testdata/invoice.pdf`, removed when dropped.
 pub fn workdir() -> tempfile::TempDir {

@@ -1,0 +1,96 @@
+//! Reading state for one check file, and string values read as templates:
+//! what check files, `config.toml` and sink settings share when they read
+//! placeholders.
+
+use super::diagnostic::Severity;
+use super::reader::{Ctx, Env, Value, inner_span};
+use crate::assert::Patterns;
+use crate::template::Template;
+
+/// Reading state for one file: the diagnostics plus what templates refer to.
+pub struct Reader<'s, 'e> {
+    pub cx: Ctx<'s>,
+    pub env: Env<'e>,
+    /// Regexes already compiled for other checks.
+    pub patterns: &'e Patterns,
+    /// Captures defined so far by earlier steps (and the current one).
+    pub captures: Vec<String>,
+}
+
+/// A table of string values, kept in file order.
+pub(super) fn pairs(
+    r: &mut Reader,
+    v: &Value,
+    what: &'static str,
+) -> Option<Vec<(String, Template)>> {
+    let t = r.cx.table(v, what)?;
+    let mut out = Vec::new();
+    let mut ok = true;
+    for (key, _, value) in t.entries() {
+        match template(r, value) {
+            Some(tpl) => out.push((key.to_owned(), tpl)),
+            None => ok = false,
+        }
+    }
+    ok.then_some(out)
+}
+
+/// A string value parsed as a template; problems point inside the string.
+pub fn template(r: &mut Reader, v: &Value) -> Option<Template> {
+    let s = r.cx.str(v)?;
+    let env = r.env;
+    match Template::parse(s, env) {
+        Ok(t) => {
+            let missing: Vec<_> = t
+                .captures()
+                .filter(|c| !r.captures.iter().any(|k| k == c))
+                .map(str::to_owned)
+                .collect();
+            for name in missing {
+                let at = inner_span(
+                    &r.cx,
+                    v.span(),
+                    s.find(&format!("${{capture:{name}}}")).unwrap_or(0),
+                    name.len() + 11,
+                );
+                r.cx.error(
+                    at,
+                    format!("capture `{name}` is not defined by an earlier step"),
+                );
+            }
+            let unset: Vec<_> = crate::secret::unset(&t, r.env)
+                .into_iter()
+                .map(str::to_owned)
+                .collect();
+            for name in unset {
+                let at = inner_span(
+                    &r.cx,
+                    v.span(),
+                    s.find(&format!("${{secret:{name}}}")).unwrap_or(0),
+                    name.len() + 10,
+                );
+                let mut d = r.cx.src.diagnostic(
+                    Severity::Warning,
+                    at,
+                    format!("secret `{name}` is not set in the environment; runs of this check fail until it is"),
+                );
+                d.unset_secret = Some(name);
+                r.cx.push(d);
+            }
+            Some(t)
+        }
+        Err(e) => {
+            let at = inner_span(&r.cx, v.span(), e.offset, e.len);
+            r.cx.error(at, e.message);
+            None
+        }
+    }
+}
+
+/// A string that may only use `env:` placeholders, resolved now.
+pub fn template_text(s: &str, env: Env) -> Result<String, String> {
+    let t = Template::parse(s, env).map_err(|e| e.message)?;
+    t.as_literal()
+        .map(str::to_owned)
+        .ok_or_else(|| "only `${env:…}` placeholders are allowed here".into())
+}
