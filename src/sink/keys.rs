@@ -7,9 +7,10 @@ use std::ops::Range;
 use std::time::Duration;
 
 use crate::config::diagnostic::Severity;
-use crate::config::reader::inner_span;
-use crate::config::reader::{Ctx, Table, Value};
+
+use crate::config::reader::{Ctx, Table, Value, inner_span};
 use crate::config::{Env, template_text};
+use crate::secret::Refused;
 use crate::template::Template;
 
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -73,38 +74,34 @@ pub(super) fn url(cx: &mut Ctx, v: &Value, env: Env) -> Option<Template> {
 /// A string that must hold a `${secret:…}` or `${file:…}` placeholder: a
 /// secret written in the config, or copied into it by `${env:…}`, is an error.
 pub(super) fn secret_only(cx: &mut Ctx, s: &str, span: Range<usize>, env: Env) -> Option<Template> {
-    // `${env:…}` would put the secret's value into the config itself.
-    let used_env = std::cell::Cell::new(false);
-    let flag_env = |name: &str| {
-        used_env.set(true);
-        env(name)
-    };
-    let parsed = match Template::parse(s, flag_env) {
+    let parsed = match crate::secret::credential(s, env) {
         Ok(t) => t,
-        Err(e) => {
+        Err(Refused::Syntax(e)) => {
             cx.error(inner_span(cx, span, e.offset, e.len), e.message);
             return None;
         }
+        Err(Refused::Literal { via_env }) => {
+            error_with_help(
+                cx,
+                span,
+                "secrets come from the environment or files, never from the config",
+                match via_env {
+                    // `${env:…}` would put the secret's value into the config itself.
+                    true => {
+                        "`${env:…}` is resolved into the config; write `${secret:NAME}`, read when the sink starts"
+                    }
+                    false => {
+                        "write `${secret:NAME}` (an environment variable) or `${file:/run/secrets/…}`"
+                    }
+                },
+            );
+            return None;
+        }
+        Err(Refused::Capture) => {
+            cx.error(span, "`${capture:…}` exists only within a check run");
+            return None;
+        }
     };
-    if parsed.as_literal().is_some() {
-        error_with_help(
-            cx,
-            span,
-            "secrets come from the environment or files, never from the config",
-            match used_env.get() {
-                true => {
-                    "`${env:…}` is resolved into the config; write `${secret:NAME}`, read when the sink starts"
-                }
-                false => {
-                    "write `${secret:NAME}` (an environment variable) or `${file:/run/secrets/…}`"
-                }
-            },
-        );
-        return None;
-    }
-    if captures_used(cx, &parsed, span.clone()) {
-        return None;
-    }
     warn_unset(cx, &parsed, span, env);
     Some(parsed)
 }
@@ -232,12 +229,7 @@ fn captures_used(cx: &mut Ctx, t: &Template, span: Range<usize>) -> bool {
 /// A secret that is not set yet is worth a warning at load: the sink will
 /// not start until it is.
 fn warn_unset(cx: &mut Ctx, t: &Template, span: Range<usize>, env: Env) {
-    let unset: Vec<String> = t
-        .secrets()
-        .filter(|n| env(n).is_none())
-        .map(str::to_owned)
-        .collect();
-    for name in unset {
+    for name in crate::secret::unset(t, env) {
         cx.warning(
             span.clone(),
             format!("secret `{name}` is not set in the environment; this sink will not start until it is"),

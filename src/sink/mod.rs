@@ -239,7 +239,7 @@ pub struct BuildError {
 /// Builds a sink, reading its secrets from the environment and files now,
 /// so that a missing one stops startup instead of every delivery.
 pub fn build(spec: &SinkSpec) -> Result<Sink, BuildError> {
-    build_with(spec, &ProcessSecrets)
+    build_with(spec, &crate::secret::Secrets::default())
 }
 
 /// Like [`build`], with secrets coming from `secrets`.
@@ -252,31 +252,6 @@ pub fn build_with(spec: &SinkSpec, secrets: &dyn Resolve) -> Result<Sink, BuildE
             message,
         })?;
     Ok(Sink::new(&spec.name, spec.route.clone(), deliver))
-}
-
-/// `${secret:NAME}` from the process environment, `${file:PATH}` from disk.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct ProcessSecrets;
-
-impl Resolve for ProcessSecrets {
-    fn secret(&self, name: &str) -> Result<String, String> {
-        match std::env::var(name) {
-            Ok(v) => Ok(v),
-            Err(std::env::VarError::NotPresent) => Err("not set in the environment".to_owned()),
-            Err(std::env::VarError::NotUnicode(_)) => {
-                Err("not valid UTF-8 in the environment".to_owned())
-            }
-        }
-    }
-
-    fn file(&self, path: &std::path::Path) -> Result<String, String> {
-        crate::fsread::read_to_string(path, crate::fsread::SMALL_FILE_CAP)
-            .map_err(|e| e.to_string())
-    }
-
-    fn capture(&self, _: &str) -> Option<String> {
-        None
-    }
 }
 
 #[cfg(test)]
