@@ -146,6 +146,7 @@ async fn serve(
         view,
         policies: live.policies.clone(),
         incidents: incidents.commands.clone(),
+        runs: incidents.store().clone(),
         heartbeat,
     });
     let scheduler = Scheduler::new(

@@ -8,8 +8,9 @@ use chrono::Utc;
 use super::Exit;
 use crate::cli::{IncidentsArgs, IncidentsCommand, ListFormat};
 use crate::config::{self, Config};
-use crate::incident::store::{OutboxItem, Store as _, Transition};
+use crate::incident::store::{Claimer, OutboxItem, Store as _, Transition};
 use crate::incident::{Event, Incident};
+use crate::store::Reader;
 
 pub async fn run(args: IncidentsArgs) -> Exit {
     let config = match config::load_config(args.config.as_deref()) {
@@ -33,7 +34,7 @@ pub async fn run(args: IncidentsArgs) -> Exit {
 }
 
 fn list(config: &Config, open_only: bool, format: ListFormat) -> anyhow::Result<Exit> {
-    let reader = crate::store::open_reader(&config.store_path)?;
+    let reader = Reader::open(&super::incidents::backend(config))?;
     let incidents = reader.incidents(open_only, 500)?;
     match format {
         ListFormat::Json => println!("{}", serde_json::to_string_pretty(&incidents)?),
@@ -101,7 +102,8 @@ async fn resolve(config: &Config, id: &str, note: Option<String>) -> anyhow::Res
 }
 
 async fn resolve_offline(config: &Config, id: &str, note: Option<String>) -> anyhow::Result<Exit> {
-    let store = crate::store::SqliteStore::open(&config.store_path, config.retention())?;
+    let store = super::incidents::open_store(config)?;
+    let claimer = Claimer::new(super::incidents::CLAIM_LEASE);
     let snapshot = store.load().await?;
     let Some((check, mut state)) = snapshot
         .states
@@ -124,16 +126,19 @@ async fn resolve_offline(config: &Config, id: &str, note: Option<String>) -> any
         .map(|s| OutboxItem::new(&event, s.name(), now))
         .collect();
     store
-        .commit(Transition {
-            check,
-            state,
-            event: event.clone(),
-            outbox: outbox.clone(),
-        })
+        .commit(
+            Transition {
+                check,
+                state,
+                event: event.clone(),
+                outbox: outbox.clone(),
+            },
+            &claimer,
+        )
         .await?;
     println!("resolved {id} (no daemon was running)");
     for (item, sink) in outbox.into_iter().zip(&sinks) {
-        deliver(&store, item, sink.as_ref(), &event).await;
+        deliver(&store, &claimer, item, sink.as_ref(), &event).await;
     }
     store.close().await;
     Ok(Exit::Ok)
@@ -141,7 +146,8 @@ async fn resolve_offline(config: &Config, id: &str, note: Option<String>) -> any
 
 /// One attempt; a failed one stays pending for the daemon to retry.
 async fn deliver(
-    store: &crate::store::SqliteStore,
+    store: &crate::store::Store,
+    claimer: &Claimer,
     mut item: OutboxItem,
     sink: &dyn crate::incident::sink::Sink,
     event: &Event,
@@ -158,7 +164,7 @@ async fn deliver(
         other => item.last_error = Some(other.to_string()),
     }
     println!("  {}: {attempt}", item.sink);
-    if let Err(e) = store.update_delivery(item).await {
+    if let Err(e) = store.update_delivery(claimer, item).await {
         eprintln!("warning: {e}");
     }
 }
@@ -200,7 +206,7 @@ pub fn postmortem(
 }
 
 fn draft(config: &Config, id: &str) -> anyhow::Result<Option<crate::incident::postmortem::Draft>> {
-    let reader = crate::store::open_reader(&config.store_path)?;
+    let reader = Reader::open(&super::incidents::backend(config))?;
     let Some((incident, events, notifications)) = reader.incident(id)? else {
         return Ok(None);
     };

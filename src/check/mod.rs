@@ -6,6 +6,7 @@ pub mod cron;
 pub mod maintenance;
 mod outcome;
 mod pin;
+mod record;
 pub mod words;
 
 use std::collections::BTreeMap;
@@ -16,6 +17,7 @@ use std::time::Duration;
 
 pub use outcome::{Outcome, Phases, Reason, Redirect, RunResult, StepResult, from_millis, millis};
 pub use pin::CertDigest;
+pub use record::RunRecord;
 
 /// The hasher of maps that every run looks its check up in (by name, by
 /// connection options). Their keys come from the operator's own files, so

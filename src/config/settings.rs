@@ -96,16 +96,6 @@ pub struct RoleConfig {
     pub owners: std::collections::BTreeMap<String, Roles>,
 }
 
-impl Config {
-    /// How much run history the store keeps.
-    pub fn retention(&self) -> crate::store::Retention {
-        crate::store::Retention {
-            runs_per_check: self.history,
-            max_age: self.retention,
-        }
-    }
-}
-
 impl RoleConfig {
     /// The roles for a check of `owner`.
     pub fn for_owner(&self, owner: Option<&str>) -> Roles {

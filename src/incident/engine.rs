@@ -1,7 +1,9 @@
 //! The incident engine: one task that owns every check's state, turns run
 //! results into events, commits them with their outbox rows, and hands the
-//! rows to the delivery worker. If the store cannot be written, events still
-//! go out from memory and the store is reconciled when it recovers.
+//! rows it claimed to the delivery worker. If the store cannot be written,
+//! events still go out from memory and the store is reconciled when it
+//! recovers. Runs are recorded by their own path; the engine writes the
+//! check states they change.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
@@ -11,9 +13,9 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::machine::{CheckState, Observation};
 use super::sink::Sink;
-use super::store::{OutboxItem, RunRecord, Store, Transition};
-use super::{Event, Feature, Roles, Thresholds, new_id};
-use crate::check::{Check, FastHash, RunResult};
+use super::store::{Claimer, OutboxItem, Store, Transition};
+use super::{Event, Feature, Roles, Thresholds};
+use crate::check::{Check, FastHash, RunRecord};
 
 /// How incidents treat one check.
 #[derive(Debug, Clone, PartialEq)]
@@ -28,9 +30,10 @@ pub struct Policy {
 }
 
 pub enum Command {
-    /// A counted run (after any re-check) of a check.
+    /// A counted run (after any re-check) of a check, shared with the run
+    /// history, which records it.
     Run {
-        result: RunResult,
+        run: Arc<RunRecord>,
         policy: Arc<Policy>,
     },
     /// The check is gone: resolve its incident with `check_removed`.
@@ -58,6 +61,9 @@ pub struct Engine<S> {
     store: Arc<S>,
     sinks: Vec<Arc<dyn Sink>>,
     outbox: mpsc::UnboundedSender<OutboxItem>,
+    /// The delivery worker's: a transition's rows are claimed for it as
+    /// they are committed.
+    claimer: Claimer,
     observer: Arc<dyn EngineObserver>,
     instance_group: String,
     states: HashMap<String, CheckState, FastHash>,
@@ -100,6 +106,7 @@ impl<S: Store> Engine<S> {
         states: HashMap<String, CheckState, FastHash>,
         sinks: Vec<Arc<dyn Sink>>,
         outbox: mpsc::UnboundedSender<OutboxItem>,
+        claimer: Claimer,
         observer: Arc<dyn EngineObserver>,
         instance_group: String,
     ) -> Self {
@@ -107,6 +114,7 @@ impl<S: Store> Engine<S> {
             store,
             sinks,
             outbox,
+            claimer,
             observer,
             instance_group,
             states,
@@ -128,7 +136,7 @@ impl<S: Store> Engine<S> {
         while let Some(cmd) = commands.recv().await {
             self.reconcile().await;
             match cmd {
-                Command::Run { result, policy } => self.on_run(result, &policy).await,
+                Command::Run { run, policy } => self.on_run(&run, &policy).await,
                 Command::Removed { check } => {
                     let event = self
                         .states
@@ -175,8 +183,8 @@ impl<S: Store> Engine<S> {
         self.observer.incident_counts(&counts);
     }
 
-    async fn on_run(&mut self, result: RunResult, policy: &Policy) {
-        let run_id = new_id("run");
+    async fn on_run(&mut self, run: &RunRecord, policy: &Policy) {
+        let result = &run.result;
         let check = &result.check;
         let now = Utc::now();
         // Looked up before inserting: `entry` would copy the name every run.
@@ -190,8 +198,8 @@ impl<S: Store> Engine<S> {
         let settled = state.is_settled(thresholds);
         let event = state.observe(&Observation {
             in_maintenance: policy.in_maintenance(now),
-            run_id: &run_id,
-            result: &result,
+            run_id: &run.run_id,
+            result,
             critical: policy.check.critical,
             thresholds,
             feature: &|| policy.feature(),
@@ -202,16 +210,15 @@ impl<S: Store> Engine<S> {
         // (rarely).
         let emit = event.map(|e| (check.clone(), state.clone(), e));
         // A check that keeps passing has its state written once, not on
-        // every run.
+        // every run. Queued, not awaited: one transaction per run would make
+        // the store the engine's bottleneck; the writer batches them.
         let changed = !(settled && state.is_settled(thresholds));
-        // Queued, not awaited: one transaction per run would make the store
-        // the engine's bottleneck; the writer batches queued runs.
-        let record = RunRecord {
-            run_id,
-            result,
-            state: changed.then(|| state.clone()),
+        let queued = if changed {
+            self.store.queue_state(check, state)
+        } else {
+            Ok(())
         };
-        match self.store.queue_run(record) {
+        match queued {
             Ok(()) => {
                 let healthy = self.store.healthy() && self.unsaved.is_empty();
                 self.note_store(healthy, None);
@@ -236,8 +243,10 @@ impl<S: Store> Engine<S> {
         Ok(event)
     }
 
-    /// Commits the event with its outbox rows, then hands them to delivery,
-    /// whether or not the store took them.
+    /// Commits the event with its outbox rows, then hands delivery what the
+    /// commit claimed for it (with older pending items of the same incident
+    /// and sink, so they go first), or every row if the store did not take
+    /// them.
     async fn emit(
         &mut self,
         check: &str,
@@ -259,19 +268,27 @@ impl<S: Store> Engine<S> {
             check: check.to_owned(),
             state,
             event,
-            outbox: outbox.clone(),
+            outbox,
         };
-        if self.unsaved.is_empty() {
-            let committed = self.store.commit(t.clone()).await;
-            let ok = committed.is_ok();
-            self.note_store(ok, committed.err());
-            if !ok {
-                self.unsaved.push_back(t);
+        let deliver = if self.unsaved.is_empty() {
+            match self.store.commit(t.clone(), &self.claimer).await {
+                Ok(claimed) => {
+                    self.note_store(true, None);
+                    claimed
+                }
+                Err(e) => {
+                    self.note_store(false, Some(e));
+                    let outbox = t.outbox.clone();
+                    self.unsaved.push_back(t);
+                    outbox
+                }
             }
         } else {
+            let outbox = t.outbox.clone();
             self.unsaved.push_back(t);
-        }
-        for item in outbox {
+            outbox
+        };
+        for item in deliver {
             let _ = self.outbox.send(item);
         }
     }
@@ -279,8 +296,10 @@ impl<S: Store> Engine<S> {
     /// Replays transitions the store missed, in order, once it works again.
     async fn reconcile(&mut self) {
         while let Some(t) = self.unsaved.front() {
-            match self.store.commit(t.clone()).await {
-                Ok(()) => {
+            // Delivery has had the rows since the event: the claim only
+            // records that it holds them.
+            match self.store.commit(t.clone(), &self.claimer).await {
+                Ok(_) => {
                     self.unsaved.pop_front();
                     self.note_store(true, None);
                 }

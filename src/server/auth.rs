@@ -71,7 +71,7 @@ impl ServerState {
             metrics,
             view,
             actions,
-            store_path: Some(config.store_path.clone()),
+            store: Some(crate::store::Backend::Sqlite(config.store_path.clone())),
             api_token,
             metrics_auth,
             exposed: !config.listen.ip().is_loopback(),

@@ -3,12 +3,13 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use rusqlite::{Connection, ToSql, Transaction, TransactionBehavior, params};
+use rusqlite::{Connection, ToSql, Transaction, TransactionBehavior, named_params, params};
 
-use super::rows::{CommitRows, OutboxRow, RunRow, StateRow};
+use super::rows::{ClaimRow, CommitRows, OutboxRow, RunRow, StateRow};
 use super::{DbError, decode};
 use crate::check::FastHash;
-use crate::incident::store::Snapshot;
+use crate::incident::store::{OutboxItem, Snapshot};
+use crate::store::Retention;
 
 const UPSERT_STATE: &str = "INSERT INTO check_states (check_name, state) VALUES (?1, ?2)
     ON CONFLICT (check_name) DO UPDATE SET state = excluded.state";
@@ -33,13 +34,56 @@ const INSERT_OUTBOX: &str =
     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
     ON CONFLICT (id) DO NOTHING";
 
+/// An update from a worker that no longer holds the item's claim changes
+/// nothing: another worker claimed it since (?13 is not the claimer, and
+/// the claim is live or the item settled), so the item is that worker's.
 const UPSERT_OUTBOX: &str =
     "INSERT INTO outbox (id, event_id, sink, kind, incident_id, item, state,
-        attempts, next_attempt_at, created_at, delivered_at, last_error)
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
+        attempts, next_attempt_at, created_at, delivered_at, last_error, claimed_by, claimed_until)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
     ON CONFLICT (id) DO UPDATE SET item = excluded.item, state = excluded.state,
         attempts = excluded.attempts, next_attempt_at = excluded.next_attempt_at,
-        delivered_at = excluded.delivered_at, last_error = excluded.last_error";
+        delivered_at = excluded.delivered_at, last_error = excluded.last_error,
+        claimed_by = excluded.claimed_by, claimed_until = excluded.claimed_until
+    WHERE outbox.claimed_by IS excluded.claimed_by
+       OR (outbox.state = 'pending' AND (outbox.claimed_by IS NULL OR outbox.claimed_until <= ?15))";
+
+/// Whether another worker than `:claimer` holds a live claim (at `:now`)
+/// on a pending item of the pair of the `outbox` row in the statement.
+const PAIR_HELD: &str = "EXISTS (SELECT 1 FROM outbox AS o
+        WHERE o.incident_id = outbox.incident_id AND o.sink = outbox.sink
+          AND o.state = 'pending' AND o.claimed_by <> :claimer AND o.claimed_until > :now)";
+
+/// Claims for `:claimer` until `:until` the pending items of the pair of
+/// item `:id`, unless another worker holds it.
+fn claim_pair_sql() -> String {
+    format!(
+        "UPDATE outbox SET claimed_by = :claimer, claimed_until = :until
+        WHERE state = 'pending'
+          AND (incident_id, sink) = (SELECT incident_id, sink FROM outbox WHERE id = :id)
+          AND NOT {PAIR_HELD}"
+    )
+}
+
+/// Claims for `:claimer` until `:until` the pairs no other worker holds at
+/// `:now` whose oldest pending item is due, and renews its claims on the
+/// others.
+fn claim_due_sql() -> String {
+    format!(
+        "UPDATE outbox SET claimed_by = :claimer, claimed_until = :until
+        WHERE state = 'pending'
+          AND NOT {PAIR_HELD}
+          AND (claimed_by IS :claimer
+               OR (SELECT o.next_attempt_at FROM outbox AS o
+                   WHERE o.incident_id = outbox.incident_id AND o.sink = outbox.sink
+                     AND o.state = 'pending'
+                   ORDER BY o.created_at, o.id LIMIT 1) <= :now)"
+    )
+}
+
+/// The pending items ?1 holds, oldest first.
+const CLAIMED: &str = "SELECT id, item FROM outbox WHERE state = 'pending' AND claimed_by = ?1
+    ORDER BY created_at, id";
 
 const INSERT_RUN: &str = "INSERT INTO runs (run_id, check_name, started_at, duration_ms, result,
         reason, step, message, json)
@@ -89,10 +133,12 @@ fn outbox_params(o: &OutboxRow) -> [&dyn ToSql; 12] {
     ]
 }
 
-/// The incident, the check's state, the timeline event and the outbox rows.
-/// An outbox row that already exists is kept as it is: committing the same
-/// transition again must not undo a delivery that happened in between.
-pub(super) fn commit(conn: &mut Connection, c: &CommitRows) -> rusqlite::Result<()> {
+/// The incident, the check's state, the timeline event and the outbox rows,
+/// and the claim on their pairs; returns the pending items of the pairs
+/// claimed. An outbox row that already exists is kept as it is: committing
+/// the same transition again must not undo a delivery that happened in
+/// between.
+pub(super) fn commit(conn: &mut Connection, c: &CommitRows) -> Result<Vec<OutboxItem>, DbError> {
     let tx = immediate(conn)?;
     let i = &c.incident;
     tx.prepare_cached(UPSERT_INCIDENT)?.execute(params![
@@ -121,6 +167,68 @@ pub(super) fn commit(conn: &mut Connection, c: &CommitRows) -> rusqlite::Result<
             insert.execute(outbox_params(o))?;
         }
     }
+    let mut pairs = BTreeSet::new();
+    {
+        let k = &c.claim;
+        let mut claim = tx.prepare_cached(&claim_pair_sql())?;
+        for o in &c.outbox {
+            let claimed = claim.execute(named_params! {
+                ":id": o.id,
+                ":claimer": k.claimer,
+                ":now": k.now,
+                ":until": k.until,
+            })?;
+            if claimed > 0 {
+                pairs.insert((o.incident_id.as_str(), o.sink.as_str()));
+            }
+        }
+    }
+    let items = claimed(&tx, &c.claim.claimer)?
+        .into_iter()
+        .filter(|i| pairs.contains(&(i.event.incident.id.as_str(), i.sink.as_str())))
+        .collect();
+    tx.commit()?;
+    Ok(items)
+}
+
+/// The pending items `claimer` holds, oldest first.
+fn claimed(tx: &Transaction, claimer: &str) -> Result<Vec<OutboxItem>, DbError> {
+    let mut stmt = tx.prepare_cached(CLAIMED)?;
+    let mut rows = stmt.query([claimer])?;
+    let mut items = Vec::new();
+    while let Some(row) = rows.next()? {
+        let id: String = row.get(0)?;
+        items.push(decode(
+            &format!("outbox item {id}"),
+            &row.get::<_, String>(1)?,
+        )?);
+    }
+    Ok(items)
+}
+
+/// Takes and renews claims (see [`claim_due_sql`]); returns what the
+/// claimer holds.
+pub(super) fn claim(conn: &mut Connection, k: &ClaimRow) -> Result<Vec<OutboxItem>, DbError> {
+    let tx = immediate(conn)?;
+    tx.prepare_cached(&claim_due_sql())?
+        .execute(named_params! {
+            ":claimer": k.claimer,
+            ":now": k.now,
+            ":until": k.until,
+        })?;
+    let items = claimed(&tx, &k.claimer)?;
+    tx.commit()?;
+    Ok(items)
+}
+
+/// Lets go of the claimer's claims on pending items.
+pub(super) fn release(conn: &mut Connection, claimer: &str) -> rusqlite::Result<()> {
+    let tx = immediate(conn)?;
+    tx.prepare_cached(
+        "UPDATE outbox SET claimed_by = NULL, claimed_until = NULL
+        WHERE claimed_by = ?1 AND state = 'pending'",
+    )?
+    .execute([claimer])?;
     tx.commit()
 }
 
@@ -129,7 +237,8 @@ pub(super) fn commit(conn: &mut Connection, c: &CommitRows) -> rusqlite::Result<
 pub(super) fn record_runs<'a>(
     conn: &mut Connection,
     runs: impl Iterator<Item = &'a RunRow>,
-    keep: super::Retention,
+    states: impl Iterator<Item = &'a StateRow>,
+    keep: Retention,
     prune: &BTreeSet<&str>,
 ) -> rusqlite::Result<()> {
     let cutoff = chrono::TimeDelta::from_std(keep.max_age)
@@ -140,26 +249,27 @@ pub(super) fn record_runs<'a>(
     let tx = immediate(conn)?;
     {
         let mut insert = tx.prepare_cached(INSERT_RUN)?;
-        // A check's state after the batch is the state of its last run;
-        // the ones before it would only be overwritten.
-        let mut states = HashMap::with_hasher(FastHash::default());
         for r in runs {
+            let (step, message) = r.failure();
             insert.execute(params![
-                r.run_id,
-                r.check,
+                r.run.run_id,
+                r.check(),
                 r.started_at,
                 r.duration_ms,
                 r.result,
                 r.reason,
-                r.step,
-                r.message,
+                step,
+                message,
                 r.json,
             ])?;
-            if let Some(state) = &r.state {
-                states.insert(r.check.as_str(), state);
-            }
         }
-        for state in states.values() {
+        // A check's state after the batch is the last one queued; the ones
+        // before it would only be overwritten.
+        let mut last = HashMap::with_hasher(FastHash::default());
+        for state in states {
+            last.insert(state.check.as_str(), state);
+        }
+        for state in last.values() {
             upsert_state(&tx, state)?;
         }
         let mut statement = tx.prepare_cached(PRUNE_RUNS)?;
@@ -171,12 +281,23 @@ pub(super) fn record_runs<'a>(
     tx.commit()
 }
 
-/// The item as it now is; inserted if the commit that made it was lost.
-pub(super) fn update_delivery(conn: &mut Connection, o: &OutboxRow) -> rusqlite::Result<()> {
+/// The item as it now is, claimed by `k`'s claimer; inserted if the commit
+/// that made it was lost. `false`: another worker holds it, nothing written.
+pub(super) fn update_delivery(
+    conn: &mut Connection,
+    o: &OutboxRow,
+    k: &ClaimRow,
+) -> rusqlite::Result<bool> {
     let tx = immediate(conn)?;
-    tx.prepare_cached(UPSERT_OUTBOX)?
-        .execute(outbox_params(o))?;
-    tx.commit()
+    let [p1, p2, p3, p4, p5, p6, p7, p8, p9, p10, p11, p12] = outbox_params(o);
+    let claim: [&dyn ToSql; 3] = [&k.claimer, &k.until, &k.now];
+    let written = tx.prepare_cached(UPSERT_OUTBOX)?.execute(
+        &[
+            p1, p2, p3, p4, p5, p6, p7, p8, p9, p10, p11, p12, claim[0], claim[1], claim[2],
+        ][..],
+    )?;
+    tx.commit()?;
+    Ok(written > 0)
 }
 
 pub(super) fn forget_check(conn: &mut Connection, check: &str) -> rusqlite::Result<()> {
@@ -201,17 +322,6 @@ pub(super) fn load(conn: &mut Connection) -> Result<Snapshot, DbError> {
                 &row.get::<_, String>(1)?,
             )?;
             snapshot.states.insert(check, state);
-        }
-        let mut pending = tx.prepare(
-            "SELECT id, item FROM outbox WHERE state = 'pending' ORDER BY created_at, id",
-        )?;
-        let mut rows = pending.query([])?;
-        while let Some(row) = rows.next()? {
-            let id: String = row.get(0)?;
-            snapshot.outbox.push(decode(
-                &format!("outbox item {id}"),
-                &row.get::<_, String>(1)?,
-            )?);
         }
     }
     tx.commit()?;

@@ -11,15 +11,15 @@ use std::time::{Duration, Instant};
 use rusqlite::Connection;
 use tokio::sync::oneshot;
 
-use super::rows::{CommitRows, OutboxRow, RunRow};
+use super::rows::{ClaimRow, CommitRows, OutboxRow, RunRow, StateRow};
 use super::{db_error, sql};
-use crate::incident::store::{Snapshot, StoreError};
+use crate::incident::store::{OutboxItem, Snapshot, StoreError};
 
-/// Requests taken off the queue at once. Runs among them share one
-/// transaction; anything else is written on its own, in queue order. A
-/// queued run of a one-step check takes about 600 bytes (its row, boxed,
-/// and the row's strings): a full batch, and the next one queueing while
-/// it is written, hold about 12 MiB at most. (At 10,000 runs a second the
+/// Requests taken off the queue at once. Runs and states among them share
+/// one transaction; anything else is written on its own, in queue order. A
+/// queued run of a one-step check takes about 600 bytes (its row and the
+/// row's strings, and the record it shares with the engine): a full batch,
+/// and the next one queueing while it is written, hold about 12 MiB at most. (At 10,000 runs a second the
 /// daemon's RSS went from 38 to 43 MiB when batches grew from 4,096 runs.)
 const MAX_BATCH: usize = 10_240;
 /// How long the writer gathers runs nobody waits for before committing
@@ -40,10 +40,15 @@ pub(super) type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
 
 pub(super) enum Request {
     Load(Reply<Snapshot>),
-    Commit(Box<CommitRows>, Reply<()>),
-    /// `None`: queued, nobody waits for it.
-    Run(Box<RunRow>, Option<Reply<()>>),
-    Delivery(Box<OutboxRow>, Reply<()>),
+    Commit(Box<CommitRows>, Reply<Vec<OutboxItem>>),
+    /// `None`: queued, nobody waits for it. Not boxed: the record it shares
+    /// is the run's one allocation.
+    Run(RunRow, Option<Reply<()>>),
+    /// A check's state after a run; queued, nobody waits for it.
+    State(Box<StateRow>),
+    Claim(ClaimRow, Reply<Vec<OutboxItem>>),
+    Delivery(Box<(OutboxRow, ClaimRow)>, Reply<bool>),
+    Release(String, Reply<()>),
     Forget(String, Reply<()>),
     /// Write everything queued before this, close the database, then answer.
     Close(Closer),
@@ -104,14 +109,21 @@ impl Writer {
 
     /// Serves a batch in order; returns the close request if there was one.
     fn serve(&mut self, queue: &mut Vec<Request>) -> Option<Closer> {
-        let mut runs = Vec::new();
+        let mut batch = Batch::default();
         for request in queue.drain(..) {
-            if let Request::Run(row, reply) = request {
-                runs.push((row, reply));
-                continue;
-            }
+            let request = match request {
+                Request::Run(row, reply) => {
+                    batch.runs.push((row, reply));
+                    continue;
+                }
+                Request::State(row) => {
+                    batch.states.push(*row);
+                    continue;
+                }
+                other => other,
+            };
             // Everything else sees the runs queued before it written first.
-            self.write_runs(&mut runs);
+            self.write_batch(&mut batch);
             match request {
                 Request::Load(reply) => {
                     let result = sql::load(&mut self.conn)
@@ -123,10 +135,22 @@ impl Writer {
                     let _ = reply
                         .send(self.wrote(result, || format!("committing {}", rows.describe())));
                 }
-                Request::Delivery(row, reply) => {
-                    let result = sql::update_delivery(&mut self.conn, &row);
+                Request::Claim(claim, reply) => {
+                    let result = sql::claim(&mut self.conn, &claim);
+                    let _ = reply.send(self.wrote(result, || {
+                        format!("claiming outbox items for {}", claim.claimer)
+                    }));
+                }
+                Request::Delivery(rows, reply) => {
+                    let (row, claim) = &*rows;
+                    let result = sql::update_delivery(&mut self.conn, row, claim);
                     let _ = reply
                         .send(self.wrote(result, || format!("updating outbox item {}", row.id)));
+                }
+                Request::Release(claimer, reply) => {
+                    let result = sql::release(&mut self.conn, &claimer);
+                    let _ = reply
+                        .send(self.wrote(result, || format!("releasing the claims of {claimer}")));
                 }
                 Request::Forget(check, reply) => {
                     let result = sql::forget_check(&mut self.conn, &check);
@@ -134,22 +158,23 @@ impl Writer {
                         reply.send(self.wrote(result, || format!("forgetting check {check:?}")));
                 }
                 Request::Close(reply) => return Some(reply),
-                Request::Run(..) => {} // taken above
+                Request::Run(..) | Request::State(..) => {} // taken above
             }
         }
-        self.write_runs(&mut runs);
+        self.write_batch(&mut batch);
         None
     }
 
-    fn write_runs(&mut self, runs: &mut Vec<(Box<RunRow>, Option<Reply<()>>)>) {
-        if runs.is_empty() {
+    fn write_batch(&mut self, batch: &mut Batch) {
+        if batch.runs.is_empty() && batch.states.is_empty() {
             return;
         }
+        let runs = &mut batch.runs;
         // A check's runs in a row, in the order they came: consecutive
         // inserts then land on the same index page, which SQLite's cache
         // still holds, instead of one page per run read back from disk.
         // (The order of a check's own runs is kept: `seq` is its time order.)
-        runs.sort_by(|(a, _), (b, _)| a.check.cmp(&b.check));
+        runs.sort_by(|(a, _), (b, _)| a.check().cmp(b.check()));
         // Pruning a check costs a query; doing it for every batch a check is
         // in made the writer the daemon's bottleneck. A check is pruned once
         // a tenth of its history has been added since the last time, so at
@@ -160,22 +185,23 @@ impl Writer {
         let mut prune = std::collections::BTreeSet::new();
         for (row, _) in runs.iter() {
             let seen = self.since_prune.len();
-            let n = match self.since_prune.get_mut(&row.check) {
+            let n = match self.since_prune.get_mut(row.check()) {
                 Some(n) => n,
                 None => self
                     .since_prune
-                    .entry(row.check.clone())
+                    .entry(row.check().to_owned())
                     .or_insert(seen % every),
             };
             *n += 1;
             if *n >= every {
                 *n = 0;
-                prune.insert(row.check.as_str());
+                prune.insert(row.check());
             }
         }
         let result = sql::record_runs(
             &mut self.conn,
-            runs.iter().map(|(row, _)| &**row),
+            runs.iter().map(|(row, _)| row),
+            batch.states.iter(),
             self.retention,
             &prune,
         );
@@ -184,6 +210,7 @@ impl Writer {
             1 => "recording a run".to_owned(),
             n => format!("recording {n} runs"),
         });
+        batch.states.clear();
         for (_, reply) in runs.drain(..) {
             if let Some(reply) = reply {
                 let _ = reply.send(result.clone());
@@ -192,11 +219,11 @@ impl Writer {
     }
 
     /// Notes the outcome of a write and gives it a readable reason.
-    fn wrote(
+    fn wrote<T, E: std::fmt::Display>(
         &self,
-        result: rusqlite::Result<()>,
+        result: Result<T, E>,
         doing: impl FnOnce() -> String,
-    ) -> Result<(), StoreError> {
+    ) -> Result<T, StoreError> {
         self.healthy.store(result.is_ok(), Ordering::Relaxed);
         result.map_err(|e| {
             let e = db_error(&doing(), &self.path, e);
@@ -212,7 +239,19 @@ impl Writer {
     }
 }
 
-/// A run queued by `queue_run`, or one whose caller stopped waiting.
+/// Runs and states written together, in one transaction.
+#[derive(Default)]
+struct Batch {
+    runs: Vec<(RunRow, Option<Reply<()>>)>,
+    states: Vec<StateRow>,
+}
+
+/// A run or state queued to be batched, or a run whose caller stopped
+/// waiting.
 fn unawaited_run(request: &Request) -> bool {
-    matches!(request, Request::Run(_, reply) if reply.as_ref().is_none_or(|r| r.is_closed()))
+    match request {
+        Request::Run(_, reply) => reply.as_ref().is_none_or(|r| r.is_closed()),
+        Request::State(_) => true,
+        _ => false,
+    }
 }
