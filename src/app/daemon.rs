@@ -115,6 +115,7 @@ async fn serve(
     let state = crate::server::ServerState::from_config(
         &live.config,
         &live.secrets,
+        Some(super::incidents::backend(&live.config)),
         metrics.clone(),
         view.clone(),
         actions,
