@@ -6,14 +6,17 @@
 //! check states they change.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 
 use chrono::Utc;
+use futures_util::stream::{FuturesOrdered, StreamExt as _};
 use tokio::sync::{mpsc, oneshot};
 
 use super::machine::{CheckState, Observation};
 use super::sink::Sink;
-use super::store::{Claimer, OutboxItem, Store, Transition};
+use super::store::{Claimer, OutboxItem, Store, StoreError, Transition};
 use super::{Event, Feature, Roles, Thresholds};
 use crate::check::{Check, FastHash, RunRecord};
 
@@ -57,6 +60,10 @@ pub trait EngineObserver: Send + Sync + 'static {
     fn incident_counts(&self, counts: &BTreeMap<String, u64>);
 }
 
+/// A transition's commit in flight, and the transition.
+type Committing =
+    Pin<Box<dyn Future<Output = (Transition, Result<Vec<OutboxItem>, StoreError>)> + Send>>;
+
 pub struct Engine<S> {
     store: Arc<S>,
     sinks: Vec<Arc<dyn Sink>>,
@@ -69,6 +76,10 @@ pub struct Engine<S> {
     states: HashMap<String, CheckState, FastHash>,
     /// Transitions the store did not take yet, oldest first.
     unsaved: VecDeque<Transition>,
+    /// Commits queued to the store and not answered yet, in order: the
+    /// engine goes on with the next run meanwhile, so a burst of
+    /// declarations is written in a few transactions, not one each.
+    committing: FuturesOrdered<Committing>,
     store_ok: bool,
 }
 
@@ -119,6 +130,7 @@ impl<S: Store> Engine<S> {
             instance_group,
             states,
             unsaved: VecDeque::new(),
+            committing: FuturesOrdered::new(),
             store_ok: true,
         }
     }
@@ -131,10 +143,26 @@ impl<S: Store> Engine<S> {
             .map(|(c, _)| c.as_str())
     }
 
-    /// Handles commands until every sender is gone.
+    /// Handles commands until every sender is gone, then waits for the
+    /// commits in flight.
     pub async fn run(mut self, mut commands: mpsc::UnboundedReceiver<Command>) {
-        while let Some(cmd) = commands.recv().await {
-            self.reconcile().await;
+        loop {
+            let cmd = tokio::select! {
+                cmd = commands.recv() => match cmd {
+                    Some(cmd) => cmd,
+                    None => break,
+                },
+                Some((t, result)) = self.committing.next(), if !self.committing.is_empty() => {
+                    self.committed(t, result);
+                    continue;
+                }
+            };
+            // A replay waits for the commits in flight: it must not land
+            // before a later transition's commit.
+            if !self.unsaved.is_empty() {
+                self.settle().await;
+                self.reconcile().await;
+            }
             match cmd {
                 Command::Run { run, policy } => self.on_run(&run, &policy).await,
                 Command::Removed { check } => {
@@ -143,7 +171,7 @@ impl<S: Store> Engine<S> {
                         .remove(&check)
                         .and_then(|mut s| s.removed(Utc::now()).map(|e| (s, e)));
                     if let Some((state, event)) = event {
-                        self.emit(&check, state, event, None).await;
+                        self.emit(&check, state, event, None);
                     }
                     if let Err(e) = self.store.forget_check(&check).await {
                         tracing::warn!(%check, "{e}");
@@ -159,12 +187,21 @@ impl<S: Store> Engine<S> {
                 Command::Count => self.count().await,
             }
         }
+        self.settle().await;
+    }
+
+    /// Waits for the commits in flight.
+    async fn settle(&mut self) {
+        while let Some((t, result)) = self.committing.next().await {
+            self.committed(t, result);
+        }
     }
 
     /// Counts the incidents of the last 90 days: those in the store and
     /// those it has not taken yet. Done here, between commands, no
     /// declaration can fall between the count and the report of it.
     async fn count(&mut self) {
+        self.settle().await;
         let since = Utc::now() - chrono::TimeDelta::days(90);
         let mut counts = match self.store.incident_counts(since).await {
             Ok(c) => c,
@@ -210,10 +247,11 @@ impl<S: Store> Engine<S> {
         // (rarely).
         let emit = event.map(|e| (check.clone(), state.clone(), e));
         // A check that keeps passing has its state written once, not on
-        // every run. Queued, not awaited: one transaction per run would make
-        // the store the engine's bottleneck; the writer batches them.
+        // every run, and a transition writes the state itself. Queued, not
+        // awaited: one transaction per run would make the store the
+        // engine's bottleneck; the writer batches them.
         let changed = !(settled && state.is_settled(thresholds));
-        let queued = if changed {
+        let queued = if changed && emit.is_none() {
             self.store.queue_state(check, state)
         } else {
             Ok(())
@@ -226,7 +264,7 @@ impl<S: Store> Engine<S> {
             Err(e) => self.note_store(false, Some(e)),
         }
         if let Some((check, state, event)) = emit {
-            self.emit(&check, state, event, Some(policy)).await;
+            self.emit(&check, state, event, Some(policy));
         }
     }
 
@@ -239,21 +277,16 @@ impl<S: Store> Engine<S> {
         let check = check.clone();
         let event = state.resolve_manually(note, Utc::now()).ok_or("not open")?;
         let state = state.clone();
-        self.emit(&check, state, event.clone(), None).await;
+        self.emit(&check, state, event.clone(), None);
+        // Answered once durable: whoever asked may read it back at once.
+        self.settle().await;
         Ok(event)
     }
 
-    /// Commits the event with its outbox rows, then hands delivery what the
-    /// commit claimed for it (with older pending items of the same incident
-    /// and sink, so they go first), or every row if the store did not take
-    /// them.
-    async fn emit(
-        &mut self,
-        check: &str,
-        state: CheckState,
-        event: Event,
-        policy: Option<&Policy>,
-    ) {
+    /// Queues the commit of the event with its outbox rows; once answered,
+    /// delivery gets what it claimed (see [`Engine::committed`]). Behind a
+    /// transition the store did not take, it waits its turn in memory.
+    fn emit(&mut self, check: &str, state: CheckState, event: Event, policy: Option<&Policy>) {
         let feature = &event.incident.feature;
         let critical = policy.is_none_or(|p| p.check.critical);
         let now = Utc::now();
@@ -270,23 +303,39 @@ impl<S: Store> Engine<S> {
             event,
             outbox,
         };
-        let deliver = if self.unsaved.is_empty() {
-            match self.store.commit(t.clone(), &self.claimer).await {
-                Ok(claimed) => {
-                    self.note_store(true, None);
-                    claimed
-                }
-                Err(e) => {
-                    self.note_store(false, Some(e));
-                    let outbox = t.outbox.clone();
-                    self.unsaved.push_back(t);
-                    outbox
-                }
-            }
+        if self.unsaved.is_empty() {
+            let commit = self.store.commit(t.clone(), &self.claimer);
+            self.committing
+                .push_back(Box::pin(async move { (t, commit.await) }));
         } else {
-            let outbox = t.outbox.clone();
+            for item in &t.outbox {
+                let _ = self.outbox.send(item.clone());
+            }
             self.unsaved.push_back(t);
-            outbox
+        }
+    }
+
+    /// Hands delivery what a commit claimed for it (with older pending
+    /// items of the same incident and sink, so they go first), or every row
+    /// if the store did not take them. A transition committed behind one
+    /// that failed is replayed after it, in order.
+    fn committed(&mut self, t: Transition, result: Result<Vec<OutboxItem>, StoreError>) {
+        let deliver = match result {
+            Ok(claimed) if self.unsaved.is_empty() => {
+                self.note_store(true, None);
+                claimed
+            }
+            Ok(_) => {
+                let outbox = t.outbox.clone();
+                self.unsaved.push_back(t);
+                outbox
+            }
+            Err(e) => {
+                self.note_store(false, Some(e));
+                let outbox = t.outbox.clone();
+                self.unsaved.push_back(t);
+                outbox
+            }
         };
         for item in deliver {
             let _ = self.outbox.send(item);
@@ -312,7 +361,7 @@ impl<S: Store> Engine<S> {
     }
 
     /// Logs when the store goes down or comes back, not on every write.
-    fn note_store(&mut self, ok: bool, error: Option<super::store::StoreError>) {
+    fn note_store(&mut self, ok: bool, error: Option<StoreError>) {
         match (self.store_ok, ok, error) {
             (true, false, Some(e)) => {
                 tracing::error!("{e}; incidents are kept in memory until the store recovers");

@@ -120,12 +120,14 @@ pub trait Store: Send + Sync + 'static {
     /// claim holds. Returns the pending items of those pairs, oldest first
     /// (older ones included, so they go out before the new ones): what
     /// `claimer` is to deliver. Committing the same transition again (a
-    /// reconcile after an outage) is harmless.
+    /// reconcile after an outage) is harmless. Queued at the call, not when
+    /// the future is first polled: commits are written in the order they
+    /// were made, and the caller need not wait for one before the next.
     fn commit(
         &self,
         t: Transition,
         claimer: &Claimer,
-    ) -> impl Future<Output = Result<Vec<OutboxItem>, StoreError>> + Send;
+    ) -> impl Future<Output = Result<Vec<OutboxItem>, StoreError>> + Send + 'static;
     /// Queues a check's state after a run to be written with the next batch
     /// and returns at once. Failures show in [`Store::healthy`].
     fn queue_state(&self, check: &str, state: &CheckState) -> Result<(), StoreError>;

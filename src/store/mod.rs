@@ -140,13 +140,13 @@ impl crate::incident::store::Store for Store {
         }
     }
 
-    async fn commit(
+    fn commit(
         &self,
         t: Transition,
         claimer: &Claimer,
-    ) -> Result<Vec<OutboxItem>, StoreError> {
+    ) -> impl Future<Output = Result<Vec<OutboxItem>, StoreError>> + Send + 'static {
         match self {
-            Store::Sqlite(s) => s.commit(t, claimer).await,
+            Store::Sqlite(s) => s.commit(t, claimer),
         }
     }
 

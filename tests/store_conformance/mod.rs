@@ -27,6 +27,7 @@ pub async fn conformance(open: impl AsyncFn(Retention) -> Opened) {
     incidents_and_their_timeline(open(Retention::from(100)).await).await;
     a_transition_committed_twice_keeps_one_of_each(open(Retention::from(100)).await).await;
     the_outbox_keeps_order_per_incident_and_sink(open(Retention::from(100)).await).await;
+    commits_made_without_waiting_land_in_order(open(Retention::from(100)).await).await;
     claims_hold_a_pair_for_one_worker_until_they_expire(open(Retention::from(100)).await).await;
     retention_by_count_keeps_the_runs_incidents_refer_to(open(Retention::from(5)).await).await;
     retention_by_age_keeps_the_runs_incidents_refer_to(
@@ -389,6 +390,49 @@ async fn the_outbox_keeps_order_per_incident_and_sink(b: Opened) {
     let (_, _, outbox) = b.reader.incident("inc_a").expect("read").expect("it");
     assert_eq!(outbox.len(), 5);
     assert!(outbox.contains(&late) && outbox.contains(&delivered));
+}
+
+async fn commits_made_without_waiting_land_in_order(b: Opened) {
+    let worker = claimer("a");
+    let a = incident("inc_a", "diesel", 0);
+    let declared = transition(EventKind::Declared, a.clone(), 0, &["ops"]);
+    let mut down = transition(
+        EventKind::Declared,
+        incident("inc_w", "weather", 5),
+        5,
+        &["ops"],
+    );
+    down.state = state(0);
+    let res = transition(EventKind::Resolved, resolved(a, 100), 100, &["ops"]);
+    // All made before any is awaited, as the engine does in a burst, and
+    // awaited in reverse: they land in the order they were made.
+    let first = b.store.commit(declared.clone(), &worker);
+    let second = b.store.commit(down.clone(), &worker);
+    let third = b.store.commit(res.clone(), &worker);
+    let (third, second, first) = futures_util::join!(third, second, first);
+    assert_eq!(
+        ids(&first.expect("declared")),
+        vec![declared.outbox[0].id.as_str()]
+    );
+    assert_eq!(
+        ids(&second.expect("other")),
+        vec![down.outbox[0].id.as_str()]
+    );
+    assert_eq!(
+        ids(&third.expect("resolved")),
+        vec![declared.outbox[0].id.as_str(), res.outbox[0].id.as_str()],
+        "the resolution's commit saw the declaration's"
+    );
+    let (incident, events, _) = b.reader.incident("inc_a").expect("read").expect("it");
+    assert_eq!(incident.resolution.as_deref(), Some("recovered"));
+    assert_eq!(events.len(), 2);
+    let states = b.store.load().await.expect("load").states;
+    assert_eq!(
+        states.get("diesel"),
+        Some(&res.state),
+        "the last one's state"
+    );
+    assert_eq!(states.get("weather"), Some(&state(0)));
 }
 
 async fn claims_hold_a_pair_for_one_worker_until_they_expire(b: Opened) {

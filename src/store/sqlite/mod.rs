@@ -127,13 +127,21 @@ impl SqliteStore {
         self.ask(Request::Load).await
     }
 
-    pub async fn commit(
+    pub fn commit(
         &self,
         t: Transition,
         claimer: &Claimer,
-    ) -> Result<Vec<OutboxItem>, StoreError> {
-        let rows = Box::new(CommitRows::new(&t, ClaimRow::new(claimer, Utc::now()))?);
-        self.ask(|reply| Request::Commit(rows, reply)).await
+    ) -> impl Future<Output = Result<Vec<OutboxItem>, StoreError>> + Send + 'static {
+        // Queued now: see `update_delivery`.
+        let queued = CommitRows::new(&t, ClaimRow::new(claimer, Utc::now())).and_then(|rows| {
+            let (reply, answer) = oneshot::channel();
+            self.inner
+                .tx
+                .send(Request::Commit(Box::new(rows), reply))
+                .map_err(|_| closed())?;
+            Ok(answer)
+        });
+        async move { queued?.await.map_err(|_| closed())? }
     }
 
     pub async fn record_run(&self, run: Arc<RunRecord>) -> Result<(), StoreError> {

@@ -138,8 +138,7 @@ fn outbox_params(o: &OutboxRow) -> [&dyn ToSql; 12] {
 /// claimed. An outbox row that already exists is kept as it is: committing
 /// the same transition again must not undo a delivery that happened in
 /// between.
-pub(super) fn commit(conn: &mut Connection, c: &CommitRows) -> Result<Vec<OutboxItem>, DbError> {
-    let tx = immediate(conn)?;
+fn commit(tx: &Transaction, c: &CommitRows) -> Result<Vec<OutboxItem>, DbError> {
     let i = &c.incident;
     tx.prepare_cached(UPSERT_INCIDENT)?.execute(params![
         i.id,
@@ -157,7 +156,7 @@ pub(super) fn commit(conn: &mut Connection, c: &CommitRows) -> Result<Vec<Outbox
         i.json,
         i.updated_at,
     ])?;
-    upsert_state(&tx, &c.state)?;
+    upsert_state(tx, &c.state)?;
     let e = &c.event;
     tx.prepare_cached(INSERT_EVENT)?
         .execute(params![e.id, e.incident_id, e.kind, e.at])?;
@@ -183,11 +182,10 @@ pub(super) fn commit(conn: &mut Connection, c: &CommitRows) -> Result<Vec<Outbox
             }
         }
     }
-    let items = claimed(&tx, &c.claim.claimer)?
+    let items = claimed(tx, &c.claim.claimer)?
         .into_iter()
         .filter(|i| pairs.contains(&(i.event.incident.id.as_str(), i.sink.as_str())))
         .collect();
-    tx.commit()?;
     Ok(items)
 }
 
@@ -232,15 +230,25 @@ pub(super) fn release(conn: &mut Connection, claimer: &str) -> rusqlite::Result<
     tx.commit()
 }
 
-/// A batch of runs and the states after them, then the history trimmed to
-/// `keep` runs for every check the batch touched.
-pub(super) fn record_runs<'a>(
+/// What a batch writes besides runs, in the order it was queued: states and
+/// transitions both write check states, and the later one must win.
+pub(super) enum Op<'a> {
+    State(&'a StateRow),
+    Commit(&'a CommitRows),
+}
+
+/// A batch in one transaction: runs, then the states and transitions in
+/// queue order, then the history trimmed to `keep` for the checks in
+/// `prune`. Returns what each transition's commit claimed, in order.
+/// Transitions share the transaction: a burst of declarations costs one
+/// commit, not one each.
+pub(super) fn write_batch<'a>(
     conn: &mut Connection,
     runs: impl Iterator<Item = &'a RunRow>,
-    states: impl Iterator<Item = &'a StateRow>,
+    ops: impl Iterator<Item = Op<'a>>,
     keep: Retention,
     prune: &BTreeSet<&str>,
-) -> rusqlite::Result<()> {
+) -> Result<Vec<Vec<OutboxItem>>, DbError> {
     let cutoff = chrono::TimeDelta::from_std(keep.max_age)
         .ok()
         .and_then(|age| chrono::Utc::now().checked_sub_signed(age))
@@ -263,22 +271,36 @@ pub(super) fn record_runs<'a>(
                 r.json,
             ])?;
         }
-        // A check's state after the batch is the last one queued; the ones
-        // before it would only be overwritten.
-        let mut last = HashMap::with_hasher(FastHash::default());
-        for state in states {
-            last.insert(state.check.as_str(), state);
+    }
+    let mut claimed = Vec::new();
+    // A state followed by another of its check before any transition would
+    // only be overwritten: the last of each run of states is written.
+    let mut states = HashMap::with_hasher(FastHash::default());
+    for op in ops {
+        match op {
+            Op::State(state) => {
+                states.insert(state.check.as_str(), state);
+            }
+            Op::Commit(c) => {
+                for state in states.drain().map(|(_, s)| s) {
+                    upsert_state(&tx, state)?;
+                }
+                claimed.push(commit(&tx, c)?);
+            }
         }
-        for state in last.values() {
-            upsert_state(&tx, state)?;
-        }
+    }
+    for state in states.into_values() {
+        upsert_state(&tx, state)?;
+    }
+    {
         let mut statement = tx.prepare_cached(PRUNE_RUNS)?;
         for check in prune {
             let count = i64::try_from(keep.runs_per_check).unwrap_or(i64::MAX);
             statement.execute(params![check, count, cutoff])?;
         }
     }
-    tx.commit()
+    tx.commit()?;
+    Ok(claimed)
 }
 
 /// The item as it now is, claimed by `k`'s claimer; inserted if the commit

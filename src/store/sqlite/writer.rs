@@ -1,6 +1,7 @@
 //! The one thread that writes. Requests arrive on a channel in the order
 //! they were made; each carries a oneshot for its answer, sent only after
-//! its transaction is committed (or has failed).
+//! its transaction is committed (or has failed). Runs, check states and
+//! transitions queued together share one transaction.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -15,8 +16,9 @@ use super::rows::{ClaimRow, CommitRows, OutboxRow, RunRow, StateRow};
 use super::{db_error, sql};
 use crate::incident::store::{OutboxItem, Snapshot, StoreError};
 
-/// Requests taken off the queue at once. Runs and states among them share
-/// one transaction; anything else is written on its own, in queue order. A
+/// Requests taken off the queue at once. Runs, states and transitions among
+/// them share one transaction; anything else is written on its own, in
+/// queue order. A
 /// queued run of a one-step check takes about 600 bytes (its row and the
 /// row's strings, and the record it shares with the engine): a full batch,
 /// and the next one queueing while it is written, hold about 12 MiB at most. (At 10,000 runs a second the
@@ -117,7 +119,11 @@ impl Writer {
                     continue;
                 }
                 Request::State(row) => {
-                    batch.states.push(*row);
+                    batch.ops.push(Queued::State(*row));
+                    continue;
+                }
+                Request::Commit(rows, reply) => {
+                    batch.ops.push(Queued::Commit(rows, reply));
                     continue;
                 }
                 other => other,
@@ -129,11 +135,6 @@ impl Writer {
                     let result = sql::load(&mut self.conn)
                         .map_err(|e| db_error("loading state", &self.path, e));
                     let _ = reply.send(result);
-                }
-                Request::Commit(rows, reply) => {
-                    let result = sql::commit(&mut self.conn, &rows);
-                    let _ = reply
-                        .send(self.wrote(result, || format!("committing {}", rows.describe())));
                 }
                 Request::Claim(claim, reply) => {
                     let result = sql::claim(&mut self.conn, &claim);
@@ -158,7 +159,7 @@ impl Writer {
                         reply.send(self.wrote(result, || format!("forgetting check {check:?}")));
                 }
                 Request::Close(reply) => return Some(reply),
-                Request::Run(..) | Request::State(..) => {} // taken above
+                Request::Run(..) | Request::State(..) | Request::Commit(..) => {} // taken above
             }
         }
         self.write_batch(&mut batch);
@@ -166,7 +167,7 @@ impl Writer {
     }
 
     fn write_batch(&mut self, batch: &mut Batch) {
-        if batch.runs.is_empty() && batch.states.is_empty() {
+        if batch.runs.is_empty() && batch.ops.is_empty() {
             return;
         }
         let runs = &mut batch.runs;
@@ -198,22 +199,31 @@ impl Writer {
                 prune.insert(row.check());
             }
         }
-        let result = sql::record_runs(
+        let ops = batch.ops.iter().map(|op| match op {
+            Queued::State(row) => sql::Op::State(row),
+            Queued::Commit(rows, _) => sql::Op::Commit(rows),
+        });
+        let result = sql::write_batch(
             &mut self.conn,
             runs.iter().map(|(row, _)| row),
-            batch.states.iter(),
+            ops,
             self.retention,
             &prune,
         );
-        let n = runs.len();
-        let result = self.wrote(result, || match n {
-            1 => "recording a run".to_owned(),
-            n => format!("recording {n} runs"),
-        });
-        batch.states.clear();
+        let result = self.wrote(result, || describe(runs, &batch.ops));
         for (_, reply) in runs.drain(..) {
             if let Some(reply) = reply {
-                let _ = reply.send(result.clone());
+                let _ = reply.send(result.as_ref().map(|_| ()).map_err(Clone::clone));
+            }
+        }
+        let mut claimed = result.map(Vec::into_iter);
+        for op in batch.ops.drain(..) {
+            if let Queued::Commit(_, reply) = op {
+                let answer = match &mut claimed {
+                    Ok(each) => Ok(each.next().unwrap_or_default()),
+                    Err(e) => Err(e.clone()),
+                };
+                let _ = reply.send(answer);
             }
         }
     }
@@ -239,15 +249,49 @@ impl Writer {
     }
 }
 
-/// Runs and states written together, in one transaction.
+/// Runs, states and transitions written together, in one transaction.
 #[derive(Default)]
 struct Batch {
     runs: Vec<(RunRow, Option<Reply<()>>)>,
-    states: Vec<StateRow>,
+    /// States and transitions, in queue order.
+    ops: Vec<Queued>,
+}
+
+enum Queued {
+    State(StateRow),
+    Commit(Box<CommitRows>, Reply<Vec<OutboxItem>>),
+}
+
+/// What a batch did, for its error: `recording 3 runs and committing
+/// incident.declared inc_…`.
+fn describe(runs: &[(RunRow, Option<Reply<()>>)], ops: &[Queued]) -> String {
+    let commits: Vec<&CommitRows> = ops
+        .iter()
+        .filter_map(|op| match op {
+            Queued::Commit(rows, _) => Some(&**rows),
+            Queued::State(_) => None,
+        })
+        .collect();
+    let mut parts = Vec::new();
+    match runs.len() {
+        0 => {}
+        1 => parts.push("recording a run".to_owned()),
+        n => parts.push(format!("recording {n} runs")),
+    }
+    match commits.as_slice() {
+        [] => {}
+        [one] => parts.push(format!("committing {}", one.describe())),
+        many => parts.push(format!("committing {} transitions", many.len())),
+    }
+    if parts.is_empty() {
+        parts.push("writing check states".to_owned());
+    }
+    parts.join(" and ")
 }
 
 /// A run or state queued to be batched, or a run whose caller stopped
-/// waiting.
+/// waiting. (A transition is batched too, but someone waits for it: the
+/// writer does not linger for more.)
 fn unawaited_run(request: &Request) -> bool {
     match request {
         Request::Run(_, reply) => reply.as_ref().is_none_or(|r| r.is_closed()),
