@@ -397,6 +397,51 @@ async fn two_daemons_one_receiver_one_open_incident_by_key() {
     assert_eq!(b.signal("-TERM").await, Some(0));
 }
 
+/// `incidents resolve` with no daemon running, while the incident's
+/// declaration is still pending (the receiver refused it and the daemon
+/// stopped before the retry): the receiver gets the declaration first,
+/// then the resolution, never the resolution alone or before it.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_offline_resolution_never_reaches_a_sink_before_its_pending_declaration() {
+    let site = Site::start().await;
+    let hook = Receiver::start().await;
+    hook.answer(503);
+    let mut d = Daemon::setup("offline-resolve", &site.url, &hook.url);
+    d.start();
+    site.switch("break", "diesel", "").await;
+    eventually("a refused declaration", 30, async || hook.all().pop()).await;
+    assert_eq!(d.signal("-TERM").await, Some(0));
+    hook.answer(200);
+
+    let listed = incidents_json(d.dir.path());
+    let id = listed[0]["id"]
+        .as_str()
+        .expect("the incident's id")
+        .to_owned();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_scarecrow"))
+        .args(["incidents", "resolve", &id, "--config"])
+        .arg(d.dir.path().join("config.toml"))
+        .env("SCARECROW_TEST_WEBHOOK_SECRET", SECRET)
+        .output()
+        .expect("incidents resolve");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let delivered: Vec<String> = hook
+        .all()
+        .iter()
+        .filter(|r| (200..300).contains(&r.status) && r.body["data"]["incident"] == id.as_str())
+        .map(|r| r.body["type"].as_str().unwrap_or("").to_owned())
+        .collect();
+    assert_eq!(
+        delivered,
+        ["incident.declared", "incident.resolved"],
+        "in order, each once"
+    );
+}
+
 fn incidents_json(dir: &Path) -> serde_json::Value {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_scarecrow"))
         .args(["incidents", "--format", "json", "--config"])

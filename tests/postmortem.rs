@@ -7,10 +7,11 @@ use std::path::Path;
 use std::time::Duration;
 
 use chrono::{DurationRound as _, TimeDelta, Utc};
-use scarecrow::check::{HttpStep, Outcome, Reason, RunResult, StepDetail, StepResult};
+use scarecrow::check::{HttpStep, Outcome, Reason, RunRecord, RunResult, StepDetail, StepResult};
 use scarecrow::incident::machine::{CheckState, Observation};
-use scarecrow::incident::store::{DeliveryState, OutboxItem, RunRecord, Store as _, Transition};
+use scarecrow::incident::store::{Claimer, DeliveryState, OutboxItem, Store as _, Transition};
 use scarecrow::incident::{Feature, Thresholds};
+use scarecrow::store::{Backend, Store};
 
 fn run(ok: bool, at: chrono::DateTime<Utc>) -> RunResult {
     RunResult {
@@ -53,7 +54,8 @@ async fn script(dir: &Path, runs: &[(bool, (i64, i64))]) -> String {
 
 /// As [`script`], with each run's time as an offset from yesterday's start.
 async fn script_at(dir: &Path, runs: &[(bool, TimeDelta)]) -> String {
-    let store = scarecrow::store::open(&dir.join("data/scarecrow.db"), 100).expect("store");
+    let store = Store::open(&Backend::Sqlite(dir.join("data/scarecrow.db")), 100).expect("store");
+    let claimer = Claimer::new(Duration::from_secs(60));
     let feature = Feature {
         check: "diesel-order".into(),
         description: Some("The diesel order form takes an order".into()),
@@ -80,12 +82,9 @@ async fn script_at(dir: &Path, runs: &[(bool, TimeDelta)]) -> String {
             now: t + TimeDelta::seconds(1),
             in_maintenance: false,
         });
+        store.queue_state("diesel-order", &state).expect("state");
         store
-            .record_run(RunRecord {
-                run_id,
-                result,
-                state: Some(state.clone()),
-            })
+            .record_run(std::sync::Arc::new(RunRecord { run_id, result }))
             .await
             .expect("run");
         if let Some(event) = event {
@@ -95,12 +94,15 @@ async fn script_at(dir: &Path, runs: &[(bool, TimeDelta)]) -> String {
             item.attempts = 1;
             item.delivered_at = Some(event.at + TimeDelta::milliseconds(300));
             store
-                .commit(Transition {
-                    check: "diesel-order".into(),
-                    state: state.clone(),
-                    event,
-                    outbox: vec![item],
-                })
+                .commit(
+                    Transition {
+                        check: "diesel-order".into(),
+                        state: state.clone(),
+                        event,
+                        outbox: vec![item],
+                    },
+                    &claimer,
+                )
                 .await
                 .expect("commit");
         }

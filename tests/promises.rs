@@ -48,7 +48,8 @@ async fn sigterm_lets_the_run_in_flight_finish_and_records_it() {
     .await;
     // The run takes 1.5 s more; the grace period is 20 s.
     assert_eq!(d.signal("-TERM").await, Some(0), "exits 0");
-    let reader = scarecrow::store::open_reader(&d.db()).expect("the store");
+    let reader = scarecrow::store::Reader::open(&scarecrow::store::Backend::Sqlite(d.db()))
+        .expect("the store");
     let runs = reader.recent_runs("slow", 10).expect("runs");
     assert_eq!(runs.len(), 1, "the run in flight was recorded: {runs:?}");
     assert!(runs[0].outcome.is_success(), "and finished: {runs:?}");

@@ -113,7 +113,7 @@ pub fn config(data: &[u8]) {
     let src = Source::new("/etc/scarecrow/config.toml", text.to_owned());
     match read_config(&src, &env) {
         Ok(config) => {
-            std::hint::black_box(config.retention());
+            std::hint::black_box((config.history, config.retention));
             std::hint::black_box(config.roles.for_owner(Some("shop-team")));
         }
         Err(diags) => show(&diags),

@@ -115,6 +115,7 @@ async fn serve(
     let state = crate::server::ServerState::from_config(
         &live.config,
         &live.secrets,
+        Some(super::incidents::backend(&live.config)),
         metrics.clone(),
         view.clone(),
         actions,
@@ -146,6 +147,7 @@ async fn serve(
         view,
         policies: live.policies.clone(),
         incidents: incidents.commands.clone(),
+        runs: incidents.store().clone(),
         heartbeat,
     });
     let scheduler = Scheduler::new(

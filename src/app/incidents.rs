@@ -14,12 +14,17 @@ use crate::check::Check;
 use crate::config::Config;
 use crate::incident::engine::{Command, Engine, EngineObserver, Policy};
 use crate::incident::outbox::{DeliveryObserver, Worker};
-use crate::incident::store::{OutboxItem, Store as _};
+use crate::incident::store::{Claimer, OutboxItem, Store as _};
 use crate::incident::{Event, EventKind};
 use crate::metrics::Metrics;
 use crate::sink::Sink;
-use crate::store::SqliteStore;
+use crate::store::{Backend, Retention, Store};
 use crate::view::View;
+
+/// How long the delivery worker's claim on a notification lasts unrenewed
+/// (it renews every third of it): after a crash, the next daemon takes the
+/// notifications over within this long.
+pub const CLAIM_LEASE: std::time::Duration = std::time::Duration::from_secs(15);
 
 /// The running incident machinery.
 pub struct Incidents {
@@ -28,7 +33,7 @@ pub struct Incidents {
     engine: JoinHandle<()>,
     worker: JoinHandle<()>,
     stop_worker: CancellationToken,
-    store: Arc<SqliteStore>,
+    store: Arc<Store>,
 }
 
 impl Incidents {
@@ -42,9 +47,7 @@ impl Incidents {
         metrics: &Metrics,
         view: &View,
     ) -> anyhow::Result<Incidents> {
-        let store = SqliteStore::open(&config.store_path, config.retention())
-            .with_context(|| format!("cannot open the store at {}", config.store_path.display()))?;
-        let store = Arc::new(store);
+        let store = Arc::new(open_store(config)?);
         let snapshot = store.load().await.context("cannot read the store")?;
         let sinks = build_sinks(config)?;
         // Sinks that re-send open alerts (Alertmanager) pick up where they were.
@@ -74,11 +77,13 @@ impl Incidents {
             .filter(|c| !loaded.contains(c.as_str()))
             .cloned()
             .collect();
+        let claimer = Claimer::new(CLAIM_LEASE);
         let engine = Engine::new(
             store.clone(),
             snapshot.states,
             sinks.clone(),
             outbox_tx,
+            claimer.clone(),
             telemetry.clone(),
             config.instance_group.clone(),
         );
@@ -91,17 +96,28 @@ impl Incidents {
             tracing::warn!(checks = ?gone, "some check files did not load; their incidents stay as they are");
         }
         let stop_worker = CancellationToken::new();
-        let worker = Worker::new(store.clone(), sinks, telemetry, config.notify_retry_for);
+        let worker = Worker::new(
+            store.clone(),
+            sinks,
+            telemetry,
+            config.notify_retry_for,
+            claimer,
+        );
         metrics.incident_budget(config.budget_90d);
         let budget = tokio::spawn(count_incidents(commands.downgrade(), stop_worker.clone()));
         Ok(Incidents {
             budget,
             commands,
             engine: tokio::spawn(engine.run(rx)),
-            worker: tokio::spawn(worker.run(snapshot.outbox, outbox_rx, stop_worker.clone())),
+            worker: tokio::spawn(worker.run(outbox_rx, stop_worker.clone())),
             stop_worker,
             store,
         })
+    }
+
+    /// The store, for the run history: runs go there by their own path.
+    pub fn store(&self) -> &Store {
+        &self.store
     }
 
     /// After the last run: the engine finishes what it was given, the worker
@@ -114,6 +130,25 @@ impl Incidents {
         let _ = self.budget.await;
         self.store.close().await;
     }
+}
+
+/// Where `config` keeps its store.
+pub fn backend(config: &Config) -> Backend {
+    Backend::Sqlite(config.store_path.clone())
+}
+
+/// How much run history `config` keeps.
+pub fn retention(config: &Config) -> Retention {
+    Retention {
+        runs_per_check: config.history,
+        max_age: config.retention,
+    }
+}
+
+/// Opens `config`'s store for writing.
+pub fn open_store(config: &Config) -> anyhow::Result<Store> {
+    Store::open(&backend(config), retention(config))
+        .with_context(|| format!("cannot open the store at {}", config.store_path.display()))
 }
 
 /// Has the engine count `scarecrow_incidents_90d` from the store at start,

@@ -2,14 +2,25 @@
 //! runs, too) and resolve one by hand.
 
 use std::fmt::Write as _;
+use std::sync::Arc;
+use std::time::Duration;
 
 use chrono::Utc;
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
 
 use super::Exit;
 use crate::cli::{IncidentsArgs, IncidentsCommand, ListFormat};
 use crate::config::{self, Config};
-use crate::incident::store::{OutboxItem, Store as _, Transition};
+use crate::incident::engine::{Command, Engine, EngineObserver};
+use crate::incident::outbox::{DeliveryObserver, Worker};
+use crate::incident::store::{Claimer, OutboxItem, Store as _};
 use crate::incident::{Event, Incident};
+use crate::store::Reader;
+
+/// How long `incidents resolve` with no daemon running delivers before it
+/// leaves what is still pending to the daemon.
+const DELIVER_FOR: Duration = Duration::from_secs(30);
 
 pub async fn run(args: IncidentsArgs) -> Exit {
     let config = match config::load_config(args.config.as_deref()) {
@@ -33,7 +44,7 @@ pub async fn run(args: IncidentsArgs) -> Exit {
 }
 
 fn list(config: &Config, open_only: bool, format: ListFormat) -> anyhow::Result<Exit> {
-    let reader = crate::store::open_reader(&config.store_path)?;
+    let reader = Reader::open(&super::incidents::backend(config))?;
     let incidents = reader.incidents(open_only, 500)?;
     match format {
         ListFormat::Json => println!("{}", serde_json::to_string_pretty(&incidents)?),
@@ -69,7 +80,7 @@ fn table(incidents: &[Incident]) -> String {
 }
 
 /// Resolves through the running daemon, so its state machine knows; with no
-/// daemon running, writes the resolution to the store and sends it here.
+/// daemon running, through an engine and a delivery worker of its own.
 async fn resolve(config: &Config, id: &str, note: Option<String>) -> anyhow::Result<Exit> {
     let mut addr = config.listen;
     if addr.ip().is_unspecified() {
@@ -100,67 +111,86 @@ async fn resolve(config: &Config, id: &str, note: Option<String>) -> anyhow::Res
     }
 }
 
+/// With no daemon running, the incident is resolved the way the daemon
+/// would: by the engine, and delivered by a delivery worker of this
+/// process through the outbox, with its ordering rules (a declaration
+/// still pending goes out before the resolution). It delivers for up to
+/// [`DELIVER_FOR`]; what is still pending then is the daemon's to send.
 async fn resolve_offline(config: &Config, id: &str, note: Option<String>) -> anyhow::Result<Exit> {
-    let store = crate::store::SqliteStore::open(&config.store_path, config.retention())?;
+    let store = Arc::new(super::incidents::open_store(config)?);
     let snapshot = store.load().await?;
-    let Some((check, mut state)) = snapshot
-        .states
-        .into_iter()
-        .find(|(_, s)| s.open.as_ref().is_some_and(|i| i.id == id))
-    else {
-        eprintln!("error: no open incident {id}");
-        return Ok(Exit::CheckFailed);
+    let sinks = super::incidents::build_sinks(config)?;
+    let claimer = Claimer::new(super::incidents::CLAIM_LEASE);
+    let (outbox, delivery) = mpsc::unbounded_channel();
+    let engine = Engine::new(
+        store.clone(),
+        snapshot.states,
+        sinks.clone(),
+        outbox,
+        claimer.clone(),
+        Arc::new(Printed),
+        config.instance_group.clone(),
+    );
+    let (commands, rx) = mpsc::unbounded_channel();
+    let engine = tokio::spawn(engine.run(rx));
+    let (reply, answer) = oneshot::channel();
+    let sent = commands.send(Command::Resolve {
+        incident: id.to_owned(),
+        note,
+        reply,
+    });
+    drop(commands);
+    let resolved = match (sent, answer.await) {
+        (Ok(()), Ok(resolved)) => resolved,
+        _ => Err("the incident engine stopped".to_owned()),
     };
-    let Some(event) = state.resolve_manually(note, Utc::now()) else {
+    // Gone with its commands, the engine lets go of its outbox sender: the
+    // worker then stops once it has nothing pending.
+    let _ = engine.await;
+    if let Err(e) = resolved {
+        eprintln!("error: {e}");
+        store.close().await;
         return Ok(Exit::CheckFailed);
-    };
-    let now = Utc::now();
-    let sinks: Vec<_> = super::incidents::build_sinks(config)?
-        .into_iter()
-        .filter(|s| s.accepts(&event.incident.feature, true))
-        .collect();
-    let outbox: Vec<OutboxItem> = sinks
-        .iter()
-        .map(|s| OutboxItem::new(&event, s.name(), now))
-        .collect();
-    store
-        .commit(Transition {
-            check,
-            state,
-            event: event.clone(),
-            outbox: outbox.clone(),
-        })
-        .await?;
-    println!("resolved {id} (no daemon was running)");
-    for (item, sink) in outbox.into_iter().zip(&sinks) {
-        deliver(&store, item, sink.as_ref(), &event).await;
     }
+    println!("resolved {id} (no daemon was running)");
+    let stop = CancellationToken::new();
+    let worker = Worker::new(
+        store.clone(),
+        sinks,
+        Arc::new(Printed),
+        config.notify_retry_for,
+        claimer,
+    );
+    let worker = tokio::spawn(worker.run(delivery, stop.clone()));
+    tokio::spawn({
+        let stop = stop.clone();
+        async move {
+            tokio::time::sleep(DELIVER_FOR).await;
+            stop.cancel();
+        }
+    });
+    let _ = worker.await;
     store.close().await;
     Ok(Exit::Ok)
 }
 
-/// One attempt; a failed one stays pending for the daemon to retry.
-async fn deliver(
-    store: &crate::store::SqliteStore,
-    mut item: OutboxItem,
-    sink: &crate::sink::Sink,
-    event: &Event,
-) {
-    use crate::incident::store::DeliveryState;
-    use crate::sink::Attempt;
-    let attempt = sink.send(event, 1).await;
-    item.attempts = 1;
-    match &attempt {
-        Attempt::Delivered { .. } => {
-            item.state = DeliveryState::Delivered;
-            item.delivered_at = Some(Utc::now());
-        }
-        other => item.last_error = Some(other.to_string()),
+/// What the engine and the worker report, for this command's output.
+struct Printed;
+
+impl EngineObserver for Printed {
+    fn event(&self, _event: &Event) {}
+    fn store_up(&self, _up: bool) {}
+    fn incident_counts(&self, _counts: &std::collections::BTreeMap<String, u64>) {}
+}
+
+impl DeliveryObserver for Printed {
+    fn attempted(&self, item: &OutboxItem, result: &'static str) {
+        println!("  {}: {} {result}", item.sink, item.event.kind.as_str());
     }
-    println!("  {}: {attempt}", item.sink);
-    if let Err(e) = store.update_delivery(item).await {
-        eprintln!("warning: {e}");
-    }
+
+    fn throttled(&self, _item: &OutboxItem) {}
+
+    fn backlog(&self, _pending: usize, _oldest: Option<chrono::DateTime<Utc>>) {}
 }
 
 /// `scarecrow postmortem ID`: a draft from the facts in the store.
@@ -200,7 +230,7 @@ pub fn postmortem(
 }
 
 fn draft(config: &Config, id: &str) -> anyhow::Result<Option<crate::incident::postmortem::Draft>> {
-    let reader = crate::store::open_reader(&config.store_path)?;
+    let reader = Reader::open(&super::incidents::backend(config))?;
     let Some((incident, events, notifications)) = reader.incident(id)? else {
         return Ok(None);
     };

@@ -1,5 +1,6 @@
 //! Where run events go: the one place each becomes a log line, metrics,
-//! state for the API and, for counted runs, input to the incident engine.
+//! state for the API and, for counted runs, a record in the run history
+//! and input to the incident engine (one record, shared by both).
 //! Also the actions the HTTP API may ask for.
 
 use std::collections::HashMap;
@@ -9,7 +10,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use tokio::sync::mpsc;
 
-use crate::check::{Check, FastHash, Outcome, RunResult};
+use crate::check::{Check, FastHash, Outcome, RunRecord, RunResult};
 use crate::incident::engine::{Command, Policy};
 use crate::metrics::Metrics;
 use crate::schedule::{Observer, Request};
@@ -23,6 +24,8 @@ pub struct Telemetry {
     pub view: View,
     pub policies: Policies,
     pub incidents: mpsc::UnboundedSender<Command>,
+    /// The run history.
+    pub runs: crate::store::Store,
     pub heartbeat: Option<super::heartbeat::Heartbeat>,
 }
 
@@ -84,7 +87,17 @@ impl Observer for Telemetry {
         if let Some(policy) = policy {
             self.metrics
                 .maintenance(&check.name, policy.in_maintenance(Utc::now()));
-            let _ = self.incidents.send(Command::Run { result, policy });
+            let run = Arc::new(RunRecord {
+                run_id: crate::incident::new_id("run"),
+                result,
+            });
+            // Queued, not awaited: the writer batches runs. It fails only
+            // once the store is closed, at shutdown; a failed write shows in
+            // `scarecrow_store_up`.
+            if let Err(e) = self.runs.queue_run(Arc::clone(&run)) {
+                tracing::debug!("run not recorded: {e}");
+            }
+            let _ = self.incidents.send(Command::Run { run, policy });
         }
     }
 

@@ -6,6 +6,7 @@ pub mod cron;
 pub mod maintenance;
 mod outcome;
 mod pin;
+mod record;
 pub mod roles;
 pub mod words;
 
@@ -20,6 +21,7 @@ pub use outcome::{
     millis,
 };
 pub use pin::CertDigest;
+pub use record::RunRecord;
 
 /// The hasher of maps that every run looks its check up in (by name, by
 /// connection options). Their keys come from the operator's own files, so

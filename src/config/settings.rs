@@ -84,16 +84,6 @@ pub enum MetricsAuth {
     },
 }
 
-impl Config {
-    /// How much run history the store keeps.
-    pub fn retention(&self) -> crate::store::Retention {
-        crate::store::Retention {
-            runs_per_check: self.history,
-            max_age: self.retention,
-        }
-    }
-}
-
 impl Default for Config {
     fn default() -> Self {
         Config {

@@ -1,18 +1,23 @@
 //! The incident engine: one task that owns every check's state, turns run
 //! results into events, commits them with their outbox rows, and hands the
-//! rows to the delivery worker. If the store cannot be written, events still
-//! go out from memory and the store is reconciled when it recovers.
+//! rows it claimed to the delivery worker. If the store cannot be written,
+//! events still go out from memory and the store is reconciled when it
+//! recovers. Runs are recorded by their own path; the engine writes the
+//! check states they change.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 
 use chrono::Utc;
+use futures_util::stream::{FuturesOrdered, StreamExt as _};
 use tokio::sync::{mpsc, oneshot};
 
 use super::machine::{CheckState, Observation};
-use super::store::{OutboxItem, RunRecord, Store, Transition};
-use super::{Event, Feature, Roles, Thresholds, new_id};
-use crate::check::{Check, FastHash, RunResult};
+use super::store::{Claimer, OutboxItem, Store, StoreError, Transition};
+use super::{Event, Feature, Roles, Thresholds};
+use crate::check::{Check, FastHash, RunRecord};
 use crate::sink::Sink;
 
 /// How incidents treat one check.
@@ -28,9 +33,10 @@ pub struct Policy {
 }
 
 pub enum Command {
-    /// A counted run (after any re-check) of a check.
+    /// A counted run (after any re-check) of a check, shared with the run
+    /// history, which records it.
     Run {
-        result: RunResult,
+        run: Arc<RunRecord>,
         policy: Arc<Policy>,
     },
     /// The check is gone: resolve its incident with `check_removed`.
@@ -54,15 +60,26 @@ pub trait EngineObserver: Send + Sync + 'static {
     fn incident_counts(&self, counts: &BTreeMap<String, u64>);
 }
 
+/// A transition's commit in flight, and the transition.
+type Committing =
+    Pin<Box<dyn Future<Output = (Transition, Result<Vec<OutboxItem>, StoreError>)> + Send>>;
+
 pub struct Engine<S> {
     store: Arc<S>,
     sinks: Vec<Arc<Sink>>,
     outbox: mpsc::UnboundedSender<OutboxItem>,
+    /// The delivery worker's: a transition's rows are claimed for it as
+    /// they are committed.
+    claimer: Claimer,
     observer: Arc<dyn EngineObserver>,
     instance_group: String,
     states: HashMap<String, CheckState, FastHash>,
     /// Transitions the store did not take yet, oldest first.
     unsaved: VecDeque<Transition>,
+    /// Commits queued to the store and not answered yet, in order: the
+    /// engine goes on with the next run meanwhile, so a burst of
+    /// declarations is written in a few transactions, not one each.
+    committing: FuturesOrdered<Committing>,
     store_ok: bool,
 }
 
@@ -100,6 +117,7 @@ impl<S: Store> Engine<S> {
         states: HashMap<String, CheckState, FastHash>,
         sinks: Vec<Arc<Sink>>,
         outbox: mpsc::UnboundedSender<OutboxItem>,
+        claimer: Claimer,
         observer: Arc<dyn EngineObserver>,
         instance_group: String,
     ) -> Self {
@@ -107,10 +125,12 @@ impl<S: Store> Engine<S> {
             store,
             sinks,
             outbox,
+            claimer,
             observer,
             instance_group,
             states,
             unsaved: VecDeque::new(),
+            committing: FuturesOrdered::new(),
             store_ok: true,
         }
     }
@@ -123,19 +143,35 @@ impl<S: Store> Engine<S> {
             .map(|(c, _)| c.as_str())
     }
 
-    /// Handles commands until every sender is gone.
+    /// Handles commands until every sender is gone, then waits for the
+    /// commits in flight.
     pub async fn run(mut self, mut commands: mpsc::UnboundedReceiver<Command>) {
-        while let Some(cmd) = commands.recv().await {
-            self.reconcile().await;
+        loop {
+            let cmd = tokio::select! {
+                cmd = commands.recv() => match cmd {
+                    Some(cmd) => cmd,
+                    None => break,
+                },
+                Some((t, result)) = self.committing.next(), if !self.committing.is_empty() => {
+                    self.committed(t, result);
+                    continue;
+                }
+            };
+            // A replay waits for the commits in flight: it must not land
+            // before a later transition's commit.
+            if !self.unsaved.is_empty() {
+                self.settle().await;
+                self.reconcile().await;
+            }
             match cmd {
-                Command::Run { result, policy } => self.on_run(result, &policy).await,
+                Command::Run { run, policy } => self.on_run(&run, &policy).await,
                 Command::Removed { check } => {
                     let event = self
                         .states
                         .remove(&check)
                         .and_then(|mut s| s.removed(Utc::now()).map(|e| (s, e)));
                     if let Some((state, event)) = event {
-                        self.emit(&check, state, event, None).await;
+                        self.emit(&check, state, event, None);
                     }
                     if let Err(e) = self.store.forget_check(&check).await {
                         tracing::warn!(%check, "{e}");
@@ -151,12 +187,21 @@ impl<S: Store> Engine<S> {
                 Command::Count => self.count().await,
             }
         }
+        self.settle().await;
+    }
+
+    /// Waits for the commits in flight.
+    async fn settle(&mut self) {
+        while let Some((t, result)) = self.committing.next().await {
+            self.committed(t, result);
+        }
     }
 
     /// Counts the incidents of the last 90 days: those in the store and
     /// those it has not taken yet. Done here, between commands, no
     /// declaration can fall between the count and the report of it.
     async fn count(&mut self) {
+        self.settle().await;
         let since = Utc::now() - chrono::TimeDelta::days(90);
         let mut counts = match self.store.incident_counts(since).await {
             Ok(c) => c,
@@ -175,8 +220,8 @@ impl<S: Store> Engine<S> {
         self.observer.incident_counts(&counts);
     }
 
-    async fn on_run(&mut self, result: RunResult, policy: &Policy) {
-        let run_id = new_id("run");
+    async fn on_run(&mut self, run: &RunRecord, policy: &Policy) {
+        let result = &run.result;
         let check = &result.check;
         let now = Utc::now();
         // Looked up before inserting: `entry` would copy the name every run.
@@ -190,8 +235,8 @@ impl<S: Store> Engine<S> {
         let settled = state.is_settled(thresholds);
         let event = state.observe(&Observation {
             in_maintenance: policy.in_maintenance(now),
-            run_id: &run_id,
-            result: &result,
+            run_id: &run.run_id,
+            result,
             critical: policy.check.critical,
             thresholds,
             feature: &|| policy.feature(),
@@ -202,16 +247,16 @@ impl<S: Store> Engine<S> {
         // (rarely).
         let emit = event.map(|e| (check.clone(), state.clone(), e));
         // A check that keeps passing has its state written once, not on
-        // every run.
+        // every run, and a transition writes the state itself. Queued, not
+        // awaited: one transaction per run would make the store the
+        // engine's bottleneck; the writer batches them.
         let changed = !(settled && state.is_settled(thresholds));
-        // Queued, not awaited: one transaction per run would make the store
-        // the engine's bottleneck; the writer batches queued runs.
-        let record = RunRecord {
-            run_id,
-            result,
-            state: changed.then(|| state.clone()),
+        let queued = if changed && emit.is_none() {
+            self.store.queue_state(check, state)
+        } else {
+            Ok(())
         };
-        match self.store.queue_run(record) {
+        match queued {
             Ok(()) => {
                 let healthy = self.store.healthy() && self.unsaved.is_empty();
                 self.note_store(healthy, None);
@@ -219,7 +264,7 @@ impl<S: Store> Engine<S> {
             Err(e) => self.note_store(false, Some(e)),
         }
         if let Some((check, state, event)) = emit {
-            self.emit(&check, state, event, Some(policy)).await;
+            self.emit(&check, state, event, Some(policy));
         }
     }
 
@@ -232,19 +277,16 @@ impl<S: Store> Engine<S> {
         let check = check.clone();
         let event = state.resolve_manually(note, Utc::now()).ok_or("not open")?;
         let state = state.clone();
-        self.emit(&check, state, event.clone(), None).await;
+        self.emit(&check, state, event.clone(), None);
+        // Answered once durable: whoever asked may read it back at once.
+        self.settle().await;
         Ok(event)
     }
 
-    /// Commits the event with its outbox rows, then hands them to delivery,
-    /// whether or not the store took them.
-    async fn emit(
-        &mut self,
-        check: &str,
-        state: CheckState,
-        event: Event,
-        policy: Option<&Policy>,
-    ) {
+    /// Queues the commit of the event with its outbox rows; once answered,
+    /// delivery gets what it claimed (see [`Engine::committed`]). Behind a
+    /// transition the store did not take, it waits its turn in memory.
+    fn emit(&mut self, check: &str, state: CheckState, event: Event, policy: Option<&Policy>) {
         let feature = &event.incident.feature;
         let critical = policy.is_none_or(|p| p.check.critical);
         let now = Utc::now();
@@ -259,19 +301,43 @@ impl<S: Store> Engine<S> {
             check: check.to_owned(),
             state,
             event,
-            outbox: outbox.clone(),
+            outbox,
         };
         if self.unsaved.is_empty() {
-            let committed = self.store.commit(t.clone()).await;
-            let ok = committed.is_ok();
-            self.note_store(ok, committed.err());
-            if !ok {
-                self.unsaved.push_back(t);
-            }
+            let commit = self.store.commit(t.clone(), &self.claimer);
+            self.committing
+                .push_back(Box::pin(async move { (t, commit.await) }));
         } else {
+            for item in &t.outbox {
+                let _ = self.outbox.send(item.clone());
+            }
             self.unsaved.push_back(t);
         }
-        for item in outbox {
+    }
+
+    /// Hands delivery what a commit claimed for it (with older pending
+    /// items of the same incident and sink, so they go first), or every row
+    /// if the store did not take them. A transition committed behind one
+    /// that failed is replayed after it, in order.
+    fn committed(&mut self, t: Transition, result: Result<Vec<OutboxItem>, StoreError>) {
+        let deliver = match result {
+            Ok(claimed) if self.unsaved.is_empty() => {
+                self.note_store(true, None);
+                claimed
+            }
+            Ok(_) => {
+                let outbox = t.outbox.clone();
+                self.unsaved.push_back(t);
+                outbox
+            }
+            Err(e) => {
+                self.note_store(false, Some(e));
+                let outbox = t.outbox.clone();
+                self.unsaved.push_back(t);
+                outbox
+            }
+        };
+        for item in deliver {
             let _ = self.outbox.send(item);
         }
     }
@@ -279,8 +345,10 @@ impl<S: Store> Engine<S> {
     /// Replays transitions the store missed, in order, once it works again.
     async fn reconcile(&mut self) {
         while let Some(t) = self.unsaved.front() {
-            match self.store.commit(t.clone()).await {
-                Ok(()) => {
+            // Delivery has had the rows since the event: the claim only
+            // records that it holds them.
+            match self.store.commit(t.clone(), &self.claimer).await {
+                Ok(_) => {
                     self.unsaved.pop_front();
                     self.note_store(true, None);
                 }
@@ -293,7 +361,7 @@ impl<S: Store> Engine<S> {
     }
 
     /// Logs when the store goes down or comes back, not on every write.
-    fn note_store(&mut self, ok: bool, error: Option<super::store::StoreError>) {
+    fn note_store(&mut self, ok: bool, error: Option<StoreError>) {
         match (self.store_ok, ok, error) {
             (true, false, Some(e)) => {
                 tracing::error!("{e}; incidents are kept in memory until the store recovers");

@@ -5,6 +5,12 @@
 //! sends until its `Retry-After`, neither counting as a failed attempt. Sending never holds up the scheduler, and the
 //! store never holds up sending: each outcome is queued to the store's
 //! writer while the next event goes out.
+//!
+//! The worker sends only what it has claimed in the store (see
+//! [`Store::claim`]): what the engine's commits claimed for it, and what it
+//! claims itself, at start and every third of its lease, which also renews
+//! its claims. An item whose claim another worker took is dropped; at the
+//! end the worker releases its claims, so the next one takes over at once.
 
 mod saves;
 
@@ -12,14 +18,14 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, TimeDelta, Utc};
 use futures_util::stream::{FuturesUnordered, StreamExt as _};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::store::{DeliveryState, OutboxItem, Store};
+use super::store::{Claimer, DeliveryState, OutboxItem, Store, StoreError};
 use crate::sink::{Attempt, Sink};
 
 /// First retry after about this long, doubling per attempt.
@@ -32,6 +38,10 @@ const MAX_IN_FLIGHT: usize = 8;
 const SAVE_RETRY: Duration = Duration::from_secs(5);
 /// How long a sink that answered 429 without a `Retry-After` is left alone.
 const THROTTLED_FOR: Duration = Duration::from_secs(5);
+/// How long the ids of settled items are kept: a claim or commit read
+/// before the outcome was written may still hand the item back as pending,
+/// and must not have it sent again. Answers take seconds at most.
+const SETTLED_FOR: Duration = Duration::from_secs(300);
 
 /// What the worker reports, for metrics and logs.
 pub trait DeliveryObserver: Send + Sync + 'static {
@@ -47,6 +57,9 @@ type Sending = Pin<Box<dyn Future<Output = (OutboxItem, Attempt)> + Send>>;
 
 /// An item's place in `pending`: oldest first.
 type Key = (DateTime<Utc>, String);
+
+/// A claim on the store's outbox in flight.
+type Claiming = Pin<Box<dyn Future<Output = Result<Vec<OutboxItem>, StoreError>> + Send>>;
 
 pub struct Worker<S> {
     store: Arc<S>,
@@ -67,6 +80,13 @@ pub struct Worker<S> {
     slotted: HashSet<String>,
     disabled: HashSet<String>,
     saves: saves::Saves,
+    claimer: Claimer,
+    /// At most one claim at a time.
+    claims: FuturesUnordered<Claiming>,
+    /// Ids of the items settled lately, and when.
+    settled: HashMap<String, Instant>,
+    /// Ids of the items for sinks not configured (any more).
+    unknown: HashSet<String>,
 }
 
 impl<S: Store> Worker<S> {
@@ -75,6 +95,7 @@ impl<S: Store> Worker<S> {
         sinks: Vec<Arc<Sink>>,
         observer: Arc<dyn DeliveryObserver>,
         retry_for: Duration,
+        claimer: Claimer,
     ) -> Self {
         Worker {
             store,
@@ -91,28 +112,39 @@ impl<S: Store> Worker<S> {
             slotted: HashSet::new(),
             disabled: HashSet::new(),
             saves: saves::Saves::default(),
+            claimer,
+            claims: FuturesUnordered::new(),
+            settled: HashMap::new(),
+            unknown: HashSet::new(),
         }
     }
 
-    /// Delivers items that arrive on `incoming` (and those it starts with)
-    /// until `shutdown`; the deliveries in flight then finish and are
-    /// recorded.
+    /// Delivers what it claims and what arrives on `incoming` until
+    /// `shutdown`, or until `incoming` is closed and nothing it holds is
+    /// pending; the deliveries in flight then finish and are recorded, and
+    /// its claims released.
     pub async fn run(
         mut self,
-        initial: Vec<OutboxItem>,
         mut incoming: mpsc::UnboundedReceiver<OutboxItem>,
         shutdown: CancellationToken,
     ) {
-        for item in initial {
-            self.add(item);
-        }
         let mut sends: FuturesUnordered<Sending> = FuturesUnordered::new();
+        let mut open = true;
+        let mut next_claim = Instant::now();
         loop {
+            if self.claims.is_empty() && Instant::now() >= next_claim {
+                self.claim();
+                next_claim = Instant::now() + self.claimer.lease / 3;
+            }
             let next = self.start_due(&mut sends, Utc::now());
             self.report();
+            if !open && self.pending.is_empty() && self.claims.is_empty() {
+                break;
+            }
             let mut wait = next.map_or(Duration::from_secs(60), |at| {
                 (at - Utc::now()).to_std().unwrap_or_default()
             });
+            wait = wait.min(next_claim.saturating_duration_since(Instant::now()));
             if self.saves.any_failed() {
                 wait = wait.min(SAVE_RETRY);
             }
@@ -121,31 +153,82 @@ impl<S: Store> Worker<S> {
                 Some((item, attempt)) = sends.next(), if !sends.is_empty() => {
                     self.settle(item, attempt);
                 }
-                () = self.saves.answered() => {}
-                item = incoming.recv() => match item {
+                Some(claimed) = self.claims.next(), if !self.claims.is_empty() => {
+                    self.claimed(claimed);
+                }
+                lost = self.saves.answered() => {
+                    if let Some(id) = lost {
+                        self.lost(&id);
+                    }
+                }
+                item = incoming.recv(), if open => match item {
                     Some(item) => self.add(item),
-                    None => break,
+                    None => open = false,
                 },
-                () = tokio::time::sleep(wait) => self.saves.retry(&*self.store),
+                () = tokio::time::sleep(wait) => self.saves.retry(&*self.store, &self.claimer),
             }
         }
         while let Some((item, attempt)) = sends.next().await {
             self.settle(item, attempt);
         }
         self.report();
-        self.saves.finish(&*self.store).await;
+        self.saves.finish(&*self.store, &self.claimer).await;
+        if let Err(e) = self.store.release(&self.claimer).await {
+            tracing::warn!(
+                "releasing the outbox claims: {e}; another worker takes them when they expire"
+            );
+        }
     }
 
+    /// Claims what is due in the store and renews what it holds.
+    fn claim(&mut self) {
+        let now = Instant::now();
+        self.settled
+            .retain(|_, at| now.duration_since(*at) < SETTLED_FOR);
+        let store = Arc::clone(&self.store);
+        let claimer = self.claimer.clone();
+        self.claims.push(Box::pin(
+            async move { store.claim(&claimer, Utc::now()).await },
+        ));
+    }
+
+    fn claimed(&mut self, claimed: Result<Vec<OutboxItem>, StoreError>) {
+        match claimed {
+            Ok(items) => {
+                for item in items {
+                    self.add(item);
+                }
+            }
+            Err(e) => tracing::warn!("claiming outbox items: {e}"),
+        }
+    }
+
+    /// Another worker took `id`'s claim: it is that worker's to send now.
+    fn lost(&mut self, id: &str) {
+        if self.sending.contains(id) {
+            return;
+        }
+        self.pending.retain(|(_, i), _| i != id);
+        self.slotted.remove(id);
+        tracing::info!(item = %id, "another delivery worker holds this notification now");
+    }
+
+    /// Takes an item to deliver, unless it has it already (its copy is as
+    /// new or newer) or settled it lately.
     fn add(&mut self, item: OutboxItem) {
-        if item.state != DeliveryState::Pending {
+        if item.state != DeliveryState::Pending || self.settled.contains_key(&item.id) {
             return;
         }
         if !self.sinks.contains_key(&item.sink) {
-            tracing::warn!(sink = %item.sink, event = %item.event.id, "notification for a sink that is no longer configured; dropping it");
+            // Claimed again at every claim: told once.
+            if self.unknown.insert(item.id.clone()) {
+                tracing::warn!(sink = %item.sink, event = %item.event.id, "notification for a sink that is no longer configured; dropping it");
+            }
             return;
         }
         self.pending
-            .insert((item.created_at, item.id.clone()), item);
+            .entry((item.created_at, item.id.clone()))
+            .or_insert(item);
     }
 
     /// Starts sending the oldest pending item of each incident and sink if
@@ -296,8 +379,9 @@ impl<S: Store> Worker<S> {
             self.pending.insert(key, item.clone());
         } else {
             self.pending.remove(&key);
+            self.settled.insert(item.id.clone(), Instant::now());
         }
-        self.saves.queue(&*self.store, item);
+        self.saves.queue(&*self.store, &self.claimer, item);
     }
 
     fn disable(&mut self, sink: &str) {
@@ -314,7 +398,8 @@ impl<S: Store> Worker<S> {
                 self.slotted.remove(&item.id);
                 item.state = DeliveryState::Disabled;
                 item.last_error = Some("sink disabled after 410 Gone".into());
-                self.saves.queue(&*self.store, item);
+                self.settled.insert(item.id.clone(), Instant::now());
+                self.saves.queue(&*self.store, &self.claimer, item);
             }
         }
     }

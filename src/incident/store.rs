@@ -1,5 +1,7 @@
-//! The storage interface incidents need. `crate::store` implements it with
-//! SQLite; nothing outside that module speaks SQL.
+//! The storage interface incidents need: the engine's and the delivery
+//! worker's atomic operations, not tables. `crate::store::Store` implements
+//! it over each backend; nothing outside that module speaks SQL. Run
+//! history is not here: runs go to the store by their own path.
 
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
@@ -9,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use super::Event;
 use super::machine::CheckState;
-use crate::check::{FastHash, RunResult};
+use crate::check::FastHash;
 
 /// One event for one sink, as the delivery worker tracks it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -62,52 +64,99 @@ pub struct Transition {
     pub outbox: Vec<OutboxItem>,
 }
 
-/// A plain run result and the counters after it; may be written in batches.
-#[derive(Debug, Clone)]
-pub struct RunRecord {
-    pub run_id: String,
-    pub result: RunResult,
-    /// `None` when the run left the check's state as it was.
-    pub state: Option<CheckState>,
-}
-
-/// What a restart resumes from.
+/// What a restart resumes from. Pending notifications are not in it: a
+/// delivery worker claims them ([`Store::claim`]).
 #[derive(Debug, Clone, Default)]
 pub struct Snapshot {
     pub states: HashMap<String, CheckState, FastHash>,
-    /// Items still pending, oldest first.
-    pub outbox: Vec<OutboxItem>,
+}
+
+/// A delivery worker, as its claims on outbox items name it. A claim lasts
+/// `lease` from when it was taken or last renewed; after that another
+/// worker may take the item.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Claimer {
+    pub id: String,
+    pub lease: std::time::Duration,
+}
+
+impl Claimer {
+    /// A claimer of its own (`worker_…`), e.g. one per process.
+    pub fn new(lease: std::time::Duration) -> Claimer {
+        Claimer {
+            id: super::new_id("worker"),
+            lease,
+        }
+    }
+
+    /// When a claim taken or renewed at `now` runs out.
+    pub fn until(&self, now: DateTime<Utc>) -> DateTime<Utc> {
+        chrono::TimeDelta::from_std(self.lease)
+            .ok()
+            .and_then(|lease| now.checked_add_signed(lease))
+            .unwrap_or(DateTime::<Utc>::MAX_UTC)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("store: {0}")]
 pub struct StoreError(pub String);
 
-/// Durable state for incidents. Every method is async so that no caller
-/// blocks an async worker on disk I/O.
+/// Durable state for incidents. Every method that writes is one atomic
+/// operation of the domain, so a backend can fence it in one transaction;
+/// those that wait are async, so that no caller blocks an async worker on
+/// I/O.
+///
+/// Outbox items are delivered in order per incident and sink (a *pair*):
+/// a worker holds a pair's pending items by claiming them, and a claim names
+/// the worker and expires ([`Claimer`]), so a pair is sent by one worker at
+/// a time and a stopped worker's pairs pass to another.
 pub trait Store: Send + Sync + 'static {
-    /// Check states and undelivered notifications, to resume after a restart.
+    /// Check states, to resume after a restart.
     fn load(&self) -> impl Future<Output = Result<Snapshot, StoreError>> + Send;
-    /// Writes the incident, the check's state and the outbox rows in one
-    /// transaction, durably, before returning. Committing the same
-    /// transition again (a reconcile after an outage) is harmless.
-    fn commit(&self, t: Transition) -> impl Future<Output = Result<(), StoreError>> + Send;
-    /// Records a run and the check's counters after it; may be batched.
-    fn record_run(&self, r: RunRecord) -> impl Future<Output = Result<(), StoreError>> + Send;
-    /// Queues a run to be recorded with the next batch and returns at once:
-    /// the engine must not wait for a transaction per run. Failures show in
-    /// [`Store::healthy`].
-    fn queue_run(&self, r: RunRecord) -> Result<(), StoreError>;
+    /// Writes the incident, the check's state, the timeline event and the
+    /// outbox rows in one transaction, durably, before returning, and in it
+    /// claims for `claimer` the pairs of the new rows that no other live
+    /// claim holds. Returns the pending items of those pairs, oldest first
+    /// (older ones included, so they go out before the new ones): what
+    /// `claimer` is to deliver. Committing the same transition again (a
+    /// reconcile after an outage) is harmless. Queued at the call, not when
+    /// the future is first polled: commits are written in the order they
+    /// were made, and the caller need not wait for one before the next.
+    fn commit(
+        &self,
+        t: Transition,
+        claimer: &Claimer,
+    ) -> impl Future<Output = Result<Vec<OutboxItem>, StoreError>> + Send + 'static;
+    /// Queues a check's state after a run to be written with the next batch
+    /// and returns at once. Failures show in [`Store::healthy`].
+    fn queue_state(&self, check: &str, state: &CheckState) -> Result<(), StoreError>;
     /// Whether the last write succeeded.
     fn healthy(&self) -> bool;
+    /// Claims for `claimer`, until `now` plus its lease, every pending item
+    /// of the pairs that no other live claim holds and whose oldest pending
+    /// item is due by `now`, and renews the claims it holds. Returns every
+    /// pending item `claimer` now holds, oldest first.
+    fn claim(
+        &self,
+        claimer: &Claimer,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Vec<OutboxItem>, StoreError>> + Send;
     /// Queues a delivery attempt's outcome (the item as it now is) to be
     /// written after everything queued before it, and returns at once: the
     /// future only tells whether it was written, and dropping it cancels
-    /// nothing. Delivery does not wait for the store between sends.
+    /// nothing. Delivery does not wait for the store between sends. The
+    /// write renews `claimer`'s claim; it is refused, and the future yields
+    /// `false`, when another worker has taken the item's claim (or settled
+    /// it) since: the item is that worker's now.
     fn update_delivery(
         &self,
+        claimer: &Claimer,
         item: OutboxItem,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send + 'static;
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send + 'static;
+    /// Lets go of `claimer`'s claims on pending items (it stops), so another
+    /// worker takes them at once rather than when they expire.
+    fn release(&self, claimer: &Claimer) -> impl Future<Output = Result<(), StoreError>> + Send;
     /// Drops a check's state (it was removed and its incident resolved).
     fn forget_check(&self, check: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
     /// How many incidents of each check were declared since `since`.

@@ -19,7 +19,7 @@ use super::{ActionError, ServerState, error};
 use crate::check::{Outcome, Reason, RunResult};
 use crate::incident::Incident;
 use crate::incident::store::OutboxItem;
-use crate::store::{EventRow, Reader, open_reader};
+use crate::store::{EventRow, Reader};
 use crate::view::{CheckView, IncidentRef};
 
 /// Runs in a check's detail unless `?runs=` says otherwise, and at most.
@@ -355,19 +355,20 @@ fn action(answer: Result<serde_json::Value, ActionError>) -> Response {
     }
 }
 
-/// Runs `read` on a reader of its own on the blocking pool: a reader is one
-/// SQLite connection, cheap to open and not shareable between threads.
+/// Runs `read` on a reader of its own on the blocking pool: a reader is
+/// synchronous, and SQLite's is one connection, cheap to open and not
+/// shareable between threads.
 pub(super) async fn with_reader<T: Send + 'static>(
     s: &ServerState,
     read: impl FnOnce(&Reader) -> Result<T, crate::incident::store::StoreError> + Send + 'static,
 ) -> Result<T, Response> {
-    let Some(path) = s.store_path.clone() else {
+    let Some(backend) = s.store.clone() else {
         return Err(error(
             StatusCode::SERVICE_UNAVAILABLE,
             "this server has no store",
         ));
     };
-    let answer = tokio::task::spawn_blocking(move || open_reader(&path).and_then(|r| read(&r)))
+    let answer = tokio::task::spawn_blocking(move || Reader::open(&backend).and_then(|r| read(&r)))
         .await
         .map_err(|e| {
             tracing::error!(error = %e, "reading the store failed");

@@ -41,10 +41,12 @@ pub struct SecretError {
 
 impl ServerState {
     /// The state for `config`, its secrets read now from `secrets` (the
-    /// environment, with the daemon's fallbacks) and files.
+    /// environment, with the daemon's fallbacks) and files, reading from
+    /// `store`.
     pub fn from_config(
         config: &Config,
         secrets: &Secrets,
+        store: Option<crate::store::Backend>,
         metrics: Metrics,
         view: View,
         actions: Arc<dyn Actions>,
@@ -70,7 +72,7 @@ impl ServerState {
             metrics,
             view,
             actions,
-            store_path: Some(config.store_path.clone()),
+            store,
             api_token,
             metrics_auth,
             exposed: !config.listen.ip().is_loopback(),

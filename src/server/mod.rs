@@ -17,7 +17,6 @@ mod tests;
 mod throttle;
 
 use std::future::Future;
-use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::Arc;
 
@@ -61,9 +60,9 @@ pub struct ServerState {
     pub metrics: Metrics,
     pub view: View,
     pub actions: Arc<dyn Actions>,
-    /// The SQLite store, read per request; without it, incident history and
+    /// The store, read per request; without it, incident history and
     /// recent runs answer 503 and the status page shows what the view has.
-    pub store_path: Option<PathBuf>,
+    pub store: Option<crate::store::Backend>,
     /// When set, every `/api` call must carry `Authorization: Bearer` it.
     pub api_token: Option<String>,
     /// When set, `/metrics` asks for these credentials.

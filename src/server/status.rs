@@ -2,8 +2,8 @@
 //! one column that reads on a phone. Open incidents first, then the
 //! critical features, the others, and the incident history.
 
+use crate::store::{Backend, Reader};
 use std::fmt::Write as _;
-use std::path::Path;
 
 use axum::extract::State;
 use axum::http::{StatusCode, header};
@@ -25,8 +25,8 @@ const MESSAGE: usize = 320;
 
 pub(super) async fn page(State(s): State<ServerState>) -> Response {
     let view = s.view.clone();
-    let store = s.store_path.clone();
-    match tokio::task::spawn_blocking(move || render(&view, store.as_deref(), Utc::now())).await {
+    let store = s.store.clone();
+    match tokio::task::spawn_blocking(move || render(&view, store.as_ref(), Utc::now())).await {
         Ok(html) => (
             [
                 (header::CONTENT_TYPE, "text/html; charset=utf-8"),
@@ -95,9 +95,9 @@ impl Health {
 /// Open incidents and the latest ones, from the store.
 type History = Result<(Vec<Incident>, Vec<Incident>), String>;
 
-fn history(store: Option<&Path>) -> History {
-    let path = store.ok_or("no store is configured")?;
-    let reader = crate::store::open_reader(path).map_err(|e| e.to_string())?;
+fn history(store: Option<&Backend>) -> History {
+    let backend = store.ok_or("no store is configured")?;
+    let reader = Reader::open(backend).map_err(|e| e.to_string())?;
     let open = reader.incidents(true, 50).map_err(|e| e.to_string())?;
     let recent = reader
         .incidents(false, HISTORY)
@@ -106,7 +106,7 @@ fn history(store: Option<&Path>) -> History {
 }
 
 /// The whole page, as of `now`.
-pub(super) fn render(view: &View, store: Option<&Path>, now: DateTime<Utc>) -> String {
+pub(super) fn render(view: &View, store: Option<&Backend>, now: DateTime<Utc>) -> String {
     let history = history(store);
     if let Err(e) = &history {
         tracing::debug!(error = %e, "the status page shows no incident history");

@@ -31,7 +31,7 @@ fn state(view: View) -> ServerState {
         metrics: Metrics::new(),
         view,
         actions: Arc::new(Nothing),
-        store_path: None,
+        store: None,
         api_token: None,
         metrics_auth: None,
         exposed: false,

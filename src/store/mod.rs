@@ -1,61 +1,53 @@
-//! SQLite state behind [`Store`]: run history, incidents and their
-//! timeline, check states and the outbox. Nothing outside this module speaks
-//! SQL.
+//! The store: run history, incidents and their timeline, check states and
+//! the outbox. Callers see two interfaces, [`Store`] to write and [`Reader`]
+//! to read; only a backend (today [`sqlite`]) knows its query language.
 //!
-//! One thread owns the writing connection; the async methods queue a request
-//! and await its answer, so no async worker ever waits on the disk. Run
-//! results are written in batches; a transition is committed on its own and
-//! answered only once it is durable. The CLI and the HTTP API read through
-//! [`Reader`], a separate connection that never writes.
+//! Both are enums over the backends, not traits. The writer is async: the
+//! next backend, PostgreSQL through tokio-postgres, is, and SQLite's writer
+//! thread answers through a oneshot. `async fn` in a trait is not
+//! dyn-compatible, and boxed futures would cost an allocation per call; a
+//! `match` costs none, which counts on the per-run path
+//! ([`Store::queue_run`]), and a new variant is a backend the compiler
+//! makes every method handle. The reader is synchronous: its callers (the
+//! CLI, the API and the status page, off the async workers) read a
+//! snapshot and return, and a PostgreSQL reader can use the blocking
+//! `postgres` client the same way.
+//!
+//! The incident engine and the delivery worker write through
+//! [`crate::incident::store::Store`], the interface that module defines
+//! for what it needs; [`Store`] implements it. Runs have their own path:
+//! the daemon queues each counted run here ([`Store::queue_run`]) as it
+//! hands the same record to the engine, which writes states and incidents.
+//!
+//! A new backend: a module beside [`sqlite`], a variant in [`Backend`],
+//! [`Store`] and [`Reader`], and a test that passes it to the conformance
+//! suite (`tests/store_conformance/`).
 
-mod read;
-mod rows;
-mod schema;
-mod sql;
-mod writer;
+pub mod sqlite;
 
-use std::fmt::Display;
+use std::collections::BTreeMap;
 use std::future::Future;
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, mpsc};
-use std::thread::JoinHandle;
-use std::time::Duration;
+use std::path::PathBuf;
+use std::sync::Arc;
 
-use tokio::sync::oneshot;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
 
-pub use read::{EventRow, IncidentDetail, Reader, open_reader};
+use crate::check::{RunRecord, RunResult};
+use crate::incident::machine::CheckState;
+use crate::incident::store::{Claimer, OutboxItem, Snapshot, Transition};
+use crate::incident::{EventKind, Incident};
 
-use crate::incident::store::{OutboxItem, RunRecord, Snapshot, Store, StoreError, Transition};
-use rows::{CommitRows, OutboxRow, RunRow};
-use writer::{Reply, Request, Writer};
+pub use crate::incident::store::StoreError;
 
 /// Runs kept per check unless the configuration says otherwise.
 pub const DEFAULT_HISTORY: usize = 1000;
 
-/// How long a connection waits for another one's lock before giving up.
-const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// A handle on the store; clones share the writer thread. Dropping the last
-/// one writes what is queued and stops the thread (blocking until it has);
-/// [`SqliteStore::close`] does the same without blocking.
-#[derive(Debug, Clone)]
-pub struct SqliteStore {
-    inner: Arc<Handle>,
-}
-
-#[derive(Debug)]
-struct Handle {
-    tx: mpsc::Sender<Request>,
-    thread: Option<JoinHandle<()>>,
-    healthy: Arc<AtomicBool>,
-    path: PathBuf,
-}
-
-/// Opens (creating it and its directory if needed) and migrates the
-/// database at `path`, keeping the last `history_per_check` runs per check.
-pub fn open(path: &Path, retention: impl Into<Retention>) -> Result<SqliteStore, StoreError> {
-    SqliteStore::open(path, retention)
+/// Where the store is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Backend {
+    /// A SQLite database file (created with its directory if missing).
+    Sqlite(PathBuf),
 }
 
 /// How much run history is kept. Runs that incidents refer to are kept
@@ -76,163 +68,200 @@ impl From<usize> for Retention {
     }
 }
 
-impl SqliteStore {
-    /// Same as [`open`].
-    pub fn open(path: &Path, retention: impl Into<Retention>) -> Result<SqliteStore, StoreError> {
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| {
-                StoreError(format!("creating the directory {}: {e}", dir.display()))
-            })?;
+/// One event on an incident's timeline.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct EventRow {
+    pub id: String,
+    pub incident_id: String,
+    pub kind: EventKind,
+    pub at: DateTime<Utc>,
+}
+
+/// An incident, its timeline and its notifications with their delivery state.
+pub type IncidentDetail = (Incident, Vec<EventRow>, Vec<OutboxItem>);
+
+/// The writing side. Clones share one connection (or pool); dropping the
+/// last one writes what is queued, blocking until it has;
+/// [`Store::close`] does the same without blocking.
+#[derive(Debug, Clone)]
+pub enum Store {
+    Sqlite(sqlite::SqliteStore),
+}
+
+impl Store {
+    /// Opens the store (creating and migrating it if needed), keeping run
+    /// history as `retention` says.
+    pub fn open(backend: &Backend, retention: impl Into<Retention>) -> Result<Store, StoreError> {
+        match backend {
+            Backend::Sqlite(path) => Ok(Store::Sqlite(sqlite::SqliteStore::open(
+                path,
+                retention.into(),
+            )?)),
         }
-        let conn = schema::open_writer(path)?;
-        let healthy = Arc::new(AtomicBool::new(true));
-        let writer = Writer {
-            conn,
-            path: path.to_owned(),
-            retention: retention.into(),
-            since_prune: Default::default(),
-            healthy: Arc::clone(&healthy),
-        };
-        let (tx, rx) = mpsc::channel();
-        let thread = std::thread::Builder::new()
-            .name("store-writer".to_owned())
-            .spawn(move || writer.run(rx))
-            .map_err(|e| StoreError(format!("starting the writer thread: {e}")))?;
-        Ok(SqliteStore {
-            inner: Arc::new(Handle {
-                tx,
-                thread: Some(thread),
-                healthy,
-                path: path.to_owned(),
-            }),
-        })
     }
 
-    pub fn path(&self) -> &Path {
-        &self.inner.path
+    /// Queues a counted run to be recorded with the next batch and returns
+    /// at once: nobody waits for a transaction per run. Failures show in
+    /// [`Store::is_healthy`].
+    pub fn queue_run(&self, run: Arc<RunRecord>) -> Result<(), StoreError> {
+        match self {
+            Store::Sqlite(s) => s.queue_run(run),
+        }
+    }
+
+    /// Records a run and returns once it is written (with everything queued
+    /// before it).
+    pub async fn record_run(&self, run: Arc<RunRecord>) -> Result<(), StoreError> {
+        match self {
+            Store::Sqlite(s) => s.record_run(run).await,
+        }
     }
 
     /// Whether the last write succeeded (`scarecrow_store_up`).
     pub fn is_healthy(&self) -> bool {
-        self.inner.healthy.load(Ordering::Relaxed)
+        match self {
+            Store::Sqlite(s) => s.is_healthy(),
+        }
     }
 
-    /// Writes everything queued, closes the database and stops the writer.
-    /// Calls made afterwards, through any clone, fail with "store is closed".
+    /// Writes everything queued and closes. Calls made afterwards, through
+    /// any clone, fail with "store is closed".
     pub async fn close(&self) {
-        let (reply, done) = oneshot::channel();
-        if self.inner.tx.send(Request::Close(Some(reply))).is_ok() {
-            let _ = done.await;
-        }
-    }
-
-    async fn ask<T>(&self, request: impl FnOnce(Reply<T>) -> Request) -> Result<T, StoreError> {
-        let (reply, answer) = oneshot::channel();
-        self.inner.tx.send(request(reply)).map_err(|_| closed())?;
-        answer.await.map_err(|_| closed())?
-    }
-}
-
-impl Drop for Handle {
-    fn drop(&mut self) {
-        let _ = self.tx.send(Request::Close(None));
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
+        match self {
+            Store::Sqlite(s) => s.close().await,
         }
     }
 }
 
-impl Store for SqliteStore {
+impl crate::incident::store::Store for Store {
     async fn load(&self) -> Result<Snapshot, StoreError> {
-        self.ask(Request::Load).await
+        match self {
+            Store::Sqlite(s) => s.load().await,
+        }
     }
 
-    async fn commit(&self, t: Transition) -> Result<(), StoreError> {
-        let rows = Box::new(CommitRows::new(&t)?);
-        self.ask(|reply| Request::Commit(rows, reply)).await
+    fn commit(
+        &self,
+        t: Transition,
+        claimer: &Claimer,
+    ) -> impl Future<Output = Result<Vec<OutboxItem>, StoreError>> + Send + 'static {
+        match self {
+            Store::Sqlite(s) => s.commit(t, claimer),
+        }
     }
 
-    async fn record_run(&self, r: RunRecord) -> Result<(), StoreError> {
-        let row = Box::new(RunRow::new(r)?);
-        self.ask(|reply| Request::Run(row, Some(reply))).await
-    }
-
-    fn queue_run(&self, r: RunRecord) -> Result<(), StoreError> {
-        let row = Box::new(RunRow::new(r)?);
-        // No reply: the writer batches queued runs, and its outcome shows in
-        // `healthy`.
-        self.inner
-            .tx
-            .send(Request::Run(row, None))
-            .map_err(|_| closed())
+    fn queue_state(&self, check: &str, state: &CheckState) -> Result<(), StoreError> {
+        match self {
+            Store::Sqlite(s) => s.queue_state(check, state),
+        }
     }
 
     fn healthy(&self) -> bool {
         self.is_healthy()
     }
 
+    async fn claim(
+        &self,
+        claimer: &Claimer,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<OutboxItem>, StoreError> {
+        match self {
+            Store::Sqlite(s) => s.claim(claimer, now).await,
+        }
+    }
+
     fn update_delivery(
         &self,
+        claimer: &Claimer,
         item: OutboxItem,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send + 'static {
-        // Queued now, not when the future is first polled: the writer takes
-        // an item's updates in the order they were made.
-        let queued = OutboxRow::new(&item).and_then(|row| {
-            let (reply, answer) = oneshot::channel();
-            self.inner
-                .tx
-                .send(Request::Delivery(Box::new(row), reply))
-                .map_err(|_| closed())?;
-            Ok(answer)
-        });
-        async move { queued?.await.map_err(|_| closed())? }
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send + 'static {
+        match self {
+            Store::Sqlite(s) => s.update_delivery(claimer, item),
+        }
+    }
+
+    async fn release(&self, claimer: &Claimer) -> Result<(), StoreError> {
+        match self {
+            Store::Sqlite(s) => s.release(claimer).await,
+        }
     }
 
     async fn forget_check(&self, check: &str) -> Result<(), StoreError> {
-        let check = check.to_owned();
-        self.ask(|reply| Request::Forget(check, reply)).await
+        match self {
+            Store::Sqlite(s) => s.forget_check(check).await,
+        }
     }
 
     async fn incident_counts(
         &self,
-        since: chrono::DateTime<chrono::Utc>,
-    ) -> Result<std::collections::BTreeMap<String, u64>, StoreError> {
-        // A reader of its own: the writer's queue may be long, and every
-        // commit awaited before this call is visible to a new read.
-        let path = self.inner.path.clone();
-        tokio::task::spawn_blocking(move || open_reader(&path)?.incident_counts(since))
-            .await
-            .map_err(|e| StoreError(format!("counting incidents: {e}")))?
+        since: DateTime<Utc>,
+    ) -> Result<BTreeMap<String, u64>, StoreError> {
+        match self {
+            Store::Sqlite(s) => s.incident_counts(since).await,
+        }
     }
 }
 
-fn closed() -> StoreError {
-    StoreError("store is closed".to_owned())
+/// The reading side, for the CLI, the API and the status page: plain
+/// synchronous calls, usable while a daemon writes. Run it off the async
+/// workers.
+#[derive(Debug)]
+pub enum Reader {
+    Sqlite(sqlite::Reader),
 }
 
-/// `{doing} in {path}: {cause}`, e.g. `committing incident.declared inc_… in
-/// /var/lib/scarecrow/state.db: database is locked`.
-fn db_error(doing: &str, path: &Path, cause: impl Display) -> StoreError {
-    StoreError(format!("{doing} in {}: {cause}", path.display()))
-}
+impl Reader {
+    /// Opens the store for reading. It must exist and have this build's
+    /// schema: a reader never creates or migrates.
+    pub fn open(backend: &Backend) -> Result<Reader, StoreError> {
+        match backend {
+            Backend::Sqlite(path) => Ok(Reader::Sqlite(sqlite::Reader::open(path)?)),
+        }
+    }
 
-/// [`db_error`] for `map_err`.
-fn failed<'a>(doing: &'a str, path: &'a Path) -> impl FnOnce(rusqlite::Error) -> StoreError + 'a {
-    move |e| db_error(doing, path, e)
-}
+    /// Incidents, newest declared first; only unresolved ones if `open_only`.
+    pub fn incidents(&self, open_only: bool, limit: usize) -> Result<Vec<Incident>, StoreError> {
+        match self {
+            Reader::Sqlite(r) => r.incidents(open_only, limit),
+        }
+    }
 
-/// Reading failed: SQLite did, or a stored value no longer decodes.
-#[derive(Debug, thiserror::Error)]
-enum DbError {
-    #[error(transparent)]
-    Sql(#[from] rusqlite::Error),
-    #[error("{0} is not valid JSON: {1}")]
-    Json(String, serde_json::Error),
-    /// Valid JSON or text, but not a value this build knows.
-    #[error("{0}: {1}")]
-    Invalid(String, String),
-}
+    /// One incident with its timeline and its notifications as they stand,
+    /// read from one snapshot; `None` if there is no such incident.
+    pub fn incident(&self, id: &str) -> Result<Option<IncidentDetail>, StoreError> {
+        match self {
+            Reader::Sqlite(r) => r.incident(id),
+        }
+    }
 
-fn decode<T: serde::de::DeserializeOwned>(what: &str, json: &str) -> Result<T, DbError> {
-    serde_json::from_str(json).map_err(|e| DbError::Json(what.to_owned(), e))
+    /// Runs of `check` that started between `from` and `to`, oldest first,
+    /// with their ids: the timeline of an incident.
+    pub fn runs_between(
+        &self,
+        check: &str,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<(String, RunResult)>, StoreError> {
+        match self {
+            Reader::Sqlite(r) => r.runs_between(check, from, to, limit),
+        }
+    }
+
+    /// How many incidents each check had declared since `since`.
+    pub fn incident_counts(
+        &self,
+        since: DateTime<Utc>,
+    ) -> Result<BTreeMap<String, u64>, StoreError> {
+        match self {
+            Reader::Sqlite(r) => r.incident_counts(since),
+        }
+    }
+
+    /// The last `limit` runs of `check`, newest first.
+    pub fn recent_runs(&self, check: &str, limit: usize) -> Result<Vec<RunResult>, StoreError> {
+        match self {
+            Reader::Sqlite(r) => r.recent_runs(check, limit),
+        }
+    }
 }

@@ -6,42 +6,31 @@ use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
-use serde::Serialize;
 
 use super::{DbError, db_error, decode, schema};
 use crate::check::{Outcome, Reason, RunResult, from_millis};
-use crate::incident::store::{OutboxItem, StoreError};
-use crate::incident::{EventKind, Incident};
+use crate::incident::Incident;
+use crate::incident::store::StoreError;
+use crate::store::{EventRow, IncidentDetail};
 
-/// One event on an incident's timeline.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct EventRow {
-    pub id: String,
-    pub incident_id: String,
-    pub kind: EventKind,
-    pub at: DateTime<Utc>,
-}
-
-/// An incident, its timeline and its notifications with their delivery state.
-pub type IncidentDetail = (Incident, Vec<EventRow>, Vec<OutboxItem>);
-
-/// A read-only view of the store.
+/// A read-only connection to the database; the methods are those of
+/// [`crate::store::Reader`].
 #[derive(Debug)]
 pub struct Reader {
     conn: Connection,
     path: PathBuf,
 }
 
-/// Opens the database at `path` for reading. It must exist and have this
-/// build's schema: a reader never creates or migrates.
-pub fn open_reader(path: &Path) -> Result<Reader, StoreError> {
-    Ok(Reader {
-        conn: schema::open_reader(path)?,
-        path: path.to_owned(),
-    })
-}
-
 impl Reader {
+    /// Opens the database at `path` for reading. It must exist and have
+    /// this build's schema: a reader never creates or migrates.
+    pub fn open(path: &Path) -> Result<Reader, StoreError> {
+        Ok(Reader {
+            conn: schema::open_reader(path)?,
+            path: path.to_owned(),
+        })
+    }
+
     /// Incidents, newest declared first; only unresolved ones if `open_only`.
     pub fn incidents(&self, open_only: bool, limit: usize) -> Result<Vec<Incident>, StoreError> {
         let sql = if open_only {

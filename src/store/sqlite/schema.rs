@@ -10,7 +10,7 @@ use crate::incident::store::StoreError;
 
 /// Applied in order, each in its own transaction; never edit a shipped one,
 /// append a new one.
-const MIGRATIONS: &[&str] = &[V1, V2];
+const MIGRATIONS: &[&str] = &[V1, V2, V3];
 
 /// Timestamps are RFC 3339 UTC with nine fractional digits, so text order is
 /// time order. The JSON columns hold the whole value and the others are
@@ -111,6 +111,16 @@ INSERT INTO runs_v2
 DROP TABLE runs;
 ALTER TABLE runs_v2 RENAME TO runs;
 CREATE INDEX runs_by_check ON runs (check_name, seq);
+";
+
+/// Outbox claims: the worker that holds a pending item (`claimed_by`) and
+/// until when (`claimed_until`, a timestamp like the others); an item no
+/// one holds has neither. Items are claimed by incident and sink.
+const V3: &str = "
+ALTER TABLE outbox ADD COLUMN claimed_by TEXT;
+ALTER TABLE outbox ADD COLUMN claimed_until TEXT;
+CREATE INDEX outbox_pending_pair ON outbox (incident_id, sink, created_at, id)
+    WHERE state = 'pending';
 ";
 
 /// WAL pages between automatic checkpoints (see `open_writer`).

@@ -5,10 +5,12 @@
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 
-use crate::check::Outcome;
+use std::sync::Arc;
+
+use crate::check::{Outcome, RunRecord};
 use crate::incident::Incident;
 use crate::incident::machine::CheckState;
-use crate::incident::store::{DeliveryState, OutboxItem, RunRecord, StoreError, Transition};
+use crate::incident::store::{Claimer, DeliveryState, OutboxItem, StoreError, Transition};
 
 /// RFC 3339, UTC, always nine fractional digits: text order is time order.
 pub(super) fn ts(t: &DateTime<Utc>) -> String {
@@ -45,7 +47,7 @@ pub(super) struct StateRow {
 }
 
 impl StateRow {
-    fn new(check: &str, state: &CheckState) -> Result<StateRow, StoreError> {
+    pub fn new(check: &str, state: &CheckState) -> Result<StateRow, StoreError> {
         Ok(StateRow {
             check: check.to_owned(),
             json: json(|| format!("the state of check {check:?}"), state)?,
@@ -53,50 +55,46 @@ impl StateRow {
     }
 }
 
+/// A run's columns that are not plain copies of the record, which the row
+/// shares with the engine rather than copying its strings.
 #[derive(Debug)]
 pub(super) struct RunRow {
-    pub run_id: String,
-    pub check: String,
+    pub run: Arc<RunRecord>,
     pub started_at: String,
     pub duration_ms: f64,
     pub result: &'static str,
     pub reason: Option<&'static str>,
-    pub step: Option<String>,
-    pub message: Option<String>,
     pub json: String,
-    pub state: Option<StateRow>,
 }
 
 impl RunRow {
-    /// Takes the record: its strings move into the row, not copied.
-    pub fn new(r: RunRecord) -> Result<RunRow, StoreError> {
-        let res = r.result;
-        let (result, reason, step, message) = match res.outcome {
-            Outcome::Success => ("success", None, None, None),
-            Outcome::Failure {
-                reason,
-                step,
-                message,
-            } => ("failure", Some(reason.as_str()), step, Some(message)),
+    pub fn new(run: Arc<RunRecord>) -> Result<RunRow, StoreError> {
+        let res = &run.result;
+        let (result, reason) = match &res.outcome {
+            Outcome::Success => ("success", None),
+            Outcome::Failure { reason, .. } => ("failure", Some(reason.as_str())),
         };
-        let json = json(|| format!("the steps of run {}", r.run_id), &res.steps)?;
-        let state = r
-            .state
-            .as_ref()
-            .map(|s| StateRow::new(&res.check, s))
-            .transpose()?;
+        let json = json(|| format!("the steps of run {}", run.run_id), &res.steps)?;
         Ok(RunRow {
-            run_id: r.run_id,
-            check: res.check,
             started_at: ts(&res.started_at),
             duration_ms: crate::check::millis(res.duration),
             result,
             reason,
-            step,
-            message,
             json,
-            state,
+            run,
         })
+    }
+
+    pub fn check(&self) -> &str {
+        &self.run.result.check
+    }
+
+    /// The failing step and the failure's message, if it failed.
+    pub fn failure(&self) -> (Option<&str>, Option<&str>) {
+        match &self.run.result.outcome {
+            Outcome::Success => (None, None),
+            Outcome::Failure { step, message, .. } => (step.as_deref(), Some(message)),
+        }
     }
 }
 
@@ -186,19 +184,40 @@ pub(super) struct EventRow {
     pub at: String,
 }
 
-/// Everything one [`Transition`] writes.
+/// A claim as the writer stores it: who, until when, and the time it was
+/// taken at, against which other claims count as live or expired.
+#[derive(Debug)]
+pub(super) struct ClaimRow {
+    pub claimer: String,
+    pub until: String,
+    pub now: String,
+}
+
+impl ClaimRow {
+    pub fn new(claimer: &Claimer, now: DateTime<Utc>) -> ClaimRow {
+        ClaimRow {
+            claimer: claimer.id.clone(),
+            until: ts(&claimer.until(now)),
+            now: ts(&now),
+        }
+    }
+}
+
+/// Everything one [`Transition`] writes, and the claim on its outbox rows.
 #[derive(Debug)]
 pub(super) struct CommitRows {
     pub state: StateRow,
     pub incident: IncidentRow,
     pub event: EventRow,
     pub outbox: Vec<OutboxRow>,
+    pub claim: ClaimRow,
 }
 
 impl CommitRows {
-    pub fn new(t: &Transition) -> Result<CommitRows, StoreError> {
+    pub fn new(t: &Transition, claim: ClaimRow) -> Result<CommitRows, StoreError> {
         let e = &t.event;
         Ok(CommitRows {
+            claim,
             state: StateRow::new(&t.check, &t.state)?,
             incident: IncidentRow::new(&e.incident, &e.at)?,
             event: EventRow {
