@@ -1,6 +1,8 @@
 //! Cookies, random tokens and the double-submit CSRF check shared by the forms.
 
 use std::hash::{BuildHasher, Hasher, RandomState};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::http::header::{COOKIE, SET_COOKIE};
@@ -12,10 +14,21 @@ use super::layout::{escape, page};
 /// The pre-session cookie a form's hidden `csrf` field must match.
 pub(super) const CSRF_COOKIE: &str = "demo_csrf";
 
+/// The site's token counter: the forms' CSRF tokens and the login's session ids.
+#[derive(Clone, Default)]
+pub(super) struct Tokens(Arc<AtomicU64>);
+
+impl Tokens {
+    /// A fresh token.
+    pub(super) fn issue(&self) -> String {
+        token(self.0.fetch_add(1, Ordering::Relaxed))
+    }
+}
+
 /// A 128-bit hex token. `RandomState` is seeded from the OS once per thread and
 /// re-keyed on every `new()`, so tokens are unguessable without a new dependency;
 /// the counter and clock only keep two tokens from the same keys apart.
-pub(super) fn token(counter: u64) -> String {
+fn token(counter: u64) -> String {
     let nanos = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos());

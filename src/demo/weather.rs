@@ -8,8 +8,14 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Datelike, NaiveDate, TimeDelta, Utc};
 
-use super::DemoSite;
 use super::layout::{escape, page};
+use super::shared::Shared;
+
+/// The weather feature's state: whether, and how, its feed is broken.
+#[derive(Clone, Default)]
+pub(super) struct Weather {
+    pub(super) fault: Shared<Option<WeatherFault>>,
+}
 
 /// How the weather page is broken.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -38,9 +44,9 @@ impl WeatherFault {
     }
 }
 
-pub(super) async fn show(State(site): State<DemoSite>) -> Response {
+pub(super) async fn show(State(weather): State<Weather>) -> Response {
     let now = Utc::now();
-    match site.faults().weather {
+    match weather.fault.get() {
         None => page("Weather", &forecast_html(now, false)).into_response(),
         Some(WeatherFault::Stale) => page("Weather", &forecast_html(now, true)).into_response(),
         Some(WeatherFault::Error) => (
