@@ -17,4 +17,5 @@ pub mod schedule;
 pub mod server;
 pub mod store;
 pub mod template;
+pub mod text;
 pub mod view;

@@ -9,7 +9,8 @@ use axum::http::header::{COOKIE, SET_COOKIE};
 use axum::http::{HeaderMap, HeaderName, StatusCode};
 use axum::response::{IntoResponse, Response};
 
-use super::layout::{escape, page};
+use super::layout::page;
+use crate::text::EscapeHtml;
 
 /// The pre-session cookie a form's hidden `csrf` field must match.
 pub(super) const CSRF_COOKIE: &str = "demo_csrf";
@@ -73,7 +74,7 @@ pub(super) fn rejected(form_path: &str) -> Response {
     let body = format!(
         "<h1>Forbidden</h1>\n<p class=\"error\">Invalid or missing CSRF token</p>\n\
 <p>Your session may have expired. <a href=\"{}\">Reload the form</a> and try again.</p>",
-        escape(form_path)
+        EscapeHtml(form_path)
     );
     (StatusCode::FORBIDDEN, page("Forbidden", &body)).into_response()
 }

@@ -12,8 +12,9 @@ use chrono::{DateTime, Datelike, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::csrf::{self, Tokens};
-use super::layout::{escape, page};
+use super::layout::page;
 use super::shared::Shared;
+use crate::text::EscapeHtml;
 
 const LITERS: RangeInclusive<u32> = 500..=10_000;
 /// (form value, label)
@@ -197,11 +198,12 @@ fn form_html(
         .map(|(field, e)| {
             format!(
                 "<p class=\"error\" data-field=\"{field}\">{}</p>\n",
-                escape(e)
+                EscapeHtml(e)
             )
         })
         .collect();
-    let value = |field: &Option<String>| escape(field.as_deref().unwrap_or_default());
+    let value =
+        |field: &Option<String>| EscapeHtml(field.as_deref().unwrap_or_default()).to_string();
     let (min, max) = (LITERS.start(), LITERS.end());
     // The broken switch simulates a deploy that dropped this field from the template.
     let liters = match with_liters {
@@ -230,7 +232,7 @@ No login required: members and non-members order the same way.</p>\n{errors}\
 <input id=\"postcode\" name=\"postcode\" type=\"text\" value=\"{}\" required>\n\
 <label><input type=\"checkbox\" name=\"test_order\" value=\"1\"{}> Test order (not delivered)</label>\n\
 <button type=\"submit\">Place order</button>\n</form>",
-        escape(token),
+        EscapeHtml(token),
         value(&values.postcode),
         flag(values.test_order.is_some(), " checked"),
     )
@@ -252,10 +254,10 @@ fn receipt_html(order: &Order) -> String {
 <tr><th>Product</th><td>{}</td></tr>\n<tr><th>Quantity</th><td>{} liters</td></tr>\n\
 <tr><th>Postcode</th><td>{}</td></tr>\n<tr><th>Delivery</th><td>{delivery}</td></tr>\n\
 </table>\n<p><a href=\"/diesel/order\">Place another order</a></p>",
-        escape(&order.number),
+        EscapeHtml(&order.number),
         draft.label,
         draft.liters,
-        escape(&draft.postcode),
+        EscapeHtml(&draft.postcode),
     )
 }
 

@@ -11,8 +11,9 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
 use super::csrf::{self, Tokens};
-use super::layout::{escape, page};
+use super::layout::page;
 use super::shared::Shared;
+use crate::text::EscapeHtml;
 
 /// The demo member's username.
 pub const DEMO_USER: &str = "demo";
@@ -119,7 +120,7 @@ const MEMBER_AREA: &str = "<h1>Welcome, Demo Farmer</h1>\n\
 
 fn form_html(token: &str, username: &str, error: Option<&str>) -> String {
     let error = error
-        .map(|e| format!("<p class=\"error\">{}</p>\n", escape(e)))
+        .map(|e| format!("<p class=\"error\">{}</p>\n", EscapeHtml(e)))
         .unwrap_or_default();
     format!(
         "<h1>Member login</h1>\n{error}\
@@ -131,7 +132,7 @@ fn form_html(token: &str, username: &str, error: Option<&str>) -> String {
 <input id=\"password\" name=\"password\" type=\"password\" autocomplete=\"current-password\" required>\n\
 <button type=\"submit\">Log in</button>\n</form>\n\
 <p class=\"note\">Demo member: <code>{DEMO_USER}</code> / <code>{DEMO_PASSWORD}</code></p>",
-        escape(token),
-        escape(username),
+        EscapeHtml(token),
+        EscapeHtml(username),
     )
 }

@@ -116,7 +116,7 @@ async fn not_found(uri: Uri) -> Response {
     let body = format!(
         "<h1>Page not found</h1>\n<p>There is no page at <code>{}</code>. \
 <a href=\"/\">Back to the home page</a>.</p>",
-        layout::escape(uri.path())
+        crate::text::EscapeHtml(uri.path())
     );
     (StatusCode::NOT_FOUND, layout::page("Page not found", &body)).into_response()
 }

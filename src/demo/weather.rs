@@ -8,8 +8,9 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Datelike, NaiveDate, TimeDelta, Utc};
 
-use super::layout::{escape, page};
+use super::layout::page;
 use super::shared::Shared;
+use crate::text::EscapeHtml;
 
 /// The weather feature's state: whether, and how, its feed is broken.
 #[derive(Clone, Default)]
@@ -103,7 +104,7 @@ fn row(day: &Day, stale: bool) -> String {
 <td class=\"rain\">{}.{} mm</td></tr>\n",
         day.date.format("%Y-%m-%d"),
         day.date.format("%a %-d %b"),
-        escape(day.conditions),
+        EscapeHtml(day.conditions),
         day.rain_tenths_mm / 10,
         day.rain_tenths_mm % 10,
     )
