@@ -8,6 +8,7 @@ pub mod check;
 pub mod cli;
 pub mod config;
 pub mod demo;
+pub mod error_chain;
 pub mod fsread;
 pub mod incident;
 pub mod metrics;
