@@ -5,6 +5,7 @@
 
 pub mod alertmanager;
 pub mod engine;
+pub mod key;
 pub mod log;
 pub mod machine;
 pub mod outbox;
