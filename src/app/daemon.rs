@@ -10,8 +10,9 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::Exit;
+use super::actions::DaemonActions;
 use super::incidents::{Incidents, policy};
-use super::telemetry::{DaemonActions, Policies, Telemetry};
+use super::telemetry::{Policies, Telemetry};
 use crate::check::Check;
 use crate::config::catalog::{Catalog, Diff};
 use crate::config::watch::{self, Trigger};

@@ -1,6 +1,7 @@
 //! Wiring: turns a parsed command line into work and an exit code. Only this
 //! module knows every other part.
 
+mod actions;
 mod console;
 mod daemon;
 mod heartbeat;
