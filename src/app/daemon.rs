@@ -18,10 +18,10 @@ use crate::config::catalog::{Catalog, Diff};
 use crate::config::watch::{self, Trigger};
 use crate::config::{self, Config, Diagnostic};
 use crate::incident::engine::Command;
+use crate::live::{ConfigView, FileView, View};
 use crate::metrics::Metrics;
 use crate::probe::Secrets;
 use crate::schedule::{Request, Scheduler};
-use crate::view::{ConfigView, FileView, View};
 
 /// File events closer together than this make one reload.
 const DEBOUNCE: Duration = Duration::from_millis(500);

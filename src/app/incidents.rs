@@ -17,9 +17,9 @@ use crate::incident::outbox::{DeliveryObserver, Worker};
 use crate::incident::sink::Sink;
 use crate::incident::store::{OutboxItem, Store as _};
 use crate::incident::{Event, EventKind, Roles};
+use crate::live::View;
 use crate::metrics::Metrics;
 use crate::store::SqliteStore;
-use crate::view::View;
 
 /// The running incident machinery.
 pub struct Incidents {

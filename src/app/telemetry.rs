@@ -10,9 +10,9 @@ use tokio::sync::mpsc;
 
 use crate::check::{Check, FastHash, Outcome, RunResult};
 use crate::incident::engine::{Command, Policy};
+use crate::live::View;
 use crate::metrics::Metrics;
 use crate::schedule::Observer;
-use crate::view::View;
 
 pub type Policies = Arc<RwLock<HashMap<String, Arc<Policy>, FastHash>>>;
 

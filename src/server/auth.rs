@@ -16,10 +16,10 @@ use sha2::{Digest as _, Sha256};
 
 use super::{Actions, MetricsCredentials, ServerState};
 use crate::config::{Config, MetricsAuth};
+use crate::live::View;
 use crate::metrics::Metrics;
 use crate::probe::Secrets;
 use crate::template::{Resolve, Template};
-use crate::view::View;
 
 const API_REALM: &str = "scarecrow";
 const METRICS_REALM: &str = "scarecrow metrics";

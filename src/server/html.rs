@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 
 use chrono::{DateTime, TimeDelta, Utc};
 
-use crate::view::RunPoint;
+use crate::live::RunPoint;
 
 // The status page's names for the shared escaping and excerpts.
 pub use crate::text::{EscapeHtml as Esc, excerpt as clip};

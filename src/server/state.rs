@@ -12,8 +12,8 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
 use super::throttle;
+use crate::live::View;
 use crate::metrics::Metrics;
-use crate::view::View;
 
 /// What the server may ask the daemon to do. The daemon (`app`) owns the
 /// engine; the server only sends requests through this.

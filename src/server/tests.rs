@@ -8,8 +8,8 @@ use tokio_util::sync::CancellationToken;
 use super::*;
 use crate::check::{Check, Outcome, Reason, RunResult};
 use crate::config::{Defaults, Source, read_check};
+use crate::live::View;
 use crate::metrics::Metrics;
-use crate::view::View;
 
 /// Serves a fresh router on a loopback port; the returned token stops it.
 async fn start(state: ServerState) -> (String, CancellationToken, ServerTask) {
