@@ -22,7 +22,7 @@ const FORBIDDEN: &[(&str, &[&str])] = &[
         "check",
         &[
             "app", "assert", "config", "demo", "incident", "metrics", "probe", "report",
-            "schedule", "server", "sink", "store", "template", "view",
+            "schedule", "server", "sink", "store", "template", "live",
         ],
     ),
     // Assertions know the model and nothing that runs or stores it.
@@ -30,14 +30,14 @@ const FORBIDDEN: &[(&str, &[&str])] = &[
         "assert",
         &[
             "app", "config", "demo", "incident", "metrics", "probe", "report", "schedule",
-            "server", "sink", "store", "view",
+            "server", "sink", "store", "live",
         ],
     ),
     // Reading files into the model never runs a check or serves a page.
     (
         "config",
         &[
-            "app", "demo", "metrics", "probe", "report", "schedule", "server", "store", "view",
+            "app", "demo", "metrics", "probe", "report", "schedule", "server", "store", "live",
         ],
     ),
     // Running a check knows nothing of where its result goes.
@@ -45,7 +45,7 @@ const FORBIDDEN: &[(&str, &[&str])] = &[
         "probe",
         &[
             "app", "config", "demo", "incident", "metrics", "report", "schedule", "server", "sink",
-            "store", "view",
+            "store", "live",
         ],
     ),
     // Incidents reach storage through its interface only, and no sink kind.

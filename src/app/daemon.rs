@@ -10,17 +10,18 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::Exit;
+use super::actions::DaemonActions;
 use super::incidents::{Incidents, policy};
-use super::telemetry::{DaemonActions, Policies, Telemetry};
+use super::telemetry::{Policies, Telemetry};
 use crate::check::Check;
 use crate::config::catalog::{Catalog, Diff};
 use crate::config::watch::{self, Trigger};
 use crate::config::{self, Config, Diagnostic};
 use crate::incident::engine::Command;
+use crate::live::{ConfigView, FileView, View};
 use crate::metrics::Metrics;
 use crate::schedule::{Request, Scheduler};
 use crate::secret::Secrets;
-use crate::view::{ConfigView, FileView, View};
 
 /// File events closer together than this make one reload.
 const DEBOUNCE: Duration = Duration::from_millis(500);

@@ -16,10 +16,10 @@ use crate::incident::engine::{Command, Engine, EngineObserver, Policy};
 use crate::incident::outbox::{DeliveryObserver, Worker};
 use crate::incident::store::{Claimer, OutboxItem, Store as _};
 use crate::incident::{Event, EventKind};
+use crate::live::View;
 use crate::metrics::Metrics;
 use crate::sink::Sink;
 use crate::store::{Backend, Retention, Store};
-use crate::view::View;
 
 /// How long the delivery worker's claim on a notification lasts unrenewed
 /// (it renews every third of it): after a crash, the next daemon takes the

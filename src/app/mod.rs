@@ -1,6 +1,7 @@
 //! Wiring: turns a parsed command line into work and an exit code. Only this
 //! module knows every other part.
 
+mod actions;
 mod console;
 mod daemon;
 mod heartbeat;
@@ -13,6 +14,7 @@ mod telemetry;
 use crate::check::words::count;
 use crate::cli::{Cli, Command};
 use crate::config::LogFormat;
+use crate::error_chain;
 use crate::secret::Secrets;
 
 pub use console::Exit;
@@ -132,17 +134,14 @@ fn unreachable(url: &str, e: &reqwest::Error) -> String {
     if e.is_timeout() {
         return format!("no answer from {url} within 5 s");
     }
-    let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
-    let mut innermost = None;
-    while let Some(cause) = source {
-        if let Some(io) = cause.downcast_ref::<std::io::Error>() {
-            innermost = Some(io.kind().to_string());
-            break;
-        }
-        innermost = Some(cause.to_string());
-        source = cause.source();
-    }
-    let cause = innermost.unwrap_or_else(|| e.to_string());
+    // The kind of the first I/O error names the cause plainly ("connection
+    // refused"); without one, the innermost cause's message.
+    let causes = || error_chain::chain(e).skip(1);
+    let cause = causes()
+        .find_map(|c| c.downcast_ref::<std::io::Error>())
+        .map(|io| io.kind().to_string())
+        .or_else(|| causes().last().map(|c| c.to_string()))
+        .unwrap_or_else(|| e.to_string());
     if e.is_connect() {
         format!("no scarecrow answers at {url} ({cause})")
     } else {

@@ -1,7 +1,6 @@
 //! Where run events go: the one place each becomes a log line, metrics,
 //! state for the API and, for counted runs, a record in the run history
 //! and input to the incident engine (one record, shared by both).
-//! Also the actions the HTTP API may ask for.
 
 use std::collections::HashMap;
 use std::sync::{Arc, PoisonError, RwLock};
@@ -12,10 +11,9 @@ use tokio::sync::mpsc;
 
 use crate::check::{Check, FastHash, Outcome, RunRecord, RunResult};
 use crate::incident::engine::{Command, Policy};
+use crate::live::View;
 use crate::metrics::Metrics;
-use crate::schedule::{Observer, Request};
-use crate::server::{ActionError, ActionFuture, Actions};
-use crate::view::View;
+use crate::schedule::Observer;
 
 pub type Policies = Arc<RwLock<HashMap<String, Arc<Policy>, FastHash>>>;
 
@@ -111,49 +109,5 @@ impl Observer for Telemetry {
         if let Some(h) = &self.heartbeat {
             h.beat();
         }
-    }
-}
-
-/// Requests from the HTTP API, passed on to the parts that own the state.
-pub struct DaemonActions {
-    pub incidents: mpsc::UnboundedSender<Command>,
-    pub scheduler: mpsc::UnboundedSender<Request>,
-}
-
-impl Actions for DaemonActions {
-    fn resolve_incident(&self, incident: String, note: Option<String>) -> ActionFuture {
-        let (reply, answer) = tokio::sync::oneshot::channel();
-        let sent = self.incidents.send(Command::Resolve {
-            incident,
-            note,
-            reply,
-        });
-        Box::pin(async move {
-            if sent.is_err() {
-                return Err(ActionError::Unavailable("shutting down".into()));
-            }
-            match answer.await {
-                Ok(Ok(event)) => serde_json::to_value(&event)
-                    .map_err(|e| ActionError::Unavailable(e.to_string())),
-                Ok(Err(message)) => Err(ActionError::NotFound(message)),
-                Err(_) => Err(ActionError::Unavailable("shutting down".into())),
-            }
-        })
-    }
-
-    fn run_check(&self, name: String) -> ActionFuture {
-        let (reply, answer) = tokio::sync::oneshot::channel();
-        let sent = self.scheduler.send(Request::RunNow { name, reply });
-        Box::pin(async move {
-            if sent.is_err() {
-                return Err(ActionError::Unavailable("shutting down".into()));
-            }
-            match answer.await {
-                Ok(Ok(result)) => serde_json::to_value(&result)
-                    .map_err(|e| ActionError::Unavailable(e.to_string())),
-                Ok(Err(message)) => Err(ActionError::NotFound(message)),
-                Err(_) => Err(ActionError::Unavailable("the run was cancelled".into())),
-            }
-        })
     }
 }

@@ -1,21 +1,35 @@
 //! Cookies, random tokens and the double-submit CSRF check shared by the forms.
 
 use std::hash::{BuildHasher, Hasher, RandomState};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::http::header::{COOKIE, SET_COOKIE};
 use axum::http::{HeaderMap, HeaderName, StatusCode};
 use axum::response::{IntoResponse, Response};
 
-use super::layout::{escape, page};
+use super::layout::page;
+use crate::text::EscapeHtml;
 
 /// The pre-session cookie a form's hidden `csrf` field must match.
 pub(super) const CSRF_COOKIE: &str = "demo_csrf";
 
+/// The site's token counter: the forms' CSRF tokens and the login's session ids.
+#[derive(Clone, Default)]
+pub(super) struct Tokens(Arc<AtomicU64>);
+
+impl Tokens {
+    /// A fresh token.
+    pub(super) fn issue(&self) -> String {
+        token(self.0.fetch_add(1, Ordering::Relaxed))
+    }
+}
+
 /// A 128-bit hex token. `RandomState` is seeded from the OS once per thread and
 /// re-keyed on every `new()`, so tokens are unguessable without a new dependency;
 /// the counter and clock only keep two tokens from the same keys apart.
-pub(super) fn token(counter: u64) -> String {
+fn token(counter: u64) -> String {
     let nanos = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos());
@@ -60,7 +74,7 @@ pub(super) fn rejected(form_path: &str) -> Response {
     let body = format!(
         "<h1>Forbidden</h1>\n<p class=\"error\">Invalid or missing CSRF token</p>\n\
 <p>Your session may have expired. <a href=\"{}\">Reload the form</a> and try again.</p>",
-        escape(form_path)
+        EscapeHtml(form_path)
     );
     (StatusCode::FORBIDDEN, page("Forbidden", &body)).into_response()
 }

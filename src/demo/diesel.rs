@@ -11,9 +11,10 @@ use axum::{Form, Json};
 use chrono::{DateTime, Datelike, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::DemoSite;
-use super::csrf;
-use super::layout::{escape, page};
+use super::csrf::{self, Tokens};
+use super::layout::page;
+use super::shared::Shared;
+use crate::text::EscapeHtml;
 
 const LITERS: RangeInclusive<u32> = 500..=10_000;
 /// (form value, label)
@@ -56,9 +57,16 @@ pub(super) struct Order {
     draft: Draft,
 }
 
+/// The order form's state: the orders placed, and whether the form is broken.
+#[derive(Clone, Default)]
+pub(super) struct Diesel {
+    orders: Shared<OrderBook>,
+    pub(super) broken: Shared<bool>,
+}
+
 /// The order counter and the most recent orders, oldest first.
 #[derive(Default)]
-pub(super) struct OrderBook {
+struct OrderBook {
     placed: u64,
     recent: VecDeque<Order>,
 }
@@ -81,14 +89,14 @@ impl OrderBook {
     }
 }
 
-pub(super) async fn form(State(site): State<DemoSite>) -> Response {
-    let token = site.new_token();
-    let body = form_html(&token, &OrderForm::default(), &[], !site.faults().diesel);
+pub(super) async fn form(State(diesel): State<Diesel>, State(tokens): State<Tokens>) -> Response {
+    let token = tokens.issue();
+    let body = form_html(&token, &OrderForm::default(), &[], !diesel.broken.get());
     ([csrf::set_cookie(&token)], page("Order diesel", &body)).into_response()
 }
 
 pub(super) async fn submit(
-    State(site): State<DemoSite>,
+    State(diesel): State<Diesel>,
     headers: HeaderMap,
     form: Result<Form<OrderForm>, FormRejection>,
 ) -> Response {
@@ -99,20 +107,20 @@ pub(super) async fn submit(
     };
     match validate(&form) {
         Err(errors) => {
-            let body = form_html(token, &form, &errors, !site.faults().diesel);
+            let body = form_html(token, &form, &errors, !diesel.broken.get());
             let status = StatusCode::UNPROCESSABLE_ENTITY;
             (status, page("Order diesel", &body)).into_response()
         }
         Ok(draft) => {
-            let order = site.orders().place(draft, Utc::now());
+            let order = diesel.orders.lock().place(draft, Utc::now());
             tracing::info!(order = %order.number, test = order.draft.test, "demo diesel order placed");
             page("Order received", &receipt_html(&order)).into_response()
         }
     }
 }
 
-pub(super) async fn recent(State(site): State<DemoSite>) -> Json<Vec<Order>> {
-    Json(site.orders().recent.iter().cloned().collect())
+pub(super) async fn recent(State(diesel): State<Diesel>) -> Json<Vec<Order>> {
+    Json(diesel.orders.lock().recent.iter().cloned().collect())
 }
 
 /// All problems at once, each as (field, message).
@@ -190,11 +198,12 @@ fn form_html(
         .map(|(field, e)| {
             format!(
                 "<p class=\"error\" data-field=\"{field}\">{}</p>\n",
-                escape(e)
+                EscapeHtml(e)
             )
         })
         .collect();
-    let value = |field: &Option<String>| escape(field.as_deref().unwrap_or_default());
+    let value =
+        |field: &Option<String>| EscapeHtml(field.as_deref().unwrap_or_default()).to_string();
     let (min, max) = (LITERS.start(), LITERS.end());
     // The broken switch simulates a deploy that dropped this field from the template.
     let liters = match with_liters {
@@ -223,7 +232,7 @@ No login required: members and non-members order the same way.</p>\n{errors}\
 <input id=\"postcode\" name=\"postcode\" type=\"text\" value=\"{}\" required>\n\
 <label><input type=\"checkbox\" name=\"test_order\" value=\"1\"{}> Test order (not delivered)</label>\n\
 <button type=\"submit\">Place order</button>\n</form>",
-        escape(token),
+        EscapeHtml(token),
         value(&values.postcode),
         flag(values.test_order.is_some(), " checked"),
     )
@@ -245,10 +254,10 @@ fn receipt_html(order: &Order) -> String {
 <tr><th>Product</th><td>{}</td></tr>\n<tr><th>Quantity</th><td>{} liters</td></tr>\n\
 <tr><th>Postcode</th><td>{}</td></tr>\n<tr><th>Delivery</th><td>{delivery}</td></tr>\n\
 </table>\n<p><a href=\"/diesel/order\">Place another order</a></p>",
-        escape(&order.number),
+        EscapeHtml(&order.number),
         draft.label,
         draft.liters,
-        escape(&draft.postcode),
+        EscapeHtml(&draft.postcode),
     )
 }
 

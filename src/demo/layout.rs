@@ -1,6 +1,8 @@
-//! The shared page layout and HTML escaping.
+//! The shared page layout.
 
 use axum::response::Html;
+
+use crate::text;
 
 const STYLE: &str = "\
 body{margin:0;font-family:system-ui,sans-serif;color:#1f2a1c;background:#f7f5ee}\
@@ -21,7 +23,7 @@ footer{max-width:46rem;margin:2rem auto;padding:0 1rem;color:#8a8f84;font-size:.
 
 /// Wraps `body` (already-escaped HTML) in the site's header, nav and footer.
 pub(super) fn page(title: &str, body: &str) -> Html<String> {
-    let title = escape(title);
+    let title = text::EscapeHtml(title);
     Html(format!(
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
 <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
@@ -31,33 +33,4 @@ pub(super) fn page(title: &str, body: &str) -> Html<String> {
 <main>\n{body}\n</main>\n\
 <footer>This is scarecrow's built-in demo site. Nothing here is real.</footer>\n</body>\n</html>\n"
     ))
-}
-
-/// Escapes text for use in element content and quoted attribute values.
-pub(super) fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            _ => out.push(c),
-        }
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::escape;
-
-    #[test]
-    fn escapes_markup_and_quotes() {
-        assert_eq!(
-            escape(r#"<a href="x">Tom & 'Jerry'</a>"#),
-            "&lt;a href=&quot;x&quot;&gt;Tom &amp; &#39;Jerry&#39;&lt;/a&gt;"
-        );
-    }
 }

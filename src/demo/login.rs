@@ -10,9 +10,10 @@ use axum::http::header::SET_COOKIE;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
-use super::DemoSite;
-use super::csrf;
-use super::layout::{escape, page};
+use super::csrf::{self, Tokens};
+use super::layout::page;
+use super::shared::Shared;
+use crate::text::EscapeHtml;
 
 /// The demo member's username.
 pub const DEMO_USER: &str = "demo";
@@ -23,9 +24,16 @@ const SESSION_COOKIE: &str = "demo_session";
 /// A check logging in every minute should not grow memory forever.
 const MAX_SESSIONS: usize = 1000;
 
+/// The login feature's state: open sessions, and whether the auth backend is broken.
+#[derive(Clone, Default)]
+pub(super) struct Login {
+    sessions: Shared<Sessions>,
+    pub(super) broken: Shared<bool>,
+}
+
 /// Open session ids, oldest first.
 #[derive(Default)]
-pub(super) struct Sessions(VecDeque<String>);
+struct Sessions(VecDeque<String>);
 
 impl Sessions {
     fn open(&mut self, id: String) {
@@ -52,14 +60,15 @@ pub(super) struct LoginForm {
     password: Option<String>,
 }
 
-pub(super) async fn form(State(site): State<DemoSite>) -> Response {
-    let token = site.new_token();
+pub(super) async fn form(State(tokens): State<Tokens>) -> Response {
+    let token = tokens.issue();
     let html = page("Member login", &form_html(&token, "", None));
     ([csrf::set_cookie(&token)], html).into_response()
 }
 
 pub(super) async fn submit(
-    State(site): State<DemoSite>,
+    State(login): State<Login>,
+    State(tokens): State<Tokens>,
     headers: HeaderMap,
     form: Result<Form<LoginForm>, FormRejection>,
 ) -> Response {
@@ -72,28 +81,28 @@ pub(super) async fn submit(
     let valid = username == DEMO_USER && form.password.as_deref() == Some(DEMO_PASSWORD);
     // A broken auth backend looks exactly like wrong credentials to the user,
     // which is why only a check with real credentials notices it.
-    if !valid || site.faults().login {
+    if !valid || login.broken.get() {
         let error = "Invalid username or password";
         return page("Member login", &form_html(token, &username, Some(error))).into_response();
     }
-    let session = site.new_token();
-    site.sessions().open(session.clone());
+    let session = tokens.issue();
+    login.sessions.lock().open(session.clone());
     let cookie = format!("{SESSION_COOKIE}={session}; HttpOnly; Path=/; SameSite=Lax");
     ([(SET_COOKIE, cookie)], Redirect::to("/members")).into_response()
 }
 
-pub(super) async fn members(State(site): State<DemoSite>, headers: HeaderMap) -> Response {
+pub(super) async fn members(State(login): State<Login>, headers: HeaderMap) -> Response {
     let logged_in =
-        csrf::cookie(&headers, SESSION_COOKIE).is_some_and(|id| site.sessions().contains(id));
+        csrf::cookie(&headers, SESSION_COOKIE).is_some_and(|id| login.sessions.lock().contains(id));
     if !logged_in {
         return Redirect::to("/login").into_response();
     }
     page("Members", MEMBER_AREA).into_response()
 }
 
-pub(super) async fn logout(State(site): State<DemoSite>, headers: HeaderMap) -> Response {
+pub(super) async fn logout(State(login): State<Login>, headers: HeaderMap) -> Response {
     if let Some(id) = csrf::cookie(&headers, SESSION_COOKIE) {
-        site.sessions().close(id);
+        login.sessions.lock().close(id);
     }
     let expired = format!("{SESSION_COOKIE}=; Max-Age=0; HttpOnly; Path=/; SameSite=Lax");
     ([(SET_COOKIE, expired)], Redirect::to("/login")).into_response()
@@ -111,7 +120,7 @@ const MEMBER_AREA: &str = "<h1>Welcome, Demo Farmer</h1>\n\
 
 fn form_html(token: &str, username: &str, error: Option<&str>) -> String {
     let error = error
-        .map(|e| format!("<p class=\"error\">{}</p>\n", escape(e)))
+        .map(|e| format!("<p class=\"error\">{}</p>\n", EscapeHtml(e)))
         .unwrap_or_default();
     format!(
         "<h1>Member login</h1>\n{error}\
@@ -123,7 +132,7 @@ fn form_html(token: &str, username: &str, error: Option<&str>) -> String {
 <input id=\"password\" name=\"password\" type=\"password\" autocomplete=\"current-password\" required>\n\
 <button type=\"submit\">Log in</button>\n</form>\n\
 <p class=\"note\">Demo member: <code>{DEMO_USER}</code> / <code>{DEMO_PASSWORD}</code></p>",
-        escape(token),
-        escape(username),
+        EscapeHtml(token),
+        EscapeHtml(username),
     )
 }

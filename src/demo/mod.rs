@@ -7,15 +7,14 @@ mod csrf;
 mod diesel;
 mod layout;
 mod login;
+mod shared;
 #[cfg(test)]
 mod tests;
 mod weather;
 
 use std::future::Future;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{FromRef, Path, Query, State};
 use axum::http::{StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -24,29 +23,44 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 
+use csrf::Tokens;
+use diesel::Diesel;
+use login::Login;
 pub use login::{DEMO_PASSWORD, DEMO_USER};
-use weather::WeatherFault;
+use weather::{Weather, WeatherFault};
 
-/// The demo site. Clones share the same switches, sessions and orders.
+/// The demo site: each feature's own state, composed. Clones share the same
+/// switches, sessions and orders.
 #[derive(Clone, Default)]
 pub struct DemoSite {
-    inner: Arc<Inner>,
+    weather: Weather,
+    login: Login,
+    diesel: Diesel,
+    tokens: Tokens,
 }
 
-#[derive(Default)]
-struct Inner {
-    faults: Mutex<Faults>,
-    sessions: Mutex<login::Sessions>,
-    orders: Mutex<diesel::OrderBook>,
-    tokens: AtomicU64,
+impl FromRef<DemoSite> for Weather {
+    fn from_ref(site: &DemoSite) -> Self {
+        site.weather.clone()
+    }
 }
 
-/// Which features are currently broken, and how.
-#[derive(Clone, Copy, Debug, Default)]
-struct Faults {
-    weather: Option<WeatherFault>,
-    login: bool,
-    diesel: bool,
+impl FromRef<DemoSite> for Login {
+    fn from_ref(site: &DemoSite) -> Self {
+        site.login.clone()
+    }
+}
+
+impl FromRef<DemoSite> for Diesel {
+    fn from_ref(site: &DemoSite) -> Self {
+        site.diesel.clone()
+    }
+}
+
+impl FromRef<DemoSite> for Tokens {
+    fn from_ref(site: &DemoSite) -> Self {
+        site.tokens.clone()
+    }
 }
 
 impl DemoSite {
@@ -82,28 +96,6 @@ impl DemoSite {
             .with_graceful_shutdown(shutdown)
             .await
     }
-
-    fn faults(&self) -> Faults {
-        *lock(&self.inner.faults)
-    }
-
-    fn new_token(&self) -> String {
-        csrf::token(self.inner.tokens.fetch_add(1, Ordering::Relaxed))
-    }
-
-    fn sessions(&self) -> MutexGuard<'_, login::Sessions> {
-        lock(&self.inner.sessions)
-    }
-
-    fn orders(&self) -> MutexGuard<'_, diesel::OrderBook> {
-        lock(&self.inner.orders)
-    }
-}
-
-/// No handler panics while holding a lock, but if one ever did, the demo
-/// should keep serving rather than fail every later request.
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 async fn home() -> Response {
@@ -124,7 +116,7 @@ async fn not_found(uri: Uri) -> Response {
     let body = format!(
         "<h1>Page not found</h1>\n<p>There is no page at <code>{}</code>. \
 <a href=\"/\">Back to the home page</a>.</p>",
-        layout::escape(uri.path())
+        crate::text::EscapeHtml(uri.path())
     );
     (StatusCode::NOT_FOUND, layout::page("Page not found", &body)).into_response()
 }
@@ -140,35 +132,33 @@ async fn break_feature(
     Query(query): Query<BreakQuery>,
 ) -> Response {
     let mode = query.mode.as_deref();
-    let mut faults = lock(&site.inner.faults);
     match (feature.as_str(), mode) {
         ("weather", _) => match WeatherFault::from_mode(mode) {
-            Some(fault) => faults.weather = Some(fault),
+            Some(fault) => site.weather.fault.set(Some(fault)),
             None => return bad_mode(&feature),
         },
-        ("login", None) => faults.login = true,
-        ("diesel", None) => faults.diesel = true,
+        ("login", None) => site.login.broken.set(true),
+        ("diesel", None) => site.diesel.broken.set(true),
         ("login" | "diesel", Some(_)) => return bad_mode(&feature),
         _ => return unknown_feature(&feature),
     }
     tracing::info!(feature, mode, "demo feature broken");
-    status_json(*faults).into_response()
+    status_json(&site).into_response()
 }
 
 async fn fix_feature(State(site): State<DemoSite>, Path(feature): Path<String>) -> Response {
-    let mut faults = lock(&site.inner.faults);
     match feature.as_str() {
-        "weather" => faults.weather = None,
-        "login" => faults.login = false,
-        "diesel" => faults.diesel = false,
+        "weather" => site.weather.fault.set(None),
+        "login" => site.login.broken.set(false),
+        "diesel" => site.diesel.broken.set(false),
         _ => return unknown_feature(&feature),
     }
     tracing::info!(feature, "demo feature fixed");
-    status_json(*faults).into_response()
+    status_json(&site).into_response()
 }
 
 async fn status(State(site): State<DemoSite>) -> Json<Value> {
-    status_json(site.faults())
+    status_json(&site)
 }
 
 fn unknown_feature(feature: &str) -> Response {
@@ -185,14 +175,14 @@ fn bad_mode(feature: &str) -> Response {
 }
 
 /// The body of `GET /_demo/status` and of the break/fix answers.
-fn status_json(faults: Faults) -> Json<Value> {
-    let weather = match faults.weather {
+fn status_json(site: &DemoSite) -> Json<Value> {
+    let weather = match site.weather.fault.get() {
         Some(fault) => json!({ "broken": true, "mode": fault.mode() }),
         None => json!({ "broken": false }),
     };
     Json(json!({
         "weather": weather,
-        "login": { "broken": faults.login },
-        "diesel": { "broken": faults.diesel },
+        "login": { "broken": site.login.broken.get() },
+        "diesel": { "broken": site.diesel.broken.get() },
     }))
 }

@@ -8,8 +8,15 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Datelike, NaiveDate, TimeDelta, Utc};
 
-use super::DemoSite;
-use super::layout::{escape, page};
+use super::layout::page;
+use super::shared::Shared;
+use crate::text::EscapeHtml;
+
+/// The weather feature's state: whether, and how, its feed is broken.
+#[derive(Clone, Default)]
+pub(super) struct Weather {
+    pub(super) fault: Shared<Option<WeatherFault>>,
+}
 
 /// How the weather page is broken.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -38,9 +45,9 @@ impl WeatherFault {
     }
 }
 
-pub(super) async fn show(State(site): State<DemoSite>) -> Response {
+pub(super) async fn show(State(weather): State<Weather>) -> Response {
     let now = Utc::now();
-    match site.faults().weather {
+    match weather.fault.get() {
         None => page("Weather", &forecast_html(now, false)).into_response(),
         Some(WeatherFault::Stale) => page("Weather", &forecast_html(now, true)).into_response(),
         Some(WeatherFault::Error) => (
@@ -97,7 +104,7 @@ fn row(day: &Day, stale: bool) -> String {
 <td class=\"rain\">{}.{} mm</td></tr>\n",
         day.date.format("%Y-%m-%d"),
         day.date.format("%a %-d %b"),
-        escape(day.conditions),
+        EscapeHtml(day.conditions),
         day.rain_tenths_mm / 10,
         day.rain_tenths_mm % 10,
     )

@@ -4,6 +4,7 @@
 //! from an outbox that loses nothing.
 
 pub mod engine;
+pub mod key;
 pub mod machine;
 pub mod outbox;
 pub mod postmortem;

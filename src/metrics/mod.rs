@@ -14,6 +14,8 @@
 
 mod certs;
 mod durations;
+mod out;
+mod series;
 mod steps;
 mod text;
 
@@ -21,10 +23,11 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
 
-use prometheus::core::{Atomic, AtomicF64, AtomicU64, Collector};
+use prometheus::core::{Atomic, AtomicF64, Collector};
 use prometheus::{Histogram, HistogramOpts, IntGauge, Opts, Registry, TextEncoder};
 
 use crate::check::{Check, FastHash, Outcome, Phases, Reason, RunResult, StepResult};
+use series::{CheckSeries, Loaded};
 
 /// The `Content-Type` of [`Metrics::render`]'s output (text format 0.0.4).
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -36,9 +39,6 @@ const LATENESS_BUCKETS: [f64; 11] = [
 ];
 /// The size of the pieces `/metrics` is sent in.
 pub const CHUNK: usize = 64 * 1024;
-const RESULTS: [&str; 2] = ["success", "failure"];
-const PHASES: [&str; 4] = ["dns", "connect", "ttfb", "transfer"];
-
 /// The daemon's metrics. Cheap to clone; clones share one registry.
 #[derive(Clone)]
 pub struct Metrics {
@@ -61,37 +61,6 @@ struct Inner {
     incident_facts: Mutex<HashMap<String, IncidentFacts, FastHash>>,
     /// The `le` label value of each duration bucket, formatted once.
     duration_le: Vec<String>,
-}
-
-#[derive(Clone)]
-struct Loaded {
-    series: Arc<CheckSeries>,
-    /// The info series' label set, escaped: `check="…",critical="…",…`.
-    info: Arc<str>,
-}
-
-/// One check's series. Recording a run touches only these atomics.
-struct CheckSeries {
-    /// `check="<name>"`, escaped once.
-    label: String,
-    up: AtomicF64,
-    /// In the order of [`RESULTS`].
-    runs: [AtomicU64; 2],
-    /// In the order of [`Reason::ALL`].
-    failures: [AtomicU64; Reason::ALL.len()],
-    duration: durations::Durations,
-    /// In the order of [`PHASES`].
-    phases: [AtomicF64; 4],
-    last_run: AtomicF64,
-    last_success: AtomicF64,
-    skipped: AtomicU64,
-    incident_open: AtomicF64,
-    incidents_declared: AtomicU64,
-    maintenance: AtomicF64,
-    incidents_90d: AtomicF64,
-    cert_expiry: certs::CertExpiry,
-    /// The last run's duration of each step.
-    steps: steps::StepDurations,
 }
 
 impl Metrics {
@@ -157,7 +126,7 @@ impl Metrics {
                 loaded.series.steps.set_steps(check);
             }
             None => {
-                let series = Arc::new(CheckSeries::new(&check.name));
+                let series = Arc::new(CheckSeries::new(text::check_label(&check.name)));
                 series.steps.set_steps(check);
                 if let Some(f) = facts.get(&check.name) {
                     f.show(&series);
@@ -356,7 +325,7 @@ impl Metrics {
             named.sort_unstable_by_key(|(name, _)| *name);
             named.into_iter().map(|(_, c)| c.clone()).collect()
         };
-        let mut out = text::Out::new(CHUNK, emit);
+        let mut out = out::Out::new(CHUNK, emit);
         self.inner.incidents.age_outbox();
         if let Err(e) = TextEncoder::new().encode_utf8(&self.inner.registry.gather(), &mut out) {
             // Only an empty family fails to encode, and gather() drops those.
@@ -364,7 +333,10 @@ impl Metrics {
         }
         if !checks.is_empty() {
             text::write_checks(&mut out, &checks, &self.inner.duration_le);
-            steps::write(&mut out, &checks);
+            let steps = checks
+                .iter()
+                .map(|c| (c.series.label.as_str(), &c.series.steps));
+            steps::write(&mut out, steps);
         }
         out.finish();
     }
@@ -423,29 +395,6 @@ impl Default for Metrics {
 impl std::fmt::Debug for Metrics {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Metrics").finish_non_exhaustive()
-    }
-}
-
-impl CheckSeries {
-    fn new(name: &str) -> CheckSeries {
-        let label = text::check_label(name);
-        CheckSeries {
-            label,
-            up: AtomicF64::new(0.0),
-            runs: [0; 2].map(AtomicU64::new),
-            failures: [0; Reason::ALL.len()].map(AtomicU64::new),
-            duration: durations::Durations::default(),
-            phases: [0.0; 4].map(AtomicF64::new),
-            last_run: AtomicF64::new(0.0),
-            last_success: AtomicF64::new(0.0),
-            skipped: AtomicU64::new(0),
-            incident_open: AtomicF64::new(0.0),
-            incidents_declared: AtomicU64::new(0),
-            maintenance: AtomicF64::new(0.0),
-            incidents_90d: AtomicF64::new(0.0),
-            cert_expiry: certs::CertExpiry::default(),
-            steps: steps::StepDurations::default(),
-        }
     }
 }
 

@@ -6,8 +6,7 @@ use std::sync::{PoisonError, RwLock};
 
 use prometheus::core::{Atomic, AtomicF64};
 
-use super::Loaded;
-use super::text::{Out, push_label, write_float};
+use super::out::{Out, push_label, write_float};
 use crate::check::{Check, StepResult};
 
 const NAME: &str = "scarecrow_step_duration_seconds";
@@ -52,16 +51,12 @@ impl StepDurations {
     }
 }
 
-/// Writes the family; nothing when no loaded check has a step.
-pub(super) fn write(out: &mut Out, checks: &[Loaded]) {
+/// Writes the family from each loaded check's label (`check="…"`) and step
+/// gauges, in name order; nothing when no loaded check has a step.
+pub(super) fn write<'a>(out: &mut Out, checks: impl Iterator<Item = (&'a str, &'a StepDurations)>) {
     let mut started = false;
-    for c in checks {
-        let gauges = c
-            .series
-            .steps
-            .0
-            .read()
-            .unwrap_or_else(PoisonError::into_inner);
+    for (label, steps) in checks {
+        let gauges = steps.0.read().unwrap_or_else(PoisonError::into_inner);
         for g in gauges.iter() {
             if !started {
                 out.push_str(&format!("# HELP {NAME} {HELP}\n# TYPE {NAME} gauge\n"));
@@ -69,7 +64,7 @@ pub(super) fn write(out: &mut Out, checks: &[Loaded]) {
             }
             out.push_str(NAME);
             out.push('{');
-            out.push_str(&c.series.label);
+            out.push_str(label);
             out.push(',');
             push_label(out, "step", &g.name);
             out.push_str("} ");

@@ -19,8 +19,8 @@ use super::{ActionError, ServerState, error};
 use crate::check::{Outcome, Reason, RunResult};
 use crate::incident::Incident;
 use crate::incident::store::OutboxItem;
+use crate::live::{CheckView, IncidentRef};
 use crate::store::{EventRow, Reader};
-use crate::view::{CheckView, IncidentRef};
 
 /// Runs in a check's detail unless `?runs=` says otherwise, and at most.
 const RUNS: usize = 20;

@@ -14,22 +14,15 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use sha2::{Digest as _, Sha256};
 
-use super::{Actions, ServerState};
+use super::{Actions, MetricsCredentials, ServerState};
 use crate::config::{Config, MetricsAuth};
+use crate::live::View;
 use crate::metrics::Metrics;
 use crate::secret::Secrets;
 use crate::template::{Resolve, Template};
-use crate::view::View;
 
 const API_REALM: &str = "scarecrow";
 const METRICS_REALM: &str = "scarecrow metrics";
-
-/// The credentials `/metrics` asks for, with their secrets read.
-#[derive(Clone)]
-pub enum MetricsCredentials {
-    Bearer(String),
-    Basic { username: String, password: String },
-}
 
 /// A secret of the server's settings that could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

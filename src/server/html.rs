@@ -1,42 +1,16 @@
 //! Small pieces of HTML for the status page: escaping, times, sparklines
 //! and the style sheet. Everything that comes from a check file or a
-//! response goes through [`Esc`].
+//! response goes through [`Esc`] (`text::EscapeHtml`).
 
 use std::collections::VecDeque;
-use std::fmt::{self, Write as _};
+use std::fmt::Write as _;
 
 use chrono::{DateTime, TimeDelta, Utc};
 
-use crate::view::RunPoint;
+use crate::live::RunPoint;
 
-/// Text escaped for HTML content and quoted attribute values.
-pub struct Esc<'a>(pub &'a str);
-
-impl fmt::Display for Esc<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut rest = self.0;
-        while let Some(i) = rest.find(['&', '<', '>', '"', '\'']) {
-            f.write_str(&rest[..i])?;
-            f.write_str(match rest.as_bytes()[i] {
-                b'&' => "&amp;",
-                b'<' => "&lt;",
-                b'>' => "&gt;",
-                b'"' => "&quot;",
-                _ => "&#39;",
-            })?;
-            rest = &rest[i + 1..];
-        }
-        f.write_str(rest)
-    }
-}
-
-/// At most `max` characters of `s`, with an ellipsis when cut.
-pub fn clip(s: &str, max: usize) -> std::borrow::Cow<'_, str> {
-    match s.char_indices().nth(max) {
-        Some((i, _)) => format!("{}…", s[..i].trim_end()).into(),
-        None => s.into(),
-    }
-}
+// The status page's names for the shared escaping and excerpts.
+pub use crate::text::{EscapeHtml as Esc, excerpt as clip};
 
 /// "3 min", "2 h 5 min", "4 days 3 h": a span as people say it.
 pub fn span(d: TimeDelta) -> String {
@@ -207,27 +181,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn escapes_everything_markup_could_hide_in() {
-        assert_eq!(
-            Esc(r#"<script>alert("x")</script> & 'y'"#).to_string(),
-            "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; &#39;y&#39;"
-        );
-        assert_eq!(Esc("grün °C").to_string(), "grün °C");
-    }
-
-    #[test]
     fn spans_read_like_speech() {
         assert_eq!(span(TimeDelta::seconds(42)), "42 s");
         assert_eq!(span(TimeDelta::seconds(300)), "5 min");
         assert_eq!(span(TimeDelta::seconds(3900)), "1 h 5 min");
         assert_eq!(span(TimeDelta::seconds(90_000)), "1 day 1 h");
         assert_eq!(span(TimeDelta::seconds(3 * 86_400)), "3 days");
-    }
-
-    #[test]
-    fn clip_cuts_on_characters() {
-        assert_eq!(clip("äöü", 2), "äö…");
-        assert_eq!(clip("äöü", 3), "äöü");
     }
 
     #[test]

@@ -11,68 +11,26 @@ mod auth;
 mod fds;
 mod html;
 mod listen;
+mod state;
 mod status;
 #[cfg(test)]
 mod tests;
 mod throttle;
 
-use std::future::Future;
-use std::pin::Pin;
-use std::sync::Arc;
-
+use axum::Router;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{from_fn_with_state, map_response};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::{Json, Router};
 
-use crate::metrics::{self, Metrics};
-use crate::view::View;
+use crate::metrics;
 
-pub use auth::{MetricsCredentials, SecretError};
+pub use auth::SecretError;
 pub use fds::{connection_cap, raise_open_files};
 pub use listen::{Limits, serve};
-
-/// What the server may ask the daemon to do. The daemon (`app`) owns the
-/// engine; the server only sends requests through this.
-pub trait Actions: Send + Sync + 'static {
-    /// Resolves an open incident by hand; the answer is the resolution event.
-    fn resolve_incident(&self, id: String, note: Option<String>) -> ActionFuture;
-    /// Runs a check now (or waits for the run in progress) and answers its
-    /// result; it counts like a scheduled run.
-    fn run_check(&self, name: String) -> ActionFuture;
-}
-
-pub type ActionFuture =
-    Pin<Box<dyn Future<Output = Result<serde_json::Value, ActionError>> + Send>>;
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ActionError {
-    NotFound(String),
-    Unavailable(String),
-}
-
-/// What every endpoint reads from and asks through. Holds secrets: it is
-/// deliberately not `Debug`.
-#[derive(Clone)]
-pub struct ServerState {
-    pub metrics: Metrics,
-    pub view: View,
-    pub actions: Arc<dyn Actions>,
-    /// The store, read per request; without it, incident history and
-    /// recent runs answer 503 and the status page shows what the view has.
-    pub store: Option<crate::store::Backend>,
-    /// When set, every `/api` call must carry `Authorization: Bearer` it.
-    pub api_token: Option<String>,
-    /// When set, `/metrics` asks for these credentials.
-    pub metrics_auth: Option<MetricsCredentials>,
-    /// The server listens beyond loopback: without an API token, the API
-    /// then refuses every call rather than serve anyone who reaches the port.
-    pub exposed: bool,
-    /// Run-now, one at a time per check and spaced.
-    pub run_now: throttle::RunNow,
-}
+use state::error;
+pub use state::{ActionError, ActionFuture, Actions, MetricsCredentials, ServerState};
 
 /// Every endpoint, with its state.
 pub fn router(state: ServerState) -> Router {
@@ -103,11 +61,6 @@ async fn nosniff(mut resp: Response) -> Response {
         HeaderValue::from_static("nosniff"),
     );
     resp
-}
-
-/// Errors are JSON with a message.
-fn error(status: StatusCode, message: &str) -> Response {
-    (status, Json(serde_json::json!({ "error": message }))).into_response()
 }
 
 /// Rendering thousands of checks takes milliseconds of CPU: it runs on the

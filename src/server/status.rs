@@ -14,7 +14,7 @@ use super::ServerState;
 use super::html::{CSS, Esc, clip, clock, ms, span, sparkline, time};
 use crate::check::Outcome;
 use crate::incident::Incident;
-use crate::view::{CheckView, State as ViewState, View};
+use crate::live::{CheckView, State as ViewState, View};
 
 /// Seconds between the browser's reloads of the page.
 const REFRESH: u32 = 30;

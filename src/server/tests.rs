@@ -1,5 +1,6 @@
 //! The router on loopback, with a view filled by hand and no store.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
@@ -7,6 +8,8 @@ use tokio_util::sync::CancellationToken;
 use super::*;
 use crate::check::{Check, Outcome, Reason, RunResult};
 use crate::config::{Defaults, Source, read_check};
+use crate::live::View;
+use crate::metrics::Metrics;
 
 /// Serves a fresh router on a loopback port; the returned token stops it.
 async fn start(state: ServerState) -> (String, CancellationToken, ServerTask) {

@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use super::CronError;
+use super::error::CronError;
 
 #[derive(Clone, Copy)]
 pub(super) enum Unit {

@@ -5,6 +5,7 @@
 //! offsets, and then handed to the crate as explicit lists; the crate only enumerates naive
 //! wall-clock times, and this module maps those onto instants across DST changes.
 
+mod error;
 mod field;
 #[cfg(test)]
 mod tests;
@@ -14,6 +15,7 @@ use std::str::FromStr;
 use chrono::{DateTime, LocalResult, Offset, TimeZone, Utc};
 use chrono_tz::{GapInfo, Tz};
 
+pub use error::CronError;
 use field::{Unit, crate_list, crate_weekdays, days_in_month, parse_field};
 
 /// A crontab expression, parsed once, bound to a time zone.
@@ -34,15 +36,6 @@ struct Naive {
     schedule: cron::Schedule,
     /// The day-of-week half of crontab's day-of-month OR day-of-week.
     weekday_schedule: Option<cron::Schedule>,
-}
-
-/// Why an expression was rejected, and where (a byte range of the expression).
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-#[error("{message}")]
-pub struct CronError {
-    pub offset: usize,
-    pub len: usize,
-    pub message: String,
 }
 
 impl Cron {

@@ -1,5 +1,6 @@
-//! A read-only view of the daemon's state for the HTTP API and the status
-//! page. The parts that own the state write to it; the server only reads.
+//! The daemon's live state: each check's latest runs, the loaded config,
+//! the scheduler's last tick. The parts that own the state write to it; the
+//! HTTP API and the status page only read it.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
