@@ -49,6 +49,7 @@ fn run(check: &str, outcome: Outcome, phases: Phases) -> RunResult {
             redirects: Vec::new(),
             attempts: 1,
             failures: Vec::new(),
+            failure_details: Vec::new(),
             captures: Default::default(),
             excerpt: None,
             host: None,

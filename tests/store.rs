@@ -125,6 +125,7 @@ fn run(check: &str, n: i64) -> RunRecord {
             redirects: Vec::new(),
             attempts: 1,
             failures: vec![],
+            failure_details: Vec::new(),
             captures: Default::default(),
             excerpt: failing.then(|| "Bad Gateway".to_owned()),
             host: None,

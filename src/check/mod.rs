@@ -5,7 +5,10 @@ pub mod bounds;
 pub mod cron;
 pub mod maintenance;
 mod outcome;
+mod pattern;
 mod pin;
+mod query;
+mod value;
 pub mod words;
 
 use std::collections::BTreeMap;
@@ -14,8 +17,16 @@ use std::path::PathBuf;
 use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
-pub use outcome::{Outcome, Phases, Reason, Redirect, RunResult, StepResult, from_millis, millis};
+pub use outcome::{
+    Failure, Outcome, Phases, Reason, Redirect, RunResult, StepResult, from_millis, millis,
+};
+pub use pattern::{Pattern, Patterns};
 pub use pin::CertDigest;
+pub use query::{
+    Assertion, Capture, CountRange, Css, Expected, JsonPath, MAX_JSONPATH_NESTING, Pick, Predicate,
+    Query, StatusMatch, StatusSet, TextPredicate,
+};
+pub use value::{CLOCK_SKEW, DateFormat, FormatError, Found, Freshness, NumberRange, first_number};
 
 /// The hasher of maps that every run looks its check up in (by name, by
 /// connection options). Their keys come from the operator's own files, so
@@ -23,7 +34,6 @@ pub use pin::CertDigest;
 /// hashes a short key several times faster.
 pub type FastHash = foldhash::fast::RandomState;
 
-use crate::assert::{Assertion, Css, JsonPath, Pattern};
 use crate::template::Template;
 
 /// One business-critical feature, described by one check file.
@@ -293,32 +303,6 @@ impl Default for Redirects {
     }
 }
 
-/// A named value taken from a step's response for later steps.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Capture {
-    pub name: String,
-    pub source: CaptureSource,
-    /// The value is redacted from everything a run reports.
-    pub secret: bool,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub enum CaptureSource {
-    Css {
-        selector: Css,
-        attr: Option<String>,
-    },
-    Regex(Pattern),
-    Header(http::HeaderName),
-    JsonPath(JsonPath),
-    /// A cookie of the run's jar, by name.
-    Cookie(String),
-    /// The URL of the last request, after redirects.
-    Url,
-    /// The status code.
-    Status,
-}
-
 /// Headers whose values are credentials: never copied into a result, a
 /// message or a log.
 pub fn credential_header(name: &http::HeaderName) -> bool {
@@ -336,10 +320,7 @@ impl Check {
 impl Step {
     pub fn needs_html(&self) -> bool {
         self.assertions.iter().any(Assertion::needs_html)
-            || self
-                .captures
-                .iter()
-                .any(|c| matches!(c.source, CaptureSource::Css { .. }))
+            || self.captures.iter().any(|c| c.query.needs_html())
     }
 }
 

@@ -9,8 +9,8 @@ use std::sync::Arc;
 
 use super::check_file::{Defaults, Env};
 use super::diagnostic::{Diagnostic, Source};
-use crate::assert::Patterns;
 use crate::check::Check;
+use crate::check::Patterns;
 
 #[derive(Debug, Default)]
 pub struct Catalog {

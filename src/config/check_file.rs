@@ -9,7 +9,7 @@ use toml::de::{DeTable, DeValue};
 use super::diagnostic::Severity;
 use super::expect;
 use super::reader::{Ctx, Table, Value};
-use crate::assert::Patterns;
+use crate::check::Patterns;
 use crate::check::{Check, IncidentRules, Redirects, Request, Schedule, Step, Target, cron::Cron};
 use crate::template::Template;
 

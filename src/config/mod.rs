@@ -21,8 +21,8 @@ pub use check_file::{Defaults, valid_name};
 pub use diagnostic::{Diagnostic, Severity, Source, fold_unset_secrets};
 pub use settings::{Config, LogFormat, MetricsAuth, RoleConfig, Roles, ServerLimits};
 
-use crate::assert::Patterns;
 use crate::check::Check;
+use crate::check::Patterns;
 use check_file::{Env, Reader};
 use reader::Ctx;
 

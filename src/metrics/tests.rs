@@ -36,6 +36,7 @@ fn step(phases: Phases) -> StepResult {
         redirects: Vec::new(),
         attempts: 1,
         failures: Vec::new(),
+        failure_details: Vec::new(),
         captures: Default::default(),
         excerpt: None,
         host: None,

@@ -148,6 +148,12 @@ impl Redactor {
                 fix(&mut hop.location);
             }
             step.failures.iter_mut().for_each(fix);
+            for failure in &mut step.failure_details {
+                fix(&mut failure.message);
+                fix(&mut failure.query);
+                failure.expected.iter_mut().for_each(fix);
+                failure.actual.iter_mut().for_each(fix);
+            }
             step.captures.values_mut().for_each(fix);
             if let Some(excerpt) = &mut step.excerpt {
                 fix(excerpt);

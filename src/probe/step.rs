@@ -91,6 +91,7 @@ impl Live {
                 redirects: Vec::new(),
                 attempts: 1,
                 failures: Vec::new(),
+                failure_details: Vec::new(),
                 captures: Default::default(),
                 excerpt: None,
                 host: None,
@@ -213,7 +214,8 @@ pub(super) async fn attempt(
         let text = ctx.vars.redactor.redact_head(&received.text);
         live.result.excerpt = Some(excerpt(&text));
     }
-    live.result.failures = failures;
+    live.result.failures = failures.iter().map(|f| f.message.clone()).collect();
+    live.result.failure_details = failures;
     match (failed, live.result.failures.first()) {
         (Some(reason), Some(first)) => Err(fail(reason, first.clone())),
         _ => Ok(()),

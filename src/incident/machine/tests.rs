@@ -33,6 +33,7 @@ fn run(ok: bool, reason: Reason, step: &str, at: DateTime<Utc>) -> RunResult {
             redirects: Vec::new(),
             attempts: 1,
             failures: vec!["selector matched nothing".into()],
+            failure_details: Vec::new(),
             captures: Default::default(),
             excerpt: None,
             host: None,
