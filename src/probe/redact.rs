@@ -269,6 +269,33 @@ mod tests {
     }
 
     #[test]
+    fn a_secret_in_a_failures_expected_or_actual_leaves_no_json_output() {
+        let r = Redactor::default();
+        r.add("s3cret-token");
+        let failure = crate::check::Failure::new("header x-echo", "wrong".into())
+            .expected("equal \"s3cret-token\"")
+            .actual("token=s3cret-token");
+        let mut run = RunResult {
+            check: "c".into(),
+            started_at: chrono::Utc::now(),
+            duration: std::time::Duration::ZERO,
+            outcome: Outcome::Success,
+            steps: vec![crate::check::StepResult {
+                failure_details: vec![failure],
+                ..Default::default()
+            }],
+        };
+        r.redact_run(&mut run);
+        let json = crate::report::json(&[run]);
+        assert!(!json.contains("s3cret"), "{json}");
+        assert!(json.contains(r#""actual": "token=[redacted]""#), "{json}");
+        assert!(
+            json.contains(r#""expected": "equal \"[redacted]\"""#),
+            "{json}"
+        );
+    }
+
+    #[test]
     fn debug_shows_no_values() {
         let r = Redactor::default();
         r.add("s3cret-token");
