@@ -123,8 +123,22 @@ fn details(r: &RunResult) -> String {
             step.url,
             step.duration.as_millis()
         );
-        for f in &step.failures {
-            let _ = writeln!(s, "  {f}");
+        // Each failure with where it looked, what it expected and what it
+        // found; runs without the details show their messages alone.
+        if step.failure_details.is_empty() {
+            for f in &step.failures {
+                let _ = writeln!(s, "  {f}");
+            }
+        }
+        for f in &step.failure_details {
+            let _ = writeln!(s, "  {}", f.message);
+            let _ = writeln!(s, "    query: {}", f.query);
+            if let Some(expected) = &f.expected {
+                let _ = writeln!(s, "    expected it to: {expected}");
+            }
+            if let Some(actual) = &f.actual {
+                let _ = writeln!(s, "    actual: {actual}");
+            }
         }
     }
     s
@@ -151,6 +165,36 @@ fn xml(s: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use crate::check::{Failure, Outcome, RunResult, StepResult};
+
+    #[test]
+    fn a_junit_failure_shows_where_it_looked_and_what_it_expected_and_found() {
+        let run = RunResult {
+            check: "weather".into(),
+            started_at: "2026-11-25T14:49:00Z".parse().unwrap(),
+            duration: std::time::Duration::from_millis(3),
+            outcome: Outcome::Failure {
+                reason: crate::check::Reason::Assertion,
+                step: Some("open".into()),
+                message: "step \"open\": expected status 200, got 503".into(),
+            },
+            steps: vec![StepResult {
+                name: "open".into(),
+                failures: vec!["expected status 200, got 503".into()],
+                failure_details: vec![
+                    Failure::new("status", "expected status 200, got 503".into())
+                        .expected("be 200")
+                        .actual("503"),
+                ],
+                ..Default::default()
+            }],
+        };
+        let xml = super::junit(&[run]);
+        let body = "  expected status 200, got 503\n    query: status\n    \
+                    expected it to: be 200\n    actual: 503\n";
+        assert!(xml.contains(body), "{xml}");
+    }
+
     #[test]
     fn xml_escapes_markup_and_drops_control_characters() {
         assert_eq!(super::xml("a<b & \"c\"\u{1}"), "a&lt;b &amp; &quot;c&quot;");
