@@ -573,12 +573,13 @@ pub fn excerpt(s: &str, from: usize) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::check::{CountRange, Css, JsonPath, Patterns, StatusMatch, StatusSet};
     use crate::template::Template;
 
-    struct NoVars;
+    /// Values for no placeholder: what the tests' assertions judge with.
+    pub(crate) struct NoVars;
     impl Resolve for NoVars {
         fn secret(&self, _: &str) -> Result<String, String> {
             Err("none".into())

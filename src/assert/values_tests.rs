@@ -9,20 +9,7 @@ use crate::assert::{Document, Response};
 use crate::check::{
     Assertion, Css, DateFormat, Freshness, JsonPath, NumberRange, Patterns, Pick, Predicate,
 };
-use crate::template::Resolve;
-
-struct NoVars;
-impl Resolve for NoVars {
-    fn secret(&self, _: &str) -> Result<String, String> {
-        Err("none".into())
-    }
-    fn file(&self, _: &std::path::Path) -> Result<String, String> {
-        Err("none".into())
-    }
-    fn capture(&self, _: &str) -> Option<String> {
-        None
-    }
-}
+use super::eval::tests::NoVars;
 
 const NOW: &str = "2026-11-25T19:07:31Z";
 
