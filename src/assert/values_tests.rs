@@ -5,11 +5,11 @@ use std::time::Duration;
 
 use chrono::DateTime;
 
+use super::eval::tests::NoVars;
 use crate::assert::{Document, Response};
 use crate::check::{
     Assertion, Css, DateFormat, Freshness, JsonPath, NumberRange, Patterns, Pick, Predicate,
 };
-use super::eval::tests::NoVars;
 
 const NOW: &str = "2026-11-25T19:07:31Z";
 
