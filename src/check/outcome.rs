@@ -74,7 +74,8 @@ impl fmt::Display for Reason {
 pub struct Failure {
     pub message: String,
     /// Where the step looked: the query as the message names it (`status`,
-    /// `jsonpath "$.a"`), `capture "csrf": …` for a capture.
+    /// `jsonpath "$.a"`); for a capture, its query (the message names the
+    /// capture).
     pub query: String,
     /// What was expected, as a verb phrase after "expected it to".
     #[serde(skip_serializing_if = "Option::is_none", default)]
