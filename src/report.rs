@@ -27,6 +27,16 @@ pub fn human(results: &[RunResult]) -> String {
                     .unwrap_or_default();
                 let _ = writeln!(out, "FAIL  {:width$}  {ms} ms  {reason}{at}", r.check);
                 let _ = writeln!(out, "      {message}");
+                // The message is the failing step's first failure; the
+                // others held no more than it did, and a reader fixing the
+                // page wants them all at once.
+                let failing = r.steps.last().filter(|s| step.as_ref() == Some(&s.name));
+                for f in failing
+                    .into_iter()
+                    .flat_map(|s| s.failure_details.iter().skip(1))
+                {
+                    let _ = writeln!(out, "      also: {}", f.message);
+                }
             }
         }
     }
@@ -193,6 +203,32 @@ mod tests {
         let body = "  expected status 200, got 503\n    query: status\n    \
                     expected it to: be 200\n    actual: 503\n";
         assert!(xml.contains(body), "{xml}");
+    }
+
+    #[test]
+    fn the_human_report_lists_every_failure_of_the_failing_step() {
+        let failure = |m: &str| Failure::new("body", m.into());
+        let run = RunResult {
+            check: "weather".into(),
+            started_at: "2026-11-25T14:49:00Z".parse().unwrap(),
+            duration: std::time::Duration::from_millis(3),
+            outcome: Outcome::Failure {
+                reason: crate::check::Reason::Assertion,
+                step: Some("open".into()),
+                message: "step \"open\": first".into(),
+            },
+            steps: vec![StepResult {
+                name: "open".into(),
+                failures: vec!["first".into(), "second".into()],
+                failure_details: vec![failure("first"), failure("second")],
+                ..Default::default()
+            }],
+        };
+        let text = super::human(&[run]);
+        assert!(
+            text.contains("      step \"open\": first\n      also: second\n"),
+            "{text}"
+        );
     }
 
     #[test]
