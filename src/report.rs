@@ -175,31 +175,38 @@ fn xml(s: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use crate::check::{Failure, Outcome, RunResult, StepResult};
+    use crate::check::{Failure, Outcome, Reason, RunResult, StepResult};
 
-    #[test]
-    fn a_junit_failure_shows_where_it_looked_and_what_it_expected_and_found() {
-        let run = RunResult {
+    /// A run that failed at step "open" with these failures.
+    fn failed(details: Vec<Failure>) -> RunResult {
+        let first = details
+            .first()
+            .map(|f| f.message.clone())
+            .unwrap_or_default();
+        RunResult {
             check: "weather".into(),
             started_at: "2026-11-25T14:49:00Z".parse().unwrap(),
             duration: std::time::Duration::from_millis(3),
             outcome: Outcome::Failure {
-                reason: crate::check::Reason::Assertion,
+                reason: Reason::Assertion,
                 step: Some("open".into()),
-                message: "step \"open\": expected status 200, got 503".into(),
+                message: format!("step \"open\": {first}"),
             },
             steps: vec![StepResult {
                 name: "open".into(),
-                failures: vec!["expected status 200, got 503".into()],
-                failure_details: vec![
-                    Failure::new("status", "expected status 200, got 503".into())
-                        .expected("be 200")
-                        .actual("503"),
-                ],
+                failures: details.iter().map(|f| f.message.clone()).collect(),
+                failure_details: details,
                 ..Default::default()
             }],
-        };
-        let xml = super::junit(&[run]);
+        }
+    }
+
+    #[test]
+    fn a_junit_failure_shows_where_it_looked_and_what_it_expected_and_found() {
+        let status = Failure::new("status", "expected status 200, got 503".into())
+            .expected("be 200")
+            .actual("503");
+        let xml = super::junit(&[failed(vec![status])]);
         let body = "  expected status 200, got 503\n    query: status\n    \
                     expected it to: be 200\n    actual: 503\n";
         assert!(xml.contains(body), "{xml}");
@@ -208,23 +215,7 @@ mod tests {
     #[test]
     fn the_human_report_lists_every_failure_of_the_failing_step() {
         let failure = |m: &str| Failure::new("body", m.into());
-        let run = RunResult {
-            check: "weather".into(),
-            started_at: "2026-11-25T14:49:00Z".parse().unwrap(),
-            duration: std::time::Duration::from_millis(3),
-            outcome: Outcome::Failure {
-                reason: crate::check::Reason::Assertion,
-                step: Some("open".into()),
-                message: "step \"open\": first".into(),
-            },
-            steps: vec![StepResult {
-                name: "open".into(),
-                failures: vec!["first".into(), "second".into()],
-                failure_details: vec![failure("first"), failure("second")],
-                ..Default::default()
-            }],
-        };
-        let text = super::human(&[run]);
+        let text = super::human(&[failed(vec![failure("first"), failure("second")])]);
         assert!(
             text.contains("      step \"open\": first\n      also: second\n"),
             "{text}"
