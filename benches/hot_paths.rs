@@ -10,11 +10,12 @@ use std::path::Path;
 use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use scarecrow::assert::{
-    Assertion, CountRange, Css, Document, JsonPath, Patterns, Predicate, Query, Response,
-    StatusMatch, StatusSet,
-};
+use scarecrow::assert::{Document, Response};
 use scarecrow::check::cron::Cron;
+use scarecrow::check::{
+    Assertion, CountRange, Css, JsonPath, Patterns, Pick, Predicate, StatusMatch, StatusSet,
+    TextPredicate,
+};
 use scarecrow::check::{
     Check, HttpStep, Outcome, Phases, Reason, RunResult, Schedule, StepDetail, StepResult,
 };
@@ -103,17 +104,21 @@ fn farm_page(size: usize) -> String {
 
 fn css(selector: &str, predicate: Predicate) -> Assertion {
     let selector = Css::parse(selector).expect("valid selector");
-    Assertion {
-        query: Query::Css {
+    Assertion::Pick(
+        Pick::Css {
             selector,
             attr: None,
         },
         predicate,
-    }
+    )
+}
+
+fn regex(re: &str) -> TextPredicate {
+    TextPredicate::Matches(Patterns::default().compile(re).expect("valid regex"))
 }
 
 fn matches(re: &str) -> Predicate {
-    Predicate::Matches(Patterns::default().compile(re).expect("valid regex"))
+    Predicate::Text(regex(re))
 }
 
 fn response<'a>(headers: &'a http::HeaderMap, body: &'a str) -> Response<'a> {
@@ -141,22 +146,13 @@ fn assertions(c: &mut Criterion) {
     let small = farm_page(1_000);
     let big = farm_page(200_000);
     let simple = [
-        Assertion {
-            query: Query::Status,
-            predicate: Predicate::Status(StatusSet(vec![StatusMatch::Class(2)])),
-        },
-        Assertion {
-            query: Query::Header(http::header::CONTENT_TYPE),
-            predicate: matches("^text/html"),
-        },
-        Assertion {
-            query: Query::Body,
-            predicate: Predicate::Contains(Template::literal("Market prices")),
-        },
-        Assertion {
-            query: Query::Body,
-            predicate: matches(r"Hollow Creek Farm|Market \w+"),
-        },
+        Assertion::Status(StatusSet(vec![StatusMatch::Class(2)])),
+        Assertion::Pick(
+            Pick::Header(http::header::CONTENT_TYPE),
+            matches("^text/html"),
+        ),
+        Assertion::Body(TextPredicate::Contains(Template::literal("Market prices"))),
+        Assertion::Body(regex(r"Hollow Creek Farm|Market \w+")),
     ];
     let mut g = c.benchmark_group("assert");
     for (name, body) in [("simple_1KB", &small), ("simple_200KB", &big)] {
@@ -169,11 +165,7 @@ fn assertions(c: &mut Criterion) {
         });
     }
     // A regex that must scan the whole body (the match is at its end).
-    let tail = matches(r"Updated <time>\d\d:\d\d</time>");
-    let tail = Assertion {
-        query: Query::Body,
-        predicate: tail,
-    };
+    let tail = Assertion::Body(regex(r"Updated <time>\d\d:\d\d</time>"));
     g.throughput(Throughput::Bytes(big.len() as u64));
     g.bench_function("body_regex_at_end_200KB", |b| {
         b.iter(|| Document::new(response(&headers, black_box(&big))).check(&tail, &Vars))
@@ -197,13 +189,13 @@ fn assertions(c: &mut Criterion) {
             }),
         ),
         css("table#prices td.price", matches(r"^\d+\.\d\d €$")),
-        Assertion {
-            query: Query::Css {
+        Assertion::Pick(
+            Pick::Css {
                 selector: Css::parse("form#order input[name=csrf]").expect("valid selector"),
                 attr: Some("value".into()),
             },
-            predicate: matches("^[0-9a-f]{32}$"),
-        },
+            matches("^[0-9a-f]{32}$"),
+        ),
     ];
     let mut g = c.benchmark_group("html");
     g.throughput(Throughput::Bytes(big.len() as u64));
@@ -232,9 +224,9 @@ fn jsonpath(c: &mut Criterion) {
         );
     }
     body.push_str("]}");
-    let json = |path: &str, predicate| Assertion {
-        query: Query::JsonPath(JsonPath::parse(path).expect("valid JSONPath")),
-        predicate,
+    let json = |path: &str, predicate| {
+        let path = JsonPath::parse(path).expect("valid JSONPath");
+        Assertion::Pick(Pick::JsonPath(path), predicate)
     };
     let checks = [
         json("$.status", Predicate::JsonEquals(serde_json::json!("ok"))),
@@ -343,6 +335,7 @@ fn run_result(i: usize) -> RunResult {
             duration: Duration::from_millis(12),
             attempts: 1,
             failures: Vec::new(),
+            failure_details: Vec::new(),
             captures: Default::default(),
             excerpt: None,
         }],

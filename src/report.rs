@@ -27,6 +27,16 @@ pub fn human(results: &[RunResult]) -> String {
                     .unwrap_or_default();
                 let _ = writeln!(out, "FAIL  {:width$}  {ms} ms  {reason}{at}", r.check);
                 let _ = writeln!(out, "      {message}");
+                // The message is the failing step's first failure; the
+                // others held no more than it did, and a reader fixing the
+                // page wants them all at once.
+                let failing = r.steps.last().filter(|s| step.as_ref() == Some(&s.name));
+                for f in failing
+                    .into_iter()
+                    .flat_map(|s| s.failure_details.iter().skip(1))
+                {
+                    let _ = writeln!(out, "      also: {}", f.message);
+                }
             }
         }
     }
@@ -125,8 +135,22 @@ fn details(r: &RunResult) -> String {
                 );
             }
         }
-        for f in &step.failures {
-            let _ = writeln!(s, "  {f}");
+        // Each failure with where it looked, what it expected and what it
+        // found; runs without the details show their messages alone.
+        if step.failure_details.is_empty() {
+            for f in &step.failures {
+                let _ = writeln!(s, "  {f}");
+            }
+        }
+        for f in &step.failure_details {
+            let _ = writeln!(s, "  {}", f.message);
+            let _ = writeln!(s, "    query: {}", f.query);
+            if let Some(expected) = &f.expected {
+                let _ = writeln!(s, "    expected it to: {expected}");
+            }
+            if let Some(actual) = &f.actual {
+                let _ = writeln!(s, "    actual: {actual}");
+            }
         }
     }
     s
@@ -153,6 +177,53 @@ fn xml(s: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use crate::check::{Failure, Outcome, Reason, RunResult, StepResult};
+
+    /// A run that failed at step "open" with these failures.
+    fn failed(details: Vec<Failure>) -> RunResult {
+        let first = details
+            .first()
+            .map(|f| f.message.clone())
+            .unwrap_or_default();
+        RunResult {
+            check: "weather".into(),
+            started_at: "2026-11-25T14:49:00Z".parse().unwrap(),
+            duration: std::time::Duration::from_millis(3),
+            outcome: Outcome::Failure {
+                reason: Reason::Assertion,
+                step: Some("open".into()),
+                message: format!("step \"open\": {first}"),
+            },
+            steps: vec![StepResult {
+                name: "open".into(),
+                failures: details.iter().map(|f| f.message.clone()).collect(),
+                failure_details: details,
+                ..Default::default()
+            }],
+        }
+    }
+
+    #[test]
+    fn a_junit_failure_shows_where_it_looked_and_what_it_expected_and_found() {
+        let status = Failure::new("status", "expected status 200, got 503".into())
+            .expected("be 200")
+            .actual("503");
+        let xml = super::junit(&[failed(vec![status])]);
+        let body = "  expected status 200, got 503\n    query: status\n    \
+                    expected it to: be 200\n    actual: 503\n";
+        assert!(xml.contains(body), "{xml}");
+    }
+
+    #[test]
+    fn the_human_report_lists_every_failure_of_the_failing_step() {
+        let failure = |m: &str| Failure::new("body", m.into());
+        let text = super::human(&[failed(vec![failure("first"), failure("second")])]);
+        assert!(
+            text.contains("      step \"open\": first\n      also: second\n"),
+            "{text}"
+        );
+    }
+
     #[test]
     fn xml_escapes_markup_and_drops_control_characters() {
         assert_eq!(super::xml("a<b & \"c\"\u{1}"), "a&lt;b &amp; &quot;c&quot;");

@@ -53,6 +53,7 @@ fn run(check: &str, outcome: Outcome, phases: Phases) -> RunResult {
             duration: Duration::from_millis(400),
             attempts: 1,
             failures: Vec::new(),
+            failure_details: Vec::new(),
             captures: Default::default(),
             excerpt: None,
         }],

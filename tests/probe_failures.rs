@@ -7,10 +7,9 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use scarecrow::assert::{Assertion, Css, Predicate, Query, StatusMatch, StatusSet};
 use scarecrow::check::{
-    Body, Capture, CaptureSource, Check, Outcome, Reason, Redirects, Request, RunResult, Schedule,
-    Step, StepKind, Target,
+    Assertion, Body, Capture, Check, Css, Outcome, Pick, Query, Reason, Redirects, Request,
+    RunResult, Schedule, StatusMatch, StatusSet, Step, StepKind, Target, TextPredicate,
 };
 use scarecrow::probe::{Probe, ProbeSettings};
 use scarecrow::template::Template;
@@ -98,17 +97,11 @@ fn get(name: &str, url: &str) -> Step {
 }
 
 fn status_is(code: u16) -> Assertion {
-    Assertion {
-        query: Query::Status,
-        predicate: Predicate::Status(StatusSet(vec![StatusMatch::Code(code)])),
-    }
+    Assertion::Status(StatusSet(vec![StatusMatch::Code(code)]))
 }
 
 fn body_contains(text: &str) -> Assertion {
-    Assertion {
-        query: Query::Body,
-        predicate: Predicate::Contains(t(text)),
-    }
+    Assertion::Body(TextPredicate::Contains(t(text)))
 }
 
 async fn run(timeout: Duration, max_body_bytes: u64, steps: Vec<Step>) -> RunResult {
@@ -427,10 +420,10 @@ async fn two_step_flow_uses_a_capture_and_the_cookie_of_step_one() {
     let mut open = get("open form", &format!("{base}/form"));
     open.captures = vec![Capture {
         name: "token".into(),
-        source: CaptureSource::Css {
+        query: Query::Pick(Pick::Css {
             selector: Css::parse("input[name=csrf]").unwrap(),
             attr: Some("value".into()),
-        },
+        }),
         secret: false,
     }];
     open.assertions = vec![status_is(200)];

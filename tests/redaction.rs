@@ -96,6 +96,16 @@ async fn no_output_of_a_failing_flow_shows_its_secrets() {
             .is_some_and(|f| f.contains("not shown: it is a credential"))),
         "{step}"
     );
+    // The structured failures carry what the site showed, redacted too.
+    let details = step["failure_details"].as_array().expect("failure details");
+    assert_eq!(details.len(), failures.len(), "{step}");
+    assert!(
+        details
+            .iter()
+            .filter_map(|d| d["actual"].as_str())
+            .any(|a| a.contains("[redacted]")),
+        "{step}"
+    );
 
     // The same run in-process, through the incident machine to the webhook
     // body, and into the metrics.
@@ -130,6 +140,9 @@ async fn no_output_of_a_failing_flow_shows_its_secrets() {
             in_maintenance: false,
         })
         .expect("a declared incident");
+    assert!(!event.incident.evidence.failure_details.is_empty());
+    let evidence = serde_json::to_string(&event.incident.evidence).expect("evidence JSON");
+    assert_clean("the incident's evidence", &evidence);
     let body = webhook::render(&event).expect("render");
     let body = String::from_utf8_lossy(&body);
     assert_clean("the webhook body", &body);

@@ -11,8 +11,8 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use scarecrow::assert::{Predicate, Response};
-use scarecrow::check::{Check, Schedule};
+use scarecrow::assert::Response;
+use scarecrow::check::{Assertion, Check, Predicate, Schedule, TextPredicate};
 use scarecrow::config::{Defaults, Diagnostic, Source, read_check, read_config};
 use scarecrow::schedule::plan;
 use scarecrow::template::{Resolve, Template};
@@ -240,10 +240,14 @@ pub fn response(data: &[u8]) {
 }
 
 fn reads_files(step: &scarecrow::check::Step) -> bool {
-    step.assertions.iter().any(|a| match &a.predicate {
-        Predicate::Equals(t) | Predicate::Contains(t) | Predicate::NotContains(t) => {
+    let template = |t: &TextPredicate| match t {
+        TextPredicate::Equals(t) | TextPredicate::Contains(t) | TextPredicate::NotContains(t) => {
             t.to_string().contains("${file:")
         }
+        TextPredicate::Matches(_) => false,
+    };
+    step.assertions.iter().any(|a| match a {
+        Assertion::Body(t) | Assertion::Pick(_, Predicate::Text(t)) => template(t),
         _ => false,
     })
 }

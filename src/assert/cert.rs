@@ -47,6 +47,13 @@ pub(super) fn more_than_days(cert: Option<&PeerCertificate>, min: u32) -> Result
     })
 }
 
+/// What the certificate showed, for a failure's `actual`: the days left and
+/// the expiry date.
+pub(super) fn left(cert: &PeerCertificate) -> String {
+    let date = cert.expires_at.format("%Y-%m-%d");
+    format!("{} days left (expires {date})", cert.days_left())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,9 +5,12 @@ pub mod bounds;
 pub mod cron;
 pub mod maintenance;
 mod outcome;
+mod pattern;
 mod pin;
+mod query;
 mod record;
 pub mod roles;
+mod value;
 pub mod words;
 
 use std::collections::BTreeMap;
@@ -17,11 +20,17 @@ use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 pub use outcome::{
-    HttpStep, Outcome, Phases, Reason, Redirect, RunResult, StepDetail, StepResult, from_millis,
-    millis,
+    Failure, HttpStep, Outcome, Phases, Reason, Redirect, RunResult, StepDetail, StepResult,
+    from_millis, millis,
 };
+pub use pattern::{Pattern, Patterns};
 pub use pin::CertDigest;
+pub use query::{
+    Assertion, Capture, CountRange, Css, Expected, JsonPath, MAX_JSONPATH_NESTING, Pick, Predicate,
+    Query, StatusMatch, StatusSet, TextPredicate,
+};
 pub use record::RunRecord;
+pub use value::{CLOCK_SKEW, DateFormat, FormatError, Found, Freshness, NumberRange, first_number};
 
 /// The hasher of maps that every run looks its check up in (by name, by
 /// connection options). Their keys come from the operator's own files, so
@@ -29,7 +38,6 @@ pub use record::RunRecord;
 /// hashes a short key several times faster.
 pub type FastHash = foldhash::fast::RandomState;
 
-use crate::assert::{Assertion, Css, JsonPath, Pattern};
 use crate::template::Template;
 
 /// One business-critical feature, described by one check file.
@@ -313,32 +321,6 @@ impl Default for Redirects {
     }
 }
 
-/// A named value taken from a step's response for later steps.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Capture {
-    pub name: String,
-    pub source: CaptureSource,
-    /// The value is redacted from everything a run reports.
-    pub secret: bool,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub enum CaptureSource {
-    Css {
-        selector: Css,
-        attr: Option<String>,
-    },
-    Regex(Pattern),
-    Header(http::HeaderName),
-    JsonPath(JsonPath),
-    /// A cookie of the run's jar, by name.
-    Cookie(String),
-    /// The URL of the last request, after redirects.
-    Url,
-    /// The status code.
-    Status,
-}
-
 /// Headers whose values are credentials: never copied into a result, a
 /// message or a log.
 pub fn credential_header(name: &http::HeaderName) -> bool {
@@ -356,10 +338,7 @@ impl Check {
 impl Step {
     pub fn needs_html(&self) -> bool {
         self.assertions.iter().any(Assertion::needs_html)
-            || self
-                .captures
-                .iter()
-                .any(|c| matches!(c.source, CaptureSource::Css { .. }))
+            || self.captures.iter().any(|c| c.query.needs_html())
     }
 }
 

@@ -68,6 +68,51 @@ impl fmt::Display for Reason {
     }
 }
 
+/// One expectation of a step that did not hold: the sentence a person
+/// reads, and its parts for a program.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Failure {
+    pub message: String,
+    /// Where the step looked: the query as the message names it (`status`,
+    /// `jsonpath "$.a"`); for a capture, its query (the message names the
+    /// capture).
+    pub query: String,
+    /// What was expected, as a verb phrase after "expected it to".
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub expected: Option<String>,
+    /// What the query found, when it found something to show.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub actual: Option<String>,
+}
+
+impl Failure {
+    /// A failure that has only its message and where it looked.
+    pub fn new(query: impl fmt::Display, message: String) -> Failure {
+        Failure {
+            message,
+            query: query.to_string(),
+            expected: None,
+            actual: None,
+        }
+    }
+
+    pub fn expected(mut self, expected: impl fmt::Display) -> Failure {
+        self.expected = Some(expected.to_string());
+        self
+    }
+
+    pub fn actual(mut self, actual: impl Into<String>) -> Failure {
+        self.actual = Some(actual.into());
+        self
+    }
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
 /// How a run ended.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "result", rename_all = "snake_case")]
@@ -147,8 +192,13 @@ pub struct StepResult {
     /// How many times the step was tried (1 unless it has `retries`).
     #[serde(default = "one")]
     pub attempts: u32,
-    /// Every assertion that did not hold, in order.
+    /// Every assertion that did not hold, in order: the messages of
+    /// `failure_details`, kept for readers written before it.
     pub failures: Vec<String>,
+    /// Every assertion that did not hold, in order, with where the step
+    /// looked, what it expected and what it found.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub failure_details: Vec<Failure>,
     /// The values the step captured, by name; secret captures left out.
     #[serde(skip_serializing_if = "BTreeMap::is_empty", default)]
     pub captures: BTreeMap<String, String>,
@@ -301,6 +351,11 @@ mod tests {
                 duration: Duration::from_micros(12_000),
                 attempts: 2,
                 failures: vec!["x".into()],
+                failure_details: vec![
+                    Failure::new("status", "x".into())
+                        .expected("be 200")
+                        .actual("503"),
+                ],
                 captures: BTreeMap::from([("order".into(), "D-1".into())]),
                 excerpt: Some("Oops".into()),
             }],

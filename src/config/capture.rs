@@ -6,7 +6,7 @@ use toml::de::DeValue;
 use super::expect::{css, json_path, regex};
 use super::reader::{Table, Value};
 use super::values::Reader;
-use crate::check::{Capture, CaptureSource, credential_header};
+use crate::check::{Capture, Pick, Query, credential_header};
 
 /// The keys that name a capture's source, in the order messages list them.
 const SOURCES: [&str; 7] = [
@@ -59,7 +59,7 @@ fn capture(r: &mut Reader, v: &Value) -> Option<Capture> {
         let keys: Vec<_> = SOURCES.iter().map(|k| format!("`{k}`")).collect();
         keys.join(", ")
     };
-    let source = match sources.as_slice() {
+    let query = match sources.as_slice() {
         [(kind, sv)] => source(r, &t, kind, sv),
         [] => {
             r.cx.error(
@@ -81,9 +81,9 @@ fn capture(r: &mut Reader, v: &Value) -> Option<Capture> {
     }
     // Session cookies and credential headers are secrets unless the file
     // says otherwise.
-    let secret_by_default = match &source {
-        Some(CaptureSource::Cookie(_)) => true,
-        Some(CaptureSource::Header(h)) => credential_header(h),
+    let secret_by_default = match &query {
+        Some(Query::Cookie(_)) => true,
+        Some(Query::Pick(Pick::Header(h))) => credential_header(h),
         _ => false,
     };
     let secret = match t.get("secret") {
@@ -93,18 +93,18 @@ fn capture(r: &mut Reader, v: &Value) -> Option<Capture> {
     t.finish(&mut r.cx);
     Some(Capture {
         name: name?,
-        source: source?,
+        query: query?,
         secret: secret?,
     })
 }
 
-fn source(r: &mut Reader, t: &Table, kind: &str, sv: &Value) -> Option<CaptureSource> {
+fn source(r: &mut Reader, t: &Table, kind: &str, sv: &Value) -> Option<Query> {
     if matches!(kind, "url" | "status") {
         return match sv.get_ref() {
             DeValue::Boolean(true) => Some(if kind == "url" {
-                CaptureSource::Url
+                Query::Url
             } else {
-                CaptureSource::Status
+                Query::Status
             }),
             _ => {
                 let what = if kind == "url" {
@@ -124,11 +124,11 @@ fn source(r: &mut Reader, t: &Table, kind: &str, sv: &Value) -> Option<CaptureSo
     match kind {
         "css" => {
             let attr = t.get("attr").and_then(|a| r.cx.str(a)).map(str::to_owned);
-            css(r, s, sv).map(|selector| CaptureSource::Css { selector, attr })
+            css(r, s, sv).map(|selector| Query::Pick(Pick::Css { selector, attr }))
         }
-        "regex" => regex(r, s, sv.span()).map(CaptureSource::Regex),
+        "regex" => regex(r, s, sv.span()).map(|p| Query::Pick(Pick::Regex(p))),
         "header" => match http::HeaderName::from_bytes(s.as_bytes()) {
-            Ok(h) => Some(CaptureSource::Header(h)),
+            Ok(h) => Some(Query::Pick(Pick::Header(h))),
             Err(_) => {
                 r.cx.error(sv.span(), format!("invalid header name {s:?}"));
                 None
@@ -138,14 +138,14 @@ fn source(r: &mut Reader, t: &Table, kind: &str, sv: &Value) -> Option<CaptureSo
             r.cx.error(sv.span(), format!("{s:?} is not a cookie name"));
             None
         }
-        "cookie" => Some(CaptureSource::Cookie(s.to_owned())),
-        _ => json_path(r, s, sv).map(CaptureSource::JsonPath),
+        "cookie" => Some(Query::Cookie(s.to_owned())),
+        _ => json_path(r, s, sv).map(|p| Query::Pick(Pick::JsonPath(p))),
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use crate::check::{Capture, CaptureSource};
+    use crate::check::{Capture, Query};
     use crate::config::{Defaults, Source, read_check};
 
     fn load(text: &str) -> Result<Vec<Capture>, String> {
@@ -190,9 +190,9 @@ mod tests {
                 ("tok", true)
             ]
         );
-        assert_eq!(got[0].source, CaptureSource::Cookie("session".into()));
-        assert_eq!(got[2].source, CaptureSource::Url);
-        assert_eq!(got[3].source, CaptureSource::Status);
+        assert_eq!(got[0].query, Query::Cookie("session".into()));
+        assert_eq!(got[2].query, Query::Url);
+        assert_eq!(got[3].query, Query::Status);
     }
 
     #[test]

@@ -16,8 +16,8 @@ use std::sync::Arc;
 use super::check_file::Defaults;
 use super::diagnostic::{Diagnostic, Severity, Source};
 use super::reader::Env;
-use crate::assert::Patterns;
 use crate::check::Check;
+use crate::check::Patterns;
 
 #[derive(Debug, Default)]
 pub struct Catalog {

@@ -9,7 +9,7 @@ use super::diagnostic::{Diagnostic, Severity, Source};
 use super::expect;
 use super::reader::{Ctx, Env, Table, Value, inner_span, valid_name};
 use super::values::{Reader, pairs, template};
-use crate::assert::Patterns;
+use crate::check::Patterns;
 use crate::check::{
     Check, IncidentRules, Redirects, Request, Schedule, Step, StepKind, Target, cron::Cron,
 };

@@ -4,11 +4,10 @@ use toml::de::DeValue;
 
 use super::reader::{Table, Value, inner_span};
 use super::values::{Reader, template};
-use crate::assert::{
-    Assertion, CountRange, Css, JsonPath, Pattern, Predicate, Query, StatusMatch, StatusSet,
+use crate::check::{
+    Assertion, CountRange, Css, DateFormat, Freshness, JsonPath, NumberRange, Pattern, Pick,
+    Predicate, Redirects, StatusMatch, StatusSet, TextPredicate,
 };
-use crate::assert::{DateFormat, Freshness, NumberRange};
-use crate::check::Redirects;
 
 /// Reads `[step.expect]`. Without a `status`, a step expects 2xx (and 3xx
 /// when it does not follow redirects): a check that forgets the status must
@@ -33,10 +32,7 @@ pub fn assertions(
         })),
     };
     match status {
-        Some(s) => out.push(Assertion {
-            query: Query::Status,
-            predicate: Predicate::Status(s),
-        }),
+        Some(s) => out.push(Assertion::Status(s)),
         None => ok = false,
     }
     let Some(t) = table else {
@@ -47,26 +43,20 @@ pub fn assertions(
         None => ok = false,
     };
     if let Some(v) = t.get("max_response_time") {
-        push(r.cx.duration(v).map(|d| Assertion {
-            query: Query::ResponseTime,
-            predicate: Predicate::Under(d),
-        }));
+        push(r.cx.duration(v).map(Assertion::ResponseTime));
     }
     if let Some(v) = t.get("max_body_size") {
-        push(r.cx.size(v).map(|n| Assertion {
-            query: Query::BodySize,
-            predicate: Predicate::UnderBytes(n.bytes()),
-        }));
+        push(r.cx.size(v).map(|n| Assertion::BodySize(n.bytes())));
     }
     if let Some(v) = t.get("min_cert_days") {
-        push(r.cx.uint(v, 0..=3650).map(|n| Assertion {
-            query: Query::CertDays,
-            predicate: Predicate::MoreThanDays(n as u32),
-        }));
+        push(
+            r.cx.uint(v, 0..=3650)
+                .map(|n| Assertion::CertDays(n as u32)),
+        );
     }
     for (key, make) in [
-        ("body_contains", Predicate::Contains as fn(_) -> _),
-        ("body_not_contains", Predicate::NotContains),
+        ("body_contains", TextPredicate::Contains as fn(_) -> _),
+        ("body_not_contains", TextPredicate::NotContains),
     ] {
         if let Some(v) = t.get(key) {
             let items = if v.get_ref().is_str() {
@@ -75,19 +65,13 @@ pub fn assertions(
                 r.cx.array(v).unwrap_or(&[])
             };
             for item in items {
-                push(template(r, item).map(|tpl| Assertion {
-                    query: Query::Body,
-                    predicate: make(tpl),
-                }));
+                push(template(r, item).map(|tpl| Assertion::Body(make(tpl))));
             }
         }
     }
     if let Some(v) = t.get("body_matches") {
         for (s, span) in r.cx.strings(v) {
-            push(regex(r, s, span).map(|p| Assertion {
-                query: Query::Body,
-                predicate: Predicate::Matches(p),
-            }));
+            push(regex(r, s, span).map(|p| Assertion::Body(TextPredicate::Matches(p))));
         }
     }
     for (key, what) in [
@@ -152,13 +136,19 @@ fn entry(r: &mut Reader, v: &Value, kind: &str, what: &'static str) -> Option<Ve
             "exists" => r.cx.bool(pv).map(Predicate::Exists),
             "count" if kind == "css" => count(r, pv).map(Predicate::Count),
             "equals" if kind == "json" => json_value(r, pv).map(Predicate::JsonEquals),
-            "equals" => template(r, pv).map(Predicate::Equals),
-            "contains" => template(r, pv).map(Predicate::Contains),
-            "not_contains" => template(r, pv).map(Predicate::NotContains),
+            "equals" => template(r, pv)
+                .map(TextPredicate::Equals)
+                .map(Predicate::Text),
+            "contains" => template(r, pv)
+                .map(TextPredicate::Contains)
+                .map(Predicate::Text),
+            "not_contains" => template(r, pv)
+                .map(TextPredicate::NotContains)
+                .map(Predicate::Text),
             "matches" => {
                 r.cx.str(pv)
                     .and_then(|s| regex(r, s, pv.span()))
-                    .map(Predicate::Matches)
+                    .map(|p| Predicate::Text(TextPredicate::Matches(p)))
             }
             _ => {
                 let key_span = t.key_span(key).unwrap_or(pv.span());
@@ -184,18 +174,15 @@ fn entry(r: &mut Reader, v: &Value, kind: &str, what: &'static str) -> Option<Ve
     ok.then(|| {
         preds
             .into_iter()
-            .map(|predicate| Assertion {
-                query: query.clone(),
-                predicate,
-            })
+            .map(|predicate| Assertion::Pick(query.clone(), predicate))
             .collect()
     })
 }
 
-fn subject(r: &mut Reader, t: &Table, kind: &str, s: &str, v: &Value) -> Option<Query> {
+fn subject(r: &mut Reader, t: &Table, kind: &str, s: &str, v: &Value) -> Option<Pick> {
     match kind {
         "header" => match http::HeaderName::from_bytes(s.as_bytes()) {
-            Ok(h) => Some(Query::Header(h)),
+            Ok(h) => Some(Pick::Header(h)),
             Err(_) => {
                 r.cx.error(v.span(), format!("invalid header name {s:?}"));
                 None
@@ -203,10 +190,10 @@ fn subject(r: &mut Reader, t: &Table, kind: &str, s: &str, v: &Value) -> Option<
         },
         "css" => {
             let attr = t.get("attr").and_then(|a| r.cx.str(a)).map(str::to_owned);
-            css(r, s, v).map(|selector| Query::Css { selector, attr })
+            css(r, s, v).map(|selector| Pick::Css { selector, attr })
         }
-        "body" => regex(r, s, v.span()).map(Query::BodyRegex),
-        _ => json_path(r, s, v).map(Query::JsonPath),
+        "body" => regex(r, s, v.span()).map(Pick::Regex),
+        _ => json_path(r, s, v).map(Pick::JsonPath),
     }
 }
 

@@ -17,6 +17,8 @@ pub mod watch;
 
 use std::path::{Path, PathBuf};
 
+use crate::check::Patterns;
+
 pub use catalog::Checks;
 pub use check_file::Defaults;
 pub use diagnostic::{Diagnostic, Severity, Source, fold_unset_secrets};
@@ -24,7 +26,6 @@ pub use reader::{Env, valid_name};
 pub use settings::{Config, LogFormat, MetricsAuth, ServerLimits};
 pub use values::template_text;
 
-use crate::assert::Patterns;
 use crate::check::Check;
 
 /// The process environment, for `${env:…}`.

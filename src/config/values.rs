@@ -4,7 +4,7 @@
 
 use super::diagnostic::Severity;
 use super::reader::{Ctx, Env, Value, inner_span};
-use crate::assert::Patterns;
+use crate::check::Patterns;
 use crate::template::Template;
 
 /// Reading state for one file: the diagnostics plus what templates refer to.

@@ -213,6 +213,7 @@ fn evidence(o: &Observation, consecutive_failures: u32) -> Evidence {
         step,
         message,
         failures: last.map(|s| s.failures.clone()).unwrap_or_default(),
+        failure_details: last.map(|s| s.failure_details.clone()).unwrap_or_default(),
         status: http.and_then(|h| h.status),
         url: last.map(|s| s.url.clone()),
         phases_ms,

@@ -64,6 +64,11 @@ pub struct Evidence {
     pub message: String,
     /// Every expectation that did not hold in the failing step.
     pub failures: Vec<String>,
+    /// The same, with where the step looked, what it expected and what it
+    /// found (`query`, `expected`, `actual`); absent in incidents stored
+    /// before these were recorded.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub failure_details: Vec<crate::check::Failure>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub status: Option<u16>,
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -38,6 +38,7 @@ fn step(phases: Phases) -> StepResult {
         duration: Duration::from_millis(100),
         attempts: 1,
         failures: Vec::new(),
+        failure_details: Vec::new(),
         captures: Default::default(),
         excerpt: None,
     }

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::check::Reason;
+use crate::check::{Failure, Reason};
 
 /// What an attempt of any kind of step shows, filled in as it runs.
 #[derive(Debug)]
@@ -14,7 +14,7 @@ pub(crate) struct Attempt {
     /// Where the step went, as shown (never a query or credentials).
     pub url: String,
     /// Every assertion that did not hold, in order.
-    pub failures: Vec<String>,
+    pub failures: Vec<Failure>,
     /// The values captured, by name; secret ones left out.
     pub captures: BTreeMap<String, String>,
     /// The start of what the step saw, when it failed on it.

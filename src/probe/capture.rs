@@ -1,12 +1,14 @@
-//! Judging one response: its captures, then its assertions. Synchronous and
-//! free of I/O, so the step can run it on the blocking pool when it parses
-//! HTML (the parsed document is not `Send`).
+//! Judging one response for a step: takes its captures into the run's
+//! variables, then checks its assertions, both through `assert`'s one
+//! evaluation of the query model. Synchronous and free of I/O, so the step
+//! can run it on the blocking pool when it parses HTML (the parsed document
+//! is not `Send`).
 
 use std::collections::BTreeMap;
 use std::time::Instant;
 
-use crate::assert::{Document, Response};
-use crate::check::{CaptureSource, Reason, Step};
+use crate::assert::{Around, Document, Response};
+use crate::check::{Failure, Query, Reason, Step};
 
 use super::context::RunVars;
 
@@ -15,7 +17,7 @@ use super::context::RunVars;
 pub(super) struct Evaluation {
     /// Every assertion that did not hold, then every capture that found
     /// nothing, in order.
-    pub failures: Vec<String>,
+    pub failures: Vec<Failure>,
     /// The class of the first failure: assertions win, since a response that
     /// fails them (a 503 page) usually also lacks what a capture looks for.
     pub failed: Option<Reason>,
@@ -42,7 +44,7 @@ impl Seen {
         let wants_cookies = step
             .captures
             .iter()
-            .any(|c| matches!(c.source, CaptureSource::Cookie(_)));
+            .any(|c| matches!(c.query, Query::Cookie(_)));
         let mut cookies: Vec<(String, String)> = Vec::new();
         if wants_cookies {
             cookies.extend(
@@ -57,6 +59,13 @@ impl Seen {
         Seen {
             url: url.to_string(),
             cookies,
+        }
+    }
+
+    fn around(&self) -> Around<'_> {
+        Around {
+            url: &self.url,
+            cookies: &self.cookies,
         }
     }
 }
@@ -76,7 +85,7 @@ pub(super) fn evaluate(
         && let Err(e) = doc.html()
     {
         return Evaluation {
-            failures: vec![e.to_string()],
+            failures: vec![Failure::new(Query::Body, e.to_string())],
             failed: Some(e.reason()),
             captures: BTreeMap::new(),
         };
@@ -84,24 +93,27 @@ pub(super) fn evaluate(
     let mut missed = Vec::new();
     let mut shown = BTreeMap::new();
     for capture in &step.captures {
-        match take(&doc, seen, &capture.source) {
+        match doc.take(&capture.query, seen.around()) {
             Ok(value) => {
                 if !capture.secret {
                     shown.insert(capture.name.clone(), value.clone());
                 }
                 vars.set_capture(&capture.name, value, capture.secret);
             }
-            Err(why) => missed.push(format!("capture {:?}: {why}", capture.name)),
+            Err(mut why) => {
+                why.message = format!("capture {:?}: {}", capture.name, why.message);
+                missed.push(why);
+            }
         }
     }
     let mut first = None;
-    let mut failures: Vec<String> = step
+    let mut failures: Vec<Failure> = step
         .assertions
         .iter()
         .filter_map(|a| {
             let f = doc.check(a, vars).err()?;
             first.get_or_insert(a.reason());
-            Some(f.message)
+            Some(f)
         })
         .collect();
     let failed = match (first, missed.is_empty()) {
@@ -117,77 +129,18 @@ pub(super) fn evaluate(
     }
 }
 
-/// The captured value, or why there is none.
-fn take(doc: &Document<'_>, seen: &Seen, source: &CaptureSource) -> Result<String, String> {
-    match source {
-        CaptureSource::Css { selector, attr } => {
-            let found = doc
-                .select(selector, attr.as_deref())
-                .map_err(|e| e.to_string())?;
-            let n = found.len();
-            let what = match attr {
-                None => format!("selector {:?}", selector.source),
-                Some(a) => format!("selector {:?} attribute {a:?}", selector.source),
-            };
-            match found.into_iter().flatten().next() {
-                Some(value) => Ok(value),
-                None if n == 0 => Err(format!("{what} matched nothing")),
-                None => Err(format!(
-                    "{what}: none of the {n} matched elements has the attribute"
-                )),
-            }
-        }
-        CaptureSource::Regex(re) => {
-            let caps =
-                re.0.captures(doc.response.body)
-                    .ok_or_else(|| format!("regex /{}/ matched nothing", re.0.as_str()))?;
-            let m = caps.get(1).or_else(|| caps.get(0));
-            Ok(m.map_or_else(String::new, |m| m.as_str().to_owned()))
-        }
-        CaptureSource::Header(name) => doc
-            .response
-            .headers
-            .get(name)
-            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
-            .ok_or_else(|| format!("header {name} is missing")),
-        CaptureSource::JsonPath(path) => {
-            let json = doc.json().map_err(|f| f.message)?;
-            match path.path.query(json).first() {
-                Some(serde_json::Value::String(s)) => Ok(s.clone()),
-                Some(other) => Ok(other.to_string()),
-                None => Err(format!("jsonpath {:?} matched nothing", path.source)),
-            }
-        }
-        CaptureSource::Cookie(name) => match seen.cookies.iter().find(|(n, _)| n == name) {
-            Some((_, value)) => Ok(value.clone()),
-            None => {
-                let mut names: Vec<&str> = seen.cookies.iter().map(|(n, _)| n.as_str()).collect();
-                names.sort_unstable();
-                names.dedup();
-                Err(match names.as_slice() {
-                    [] => format!("cookie {name:?} is not set (the run has no cookies)"),
-                    _ => format!(
-                        "cookie {name:?} is not set (the run's cookies: {})",
-                        names.join(", ")
-                    ),
-                })
-            }
-        },
-        CaptureSource::Url => Ok(seen.url.clone()),
-        CaptureSource::Status => Ok(doc.response.status.to_string()),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::assert::{Assertion, Css, JsonPath, Patterns, Predicate, Query};
-    use crate::check::{Capture, Request, StepKind, Target};
+    use crate::check::TextPredicate;
+    use crate::check::{
+        Assertion, Capture, Css, JsonPath, Patterns, Pick, Request, StepKind, Target,
+    };
     use crate::template::{Resolve, Template};
 
-    fn step(captures: Vec<(&str, CaptureSource)>, assertions: Vec<Assertion>) -> Step {
+    fn step(captures: Vec<(&str, Query)>, assertions: Vec<Assertion>) -> Step {
         Step {
             name: "s".into(),
             kind: StepKind::Http(Request {
@@ -201,9 +154,9 @@ mod tests {
             }),
             captures: captures
                 .into_iter()
-                .map(|(n, source)| Capture {
+                .map(|(n, query)| Capture {
                     name: n.into(),
-                    source,
+                    query,
                     secret: n.starts_with("secret"),
                 })
                 .collect(),
@@ -237,11 +190,15 @@ mod tests {
         (e, vars)
     }
 
-    fn css(s: &str, attr: Option<&str>) -> CaptureSource {
-        CaptureSource::Css {
+    fn css(s: &str, attr: Option<&str>) -> Query {
+        Query::Pick(Pick::Css {
             selector: Css::parse(s).unwrap(),
             attr: attr.map(str::to_owned),
-        }
+        })
+    }
+
+    fn messages(e: &Evaluation) -> Vec<&str> {
+        e.failures.iter().map(|f| f.message.as_str()).collect()
     }
 
     #[test]
@@ -254,11 +211,13 @@ mod tests {
                 ("b", css("b", None)),
                 (
                     "c",
-                    CaptureSource::Regex(Patterns::default().compile(r"id=(\d+)").unwrap()),
+                    Query::Pick(Pick::Regex(
+                        Patterns::default().compile(r"id=(\d+)").unwrap(),
+                    )),
                 ),
                 (
                     "d",
-                    CaptureSource::Header(http::HeaderName::from_static("x-token")),
+                    Query::Pick(Pick::Header(http::HeaderName::from_static("x-token"))),
                 ),
             ],
             vec![],
@@ -272,7 +231,7 @@ mod tests {
         assert_eq!(got, ["tok", "Hello world", "42", "h1"]);
 
         let json = r#"{"t":"x","n":{"k":1}}"#;
-        let path = |p: &str| CaptureSource::JsonPath(JsonPath::parse(p).unwrap());
+        let path = |p: &str| Query::Pick(Pick::JsonPath(JsonPath::parse(p).unwrap()));
         let (e, vars) = run(
             json,
             &step(vec![("t", path("$.t")), ("n", path("$.n"))], vec![]),
@@ -286,10 +245,10 @@ mod tests {
     fn cookie_url_and_status_captures_and_secret_ones_are_redacted() {
         let s = step(
             vec![
-                ("secret_sid", CaptureSource::Cookie("sid".into())),
-                ("u", CaptureSource::Url),
-                ("code", CaptureSource::Status),
-                ("other", CaptureSource::Cookie("session".into())),
+                ("secret_sid", Query::Cookie("sid".into())),
+                ("u", Query::Url),
+                ("code", Query::Status),
+                ("other", Query::Cookie("session".into())),
             ],
             vec![],
         );
@@ -298,9 +257,10 @@ mod tests {
         assert_eq!(vars.capture("u").as_deref(), Some("http://h/next?code=7"));
         assert_eq!(vars.capture("code").as_deref(), Some("200"));
         assert_eq!(
-            e.failures,
+            messages(&e),
             [r#"capture "other": cookie "session" is not set (the run's cookies: lang, sid)"#]
         );
+        assert_eq!(e.failures[0].query, r#"cookie "session""#);
         assert_eq!(e.failed, Some(Reason::Capture));
         assert_eq!(vars.redactor.redact("cookie-value"), "[redacted]");
     }
@@ -314,20 +274,19 @@ mod tests {
         let (e, _) = run("<p>nothing</p>", &s);
         assert_eq!(e.failed, Some(Reason::Capture));
         assert_eq!(
-            e.failures,
+            messages(&e),
             [r#"capture "csrf": selector "input[name=csrf]" attribute "value" matched nothing"#]
         );
 
-        let body_has = Assertion {
-            query: Query::Body,
-            predicate: Predicate::Contains(Template::literal("Welcome")),
-        };
+        let body_has = Assertion::Body(TextPredicate::Contains(Template::literal("Welcome")));
         let s = step(vec![("csrf", css("input", Some("value")))], vec![body_has]);
         let (e, _) = run("<input>", &s);
         assert_eq!(e.failed, Some(Reason::Assertion));
         assert_eq!(e.failures.len(), 2);
         assert!(
-            e.failures[1].contains("none of the 1 matched elements"),
+            e.failures[1]
+                .message
+                .contains("none of the 1 matched elements"),
             "{:?}",
             e.failures
         );

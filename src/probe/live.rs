@@ -65,7 +65,8 @@ impl<'s> Live<'s> {
             detail,
             duration: before + a.measured.unwrap_or_else(|| a.started.elapsed()),
             attempts: self.attempts,
-            failures: a.failures,
+            failures: a.failures.iter().map(|f| f.message.clone()).collect(),
+            failure_details: a.failures,
             captures: a.captures,
             excerpt: a.excerpt,
         }

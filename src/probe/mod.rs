@@ -173,7 +173,7 @@ impl Probe {
 
 /// Judges `response` as a run judges a step's last response, after a request
 /// to `url`: the step's captures, then its assertions, parsing the page
-/// only until `deadline`. Returns every failure's message, in order. No
+/// only until `deadline`. Returns every failure, in order. No
 /// network and no cookies; `${secret:…}` comes from the environment and
 /// `${file:…}` reads the file, as in a run. The fuzz targets (fuzz/) drive
 /// the evaluation through this.
@@ -182,7 +182,7 @@ pub fn judge(
     response: crate::assert::Response<'_>,
     url: &url::Url,
     deadline: std::time::Instant,
-) -> Vec<String> {
+) -> Vec<crate::check::Failure> {
     let seen = capture::Seen {
         url: url.to_string(),
         cookies: Vec::new(),

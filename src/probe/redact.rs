@@ -152,6 +152,12 @@ impl Redactor {
                 }
             }
             step.failures.iter_mut().for_each(fix);
+            for failure in &mut step.failure_details {
+                fix(&mut failure.message);
+                fix(&mut failure.query);
+                failure.expected.iter_mut().for_each(fix);
+                failure.actual.iter_mut().for_each(fix);
+            }
             step.captures.values_mut().for_each(fix);
             if let Some(excerpt) = &mut step.excerpt {
                 fix(excerpt);
@@ -264,6 +270,33 @@ mod tests {
         );
         assert_eq!(r.redact("Loading…"), "Loading…");
         assert_eq!(r.redact("so s3…"), "so s3…");
+    }
+
+    #[test]
+    fn a_secret_in_a_failures_expected_or_actual_leaves_no_json_output() {
+        let r = Redactor::default();
+        r.add("s3cret-token");
+        let failure = crate::check::Failure::new("header x-echo", "wrong".into())
+            .expected("equal \"s3cret-token\"")
+            .actual("token=s3cret-token");
+        let mut run = RunResult {
+            check: "c".into(),
+            started_at: chrono::Utc::now(),
+            duration: std::time::Duration::ZERO,
+            outcome: Outcome::Success,
+            steps: vec![crate::check::StepResult {
+                failure_details: vec![failure],
+                ..Default::default()
+            }],
+        };
+        r.redact_run(&mut run);
+        let json = crate::report::json(&[run]);
+        assert!(!json.contains("s3cret"), "{json}");
+        assert!(json.contains(r#""actual": "token=[redacted]""#), "{json}");
+        assert!(
+            json.contains(r#""expected": "equal \"[redacted]\"""#),
+            "{json}"
+        );
     }
 
     #[test]

@@ -40,6 +40,7 @@ pub fn test_events(instance_group: &str, roles: Roles, now: DateTime<Utc>) -> [E
             step: Some("test".to_owned()),
             message: "[TEST] a test of this notification sink; nothing is wrong".to_owned(),
             failures: vec!["test: expected nothing, saw nothing".to_owned()],
+            failure_details: Vec::new(),
             status: Some(200),
             url: Some("https://example.org/scarecrow-test".to_owned()),
             phases_ms: [("ttfb".to_owned(), 1.0)].into(),

@@ -172,6 +172,7 @@ pub fn declared() -> Event {
                 step: Some("order".into()),
                 message: "expected status 200, got 500".into(),
                 failures: vec!["status: expected 200, got 500".into()],
+                failure_details: Vec::new(),
                 status: Some(500),
                 url: Some("https://shop.example.org/diesel/order".into()),
                 phases_ms: BTreeMap::from([("ttfb".to_owned(), 120.5)]),

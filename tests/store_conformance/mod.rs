@@ -139,6 +139,7 @@ pub fn run(check: &str, n: i64) -> RunRecord {
             duration: Duration::from_micros(140_000),
             attempts: 1,
             failures: vec![],
+            failure_details: Vec::new(),
             captures: Default::default(),
             excerpt: failing.then(|| "Bad Gateway".to_owned()),
         }],

@@ -34,6 +34,7 @@ fn run(ok: bool, reason: Reason, step: &str, at: DateTime<Utc>) -> RunResult {
             duration: Duration::from_millis(40),
             attempts: 1,
             failures: vec!["selector matched nothing".into()],
+            failure_details: Vec::new(),
             captures: Default::default(),
             excerpt: None,
         }],

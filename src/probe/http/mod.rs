@@ -132,7 +132,7 @@ impl Http {
         }
         attempt.failures = failures;
         match (failed, attempt.failures.first()) {
-            (Some(reason), Some(first)) => Err(fail(reason, first.clone())),
+            (Some(reason), Some(first)) => Err(fail(reason, first.message.clone())),
             _ => Ok(()),
         }
     }
