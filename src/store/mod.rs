@@ -23,6 +23,7 @@
 //! [`Store`] and [`Reader`], and a test that passes it to the conformance
 //! suite (`tests/store_conformance/`).
 
+mod model;
 pub mod sqlite;
 
 use std::collections::BTreeMap;
@@ -31,17 +32,14 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
 
 use crate::check::{RunRecord, RunResult};
+use crate::incident::Incident;
 use crate::incident::machine::CheckState;
 use crate::incident::store::{Claimer, OutboxItem, Snapshot, Transition};
-use crate::incident::{EventKind, Incident};
 
 pub use crate::incident::store::StoreError;
-
-/// Runs kept per check unless the configuration says otherwise.
-pub const DEFAULT_HISTORY: usize = 1000;
+pub use model::{DEFAULT_HISTORY, EventRow, IncidentDetail, Retention};
 
 /// Where the store is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,36 +47,6 @@ pub enum Backend {
     /// A SQLite database file (created with its directory if missing).
     Sqlite(PathBuf),
 }
-
-/// How much run history is kept. Runs that incidents refer to are kept
-/// whatever their age: the post-mortem needs them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Retention {
-    pub runs_per_check: usize,
-    pub max_age: std::time::Duration,
-}
-
-/// The last `n` runs per check, whatever their age.
-impl From<usize> for Retention {
-    fn from(n: usize) -> Retention {
-        Retention {
-            runs_per_check: n,
-            max_age: std::time::Duration::MAX,
-        }
-    }
-}
-
-/// One event on an incident's timeline.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct EventRow {
-    pub id: String,
-    pub incident_id: String,
-    pub kind: EventKind,
-    pub at: DateTime<Utc>,
-}
-
-/// An incident, its timeline and its notifications with their delivery state.
-pub type IncidentDetail = (Incident, Vec<EventRow>, Vec<OutboxItem>);
 
 /// The writing side. Clones share one connection (or pool); dropping the
 /// last one writes what is queued, blocking until it has;

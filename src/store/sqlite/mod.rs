@@ -8,6 +8,7 @@
 //! and answered only once it is durable. Readers use a separate connection
 //! that never writes.
 
+mod error;
 mod read;
 mod rows;
 mod schema;
@@ -15,13 +16,11 @@ mod sql;
 mod writer;
 
 use std::collections::BTreeMap;
-use std::fmt::Display;
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, mpsc};
 use std::thread::JoinHandle;
-use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use tokio::sync::oneshot;
@@ -32,11 +31,9 @@ use super::Retention;
 use crate::check::RunRecord;
 use crate::incident::machine::CheckState;
 use crate::incident::store::{Claimer, OutboxItem, Snapshot, StoreError, Transition};
+use error::{DbError, db_error, decode};
 use rows::{ClaimRow, CommitRows, OutboxRow, RunRow, StateRow};
 use writer::{Reply, Request, Writer};
-
-/// How long a connection waits for another one's lock before giving up.
-const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// A handle on the store; clones share the writer thread. Dropping the last
 /// one writes what is queued and stops the thread (blocking until it has);
@@ -220,31 +217,4 @@ impl SqliteStore {
 
 fn closed() -> StoreError {
     StoreError("store is closed".to_owned())
-}
-
-/// `{doing} in {path}: {cause}`, e.g. `committing incident.declared inc_… in
-/// /var/lib/scarecrow/state.db: database is locked`.
-fn db_error(doing: &str, path: &Path, cause: impl Display) -> StoreError {
-    StoreError(format!("{doing} in {}: {cause}", path.display()))
-}
-
-/// [`db_error`] for `map_err`.
-fn failed<'a>(doing: &'a str, path: &'a Path) -> impl FnOnce(rusqlite::Error) -> StoreError + 'a {
-    move |e| db_error(doing, path, e)
-}
-
-/// Reading failed: SQLite did, or a stored value no longer decodes.
-#[derive(Debug, thiserror::Error)]
-enum DbError {
-    #[error(transparent)]
-    Sql(#[from] rusqlite::Error),
-    #[error("{0} is not valid JSON: {1}")]
-    Json(String, serde_json::Error),
-    /// Valid JSON or text, but not a value this build knows.
-    #[error("{0}: {1}")]
-    Invalid(String, String),
-}
-
-fn decode<T: serde::de::DeserializeOwned>(what: &str, json: &str) -> Result<T, DbError> {
-    serde_json::from_str(json).map_err(|e| DbError::Json(what.to_owned(), e))
 }

@@ -5,7 +5,10 @@ use std::path::Path;
 
 use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 
-use super::{BUSY_TIMEOUT, failed};
+use super::error::failed;
+
+/// How long a connection waits for another one's lock before giving up.
+const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 use crate::incident::store::StoreError;
 
 /// Applied in order, each in its own transaction; never edit a shipped one,
