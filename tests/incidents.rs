@@ -173,6 +173,17 @@ async fn declares_once_signed_with_evidence_and_resolves_on_recovery() {
     assert_eq!(data["evidence"]["step"], "open the order form");
     assert_eq!(data["evidence"]["reason"], "assertion");
     assert_eq!(data["evidence"]["consecutive_failures"], 2);
+    // Each failure also comes structured: where it looked and its message.
+    let failures = data["evidence"]["failures"].as_array().expect("failures");
+    let details = data["evidence"]["failure_details"]
+        .as_array()
+        .expect("failure_details");
+    assert!(!details.is_empty());
+    assert_eq!(details.len(), failures.len());
+    for (d, f) in details.iter().zip(failures) {
+        assert_eq!(&d["message"], f);
+        assert!(d["query"].as_str().is_some_and(|q| !q.is_empty()), "{d}");
+    }
     assert!(
         data["title"]
             .as_str()

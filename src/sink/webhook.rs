@@ -257,6 +257,8 @@ struct Evidence<'a> {
     step: Option<&'a str>,
     message: &'a str,
     failures: &'a [String],
+    /// Each failure as where it looked, what it expected, what it found.
+    failure_details: &'a [crate::check::Failure],
     status: Option<u16>,
     url: Option<&'a str>,
     phases_ms: &'a BTreeMap<String, f64>,
@@ -305,6 +307,7 @@ impl<'a> Body<'a> {
                     step: e.step.as_deref(),
                     message: &e.message,
                     failures: &e.failures,
+                    failure_details: &e.failure_details,
                     status: e.status,
                     url: e.url.as_deref(),
                     phases_ms: &e.phases_ms,
