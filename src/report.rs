@@ -5,6 +5,7 @@ use std::fmt::Write as _;
 
 use crate::check::words::count;
 use crate::check::{Outcome, RunResult, StepDetail};
+use crate::text::EscapeXml as xml;
 
 /// Readable lines, one per check, with the failing step and why.
 pub fn human(results: &[RunResult]) -> String {
@@ -156,25 +157,6 @@ fn details(r: &RunResult) -> String {
     s
 }
 
-/// Escapes text for XML attributes and content; drops characters XML 1.0
-/// cannot carry at all.
-fn xml(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            '\n' | '\t' | '\r' => out.push(c),
-            c if (c as u32) < 0x20 => {}
-            c => out.push(c),
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use crate::check::{Failure, Outcome, Reason, RunResult, StepResult};
@@ -226,6 +208,9 @@ mod tests {
 
     #[test]
     fn xml_escapes_markup_and_drops_control_characters() {
-        assert_eq!(super::xml("a<b & \"c\"\u{1}"), "a&lt;b &amp; &quot;c&quot;");
+        assert_eq!(
+            super::xml("a<b & \"c\"\u{1}").to_string(),
+            "a&lt;b &amp; &quot;c&quot;"
+        );
     }
 }

@@ -19,6 +19,7 @@ use chrono::{DateTime, Utc};
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 
+use scarecrow::check::Failure;
 use scarecrow::incident::{Event, EventKind, Evidence, Feature, Incident, Roles};
 use scarecrow::sink::webhook::WebhookSpec;
 use scarecrow::sink::{Attempt, Route, Sink, SinkKind, SinkSpec, build};
@@ -146,8 +147,13 @@ fn event() -> Event {
                 reason: "assertion".into(),
                 step: Some("order".into()),
                 message: "expected status 200, got 500".into(),
-                failures: vec!["status: expected 200, got 500".into()],
-                failure_details: Vec::new(),
+                failures: vec!["expected status 200, got 500".into()],
+                failure_details: vec![Failure {
+                    message: "expected status 200, got 500".into(),
+                    query: "status".into(),
+                    expected: Some("be 200".into()),
+                    actual: Some("500".into()),
+                }],
                 status: Some(500),
                 url: Some("https://shop.example.org/diesel/order".into()),
                 phases_ms: BTreeMap::from([("ttfb".to_owned(), 120.5)]),
@@ -225,7 +231,13 @@ async fn the_body_has_the_documented_fields_and_a_valid_signature() {
             "reason": "assertion",
             "step": "order",
             "message": "expected status 200, got 500",
-            "failures": ["status: expected 200, got 500"],
+            "failures": ["expected status 200, got 500"],
+            "failure_details": [{
+                "message": "expected status 200, got 500",
+                "query": "status",
+                "expected": "be 200",
+                "actual": "500"
+            }],
             "status": 500,
             "url": "https://shop.example.org/diesel/order",
             "phases_ms": {"ttfb": 120.5},

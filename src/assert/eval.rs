@@ -565,11 +565,7 @@ pub fn excerpt(s: &str, from: usize) -> String {
         .rev()
         .find(|&i| s.is_char_boundary(i))
         .unwrap_or(0);
-    let tail = &s[start..];
-    match tail.char_indices().nth(120) {
-        Some((end, _)) => format!("{}…", &tail[..end]),
-        None => tail.to_owned(),
-    }
+    crate::text::excerpt(&s[start..], 120).into_owned()
 }
 
 #[cfg(test)]

@@ -135,14 +135,6 @@ impl<S: Store> Engine<S> {
         }
     }
 
-    /// Open incidents right now, for metrics at start-up.
-    pub fn open_checks(&self) -> impl Iterator<Item = &str> {
-        self.states
-            .iter()
-            .filter(|(_, s)| s.open.is_some())
-            .map(|(c, _)| c.as_str())
-    }
-
     /// Handles commands until every sender is gone, then waits for the
     /// commits in flight.
     pub async fn run(mut self, mut commands: mpsc::UnboundedReceiver<Command>) {
@@ -240,7 +232,7 @@ impl<S: Store> Engine<S> {
             critical: policy.check.critical,
             thresholds,
             feature: &|| policy.feature(),
-            key: &|| format!("scarecrow:{}:{}", self.instance_group, check),
+            key: &|| super::key::new(&self.instance_group, check),
             now,
         });
         // The check's name and state go with the event when there is one

@@ -248,9 +248,7 @@ fn escaped(i: &Incident) -> Incident {
 
 /// Slack needs `&`, `<` and `>` escaped in text.
 fn escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
+    crate::text::EscapeSlack(s).to_string()
 }
 
 /// `<url>`; a URL holding `|` or `>` would end the link early.

@@ -14,7 +14,7 @@ pub fn test_events(instance_group: &str, roles: Roles, now: DateTime<Utc>) -> [E
     let since = now - TimeDelta::minutes(2);
     let mut incident = Incident {
         id: new_id("inc"),
-        key: format!("scarecrow:{instance_group}:{TEST_CHECK}"),
+        key: crate::incident::key::new(instance_group, TEST_CHECK),
         title: "[TEST] scarecrow-test is failing: this is a test notification".to_owned(),
         severity: "critical".to_owned(),
         feature: Feature {

@@ -15,8 +15,7 @@ pub fn truncate(s: &str, max: usize) -> String {
 
 /// The instance group an incident's key names (`scarecrow:{group}:{check}`).
 pub fn instance_group(incident: &Incident) -> Option<&str> {
-    let rest = incident.key.strip_prefix("scarecrow:")?;
-    rest.split_once(':').map(|(group, _)| group)
+    crate::incident::key::instance_group(&incident.key)
 }
 
 /// RFC 3339 in UTC with milliseconds: one fixed width, so equal times

@@ -1,10 +1,10 @@
 //! Which class of failure an HTTP error is, decided by the types in its
 //! source chain, never by its message text.
 
-use std::error::Error as StdError;
 use std::io::ErrorKind;
 
 use crate::check::Reason;
+use crate::error_chain;
 
 use super::client::DnsError;
 
@@ -16,7 +16,7 @@ pub(super) fn classify(err: &reqwest::Error, url: &str) -> (Reason, String) {
 }
 
 fn what(err: &reqwest::Error) -> (Reason, String) {
-    let chain = chain(err);
+    let chain: Vec<_> = error_chain::chain(err).collect();
 
     if let Some(dns) = chain.iter().find_map(|e| e.downcast_ref::<DnsError>()) {
         return (Reason::Dns, dns.to_string());
@@ -97,27 +97,6 @@ fn what(err: &reqwest::Error) -> (Reason, String) {
     }
 }
 
-/// The error and its sources, outermost first. `io::Error::source` skips the
-/// error it wraps, so wrapped errors are visited explicitly.
-fn chain<'e>(err: &'e (dyn StdError + 'static)) -> Vec<&'e (dyn StdError + 'static)> {
-    let mut out = Vec::new();
-    let mut next = Some(err);
-    while let Some(e) = next {
-        out.push(e);
-        next = match e
-            .downcast_ref::<std::io::Error>()
-            .and_then(|io| io.get_ref())
-        {
-            Some(inner) => Some(inner as &(dyn StdError + 'static)),
-            None => e.source(),
-        };
-        if out.len() > 32 {
-            break;
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -126,7 +105,7 @@ mod tests {
     fn chain_looks_inside_io_errors() {
         let tls = rustls::Error::General("boom".into());
         let io = std::io::Error::new(ErrorKind::InvalidData, tls);
-        let chain = chain(&io);
+        let chain: Vec<_> = error_chain::chain(&io).collect();
         assert_eq!(chain.len(), 2);
         assert!(chain[1].downcast_ref::<rustls::Error>().is_some());
     }
