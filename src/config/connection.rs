@@ -11,12 +11,14 @@ use std::sync::Arc;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
-use super::reader::{Table, Value};
+use super::check_file::Defaults;
+use super::reader::{Ctx, Env, Table, Value};
 use super::values::{Reader, template_text};
 use crate::check::{CertDigest, Connection, PemFile, TlsOptions};
 
-/// Reads `[tls]`, `resolve` and `proxy` from the check's top-level table.
-pub fn read(r: &mut Reader, t: &Table) -> Option<Arc<Connection>> {
+/// Reads `[tls]`, `resolve` and `proxy` from the check's top-level table;
+/// a check without `proxy` gets `[defaults] proxy` and `no_proxy`.
+pub fn read(r: &mut Reader, t: &Table, defaults: &Defaults) -> Option<Arc<Connection>> {
     let tls = match t.get("tls") {
         Some(v) => tls(r, v),
         None => Some(TlsOptions::default()),
@@ -25,14 +27,15 @@ pub fn read(r: &mut Reader, t: &Table) -> Option<Arc<Connection>> {
         Some(v) => resolve(r, v),
         None => Some(BTreeMap::new()),
     };
-    let proxy = match t.get("proxy") {
-        Some(v) => proxy(r, v).map(Some),
-        None => Some(None),
+    let (proxy, no_proxy) = match t.get("proxy") {
+        Some(v) => (proxy(&mut r.cx, v, r.env).map(Some), Vec::new()),
+        None => (Some(defaults.proxy.clone()), defaults.no_proxy.clone()),
     };
     let connection = Connection {
         tls: tls?,
         resolve: resolve?,
         proxy: proxy?,
+        no_proxy,
     };
     Some(if connection.is_default() {
         Connection::shared_default()
@@ -230,20 +233,21 @@ fn resolve(r: &mut Reader, v: &Value) -> Option<BTreeMap<String, SocketAddr>> {
     ok.then_some(out)
 }
 
-/// `proxy = "http://proxy:3128"`: an HTTP(S) proxy.
-fn proxy(r: &mut Reader, v: &Value) -> Option<url::Url> {
-    let s = r.cx.str(v)?;
-    let text = match template_text(s, r.env) {
+/// `proxy = "http://proxy:3128"`: an HTTP(S) proxy (a check's own, or
+/// `[defaults] proxy`).
+pub(super) fn proxy(cx: &mut Ctx, v: &Value, env: Env) -> Option<url::Url> {
+    let s = cx.str(v)?;
+    let text = match template_text(s, env) {
         Ok(text) => text,
         Err(e) => {
-            r.cx.error(v.span(), e);
+            cx.error(v.span(), e);
             return None;
         }
     };
     match url::Url::parse(&text) {
         Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => Some(u),
         Ok(u) => {
-            r.cx.error(
+            cx.error(
                 v.span(),
                 format!(
                     "expected an http:// or https:// proxy URL with a host, found scheme `{}`",
@@ -253,7 +257,7 @@ fn proxy(r: &mut Reader, v: &Value) -> Option<url::Url> {
             None
         }
         Err(e) => {
-            r.cx.error(v.span(), format!("invalid proxy URL {text:?}: {e}"));
+            cx.error(v.span(), format!("invalid proxy URL {text:?}: {e}"));
             None
         }
     }
