@@ -96,3 +96,28 @@ async fn defaults_proxy_routes_checks_through_it_but_not_to_no_proxy_hosts() {
     assert_eq!(out.status.code(), Some(0), "{text}{err}");
     assert_eq!(hits.load(Ordering::SeqCst), 1);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn defaults_proxy_errors_are_load_errors_at_their_key() {
+    let site = site().await;
+    let tmp = scratch("proxy-errors");
+    for (defaults, message) in [
+        (
+            "no_proxy = [\"example.org\"]",
+            "`no_proxy` needs a `proxy` in `[defaults]`",
+        ),
+        (
+            "proxy = \"socks5://127.0.0.1:1080\"",
+            "expected an http:// or https:// proxy URL with a host, found scheme `socks5`",
+        ),
+        (
+            "proxy = \"http://127.0.0.1:3128\"\nno_proxy = [\"a,b\"]",
+            "expected a host, domain or IP network, one per entry",
+        ),
+    ] {
+        let out = once(tmp.path(), &site, defaults, "direct", &[]).await;
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{defaults}: {err}");
+        assert!(err.contains(message), "{defaults}: {err}");
+    }
+}
