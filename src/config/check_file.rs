@@ -128,7 +128,7 @@ pub fn read(r: &mut Reader, root: &DeTable, stem: &str, defaults: &Defaults) -> 
     if let Some(v) = t.get("maintenance") {
         incidents.maintenance = super::maintenance::parse(&mut r.cx, v, true);
     }
-    let connection = super::connection::read(r, &t, defaults);
+    let connection = super::connection::read(r, &t, defaults.proxy.as_ref(), &defaults.no_proxy);
     let steps = match t.get("step") {
         Some(v) => steps(r, v),
         None => {

@@ -11,14 +11,19 @@ use std::sync::Arc;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
-use super::check_file::Defaults;
 use super::reader::{Ctx, Env, Table, Value};
 use super::values::{Reader, template_text};
 use crate::check::{CertDigest, Connection, PemFile, TlsOptions};
 
 /// Reads `[tls]`, `resolve` and `proxy` from the check's top-level table;
-/// a check without `proxy` gets `[defaults] proxy` and `no_proxy`.
-pub fn read(r: &mut Reader, t: &Table, defaults: &Defaults) -> Option<Arc<Connection>> {
+/// a check without `proxy` gets `default_proxy` and its `no_proxy` (those
+/// of `[defaults]`).
+pub fn read(
+    r: &mut Reader,
+    t: &Table,
+    default_proxy: Option<&url::Url>,
+    no_proxy: &[String],
+) -> Option<Arc<Connection>> {
     let tls = match t.get("tls") {
         Some(v) => tls(r, v),
         None => Some(TlsOptions::default()),
@@ -29,7 +34,7 @@ pub fn read(r: &mut Reader, t: &Table, defaults: &Defaults) -> Option<Arc<Connec
     };
     let (proxy, no_proxy) = match t.get("proxy") {
         Some(v) => (proxy(&mut r.cx, v, r.env).map(Some), Vec::new()),
-        None => (Some(defaults.proxy.clone()), defaults.no_proxy.clone()),
+        None => (Some(default_proxy.cloned()), no_proxy.to_vec()),
     };
     let connection = Connection {
         tls: tls?,

@@ -4,7 +4,7 @@
 //! body again on a 307 or 308. Bytes also keep file reads in the probe,
 //! where a missing file becomes a `setup` failure.
 
-use super::render::tracked;
+use super::credential::tracked;
 use crate::check::{Part, PartContent};
 use crate::fsread;
 use crate::probe::context::RunVars;

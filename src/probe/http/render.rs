@@ -1,14 +1,11 @@
 //! A step's request with its templates filled in.
 
-use std::borrow::Cow;
-use std::cell::Cell;
-use std::path::Path;
-
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use http::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 use reqwest::Url;
 
+use super::credential::{Tracked, tracked};
 use super::multipart;
 use crate::check::{Auth, Body, JsonBody, Request, Target, credential_header};
 use crate::probe::context::RunVars;
@@ -28,58 +25,6 @@ pub(super) struct Prepared {
     /// What the body is ("form", "JSON body"…) if it holds a credential:
     /// a 307 or 308 may not re-send it to another origin.
     pub credential_body: Option<&'static str>,
-}
-
-/// A resolver that notes whether what it rendered used a credential. Known
-/// while rendering, so a credential is recognised by where it came from,
-/// never by matching values afterwards.
-struct Tracked<'v> {
-    vars: &'v RunVars,
-    credential: Cell<bool>,
-}
-
-impl<'v> Tracked<'v> {
-    fn new(vars: &'v RunVars) -> Self {
-        Tracked {
-            vars,
-            credential: Cell::new(false),
-        }
-    }
-
-    /// Whether anything rendered so far used a credential.
-    fn used_credential(&self) -> bool {
-        self.credential.get()
-    }
-}
-
-impl Resolve for Tracked<'_> {
-    fn secret(&self, name: &str) -> Result<String, String> {
-        self.credential.set(true);
-        self.vars.secret(name)
-    }
-
-    fn file(&self, path: &Path) -> Result<String, String> {
-        self.credential.set(true);
-        self.vars.file(path)
-    }
-
-    fn capture(&self, name: &str) -> Option<String> {
-        if self.vars.is_secret_capture(name) {
-            self.credential.set(true);
-        }
-        self.vars.capture(name)
-    }
-
-    fn redact<'t>(&self, text: &'t str) -> Cow<'t, str> {
-        self.vars.redact(text)
-    }
-}
-
-/// `t` rendered, and whether its value holds a credential.
-pub(super) fn tracked(t: &Template, vars: &RunVars) -> Result<(String, bool), RenderError> {
-    let with = Tracked::new(vars);
-    let text = t.render(&with)?.into_owned();
-    Ok((text, with.used_credential()))
 }
 
 /// Renders every template of `req` and reads the files it sends. The error
