@@ -75,3 +75,43 @@ pub(crate) fn check_in<'c>(
         .find(|c| c.source == file)
         .map(|c| c.name.as_str())
 }
+
+/// The proxy variables of the environment that are set: reqwest would
+/// honour them, scarecrow does not (a proxy sees every request, credentials
+/// included), so each one set is worth a warning.
+const PROXY_VARIABLES: [&str; 3] = ["HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"];
+
+/// Warns once at start-up when proxy variables are set but ignored.
+pub(super) fn warn_ignored_proxy_variables() {
+    let set = ignored_proxy_variables(|name| std::env::var_os(name));
+    if !set.is_empty() {
+        tracing::warn!(
+            "{} set but ignored: scarecrow uses a proxy only where config.toml (`[defaults] proxy`) or a check (`proxy`) names one",
+            set.join(", ")
+        );
+    }
+}
+
+/// The proxy variables `var` says are set and not empty, in either case.
+fn ignored_proxy_variables(var: impl Fn(&str) -> Option<std::ffi::OsString>) -> Vec<String> {
+    PROXY_VARIABLES
+        .iter()
+        .flat_map(|name| [name.to_string(), name.to_lowercase()])
+        .filter(|name| var(name).is_some_and(|v| !v.is_empty()))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn proxy_variables_are_found_in_either_case() {
+        let set = ignored_proxy_variables(|name| match name {
+            "https_proxy" | "ALL_PROXY" => Some("http://proxy:3128".into()),
+            "HTTP_PROXY" => Some("".into()),
+            _ => None,
+        });
+        assert_eq!(set, ["https_proxy", "ALL_PROXY"]);
+    }
+}

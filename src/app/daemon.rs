@@ -36,6 +36,7 @@ pub async fn run(config_path: Option<&Path>, secrets: Secrets) -> Exit {
         }
     };
     super::init_tracing(&config.log_level.as_str().to_lowercase(), config.log_format);
+    super::warn_ignored_proxy_variables();
     match serve(config, config_path.map(Path::to_owned), secrets).await {
         Ok(()) => Exit::Ok,
         Err(e) => {

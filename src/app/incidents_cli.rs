@@ -88,6 +88,7 @@ async fn resolve(config: &Config, id: &str, note: Option<String>) -> anyhow::Res
     }
     let url = format!("http://{addr}/api/v1/incidents/{id}/resolve");
     let client = reqwest::Client::builder()
+        .no_proxy()
         .timeout(std::time::Duration::from_secs(10))
         .build()?;
     let body = serde_json::json!({ "note": note }).to_string();

@@ -18,7 +18,7 @@ use crate::error_chain;
 use crate::secret::Secrets;
 
 pub use console::Exit;
-use console::{check_in, init_tracing, print_diagnostics};
+use console::{check_in, init_tracing, print_diagnostics, warn_ignored_proxy_variables};
 
 /// Runs one command to completion.
 pub async fn main(cli: Cli) -> Exit {
@@ -109,6 +109,7 @@ async fn demo(config: Option<std::path::PathBuf>, site: std::net::SocketAddr) ->
 /// Asks the daemon's `/healthz`; the container image has no curl.
 async fn healthcheck(url: &str) -> Exit {
     let client = reqwest::Client::builder()
+        .no_proxy()
         .timeout(std::time::Duration::from_secs(5))
         .build();
     let answer = match client {

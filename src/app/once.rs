@@ -18,6 +18,7 @@ use crate::secret::Secrets;
 const RETRY_PAUSE: Duration = Duration::from_secs(2);
 
 pub async fn run(args: OnceArgs) -> Exit {
+    super::warn_ignored_proxy_variables();
     let config = match config::load_config(args.config.as_deref()) {
         Ok(c) => c,
         Err(diags) => {

@@ -69,8 +69,13 @@ pub struct Connection {
     /// Host name (lower case) to address, instead of DNS. The certificate is
     /// still verified for the name. Port 0 keeps the URL's port.
     pub resolve: BTreeMap<String, SocketAddr>,
-    /// An HTTP(S) proxy for every request of the check.
+    /// An HTTP(S) proxy for the check's requests: its own `proxy`, or
+    /// `[defaults] proxy`. Without one, requests go direct (proxy
+    /// variables of the environment are not honoured).
     pub proxy: Option<url::Url>,
+    /// Hosts, domains and IP networks reached directly rather than through
+    /// `proxy` (`[defaults] no_proxy`, in reqwest's `NO_PROXY` syntax).
+    pub no_proxy: Vec<String>,
 }
 
 /// `[tls]` of a check file; the files are read at load.

@@ -21,6 +21,10 @@ pub struct Defaults {
     pub timeout: Duration,
     pub every: Duration,
     pub incidents: IncidentRules,
+    /// The proxy of a check that names none; `None`: direct.
+    pub proxy: Option<url::Url>,
+    /// Hosts reached directly rather than through `proxy`.
+    pub no_proxy: Vec<String>,
 }
 
 impl Default for Defaults {
@@ -29,6 +33,8 @@ impl Default for Defaults {
             timeout: Duration::from_secs(10),
             every: Duration::from_secs(60),
             incidents: IncidentRules::default(),
+            proxy: None,
+            no_proxy: Vec::new(),
         }
     }
 }
@@ -122,7 +128,7 @@ pub fn read(r: &mut Reader, root: &DeTable, stem: &str, defaults: &Defaults) -> 
     if let Some(v) = t.get("maintenance") {
         incidents.maintenance = super::maintenance::parse(&mut r.cx, v, true);
     }
-    let connection = super::connection::read(r, &t);
+    let connection = super::connection::read(r, &t, defaults.proxy.as_ref(), &defaults.no_proxy);
     let steps = match t.get("step") {
         Some(v) => steps(r, v),
         None => {

@@ -11,12 +11,19 @@ use std::sync::Arc;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
-use super::reader::{Table, Value};
+use super::reader::{Ctx, Env, Table, Value};
 use super::values::{Reader, template_text};
 use crate::check::{CertDigest, Connection, PemFile, TlsOptions};
 
-/// Reads `[tls]`, `resolve` and `proxy` from the check's top-level table.
-pub fn read(r: &mut Reader, t: &Table) -> Option<Arc<Connection>> {
+/// Reads `[tls]`, `resolve` and `proxy` from the check's top-level table;
+/// a check without `proxy` gets `default_proxy` and its `no_proxy` (those
+/// of `[defaults]`).
+pub fn read(
+    r: &mut Reader,
+    t: &Table,
+    default_proxy: Option<&url::Url>,
+    no_proxy: &[String],
+) -> Option<Arc<Connection>> {
     let tls = match t.get("tls") {
         Some(v) => tls(r, v),
         None => Some(TlsOptions::default()),
@@ -25,14 +32,15 @@ pub fn read(r: &mut Reader, t: &Table) -> Option<Arc<Connection>> {
         Some(v) => resolve(r, v),
         None => Some(BTreeMap::new()),
     };
-    let proxy = match t.get("proxy") {
-        Some(v) => proxy(r, v).map(Some),
-        None => Some(None),
+    let (proxy, no_proxy) = match t.get("proxy") {
+        Some(v) => (proxy(&mut r.cx, v, r.env).map(Some), Vec::new()),
+        None => (Some(default_proxy.cloned()), no_proxy.to_vec()),
     };
     let connection = Connection {
         tls: tls?,
         resolve: resolve?,
         proxy: proxy?,
+        no_proxy,
     };
     Some(if connection.is_default() {
         Connection::shared_default()
@@ -230,20 +238,21 @@ fn resolve(r: &mut Reader, v: &Value) -> Option<BTreeMap<String, SocketAddr>> {
     ok.then_some(out)
 }
 
-/// `proxy = "http://proxy:3128"`: an HTTP(S) proxy.
-fn proxy(r: &mut Reader, v: &Value) -> Option<url::Url> {
-    let s = r.cx.str(v)?;
-    let text = match template_text(s, r.env) {
+/// `proxy = "http://proxy:3128"`: an HTTP(S) proxy (a check's own, or
+/// `[defaults] proxy`).
+pub(super) fn proxy(cx: &mut Ctx, v: &Value, env: Env) -> Option<url::Url> {
+    let s = cx.str(v)?;
+    let text = match template_text(s, env) {
         Ok(text) => text,
         Err(e) => {
-            r.cx.error(v.span(), e);
+            cx.error(v.span(), e);
             return None;
         }
     };
     match url::Url::parse(&text) {
         Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => Some(u),
         Ok(u) => {
-            r.cx.error(
+            cx.error(
                 v.span(),
                 format!(
                     "expected an http:// or https:// proxy URL with a host, found scheme `{}`",
@@ -253,7 +262,7 @@ fn proxy(r: &mut Reader, v: &Value) -> Option<url::Url> {
             None
         }
         Err(e) => {
-            r.cx.error(v.span(), format!("invalid proxy URL {text:?}: {e}"));
+            cx.error(v.span(), format!("invalid proxy URL {text:?}: {e}"));
             None
         }
     }

@@ -183,7 +183,7 @@ pub fn parse(src: &Source, env: Env) -> Result<Config, Vec<Diagnostic>> {
         c.sinks = crate::sink::read::read_sinks(&mut cx, v, env);
     }
     if let Some(v) = t.get("defaults") {
-        defaults(&mut cx, v, &mut c.defaults);
+        defaults(&mut cx, v, env, &mut c.defaults);
     }
     t.finish(&mut cx);
     match cx.diags.iter().any(Diagnostic::is_error) {
@@ -366,7 +366,7 @@ fn heartbeat(cx: &mut Ctx, v: &Value, env: Env) -> Option<(String, std::time::Du
 }
 
 /// `[defaults]`: what a check file that says nothing gets.
-fn defaults(cx: &mut Ctx, v: &Value, defaults: &mut Defaults) {
+fn defaults(cx: &mut Ctx, v: &Value, env: Env, defaults: &mut Defaults) {
     let Some(d) = cx.table(v, "[defaults]") else {
         return;
     };
@@ -375,6 +375,21 @@ fn defaults(cx: &mut Ctx, v: &Value, defaults: &mut Defaults) {
     }
     if let Some(v) = d.get("every") {
         defaults.every = cx.duration(v).unwrap_or(defaults.every);
+    }
+    if let Some(v) = d.get("proxy") {
+        defaults.proxy = super::connection::proxy(cx, v, env);
+    }
+    if let Some(v) = d.get("no_proxy") {
+        for (host, span) in cx.strings(v) {
+            if host.trim().is_empty() || host.contains(',') {
+                cx.error(span, "expected a host, domain or IP network, one per entry");
+            } else {
+                defaults.no_proxy.push(host.trim().to_owned());
+            }
+        }
+        if defaults.proxy.is_none() {
+            cx.error(v.span(), "`no_proxy` needs a `proxy` in `[defaults]`");
+        }
     }
     d.finish(cx);
 }

@@ -3,7 +3,7 @@
 //! use, the cookie jar, and the redaction set that every value a secret
 //! came from joins.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use cookie_store::CookieStore;
@@ -39,6 +39,9 @@ impl RunContext {
 #[derive(Clone, Default)]
 pub(crate) struct RunVars {
     captures: BTreeMap<String, String>,
+    /// The captures marked `secret`: a value rendered from one is a
+    /// credential (a redirect to another origin does not carry it).
+    secret_captures: BTreeSet<String>,
     secrets: Secrets,
     pub redactor: Redactor,
 }
@@ -56,6 +59,7 @@ impl RunVars {
     pub(crate) fn new(secrets: Secrets, redactor: Redactor) -> Self {
         RunVars {
             captures: BTreeMap::new(),
+            secret_captures: BTreeSet::new(),
             secrets,
             redactor,
         }
@@ -65,8 +69,16 @@ impl RunVars {
     pub(crate) fn set_capture(&mut self, name: &str, value: String, secret: bool) {
         if secret {
             self.redactor.add(&value);
+            self.secret_captures.insert(name.to_owned());
+        } else {
+            self.secret_captures.remove(name);
         }
         self.captures.insert(name.to_owned(), value);
+    }
+
+    /// Whether capture `name` was marked `secret`.
+    pub(crate) fn is_secret_capture(&self, name: &str) -> bool {
+        self.secret_captures.contains(name)
     }
 }
 

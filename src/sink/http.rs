@@ -46,7 +46,10 @@ impl Endpoint {
         Ok(Endpoint {
             url: parsed,
             headers: render_headers(headers, secrets)?,
+            // Proxy variables of the environment are not honoured: a proxy
+            // would see the sink's credentials.
             client: reqwest::Client::builder()
+                .no_proxy()
                 .timeout(timeout)
                 .redirect(reqwest::redirect::Policy::none())
                 .user_agent(concat!("scarecrow/", env!("CARGO_PKG_VERSION")))

@@ -8,6 +8,7 @@ mod bad_input;
 mod barn;
 #[path = "../common/mod.rs"]
 mod common;
+mod origins;
 
 use std::path::Path;
 use std::time::Duration;

@@ -111,3 +111,32 @@ async fn what_the_receiver_refused_is_printed_and_exits_1() {
         "{stderr}"
     );
 }
+
+/// A sink goes direct whatever the proxy variables say: a proxy would see
+/// its credentials.
+#[tokio::test]
+async fn a_sink_ignores_proxy_variables() {
+    let rx = Receiver::start(202, r#"{"status":"success","message":"Event processed"}"#).await;
+    // A "proxy" that accepts no connection: any sent to it stays queued.
+    let proxy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    proxy.set_nonblocking(true).unwrap();
+    let url = format!("http://{}", proxy.local_addr().unwrap());
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_scarecrow"))
+        .args(["notify", "--test", "pagerduty", "--config"])
+        .arg(config(&rx))
+        .env("SCARECROW_TEST_PD_KEY", "R0UTINGKEY0123456789abcdef012345")
+        .env("HTTP_PROXY", &url)
+        .env("https_proxy", &url)
+        .env("ALL_PROXY", &url)
+        .env_remove("RUST_LOG")
+        .output()
+        .await
+        .unwrap();
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert_eq!(rx.got().len(), 2);
+    assert_eq!(
+        proxy.accept().map(|_| ()).unwrap_err().kind(),
+        std::io::ErrorKind::WouldBlock
+    );
+}

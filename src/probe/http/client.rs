@@ -109,12 +109,15 @@ impl Clients {
     }
 }
 
-/// Builds a client: no pooled connections (each run connects like a new
+/// Builds a client: no proxy but the check's (proxy variables of the
+/// environment are ignored: a proxy sees every request, credentials
+/// included), no pooled connections (each run connects like a new
 /// visitor), no automatic redirects (the probe follows them itself, per step
 /// policy, with the run's cookie jar), the peer certificate kept on each
 /// response, the probe's own TLS config and the check's connection options.
 fn build(user_agent: &str, connection: &Connection) -> Result<reqwest::Client, ClientError> {
     let builder = reqwest::Client::builder()
+        .no_proxy()
         .user_agent(user_agent)
         .pool_max_idle_per_host(0)
         .redirect(reqwest::redirect::Policy::none())
@@ -137,7 +140,8 @@ fn configure(
         builder = builder.resolve(host, *addr);
     }
     if let Some(proxy) = &connection.proxy {
-        builder = builder.proxy(reqwest::Proxy::all(proxy.as_str())?);
+        let no_proxy = reqwest::NoProxy::from_string(&connection.no_proxy.join(","));
+        builder = builder.proxy(reqwest::Proxy::all(proxy.as_str())?.no_proxy(no_proxy));
     }
     Ok(builder)
 }

@@ -128,14 +128,31 @@ pub(super) fn redirect(
     if status != 307 && status != 308 && next.method != Method::HEAD {
         next.method = Method::GET;
         next.body = None;
+        next.credential_body = None;
         next.headers.remove(CONTENT_TYPE);
         next.headers.remove(CONTENT_LENGTH);
     }
-    if url.origin() != req.url.origin() {
-        // Credentials the step set for one site are not sent to another.
-        for name in [AUTHORIZATION, PROXY_AUTHORIZATION, COOKIE] {
+    let origin = url.origin();
+    if origin != req.url.origin() {
+        // Credentials the step set for one site are not sent to another:
+        // the body is sent again as it is or not at all, so a credential in
+        // it stops the step; headers from one are left behind.
+        if let (Some(kind), Some(_)) = (next.credential_body, &next.body) {
+            let origin = origin.ascii_serialization();
+            return Err(fail(
+                Reason::Redirects,
+                format!(
+                    "{status} to {origin} would re-send the {kind} holding a secret to another origin"
+                ),
+            ));
+        }
+        for name in [AUTHORIZATION, PROXY_AUTHORIZATION, COOKIE]
+            .iter()
+            .chain(&req.credential_headers)
+        {
             next.headers.remove(name);
         }
+        next.credential_headers.clear();
     }
     next.url = url;
     Ok(Some(next))
@@ -157,6 +174,8 @@ mod tests {
             url,
             headers: HeaderMap::new(),
             body: None,
+            credential_headers: Vec::new(),
+            credential_body: None,
         };
         let own = HeaderValue::from_static("pref=dark");
         assert_eq!(

@@ -7,6 +7,7 @@
 mod body;
 mod classify;
 mod client;
+mod credential;
 mod flight;
 mod hop;
 mod multipart;

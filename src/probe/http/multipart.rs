@@ -4,31 +4,41 @@
 //! body again on a 307 or 308. Bytes also keep file reads in the probe,
 //! where a missing file becomes a `setup` failure.
 
+use super::credential::tracked;
 use crate::check::{Part, PartContent};
 use crate::fsread;
 use crate::probe::context::RunVars;
-use crate::template::Resolve;
 
-/// The body's `Content-Type` (with its boundary) and bytes. Files are read
-/// now, when the run needs them.
-pub(super) async fn encode(parts: &[Part], vars: &RunVars) -> Result<(String, Vec<u8>), String> {
+/// The body's `Content-Type` (with its boundary) and bytes, and whether it
+/// holds a credential: a part rendered from one, or any file's contents
+/// (what a file holds is not known, so it is not sent where it was not
+/// meant to go). Files are read now, when the run needs them.
+pub(super) async fn encode(
+    parts: &[Part],
+    vars: &RunVars,
+) -> Result<(String, Vec<u8>, bool), String> {
     let mut contents = Vec::with_capacity(parts.len());
+    let mut credential = false;
     for part in parts {
         let bytes = match &part.content {
-            PartContent::Text(t) => t
-                .render(vars as &dyn Resolve)
-                .map_err(|e| format!("multipart part {:?}: {e}", part.name))?
-                .into_owned()
-                .into_bytes(),
-            PartContent::File { path, .. } => fsread::read_async(path.clone(), fsread::UPLOAD_CAP)
-                .await
-                .map_err(|e| {
-                    format!(
-                        "multipart part {:?}: cannot read {}: {e}",
-                        part.name,
-                        path.display()
-                    )
-                })?,
+            PartContent::Text(t) => {
+                let (text, from) =
+                    tracked(t, vars).map_err(|e| format!("multipart part {:?}: {e}", part.name))?;
+                credential |= from;
+                text.into_bytes()
+            }
+            PartContent::File { path, .. } => {
+                credential = true;
+                fsread::read_async(path.clone(), fsread::UPLOAD_CAP)
+                    .await
+                    .map_err(|e| {
+                        format!(
+                            "multipart part {:?}: cannot read {}: {e}",
+                            part.name,
+                            path.display()
+                        )
+                    })?
+            }
         };
         contents.push(bytes);
     }
@@ -58,7 +68,11 @@ pub(super) async fn encode(parts: &[Part], vars: &RunVars) -> Result<(String, Ve
         body.extend_from_slice(b"\r\n");
     }
     body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
-    Ok((format!("multipart/form-data; boundary={boundary}"), body))
+    Ok((
+        format!("multipart/form-data; boundary={boundary}"),
+        body,
+        credential,
+    ))
 }
 
 /// A random boundary that occurs in no part.
@@ -109,7 +123,11 @@ mod tests {
                 },
             },
         ];
-        let (ct, body) = encode(&parts, &RunVars::default()).await.unwrap();
+        let (ct, body, credential) = encode(&parts, &RunVars::default()).await.unwrap();
+        // A file's contents may be anything: kept to the origin they were for.
+        assert!(credential);
+        let (_, _, credential) = encode(&parts[..1], &RunVars::default()).await.unwrap();
+        assert!(!credential);
         let b = ct.strip_prefix("multipart/form-data; boundary=").unwrap();
         let expected = format!(
             "--{b}\r\nContent-Disposition: form-data; name=\"no%22te\"\r\n\r\nhello\r\n\

@@ -2,13 +2,14 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use http::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderValue};
+use http::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 use reqwest::Url;
 
+use super::credential::{Tracked, tracked};
 use super::multipart;
 use crate::check::{Auth, Body, JsonBody, Request, Target, credential_header};
 use crate::probe::context::RunVars;
-use crate::template::{RenderError, Template};
+use crate::template::{RenderError, Resolve, Template};
 
 /// A request ready to send (and to re-send on a redirect).
 #[derive(Debug, Clone)]
@@ -17,6 +18,13 @@ pub(super) struct Prepared {
     pub url: Url,
     pub headers: HeaderMap,
     pub body: Option<Vec<u8>>,
+    /// The headers whose value came from a credential (`auth`, a
+    /// `${secret:}`, a `${file:}`, a secret capture): a redirect to another
+    /// origin does not carry them.
+    pub credential_headers: Vec<HeaderName>,
+    /// What the body is ("form", "JSON body"…) if it holds a credential:
+    /// a 307 or 308 may not re-send it to another origin.
+    pub credential_body: Option<&'static str>,
 }
 
 /// Renders every template of `req` and reads the files it sends. The error
@@ -24,14 +32,12 @@ pub(super) struct Prepared {
 /// secret).
 pub(super) async fn prepare(req: &Request, vars: &RunVars) -> Result<Prepared, String> {
     let text = |t: &Template, part: &dyn Fn() -> String| {
-        t.render(vars)
-            .map(|s| s.into_owned())
-            .map_err(|e: RenderError| format!("{}: {e}", part()))
+        tracked(t, vars).map_err(|e: RenderError| format!("{}: {e}", part()))
     };
     let mut url = match &req.url {
         Target::Fixed(url) => url.clone(),
         Target::Template(t) => {
-            let raw = text(t, &|| "url".to_owned())?;
+            let (raw, _) = text(t, &|| "url".to_owned())?;
             Url::parse(&raw).map_err(|e| format!("invalid URL {t}: {e}"))?
         }
     };
@@ -41,54 +47,69 @@ pub(super) async fn prepare(req: &Request, vars: &RunVars) -> Result<Prepared, S
     if !req.query.is_empty() {
         let mut values = Vec::with_capacity(req.query.len());
         for (name, t) in &req.query {
-            values.push((name, text(t, &|| format!("query {name}"))?));
+            values.push((name, text(t, &|| format!("query {name}"))?.0));
         }
         url.query_pairs_mut().extend_pairs(values);
     }
 
     let mut headers = HeaderMap::new();
+    let mut credential_headers = Vec::new();
     for (name, t) in &req.headers {
-        let value = text(t, &|| format!("header {name}"))?;
+        let (value, credential) = text(t, &|| format!("header {name}"))?;
         let mut value = HeaderValue::from_str(&value)
             .map_err(|_| format!("header {name}: not a valid header value"))?;
         // Kept out of the HTTP stack's debug output.
         value.set_sensitive(credential_header(name) || t.as_literal().is_none());
         headers.append(name.clone(), value);
+        if credential {
+            credential_headers.push(name.clone());
+        }
     }
     if let Some(auth) = &req.auth {
         headers.insert(AUTHORIZATION, authorization(auth, vars)?);
+        credential_headers.push(AUTHORIZATION);
     }
 
+    let mut credential_body = None;
     let body = match &req.body {
         None => None,
         Some(body) => {
-            let (content_type, bytes) = match body {
+            let (content_type, bytes, credential) = match body {
                 Body::Raw {
                     content_type,
                     text: t,
-                } => (
-                    content_type.clone(),
-                    text(t, &|| "body".to_owned())?.into_bytes(),
-                ),
+                } => {
+                    let (raw, credential) = text(t, &|| "body".to_owned())?;
+                    (content_type.clone(), raw.into_bytes(), credential)
+                }
                 Body::Json(j) => {
-                    let value = json(j, vars).map_err(|e| format!("body: {e}"))?;
+                    let with = Tracked::new(vars);
+                    let value = json(j, &with).map_err(|e| format!("body: {e}"))?;
                     (
                         "application/json".to_owned(),
                         value.to_string().into_bytes(),
+                        with.used_credential(),
                     )
                 }
                 Body::Form(fields) => {
                     let mut form = url::form_urlencoded::Serializer::new(String::new());
+                    let mut credential = false;
                     for (name, t) in fields {
-                        form.append_pair(name, &text(t, &|| format!("form field {name}"))?);
+                        let (value, from) = text(t, &|| format!("form field {name}"))?;
+                        form.append_pair(name, &value);
+                        credential |= from;
                     }
                     (
                         "application/x-www-form-urlencoded".to_owned(),
                         form.finish().into_bytes(),
+                        credential,
                     )
                 }
                 Body::Multipart(parts) => multipart::encode(parts, vars).await?,
             };
+            if credential {
+                credential_body = Some(body_kind(body));
+            }
             if !headers.contains_key(CONTENT_TYPE) {
                 let value = HeaderValue::from_str(&content_type).map_err(|_| {
                     format!("content type {content_type:?} is not a valid header value")
@@ -104,7 +125,19 @@ pub(super) async fn prepare(req: &Request, vars: &RunVars) -> Result<Prepared, S
         url,
         headers,
         body,
+        credential_headers,
+        credential_body,
     })
+}
+
+/// A body's kind as a message names it.
+fn body_kind(body: &Body) -> &'static str {
+    match body {
+        Body::Raw { .. } => "body",
+        Body::Json(_) => "JSON body",
+        Body::Form(_) => "form",
+        Body::Multipart(_) => "multipart body",
+    }
 }
 
 /// The `Authorization` value of `auth`; its credentials join the redactor.
@@ -137,7 +170,7 @@ fn authorization(auth: &Auth, vars: &RunVars) -> Result<HeaderValue, String> {
     Ok(value)
 }
 
-fn json(body: &JsonBody, vars: &RunVars) -> Result<serde_json::Value, RenderError> {
+fn json(body: &JsonBody, vars: &dyn Resolve) -> Result<serde_json::Value, RenderError> {
     use serde_json::Value;
     Ok(match body {
         JsonBody::Value(v) => v.clone(),
@@ -233,6 +266,27 @@ mod tests {
         let p = prepare(&r, &vars).await.unwrap();
         assert_eq!(p.headers[AUTHORIZATION], "Bearer secret-token");
         assert!(!format!("{vars:?}").contains("secret-token"));
+    }
+
+    #[tokio::test]
+    async fn values_from_credentials_are_known_by_where_they_came_from() {
+        let mut vars = RunVars::default();
+        vars.set_capture("tok", "plain".into(), false);
+        vars.set_capture("key", "hidden".into(), true);
+        let mut r = request("http://h/");
+        let p = prepare(&r, &vars).await.unwrap();
+        assert!(p.credential_headers.is_empty());
+        assert_eq!(p.credential_body, None);
+
+        r.headers.push((
+            http::HeaderName::from_static("x-key"),
+            t("k ${capture:key}"),
+        ));
+        r.body = Some(Body::Form(vec![("pw".into(), t("${capture:key}"))]));
+        r.auth = Some(Auth::Bearer(t("plain")));
+        let p = prepare(&r, &vars).await.unwrap();
+        assert_eq!(p.credential_headers, ["x-key", "authorization"]);
+        assert_eq!(p.credential_body, Some("form"));
     }
 
     #[tokio::test]
