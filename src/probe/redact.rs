@@ -1,6 +1,6 @@
 //! Keeps a run's secrets out of what it reports. The run records every secret
 //! value it uses (secrets, secret files, auth credentials, captures marked
-//! secret) here; before a result leaves the probe, every
+//! secret, cookie values) here; before a result leaves the probe, every
 //! string in it passes through [`Redactor::redact`].
 //!
 //! Matching is done with one Aho–Corasick automaton over every recorded
@@ -28,6 +28,10 @@ pub const MARK: &str = "[redacted]";
 /// Values shorter than this (in bytes) are not redacted: replacing every
 /// `ab` in a page would shred the evidence and hide nothing worth hiding.
 pub const MIN_LEN: usize = 4;
+
+/// Cookie values shorter than this (in bytes) are not redacted: `lang=en`
+/// or `consent=1` are not credentials, and a session token is longer.
+pub const MIN_COOKIE_LEN: usize = 8;
 
 /// How many layers of encoding inside each other are undone.
 const DEPTH: usize = 3;
@@ -81,6 +85,14 @@ impl Redactor {
         set.push(trim_quotes(format!("{value:?}")).into_bytes());
         for form in base64_forms(value.as_bytes()) {
             set.push(form.into_bytes());
+        }
+    }
+
+    /// Records a cookie's value, unless it is shorter than
+    /// [`MIN_COOKIE_LEN`].
+    pub(super) fn add_cookie(&self, value: &str) {
+        if value.len() >= MIN_COOKIE_LEN {
+            self.add(value);
         }
     }
 
@@ -490,6 +502,15 @@ mod tests {
         ] {
             assert_eq!(redacted(secret, &format!("<{encoded}>")), "<[redacted]>");
         }
+    }
+
+    #[test]
+    fn short_cookies_stay() {
+        let r = Redactor::default();
+        r.add_cookie("en-GB");
+        assert!(r.is_empty());
+        r.add_cookie("0123456789abcdef");
+        assert_eq!(r.redact("sid=0123456789abcdef"), "sid=[redacted]");
     }
 
     #[test]
