@@ -20,6 +20,7 @@ use aho_corasick::{AhoCorasick, MatchKind};
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
 
+use self::decode::Encoding;
 use crate::check::{Outcome, RunResult, StepDetail};
 
 /// What a redacted value is replaced with.
@@ -222,12 +223,10 @@ impl Set {
                 spans.push((cut - len, cut));
             }
         }
-        if decode::may_decode(bytes) {
-            let plus = self.space && bytes.contains(&b'+');
-            for p in choices(plus) {
-                if let Some(view) = decode::first(bytes, p) {
-                    scan(matcher, &view, 1, plus, &mut spans);
-                }
+        let plus = self.space && bytes.contains(&b'+');
+        for encoding in encodings(plus) {
+            if let Some(view) = decode::first(bytes, encoding) {
+                scan(matcher, &view, 1, plus, &mut spans);
             }
         }
         (!spans.is_empty()).then(|| merge(text, spans))
@@ -247,9 +246,18 @@ impl Set {
     }
 }
 
-/// Whether to decode `+` as a space: no, and also yes when it may matter.
-fn choices(plus: bool) -> impl Iterator<Item = bool> {
-    [false, true].into_iter().take(1 + usize::from(plus))
+/// The encodings a layer may be in. `+` is tried as a space, besides as
+/// itself, only when `plus`: when some value holds a space and the text a
+/// `+`.
+fn encodings(plus: bool) -> impl Iterator<Item = Encoding> {
+    [
+        Encoding::Url { plus: false },
+        Encoding::Json,
+        Encoding::Html,
+        Encoding::Url { plus: true },
+    ]
+    .into_iter()
+    .take(3 + usize::from(plus))
 }
 
 /// Matches in `view` and the layers below it, down to [`DEPTH`].
@@ -266,8 +274,8 @@ fn scan(
             .map(|m| view.origin(m.start(), m.end())),
     );
     if depth < DEPTH {
-        for p in choices(plus) {
-            if let Some(next) = view.decode(p) {
+        for encoding in encodings(plus) {
+            if let Some(next) = view.decode(encoding) {
                 scan(matcher, &next, depth + 1, plus, spans);
             }
         }
@@ -325,6 +333,9 @@ fn trim_quotes(s: String) -> String {
         .map(str::to_owned)
         .unwrap_or(s)
 }
+#[cfg(test)]
+mod properties;
+
 #[cfg(test)]
 mod tests {
     use super::*;

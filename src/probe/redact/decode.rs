@@ -1,9 +1,12 @@
-//! The decoded view of a text that redaction matches in: one layer of
-//! URL-encoding (`%XX` in either case, `+` optionally as a space), JSON
-//! string escapes (`\uXXXX` with surrogate pairs, `\/`, `\"` …) and HTML
-//! character references (named, decimal, hex) undone, each decoded byte
+//! The decoded view of a text that redaction matches in: one layer of one
+//! encoding undone — URL-encoding (`%XX` in either case, `+` as a space or
+//! not), JSON string escapes (`\uXXXX` with surrogate pairs, `\/`, `\"` …)
+//! or HTML character references (named, decimal, hex) — each decoded byte
 //! remembering the span of the original text it came from. The view is only
 //! ever matched in, never shown: a match is replaced in the original text.
+//!
+//! A layer undoes one encoding, not all at once, as an encoder writes one:
+//! an HTML-escaped secret holding `\/` must not have that decoded too.
 
 /// One decoded layer: its bytes and, per byte, the span of the original
 /// text it stands for.
@@ -19,24 +22,45 @@ impl View {
         (self.start[from], self.end[to - 1])
     }
 
-    /// The next layer down, or `None` when there is nothing left to decode.
-    pub fn decode(&self, plus: bool) -> Option<View> {
-        decode(&self.bytes, Some(self), plus)
+    /// The next layer down, or `None` when there is nothing to decode.
+    pub fn decode(&self, encoding: Encoding) -> Option<View> {
+        decode(&self.bytes, Some(self), encoding)
     }
 }
 
-/// Whether `text` holds a byte any decoding here starts at.
-pub(super) fn may_decode(text: &[u8]) -> bool {
-    text.iter().any(|b| matches!(b, b'%' | b'+' | b'\\' | b'&'))
+/// One encoding a layer undoes.
+#[derive(Clone, Copy, Debug)]
+pub(super) enum Encoding {
+    /// `plus`: whether `+` stands for a space (form encoding).
+    Url {
+        plus: bool,
+    },
+    Json,
+    Html,
 }
 
-/// The first layer of `text`, or `None` when nothing in it decodes.
-/// `plus`: whether `+` stands for a space (form encoding).
-pub(super) fn first(text: &[u8], plus: bool) -> Option<View> {
-    decode(text, None, plus)
+impl Encoding {
+    /// The byte every escape of this encoding starts with (the first).
+    fn starts(self) -> &'static [u8] {
+        match self {
+            Encoding::Url { plus: true } => b"%+",
+            Encoding::Url { plus: false } => b"%",
+            Encoding::Json => b"\\",
+            Encoding::Html => b"&",
+        }
+    }
 }
 
-fn decode(src: &[u8], parent: Option<&View>, plus: bool) -> Option<View> {
+/// The first layer of `text` in `encoding`, or `None` when nothing in it
+/// decodes.
+pub(super) fn first(text: &[u8], encoding: Encoding) -> Option<View> {
+    decode(text, None, encoding)
+}
+
+fn decode(src: &[u8], parent: Option<&View>, encoding: Encoding) -> Option<View> {
+    if !src.iter().any(|b| encoding.starts().contains(b)) {
+        return None;
+    }
     let origin = |from: usize, to: usize| match parent {
         Some(p) => p.origin(from, to),
         None => (from, to),
@@ -50,7 +74,7 @@ fn decode(src: &[u8], parent: Option<&View>, plus: bool) -> Option<View> {
     let mut i = 0;
     let mut utf8 = [0; 4];
     while i < src.len() {
-        let (out, len): (&[u8], usize) = match escape(&src[i..], plus, &mut utf8) {
+        let (out, len): (&[u8], usize) = match escape(&src[i..], encoding, &mut utf8) {
             Some((out, len)) => {
                 changed = true;
                 (out, len)
@@ -69,16 +93,16 @@ fn decode(src: &[u8], parent: Option<&View>, plus: bool) -> Option<View> {
 }
 
 /// The bytes an escape at the start of `s` stands for and its length.
-fn escape<'b>(s: &[u8], plus: bool, buf: &'b mut [u8; 4]) -> Option<(&'b [u8], usize)> {
-    let (c, len) = match s.first()? {
-        b'%' => {
+fn escape<'b>(s: &[u8], encoding: Encoding, buf: &'b mut [u8; 4]) -> Option<(&'b [u8], usize)> {
+    let (c, len) = match (s.first()?, encoding) {
+        (b'%', Encoding::Url { .. }) => {
             let byte = hex(s.get(1..3)?)?;
             buf[0] = u8::try_from(byte).ok()?;
             return Some((&buf[..1], 3));
         }
-        b'+' if plus => (' ', 1),
-        b'\\' => json(s)?,
-        b'&' => entity(s)?,
+        (b'+', Encoding::Url { plus: true }) => (' ', 1),
+        (b'\\', Encoding::Json) => json(s)?,
+        (b'&', Encoding::Html) => entity(s)?,
         _ => return None,
     };
     Some((c.encode_utf8(buf).as_bytes(), len))
@@ -151,38 +175,43 @@ fn hex(digits: &[u8]) -> Option<u32> {
 mod tests {
     use super::*;
 
-    fn once(s: &str, plus: bool) -> String {
-        String::from_utf8_lossy(
-            &first(s.as_bytes(), plus).map_or(s.as_bytes().to_vec(), |v| v.bytes),
-        )
-        .into_owned()
+    const URL: Encoding = Encoding::Url { plus: false };
+    const FORM: Encoding = Encoding::Url { plus: true };
+
+    fn once(s: &str, encoding: Encoding) -> String {
+        let bytes = first(s.as_bytes(), encoding).map_or(s.as_bytes().to_vec(), |v| v.bytes);
+        String::from_utf8_lossy(&bytes).into_owned()
     }
 
     #[test]
-    fn each_escape_decodes() {
-        assert_eq!(once("a%2fb%2Fc+d", true), "a/b/c d");
-        assert_eq!(once("a+b", false), "a+b");
-        assert_eq!(once(r#"\u0041\/\"\\\n"#, false), "A/\"\\\n");
-        assert_eq!(once(r"\ud83d\ude00", false), "😀");
-        assert_eq!(once(r"\ud83d lone", false), r"\ud83d lone");
+    fn each_escape_decodes_in_its_own_encoding_only() {
+        assert_eq!(once("a%2fb%2Fc+d&amp;", FORM), "a/b/c d&amp;");
+        assert_eq!(once("a+b%41", URL), "a+bA");
+        assert_eq!(once(r#"\u0041\/\"\\\n%41"#, Encoding::Json), "A/\"\\\n%41");
+        assert_eq!(once(r"\ud83d\ude00", Encoding::Json), "😀");
+        assert_eq!(once(r"\ud83d lone", Encoding::Json), r"\ud83d lone");
         assert_eq!(
-            once("&amp;&lt;&gt;&quot;&apos;&nbsp;&#39;&#x27;&#X41;", false),
-            "&<>\"'\u{a0}''A"
+            once(
+                r"&amp;&lt;&gt;&quot;&apos;&nbsp;&#39;&#x27;&#X41;\/",
+                Encoding::Html
+            ),
+            "&<>\"'\u{a0}''A\\/"
         );
-        assert_eq!(once("&bogus; & &#; %zz %4", false), "&bogus; & &#; %zz %4");
-        assert_eq!(first(b"%E9", false).map(|v| v.bytes), Some(vec![0xE9]));
+        assert_eq!(once("&bogus; & &#;", Encoding::Html), "&bogus; & &#;");
+        assert_eq!(once("%zz %4", URL), "%zz %4");
+        assert_eq!(first(b"%E9", URL).map(|v| v.bytes), Some(vec![0xE9]));
     }
 
     #[test]
     fn each_byte_knows_its_original_span() {
-        let text = "x&amp;%41\\u00e9";
-        let view = first(text.as_bytes(), false).expect("decodes");
-        assert_eq!(view.bytes, "x&Aé".as_bytes());
+        let view = first(b"x&amp;&#65;", Encoding::Html).expect("decodes");
+        assert_eq!(view.bytes, b"x&A");
         assert_eq!(view.origin(1, 2), (1, 6));
-        assert_eq!(view.origin(2, 3), (6, 9));
-        assert_eq!(view.origin(3, 5), (9, 15));
-        let nested = first(b"%2541", false).expect("decodes");
-        let inner = nested.decode(false).expect("decodes again");
+        assert_eq!(view.origin(2, 3), (6, 11));
+        let json = first(br"\u00e9!", Encoding::Json).expect("decodes");
+        assert_eq!(json.origin(0, 2), (0, 6));
+        let nested = first(b"%2541", URL).expect("decodes");
+        let inner = nested.decode(URL).expect("decodes again");
         assert_eq!(inner.bytes, b"A");
         assert_eq!(inner.origin(0, 1), (0, 5));
     }
