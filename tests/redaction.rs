@@ -8,8 +8,6 @@ mod redaction_support;
 
 use std::path::Path;
 
-use base64::Engine as _;
-
 use chrono::Utc;
 use scarecrow::check::{Check, Outcome, RunResult};
 use scarecrow::config::{self, Defaults};
@@ -20,7 +18,9 @@ use scarecrow::probe::{Probe, ProbeSettings};
 use scarecrow::secret::Secrets;
 use scarecrow::sink::webhook;
 
-use redaction_support::{PASSWORD, SECRET_NAME, assert_clean, leaky_site};
+use redaction_support::{
+    PASSWORD, SECRET_NAME, THEME, assert_clean, cookie_check_toml, cookie_site, leaky_site,
+};
 
 /// A config and one check file in a fresh directory, removed when dropped.
 fn write_check(site: &str) -> tempfile::TempDir {
@@ -160,76 +160,18 @@ async fn no_output_of_a_failing_flow_shows_its_secrets() {
 /// the next one; a cookie the check names public stays shown.
 #[tokio::test(flavor = "multi_thread")]
 async fn cookies_of_a_run_are_redacted_unless_public() {
-    const SESSION: &str = "sess-4f9a2c7e1b-admin";
-    const THEME: &str = "solarized-dark";
-    let echo = |cookie: String| {
-        axum::response::Html(format!(
-            "<p>cookie: {cookie}</p><p>url: {}</p><p>b64: {}</p>",
-            url::form_urlencoded::byte_serialize(cookie.as_bytes()).collect::<String>(),
-            base64::engine::general_purpose::STANDARD.encode(&cookie),
-        ))
-    };
-    let app = axum::Router::new()
-        .route(
-            "/login",
-            axum::routing::get(move || async move {
-                (
-                    axum::response::AppendHeaders([
-                        (
-                            axum::http::header::SET_COOKIE,
-                            format!("sid={SESSION}; Path=/; HttpOnly"),
-                        ),
-                        (
-                            axum::http::header::SET_COOKIE,
-                            format!("theme={THEME}; Path=/"),
-                        ),
-                        (axum::http::header::SET_COOKIE, "lang=en".to_owned()),
-                    ]),
-                    echo(format!("sid={SESSION} theme={THEME} lang=en")),
-                )
-            }),
-        )
-        .route(
-            "/home",
-            axum::routing::get(move |headers: axum::http::HeaderMap| async move {
-                let cookie = headers
-                    .get(axum::http::header::COOKIE)
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or("-")
-                    .to_owned();
-                echo(cookie)
-            }),
-        );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let site = format!("http://{}", listener.local_addr().expect("addr"));
-    tokio::spawn(async move { axum::serve(listener, app).await });
-
+    let site = cookie_site().await;
     let tmp = common::scratch("redaction-cookies");
     let dir = tmp.path();
     std::fs::create_dir_all(dir.join("checks")).expect("mkdir");
     std::fs::write(dir.join("config.toml"), "checks_dir = \"checks\"\n").expect("config");
-    for (name, path) in [("own", "/login"), ("next", "/home")] {
-        let first = if path == "/home" {
-            format!(
-                "[[step]]\nurl = \"{site}/login\"\n\n[step.expect]\nbody_contains = \"cookie\"\n\n"
-            )
-        } else {
-            String::new()
-        };
-        let check = format!(
-            "public_cookies = [\"theme\"]\n\n{first}[[step]]\nurl = \"{site}{path}\"\n\n[step.expect]\nbody_contains = \"Welcome\"\n"
-        );
+    for (name, next) in [("own", false), ("next", true)] {
+        let check = cookie_check_toml(&site, next);
         std::fs::write(dir.join(format!("checks/{name}.toml")), check).expect("check");
     }
     let (json, stderr) = once(dir, "json", "debug").await;
-    let b64 = base64::engine::general_purpose::STANDARD.encode(SESSION);
-    for output in [&json, &stderr] {
-        for leak in [SESSION, "4f9a2c7e1b", &b64[..12]] {
-            assert!(!output.contains(leak), "shows {leak:?}:\n{output}");
-        }
-    }
+    assert_clean("once --format json (stdout)", &json);
+    assert_clean("once --format json (stderr)", &stderr);
     let doc: serde_json::Value = serde_json::from_str(&json).expect("JSON");
     let results = doc["results"].as_array().expect("results");
     assert_eq!(results.len(), 2, "{json}");
