@@ -31,6 +31,7 @@ fn check(name: &str, labels: &[(&str, &str)]) -> Check {
         steps: Vec::new(),
         incidents: Default::default(),
         connection: Default::default(),
+        public_cookies: Vec::new(),
         source: PathBuf::from(format!("checks/{name}.toml")),
     }
 }

@@ -117,6 +117,7 @@ async fn run(timeout: Duration, max_body_bytes: u64, steps: Vec<Step>) -> RunRes
         steps,
         incidents: Default::default(),
         connection: Default::default(),
+        public_cookies: Vec::new(),
         source: "checks/test.toml".into(),
     };
     let settings = ProbeSettings {

@@ -18,7 +18,9 @@ use scarecrow::probe::{Probe, ProbeSettings};
 use scarecrow::secret::Secrets;
 use scarecrow::sink::webhook;
 
-use redaction_support::{PASSWORD, SECRET_NAME, assert_clean, leaky_site};
+use redaction_support::{
+    PASSWORD, SECRET_NAME, THEME, assert_clean, cookie_check_toml, cookie_site, leaky_site,
+};
 
 /// A config and one check file in a fresh directory, removed when dropped.
 fn write_check(site: &str) -> tempfile::TempDir {
@@ -152,4 +154,38 @@ async fn no_output_of_a_failing_flow_shows_its_secrets() {
     metrics.add_check(&check);
     metrics.observe_run(&run);
     assert_clean("the metrics", &metrics.render());
+}
+
+/// A session cookie the site sets, echoed on the same failing page and on
+/// the next one; a cookie the check names public stays shown.
+#[tokio::test(flavor = "multi_thread")]
+async fn cookies_of_a_run_are_redacted_unless_public() {
+    let site = cookie_site().await;
+    let tmp = common::scratch("redaction-cookies");
+    let dir = tmp.path();
+    std::fs::create_dir_all(dir.join("checks")).expect("mkdir");
+    std::fs::write(dir.join("config.toml"), "checks_dir = \"checks\"\n").expect("config");
+    for (name, next) in [("own", false), ("next", true)] {
+        let check = cookie_check_toml(&site, next);
+        std::fs::write(dir.join(format!("checks/{name}.toml")), check).expect("check");
+    }
+    let (json, stderr) = once(dir, "json", "debug").await;
+    assert_clean("once --format json (stdout)", &json);
+    assert_clean("once --format json (stderr)", &stderr);
+    let doc: serde_json::Value = serde_json::from_str(&json).expect("JSON");
+    let results = doc["results"].as_array().expect("results");
+    assert_eq!(results.len(), 2, "{json}");
+    for result in results {
+        let steps = result["steps"].as_array().expect("steps");
+        let excerpt = steps
+            .last()
+            .and_then(|s| s["excerpt"].as_str())
+            .expect("an excerpt");
+        assert!(excerpt.contains("sid=[redacted]"), "{excerpt}");
+        assert!(excerpt.contains(THEME), "a public cookie stays: {excerpt}");
+        assert!(
+            excerpt.contains("lang=en"),
+            "a short cookie stays: {excerpt}"
+        );
+    }
 }

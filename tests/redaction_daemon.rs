@@ -2,7 +2,8 @@
 //! tests/redaction.rs failing critically until it declares an incident, and
 //! none of what a user or a receiver can see shows the secret — the status
 //! page, the API, the store's file, the post-mortem, the debug logs, and the
-//! Slack, PagerDuty, Alertmanager and webhook bodies.
+//! Slack, PagerDuty, Alertmanager and webhook bodies. A second check's
+//! session cookie, which only its cookie jar holds, is kept out of them too.
 
 mod common;
 mod redaction_support;
@@ -11,7 +12,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::{Reaped, free_port, run_daemon, scratch};
-use redaction_support::{PASSWORD, SECRET_NAME, assert_clean, check_toml, leaky_site};
+use redaction_support::{
+    PASSWORD, SECRET_NAME, assert_clean, check_toml, cookie_check_toml, cookie_site, leaky_site,
+};
 
 const API_TOKEN: &str = "api-token-for-redaction";
 
@@ -91,6 +94,7 @@ async fn get(url: &str) -> (u16, String) {
 #[tokio::test(flavor = "multi_thread")]
 async fn nothing_the_daemon_shows_or_sends_carries_the_secret() {
     let site = leaky_site().await;
+    let cookie_site = cookie_site().await;
     let slack = Recorder::start().await;
     let pagerduty = Recorder::start().await;
     let alertmanager = Recorder::start().await;
@@ -137,6 +141,9 @@ url = "{hook}/hook"
     std::fs::write(dir.join("config.toml"), config).expect("config");
     let check = format!("every = \"1s\"\n{}", check_toml(&site));
     std::fs::write(dir.join("checks/leaky.toml"), check).expect("check");
+    // A session cookie no check captures: only the run's jar knows it.
+    let cookies = format!("every = \"1s\"\n{}", cookie_check_toml(&cookie_site, true));
+    std::fs::write(dir.join("checks/cookies.toml"), cookies).expect("check");
 
     let log = std::fs::File::create(dir.join("daemon.log")).expect("log file");
     let child = run_daemon(&dir.join("config.toml"))
@@ -196,6 +203,10 @@ url = "{hook}/hook"
     assert!(incident.contains("[redacted]"), "{incident}");
     let (_, runs) = get(&format!("{base}/api/v1/checks/leaky?runs=50")).await;
     assert!(runs.contains("[redacted]"), "{runs}");
+    let (status, runs) = get(&format!("{base}/api/v1/checks/cookies?runs=50")).await;
+    assert_eq!(status, 200, "{runs}");
+    assert!(runs.contains("sid=[redacted]"), "{runs}");
+    assert_clean("GET /api/v1/checks/cookies?runs=50", &runs);
 
     // The post-mortem, in both formats, from the store the daemon writes.
     for format in ["markdown", "json"] {

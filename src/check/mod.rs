@@ -57,6 +57,9 @@ pub struct Check {
     /// How the check reaches its site (`[tls]`, `resolve`, `proxy`). Shared:
     /// most checks have the defaults, and hold [`Connection::shared_default`].
     pub connection: Arc<Connection>,
+    /// Cookies (by name) whose values are not credentials: they are left in
+    /// the evidence. Every other cookie of a run is redacted.
+    pub public_cookies: Vec<String>,
     /// The file the check was loaded from.
     pub source: PathBuf,
 }

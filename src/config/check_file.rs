@@ -129,6 +129,12 @@ pub fn read(r: &mut Reader, root: &DeTable, stem: &str, defaults: &Defaults) -> 
         incidents.maintenance = super::maintenance::parse(&mut r.cx, v, true);
     }
     let connection = super::connection::read(r, &t, defaults.proxy.as_ref(), &defaults.no_proxy);
+    let public_cookies = t.get("public_cookies").map_or_else(Vec::new, |v| {
+        r.cx.strings(v)
+            .into_iter()
+            .map(|(name, _)| name.to_owned())
+            .collect()
+    });
     let steps = match t.get("step") {
         Some(v) => steps(r, v),
         None => {
@@ -152,6 +158,7 @@ pub fn read(r: &mut Reader, root: &DeTable, stem: &str, defaults: &Defaults) -> 
         steps: steps?,
         incidents,
         connection: connection?,
+        public_cookies,
         source: r.cx.src.path.clone(),
     })
 }

@@ -21,6 +21,7 @@ fn check(name: &str) -> Check {
         steps: Vec::new(),
         incidents: Default::default(),
         connection: Default::default(),
+        public_cookies: Vec::new(),
         source: PathBuf::from(format!("checks/{name}.toml")),
     }
 }

@@ -318,6 +318,7 @@ mod tests {
             steps: Vec::new(),
             incidents: Default::default(),
             connection: Default::default(),
+            public_cookies: Vec::new(),
             source: "checks/a.toml".into(),
         };
         assert_eq!(

@@ -1,12 +1,14 @@
 //! The run's shared context: what every step of a run reads and writes,
 //! whatever its kind. One deadline, the captures and secrets templates
 //! use, the cookie jar, and the redaction set that every value a secret
-//! came from joins.
+//! came from joins, and every cookie value the run is sent.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
-use cookie_store::CookieStore;
+use cookie_store::{CookieStore, RawCookie};
+use http::HeaderMap;
+use http::header::SET_COOKIE;
 use tokio::time::Instant;
 
 use super::redact::Redactor;
@@ -21,14 +23,43 @@ pub(crate) struct RunContext {
     pub jar: CookieStore,
     /// The run's absolute deadline.
     pub deadline: Instant,
+    /// The check's `public_cookies`: cookies that are not redacted.
+    public_cookies: Vec<String>,
 }
 
 impl RunContext {
-    pub(crate) fn new(secrets: Secrets, redactor: Redactor, deadline: Instant) -> RunContext {
+    pub(crate) fn new(
+        secrets: Secrets,
+        redactor: Redactor,
+        deadline: Instant,
+        public_cookies: Vec<String>,
+    ) -> RunContext {
         RunContext {
             vars: RunVars::new(secrets, redactor),
             jar: CookieStore::default(),
             deadline,
+            public_cookies,
+        }
+    }
+
+    /// The values of the cookies `headers` set join the redaction set
+    /// (cookies are credentials unless the check names them public, or they
+    /// are shorter than [`super::redact::MIN_COOKIE_LEN`]). Every cookie of
+    /// the jar came through here, and so does one the jar rejected, which a
+    /// header assertion may still quote.
+    pub(crate) fn redact_cookies(&self, headers: &HeaderMap) {
+        for value in headers.get_all(SET_COOKIE) {
+            let Ok(text) = value.to_str() else {
+                continue;
+            };
+            let Ok(cookie) = RawCookie::parse(text) else {
+                continue;
+            };
+            if self.public_cookies.iter().any(|p| p == cookie.name()) {
+                continue;
+            }
+            self.vars.redactor.add_cookie(cookie.value());
+            self.vars.redactor.add_cookie(cookie.value_trimmed());
         }
     }
 }

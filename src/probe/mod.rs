@@ -146,7 +146,12 @@ impl Probe {
             Ok(kinds) => kinds,
             Err(message) => return failure(Reason::Setup, None, message),
         };
-        let mut ctx = RunContext::new(self.secrets.clone(), progress.redactor.clone(), deadline);
+        let mut ctx = RunContext::new(
+            self.secrets.clone(),
+            progress.redactor.clone(),
+            deadline,
+            check.public_cookies.clone(),
+        );
         for step in &check.steps {
             let live = progress.live.insert(Live::new(step));
             let ran = retry::run(&kinds, &mut ctx, step, live).await;

@@ -1,14 +1,26 @@
 //! Keeps a run's secrets out of what it reports. The run records every secret
 //! value it uses (secrets, secret files, auth credentials, captures marked
-//! secret) here, in each form a site might echo it in; before a result leaves
-//! the probe, every string in it passes through [`Redactor::redact`].
+//! secret, cookie values) here; before a result leaves the probe, every
+//! string in it passes through [`Redactor::redact`].
+//!
+//! Matching is done with one Aho–Corasick automaton over every recorded
+//! form of every value: as is, Latin-1 (for `%E9`-style percent bytes),
+//! as Rust's `{:?}` escapes it, and base64 / base64url at each of the three
+//! alignments a value can take inside a longer base64 string. The text is
+//! searched as it is and in up to [`DEPTH`] decoded layers (`decode.rs`:
+//! URL, JSON and HTML escapes); a match in a decoded layer replaces the span
+//! of the original text it came from, so the decoded text is never shown.
+
+mod decode;
 
 use std::borrow::Cow;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
+use aho_corasick::{AhoCorasick, MatchKind};
 use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
 
+use self::decode::Encoding;
 use crate::check::{Outcome, RunResult, StepDetail};
 
 /// What a redacted value is replaced with.
@@ -17,6 +29,13 @@ pub const MARK: &str = "[redacted]";
 /// Values shorter than this (in bytes) are not redacted: replacing every
 /// `ab` in a page would shred the evidence and hide nothing worth hiding.
 pub const MIN_LEN: usize = 4;
+
+/// Cookie values shorter than this (in bytes) are not redacted: `lang=en`
+/// or `consent=1` are not credentials, and a session token is longer.
+pub const MIN_COOKIE_LEN: usize = 8;
+
+/// How many layers of encoding inside each other are undone.
+const DEPTH: usize = 3;
 
 /// A prefix of a secret at least this long, cut off by an excerpt's `…`,
 /// is redacted too.
@@ -28,42 +47,54 @@ const HEAD: usize = 64 * 1024;
 /// The secret values of one run. Cheap to clone; clones share the values, so
 /// whatever part of the run records a value, the redaction at the end sees it.
 #[derive(Clone, Default)]
-pub(super) struct Redactor(Arc<Mutex<Vec<String>>>);
+pub(super) struct Redactor(Arc<Mutex<Set>>);
+
+/// Every form of every recorded value, and the automaton over them, built
+/// when a text is redacted after a value joined (never for an empty set).
+#[derive(Default)]
+struct Set {
+    needles: Vec<Vec<u8>>,
+    /// Whether some needle holds a space, so `+` is worth decoding as one.
+    space: bool,
+    matcher: Option<AhoCorasick>,
+}
 
 /// Shows how many values it holds, never the values.
 impl std::fmt::Debug for Redactor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Redactor({} values)", self.values().len())
+        write!(f, "Redactor({} forms)", self.set().needles.len())
     }
 }
 
 impl Redactor {
     /// Records a secret value in every form a response or message may show
-    /// it in: as is, URL-encoded (form style with `+` or `%20` for spaces,
-    /// and as a URL path keeps it), JSON-escaped, escaped as Rust's `{:?}`
-    /// shows strings, and HTML-escaped.
+    /// it in (see the module's documentation).
     pub(super) fn add(&self, value: &str) {
         if value.len() < MIN_LEN {
             return;
         }
-        let form: String = url::form_urlencoded::byte_serialize(value.as_bytes()).collect();
-        let forms = [
-            value.to_owned(),
-            form.replace('+', "%20"),
-            form,
-            path_encode(value),
-            trim_quotes(serde_json::to_string(value).unwrap_or_default()),
-            trim_quotes(format!("{value:?}")),
-            html_escape(value),
-        ];
-        let mut values = self.values();
-        for f in forms {
-            if f.len() >= MIN_LEN && !values.contains(&f) {
-                values.push(f);
-            }
+        let mut set = self.set();
+        set.push(value.as_bytes().to_vec());
+        if !value.is_ascii()
+            && let Some(latin1) = value
+                .chars()
+                .map(|c| u8::try_from(u32::from(c)).ok())
+                .collect::<Option<Vec<u8>>>()
+        {
+            set.push(latin1);
         }
-        // Longest first: a secret that contains another is replaced whole.
-        values.sort_by_key(|v| std::cmp::Reverse(v.len()));
+        set.push(trim_quotes(format!("{value:?}")).into_bytes());
+        for form in base64_forms(value.as_bytes()) {
+            set.push(form.into_bytes());
+        }
+    }
+
+    /// Records a cookie's value, unless it is shorter than
+    /// [`MIN_COOKIE_LEN`].
+    pub(super) fn add_cookie(&self, value: &str) {
+        if value.len() >= MIN_COOKIE_LEN {
+            self.add(value);
+        }
     }
 
     /// Records Basic credentials: the password, and the base64 of
@@ -71,45 +102,27 @@ impl Redactor {
     /// carries.
     pub(super) fn add_basic(&self, username: &str, password: &str) {
         self.add(password);
-        self.add(&BASE64.encode(format!("{username}:{password}")));
+        self.add(&STANDARD.encode(format!("{username}:{password}")));
     }
 
-    /// `text` with every recorded value replaced by [`MARK`], and a prefix
-    /// of one cut off by a `…` (the end of an excerpt) as well.
+    /// `text` with every recorded value, in any recorded form and any
+    /// decoded layer, replaced by [`MARK`], and a prefix of one cut off by a
+    /// `…` (the end of an excerpt) as well.
     pub(super) fn redact<'t>(&self, text: &'t str) -> Cow<'t, str> {
-        let values = self.values();
-        if values.is_empty() || text.is_empty() {
+        if text.is_empty() {
             return Cow::Borrowed(text);
         }
-        let mut out = String::new();
+        let mut set = self.set();
+        let Some(spans) = set.spans(text) else {
+            return Cow::Borrowed(text);
+        };
+        drop(set);
+        let mut out = String::with_capacity(text.len());
         let mut copied = 0;
-        let mut i = 0;
-        let bytes = text.as_bytes();
-        let cuts: Vec<usize> = text.match_indices('…').map(|(at, _)| at).collect();
-        let mut next_cut = cuts.iter().copied().peekable();
-        while i < bytes.len() {
-            while next_cut.next_if(|&c| c < i).is_some() {}
-            let rest = &bytes[i..];
-            // A match starts at a char boundary: values are UTF-8 and never
-            // start with a continuation byte.
-            let found = match values.iter().find(|v| rest.starts_with(v.as_bytes())) {
-                Some(v) => Some(v.len()),
-                None => next_cut
-                    .peek()
-                    .and_then(|&cut| cut_prefix(&values, &bytes[i..cut])),
-            };
-            match found {
-                Some(len) => {
-                    out.push_str(&text[copied..i]);
-                    out.push_str(MARK);
-                    i += len;
-                    copied = i;
-                }
-                None => i += 1,
-            }
-        }
-        if copied == 0 {
-            return Cow::Borrowed(text);
+        for (start, end) in spans {
+            out.push_str(&text[copied..start]);
+            out.push_str(MARK);
+            copied = end;
         }
         out.push_str(&text[copied..]);
         Cow::Owned(out)
@@ -125,9 +138,14 @@ impl Redactor {
         self.redact(&text[..end])
     }
 
+    /// Whether no value has been recorded.
+    pub(super) fn is_empty(&self) -> bool {
+        self.set().needles.is_empty()
+    }
+
     /// Redacts every string of `run` in place.
     pub(super) fn redact_run(&self, run: &mut RunResult) {
-        if self.values().is_empty() {
+        if self.is_empty() {
             return;
         }
         let fix = |s: &mut String| {
@@ -165,34 +183,148 @@ impl Redactor {
         }
     }
 
-    fn values(&self) -> std::sync::MutexGuard<'_, Vec<String>> {
+    fn set(&self) -> MutexGuard<'_, Set> {
         self.0.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
-/// The length of `piece` (the text from here up to a `…`) if it is a
-/// proper prefix, at least [`MIN_CUT`] bytes long, of some value.
-fn cut_prefix(values: &[String], piece: &[u8]) -> Option<usize> {
-    (piece.len() >= MIN_CUT
-        && values
+impl Set {
+    fn push(&mut self, form: Vec<u8>) {
+        if form.len() >= MIN_LEN && !self.needles.contains(&form) {
+            self.space |= form.contains(&b' ');
+            self.needles.push(form);
+            self.matcher = None;
+        }
+    }
+
+    /// The spans of `text` to replace, in order, apart, on character
+    /// boundaries; `None` when there are none.
+    fn spans(&mut self, text: &str) -> Option<Vec<(usize, usize)>> {
+        if self.needles.is_empty() {
+            return None;
+        }
+        if self.matcher.is_none() {
+            self.matcher = AhoCorasick::builder()
+                .match_kind(MatchKind::LeftmostLongest)
+                .build(&self.needles)
+                .ok();
+        }
+        let Some(matcher) = &self.matcher else {
+            // Fails closed: an automaton too large to build hides everything.
+            return Some(vec![(0, text.len())]);
+        };
+        let bytes = text.as_bytes();
+        let mut spans: Vec<(usize, usize)> = matcher
+            .find_iter(bytes)
+            .map(|m| (m.start(), m.end()))
+            .collect();
+        for (cut, _) in text.match_indices('…') {
+            if let Some(len) = self.cut_prefix(&bytes[..cut]) {
+                spans.push((cut - len, cut));
+            }
+        }
+        let plus = self.space && bytes.contains(&b'+');
+        for encoding in encodings(plus) {
+            if let Some(view) = decode::first(bytes, encoding) {
+                scan(matcher, &view, 1, plus, &mut spans);
+            }
+        }
+        (!spans.is_empty()).then(|| merge(text, spans))
+    }
+
+    /// The length of the longest proper prefix, at least [`MIN_CUT`] bytes
+    /// long, of some needle that `before` (the text up to a `…`) ends with.
+    fn cut_prefix(&self, before: &[u8]) -> Option<usize> {
+        self.needles
             .iter()
-            .any(|v| v.len() > piece.len() && v.as_bytes().starts_with(piece)))
-    .then_some(piece.len())
+            .filter_map(|n| {
+                (MIN_CUT..n.len())
+                    .rev()
+                    .find(|&len| before.ends_with(&n[..len]))
+            })
+            .max()
+    }
 }
 
-/// `s` percent-encoded as the URL parser encodes a path (WHATWG path
-/// percent-encode set): how a secret in a URL's path shows in a result.
-fn path_encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        match b {
-            b'!' | b'$'..=b';' | b'=' | b'@'..=b'_' | b'a'..=b'z' | b'|' | b'~' => {
-                out.push(char::from(b));
+/// The encodings a layer may be in. `+` is tried as a space, besides as
+/// itself, only when `plus`: when some value holds a space and the text a
+/// `+`.
+fn encodings(plus: bool) -> impl Iterator<Item = Encoding> {
+    [
+        Encoding::Url { plus: false },
+        Encoding::Json,
+        Encoding::Html,
+        Encoding::Url { plus: true },
+    ]
+    .into_iter()
+    .take(3 + usize::from(plus))
+}
+
+/// Matches in `view` and the layers below it, down to [`DEPTH`].
+fn scan(
+    matcher: &AhoCorasick,
+    view: &decode::View,
+    depth: usize,
+    plus: bool,
+    spans: &mut Vec<(usize, usize)>,
+) {
+    spans.extend(
+        matcher
+            .find_iter(&view.bytes)
+            .map(|m| view.origin(m.start(), m.end())),
+    );
+    if depth < DEPTH {
+        for encoding in encodings(plus) {
+            if let Some(next) = view.decode(encoding) {
+                scan(matcher, &next, depth + 1, plus, spans);
             }
-            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+}
+
+/// `spans` sorted, widened to character boundaries (a Latin-1 form can
+/// match part of a UTF-8 character), overlapping ones joined.
+fn merge(text: &str, mut spans: Vec<(usize, usize)>) -> Vec<(usize, usize)> {
+    spans.sort_unstable();
+    let mut out: Vec<(usize, usize)> = Vec::with_capacity(spans.len());
+    for (mut start, mut end) in spans {
+        while !text.is_char_boundary(start) {
+            start -= 1;
+        }
+        while !text.is_char_boundary(end) {
+            end += 1;
+        }
+        match out.last_mut() {
+            Some(last) if start < last.1 => last.1 = last.1.max(end),
+            _ => out.push((start, end)),
         }
     }
     out
+}
+
+/// The base64 and base64url forms of `value`: whole, padded and not, and
+/// the characters that stand for it alone at each of the three alignments
+/// it can take inside the base64 of a longer text.
+fn base64_forms(value: &[u8]) -> Vec<String> {
+    let mut forms = vec![
+        STANDARD.encode(value),
+        STANDARD_NO_PAD.encode(value),
+        URL_SAFE.encode(value),
+        URL_SAFE_NO_PAD.encode(value),
+    ];
+    for skip in 0..3 {
+        let mut shifted = vec![0; skip];
+        shifted.extend_from_slice(value);
+        let encoded = STANDARD_NO_PAD.encode(&shifted);
+        // Characters whose six bits all come from `value`.
+        let from = (8 * skip).div_ceil(6);
+        let to = 8 * shifted.len() / 6;
+        if let Some(middle) = encoded.get(from..to) {
+            forms.push(middle.replace('+', "-").replace('/', "_"));
+            forms.push(middle.to_owned());
+        }
+    }
+    forms
 }
 
 fn trim_quotes(s: String) -> String {
@@ -201,21 +333,8 @@ fn trim_quotes(s: String) -> String {
         .map(str::to_owned)
         .unwrap_or(s)
 }
-
-fn html_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
+#[cfg(test)]
+mod properties;
 
 #[cfg(test)]
 mod tests {
@@ -247,7 +366,7 @@ mod tests {
     fn basic_credentials_are_redacted_as_base64() {
         let r = Redactor::default();
         r.add_basic("demo", "harvest-2026");
-        let header = BASE64.encode("demo:harvest-2026");
+        let header = STANDARD.encode("demo:harvest-2026");
         assert_eq!(r.redact(&format!("Basic {header}")), "Basic [redacted]");
     }
 
@@ -297,6 +416,112 @@ mod tests {
             json.contains(r#""expected": "equal \"[redacted]\"""#),
             "{json}"
         );
+    }
+
+    fn redacted(secret: &str, text: &str) -> String {
+        let r = Redactor::default();
+        r.add(secret);
+        r.redact(text).into_owned()
+    }
+
+    #[test]
+    fn url_encoding_in_either_case_and_plus_is_seen_through() {
+        let secret = "s3cret/tok+en wide";
+        for text in [
+            "q=s3cret%2Ftok%2Ben+wide&x=1",
+            "q=s3cret%2ftok%2ben%20wide&x=1",
+            "q=%73%33%63%72%65%74%2F%74%6F%6B%2B%65%6E%20%77%69%64%65&x=1",
+        ] {
+            assert_eq!(redacted(secret, text), "q=[redacted]&x=1", "{text}");
+        }
+    }
+
+    #[test]
+    fn latin1_percent_bytes_are_seen_through() {
+        assert_eq!(redacted("café-crème", "a=caf%E9-cr%E8me;"), "a=[redacted];");
+        assert_eq!(redacted("café-crème", "a=café-crème"), "a=[redacted]");
+    }
+
+    #[test]
+    fn json_escapes_and_surrogate_pairs_are_seen_through() {
+        let secret = "p/w\"d😀-long";
+        let text = r#"{"v":"p\/w\u0022d\ud83d\ude00-long","n":1}"#;
+        assert_eq!(redacted(secret, text), r#"{"v":"[redacted]","n":1}"#);
+        let all = r#"\u0070\u002F\u0077\u0022\u0064\uD83D\uDE00\u002d\u006c\u006f\u006e\u0067"#;
+        assert_eq!(redacted(secret, all), "[redacted]");
+    }
+
+    #[test]
+    fn html_entities_named_decimal_and_hex_are_seen_through() {
+        let secret = "a&b<c>'d\"e\u{a0}f";
+        for text in [
+            "a&amp;b&lt;c&gt;&apos;d&quot;e&nbsp;f",
+            "a&#38;b&#60;c&#62;&#39;d&#34;e&#160;f",
+            "a&#x26;b&#x3C;c&#x3e;&#x27;d&#X22;e&#xA0;f",
+        ] {
+            assert_eq!(
+                redacted(secret, &format!("<p>{text}</p>")),
+                "<p>[redacted]</p>",
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn nested_layers_are_seen_through_to_a_bounded_depth() {
+        let secret = "s3cret&token";
+        // HTML inside JSON inside a URL: three layers.
+        let three = "x=s3cret%5Cu0026amp%3Btoken";
+        assert_eq!(redacted(secret, three), "x=[redacted]");
+        let twice = "s3cret%2526token";
+        assert_eq!(redacted(secret, twice), "[redacted]");
+        // A fourth layer is past the bound.
+        let four = "s3cret%25255Cu0026amp%253Btoken";
+        assert_eq!(redacted(secret, four), four);
+    }
+
+    #[test]
+    fn only_the_original_span_is_replaced_and_nothing_decoded_is_shown() {
+        let text = "a%20b &amp; s3cret%2Dtoken &lt;tag&gt;";
+        assert_eq!(
+            redacted("s3cret-token", text),
+            "a%20b &amp; [redacted] &lt;tag&gt;"
+        );
+    }
+
+    #[test]
+    fn base64_and_base64url_at_every_alignment_padded_or_not() {
+        let secret = "s3cret?token>>";
+        for prefix in ["", "x", "xy", "xyz"] {
+            let whole = format!("{prefix}{secret}-and-more");
+            for (encoded, engine) in [
+                (STANDARD.encode(&whole), "standard"),
+                (URL_SAFE_NO_PAD.encode(&whole), "url"),
+            ] {
+                let out = redacted(secret, &format!("token {encoded} end"));
+                assert!(out.contains(MARK), "{prefix:?} {engine}: {out}");
+                for form in base64_forms(secret.as_bytes()) {
+                    assert!(!out.contains(&form), "{prefix:?} {engine}: {out}");
+                }
+            }
+        }
+        for encoded in [
+            STANDARD.encode(secret),
+            STANDARD_NO_PAD.encode(secret),
+            URL_SAFE.encode(secret),
+            URL_SAFE_NO_PAD.encode(secret),
+        ] {
+            assert_eq!(redacted(secret, &format!("<{encoded}>")), "<[redacted]>");
+        }
+    }
+
+    #[test]
+    fn short_cookies_stay() {
+        let r = Redactor::default();
+        r.add_cookie("en-GB");
+        assert!(r.is_empty());
+        r.add_cookie("0123456789abcdef");
+        assert_eq!(r.redact("sid=0123456789abcdef"), "sid=[redacted]");
     }
 
     #[test]

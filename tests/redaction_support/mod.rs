@@ -12,6 +12,10 @@ pub const PASSWORD: &str = "Tr0ub4dor&3 \"horse\"/é+x";
 pub const COOKIE: &str = "Cookie-Secret-9f8e7d";
 pub const TOKEN: &str = "csrf-Token-77aa55";
 pub const SECRET_NAME: &str = "SCARECROW_TEST_LEAKY_PASSWORD";
+/// A session cookie no check captures: only the run's cookie jar knows it.
+pub const SESSION: &str = "sess-4f9a2c7e1b-admin";
+/// A cookie the cookie check names public: it stays shown.
+pub const THEME: &str = "solarized-dark";
 
 /// Every form in which a leak would show. Any piece of the password long
 /// enough to matter contains its first nine characters.
@@ -30,6 +34,9 @@ pub fn forbidden() -> Vec<String> {
         PASSWORD.replace('&', "&amp;").replace('"', "&quot;"),
         COOKIE.to_owned(),
         TOKEN.to_owned(),
+        SESSION.to_owned(),
+        "4f9a2c7e1b".to_owned(),
+        base64::engine::general_purpose::STANDARD.encode(SESSION)[..12].to_owned(),
     ]
 }
 
@@ -152,5 +159,71 @@ equals = "nope"
 name = "set-cookie"
 contains = "nope"
 "#
+    )
+}
+
+/// A site that sets a session cookie (with a public `theme` and a short
+/// `lang`) at `/login` and echoes it there, and echoes the `Cookie` header
+/// at `/home`: as is, URL-encoded and in base64. Neither page says
+/// "Welcome", so a check expecting it fails with the echo as evidence.
+pub async fn cookie_site() -> String {
+    fn echo(cookie: &str) -> axum::response::Html<String> {
+        axum::response::Html(format!(
+            "<p>cookie: {cookie}</p><p>url: {}</p><p>b64: {}</p>",
+            url::form_urlencoded::byte_serialize(cookie.as_bytes()).collect::<String>(),
+            base64::engine::general_purpose::STANDARD.encode(cookie),
+        ))
+    }
+    let app = axum::Router::new()
+        .route(
+            "/login",
+            get(|| async {
+                (
+                    axum::response::AppendHeaders([
+                        (
+                            header::SET_COOKIE,
+                            format!("sid={SESSION}; Path=/; HttpOnly"),
+                        ),
+                        (header::SET_COOKIE, format!("theme={THEME}; Path=/")),
+                        (header::SET_COOKIE, "lang=en".to_owned()),
+                    ]),
+                    echo(&format!("sid={SESSION} theme={THEME} lang=en")),
+                )
+            }),
+        )
+        .route(
+            "/home",
+            get(|headers: HeaderMap| async move {
+                echo(
+                    headers
+                        .get(header::COOKIE)
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or("-"),
+                )
+            }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    url
+}
+
+/// A check on [`cookie_site`] that fails on `/login` itself, or, with
+/// `next`, logs in and fails on `/home`.
+pub fn cookie_check_toml(site: &str, next: bool) -> String {
+    let (first, path) = if next {
+        (
+            format!(
+                "[[step]]\nurl = \"{site}/login\"\n\n[step.expect]\nbody_contains = \"cookie\"\n\n"
+            ),
+            "/home",
+        )
+    } else {
+        (String::new(), "/login")
+    };
+    format!(
+        "public_cookies = [\"theme\"]\n\n{first}[[step]]\nurl = \"{site}{path}\"\n\n[step.expect]\nbody_contains = \"Welcome\"\n"
     )
 }

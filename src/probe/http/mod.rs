@@ -72,6 +72,8 @@ impl Http {
         attempt.url = shown(&req.url);
         let mut response = loop {
             let response = hop::send(&self.client, ctx, &req, flight).await?;
+            // Before anything of this response can be shown.
+            ctx.redact_cookies(response.headers());
             let Redirects::Follow(max) = request.redirects else {
                 break response;
             };
