@@ -180,14 +180,20 @@ impl Catalog {
             return;
         }
         let src = Source::new(&path, text);
-        let (check, mut diagnostics, name_span) =
+        let (check, mut diagnostics, name_span, denied) =
             super::check_file::read_file(&src, defaults, env, &self.patterns);
         diagnostics.sort_by_key(|d| (d.line, d.col));
         let read = check.map(|c| Read {
             check: Arc::new(c),
             name_at: src.diagnostic(Severity::Error, name_span, String::new()),
         });
-        let running = self.files.remove(&path).and_then(|e| e.running);
+        // A file the grants refuse stops: its last good version may hold
+        // what a reload of config.toml revoked.
+        let running = self
+            .files
+            .remove(&path)
+            .and_then(|e| e.running)
+            .filter(|_| !denied);
         self.files.insert(
             path,
             Entry {

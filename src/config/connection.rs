@@ -12,7 +12,7 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
 use super::reader::{Table, Value};
-use super::values::{Reader, template_text};
+use super::values::{Reader, deny, text};
 use crate::check::{CertDigest, Connection, PemFile, TlsOptions};
 
 /// Reads `[tls]`, `resolve` and `proxy` from the check's top-level table.
@@ -140,16 +140,14 @@ fn pins(r: &mut Reader, v: &Value) -> Option<Vec<CertDigest>> {
 
 /// Reads the PEM file a string value names, relative to the check file.
 fn pem_file(r: &mut Reader, v: &Value, holds: Holds) -> Option<PemFile> {
-    let s = r.cx.str(v)?;
-    let name = match template_text(s, r.env) {
-        Ok(name) => name,
-        Err(e) => {
-            r.cx.error(v.span(), e);
-            return None;
-        }
-    };
+    let name = text(r, v)?;
     let base = r.cx.src.path.parent().unwrap_or(Path::new(""));
     let path = base.join(&name);
+    // Refused before it is read: an ungranted file is never opened.
+    if let Err(message) = r.access.file(&path) {
+        deny(r, v.span(), message);
+        return None;
+    }
     let shown = path.display();
     let pem = match crate::fsread::read(&path, crate::fsread::SMALL_FILE_CAP) {
         Ok(pem) => pem,
@@ -214,6 +212,15 @@ fn resolve(r: &mut Reader, v: &Value) -> Option<BTreeMap<String, SocketAddr>> {
             .or_else(|_| s.parse::<IpAddr>().map(|ip| SocketAddr::new(ip, 0)));
         match addr {
             Ok(addr) => {
+                let name = url::Host::Domain(host);
+                if let Err(message) = r.access.host(&name) {
+                    deny(r, span.clone(), message);
+                    ok = false;
+                }
+                if let Err(message) = r.access.host(&super::grant::ip_host(addr.ip())) {
+                    deny(r, value.span(), message);
+                    ok = false;
+                }
                 out.insert(host.to_ascii_lowercase(), addr);
             }
             Err(_) => {
@@ -232,14 +239,7 @@ fn resolve(r: &mut Reader, v: &Value) -> Option<BTreeMap<String, SocketAddr>> {
 
 /// `proxy = "http://proxy:3128"`: an HTTP(S) proxy.
 fn proxy(r: &mut Reader, v: &Value) -> Option<url::Url> {
-    let s = r.cx.str(v)?;
-    let text = match template_text(s, r.env) {
-        Ok(text) => text,
-        Err(e) => {
-            r.cx.error(v.span(), e);
-            return None;
-        }
-    };
+    let text = text(r, v)?;
     match url::Url::parse(&text) {
         Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => Some(u),
         Ok(u) => {
