@@ -136,7 +136,10 @@ impl Policy {
         Access {
             policy: self,
             shown: format!("{}/", shown.display().to_string().trim_end_matches('/')),
-            dir: rel.map(|r| r.display().to_string()),
+            dir: rel.map(|r| match r.as_os_str().is_empty() {
+                true => ".".to_owned(),
+                false => r.display().to_string(),
+            }),
             grants,
         }
     }
@@ -219,9 +222,11 @@ impl Access<'_> {
     }
 
     /// A path the check names: `${file:}`, a multipart file, a `[tls]` file.
+    /// Messages show the path as the check wrote it; the decision is on
+    /// its canonical form, so neither `..` nor a link escapes a prefix.
     pub fn file(&self, path: &Path) -> Result<(), String> {
-        let path = canonical(path);
-        if self.policy.reserved.files.contains(&path) {
+        let real = canonical(path);
+        if self.policy.reserved.files.contains(&real) {
             return Err(format!(
                 "file {} holds one of the daemon's own secrets (config.toml uses it); check files never get it, whatever the grants",
                 path.display()
@@ -230,7 +235,7 @@ impl Access<'_> {
         let granted = self
             .grants
             .iter()
-            .any(|g| g.files.iter().any(|f| path.starts_with(f)));
+            .any(|g| g.files.iter().any(|f| real.starts_with(f)));
         match self.open() || granted {
             true => Ok(()),
             false => Err(self.lacks(&format!("file {}", path.display()), "files")),
@@ -406,7 +411,11 @@ fn dir(cx: &mut Ctx, v: &Value) -> Option<PathBuf> {
         );
         return None;
     }
-    Some(p.components().collect())
+    Some(
+        p.components()
+            .filter(|c| matches!(c, Component::Normal(_)))
+            .collect(),
+    )
 }
 
 /// Every `${secret:}` name and `${file:}` path of `config.toml` outside
