@@ -217,7 +217,7 @@ fn resolve(r: &mut Reader, v: &Value) -> Option<BTreeMap<String, SocketAddr>> {
                     deny(r, span.clone(), message);
                     ok = false;
                 }
-                if let Err(message) = r.access.host(&super::grant::ip_host(addr.ip())) {
+                if let Err(message) = r.access.destination(&super::grant::ip_host(addr.ip())) {
                     deny(r, value.span(), message);
                     ok = false;
                 }

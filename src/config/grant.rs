@@ -242,13 +242,22 @@ impl Access<'_> {
         }
     }
 
-    /// A host a request goes to, as its URL or `resolve` names it.
+    /// A host a request goes to, as its URL or `resolve` names it:
+    /// within `hosts` when every grant of the file limits them.
     pub fn host(&self, host: &url::Host<&str>) -> Result<(), String> {
-        let text = match host {
-            url::Host::Domain(d) => d.trim_end_matches('.').to_ascii_lowercase(),
-            url::Host::Ipv4(ip) => ip.to_string(),
-            url::Host::Ipv6(ip) => ip.to_string(),
-        };
+        let named = self.destination(host)?;
+        let limited = !self.grants.is_empty() && self.grants.iter().all(|g| g.hosts.is_some());
+        match !limited || named {
+            true => Ok(()),
+            false => Err(self.lacks(&format!("host {}", host_text(host)), "hosts")),
+        }
+    }
+
+    /// Where a request may connect (a host, or an address `resolve` gives
+    /// it): anywhere but a metadata destination, unless `hosts` names it.
+    /// Says whether a grant's `hosts` names it.
+    pub fn destination(&self, host: &url::Host<&str>) -> Result<bool, String> {
+        let text = host_text(host);
         let named = self
             .grants
             .iter()
@@ -265,11 +274,15 @@ impl Access<'_> {
                 "host {text} is a link-local or cloud-metadata address: {fix}"
             ));
         }
-        let limited = !self.grants.is_empty() && self.grants.iter().all(|g| g.hosts.is_some());
-        match !limited || named {
-            true => Ok(()),
-            false => Err(self.lacks(&format!("host {text}"), "hosts")),
-        }
+        Ok(named)
+    }
+}
+
+fn host_text(host: &url::Host<&str>) -> String {
+    match host {
+        url::Host::Domain(d) => d.trim_end_matches('.').to_ascii_lowercase(),
+        url::Host::Ipv4(ip) => ip.to_string(),
+        url::Host::Ipv6(ip) => ip.to_string(),
     }
 }
 
@@ -471,6 +484,74 @@ mod tests {
         assert!(Glob::parse("A**", name_char).is_err());
         assert!(Glob::parse("A B", name_char).is_err());
         assert!(Glob::parse("", name_char).is_err());
+    }
+
+    fn host(s: &str) -> url::Host<&str> {
+        url::Host::Domain(s)
+    }
+
+    #[test]
+    fn a_file_gets_the_union_of_the_grants_whose_dir_holds_it() {
+        let grant = |dir: &str, secrets: &[&str], files: &[&str], hosts: Option<&[&str]>| Grant {
+            dir: PathBuf::from(dir),
+            env: Vec::new(),
+            secrets: secrets.iter().map(|s| glob(s)).collect(),
+            files: files.iter().map(PathBuf::from).collect(),
+            hosts: hosts.map(|h| h.iter().map(|s| glob(s)).collect()),
+        };
+        let reserved = Reserved {
+            names: ["API_TOKEN".to_owned()].into(),
+            files: vec![PathBuf::from("/run/secrets/web/daemon")],
+        };
+        let policy = Policy::new(
+            Some(vec![
+                grant("web", &["WEB_*", "API_TOKEN"], &["/run/secrets/web"], None),
+                grant(
+                    "web/shop",
+                    &["SHOP_*"],
+                    &[],
+                    Some(&["*.example.org", "metadata"]),
+                ),
+                grant("ops", &[], &[], Some(&["ops.example.org"])),
+            ]),
+            PathBuf::from("/nonexistent-scarecrow/checks"),
+            reserved,
+        );
+        let secret = |a: &Access, n| a.placeholder(&Placeholder::Secret(n), &|_| None);
+        let shop = policy.access(Path::new("/nonexistent-scarecrow/checks/web/shop/a.toml"));
+        assert!(secret(&shop, "WEB_TOKEN").is_ok() && secret(&shop, "SHOP_KEY").is_ok());
+        assert!(
+            secret(&shop, "API_TOKEN")
+                .unwrap_err()
+                .contains("daemon's own")
+        );
+        assert!(shop.file(Path::new("/run/secrets/web/token")).is_ok());
+        assert!(shop.file(Path::new("/run/secrets/web/../other")).is_err());
+        assert!(shop.file(Path::new("/run/secrets/website")).is_err());
+        assert!(shop.file(Path::new("/run/secrets/web/daemon")).is_err());
+        // One of its grants sets no `hosts`: not limited, metadata named.
+        assert!(shop.host(&host("anywhere.test")).is_ok());
+        assert!(shop.host(&host("metadata")).is_ok());
+        let web = policy.access(Path::new("/nonexistent-scarecrow/checks/web/a.toml"));
+        assert!(
+            secret(&web, "SHOP_KEY")
+                .unwrap_err()
+                .contains("dir = \"web\"")
+        );
+        assert!(web.host(&host("metadata.google.internal")).is_err());
+        let ops = policy.access(Path::new("/nonexistent-scarecrow/checks/ops/a.toml"));
+        assert!(ops.host(&host("ops.example.org")).is_ok());
+        assert!(
+            ops.host(&host("www.example.org"))
+                .unwrap_err()
+                .contains("`hosts`")
+        );
+        let ip = ip_host("10.0.0.7".parse().unwrap());
+        assert_eq!(ops.destination(&ip), Ok(false));
+        assert!(
+            ops.destination(&ip_host("169.254.169.254".parse().unwrap()))
+                .is_err()
+        );
     }
 
     #[test]
