@@ -17,6 +17,9 @@ use crate::template::{Resolve, Template, TemplateError};
 #[derive(Clone, Default)]
 pub struct Secrets {
     fallbacks: Arc<HashMap<String, String>>,
+    /// Values never handed out: the daemon's own secrets, for the resolver
+    /// of check runs. By value, because one secret can sit under two names.
+    withheld: Arc<Vec<String>>,
 }
 
 /// Names the fallbacks, never their values.
@@ -26,9 +29,14 @@ impl std::fmt::Debug for Secrets {
         names.sort();
         f.debug_struct("Secrets")
             .field("fallbacks", &names)
+            .field("withheld", &self.withheld.len())
             .finish()
     }
 }
+
+/// Why a check run does not get a value.
+const WITHHELD: &str =
+    "holds the value of one of the daemon's own secrets, which check files never get";
 
 impl Secrets {
     /// Adds a value used when the environment does not set `name`.
@@ -37,8 +45,41 @@ impl Secrets {
         self
     }
 
+    /// The resolver for check runs: whatever the daemon's own secrets
+    /// (`names`, `files`) hold now is refused under any name or path.
+    pub fn withholding<'a>(
+        &self,
+        names: impl IntoIterator<Item = &'a str>,
+        files: impl IntoIterator<Item = &'a Path>,
+    ) -> Secrets {
+        let names = names.into_iter().filter_map(|n| self.get(n).ok());
+        let files = files.into_iter().filter_map(|p| self.file(p).ok());
+        let mut withheld: Vec<String> = names
+            .chain(files)
+            .map(|v| v.trim_end_matches(['\n', '\r']).to_owned())
+            .filter(|v| !v.is_empty())
+            .collect();
+        withheld.extend(self.withheld.iter().cloned());
+        Secrets {
+            fallbacks: self.fallbacks.clone(),
+            withheld: Arc::new(withheld),
+        }
+    }
+
+    fn release(&self, value: String) -> Result<String, String> {
+        let bare = value.trim_end_matches(['\n', '\r']);
+        match self.withheld.iter().any(|w| w == bare) {
+            true => Err(WITHHELD.to_owned()),
+            false => Ok(value),
+        }
+    }
+
     /// `${secret:NAME}`.
     pub fn get(&self, name: &str) -> Result<String, String> {
+        self.lookup(name).and_then(|v| self.release(v))
+    }
+
+    fn lookup(&self, name: &str) -> Result<String, String> {
         match std::env::var(name) {
             Ok(v) => Ok(v),
             Err(std::env::VarError::NotPresent) => self
@@ -56,6 +97,7 @@ impl Secrets {
     pub fn file(&self, path: &Path) -> Result<String, String> {
         crate::fsread::read_to_string(path, crate::fsread::SMALL_FILE_CAP)
             .map_err(|e| e.to_string())
+            .and_then(|v| self.release(v))
     }
 }
 
@@ -144,6 +186,28 @@ mod tests {
     fn unset_names_only_the_missing_secrets() {
         let t = Template::parse("${secret:SET}:${secret:GONE}", env).unwrap();
         assert_eq!(unset(&t, &env), ["GONE"]);
+    }
+
+    #[test]
+    fn withheld_values_are_refused_under_any_name() {
+        let s = Secrets::default()
+            .with_fallback("SCARECROW_TEST_DAEMON_TOKEN", "same-value")
+            .with_fallback("SCARECROW_TEST_CHECK_ALIAS", "same-value")
+            .with_fallback("SCARECROW_TEST_CHECK_OTHER", "other");
+        let runs = s.withholding(["SCARECROW_TEST_DAEMON_TOKEN"], []);
+        assert_eq!(
+            runs.get("SCARECROW_TEST_CHECK_ALIAS"),
+            Err(WITHHELD.to_owned())
+        );
+        assert_eq!(
+            runs.get("SCARECROW_TEST_CHECK_OTHER").as_deref(),
+            Ok("other")
+        );
+        assert!(!format!("{runs:?}").contains("same-value"));
+        assert_eq!(
+            s.get("SCARECROW_TEST_CHECK_ALIAS").as_deref(),
+            Ok("same-value")
+        );
     }
 
     #[test]

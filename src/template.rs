@@ -207,6 +207,15 @@ impl fmt::Debug for Template {
     }
 }
 
+/// Every well-formed placeholder of `text` as written, with its byte offset
+/// and length; syntax errors are [`Template::parse`]'s to report.
+pub fn placeholders(text: &str) -> impl Iterator<Item = (Placeholder<'_>, usize, usize)> {
+    scan(text).filter_map(|piece| match piece {
+        Ok(Piece::Placeholder(p, offset, len)) => Some((p, offset, len)),
+        _ => None,
+    })
+}
+
 enum Piece<'a> {
     Lit(&'a str),
     /// The placeholder, its byte offset and length in the string.

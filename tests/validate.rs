@@ -212,7 +212,7 @@ fn an_unset_secret_is_one_warning_naming_every_check_that_uses_it() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
-    assert_eq!(stderr.matches("warning:").count(), 1, "{stderr}");
+    assert_eq!(stderr.matches("warning: secret").count(), 1, "{stderr}");
     assert!(
         stderr.starts_with(
             "warning: secret `SCARECROW_TEST_NEVER_SET` is not set in the environment"

@@ -70,6 +70,9 @@ async fn serve(
     let metrics = Metrics::new();
     let view = View::default();
     view.started();
+    if config.defaults.grants.is_open() {
+        tracing::warn!("{}", config::grant::NO_GRANTS);
+    }
     let mut catalog = Catalog::default();
     let env_secrets = secrets.clone();
     let env = secret_env(&env_secrets);

@@ -70,6 +70,10 @@ fn validate(config: Option<&std::path::Path>, paths: Vec<std::path::PathBuf>) ->
         |_| true,
     );
     print_diagnostics(&diags);
+    // Last, so each file's own problems come first.
+    if config.defaults.grants.is_open() {
+        eprintln!("warning: {}\n", crate::config::grant::NO_GRANTS);
+    }
     let errors = diags.iter().filter(|d| d.is_error()).count();
     let warnings = diags.len() - errors;
     println!(

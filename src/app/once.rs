@@ -79,11 +79,17 @@ pub async fn run(args: OnceArgs) -> Exit {
     }
 }
 
+/// The probe of check runs, whose resolver withholds the daemon's own
+/// secrets by value.
 pub(crate) fn probe(config: &Config, secrets: Secrets) -> Result<Probe, crate::probe::ProbeError> {
+    let reserved = config.defaults.grants.reserved();
     Probe::new(ProbeSettings {
         user_agent: config.user_agent.clone(),
         max_body_bytes: config.max_body_size.bytes(),
-        secrets,
+        secrets: secrets.withholding(
+            reserved.names.iter().map(String::as_str),
+            reserved.files.iter().map(std::path::PathBuf::as_path),
+        ),
     })
 }
 

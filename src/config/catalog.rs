@@ -180,14 +180,20 @@ impl Catalog {
             return;
         }
         let src = Source::new(&path, text);
-        let (check, mut diagnostics, name_span) =
+        let (check, mut diagnostics, name_span, denied) =
             super::check_file::read_file(&src, defaults, env, &self.patterns);
         diagnostics.sort_by_key(|d| (d.line, d.col));
         let read = check.map(|c| Read {
             check: Arc::new(c),
             name_at: src.diagnostic(Severity::Error, name_span, String::new()),
         });
-        let running = self.files.remove(&path).and_then(|e| e.running);
+        // A file the grants refuse stops: its last good version may hold
+        // what a reload of config.toml revoked.
+        let running = self
+            .files
+            .remove(&path)
+            .and_then(|e| e.running)
+            .filter(|_| !denied);
         self.files.insert(
             path,
             Entry {
@@ -294,19 +300,34 @@ fn already_defined(at: Option<&Diagnostic>, path: &Path, name: &str, owner: &Pat
     d.with_help("check names are unique across files; set `name` to tell them apart")
 }
 
-/// The `*.toml` files in `dir`, in path order.
+/// The `*.toml` files in `dir` and its subdirectories, in path order:
+/// `[[grant]]` gives each subdirectory its own reach.
 pub(super) fn list_dir(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     let mut files = Vec::new();
+    collect(dir, MAX_DEPTH, &mut files)?;
+    files.sort();
+    Ok(files)
+}
+
+/// Subdirectories deeper than this are not read: a link loop ends here.
+const MAX_DEPTH: usize = 8;
+
+fn collect(dir: &Path, depth: usize, files: &mut Vec<PathBuf>) -> std::io::Result<()> {
     for entry in std::fs::read_dir(dir)? {
         let path = entry?.path();
         // `is_file` follows symlinks: a Kubernetes ConfigMap's files are
-        // links into a `..data` directory swapped on every update.
+        // links into a `..data` directory swapped on every update, and
+        // that hidden directory is not read a second time.
+        let hidden = path
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with('.'));
         if path.extension().is_some_and(|e| e == "toml") && path.is_file() {
             files.push(path);
+        } else if !hidden && depth > 0 && path.is_dir() {
+            collect(&path, depth - 1, files)?;
         }
     }
-    files.sort();
-    Ok(files)
+    Ok(())
 }
 
 fn hash(text: &str) -> u64 {

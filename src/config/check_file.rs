@@ -25,6 +25,9 @@ pub struct Defaults {
     pub proxy: Option<url::Url>,
     /// Hosts reached directly rather than through `proxy`.
     pub no_proxy: Vec<String>,
+    /// What check files may reach (`[[grant]]`): a check file cannot set
+    /// it, but every file is read again when it changes.
+    pub grants: std::sync::Arc<super::grant::Policy>,
 }
 
 impl Default for Defaults {
@@ -35,26 +38,27 @@ impl Default for Defaults {
             incidents: IncidentRules::default(),
             proxy: None,
             no_proxy: Vec::new(),
+            grants: std::sync::Arc::default(),
         }
     }
 }
 
 /// Reads one check file's text, reusing the regexes of other checks; also
 /// says where it sets `name` (nowhere when the name comes from the file
-/// name).
+/// name) and whether the grants refused something it names.
 pub fn read_file(
     src: &Source,
     defaults: &Defaults,
     env: Env,
     patterns: &Patterns,
-) -> (Option<Check>, Vec<Diagnostic>, std::ops::Range<usize>) {
+) -> (Option<Check>, Vec<Diagnostic>, std::ops::Range<usize>, bool) {
     let mut cx = Ctx::new(src);
     let (root, errors) = toml::de::DeTable::parse_recoverable(&src.text);
     if !errors.is_empty() {
         for e in errors {
             cx.error(e.span().unwrap_or(0..0), toml_message(&e));
         }
-        return (None, cx.diags, 0..0);
+        return (None, cx.diags, 0..0, false);
     }
     let stem = src
         .path
@@ -66,10 +70,12 @@ pub fn read_file(
         env,
         patterns,
         captures: Vec::new(),
+        access: defaults.grants.access(&src.path),
+        denied: false,
     };
     let check = read(&mut r, root.get_ref(), &stem, defaults);
     let name_span = root.get_ref().get("name").map_or(0..0, toml::Spanned::span);
-    (check, r.cx.diags, name_span)
+    (check, r.cx.diags, name_span, r.denied)
 }
 
 /// The first line of a TOML syntax error, without the position the
@@ -381,7 +387,26 @@ fn request(r: &mut Reader, t: &Table) -> Option<Request> {
 
 fn url(r: &mut Reader, v: &Value) -> Option<Target> {
     let t = template(r, v)?;
+    // Only a literal URL names its host at load; a templated one is the
+    // grant's `secrets` and `env` to answer for.
+    if let Some(host) = t
+        .as_literal()
+        .and_then(|u| url::Url::parse(u).ok())
+        .and_then(|u| u.host().map(|h| h.to_owned()))
+        && let Err(message) = r.access.host(&host_ref(&host))
+    {
+        super::values::deny(r, v.span(), message);
+        return None;
+    }
     Target::new(t).map_err(|e| r.cx.error(v.span(), e)).ok()
+}
+
+fn host_ref(h: &url::Host<String>) -> url::Host<&str> {
+    match h {
+        url::Host::Domain(d) => url::Host::Domain(d),
+        url::Host::Ipv4(ip) => url::Host::Ipv4(*ip),
+        url::Host::Ipv6(ip) => url::Host::Ipv6(*ip),
+    }
 }
 
 fn headers(r: &mut Reader, v: &Value) -> Option<Vec<(http::HeaderName, Template)>> {

@@ -12,7 +12,7 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
 use super::reader::{Ctx, Env, Table, Value};
-use super::values::{Reader, template_text};
+use super::values::{Reader, deny, template_text, text};
 use crate::check::{CertDigest, Connection, PemFile, TlsOptions};
 
 /// Reads `[tls]`, `resolve` and `proxy` from the check's top-level table;
@@ -33,7 +33,7 @@ pub fn read(
         None => Some(BTreeMap::new()),
     };
     let (proxy, no_proxy) = match t.get("proxy") {
-        Some(v) => (proxy(&mut r.cx, v, r.env).map(Some), Vec::new()),
+        Some(v) => (check_proxy(r, v).map(Some), Vec::new()),
         None => (Some(default_proxy.cloned()), no_proxy.to_vec()),
     };
     let connection = Connection {
@@ -148,16 +148,14 @@ fn pins(r: &mut Reader, v: &Value) -> Option<Vec<CertDigest>> {
 
 /// Reads the PEM file a string value names, relative to the check file.
 fn pem_file(r: &mut Reader, v: &Value, holds: Holds) -> Option<PemFile> {
-    let s = r.cx.str(v)?;
-    let name = match template_text(s, r.env) {
-        Ok(name) => name,
-        Err(e) => {
-            r.cx.error(v.span(), e);
-            return None;
-        }
-    };
+    let name = text(r, v)?;
     let base = r.cx.src.path.parent().unwrap_or(Path::new(""));
     let path = base.join(&name);
+    // Refused before it is read: an ungranted file is never opened.
+    if let Err(message) = r.access.file(&path) {
+        deny(r, v.span(), message);
+        return None;
+    }
     let shown = path.display();
     let pem = match crate::fsread::read(&path, crate::fsread::SMALL_FILE_CAP) {
         Ok(pem) => pem,
@@ -222,6 +220,15 @@ fn resolve(r: &mut Reader, v: &Value) -> Option<BTreeMap<String, SocketAddr>> {
             .or_else(|_| s.parse::<IpAddr>().map(|ip| SocketAddr::new(ip, 0)));
         match addr {
             Ok(addr) => {
+                let name = url::Host::Domain(host);
+                if let Err(message) = r.access.host(&name) {
+                    deny(r, span.clone(), message);
+                    ok = false;
+                }
+                if let Err(message) = r.access.destination(&super::grant::ip_host(addr.ip())) {
+                    deny(r, value.span(), message);
+                    ok = false;
+                }
                 out.insert(host.to_ascii_lowercase(), addr);
             }
             Err(_) => {
@@ -238,18 +245,25 @@ fn resolve(r: &mut Reader, v: &Value) -> Option<BTreeMap<String, SocketAddr>> {
     ok.then_some(out)
 }
 
-/// `proxy = "http://proxy:3128"`: an HTTP(S) proxy (a check's own, or
-/// `[defaults] proxy`).
+/// A check's own `proxy = "http://proxy:3128"`: its placeholders need the
+/// grants like any other.
+fn check_proxy(r: &mut Reader, v: &Value) -> Option<url::Url> {
+    let text = text(r, v)?;
+    proxy_url(&mut r.cx, v, &text)
+}
+
+/// `[defaults] proxy`: `config.toml` is the operator's, so no grant applies.
 pub(super) fn proxy(cx: &mut Ctx, v: &Value, env: Env) -> Option<url::Url> {
     let s = cx.str(v)?;
-    let text = match template_text(s, env) {
-        Ok(text) => text,
-        Err(e) => {
-            cx.error(v.span(), e);
-            return None;
-        }
-    };
-    match url::Url::parse(&text) {
+    let text = template_text(s, env)
+        .map_err(|e| cx.error(v.span(), e))
+        .ok()?;
+    proxy_url(cx, v, &text)
+}
+
+/// An HTTP(S) proxy URL with a host.
+fn proxy_url(cx: &mut Ctx, v: &Value, text: &str) -> Option<url::Url> {
+    match url::Url::parse(text) {
         Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => Some(u),
         Ok(u) => {
             cx.error(

@@ -8,6 +8,7 @@ pub mod check_file;
 mod connection;
 pub mod diagnostic;
 mod expect;
+pub mod grant;
 mod maintenance;
 pub(crate) mod reader;
 mod request;
@@ -83,6 +84,6 @@ pub fn load_checks(paths: &[PathBuf], defaults: &Defaults, env: Env) -> Checks {
 
 /// Reads one check file's text.
 pub fn read_check(src: &Source, defaults: &Defaults, env: Env) -> (Option<Check>, Vec<Diagnostic>) {
-    let (check, diags, _) = check_file::read_file(src, defaults, env, &Patterns::default());
+    let (check, diags, _, _) = check_file::read_file(src, defaults, env, &Patterns::default());
     (check, diags)
 }

@@ -185,6 +185,11 @@ impl<'v, 'i> Table<'v, 'i> {
         self.table.get(key)
     }
 
+    /// The table as parsed, for walks over every value.
+    pub fn inner(&self) -> &'v DeTable<'i> {
+        self.table
+    }
+
     /// The span of `key` itself, for errors about the key.
     pub fn key_span(&self, key: &str) -> Option<Range<usize>> {
         self.table

@@ -8,7 +8,7 @@ use toml::de::DeValue;
 
 use super::expect;
 use super::reader::{Table, Value, inner_span};
-use super::values::{Reader, pairs, template, template_text};
+use super::values::{Reader, deny, pairs, template, text};
 use crate::check::{Auth, Body, JsonBody, Part, PartContent, Retry};
 
 /// The request body: at most one of `body`, `json`, `form`, `multipart`.
@@ -133,17 +133,14 @@ fn file_part(
     content_type: Option<&Value>,
     filename: Option<&Value>,
 ) -> Option<PartContent> {
-    let written = r.cx.str(p)?;
-    let written = match template_text(written, r.env) {
-        Ok(s) => s,
-        Err(e) => {
-            r.cx.error(p.span(), e);
-            return None;
-        }
-    };
+    let written = text(r, p)?;
     // Relative to the check file, so the check runs from any directory.
     let dir = r.cx.src.path.parent().unwrap_or(Path::new(""));
     let path = dir.join(&written);
+    if let Err(message) = r.access.file(&path) {
+        deny(r, p.span(), message);
+        return None;
+    }
     if !path.is_file() {
         r.cx.warning(
             p.span(),

@@ -185,6 +185,7 @@ pub fn parse(src: &Source, env: Env) -> Result<Config, Vec<Diagnostic>> {
     if let Some(v) = t.get("defaults") {
         defaults(&mut cx, v, env, &mut c.defaults);
     }
+    c.defaults.grants = std::sync::Arc::new(grants(&mut cx, &t, &c.checks_dir, &base));
     t.finish(&mut cx);
     match cx.diags.iter().any(Diagnostic::is_error) {
         true => Err(cx.diags),
@@ -392,6 +393,20 @@ fn defaults(cx: &mut Ctx, v: &Value, env: Env, defaults: &mut Defaults) {
         }
     }
     d.finish(cx);
+}
+
+/// `[[grant]]`: what check files may reach, and the daemon's own secrets
+/// (every other `${secret:}` and `${file:}` of `config.toml`), which they
+/// never reach.
+fn grants(
+    cx: &mut Ctx,
+    t: &Table,
+    checks_dir: &std::path::Path,
+    base: &std::path::Path,
+) -> super::grant::Policy {
+    let grants = t.get("grant").map(|v| super::grant::read(cx, v, base));
+    let reserved = super::grant::reserved(t.inner());
+    super::grant::Policy::new(grants, checks_dir.to_owned(), reserved)
 }
 
 /// `[metrics_auth]`: `bearer = "${secret:…}"` or

@@ -15,6 +15,43 @@ pub struct Reader<'s, 'e> {
     pub patterns: &'e Patterns,
     /// Captures defined so far by earlier steps (and the current one).
     pub captures: Vec<String>,
+    /// What `[[grant]]` gives this file.
+    pub access: crate::config::grant::Access<'e>,
+    /// A reference was refused by the grants: the file's last good
+    /// version must not keep running on what was revoked.
+    pub denied: bool,
+}
+
+/// Reports, where `s` (the string of `v`) writes it, every placeholder
+/// the file's grants refuse; says whether none was.
+fn granted(r: &mut Reader, v: &Value, s: &str) -> bool {
+    let mut ok = true;
+    for (p, offset, len) in crate::template::placeholders(s) {
+        if let Err(message) = r.access.placeholder(&p, r.env) {
+            let at = inner_span(&r.cx, v.span(), offset, len);
+            deny(r, at, message);
+            ok = false;
+        }
+    }
+    ok
+}
+
+/// A refusal of the grants, at `span`.
+pub(super) fn deny(r: &mut Reader, span: std::ops::Range<usize>, message: String) {
+    r.cx.error(span, message);
+    r.denied = true;
+}
+
+/// A string value that may only use `env:` placeholders (a path, a URL),
+/// resolved now, once the grants allow its placeholders.
+pub(super) fn text(r: &mut Reader, v: &Value) -> Option<String> {
+    let s = r.cx.str(v)?;
+    if !granted(r, v, s) {
+        return None;
+    }
+    template_text(s, r.env)
+        .map_err(|e| r.cx.error(v.span(), e))
+        .ok()
 }
 
 /// A table of string values, kept in file order.
@@ -38,6 +75,9 @@ pub(super) fn pairs(
 /// A string value parsed as a template; problems point inside the string.
 pub fn template(r: &mut Reader, v: &Value) -> Option<Template> {
     let s = r.cx.str(v)?;
+    if !granted(r, v, s) {
+        return None;
+    }
     let env = r.env;
     match Template::parse(s, env) {
         Ok(t) => {
