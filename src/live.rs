@@ -9,7 +9,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::check::{Check, FastHash, Outcome, RunResult};
+use crate::check::{Check, FastHash, Outcome, Redacted, RunResult};
 use crate::incident::{Event, EventKind};
 
 /// Runs kept per check for the sparkline and the API.
@@ -168,7 +168,7 @@ impl View {
 
     /// Records a run; returns whether the run before it passed (`None`
     /// before the check's first run).
-    pub fn run_finished(&self, result: &RunResult) -> Option<bool> {
+    pub fn run_finished(&self, result: &Redacted<RunResult>) -> Option<bool> {
         let mut s = self.write();
         let v = s.checks.get_mut(&result.check)?;
         let before = v.last_run.as_ref().map(|r| r.outcome.is_success());

@@ -4,11 +4,11 @@
 use std::fmt::Write as _;
 
 use crate::check::words::count;
-use crate::check::{Outcome, RunResult, StepDetail};
+use crate::check::{Outcome, Redacted, RunResult, StepDetail};
 use crate::text::EscapeXml as xml;
 
 /// Readable lines, one per check, with the failing step and why.
-pub fn human(results: &[RunResult]) -> String {
+pub fn human(results: &[Redacted<RunResult>]) -> String {
     let width = results.iter().map(|r| r.check.len()).max().unwrap_or(0);
     let mut out = String::new();
     for r in results {
@@ -52,7 +52,7 @@ pub fn human(results: &[RunResult]) -> String {
 }
 
 /// A JSON document: totals and every run with its steps and timings.
-pub fn json(results: &[RunResult]) -> String {
+pub fn json(results: &[Redacted<RunResult>]) -> String {
     let failed = results.iter().filter(|r| !r.outcome.is_success()).count();
     let doc = serde_json::json!({
         "passed": results.len() - failed,
@@ -65,7 +65,7 @@ pub fn json(results: &[RunResult]) -> String {
 }
 
 /// JUnit XML, one test case per check, as CI systems read it.
-pub fn junit(results: &[RunResult]) -> String {
+pub fn junit(results: &[Redacted<RunResult>]) -> String {
     let failed = results.iter().filter(|r| !r.outcome.is_success()).count();
     let total: f64 = results.iter().map(|r| r.duration.as_secs_f64()).sum();
     let stamp = results
@@ -159,15 +159,15 @@ fn details(r: &RunResult) -> String {
 
 #[cfg(test)]
 mod tests {
-    use crate::check::{Failure, Outcome, Reason, RunResult, StepResult};
+    use crate::check::{Failure, Outcome, Reason, Redacted, RunResult, StepResult};
 
     /// A run that failed at step "open" with these failures.
-    fn failed(details: Vec<Failure>) -> RunResult {
+    fn failed(details: Vec<Failure>) -> Redacted<RunResult> {
         let first = details
             .first()
             .map(|f| f.message.clone())
             .unwrap_or_default();
-        RunResult {
+        Redacted::vouched(RunResult {
             check: "weather".into(),
             started_at: "2026-11-25T14:49:00Z".parse().unwrap(),
             duration: std::time::Duration::from_millis(3),
@@ -182,7 +182,7 @@ mod tests {
                 failure_details: details,
                 ..Default::default()
             }],
-        }
+        })
     }
 
     #[test]

@@ -10,7 +10,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use scarecrow::check::{
-    Check, HttpStep, Outcome, Phases, Reason, RunResult, Schedule, StepDetail, StepResult,
+    Check, HttpStep, Outcome, Phases, Reason, Redacted, RunResult, Schedule, StepDetail, StepResult,
 };
 use scarecrow::metrics::Metrics;
 use tokio::io::AsyncWriteExt as _;
@@ -36,8 +36,8 @@ fn check(name: &str, labels: &[(&str, &str)]) -> Check {
     }
 }
 
-fn run(check: &str, outcome: Outcome, phases: Phases) -> RunResult {
-    RunResult {
+fn run(check: &str, outcome: Outcome, phases: Phases) -> Redacted<RunResult> {
+    Redacted::vouched(RunResult {
         check: check.to_owned(),
         started_at: chrono::Utc::now(),
         duration: Duration::from_millis(420),
@@ -58,7 +58,7 @@ fn run(check: &str, outcome: Outcome, phases: Phases) -> RunResult {
             captures: Default::default(),
             excerpt: None,
         }],
-    }
+    })
 }
 
 #[tokio::test]

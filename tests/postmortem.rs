@@ -7,14 +7,16 @@ use std::path::Path;
 use std::time::Duration;
 
 use chrono::{DurationRound as _, TimeDelta, Utc};
-use scarecrow::check::{HttpStep, Outcome, Reason, RunRecord, RunResult, StepDetail, StepResult};
+use scarecrow::check::{
+    HttpStep, Outcome, Reason, Redacted, RunRecord, RunResult, StepDetail, StepResult,
+};
 use scarecrow::incident::machine::{CheckState, Observation};
 use scarecrow::incident::store::{Claimer, DeliveryState, OutboxItem, Store as _, Transition};
 use scarecrow::incident::{Feature, Thresholds};
 use scarecrow::store::{Backend, Store};
 
-fn run(ok: bool, at: chrono::DateTime<Utc>) -> RunResult {
-    RunResult {
+fn run(ok: bool, at: chrono::DateTime<Utc>) -> Redacted<RunResult> {
+    Redacted::vouched(RunResult {
         check: "diesel-order".into(),
         started_at: at,
         duration: Duration::from_millis(42),
@@ -39,7 +41,7 @@ fn run(ok: bool, at: chrono::DateTime<Utc>) -> RunResult {
             excerpt: (!ok).then(|| "Greenfield Farmers' Union Diesel order".into()),
             ..StepResult::default()
         }],
-    }
+    })
 }
 
 /// Writes the runs (pass?, (hour, minute) yesterday) of `diesel-order` to

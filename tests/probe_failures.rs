@@ -8,8 +8,8 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use scarecrow::check::{
-    Assertion, Body, Capture, Check, Css, Outcome, Pick, Query, Reason, Redirects, Request,
-    RunResult, Schedule, StatusMatch, StatusSet, Step, StepKind, Target, TextPredicate,
+    Assertion, Body, Capture, Check, Css, Outcome, Pick, Query, Reason, Redacted, Redirects,
+    Request, RunResult, Schedule, StatusMatch, StatusSet, Step, StepKind, Target, TextPredicate,
 };
 use scarecrow::probe::{Probe, ProbeSettings};
 use scarecrow::template::Template;
@@ -104,7 +104,7 @@ fn body_contains(text: &str) -> Assertion {
     Assertion::Body(TextPredicate::Contains(t(text)))
 }
 
-async fn run(timeout: Duration, max_body_bytes: u64, steps: Vec<Step>) -> RunResult {
+async fn run(timeout: Duration, max_body_bytes: u64, steps: Vec<Step>) -> Redacted<RunResult> {
     let check = Check {
         name: "test".into(),
         description: None,

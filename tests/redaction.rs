@@ -9,7 +9,7 @@ mod redaction_support;
 use std::path::Path;
 
 use chrono::Utc;
-use scarecrow::check::{Check, Outcome, RunResult};
+use scarecrow::check::{Check, Outcome, Redacted, RunResult};
 use scarecrow::config::{self, Defaults};
 use scarecrow::incident::machine::{CheckState, Observation};
 use scarecrow::incident::{Feature, Thresholds};
@@ -117,7 +117,7 @@ async fn no_output_of_a_failing_flow_shows_its_secrets() {
         ..ProbeSettings::default()
     })
     .expect("probe");
-    let run: RunResult = probe.run(&check).await;
+    let run: Redacted<RunResult> = probe.run(&check).await;
     assert!(matches!(run.outcome, Outcome::Failure { .. }), "{run:?}");
     assert_clean("the run's Debug", &format!("{run:?}"));
     assert_clean("the check's Debug", &format!("{check:?}"));

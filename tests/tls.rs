@@ -10,7 +10,7 @@ mod tls_support;
 use std::path::Path;
 
 use common::scratch;
-use scarecrow::check::{Check, Outcome, Reason, RunResult};
+use scarecrow::check::{Check, Outcome, Reason, Redacted, RunResult};
 use scarecrow::config::{Defaults, Diagnostic, Source, read_check};
 use scarecrow::metrics::Metrics;
 use scarecrow::probe::{Probe, ProbeSettings};
@@ -41,14 +41,14 @@ fn check(dir: &Path, name: &str, text: &str) -> Check {
     check.unwrap()
 }
 
-async fn run(check: &Check) -> RunResult {
+async fn run(check: &Check) -> Redacted<RunResult> {
     let probe = Probe::new(ProbeSettings::default()).unwrap();
     let errors = probe.prepare([check]);
     assert!(errors.is_empty(), "{errors:?}");
     probe.run(check).await
 }
 
-fn failure(r: &RunResult) -> (Reason, &str) {
+fn failure(r: &Redacted<RunResult>) -> (Reason, &str) {
     match &r.outcome {
         Outcome::Failure {
             reason, message, ..
@@ -57,7 +57,7 @@ fn failure(r: &RunResult) -> (Reason, &str) {
     }
 }
 
-fn passed(r: &RunResult) {
+fn passed(r: &Redacted<RunResult>) {
     assert!(r.outcome.is_success(), "{r:#?}");
 }
 

@@ -7,7 +7,7 @@ use futures_util::StreamExt as _;
 use tokio::time::Instant;
 
 use super::{Exit, print_diagnostics};
-use crate::check::{Check, RunResult};
+use crate::check::{Check, Redacted, RunResult};
 use crate::cli::{Format, OnceArgs};
 use crate::config::{self, Config};
 use crate::probe::{Probe, ProbeSettings};
@@ -117,7 +117,7 @@ fn select<'c>(checks: &'c [Check], args: &OnceArgs) -> Result<Vec<&'c Check>, St
     Ok(picked)
 }
 
-async fn run_all(probe: &Probe, checks: &[&Check], concurrency: usize) -> Vec<RunResult> {
+async fn run_all(probe: &Probe, checks: &[&Check], concurrency: usize) -> Vec<Redacted<RunResult>> {
     futures_util::stream::iter(checks)
         .map(|c| crate::schedule::caught(c, probe.run(c)))
         .buffered(concurrency)
@@ -130,7 +130,7 @@ async fn run_all(probe: &Probe, checks: &[&Check], concurrency: usize) -> Vec<Ru
 async fn retry_failing(
     probe: &Probe,
     checks: &[&Check],
-    results: &mut [RunResult],
+    results: &mut [Redacted<RunResult>],
     wait: Duration,
     concurrency: usize,
 ) {

@@ -9,7 +9,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use tokio::sync::mpsc;
 
-use crate::check::{Check, FastHash, Outcome, RunRecord, RunResult};
+use crate::check::{Check, FastHash, Outcome, Redacted, RunRecord, RunResult};
 use crate::incident::engine::{Command, Policy};
 use crate::live::View;
 use crate::metrics::Metrics;
@@ -43,7 +43,7 @@ impl Observer for Telemetry {
         }
     }
 
-    fn finished(&self, check: &Arc<Check>, result: RunResult, counted: bool) {
+    fn finished(&self, check: &Arc<Check>, result: Redacted<RunResult>, counted: bool) {
         self.metrics.observe_run(&result);
         let before = self.view.run_finished(&result);
         let ms = result.duration.as_millis() as u64;

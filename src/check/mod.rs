@@ -9,6 +9,7 @@ mod pattern;
 mod pin;
 mod query;
 mod record;
+mod redacted;
 pub mod roles;
 mod value;
 pub mod words;
@@ -30,6 +31,7 @@ pub use query::{
     Query, StatusMatch, StatusSet, TextPredicate,
 };
 pub use record::RunRecord;
+pub use redacted::Redacted;
 pub use value::{CLOCK_SKEW, DateFormat, FormatError, Found, Freshness, NumberRange, first_number};
 
 /// The hasher of maps that every run looks its check up in (by name, by

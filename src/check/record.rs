@@ -2,11 +2,11 @@
 //! it by. One value, shared by the run history and the incident engine, so
 //! a run is neither copied nor serialized twice.
 
-use super::RunResult;
+use super::{Redacted, RunResult};
 
 /// A counted run and its id (`run_…`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct RunRecord {
     pub run_id: String,
-    pub result: RunResult,
+    pub result: Redacted<RunResult>,
 }

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::{Event, EventKind, Evidence, Feature, Incident, Thresholds, new_id};
-use crate::check::{Outcome, RunResult, StepResult};
+use crate::check::{Outcome, Redacted, RunResult, StepResult};
 
 /// Failing runs remembered per incident; older ones are dropped.
 const MAX_RUN_IDS: usize = 100;
@@ -31,7 +31,7 @@ pub struct CheckState {
 /// One run as the machine sees it.
 pub struct Observation<'a> {
     pub run_id: &'a str,
-    pub result: &'a RunResult,
+    pub result: &'a Redacted<RunResult>,
     pub critical: bool,
     pub thresholds: Thresholds,
     /// Called only when an incident is declared: most runs never need them.

@@ -9,14 +9,14 @@ use serde::Serialize;
 
 use super::store::{DeliveryState, OutboxItem};
 use super::{EventKind, Incident};
-use crate::check::{Outcome, RunResult};
+use crate::check::{Outcome, Redacted, RunResult};
 
 /// Everything a draft is made of.
 #[derive(Debug, Clone, Serialize)]
 pub struct Facts {
     pub incident: Incident,
     /// Runs from the first failure to the recovery, oldest first.
-    pub runs: Vec<(String, RunResult)>,
+    pub runs: Vec<(String, Redacted<RunResult>)>,
     /// Timeline events: (time, kind).
     pub events: Vec<(DateTime<Utc>, EventKind)>,
     pub notifications: Vec<OutboxItem>,

@@ -26,7 +26,7 @@ use std::time::Duration;
 use prometheus::core::{Atomic, AtomicF64, Collector};
 use prometheus::{Histogram, HistogramOpts, IntGauge, Opts, Registry, TextEncoder};
 
-use crate::check::{Check, FastHash, Outcome, Phases, Reason, RunResult, StepResult};
+use crate::check::{Check, FastHash, Outcome, Phases, Reason, Redacted, RunResult, StepResult};
 use series::{CheckSeries, Loaded};
 
 /// The `Content-Type` of [`Metrics::render`]'s output (text format 0.0.4).
@@ -146,7 +146,7 @@ impl Metrics {
     }
 
     /// Records one finished run.
-    pub fn observe_run(&self, run: &RunResult) {
+    pub fn observe_run(&self, run: &Redacted<RunResult>) {
         let Some(s) = self.series(&run.check) else {
             tracing::debug!(check = %run.check, "run of a check no longer loaded: not recorded");
             return;

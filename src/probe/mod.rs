@@ -16,7 +16,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 use tracing::Instrument;
 
-use crate::check::{Check, Outcome, Reason, RunResult, StepResult};
+use crate::check::{Check, Outcome, Reason, Redacted, RunResult, StepResult};
 use context::{RunContext, RunVars};
 use kind::Kinds;
 use live::Live;
@@ -99,14 +99,14 @@ impl Probe {
 
     /// Runs every step of `check` in order within `check.timeout` (one
     /// absolute deadline for the whole run). Never panics, never hangs.
-    pub async fn run(&self, check: &Check) -> RunResult {
+    pub async fn run(&self, check: &Check) -> Redacted<RunResult> {
         // Debug, like the lines inside a run that need it: an enabled span
         // costs every run an allocation and every poll an enter and exit.
         let span = tracing::debug_span!("check", check = %check.name);
         self.run_in_span(check).instrument(span).await
     }
 
-    async fn run_in_span(&self, check: &Check) -> RunResult {
+    async fn run_in_span(&self, check: &Check) -> Redacted<RunResult> {
         let started_at = chrono::Utc::now();
         let start = Instant::now();
         let mut progress = Progress::default();
@@ -122,7 +122,7 @@ impl Probe {
             Ok(outcome) => outcome,
             Err(_) => progress.timed_out(check.timeout),
         };
-        let mut result = RunResult {
+        let result = RunResult {
             check: check.name.clone(),
             started_at,
             duration: start.elapsed(),
@@ -130,8 +130,7 @@ impl Probe {
             steps: progress.steps,
         };
         // Nothing leaves the probe with a secret in it, logs included.
-        progress.redactor.redact_run(&mut result);
-        result
+        progress.redactor.seal(result)
     }
 
     /// The steps, in order, until one fails. Everything a timeout must still

@@ -21,7 +21,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
 
 use self::decode::Encoding;
-use crate::check::{Outcome, RunResult, StepDetail};
+use crate::check::{Outcome, Redacted, RunResult, StepDetail};
 
 /// What a redacted value is replaced with.
 pub const MARK: &str = "[redacted]";
@@ -143,11 +143,16 @@ impl Redactor {
         self.set().needles.is_empty()
     }
 
-    /// Redacts every string of `run` in place.
-    pub(super) fn redact_run(&self, run: &mut RunResult) {
-        if self.is_empty() {
-            return;
+    /// Redacts every string of `run`: the one way a run's result becomes
+    /// what every output takes.
+    pub(super) fn seal(&self, mut run: RunResult) -> Redacted<RunResult> {
+        if !self.is_empty() {
+            self.redact_run(&mut run);
         }
+        Redacted::vouched(run)
+    }
+
+    fn redact_run(&self, run: &mut RunResult) {
         let fix = |s: &mut String| {
             if let Cow::Owned(clean) = self.redact(s) {
                 *s = clean;
@@ -398,7 +403,7 @@ mod tests {
         let failure = crate::check::Failure::new("header x-echo", "wrong".into())
             .expected("equal \"s3cret-token\"")
             .actual("token=s3cret-token");
-        let mut run = RunResult {
+        let run = RunResult {
             check: "c".into(),
             started_at: chrono::Utc::now(),
             duration: std::time::Duration::ZERO,
@@ -408,8 +413,7 @@ mod tests {
                 ..Default::default()
             }],
         };
-        r.redact_run(&mut run);
-        let json = crate::report::json(&[run]);
+        let json = crate::report::json(&[r.seal(run)]);
         assert!(!json.contains("s3cret"), "{json}");
         assert!(json.contains(r#""actual": "token=[redacted]""#), "{json}");
         assert!(

@@ -25,16 +25,16 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::check::{Check, FastHash, Outcome, Reason, RunResult, Schedule};
+use crate::check::{Check, FastHash, Outcome, Reason, Redacted, RunResult, Schedule};
 use crate::probe::Probe;
 
 /// What runs a check: the probe, in the daemon.
 pub trait Runner: Send + Sync + 'static {
-    fn run(&self, check: &Check) -> impl Future<Output = RunResult> + Send;
+    fn run(&self, check: &Check) -> impl Future<Output = Redacted<RunResult>> + Send;
 }
 
 impl Runner for Probe {
-    fn run(&self, check: &Check) -> impl Future<Output = RunResult> + Send {
+    fn run(&self, check: &Check) -> impl Future<Output = Redacted<RunResult>> + Send {
         Probe::run(self, check)
     }
 }
@@ -48,13 +48,16 @@ pub trait Observer: Send + Sync + 'static {
     fn skipped(&self, check: &Check, streak: u32);
     /// A run ended. `counted` is false for a failure that a re-check will
     /// confirm or overturn: it is recorded, but does not count toward incidents.
-    fn finished(&self, check: &Arc<Check>, result: RunResult, counted: bool);
+    fn finished(&self, check: &Arc<Check>, result: Redacted<RunResult>, counted: bool);
     /// The next runs of these checks are planned for these times (in one
     /// call per scheduler tick, however many runs it started).
     fn planned(&self, plans: &[(Arc<str>, Option<DateTime<Utc>>)]);
     /// The scheduler loop went round: proof of progress, not of a timer.
     fn ticked(&self);
 }
+
+/// Where a run-now request gets its run's result, or why there is none.
+pub type Reply = oneshot::Sender<Result<Redacted<RunResult>, String>>;
 
 /// Changes and requests while the scheduler runs.
 pub enum Request {
@@ -65,7 +68,7 @@ pub enum Request {
     /// Run now, or wait for the run in progress; answers that run's result.
     RunNow {
         name: String,
-        reply: oneshot::Sender<Result<RunResult, String>>,
+        reply: Reply,
     },
 }
 
@@ -110,7 +113,7 @@ struct Runs {
     /// Due runs skipped in a row because the previous one was still going.
     skips: AtomicU32,
     /// Requests waiting for the run in progress.
-    waiters: Mutex<Vec<oneshot::Sender<Result<RunResult, String>>>>,
+    waiters: Mutex<Vec<Reply>>,
 }
 
 impl Runs {
@@ -417,7 +420,7 @@ impl<R: Runner> Scheduler<R> {
 /// run: with its result, or with an error when there is none.
 struct Running<'r> {
     runs: &'r Runs,
-    result: Option<RunResult>,
+    result: Option<Redacted<RunResult>>,
 }
 
 impl Drop for Running<'_> {
@@ -442,7 +445,10 @@ impl Drop for Running<'_> {
 /// Runs `run`, turning a panic inside it into a failed run with reason
 /// `internal`, logged with the check's name, so one bad input costs one
 /// run, not the check's slot or the scheduler.
-pub async fn caught(check: &Check, run: impl Future<Output = RunResult>) -> RunResult {
+pub async fn caught(
+    check: &Check,
+    run: impl Future<Output = Redacted<RunResult>>,
+) -> Redacted<RunResult> {
     let start = Instant::now();
     let panic = match AssertUnwindSafe(run).catch_unwind().await {
         Ok(result) => return result,
@@ -459,7 +465,8 @@ pub async fn caught(check: &Check, run: impl Future<Output = RunResult>) -> RunR
         "a run panicked; it fails with reason `internal`"
     );
     let duration = start.elapsed();
-    RunResult {
+    // Its message is ours alone; nothing of the run is in it.
+    Redacted::vouched(RunResult {
         check: check.name.clone(),
         started_at: Utc::now() - chrono::TimeDelta::from_std(duration).unwrap_or_default(),
         duration,
@@ -469,7 +476,7 @@ pub async fn caught(check: &Check, run: impl Future<Output = RunResult>) -> RunR
             message: "internal error: the run panicked (a bug in scarecrow; the daemon's log has the details)".to_owned(),
         },
         steps: Vec::new(),
-    }
+    })
 }
 
 /// The runs planned and in flight, so shutdown can wait for them and abort

@@ -11,18 +11,18 @@ use crate::config::{Defaults, load_checks};
 struct Bomb;
 
 impl Runner for Bomb {
-    fn run(&self, check: &Check) -> impl Future<Output = RunResult> + Send {
+    fn run(&self, check: &Check) -> impl Future<Output = Redacted<RunResult>> + Send {
         let name = check.name.clone();
         async move {
             tokio::task::yield_now().await;
             assert!(name != "bomb", "a bug in a run of {name}");
-            RunResult {
+            Redacted::vouched(RunResult {
                 check: name,
                 started_at: Utc::now(),
                 duration: Duration::ZERO,
                 outcome: Outcome::Success,
                 steps: Vec::new(),
-            }
+            })
         }
     }
 }
@@ -44,10 +44,10 @@ impl Finished {
 impl Observer for Finished {
     fn started(&self, _check: &Check, _lateness: Duration) {}
     fn skipped(&self, _check: &Check, _streak: u32) {}
-    fn finished(&self, check: &Arc<Check>, result: RunResult, counted: bool) {
+    fn finished(&self, check: &Arc<Check>, result: Redacted<RunResult>, counted: bool) {
         if counted {
             let mut all = self.0.lock().expect("finished");
-            all.push((check.name.clone(), result.outcome));
+            all.push((check.name.clone(), result.outcome.clone()));
         }
     }
     fn planned(&self, _plans: &[(Arc<str>, Option<DateTime<Utc>>)]) {}
@@ -80,7 +80,7 @@ fn is_internal(outcome: &Outcome) -> bool {
 
 /// Asks for a run now and waits for the answer, with a deadline a loaded
 /// machine meets: before the fix, the answer never came.
-async fn run_now(tx: &mpsc::UnboundedSender<Request>, name: &str) -> RunResult {
+async fn run_now(tx: &mpsc::UnboundedSender<Request>, name: &str) -> Redacted<RunResult> {
     let (reply, answer) = oneshot::channel();
     let name = name.to_owned();
     tx.send(Request::RunNow { name, reply }).expect("scheduler");

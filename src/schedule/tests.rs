@@ -53,7 +53,7 @@ impl Observer for Recorder {
         self.push(&check.name, Seen::Skipped(streak));
     }
 
-    fn finished(&self, check: &Arc<Check>, result: RunResult, _counted: bool) {
+    fn finished(&self, check: &Arc<Check>, result: Redacted<RunResult>, _counted: bool) {
         let url = result
             .steps
             .first()

@@ -16,7 +16,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::{ActionError, ServerState, error};
-use crate::check::{Outcome, Reason, RunResult};
+use crate::check::{Outcome, Reason, Redacted, RunResult};
 use crate::incident::Incident;
 use crate::incident::store::OutboxItem;
 use crate::live::{CheckView, IncidentRef};
@@ -159,7 +159,7 @@ async fn check(
     struct Detail<'a> {
         #[serde(flatten)]
         check: CheckOut<'a>,
-        recent_runs: Vec<RunResult>,
+        recent_runs: Vec<Redacted<RunResult>>,
     }
     let limit = match query {
         Ok(Query(q)) => q.runs.unwrap_or(RUNS).min(MAX_RUNS),

@@ -6,7 +6,7 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use super::*;
-use crate::check::{Check, Outcome, Reason, RunResult};
+use crate::check::{Check, Outcome, Reason, Redacted, RunResult};
 use crate::config::{Defaults, Source, read_check};
 use crate::live::View;
 use crate::metrics::Metrics;
@@ -59,8 +59,8 @@ fn check(name: &str, keys: &str) -> Check {
     check.unwrap_or_else(|| panic!("{diags:?}"))
 }
 
-fn failed(check: &str, step: &str, message: &str) -> RunResult {
-    RunResult {
+fn failed(check: &str, step: &str, message: &str) -> Redacted<RunResult> {
+    Redacted::vouched(RunResult {
         check: check.to_owned(),
         started_at: chrono::Utc::now(),
         duration: Duration::from_millis(12),
@@ -70,7 +70,7 @@ fn failed(check: &str, step: &str, message: &str) -> RunResult {
             message: message.to_owned(),
         },
         steps: Vec::new(),
-    }
+    })
 }
 
 async fn json(resp: reqwest::Response) -> serde_json::Value {

@@ -33,7 +33,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
-use crate::check::{RunRecord, RunResult};
+use crate::check::{Redacted, RunRecord, RunResult};
 use crate::incident::Incident;
 use crate::incident::machine::CheckState;
 use crate::incident::store::{Claimer, OutboxItem, Snapshot, Transition};
@@ -210,7 +210,7 @@ impl Reader {
         from: DateTime<Utc>,
         to: DateTime<Utc>,
         limit: usize,
-    ) -> Result<Vec<(String, RunResult)>, StoreError> {
+    ) -> Result<Vec<(String, Redacted<RunResult>)>, StoreError> {
         match self {
             Reader::Sqlite(r) => r.runs_between(check, from, to, limit),
         }
@@ -227,7 +227,11 @@ impl Reader {
     }
 
     /// The last `limit` runs of `check`, newest first.
-    pub fn recent_runs(&self, check: &str, limit: usize) -> Result<Vec<RunResult>, StoreError> {
+    pub fn recent_runs(
+        &self,
+        check: &str,
+        limit: usize,
+    ) -> Result<Vec<Redacted<RunResult>>, StoreError> {
         match self {
             Reader::Sqlite(r) => r.recent_runs(check, limit),
         }

@@ -14,7 +14,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use barn::{PASSWORD, start};
-use scarecrow::check::{Check, Outcome, Reason, Redirect, RunResult};
+use scarecrow::check::{Check, Outcome, Reason, Redacted, Redirect, RunResult};
 use scarecrow::config::{Defaults, Source, read_check};
 use scarecrow::probe::{Probe, ProbeSettings};
 use scarecrow::secret::Secrets;
@@ -37,7 +37,7 @@ pub fn check(dir: &Path, name: &str, text: &str) -> Check {
     check.expect("a check")
 }
 
-pub async fn run(check: &Check) -> RunResult {
+pub async fn run(check: &Check) -> Redacted<RunResult> {
     let settings = ProbeSettings {
         secrets: Secrets::default().with_fallback("BARN_PASSWORD", PASSWORD),
         ..ProbeSettings::default()

@@ -9,7 +9,7 @@ fn t0() -> DateTime<Utc> {
     "2026-11-25T14:45:00Z".parse().unwrap()
 }
 
-fn run(ok: bool, reason: Reason, step: &str, at: DateTime<Utc>) -> RunResult {
+fn run(ok: bool, reason: Reason, step: &str, at: DateTime<Utc>) -> Redacted<RunResult> {
     let outcome = match ok {
         true => Outcome::Success,
         false => Outcome::Failure {
@@ -18,7 +18,7 @@ fn run(ok: bool, reason: Reason, step: &str, at: DateTime<Utc>) -> RunResult {
             message: format!("step {step:?}: something is wrong"),
         },
     };
-    RunResult {
+    Redacted::vouched(RunResult {
         check: "diesel-order".into(),
         started_at: at,
         duration: Duration::from_millis(40),
@@ -38,7 +38,7 @@ fn run(ok: bool, reason: Reason, step: &str, at: DateTime<Utc>) -> RunResult {
             captures: Default::default(),
             excerpt: None,
         }],
-    }
+    })
 }
 
 /// Feeds runs (true = pass) one minute apart; returns the events' kinds.

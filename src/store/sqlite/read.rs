@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{DbError, db_error, decode, schema};
-use crate::check::{Outcome, Reason, RunResult, from_millis};
+use crate::check::{Outcome, Reason, Redacted, RunResult, from_millis};
 use crate::incident::Incident;
 use crate::incident::store::StoreError;
 use crate::store::{EventRow, IncidentDetail};
@@ -119,7 +119,7 @@ impl Reader {
         from: DateTime<Utc>,
         to: DateTime<Utc>,
         limit: usize,
-    ) -> Result<Vec<(String, RunResult)>, StoreError> {
+    ) -> Result<Vec<(String, Redacted<RunResult>)>, StoreError> {
         let read = || -> Result<_, DbError> {
             let mut stmt = self.conn.prepare_cached(
                 &format!("SELECT {RUN_COLUMNS} FROM runs WHERE check_name = ?1 AND started_at >= ?2 AND started_at <= ?3 ORDER BY seq LIMIT ?4"),
@@ -160,7 +160,11 @@ impl Reader {
     }
 
     /// The last `limit` runs of `check`, newest first.
-    pub fn recent_runs(&self, check: &str, limit: usize) -> Result<Vec<RunResult>, StoreError> {
+    pub fn recent_runs(
+        &self,
+        check: &str,
+        limit: usize,
+    ) -> Result<Vec<Redacted<RunResult>>, StoreError> {
         let read = || -> Result<_, DbError> {
             let mut stmt = self.conn.prepare_cached(&format!(
                 "SELECT {RUN_COLUMNS} FROM runs WHERE check_name = ?1 ORDER BY seq DESC LIMIT ?2"
@@ -184,8 +188,9 @@ impl Reader {
 const RUN_COLUMNS: &str =
     "run_id, check_name, started_at, duration_ms, result, reason, step, message, json";
 
-/// A run and its id, from the columns and the steps' JSON.
-fn run(row: &rusqlite::Row) -> Result<(String, RunResult), DbError> {
+/// A run and its id, from the columns and the steps' JSON. The store took
+/// only redacted runs, so what it gives back is redacted too.
+fn run(row: &rusqlite::Row) -> Result<(String, Redacted<RunResult>), DbError> {
     let run_id: String = row.get(0)?;
     let invalid = |what: String| DbError::Invalid(format!("run {run_id}"), what);
     let started_at: String = row.get(2)?;
@@ -222,7 +227,7 @@ fn run(row: &rusqlite::Row) -> Result<(String, RunResult), DbError> {
         outcome,
         steps,
     };
-    Ok((run_id, run))
+    Ok((run_id, Redacted::vouched(run)))
 }
 
 /// SQLite counts in `i64`; anything larger means "no limit".
