@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::Output;
 use std::time::Duration;
 
-use common::{Reaped, Site, free_port, run_daemon, stderr, stdout};
+use common::{Reaped, Site, free_port, golden, run_daemon, stderr, stdout};
 
 /// Every variable the tests set, so none leaks in from the environment.
 const VARS: &[(&str, &str)] = &[
@@ -61,22 +61,6 @@ fn scarecrow(dir: &Path, args: &[&str]) -> Output {
         command.env(name, value);
     }
     command.output().expect("run scarecrow")
-}
-
-/// Compares with a golden file; `UPDATE_GOLDEN=1` rewrites it instead.
-fn golden(name: &str, actual: &str) {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/golden")
-        .join(name);
-    if std::env::var_os("UPDATE_GOLDEN").is_some() {
-        std::fs::write(&path, actual).expect("write golden");
-        return;
-    }
-    let expected = std::fs::read_to_string(&path).expect("golden file (run with UPDATE_GOLDEN=1)");
-    assert!(
-        expected == actual,
-        "golden {name} differs:\n--- expected\n{expected}\n--- actual\n{actual}"
-    );
 }
 
 /// Granted references load; ungranted ones are errors where they are

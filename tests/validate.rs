@@ -2,9 +2,12 @@
 
 mod common;
 
-use std::path::Path;
 use std::process::Output;
 
+use common::golden;
+
+/// `validate` with the shipped config.toml, whose grant reaches only
+/// checks_dir, and `args`.
 fn validate(args: &[&str]) -> Output {
     std::process::Command::new(env!("CARGO_BIN_EXE_scarecrow"))
         .arg("validate")
@@ -18,20 +21,10 @@ fn validate(args: &[&str]) -> Output {
         .expect("run scarecrow")
 }
 
-/// Compares with a golden file; `UPDATE_GOLDEN=1` rewrites it instead.
-fn golden(name: &str, actual: &str) {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/golden")
-        .join(name);
-    if std::env::var_os("UPDATE_GOLDEN").is_some() {
-        std::fs::write(&path, actual).expect("write golden");
-        return;
-    }
-    let expected = std::fs::read_to_string(&path).expect("golden file (run with UPDATE_GOLDEN=1)");
-    assert!(
-        expected == actual,
-        "golden {name} differs:\n--- expected\n{expected}\n--- actual\n{actual}"
-    );
+/// `validate` of files outside checks_dir, read with a config.toml without
+/// any [[grant]], where they load as they would without grants.
+fn validate_files(paths: &[&str]) -> Output {
+    validate(&[&["--config", "tests/golden/config.toml"], paths].concat())
 }
 
 #[test]
@@ -49,7 +42,7 @@ fn shipped_config_and_checks_are_valid() {
 
 #[test]
 fn every_problem_of_every_file_is_reported_with_position() {
-    let out = validate(&["tests/golden/invalid"]);
+    let out = validate_files(&["tests/golden/invalid"]);
     assert_eq!(out.status.code(), Some(2));
     golden("invalid.stderr", &String::from_utf8_lossy(&out.stderr));
     assert_eq!(
@@ -63,7 +56,7 @@ fn every_problem_of_every_file_is_reported_with_position() {
 /// keys are not judged against a kind it does not have.
 #[test]
 fn an_unknown_step_kind_is_an_error_with_a_suggestion() {
-    let out = validate(&["tests/golden/kinds"]);
+    let out = validate_files(&["tests/golden/kinds"]);
     assert_eq!(out.status.code(), Some(2));
     golden("kinds.stderr", &String::from_utf8_lossy(&out.stderr));
     assert_eq!(
@@ -76,7 +69,7 @@ fn an_unknown_step_kind_is_an_error_with_a_suggestion() {
 /// parsed at load; a bad strftime field is pointed at inside its string.
 #[test]
 fn date_formats_and_number_ranges_are_checked_at_load() {
-    let out = validate(&["tests/golden/dates"]);
+    let out = validate_files(&["tests/golden/dates"]);
     assert_eq!(out.status.code(), Some(2));
     golden("dates.stderr", &String::from_utf8_lossy(&out.stderr));
     assert_eq!(
@@ -108,7 +101,7 @@ fn a_missing_secret_is_a_warning_not_an_error() {
 /// A multi-byte character at the start of a literal piece used to panic.
 #[test]
 fn german_text_degrees_and_euros_load_in_every_string() {
-    let out = validate(&["tests/golden/umlauts"]);
+    let out = validate_files(&["tests/golden/umlauts"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     assert_eq!(
@@ -123,7 +116,7 @@ fn german_text_degrees_and_euros_load_in_every_string() {
 /// underline the whole string rather than guess.
 #[test]
 fn diagnostics_on_lines_with_umlauts_point_at_the_culprit() {
-    let out = validate(&["tests/golden/umlauts-invalid"]);
+    let out = validate_files(&["tests/golden/umlauts-invalid"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     golden("umlauts-invalid.stderr", &stderr);
@@ -144,7 +137,7 @@ fn a_jsonpath_nested_thousands_deep_is_refused_with_its_position() {
         "[[step]]\nurl = \"http://127.0.0.1:1/\"\n\n[[step.expect.json]]\npath = \"{deep}\"\nexists = true\n"
     );
     std::fs::write(dir.path().join("deep.toml"), check).unwrap();
-    let out = validate(&[dir.path().join("deep.toml").to_str().unwrap()]);
+    let out = validate_files(&[dir.path().join("deep.toml").to_str().unwrap()]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     let first = stderr.lines().next().unwrap_or_default();
@@ -171,7 +164,7 @@ fn config_durations_and_sizes_out_of_bounds_are_load_errors() {
 
 #[test]
 fn check_durations_and_sizes_out_of_bounds_are_load_errors() {
-    let out = validate(&["tests/golden/bounds/checks"]);
+    let out = validate_files(&["tests/golden/bounds/checks"]);
     assert_eq!(out.status.code(), Some(2));
     golden(
         "bounds-checks.stderr",
@@ -208,7 +201,7 @@ fn an_unset_secret_is_one_warning_naming_every_check_that_uses_it() {
         )
         .expect("write check");
     }
-    let out = validate(&[dir.path().to_str().expect("utf-8 path")]);
+    let out = validate_files(&[dir.path().to_str().expect("utf-8 path")]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{stderr}");

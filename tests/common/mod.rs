@@ -216,3 +216,19 @@ impl Receiver {
         self.got.lock().expect("lock").clone()
     }
 }
+
+/// Compares with a golden file; `UPDATE_GOLDEN=1` rewrites it instead.
+pub fn golden(name: &str, actual: &str) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/golden")
+        .join(name);
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::write(&path, actual).expect("write golden");
+        return;
+    }
+    let expected = std::fs::read_to_string(&path).expect("golden file (run with UPDATE_GOLDEN=1)");
+    assert!(
+        expected == actual,
+        "golden {name} differs:\n--- expected\n{expected}\n--- actual\n{actual}"
+    );
+}
