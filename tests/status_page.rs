@@ -115,6 +115,18 @@ async fn a_browser_shows_features_their_state_and_open_incidents() {
     assert!(incidents < critical, "open incidents on top");
     let open = element(&dom, r#"class="card incident down""#, "</li>");
     assert!(open.contains(r#"data-check="diesel-order""#), "{open}");
+    // Who was called in (the owner's operations, the global others) and
+    // the runbook, a link.
+    assert!(
+        open.contains("<b>Coordinator:</b> @incident-coordinator")
+            && open.contains("<b>Operations:</b> #shop-ops")
+            && open.contains("<b>Communications:</b> @comms-duty"),
+        "the roles called in: {open}"
+    );
+    assert!(
+        open.contains(r#"<a href="https://wiki.example.org/runbooks/diesel-order""#),
+        "the runbook: {open}"
+    );
     let card = element(&dom, r#"id="check-diesel-order""#, "</li>");
     assert!(card.contains(r#"data-state="down""#), "{card}");
     assert!(card.contains(">Down<"), "{card}");
@@ -136,6 +148,7 @@ async fn a_browser_shows_features_their_state_and_open_incidents() {
     // On a phone.
     let shot = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/status-page.png");
     let _ = std::fs::remove_file(&shot);
+    std::fs::create_dir_all(shot.parent().expect("a directory")).expect("mkdir target");
     let out = browse(
         &bin,
         &profile,

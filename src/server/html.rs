@@ -159,6 +159,8 @@ ul.list{list-style:none;margin:0;padding:0}
 .down .since{color:var(--down);font-weight:600}
 .why{margin:.4rem 0 0;padding:.5rem .65rem;border-radius:8px;background:var(--down-bg);font-size:.88rem;overflow-wrap:anywhere}
 .why b{font-weight:600}
+.roles,.runbook{margin:.35rem 0 0;font-size:.85rem;overflow-wrap:anywhere}
+.runbook a{color:var(--accent);font-weight:600}
 .tag{display:inline-block;font:600 .75rem ui-monospace,"DejaVu Sans Mono",monospace;padding:0 .4rem;border-radius:4px;background:var(--card);color:var(--down);border:1px solid var(--down)}
 .message{display:block;margin-top:.2rem}
 .foot{display:flex;flex-wrap:wrap;align-items:center;justify-content:space-between;gap:.25rem .75rem;margin-top:.45rem;color:var(--muted);font-size:.82rem}

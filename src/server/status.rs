@@ -204,6 +204,8 @@ struct Open<'a> {
     feature: &'a str,
     declared_at: DateTime<Utc>,
     evidence: Option<&'a crate::incident::Evidence>,
+    /// The roles called in and the runbook, as declared.
+    declared: Option<&'a crate::incident::Feature>,
 }
 
 fn open_incidents(out: &mut String, state: &ViewState, history: &History, now: DateTime<Utc>) {
@@ -219,6 +221,7 @@ fn open_incidents(out: &mut String, state: &ViewState, history: &History, now: D
                 feature: i.feature.description.as_deref().unwrap_or(&i.feature.check),
                 declared_at: i.declared_at,
                 evidence: Some(&i.evidence),
+                declared: Some(&i.feature),
             })
             .collect(),
         Err(_) => state
@@ -233,6 +236,7 @@ fn open_incidents(out: &mut String, state: &ViewState, history: &History, now: D
                     feature: c.check.description.as_deref().unwrap_or(&c.check.name),
                     declared_at: i.declared_at,
                     evidence: None,
+                    declared: None,
                 })
             })
             .collect(),
@@ -259,9 +263,46 @@ fn open_incidents(out: &mut String, state: &ViewState, history: &History, now: D
             }
             let _ = write!(out, r#"<span class="tag">{}</span></p>"#, Esc(&e.reason));
         }
+        if let Some(f) = i.declared {
+            called_in(out, f);
+        }
         out.push_str("</li>");
     }
     out.push_str("</ul></section>");
+}
+
+/// Who was called in, and the runbook: what the people who open the page
+/// during an incident look for first.
+fn called_in(out: &mut String, f: &crate::incident::Feature) {
+    let roles = [
+        ("Coordinator", &f.roles.coordinator),
+        ("Operations", &f.roles.operations),
+        ("Communications", &f.roles.communications),
+    ];
+    let named: Vec<_> = roles
+        .iter()
+        .filter_map(|(role, who)| Some((role, who.as_deref()?)))
+        .collect();
+    if !named.is_empty() {
+        out.push_str(r#"<p class="roles">"#);
+        for (n, (role, who)) in named.iter().enumerate() {
+            let sep = if n == 0 { "" } else { " · " };
+            let _ = write!(out, "{sep}<b>{role}:</b> {}", Esc(who));
+        }
+        out.push_str("</p>");
+    }
+    // Checked at load too; an incident stored by an older version is not.
+    if let Some(runbook) = f
+        .runbook
+        .as_deref()
+        .filter(|u| url::Url::parse(u).is_ok_and(|u| matches!(u.scheme(), "http" | "https")))
+    {
+        let _ = write!(
+            out,
+            r#"<p class="runbook"><a href="{}" rel="noopener noreferrer">Runbook</a></p>"#,
+            Esc(runbook)
+        );
+    }
 }
 
 fn check_card(out: &mut String, c: &CheckView, h: Health, now: DateTime<Utc>) {
@@ -396,4 +437,45 @@ fn footer(out: &mut String, state: &ViewState, now: DateTime<Utc>) {
         "<p>Times in UTC · this page refreshes every {REFRESH} s · scarecrow {}</p></footer>",
         env!("CARGO_PKG_VERSION")
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::check::roles::Roles;
+    use crate::incident::Feature;
+
+    fn card(runbook: &str) -> String {
+        let feature = Feature {
+            check: "diesel-order".into(),
+            runbook: Some(runbook.into()),
+            roles: Roles {
+                coordinator: Some("<Anna & Ben>".into()),
+                ..Roles::default()
+            },
+            ..Feature::default()
+        };
+        let mut out = String::new();
+        super::called_in(&mut out, &feature);
+        out
+    }
+
+    #[test]
+    fn the_incident_card_names_the_roles_escaped_and_links_only_a_web_runbook() {
+        let https = card("https://wiki.example.org/runbooks/a?b=1&c=2");
+        assert!(
+            https.contains("<b>Coordinator:</b> &lt;Anna &amp; Ben&gt;"),
+            "{https}"
+        );
+        assert!(
+            !https.contains("Operations"),
+            "a role nobody holds: {https}"
+        );
+        assert!(
+            https.contains(r#"href="https://wiki.example.org/runbooks/a?b=1&amp;c=2""#),
+            "{https}"
+        );
+        for hostile in ["javascript:alert(1)", "data:text/html,x", "wiki/runbook"] {
+            assert!(!card(hostile).contains("href"), "{hostile} linked");
+        }
+    }
 }

@@ -28,7 +28,7 @@ impl Daemon {
         let dir = tmp.path();
         std::fs::create_dir_all(dir.join("checks")).expect("mkdir");
         let config = format!(
-            r#"listen = "127.0.0.1:{port}"
+            r##"listen = "127.0.0.1:{port}"
 shutdown_grace = "2s"
 api_token = "${{secret:SCARECROW_TEST_API_TOKEN}}"
 
@@ -41,13 +41,21 @@ path = "data/scarecrow.db"
 [[sinks]]
 name = "log"
 type = "log"
-"#
+
+[roles]
+coordinator = "@incident-coordinator"
+communications = "@comms-duty"
+
+[roles.owners.shop-team]
+operations = "#shop-ops"
+"##
         );
         std::fs::write(dir.join("config.toml"), config).expect("config");
         let diesel = format!(
             r#"description = "Members can order diesel"
 critical = true
 owner = "shop-team"
+runbook = "https://wiki.example.org/runbooks/diesel-order"
 every = "1s"
 
 [[step]]
