@@ -48,7 +48,7 @@ pub enum ProbeError {
     #[error("cannot build the HTTP client: {0}")]
     Client(#[source] ClientError),
     /// The client for some checks' `[tls]`, `resolve` or `proxy` options.
-    #[error("cannot build the HTTP client for the connection options of {checks}: {}", http::with_sources(.source))]
+    #[error("cannot build the HTTP client for the connection options of {checks}: {}", crate::error_chain::joined(.source))]
     Connection {
         /// The checks that use the options, comma-separated.
         checks: String,

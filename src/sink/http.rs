@@ -4,7 +4,6 @@
 //! and the token bucket that paces sends to a receiver's rate.
 
 use std::collections::BTreeMap;
-use std::error::Error as StdError;
 use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -174,7 +173,8 @@ fn classify_response(
     if status.is_success() {
         return Attempt::Delivered { status: code };
     }
-    let excerpt = excerpt(body);
+    let flat = crate::text::one_line(body);
+    let excerpt = crate::text::excerpt(&flat, EXCERPT_CHARS);
     let error = match excerpt.is_empty() {
         true => format!("the receiver answered {status}"),
         false => format!("the receiver answered {status}: {excerpt}"),
@@ -196,7 +196,7 @@ fn classify_response(
 /// Classifies a request that got no answer: an invalid request is rejected,
 /// anything on the way (timeouts, refused or reset connections, TLS) is retried.
 fn classify_error(err: &reqwest::Error) -> Attempt {
-    let inner = innermost(err);
+    let inner = crate::error_chain::innermost(err);
     if err.is_builder() {
         return Attempt::Rejected {
             error: format!("invalid request: {inner}"),
@@ -230,15 +230,6 @@ fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
     Some(at.duration_since(now).unwrap_or(Duration::ZERO))
 }
 
-/// At most `EXCERPT_CHARS` characters of `body` on one line.
-fn excerpt(body: &str) -> String {
-    let flat = body.split_whitespace().collect::<Vec<_>>().join(" ");
-    match flat.char_indices().nth(EXCERPT_CHARS) {
-        Some((cut, _)) => format!("{}…", &flat[..cut]),
-        None => flat,
-    }
-}
-
 /// The start of a response body, without reading a large one to its end.
 async fn read_excerpt(mut resp: reqwest::Response) -> String {
     let mut buf = Vec::new();
@@ -250,21 +241,6 @@ async fn read_excerpt(mut resp: reqwest::Response) -> String {
     }
     buf.truncate(EXCERPT_READ_BYTES);
     String::from_utf8_lossy(&buf).into_owned()
-}
-
-/// The message of the innermost error in the chain, which names the cause
-/// ("connection refused") rather than the layer.
-fn innermost(err: &(dyn StdError + 'static)) -> String {
-    let mut last = err;
-    let mut depth = 0;
-    while let Some(next) = last.source() {
-        last = next;
-        depth += 1;
-        if depth > 32 {
-            break;
-        }
-    }
-    last.to_string()
 }
 
 #[cfg(test)]

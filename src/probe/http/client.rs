@@ -157,19 +157,6 @@ pub enum ClientError {
     Http(#[from] reqwest::Error),
 }
 
-/// An error and its sources, `outer: inner: innermost` (reqwest's builder
-/// errors say only "builder error" themselves).
-pub(crate) fn with_sources(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = err.to_string();
-    let mut next = err.source();
-    while let Some(e) = next {
-        text.push_str(": ");
-        text.push_str(&e.to_string());
-        next = e.source();
-    }
-    text
-}
-
 /// Runs `fut` (one request, up to its response headers) with `timer`
 /// receiving its timings.
 pub(super) async fn timed<F: Future>(timer: Arc<HopTimer>, fut: F) -> F::Output {

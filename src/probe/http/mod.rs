@@ -29,7 +29,7 @@ use flight::{Stage, transfer};
 use render::shown;
 
 pub use client::ClientError;
-pub(crate) use client::{Clients, with_sources};
+pub(crate) use client::Clients;
 pub(crate) use flight::Flight;
 
 /// What the HTTP steps of one run use.
@@ -51,7 +51,7 @@ impl Http {
             Ok(client) => Ok(Http { client, max_body }),
             Err(e) => Err(format!(
                 "cannot build the HTTP client for the check's `[tls]`, `resolve` or `proxy`: {}",
-                with_sources(&e)
+                crate::error_chain::joined(&e)
             )),
         }
     }
