@@ -83,6 +83,26 @@ pub fn excerpt(text: &str, max: usize) -> Cow<'_, str> {
     }
 }
 
+/// At most `max` characters of `text`, cut at the last white space that
+/// keeps it within `max` (a single longer word is cut inside), ending in `…`
+/// when cut: an excerpt a person reads.
+pub fn excerpt_at_word(text: &str, max: usize) -> Cow<'_, str> {
+    let Some((cut, _)) = text.char_indices().nth(max) else {
+        return text.into();
+    };
+    let head = &text[..cut];
+    // A cut right before white space keeps the last word whole.
+    let end = match text[cut..].starts_with(char::is_whitespace) {
+        true => cut,
+        false => head.rfind(char::is_whitespace).unwrap_or(cut),
+    };
+    let kept = match head[..end].trim_end() {
+        "" => head,
+        kept => kept,
+    };
+    format!("{kept}…").into()
+}
+
 /// `text` on one line: each run of white space one space, none at either end.
 pub fn one_line(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
@@ -123,6 +143,24 @@ mod tests {
         assert_eq!(excerpt("äöü", 3), "äöü");
         assert_eq!(excerpt("ab cd", 3), "ab…");
         assert_eq!(excerpt("", 0), "");
+    }
+
+    #[test]
+    fn word_excerpts_cut_between_words_unless_one_word_is_too_long() {
+        assert_eq!(
+            excerpt_at_word("Bitte Passwort prüfen", 14),
+            "Bitte Passwort…"
+        );
+        assert_eq!(
+            excerpt_at_word("Bitte Passwort prüfen", 16),
+            "Bitte Passwort…"
+        );
+        assert_eq!(
+            excerpt_at_word("Bitte Passwort prüfen", 21),
+            "Bitte Passwort prüfen"
+        );
+        assert_eq!(excerpt_at_word("Donaudampfschifffahrt", 5), "Donau…");
+        assert_eq!(excerpt_at_word("", 0), "");
     }
 
     #[test]

@@ -526,3 +526,41 @@ async fn wait_is_a_bounded_duration_with_a_plain_error() {
         assert!(!err.contains("variations"), "{arg}: {err}");
     }
 }
+
+/// The evidence of a failing step is what a member sees: the page's title
+/// and the visible text the failing assertion looked at, or the page's own
+/// message, never the markup of its `<head>`.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failing_steps_excerpt_is_the_visible_text_a_member_sees() {
+    let site = Site::start().await;
+    let excerpts = async |feature: &str, query: &str, check: &str| -> String {
+        site.switch("break", feature, query).await;
+        let out = scarecrow(&site, &["once", "--format", "json", "--check", check]).await;
+        site.switch("fix", feature, "").await;
+        let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+        let steps = doc["results"][0]["steps"].as_array().expect("steps");
+        let excerpt = steps.iter().find_map(|s| s["excerpt"].as_str());
+        excerpt.expect("an excerpt").to_owned()
+    };
+    // The login stays on its form: the heading the check looked at.
+    let login = excerpts("login", "", "member-login").await;
+    assert_eq!(
+        login,
+        "Member login · Greenfield Farmers' Union — Member login"
+    );
+    // A stale forecast: the update time the freshness assertion read.
+    let stale = excerpts("weather", "", "weather").await;
+    assert!(
+        stale.starts_with("Weather · Greenfield Farmers' Union — ") && stale.ends_with(" UTC"),
+        "{stale}"
+    );
+    // A 500 page: its own message.
+    let down = excerpts("weather", "?mode=error", "weather").await;
+    assert_eq!(
+        down,
+        "Weather unavailable · Greenfield Farmers' Union — Upstream weather service unavailable"
+    );
+    for excerpt in [login, stale, down] {
+        assert!(!excerpt.contains('<'), "no markup: {excerpt}");
+    }
+}

@@ -8,6 +8,7 @@ mod eval;
 mod page;
 #[cfg(test)]
 mod values_tests;
+pub mod visible;
 
 pub use cert::PeerCertificate;
 pub use eval::{Around, Document, Response};

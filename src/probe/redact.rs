@@ -41,9 +41,6 @@ const DEPTH: usize = 3;
 /// is redacted too.
 const MIN_CUT: usize = 3;
 
-/// How much of a body [`Redactor::redact_head`] looks at.
-const HEAD: usize = 64 * 1024;
-
 /// The secret values of one run. Cheap to clone; clones share the values, so
 /// whatever part of the run records a value, the redaction at the end sees it.
 #[derive(Clone, Default)]
@@ -126,16 +123,6 @@ impl Redactor {
         }
         out.push_str(&text[copied..]);
         Cow::Owned(out)
-    }
-
-    /// [`Redactor::redact`] of the first 64 KiB of `text`: enough for any
-    /// excerpt, and a bounded cost however large the body.
-    pub(super) fn redact_head<'t>(&self, text: &'t str) -> Cow<'t, str> {
-        let mut end = text.len().min(HEAD);
-        while !text.is_char_boundary(end) {
-            end -= 1;
-        }
-        self.redact(&text[..end])
     }
 
     /// Whether no value has been recorded.

@@ -24,7 +24,9 @@ use super::attempt::{Attempt, StepFailure, fail};
 use super::capture::{self, Evaluation, Seen};
 use super::context::RunContext;
 use crate::assert::{PeerCertificate, Response};
-use crate::check::{Check, HttpStep, Reason, Redirect, Redirects, Request, Step};
+use crate::check::{
+    Assertion, Check, Failure, HttpStep, Pick, Reason, Redirect, Redirects, Request, Step,
+};
 use flight::{Stage, transfer};
 use render::shown;
 
@@ -129,9 +131,11 @@ impl Http {
         } = evaluation;
         attempt.captures = captures;
         if failed.is_some() {
-            // Redacted before it is folded and cut, so no piece of a secret stays.
-            let text = ctx.vars.redactor.redact_head(&received.text);
-            attempt.excerpt = Some(excerpt(&text));
+            let looked_at = failing_picks(step, &failures);
+            let excerpt = evidence(received.text, looked_at, deadline.into_std()).await;
+            // Redacted once taken: the text of a page decodes its entities,
+            // which may spell a secret out; a secret cut by the `…` goes too.
+            attempt.excerpt = Some(ctx.vars.redactor.redact(&excerpt).into_owned());
         }
         attempt.failures = failures;
         match (failed, attempt.failures.first()) {
@@ -175,22 +179,31 @@ fn peer_certificate(detail: &HttpStep) -> Option<PeerCertificate> {
     })
 }
 
-/// The start of a failing response's text, white space folded: evidence
-/// of what the page showed.
-fn excerpt(text: &str) -> String {
-    const MAX: usize = 300;
-    let mut out = String::new();
-    for word in text.split_whitespace() {
-        if out.len() + word.len() >= MAX {
-            out.push('…');
-            break;
-        }
-        if !out.is_empty() {
-            out.push(' ');
-        }
-        out.push_str(word);
-    }
-    out
+/// The picks of `step`'s assertions among `failures`: where the evidence
+/// looks first.
+fn failing_picks(step: &Step, failures: &[Failure]) -> Vec<Pick> {
+    step.assertions
+        .iter()
+        .filter_map(|a| match a {
+            Assertion::Pick(pick, _) => Some(pick),
+            _ => None,
+        })
+        .filter(|pick| {
+            let query = pick.to_string();
+            failures.iter().any(|f| f.query == query)
+        })
+        .cloned()
+        .collect()
+}
+
+/// The excerpt of a failing response, taken on the blocking pool: a page is
+/// parsed for it (again, and only when a step fails), within `deadline`.
+async fn evidence(text: String, looked_at: Vec<Pick>, deadline: std::time::Instant) -> String {
+    tokio::task::spawn_blocking(move || {
+        crate::assert::visible::excerpt(&text, &looked_at, deadline)
+    })
+    .await
+    .unwrap_or_default()
 }
 
 /// Takes the step's captures and checks its assertions.
