@@ -195,7 +195,8 @@ pub const BODY_SEPARATOR: &str = "\n--- body ---\n";
 /// Target `response`: a check file, [`BODY_SEPARATOR`], then a response
 /// body. Every step of the check, if it loads, judges the body (HTML, or
 /// JSON when it starts with `{` or `[`) as a run judges a step's response,
-/// on the thread size a run judges it on. An input without the separator is
+/// on the thread size a run judges it on, and takes the excerpt a failing
+/// run would show of it. An input without the separator is
 /// a body judged by a check with one assertion of each kind.
 pub fn response(data: &[u8]) {
     let text = String::from_utf8_lossy(data);
@@ -236,6 +237,19 @@ pub fn response(data: &[u8]) {
     let deadline = Instant::now() + Duration::from_secs(5);
     for step in &check.steps {
         std::hint::black_box(scarecrow::probe::judge(step, response, &url, deadline));
+        // The evidence a failing run takes of the body, looking first where
+        // the step's queries looked.
+        let looked_at: Vec<_> = step
+            .assertions
+            .iter()
+            .filter_map(|a| match a {
+                Assertion::Pick(pick, _) => Some(pick.clone()),
+                _ => None,
+            })
+            .collect();
+        std::hint::black_box(scarecrow::assert::visible::excerpt(
+            body, &looked_at, deadline,
+        ));
     }
 }
 
