@@ -93,12 +93,7 @@ pub async fn leaky_site() -> String {
             )
         }),
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let url = format!("http://{}", listener.local_addr().expect("addr"));
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    url
+    serve(app).await
 }
 
 /// The leaky check: it logs in to `site` with the secret (as Basic auth and
@@ -202,12 +197,7 @@ pub async fn cookie_site() -> String {
                 )
             }),
         );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let url = format!("http://{}", listener.local_addr().expect("addr"));
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    url
+    serve(app).await
 }
 
 /// A check on [`cookie_site`] that fails on `/login` itself, or, with
@@ -226,4 +216,14 @@ pub fn cookie_check_toml(site: &str, next: bool) -> String {
     format!(
         "public_cookies = [\"theme\"]\n\n{first}[[step]]\nurl = \"{site}{path}\"\n\n[step.expect]\nbody_contains = \"Welcome\"\n"
     )
+}
+
+/// Serves `app` on a free loopback port for the rest of the test; its URL.
+async fn serve(app: axum::Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    url
 }
