@@ -162,6 +162,7 @@ fn event() -> Event {
                 excerpt: Some("Internal Server Error".into()),
             },
             run_ids: vec!["run_1".into(), "run_2".into()],
+            previous_incident: None,
         },
     }
 }

@@ -10,6 +10,9 @@ use crate::check::{Outcome, Redacted, RunResult, StepResult};
 /// Failing runs remembered per incident; older ones are dropped.
 const MAX_RUN_IDS: usize = 100;
 const MAX_TITLE: usize = 130;
+/// An incident declared this soon after the check's last one was resolved
+/// is the same outage again: it names the earlier one.
+const SAME_OUTAGE: chrono::TimeDelta = chrono::TimeDelta::hours(1);
 
 /// What the machine remembers about one check between runs.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -26,6 +29,9 @@ pub struct CheckState {
     pub open: Option<Box<Incident>>,
     /// When the open incident was last announced (declared, updated, reminded).
     pub last_notified_at: Option<DateTime<Utc>>,
+    /// The check's last resolved incident: its id and when it was resolved.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_resolved: Option<(String, DateTime<Utc>)>,
 }
 
 /// One run as the machine sees it.
@@ -110,13 +116,19 @@ impl CheckState {
         {
             return None;
         }
+        let first_failure_at = self.first_failure_at.unwrap_or(o.result.started_at);
+        let previous_incident = self
+            .last_resolved
+            .take()
+            .filter(|(_, resolved_at)| first_failure_at - *resolved_at < SAME_OUTAGE)
+            .map(|(id, _)| id);
         let incident = Incident {
             id: new_id("inc"),
             key: (o.key)(),
             title: title(&o.result.check, &evidence.message),
             severity: "critical".to_owned(),
             feature: (o.feature)(),
-            first_failure_at: self.first_failure_at.unwrap_or(o.result.started_at),
+            first_failure_at,
             detected_at: o.result.started_at,
             declared_at: o.now,
             resolved_at: None,
@@ -124,6 +136,7 @@ impl CheckState {
             note: None,
             evidence,
             run_ids: self.failing_runs.clone(),
+            previous_incident,
         };
         self.open = Some(Box::new(incident.clone()));
         self.last_notified_at = Some(o.now);
@@ -154,6 +167,7 @@ impl CheckState {
         incident.resolution = Some(resolution.to_owned());
         incident.note = note;
         self.last_notified_at = None;
+        self.last_resolved = Some((incident.id.clone(), now));
         Some(event(EventKind::Resolved, incident, now))
     }
 }

@@ -106,6 +106,10 @@ pub struct Incident {
     pub evidence: Evidence,
     /// Ids of the failing runs that led here and kept it open.
     pub run_ids: Vec<String>,
+    /// The check's incident resolved less than an hour before this one's
+    /// first failure: the same outage, declared again.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub previous_incident: Option<String>,
 }
 
 impl Incident {

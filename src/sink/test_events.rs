@@ -49,6 +49,7 @@ pub fn test_events(instance_group: &str, roles: Roles, now: DateTime<Utc>) -> [E
             excerpt: None,
         },
         run_ids: vec![],
+        previous_incident: None,
     };
     let declared = Event {
         id: new_id("msg"),

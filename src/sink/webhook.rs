@@ -375,6 +375,7 @@ mod tests {
                 ..Default::default()
             },
             run_ids: vec![],
+            previous_incident: None,
         };
         if resolved {
             incident.resolved_at = Some(at("2025-01-02T03:17:30.5Z"));

@@ -181,6 +181,7 @@ pub fn declared() -> Event {
                 excerpt: Some("Internal Server Error".into()),
             },
             run_ids: vec!["run_1".into(), "run_2".into()],
+            previous_incident: None,
         },
     }
 }

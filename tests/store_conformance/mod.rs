@@ -71,6 +71,7 @@ pub fn incident(id: &str, check: &str, declared: i64) -> Incident {
             ..Evidence::default()
         },
         run_ids: vec!["run_0".to_owned(), "run_1".to_owned()],
+        previous_incident: None,
     }
 }
 

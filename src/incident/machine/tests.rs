@@ -242,3 +242,26 @@ fn a_check_that_keeps_passing_settles_and_stays_the_same() {
     assert!(h.state.open.is_none());
     assert!(h.state.is_settled(h.thresholds), "resolved and passing");
 }
+
+#[test]
+fn an_incident_within_an_hour_of_the_last_names_it_and_a_later_one_does_not() {
+    let mut h = Harness::new(true);
+    let first = h.feed(false, Reason::Assertion, "open the order form");
+    assert!(first.is_none());
+    let declared = h.feed(false, Reason::Assertion, "open the order form");
+    let first_id = declared.expect("declared").incident.id;
+    h.kinds(&[true, true]);
+    // Failing again 20 minutes later: the same outage.
+    h.now += TimeDelta::minutes(20);
+    let again = h.kinds(&[false]).into_iter().chain(h.kinds(&[false]));
+    assert_eq!(again.collect::<Vec<_>>(), [None, Some(Declared)]);
+    let second = h.state.open.as_ref().expect("open").clone();
+    assert_eq!(second.previous_incident.as_deref(), Some(first_id.as_str()));
+
+    // Resolved by hand, then failing again two hours on: a new outage.
+    h.state.resolve_manually(None, h.now);
+    h.now += TimeDelta::hours(2);
+    h.kinds(&[false, false]);
+    let third = h.state.open.as_ref().expect("open");
+    assert_eq!(third.previous_incident, None);
+}
