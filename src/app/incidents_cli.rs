@@ -15,7 +15,7 @@ use crate::config::{self, Config};
 use crate::incident::engine::{Command, Engine, EngineObserver};
 use crate::incident::outbox::{DeliveryObserver, Worker};
 use crate::incident::store::{Claimer, OutboxItem, Store as _};
-use crate::incident::{Event, Incident};
+use crate::incident::{Event, Incident, postmortem};
 use crate::store::Reader;
 
 /// How long `incidents resolve` with no daemon running delivers before it
@@ -211,7 +211,7 @@ pub fn postmortem(
         Ok(Some(d)) => {
             match format {
                 crate::cli::DraftFormat::Markdown => {
-                    print!("{}", crate::incident::postmortem::markdown(&d))
+                    print!("{}", postmortem::markdown(&d))
                 }
                 crate::cli::DraftFormat::Json => {
                     println!("{}", serde_json::to_string_pretty(&d).unwrap_or_default())
@@ -230,28 +230,66 @@ pub fn postmortem(
     }
 }
 
-fn draft(config: &Config, id: &str) -> anyhow::Result<Option<crate::incident::postmortem::Draft>> {
+fn draft(config: &Config, id: &str) -> anyhow::Result<Option<postmortem::Draft>> {
     let reader = Reader::open(&super::incidents::backend(config))?;
     let Some((incident, events, notifications)) = reader.incident(id)? else {
         return Ok(None);
     };
+    let mut events: Vec<_> = events.into_iter().map(happened).collect();
+    let mut notifications = notifications;
+    // The earlier incidents of the same outage, each linked from the next.
+    let mut earlier = Vec::new();
+    let mut previous = incident.previous_incident.clone();
+    while let Some(id) = previous.take() {
+        if earlier.len() >= MAX_LINKED {
+            break;
+        }
+        let Some((before, mut their_events, mut their_notifications)) = reader.incident(&id)?
+        else {
+            break;
+        };
+        previous = before.previous_incident.clone();
+        events.extend(their_events.drain(..).map(happened));
+        notifications.append(&mut their_notifications);
+        earlier.insert(0, before);
+    }
+    let start = earlier.first().unwrap_or(&incident).first_failure_at;
     let until = incident.resolved_at.unwrap_or_else(Utc::now);
-    let runs = reader.runs_between(
-        &incident.feature.check,
-        incident.first_failure_at,
-        until,
-        10_000,
-    )?;
+    let runs = reader.runs_between(&incident.feature.check, start, until, 10_000)?;
     let since = Utc::now() - chrono::TimeDelta::days(90);
     let counts = reader.incident_counts(since)?;
-    let facts = crate::incident::postmortem::Facts {
+    let checks = config::load_checks(
+        std::slice::from_ref(&config.checks_dir),
+        &config.defaults,
+        &config::process_env,
+    );
+    let coverage = checks
+        .checks
+        .iter()
+        .find(|c| c.name == incident.feature.check)
+        .map(postmortem::Coverage::of);
+    let facts = postmortem::Facts {
         check_90d: counts.get(&incident.feature.check).copied().unwrap_or(0),
         group_90d: counts.values().sum(),
         budget_90d: config.budget_90d,
-        events: events.into_iter().map(|e| (e.at, e.kind)).collect(),
+        events,
         runs,
         notifications,
+        coverage,
+        earlier,
         incident,
     };
-    Ok(Some(crate::incident::postmortem::draft(facts)))
+    Ok(Some(postmortem::draft(facts)))
+}
+
+/// Incidents followed back through `previous_incident`, at most.
+const MAX_LINKED: usize = 50;
+
+fn happened(e: crate::store::EventRow) -> postmortem::Happened {
+    postmortem::Happened {
+        id: e.id,
+        incident: e.incident_id,
+        kind: e.kind,
+        at: e.at,
+    }
 }

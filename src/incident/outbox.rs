@@ -334,7 +334,10 @@ impl<S: Store> Worker<S> {
                 if until > give_up {
                     item.state = DeliveryState::Dead;
                     tracing::error!(sink = %item.sink, event = %item.event.id, "giving up: retry period over");
+                    item.tried(now, "dead");
                     self.observer.attempted(&item, "dead");
+                } else {
+                    item.tried(now, "throttled");
                 }
                 self.keep(key, item);
                 return;
@@ -368,6 +371,7 @@ impl<S: Store> Worker<S> {
                 "gone"
             }
         };
+        item.tried(now, result);
         self.observer.attempted(&item, result);
         self.keep(key, item);
     }

@@ -1,31 +1,18 @@
-//! The post-mortem draft: the facts the daemon holds about an incident, in
-//! the sections incident reviews use, with a follow-up checklist. Pure: the
-//! caller reads the store.
+//! The post-mortem draft: the facts the daemon holds about an outage, in
+//! the sections incident reviews use, with follow-ups drawn from the
+//! evidence. Pure: the caller reads the store and the check.
+
+mod facts;
+mod follow_ups;
+mod timeline;
 
 use std::fmt::Write as _;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::Serialize;
 
-use super::store::{DeliveryState, OutboxItem};
-use super::{EventKind, Incident};
-use crate::check::{Outcome, Redacted, RunResult};
-
-/// Everything a draft is made of.
-#[derive(Debug, Clone, Serialize)]
-pub struct Facts {
-    pub incident: Incident,
-    /// Runs from the first failure to the recovery, oldest first.
-    pub runs: Vec<(String, Redacted<RunResult>)>,
-    /// Timeline events: (time, kind).
-    pub events: Vec<(DateTime<Utc>, EventKind)>,
-    pub notifications: Vec<OutboxItem>,
-    /// Incidents in the last 90 days: this check, the whole instance group.
-    pub check_90d: u64,
-    pub group_90d: u64,
-    /// The organisation's aim: at most this many incidents per 90 days.
-    pub budget_90d: u64,
-}
+pub use facts::{Coverage, Facts, Happened};
+pub use timeline::Row;
 
 /// The draft as data, for `--format json`.
 #[derive(Debug, Clone, Serialize)]
@@ -34,7 +21,7 @@ pub struct Draft {
     pub impact: Impact,
     pub time_to_detect_seconds: i64,
     pub time_to_resolve_seconds: Option<i64>,
-    pub timeline: Vec<Entry>,
+    pub timeline: Vec<Row>,
     pub follow_ups: Vec<String>,
     pub facts: Facts,
 }
@@ -42,96 +29,94 @@ pub struct Draft {
 #[derive(Debug, Clone, Serialize)]
 pub struct Impact {
     pub feature: String,
+    /// From the first failure to the first passing run of the recovery;
+    /// to the resolution when it was resolved otherwise.
     pub duration_seconds: Option<i64>,
+    /// Resolved by hand (or the check removed) while its last run failed:
+    /// the duration is a lower bound.
+    pub still_failing: bool,
     pub failed_runs: usize,
     pub total_runs: usize,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct Entry {
-    pub at: DateTime<Utc>,
-    pub what: String,
+    /// Incidents declared for this outage (the earlier ones linked).
+    pub declarations: usize,
 }
 
 pub fn draft(facts: Facts) -> Draft {
     let i = &facts.incident;
     let f = &i.feature;
+    let first = facts.earlier.first().unwrap_or(i);
+    let outage_start = first.first_failure_at;
     let failed = facts
         .runs
         .iter()
         .filter(|(_, r)| !r.outcome.is_success())
         .count();
-    let down_for = i.resolved_at.map(|r| r - i.first_failure_at);
-    let summary = format!(
-        "{} ({}) failed: {}. {} declared the incident at {}{}.",
+    let still_failing = i
+        .resolved_at
+        .is_some_and(|at| timeline::failing_at(&facts.runs, at));
+    let recovered_at = match i.resolution.as_deref() {
+        Some("recovered") => facts
+            .runs
+            .iter()
+            .rev()
+            .take_while(|(_, r)| r.outcome.is_success())
+            .last()
+            .map(|(_, r)| r.started_at),
+        _ => None,
+    };
+    let ended = recovered_at.or(i.resolved_at);
+    let mut summary = format!(
+        "{} ({}) failed: {}. scarecrow declared the incident at {}",
         f.check,
         f.description.as_deref().unwrap_or("no description"),
         i.evidence.message,
-        "scarecrow",
         hm(i.declared_at),
-        match (i.resolved_at, i.resolution.as_deref()) {
-            (Some(at), Some(how)) => format!("; it was resolved ({how}) at {}", hm(at)),
-            _ => "; it is still open".to_owned(),
-        }
     );
-    let mut timeline: Vec<Entry> = facts
-        .runs
-        .iter()
-        .map(|(id, r)| Entry {
-            at: r.started_at,
-            what: match &r.outcome {
-                Outcome::Success => format!("run {id} passed ({} ms)", r.duration.as_millis()),
-                Outcome::Failure {
-                    reason, message, ..
-                } => format!("run {id} failed ({reason}): {message}"),
-            },
-        })
-        .collect();
-    timeline.extend(facts.events.iter().map(|(at, kind)| Entry {
-        at: *at,
-        what: kind.as_str().to_owned(),
-    }));
-    timeline.extend(facts.notifications.iter().map(|n| Entry {
-        at: n.delivered_at.unwrap_or(n.next_attempt_at),
-        what: format!(
-            "{} via {}: {} after {}{}",
-            n.event.kind.as_str(),
-            n.sink,
-            delivery(n.state),
-            crate::check::words::count(n.attempts as usize, "attempt"),
-            n.last_error.as_deref().map(|e| format!(" (last error: {e})")).unwrap_or_default()
-        ),
-    }));
-    timeline.sort_by_key(|e| e.at);
-    let follow_ups = vec![
-        format!(
-            "Add or extend test data for {} so the failing path is exercised on every deploy.",
-            f.check
-        ),
-        format!(
-            "Run `scarecrow once --check {} --wait 120s` as a smoke test in the deploy pipeline.",
-            f.check
-        ),
-        format!(
-            "Review thresholds and schedule: detected {} after the first failure; could it surface faster?",
-            human(i.declared_at - i.first_failure_at)
-        ),
-        format!(
-            "Check that the runbook ({}) covered this failure, and update it.",
-            f.runbook.as_deref().unwrap_or("none set")
-        ),
-        "Confirm the incident roles were reached and who did what; note gaps.".to_owned(),
-    ];
+    match (i.resolved_at, i.resolution.as_deref()) {
+        (Some(at), Some("manual")) if still_failing => summary.push_str(&format!(
+            "; it was resolved by hand at {} while the check was still failing, {} after the first failure.",
+            hm(at),
+            human(at - outage_start)
+        )),
+        (Some(at), Some("manual")) => {
+            summary.push_str(&format!("; it was resolved by hand at {}.", hm(at)))
+        }
+        (Some(at), Some("check_removed")) => summary.push_str(&format!(
+            "; it ended when the check was removed at {}.",
+            hm(at)
+        )),
+        (Some(at), Some(how)) => {
+            summary.push_str(&format!("; it was resolved ({how}) at {}.", hm(at)))
+        }
+        _ => summary.push_str("; it is still open."),
+    }
+    if !facts.earlier.is_empty() {
+        let ids: Vec<&str> = facts.earlier.iter().map(|e| e.id.as_str()).collect();
+        summary.push_str(&format!(
+            " It is the same outage as {}, resolved less than an hour before each next declaration: this draft tells all of it, from the first failure at {}.",
+            ids.join(", "),
+            hm(outage_start)
+        ));
+    }
+    let timeline = timeline::rows(
+        &facts.runs,
+        &facts.events,
+        &facts.notifications,
+        &facts.earlier.iter().chain([i]).cloned().collect::<Vec<_>>(),
+    );
+    let follow_ups = follow_ups::follow_ups(&facts, outage_start, first.declared_at);
     Draft {
         summary,
         impact: Impact {
             feature: f.check.clone(),
-            duration_seconds: down_for.map(|d| d.num_seconds()),
+            duration_seconds: ended.map(|e| (e - outage_start).num_seconds()),
+            still_failing,
             failed_runs: failed,
             total_runs: facts.runs.len(),
+            declarations: facts.earlier.len() + 1,
         },
-        time_to_detect_seconds: (i.declared_at - i.first_failure_at).num_seconds(),
-        time_to_resolve_seconds: i.resolved_at.map(|r| (r - i.declared_at).num_seconds()),
+        time_to_detect_seconds: (first.declared_at - outage_start).num_seconds(),
+        time_to_resolve_seconds: i.resolved_at.map(|r| (r - first.declared_at).num_seconds()),
         timeline,
         follow_ups,
         facts,
@@ -146,8 +131,14 @@ pub fn markdown(d: &Draft) -> String {
     let _ = writeln!(s, "# Post-mortem draft: {}\n", i.title);
     let _ = writeln!(
         s,
-        "Incident `{}` · key `{}` · severity {}\n",
-        i.id, i.key, i.severity
+        "Incident `{}` · key `{}` · severity {}{}\n",
+        i.id,
+        i.key,
+        i.severity,
+        i.previous_incident
+            .as_deref()
+            .map(|p| format!(" · previous incident `{p}`"))
+            .unwrap_or_default()
     );
     let _ = writeln!(s, "## Summary\n\n{}\n", d.summary);
     let _ = writeln!(s, "## Impact\n");
@@ -163,15 +154,40 @@ pub fn markdown(d: &Draft) -> String {
     let _ = writeln!(
         s,
         "- Down for: {}",
-        d.impact
-            .duration_seconds
-            .map_or("still open".to_owned(), |x| human(TimeDelta::seconds(x)))
+        match (d.impact.duration_seconds, d.impact.still_failing) {
+            (None, _) => "still open".to_owned(),
+            (Some(x), true) => format!(
+                "at least {}: the check was still failing when the incident was resolved",
+                human(TimeDelta::seconds(x))
+            ),
+            (Some(x), false) => human(TimeDelta::seconds(x)),
+        }
     );
     let _ = writeln!(
         s,
-        "- Runs: {} of {} failed between the first failure and the recovery",
-        d.impact.failed_runs, d.impact.total_runs
+        "- Runs: {} of {} failed between the first failure and {}",
+        d.impact.failed_runs,
+        d.impact.total_runs,
+        match i.resolution.as_deref() {
+            Some("recovered") => "the recovery",
+            Some(_) => "the resolution",
+            None => "now",
+        }
     );
+    if d.impact.declarations > 1 {
+        let _ = writeln!(
+            s,
+            "- Declared {} times for one outage: {}",
+            d.impact.declarations,
+            d.facts
+                .earlier
+                .iter()
+                .chain([i])
+                .map(|x| format!("`{}`", x.id))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
     let _ = writeln!(s, "- Owner: {}", f.owner.as_deref().unwrap_or("unknown"));
     let _ = writeln!(
         s,
@@ -186,9 +202,18 @@ pub fn markdown(d: &Draft) -> String {
     );
     let _ = writeln!(s, "## Timeline (UTC)\n\n| time | event |\n|---|---|");
     for e in &d.timeline {
+        let until = match e.until {
+            Some(u) if u.date_naive() == e.at.date_naive() => u.format(" – %H:%M:%S").to_string(),
+            Some(u) => u.format(" – %Y-%m-%d %H:%M:%S").to_string(),
+            None => String::new(),
+        };
+        let times = match e.count {
+            1 => String::new(),
+            n => format!(" ({n} times)"),
+        };
         let _ = writeln!(
             s,
-            "| {} | {} |",
+            "| {}{until} | {}{times} |",
             e.at.format("%Y-%m-%d %H:%M:%S"),
             e.what.replace('|', "\\|")
         );
@@ -239,15 +264,6 @@ pub fn markdown(d: &Draft) -> String {
         }
     );
     s
-}
-
-fn delivery(s: DeliveryState) -> &'static str {
-    match s {
-        DeliveryState::Pending => "pending",
-        DeliveryState::Delivered => "delivered",
-        DeliveryState::Dead => "dead-lettered",
-        DeliveryState::Disabled => "sink disabled",
-    }
 }
 
 fn hm(t: DateTime<Utc>) -> String {

@@ -26,6 +26,20 @@ pub struct OutboxItem {
     pub next_attempt_at: DateTime<Utc>,
     pub last_error: Option<String>,
     pub delivered_at: Option<DateTime<Utc>>,
+    /// The latest attempts and what came of each, oldest first, for the
+    /// post-mortem; at most [`OutboxItem::TRIES_KEPT`] (`attempts` counts all).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tries: Vec<Try>,
+}
+
+/// One attempt at delivering an item.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Try {
+    pub at: DateTime<Utc>,
+    /// `delivered`, `retry`, `throttled`, `rejected`, `gone` or `dead`.
+    pub outcome: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -51,7 +65,25 @@ impl OutboxItem {
             next_attempt_at: now,
             last_error: None,
             delivered_at: None,
+            tries: Vec::new(),
         }
+    }
+
+    /// Attempts remembered per item: a receiver down for a day is retried
+    /// about fifty times, and the last ones say how it ended.
+    pub const TRIES_KEPT: usize = 20;
+
+    /// Remembers an attempt made at `at` and its outcome, with the item's
+    /// last error.
+    pub fn tried(&mut self, at: DateTime<Utc>, outcome: &str) {
+        if self.tries.len() >= Self::TRIES_KEPT {
+            self.tries.remove(0);
+        }
+        self.tries.push(Try {
+            at,
+            outcome: outcome.to_owned(),
+            error: self.last_error.clone(),
+        });
     }
 }
 
