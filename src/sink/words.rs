@@ -51,6 +51,18 @@ impl<'a> Expectation<'a> {
             actual: failure.actual.as_deref().map(|s| excerpt(s, chars)),
         }
     }
+
+    /// One line: `status: expected it to be 200, got 500`; the message when
+    /// there is no expectation and value to set side by side (a query that
+    /// matched nothing says so best itself).
+    pub fn line(&self) -> String {
+        match (&self.expected, &self.actual) {
+            (Some(expected), Some(actual)) => {
+                format!("{}: expected it to {expected}, got {actual}", self.query)
+            }
+            _ => self.message.to_string(),
+        }
+    }
 }
 
 /// How much of an incident's failed expectations a receiver takes.
@@ -130,6 +142,10 @@ mod tests {
             matches!(shown[0].query, Cow::Borrowed(_)),
             "short texts are not copied"
         );
+        assert_eq!(
+            shown[0].line(),
+            "status: expected it to be 200, got xxxxxxxxxx…"
+        );
 
         let (all, left_out) = expectations(
             &e,
@@ -139,6 +155,8 @@ mod tests {
             },
         );
         assert_eq!((all.len(), left_out), (4, 0));
+        // Nothing found: the message says it.
+        assert_eq!(all[3].line(), "jsonpath \"$.price\" matched nothing");
         let v = serde_json::to_value(&all[3]).unwrap();
         assert!(v["expected"].is_null() && v["actual"].is_null(), "{v}");
 
