@@ -162,7 +162,7 @@ fn event() -> Event {
                 excerpt: Some("Internal Server Error".into()),
             },
             run_ids: vec!["run_1".into(), "run_2".into()],
-            previous_incident: None,
+            previous_incident: Some("inc_0192f5a1e2d3".into()),
         },
     }
 }
@@ -226,6 +226,7 @@ async fn the_body_has_the_documented_fields_and_a_valid_signature() {
         "duration_seconds": null,
         "resolution": null,
         "note": null,
+        "previous_incident": "inc_0192f5a1e2d3",
         "evidence": {
             "run_id": "run_2",
             "at": "2025-03-04T10:15:01.000Z",
@@ -248,6 +249,8 @@ async fn the_body_has_the_documented_fields_and_a_valid_signature() {
         }
     });
     assert_eq!(d, &expected);
+    assert_eq!(d["evidence"]["failure_details"][0]["expected"], "be 200");
+    assert_eq!(d["evidence"]["failure_details"][0]["actual"], "500");
 }
 
 #[tokio::test]

@@ -26,7 +26,7 @@ use super::attempt::Attempt;
 use super::deliver::Deliver;
 use super::http::{self as sink_http, Endpoint};
 use super::keys;
-use super::words::{instance_group, time};
+use super::words::{Limits, expectations, instance_group, time};
 use crate::config::Env;
 use crate::config::reader::{Ctx, Table};
 use crate::incident::{Event, EventKind, Incident};
@@ -34,6 +34,14 @@ use crate::template::{Resolve, Template};
 
 /// The `alertname` label of Alertmanager alerts unless `alertname` says otherwise.
 pub const DEFAULT_ALERTNAME: &str = "ScarecrowCheckFailing";
+
+/// What the annotations show of the failed expectations: annotations are
+/// read in Alertmanager's UI and in the notifications its receivers
+/// template, so a few lines, each short.
+const EXPECTATIONS: Limits = Limits {
+    count: 10,
+    chars: 300,
+};
 
 /// The keys of `type = "alertmanager"`.
 pub(super) const KEYS: &[&str] = &["url", "headers", "alertname", "status_url", "timeout"];
@@ -302,6 +310,10 @@ impl Shared {
         if let Some(runbook) = &f.runbook {
             annotations.insert("runbook_url", runbook.clone());
         }
+        annotations.extend(expectation_annotations(e));
+        if let Some(previous) = &i.previous_incident {
+            annotations.insert("previous_incident", previous.clone());
+        }
         Alert {
             labels,
             annotations,
@@ -314,6 +326,32 @@ impl Shared {
     async fn post(&self, body: Result<Vec<u8>, String>) -> Attempt {
         self.endpoint.post(body, Default::default()).await
     }
+}
+
+/// The failed expectations as annotations (values are strings): `query`,
+/// `expected` and `actual` of the first, and `failures` with one line for
+/// each (`status: expected it to be 200, got 500`). None for a failure that
+/// is not about an expectation (a timeout, a refused connection).
+fn expectation_annotations(e: &crate::incident::Evidence) -> Vec<(&'static str, String)> {
+    let (shown, left_out) = expectations(e, EXPECTATIONS);
+    let Some(first) = shown.first() else {
+        return Vec::new();
+    };
+    let mut lines: Vec<String> = shown.iter().map(|x| x.line()).collect();
+    if left_out > 0 {
+        lines.push(format!("… and {left_out} more"));
+    }
+    let mut annotations = vec![
+        ("query", first.query.to_string()),
+        ("failures", lines.join("\n")),
+    ];
+    if let Some(expected) = &first.expected {
+        annotations.push(("expected", expected.to_string()));
+    }
+    if let Some(actual) = &first.actual {
+        annotations.push(("actual", actual.to_string()));
+    }
+    annotations
 }
 
 /// Re-posts the kept alerts every `resend.every`, all in one request, and
@@ -355,4 +393,38 @@ struct Alert<'a> {
     ends_at: String,
     #[serde(rename = "generatorURL", skip_serializing_if = "Option::is_none")]
     generator_url: Option<&'a str>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::check::Failure;
+    use crate::incident::Evidence;
+
+    #[test]
+    fn expectations_are_annotations_of_a_few_short_lines() {
+        assert!(expectation_annotations(&Evidence::default()).is_empty());
+        let mut e = Evidence {
+            failure_details: (0..12)
+                .map(|n| {
+                    Failure::new("status", format!("failure {n}"))
+                        .expected("be 200")
+                        .actual(format!("50{n}"))
+                })
+                .collect(),
+            ..Evidence::default()
+        };
+        e.failure_details[0].actual = Some("ü".repeat(1000));
+        e.failure_details[1] = Failure::new("css \"h1\"", "css \"h1\" matched nothing".into());
+        let a: BTreeMap<_, _> = expectation_annotations(&e).into_iter().collect();
+        assert_eq!(a["query"], "status");
+        assert_eq!(a["expected"], "be 200");
+        assert_eq!(a["actual"], format!("{}…", "ü".repeat(300)));
+        let lines: Vec<&str> = a["failures"].lines().collect();
+        assert_eq!(lines.len(), 11, "{lines:#?}");
+        assert!(lines[0].starts_with("status: expected it to be 200, got üü"));
+        assert_eq!(lines[1], "css \"h1\" matched nothing");
+        assert_eq!(lines[9], "status: expected it to be 200, got 509");
+        assert_eq!(lines[10], "… and 2 more");
+    }
 }

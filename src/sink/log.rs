@@ -7,7 +7,15 @@ use std::pin::Pin;
 
 use super::attempt::Attempt;
 use super::deliver::Deliver;
+use super::words::{Limits, expectations};
 use crate::incident::{Event, EventKind};
+
+/// The first failed expectation is logged, each part at most this long: a
+/// log line, not a page.
+const FIRST: Limits = Limits {
+    count: 1,
+    chars: 300,
+};
 
 /// Writes each event as one `tracing` event: a warning while the incident
 /// is open, info when it is resolved.
@@ -26,6 +34,8 @@ fn write(event: &Event) {
     let f = &i.feature;
     let e = &i.evidence;
     let roles = &f.roles;
+    let (first, _) = expectations(e, FIRST);
+    let first = first.first();
     match event.kind {
         EventKind::Declared | EventKind::Updated | EventKind::Reminder => tracing::warn!(
             event = event.kind.as_str(),
@@ -33,6 +43,11 @@ fn write(event: &Event) {
             check = %f.check,
             reason = %e.reason,
             step = e.step.as_deref().map(display),
+            query = first.map(|x| display(&x.query)),
+            expected = first.and_then(|x| x.expected.as_deref()).map(display),
+            actual = first.and_then(|x| x.actual.as_deref()).map(display),
+            failed_expectations = e.failure_details.len(),
+            previous_incident = i.previous_incident.as_deref().map(display),
             owner = f.owner.as_deref().map(display),
             coordinator = roles.coordinator.as_deref().map(display),
             operations = roles.operations.as_deref().map(display),
@@ -63,5 +78,55 @@ fn headline(kind: EventKind) -> &'static str {
         EventKind::Updated => "incident updated",
         EventKind::Reminder => "incident still open",
         EventKind::Resolved => "incident resolved",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+
+    /// Collects what the log sink writes.
+    #[derive(Clone, Default)]
+    struct Lines(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Lines {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn an_open_incident_logs_its_first_expectation() {
+        let [mut declared, _] =
+            crate::sink::test_events("default", Default::default(), chrono::Utc::now());
+        declared.incident.evidence.failure_details[0].actual = Some("x".repeat(5000));
+        let lines = Lines::default();
+        let out = lines.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_ansi(false)
+            .with_writer(move || out.clone())
+            .finish();
+        tracing::subscriber::with_default(subscriber, || write(&declared));
+        let text = String::from_utf8(lines.0.lock().unwrap().clone()).unwrap();
+        assert!(
+            text.contains(" query=test expected=be a test notification actual=xxx"),
+            "{text}"
+        );
+        assert!(
+            text.contains(&format!("actual={}… ", "x".repeat(300))),
+            "{text}"
+        );
+        assert!(
+            text.contains(" failed_expectations=1 previous_incident=inc_"),
+            "{text}"
+        );
     }
 }

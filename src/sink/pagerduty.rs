@@ -4,6 +4,7 @@
 //! resolution resolves it. The integration allows about 120 events a minute;
 //! the outbox paces sends to that ([`Deliver::pace`]).
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::future::Future;
@@ -16,11 +17,12 @@ use super::attempt::Attempt;
 use super::deliver::Deliver;
 use super::http::{self as sink_http, Endpoint, RateLimit};
 use super::keys;
-use super::words::{instance_group, time, truncate};
+use super::words::{Expectation, Limits, expectations, instance_group, time, truncate};
 use crate::config::Env;
 use crate::config::reader::{Ctx, Table};
 use crate::incident::{Event, EventKind, Incident, Roles};
 use crate::template::{Resolve, Template};
+use crate::text::excerpt;
 
 /// Where PagerDuty events go unless `url` says otherwise.
 pub const PAGERDUTY_URL: &str = "https://events.pagerduty.com/v2/enqueue";
@@ -28,6 +30,13 @@ pub const PAGERDUTY_URL: &str = "https://events.pagerduty.com/v2/enqueue";
 pub const EVENTS_PER_MINUTE: u32 = 120;
 const SUMMARY_CHARS: usize = 1024;
 const DEDUP_KEY_CHARS: usize = 255;
+/// What `custom_details` shows of the failed expectations, and of each
+/// message: far inside the 512 KB an event may take, since a query may
+/// find a page-sized value and an event PagerDuty refuses is never paged.
+const DETAILS: Limits = Limits {
+    count: 20,
+    chars: 1000,
+};
 
 /// The keys of `type = "pagerduty"`.
 pub(super) const KEYS: &[&str] = &[
@@ -225,21 +234,33 @@ impl PagerDutySink {
             component: &f.check,
             group: f.owner.as_deref(),
             class: &e.reason,
-            custom_details: Details {
-                event: event.kind.as_str(),
-                incident: &i.id,
-                description: f.description.as_deref(),
-                owner: f.owner.as_deref(),
-                roles: &f.roles,
-                labels: &f.labels,
-                first_failure_at: time(i.first_failure_at),
-                step: e.step.as_deref(),
-                message: &e.message,
-                failures: &e.failures,
-                status: e.status,
-                url: e.url.as_deref(),
-                consecutive_failures: e.consecutive_failures,
-                run_id: &e.run_id,
+            custom_details: {
+                let (failure_details, left_out) = expectations(e, DETAILS);
+                Details {
+                    event: event.kind.as_str(),
+                    incident: &i.id,
+                    previous_incident: i.previous_incident.as_deref(),
+                    description: f.description.as_deref(),
+                    owner: f.owner.as_deref(),
+                    roles: &f.roles,
+                    labels: &f.labels,
+                    first_failure_at: time(i.first_failure_at),
+                    step: e.step.as_deref(),
+                    message: excerpt(&e.message, DETAILS.chars),
+                    failures: e
+                        .failures
+                        .iter()
+                        .take(DETAILS.count)
+                        .map(|m| excerpt(m, DETAILS.chars))
+                        .collect(),
+                    failure_details,
+                    failure_details_left_out: left_out,
+                    status: e.status,
+                    url: e.url.as_deref(),
+                    excerpt: e.excerpt.as_deref(),
+                    consecutive_failures: e.consecutive_failures,
+                    run_id: &e.run_id,
+                }
             },
         }
     }
@@ -325,6 +346,10 @@ struct Payload<'a> {
 struct Details<'a> {
     event: &'static str,
     incident: &'a str,
+    /// The check's incident resolved less than an hour before: the same
+    /// outage, declared again.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    previous_incident: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     description: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -334,14 +359,28 @@ struct Details<'a> {
     first_failure_at: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     step: Option<&'a str>,
-    message: &'a str,
-    failures: &'a [String],
+    message: Cow<'a, str>,
+    failures: Vec<Cow<'a, str>>,
+    /// Each failure as where it looked, what it expected, what it found.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    failure_details: Vec<Expectation<'a>>,
+    /// Failed expectations beyond the ones shown.
+    #[serde(skip_serializing_if = "is_zero")]
+    failure_details_left_out: usize,
     #[serde(skip_serializing_if = "Option::is_none")]
     status: Option<u16>,
     #[serde(skip_serializing_if = "Option::is_none")]
     url: Option<&'a str>,
+    /// What the failing response showed a member, redacted, at most 300
+    /// characters.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    excerpt: Option<&'a str>,
     consecutive_failures: u32,
     run_id: &'a str,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 #[derive(Serialize)]
@@ -368,5 +407,54 @@ mod tests {
             e.incident.severity = given.to_owned();
             assert_eq!(severity(&e.incident).as_str(), want, "{given}");
         }
+    }
+
+    #[test]
+    fn custom_details_stay_far_below_the_event_limit() {
+        let spec = PagerDutySpec {
+            url: Template::literal("http://127.0.0.1:9/v2/enqueue"),
+            routing_key: Template::literal("R0UTINGKEY0123456789abcdef012345"),
+            source: None,
+            severity: None,
+            status_url: None,
+            timeout: Duration::from_secs(1),
+        };
+        let sink = PagerDutySink::new(&spec, &crate::secret::Secrets::default()).unwrap();
+        let [mut e, _] =
+            super::super::test_events::test_events("default", Roles::default(), chrono::Utc::now());
+        // A query that found a whole page, in each of 30 assertions.
+        let page = "<p>Bitte später erneut versuchen</p>".repeat(20_000);
+        let evidence = &mut e.incident.evidence;
+        evidence.failure_details = (0..30)
+            .map(|n| {
+                crate::check::Failure::new(format!("css \"#item-{n}\""), format!("got {page}"))
+                    .expected("contain \"Bestellt\"")
+                    .actual(page.clone())
+            })
+            .collect();
+        evidence.failures = evidence
+            .failure_details
+            .iter()
+            .map(|f| f.message.clone())
+            .collect();
+        evidence.message = evidence.failures[0].clone();
+        let body = sink.body(&e).unwrap();
+        assert!(body.len() < 200 * 1024, "{} bytes", body.len());
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        let details = &v["payload"]["custom_details"];
+        assert_eq!(
+            details["failure_details"].as_array().map(Vec::len),
+            Some(20)
+        );
+        assert_eq!(details["failure_details_left_out"], 10);
+        assert_eq!(details["failure_details"][19]["query"], "css \"#item-19\"");
+        assert_eq!(
+            details["failure_details"][0]["expected"],
+            "contain \"Bestellt\""
+        );
+        let actual = details["failure_details"][0]["actual"].as_str().unwrap();
+        assert_eq!(actual.chars().count(), 1001);
+        assert!(actual.starts_with("<p>Bitte später") && actual.ends_with('…'));
+        assert_eq!(details["message"].as_str().unwrap().chars().count(), 1001);
     }
 }

@@ -18,13 +18,23 @@ use super::deliver::Deliver;
 use super::http::{self as sink_http, Endpoint, RateLimit};
 use super::keys;
 use super::words::truncate;
+use crate::check::Failure;
 use crate::config::Env;
 use crate::config::reader::{Ctx, Table};
 use crate::incident::{Event, EventKind, Incident};
 use crate::template::{Resolve, Template};
+use crate::text::excerpt;
 
 pub const HEADER_CHARS: usize = 150;
 pub const SECTION_CHARS: usize = 3000;
+/// A section's field, each at most 2,000 characters (and 10 to a section).
+pub const FIELD_CHARS: usize = 2000;
+/// Failed expectations shown, one section each; the rest are counted.
+/// With the message's three blocks and the count, far below Slack's 50.
+pub const EXPECTATIONS_SHOWN: usize = 5;
+/// Characters of each part of an expectation before escaping: a value
+/// read at a glance, and at most 1,500 once escaped, inside a field.
+const EXPECTATION_CHARS: usize = 300;
 
 /// The keys of `type = "slack"`.
 pub(super) const KEYS: &[&str] = &["url", "status_url", "timeout"];
@@ -101,13 +111,17 @@ impl SlackSink {
             _ => self.open(i),
         };
         let context = format!("incident `{}` · key `{}` · scarecrow", i.id, i.key);
+        let mut blocks = vec![
+            json!({"type": "header", "text": {"type": "plain_text", "text": cut(&header, HEADER_CHARS), "emoji": true}}),
+            json!({"type": "section", "text": {"type": "mrkdwn", "text": cut(&section, SECTION_CHARS)}}),
+        ];
+        if event.kind != EventKind::Resolved {
+            blocks.extend(expectation_blocks(&i.evidence.failure_details));
+        }
+        blocks.push(json!({"type": "context", "elements": [{"type": "mrkdwn", "text": cut(&context, SECTION_CHARS)}]}));
         json!({
             "text": cut(&format!("{headline}: {}", i.title), SECTION_CHARS),
-            "blocks": [
-                {"type": "header", "text": {"type": "plain_text", "text": cut(&header, HEADER_CHARS), "emoji": true}},
-                {"type": "section", "text": {"type": "mrkdwn", "text": cut(&section, SECTION_CHARS)}},
-                {"type": "context", "elements": [{"type": "mrkdwn", "text": cut(&context, SECTION_CHARS)}]},
-            ],
+            "blocks": blocks,
         })
     }
 
@@ -130,6 +144,12 @@ impl SlackSink {
             None => {
                 let _ = writeln!(s, "*Reason:* {}", e.reason);
             }
+        }
+        if let Some(previous) = &i.previous_incident {
+            let _ = writeln!(
+                s,
+                "*Declared again:* incident `{previous}` was resolved less than an hour before"
+            );
         }
         self.people_and_links(i, &mut s);
         if let Some(url) = &e.url {
@@ -204,6 +224,57 @@ impl Deliver for SlackSink {
     }
 }
 
+/// One section per failed expectation (at most [`EXPECTATIONS_SHOWN`]):
+/// where the step looked, then what it expected and what it found side by
+/// side, and a context line counting the ones left out. `failures` are
+/// already cut and escaped ([`escaped`]).
+fn expectation_blocks(failures: &[Failure]) -> Vec<serde_json::Value> {
+    let mut blocks: Vec<serde_json::Value> = failures
+        .iter()
+        .take(EXPECTATIONS_SHOWN)
+        .map(|f| {
+            let mut text = format!("*Where:* {}", code(&f.query));
+            if f.actual.is_none() {
+                // Nothing found to show: the message says what happened.
+                let _ = write!(text, "\n{}", f.message);
+            }
+            let field = |label: &str, value: &str| {
+                json!({"type": "mrkdwn", "text": cut(&format!("*{label}*\n{value}"), FIELD_CHARS)})
+            };
+            let mut fields = Vec::new();
+            if let Some(expected) = &f.expected {
+                fields.push(field("Expected", expected));
+            }
+            if let Some(actual) = &f.actual {
+                fields.push(field("Actual", &code(actual)));
+            }
+            let mut block = json!({"type": "section", "text": {"type": "mrkdwn", "text": cut(&text, SECTION_CHARS)}});
+            if !fields.is_empty() {
+                block["fields"] = fields.into();
+            }
+            block
+        })
+        .collect();
+    let left_out = failures.len().saturating_sub(EXPECTATIONS_SHOWN);
+    if left_out > 0 {
+        let more = match left_out {
+            1 => "1 more failed expectation is not shown".to_owned(),
+            n => format!("{n} more failed expectations are not shown"),
+        };
+        blocks.push(json!({"type": "context", "elements": [{"type": "mrkdwn", "text": more}]}));
+    }
+    blocks
+}
+
+/// `value` as inline code, which Slack shows as written (no `*bold*`),
+/// unless a backtick or a line break would end the code early.
+fn code(value: &str) -> String {
+    match value.contains(['`', '\n']) || value.is_empty() {
+        true => value.to_owned(),
+        false => format!("`{value}`"),
+    }
+}
+
 fn feature_line(i: &Incident) -> String {
     let f = &i.feature;
     match &f.description {
@@ -240,8 +311,17 @@ fn escaped(i: &Incident) -> Incident {
         &mut i.evidence.step,
         &mut i.resolution,
         &mut i.note,
+        &mut i.previous_incident,
     ] {
         opt(s);
+    }
+    // Each part cut before it is escaped, so no escape is cut in two.
+    let shown = |s: &str| escape(&excerpt(s, EXPECTATION_CHARS));
+    for f in &mut i.evidence.failure_details {
+        f.message = shown(&f.message);
+        f.query = shown(&f.query);
+        f.expected = f.expected.as_deref().map(shown);
+        f.actual = f.actual.as_deref().map(shown);
     }
     i
 }
@@ -285,6 +365,59 @@ fn cut(s: &str, max: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn failure(n: usize) -> Failure {
+        Failure::new("status", format!("failure {n}"))
+            .expected("be 200")
+            .actual(format!("50{n}"))
+    }
+
+    #[test]
+    fn each_expectation_is_a_section_with_its_fields_and_the_rest_are_counted() {
+        let [mut e, _] = crate::sink::test_events("default", Default::default(), Utc::now());
+        let mut failures: Vec<Failure> = (0..8).map(failure).collect();
+        failures[0].actual = Some(format!("`x` <b>{}</b> &", "ä".repeat(2000)));
+        failures[1] = Failure::new("css \"h1 > a\"", "css \"h1 > a\" matched nothing".into())
+            .expected("contain \"Bestellt\"");
+        e.incident.evidence.failure_details = failures;
+        let blocks = expectation_blocks(&escaped(&e.incident).evidence.failure_details);
+        assert_eq!(blocks.len(), EXPECTATIONS_SHOWN + 1, "{blocks:#?}");
+        for b in &blocks[..EXPECTATIONS_SHOWN] {
+            let fields = b["fields"].as_array().unwrap();
+            assert!(!fields.is_empty() && fields.len() <= 10, "{b}");
+            for f in fields {
+                assert!(f["text"].as_str().unwrap().chars().count() <= FIELD_CHARS);
+            }
+        }
+        let actual = blocks[0]["fields"][1]["text"].as_str().unwrap();
+        assert!(actual.starts_with("*Actual*\n`x` &lt;b&gt;ää"), "{actual}");
+        assert!(
+            actual.ends_with("ää…"),
+            "cut before it is escaped: {actual}"
+        );
+        assert_eq!(
+            blocks[1],
+            json!({
+                "type": "section",
+                "text": {"type": "mrkdwn", "text": "*Where:* `css \"h1 &gt; a\"`\ncss \"h1 &gt; a\" matched nothing"},
+                "fields": [{"type": "mrkdwn", "text": "*Expected*\ncontain \"Bestellt\""}]
+            })
+        );
+        assert_eq!(blocks[2]["fields"][1]["text"], "*Actual*\n`502`");
+        assert_eq!(
+            blocks[5]["elements"][0]["text"],
+            "3 more failed expectations are not shown"
+        );
+        assert!(expectation_blocks(&[]).is_empty());
+    }
+
+    #[test]
+    fn values_are_code_unless_a_backtick_or_line_would_end_it() {
+        assert_eq!(code("500"), "`500`");
+        assert_eq!(code("a `b`"), "a `b`");
+        assert_eq!(code("a\nb"), "a\nb");
+        assert_eq!(code(""), "");
+    }
 
     #[test]
     fn escapes_are_not_cut_in_two() {

@@ -3,13 +3,18 @@
 
 use chrono::{DateTime, TimeDelta, Utc};
 
+use crate::check::Failure;
 use crate::incident::{Event, EventKind, Evidence, Feature, Incident, Roles, new_id};
 
 /// The check every test notification is about.
 pub const TEST_CHECK: &str = "scarecrow-test";
 
+const TEST_FAILURE: &str =
+    "test: expected it to be a test notification, got \"[TEST] nothing is wrong\"";
+
 /// A clearly marked test declaration and its resolution, as `scarecrow
-/// notify --test` sends them (and templates are checked against).
+/// notify --test` sends them (and templates are checked against): every
+/// field filled in, a failed expectation and a previous incident too.
 pub fn test_events(instance_group: &str, roles: Roles, now: DateTime<Utc>) -> [Event; 2] {
     let since = now - TimeDelta::minutes(2);
     let mut incident = Incident {
@@ -39,8 +44,12 @@ pub fn test_events(instance_group: &str, roles: Roles, now: DateTime<Utc>) -> [E
             reason: "test".to_owned(),
             step: Some("test".to_owned()),
             message: "[TEST] a test of this notification sink; nothing is wrong".to_owned(),
-            failures: vec!["test: expected nothing, saw nothing".to_owned()],
-            failure_details: Vec::new(),
+            failures: vec![TEST_FAILURE.to_owned()],
+            failure_details: vec![
+                Failure::new("test", TEST_FAILURE.to_owned())
+                    .expected("be a test notification")
+                    .actual("[TEST] nothing is wrong"),
+            ],
             status: Some(200),
             url: Some("https://example.org/scarecrow-test".to_owned()),
             phases_ms: [("ttfb".to_owned(), 1.0)].into(),
@@ -49,7 +58,8 @@ pub fn test_events(instance_group: &str, roles: Roles, now: DateTime<Utc>) -> [E
             excerpt: None,
         },
         run_ids: vec![],
-        previous_incident: None,
+        // Shown like a real one, so a receiver's rendering of it is seen.
+        previous_incident: Some(new_id("inc")),
     };
     let declared = Event {
         id: new_id("msg"),

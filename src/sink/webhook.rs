@@ -25,7 +25,7 @@ use super::attempt::Attempt;
 use super::deliver::Deliver;
 use super::http::{self as sink_http, Endpoint};
 use super::keys;
-use super::words::time;
+use super::words::{Expectation, Limits, expectations, time};
 use crate::config::Env;
 use crate::config::reader::{Ctx, Table};
 use crate::incident::{Event, Incident};
@@ -33,6 +33,11 @@ use crate::template::{Resolve, Template};
 
 /// The `version` of the body; bumped only for changes that break receivers.
 pub const SCHEMA_VERSION: &str = "1";
+
+/// Every failed expectation is sent; each text is cut to this many
+/// characters, so a page-sized value found by a query cannot make the body
+/// page-sized.
+pub const EXPECTATION_CHARS: usize = 1000;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WebhookSpec {
@@ -239,6 +244,9 @@ struct Data<'a> {
     duration_seconds: Option<i64>,
     resolution: Option<&'a str>,
     note: Option<&'a str>,
+    /// The check's incident resolved less than an hour before this one
+    /// began: the same outage, declared again.
+    previous_incident: Option<&'a str>,
     evidence: Evidence<'a>,
 }
 
@@ -258,7 +266,7 @@ struct Evidence<'a> {
     message: &'a str,
     failures: &'a [String],
     /// Each failure as where it looked, what it expected, what it found.
-    failure_details: &'a [crate::check::Failure],
+    failure_details: Vec<Expectation<'a>>,
     status: Option<u16>,
     url: Option<&'a str>,
     phases_ms: &'a BTreeMap<String, f64>,
@@ -300,6 +308,7 @@ impl<'a> Body<'a> {
                 duration_seconds: i.duration().map(|d| d.num_seconds()),
                 resolution: i.resolution.as_deref(),
                 note: i.note.as_deref(),
+                previous_incident: i.previous_incident.as_deref(),
                 evidence: Evidence {
                     run_id: &e.run_id,
                     at: time(e.at),
@@ -307,7 +316,14 @@ impl<'a> Body<'a> {
                     step: e.step.as_deref(),
                     message: &e.message,
                     failures: &e.failures,
-                    failure_details: &e.failure_details,
+                    failure_details: expectations(
+                        e,
+                        Limits {
+                            count: usize::MAX,
+                            chars: EXPECTATION_CHARS,
+                        },
+                    )
+                    .0,
                     status: e.status,
                     url: e.url.as_deref(),
                     phases_ms: &e.phases_ms,
@@ -402,6 +418,11 @@ mod tests {
         assert_eq!(v["data"]["detected_at"], "2025-01-02T03:04:59.000Z");
         assert!(v["data"]["owner"].is_null() && v["data"]["roles"]["coordinator"].is_null());
         assert!(v["data"]["duration_seconds"].is_null());
+        assert!(v["data"]["previous_incident"].is_null());
+        assert_eq!(
+            v["data"]["evidence"]["failure_details"],
+            serde_json::json!([])
+        );
 
         let r = event(crate::incident::EventKind::Resolved, true);
         let v: serde_json::Value = serde_json::from_slice(&render(&r).unwrap()).unwrap();
@@ -409,5 +430,33 @@ mod tests {
         assert_eq!(v["data"]["status"], "resolved");
         assert_eq!(v["data"]["duration_seconds"], 750);
         assert_eq!(v["data"]["resolution"], "recovered");
+    }
+
+    #[test]
+    fn expectations_have_every_key_and_long_values_are_cut() {
+        let mut e = event(crate::incident::EventKind::Declared, false);
+        e.incident.previous_incident = Some("inc_0".into());
+        e.incident.evidence.failure_details = vec![
+            crate::check::Failure::new("jsonpath \"$.items\"", "expected a list".into())
+                .expected("have 3 items")
+                .actual("[1,".repeat(1000)),
+            crate::check::Failure::new("css \"h1\"", "css \"h1\" matched nothing".into()),
+        ];
+        let v: serde_json::Value = serde_json::from_slice(&render(&e).unwrap()).unwrap();
+        assert_eq!(v["data"]["previous_incident"], "inc_0");
+        let details = &v["data"]["evidence"]["failure_details"];
+        assert_eq!(details[0]["expected"], "have 3 items");
+        let actual = details[0]["actual"].as_str().unwrap();
+        assert_eq!(actual.chars().count(), EXPECTATION_CHARS + 1);
+        assert!(actual.ends_with("[1,[…"), "{actual}");
+        assert_eq!(
+            details[1],
+            serde_json::json!({
+                "message": "css \"h1\" matched nothing",
+                "query": "css \"h1\"",
+                "expected": null,
+                "actual": null
+            })
+        );
     }
 }

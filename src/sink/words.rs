@@ -1,9 +1,14 @@
 //! How sinks write what an incident says: times, text cut to a receiver's
-//! limit, the instance group.
+//! limit, the instance group, the failed expectations.
+
+use std::borrow::Cow;
 
 use chrono::{DateTime, SecondsFormat, Utc};
+use serde::Serialize;
 
-use crate::incident::Incident;
+use crate::check::Failure;
+use crate::incident::{Evidence, Incident};
+use crate::text::excerpt;
 
 /// At most `max` characters of `s`, the last one `…` when cut.
 pub fn truncate(s: &str, max: usize) -> String {
@@ -24,6 +29,65 @@ pub fn time(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
+/// One expectation that did not hold, as a sink shows it: where the step
+/// looked, what it expected, what it found, each text cut to the
+/// receiver's limit. Every key is written, `null` when there is nothing to
+/// say, so a receiver (or a template) can test for it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Expectation<'a> {
+    pub message: Cow<'a, str>,
+    pub query: Cow<'a, str>,
+    pub expected: Option<Cow<'a, str>>,
+    pub actual: Option<Cow<'a, str>>,
+}
+
+impl<'a> Expectation<'a> {
+    /// `failure` with each of its texts cut to `chars` characters (then `…`).
+    pub fn new(failure: &'a Failure, chars: usize) -> Expectation<'a> {
+        Expectation {
+            message: excerpt(&failure.message, chars),
+            query: excerpt(&failure.query, chars),
+            expected: failure.expected.as_deref().map(|s| excerpt(s, chars)),
+            actual: failure.actual.as_deref().map(|s| excerpt(s, chars)),
+        }
+    }
+
+    /// One line: `status: expected it to be 200, got 500`; the message when
+    /// there is no expectation and value to set side by side (a query that
+    /// matched nothing says so best itself).
+    pub fn line(&self) -> String {
+        match (&self.expected, &self.actual) {
+            (Some(expected), Some(actual)) => {
+                format!("{}: expected it to {expected}, got {actual}", self.query)
+            }
+            _ => self.message.to_string(),
+        }
+    }
+}
+
+/// How much of an incident's failed expectations a receiver takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Expectations shown; the rest are counted, not shown.
+    pub count: usize,
+    /// Characters of each text (message, query, expected, actual).
+    pub chars: usize,
+}
+
+/// The evidence's failed expectations, in order, at most `limits.count` of
+/// them and each cut to `limits.chars`, and how many were left out. Empty
+/// for evidence stored before expectations were recorded, and for failures
+/// that are not about an expectation (a timeout, a refused connection).
+pub fn expectations(e: &Evidence, limits: Limits) -> (Vec<Expectation<'_>>, usize) {
+    let shown = e
+        .failure_details
+        .iter()
+        .take(limits.count)
+        .map(|f| Expectation::new(f, limits.chars))
+        .collect();
+    (shown, e.failure_details.len().saturating_sub(limits.count))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -39,5 +103,66 @@ mod tests {
             Utc::now(),
         );
         assert_eq!(instance_group(&declared.incident), Some("shop"));
+    }
+
+    fn evidence(n: usize) -> Evidence {
+        let found = "x".repeat(50);
+        let mut e = Evidence {
+            failure_details: (0..n)
+                .map(|i| {
+                    Failure::new("status", format!("failure {i}"))
+                        .expected("be 200")
+                        .actual(found.clone())
+                })
+                .collect(),
+            ..Evidence::default()
+        };
+        e.failure_details.push(Failure::new(
+            "jsonpath \"$.price\"",
+            "jsonpath \"$.price\" matched nothing".into(),
+        ));
+        e
+    }
+
+    #[test]
+    fn expectations_are_counted_and_cut() {
+        let e = evidence(3);
+        let (shown, left_out) = expectations(
+            &e,
+            Limits {
+                count: 2,
+                chars: 10,
+            },
+        );
+        assert_eq!(left_out, 2);
+        assert_eq!(shown.len(), 2);
+        assert_eq!(shown[0].actual.as_deref(), Some("xxxxxxxxxx…"));
+        assert_eq!(shown[0].expected.as_deref(), Some("be 200"));
+        assert!(
+            matches!(shown[0].query, Cow::Borrowed(_)),
+            "short texts are not copied"
+        );
+        assert_eq!(
+            shown[0].line(),
+            "status: expected it to be 200, got xxxxxxxxxx…"
+        );
+
+        let (all, left_out) = expectations(
+            &e,
+            Limits {
+                count: 10,
+                chars: 100,
+            },
+        );
+        assert_eq!((all.len(), left_out), (4, 0));
+        // Nothing found: the message says it.
+        assert_eq!(all[3].line(), "jsonpath \"$.price\" matched nothing");
+        let v = serde_json::to_value(&all[3]).unwrap();
+        assert!(v["expected"].is_null() && v["actual"].is_null(), "{v}");
+
+        assert_eq!(
+            expectations(&Evidence::default(), Limits { count: 5, chars: 5 }),
+            (vec![], 0)
+        );
     }
 }

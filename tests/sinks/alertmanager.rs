@@ -3,7 +3,7 @@ use std::time::Duration;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::json;
 
-use super::support::{Receiver, Secrets, TITLE, declared, later, template};
+use super::support::{PREVIOUS, Receiver, Secrets, TITLE, declared, later, template};
 use scarecrow::incident::EventKind;
 use scarecrow::sink::alertmanager::{
     AlertmanagerSink, AlertmanagerSpec, DEFAULT_ALERTNAME, Resend,
@@ -70,7 +70,12 @@ async fn the_first_post_has_the_exact_body() {
             "annotations": {
                 "summary": TITLE,
                 "description": "Customers can order diesel\nstep \"order\" failed (assertion): expected status 200, got 500",
-                "runbook_url": "https://wiki.example.org/runbooks/diesel"
+                "runbook_url": "https://wiki.example.org/runbooks/diesel",
+                "query": "status",
+                "expected": "be 200",
+                "actual": "500",
+                "failures": "status: expected it to be 200, got 500",
+                "previous_incident": PREVIOUS
             },
             "startsAt": "2025-03-04T10:15:02.250Z",
             "endsAt": "checked above",

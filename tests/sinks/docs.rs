@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use super::support::{Got, Receiver, Secrets, declared, later, template};
 use scarecrow::incident::EventKind;
-use scarecrow::sink::{Attempt, SinkKind, SinkSpec, build_with};
+use scarecrow::sink::{Attempt, Sink, SinkKind, SinkSpec, build_with};
 
 /// The ```toml blocks of the document.
 fn examples() -> Vec<String> {
@@ -61,6 +61,7 @@ fn every_example_loads() {
         "slack",
         "incident-io",
         "firehydrant",
+        "tickets",
     ] {
         assert!(
             kinds.iter().any(|k| k == name),
@@ -69,9 +70,8 @@ fn every_example_loads() {
     }
 }
 
-/// The example sink `name`, sending to `rx`, and what it sent for a
-/// declaration and a resolution.
-async fn send_both(name: &str, rx: &Receiver) -> (Got, Got) {
+/// The example sink `name`, sending to `rx`.
+fn example(name: &str, rx: &Receiver) -> Sink {
     let mut spec = examples()
         .iter()
         .enumerate()
@@ -83,7 +83,13 @@ async fn send_both(name: &str, rx: &Receiver) -> (Got, Got) {
     };
     t.webhook.url = template(&format!("{}/hook", rx.url));
     let secrets = Secrets([("INCIDENT_IO_TOKEN", "inc-token")].into());
-    let sink = build_with(&spec, &secrets).unwrap();
+    build_with(&spec, &secrets).unwrap()
+}
+
+/// The example sink `name`, sending to `rx`, and what it sent for a
+/// declaration and a resolution.
+async fn send_both(name: &str, rx: &Receiver) -> (Got, Got) {
+    let sink = example(name, rx);
     let mut open = declared();
     open.incident.evidence.message = "expected \"Order placed\", saw:\n\tOops".into();
     assert!(matches!(
@@ -191,4 +197,34 @@ async fn the_firehydrant_example_renders_a_signals_event() {
     );
     assert_eq!(r["links"], serde_json::json!([]));
     assert_eq!(r["annotations"]["scarecrow/owner"], "");
+}
+
+#[tokio::test]
+async fn the_expectations_example_lists_what_was_expected_and_found() {
+    let rx = Receiver::start(201, "").await;
+    let (open, resolved) = send_both("tickets", &rx).await;
+    let o = open.json();
+    assert_eq!(
+        o["expectations"],
+        serde_json::json!([{"where": "status", "expected": "be 200", "actual": "500"}])
+    );
+    assert_eq!(o["found"], "500");
+    assert_eq!(o["reopens"], super::support::PREVIOUS);
+    assert_eq!(o["closed"], false);
+    assert_eq!(resolved.json()["closed"], true);
+
+    // After a timeout there is nothing to list, and nothing fails.
+    let rx = Receiver::start(201, "").await;
+    let sink = example("tickets", &rx);
+    let mut timeout = declared();
+    timeout.incident.evidence.reason = "timeout".into();
+    timeout.incident.evidence.failure_details.clear();
+    timeout.incident.previous_incident = None;
+    assert!(matches!(
+        sink.send(&timeout, 1).await,
+        Attempt::Delivered { .. }
+    ));
+    let t = rx.got()[0].json();
+    assert_eq!(t["expectations"], serde_json::json!([]));
+    assert!(t["found"].is_null() && t["reopens"].is_null(), "{t}");
 }

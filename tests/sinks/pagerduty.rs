@@ -2,7 +2,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use super::support::{Receiver, Secrets, TITLE, at, declared, later, template};
+use super::support::{PREVIOUS, Receiver, Secrets, TITLE, at, declared, later, template};
 use scarecrow::incident::EventKind;
 use scarecrow::sink::http::RateLimit;
 use scarecrow::sink::pagerduty::{PagerDutySeverity, PagerDutySink, PagerDutySpec};
@@ -66,6 +66,7 @@ async fn trigger_and_resolve_have_the_exact_bodies_and_share_the_dedup_key() {
             "custom_details": {
                 "event": "incident.declared",
                 "incident": "inc_0192f5a6b7c8",
+                "previous_incident": PREVIOUS,
                 "description": "Customers can order diesel",
                 "owner": "shop-team",
                 "roles": {"coordinator": "@alice", "operations": "#shop-ops"},
@@ -74,8 +75,15 @@ async fn trigger_and_resolve_have_the_exact_bodies_and_share_the_dedup_key() {
                 "step": "order",
                 "message": "expected status 200, got 500",
                 "failures": ["status: expected 200, got 500"],
+                "failure_details": [{
+                    "message": "status: expected 200, got 500",
+                    "query": "status",
+                    "expected": "be 200",
+                    "actual": "500"
+                }],
                 "status": 500,
                 "url": "https://shop.example.org/diesel/order",
+                "excerpt": "Internal Server Error",
                 "consecutive_failures": 2,
                 "run_id": "run_2"
             }
@@ -88,6 +96,9 @@ async fn trigger_and_resolve_have_the_exact_bodies_and_share_the_dedup_key() {
         ]
     });
     assert_eq!(got[0].json(), trigger);
+    let details = &got[0].json()["payload"]["custom_details"];
+    assert_eq!(details["failure_details"][0]["expected"], "be 200");
+    assert_eq!(details["failure_details"][0]["actual"], "500");
     // A reminder triggers again under the same key: PagerDuty dedupes it.
     let mut reminder = trigger.clone();
     reminder["payload"]["custom_details"]["event"] = json!("incident.reminder");

@@ -3,6 +3,7 @@ use std::time::Duration;
 use serde_json::json;
 
 use super::support::{Receiver, Secrets, TITLE, at, declared, later, template};
+use scarecrow::check::Failure;
 use scarecrow::incident::EventKind;
 use scarecrow::sink::http::RateLimit;
 use scarecrow::sink::slack::{SlackSink, SlackSpec};
@@ -33,6 +34,7 @@ async fn a_declaration_is_a_readable_message() {
         *What is wrong:* expected status 200, got 500\n\
         *Since:* <!date^1741083241^{date_short_pretty} {time}|2025-03-04 10:14 UTC> (2 failed runs in a row)\n\
         *Failing step:* `order` (assertion)\n\
+        *Declared again:* incident `inc_0192f5a1e2d3` was resolved less than an hour before\n\
         *Owner:* shop-team\n\
         *Roles:* coordinator @alice · operations #shop-ops\n\
         *Runbook:* <https://wiki.example.org/runbooks/diesel>\n\
@@ -45,6 +47,14 @@ async fn a_declaration_is_a_readable_message() {
             "blocks": [
                 {"type": "header", "text": {"type": "plain_text", "text": format!("🔴 Incident: {TITLE}"), "emoji": true}},
                 {"type": "section", "text": {"type": "mrkdwn", "text": section}},
+                {
+                    "type": "section",
+                    "text": {"type": "mrkdwn", "text": "*Where:* `status`"},
+                    "fields": [
+                        {"type": "mrkdwn", "text": "*Expected*\nbe 200"},
+                        {"type": "mrkdwn", "text": "*Actual*\n`500`"}
+                    ]
+                },
                 {"type": "context", "elements": [{"type": "mrkdwn", "text": "incident `inc_0192f5a6b7c8` · key `scarecrow:eu-west:diesel-order` · scarecrow"}]}
             ]
         })
@@ -148,15 +158,28 @@ async fn no_text_field_carries_a_raw_mention() {
         i.evidence.message = ping.into();
         i.evidence.reason = ping.into();
         i.note = Some(ping.into());
+        i.previous_incident = Some(format!("inc_{ping}"));
+        i.evidence.failure_details = vec![
+            Failure::new(format!("css {ping}"), format!("message {ping}"))
+                .expected(format!("contain {ping}"))
+                .actual(format!("found {ping}")),
+            // Nothing found: the section shows the message.
+            Failure::new(format!("css {ping}"), format!("message {ping}")),
+        ];
         sink.send(&e).await;
     }
     let got = rx.got();
     assert_eq!(got.len(), 2);
-    for g in got {
+    // A resolution shows no expectations.
+    for (g, n) in got.iter().zip([8, 4]) {
         let body = g.json();
         let mut texts = Vec::new();
         text_fields(&body, &mut texts);
-        assert_eq!(texts.len(), 4, "text, header, section, context: {body}");
+        assert_eq!(
+            texts.len(),
+            n,
+            "text, header, section, (two expectations: a section with two fields, a section), context: {body}"
+        );
         for t in texts {
             assert!(t.contains("&lt;!channel&gt; &amp; co"), "{t}");
             assert!(!t.contains("<!channel>"), "{t}");

@@ -10,6 +10,7 @@ use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 
+use scarecrow::check::Failure;
 use scarecrow::incident::{Event, EventKind, Evidence, Feature, Incident, Roles};
 use scarecrow::template::{Resolve, Template};
 
@@ -134,6 +135,9 @@ pub fn at(s: &str) -> DateTime<Utc> {
     s.parse().unwrap()
 }
 
+/// The check's incident resolved shortly before this one.
+pub const PREVIOUS: &str = "inc_0192f5a1e2d3";
+
 pub const TITLE: &str = "diesel-order is failing: step \"order\": expected status 200, got 500";
 
 /// A declaration with every field filled in.
@@ -172,7 +176,11 @@ pub fn declared() -> Event {
                 step: Some("order".into()),
                 message: "expected status 200, got 500".into(),
                 failures: vec!["status: expected 200, got 500".into()],
-                failure_details: Vec::new(),
+                failure_details: vec![
+                    Failure::new("status", "status: expected 200, got 500".into())
+                        .expected("be 200")
+                        .actual("500"),
+                ],
                 status: Some(500),
                 url: Some("https://shop.example.org/diesel/order".into()),
                 phases_ms: BTreeMap::from([("ttfb".to_owned(), 120.5)]),
@@ -181,7 +189,7 @@ pub fn declared() -> Event {
                 excerpt: Some("Internal Server Error".into()),
             },
             run_ids: vec!["run_1".into(), "run_2".into()],
-            previous_incident: None,
+            previous_incident: Some(PREVIOUS.into()),
         },
     }
 }

@@ -3,7 +3,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use super::support::{Receiver, Secrets, declared, template};
+use super::support::{PREVIOUS, Receiver, Secrets, declared, template};
 use scarecrow::sink::templated_webhook::TemplateSpec;
 use scarecrow::sink::webhook::WebhookSpec;
 use scarecrow::sink::{Attempt, Route, SinkKind, SinkSpec, build_with};
@@ -15,7 +15,13 @@ const BODY: &str = r#"{
   "message": {{ incident.evidence.message }},
   "note": {{ incident.note }},
   "labels": {{ incident.labels }},
-  "failures": {{ incident.evidence.failures|length }}
+  "failures": {{ incident.evidence.failures|length }},
+  "expectations": [
+{%- for f in incident.evidence.failure_details %}
+    {"where": {{ f.query }}, "expected": {{ f.expected }}, "actual": {{ f.actual }}}{% if not loop.last %},{% endif %}
+{%- endfor %}
+  ],
+  "previous_incident": {{ incident.previous_incident }}
 }"#;
 
 fn spec(url: &str, body: Option<&str>) -> SinkSpec {
@@ -72,7 +78,9 @@ async fn quotes_and_newlines_in_values_still_make_valid_json() {
             "message": nasty,
             "note": null,
             "labels": {"site": "shop"},
-            "failures": 1
+            "failures": 1,
+            "expectations": [{"where": "status", "expected": "be 200", "actual": "500"}],
+            "previous_incident": PREVIOUS
         })
     );
     assert_eq!(got.header("authorization"), "Bearer s3cret");

@@ -33,6 +33,14 @@ impl Problem {
         }
     }
 
+    /// The problem with `help`, unless it has a hint of its own.
+    fn or_help(mut self, help: Option<&str>) -> Problem {
+        if self.help.is_none() {
+            self.help = help.map(str::to_owned);
+        }
+        self
+    }
+
     fn jinja(e: &minijinja::Error, event: Option<EventKind>) -> Problem {
         let what = match e.detail() {
             Some(d) => format!("{}: {d}", e.kind()),
@@ -67,6 +75,23 @@ pub fn context(event: &Event) -> Result<Value, String> {
     Ok(Value::from(minijinja::value::Serde(ctx)))
 }
 
+/// What a template is checked against at load, each with the hint for a
+/// problem only it shows: the test events, whose failure has an
+/// expectation, a value and a previous incident, and the declaration again
+/// as a failure that has none of these (a timeout, say), so that
+/// `failure_details[0]` without a guard is a load error, not an event
+/// dead-lettered when a check first times out.
+fn samples() -> [(Event, Option<&'static str>); 3] {
+    let [declared, resolved] = test_events("default", Roles::default(), Utc::now());
+    let mut bare = declared.clone();
+    bare.incident.evidence.failure_details.clear();
+    bare.incident.previous_incident = None;
+    let help = "an incident may have no failed expectation (a timeout, a refused connection) \
+                and no previous incident: loop over `incident.evidence.failure_details` \
+                (`{% for f in … %}`), or test it first (`… if incident.evidence.failure_details else none`)";
+    [(declared, None), (resolved, None), (bare, Some(help))]
+}
+
 /// A compiled body template.
 pub struct BodyTemplate {
     env: Environment<'static>,
@@ -82,12 +107,12 @@ impl BodyTemplate {
         Ok(BodyTemplate { env })
     }
 
-    /// Compiles and renders the test events: what the config loader runs.
+    /// Compiles and renders the sample events: what the config loader runs.
     pub fn check(source: &str) -> Result<(), Problem> {
         let t = BodyTemplate::compile(source)?;
-        test_events("default", Roles::default(), Utc::now())
-            .iter()
-            .try_for_each(|e| t.render(e).map(drop))
+        samples()
+            .into_iter()
+            .try_for_each(|(e, help)| t.render(&e).map(drop).map_err(|p| p.or_help(help)))
     }
 
     /// The body for `event`, which is valid JSON.
@@ -145,8 +170,8 @@ impl HeaderTemplate {
 
     pub fn check(text: &str) -> Result<(), Problem> {
         let t = HeaderTemplate::compile(text)?;
-        for e in test_events("default", Roles::default(), Utc::now()) {
-            let out = t.render_text(&e)?;
+        for (e, help) in samples() {
+            let out = t.render_text(&e).map_err(|p| p.or_help(help))?;
             Template::parse(&out, |_| None)
                 .map_err(|e| Problem::plain(format!("template: {}", e.message)))?;
         }

@@ -121,3 +121,52 @@ fn template_errors_point_into_the_template() {
         "{diags:?}"
     );
 }
+
+#[test]
+fn expectations_and_the_previous_incident_are_in_the_context() {
+    let source = r#"{
+  "expectations": [
+{%- for f in incident.evidence.failure_details %}
+    {"where": {{ f.query }}, "expected": {{ f.expected }}, "actual": {{ f.actual }}}{% if not loop.last %},{% endif %}
+{%- endfor %}
+  ],
+  "previous": {{ incident.previous_incident }}
+}"#;
+    BodyTemplate::check(source).unwrap();
+    let mut e = declared();
+    e.incident
+        .evidence
+        .failure_details
+        .push(crate::check::Failure::new(
+            "css \"h1\"",
+            "css \"h1\" matched nothing".to_owned(),
+        ));
+    let t = BodyTemplate::compile(source).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&t.render(&e).unwrap()).unwrap();
+    assert_eq!(
+        v["expectations"],
+        serde_json::json!([
+            {"where": "test", "expected": "be a test notification", "actual": "[TEST] nothing is wrong"},
+            {"where": "css \"h1\"", "expected": null, "actual": null}
+        ])
+    );
+    assert_eq!(
+        v["previous"],
+        e.incident.previous_incident.as_deref().unwrap()
+    );
+}
+
+#[test]
+fn the_first_expectation_without_a_guard_is_a_load_error() {
+    // A check that times out has no expectation: found now, not when its
+    // event would be dead-lettered.
+    let p =
+        BodyTemplate::check(r#"{"expected": {{ incident.evidence.failure_details[0].expected }}}"#)
+            .unwrap_err();
+    assert!(p.message.contains("undefined"), "{p:?}");
+    assert!(p.help.unwrap().contains("no failed expectation"));
+    BodyTemplate::check(
+        r#"{"expected": {{ incident.evidence.failure_details[0].expected if incident.evidence.failure_details else none }}}"#,
+    )
+    .unwrap();
+}
