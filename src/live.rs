@@ -45,6 +45,8 @@ pub struct CheckView {
     pub next_run_at: Option<DateTime<Utc>>,
     /// Boxed: most checks have none.
     pub open_incident: Option<Box<IncidentRef>>,
+    /// The check it depends on whose open incident it joined (`depends_on`).
+    pub blocked_by: Option<String>,
     /// The latest runs, oldest first.
     pub recent: VecDeque<RunPoint>,
 }
@@ -155,6 +157,7 @@ impl View {
                     streak_since: None,
                     next_run_at: None,
                     open_incident: None,
+                    blocked_by: None,
                     recent: VecDeque::new(),
                 };
                 s.checks.insert(check.name.clone(), v);
@@ -208,7 +211,16 @@ impl View {
 
     pub fn incident_event(&self, event: &Event) {
         let i = &event.incident;
-        if let Some(v) = self.write().checks.get_mut(&i.feature.check) {
+        let mut s = self.write();
+        for a in &i.affected {
+            if let Some(v) = s.checks.get_mut(&a.check) {
+                v.blocked_by = match event.kind {
+                    EventKind::Resolved => None,
+                    _ => Some(i.feature.check.clone()),
+                };
+            }
+        }
+        if let Some(v) = s.checks.get_mut(&i.feature.check) {
             v.open_incident = match event.kind {
                 EventKind::Resolved => None,
                 _ => Some(Box::new(IncidentRef {
@@ -222,7 +234,13 @@ impl View {
 
     /// An incident found open at start-up.
     pub fn open_incident(&self, check: &str, i: &crate::incident::Incident) {
-        if let Some(v) = self.write().checks.get_mut(check) {
+        let mut s = self.write();
+        for a in &i.affected {
+            if let Some(v) = s.checks.get_mut(&a.check) {
+                v.blocked_by = Some(check.to_owned());
+            }
+        }
+        if let Some(v) = s.checks.get_mut(check) {
             v.open_incident = Some(Box::new(IncidentRef {
                 id: i.id.clone(),
                 title: i.title.clone(),

@@ -32,6 +32,7 @@ fn check(name: &str, labels: &[(&str, &str)]) -> Check {
         incidents: Default::default(),
         connection: Default::default(),
         public_cookies: Vec::new(),
+        depends_on: Vec::new(),
         source: PathBuf::from(format!("checks/{name}.toml")),
     }
 }

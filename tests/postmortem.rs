@@ -114,6 +114,7 @@ async fn play(
             key: &|| "scarecrow:default:diesel-order".to_owned(),
             now: t + TimeDelta::seconds(1),
             in_maintenance: false,
+            held: false,
         });
         store.queue_state("diesel-order", &state).expect("state");
         store

@@ -118,6 +118,7 @@ async fn run(timeout: Duration, max_body_bytes: u64, steps: Vec<Step>) -> Redact
         incidents: Default::default(),
         connection: Default::default(),
         public_cookies: Vec::new(),
+        depends_on: Vec::new(),
         source: "checks/test.toml".into(),
     };
     let settings = ProbeSettings {

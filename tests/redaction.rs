@@ -142,6 +142,7 @@ async fn no_output_of_a_failing_flow_shows_its_secrets() {
             key: &|| "scarecrow:default:leaky".to_owned(),
             now: Utc::now(),
             in_maintenance: false,
+            held: false,
         })
         .expect("a declared incident");
     assert!(!event.incident.evidence.failure_details.is_empty());

@@ -163,6 +163,7 @@ fn event() -> Event {
             },
             run_ids: vec!["run_1".into(), "run_2".into()],
             previous_incident: Some("inc_0192f5a1e2d3".into()),
+            affected: Vec::new(),
         },
     }
 }

@@ -234,6 +234,10 @@ impl EngineObserver for IncidentTelemetry {
     fn incident_counts(&self, counts: &std::collections::BTreeMap<String, u64>) {
         self.metrics.incidents_90d(counts);
     }
+
+    fn folded(&self, reason: &'static str) {
+        self.metrics.incident_folded(reason);
+    }
 }
 
 impl DeliveryObserver for IncidentTelemetry {

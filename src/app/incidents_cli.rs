@@ -182,6 +182,7 @@ impl EngineObserver for Printed {
     fn event(&self, _event: &Event) {}
     fn store_up(&self, _up: bool) {}
     fn incident_counts(&self, _counts: &std::collections::BTreeMap<String, u64>) {}
+    fn folded(&self, _reason: &'static str) {}
 }
 
 impl DeliveryObserver for Printed {

@@ -62,6 +62,9 @@ pub struct Check {
     /// Cookies (by name) whose values are not credentials: they are left in
     /// the evidence. Every other cookie of a run is redacted.
     pub public_cookies: Vec<String>,
+    /// Checks this one depends on (`depends_on`), in the file's order: while
+    /// one of them fails, this one joins its incident instead of declaring.
+    pub depends_on: Vec<String>,
     /// The file the check was loaded from.
     pub source: PathBuf,
 }

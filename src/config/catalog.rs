@@ -13,6 +13,8 @@ use std::hash::{DefaultHasher, Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+mod dependencies;
+
 use super::check_file::Defaults;
 use super::diagnostic::{Diagnostic, Severity, Source};
 use super::reader::Env;
@@ -37,6 +39,8 @@ struct Entry {
     running: Option<Arc<Check>>,
     /// Another file owns the name this one claims.
     conflict: Option<Diagnostic>,
+    /// What is wrong with its `depends_on` among the checks that run.
+    dependencies: Vec<Diagnostic>,
 }
 
 /// A file's text read into a check, with where it names the check, for the
@@ -45,6 +49,8 @@ struct Entry {
 struct Read {
     check: Arc<Check>,
     name_at: Diagnostic,
+    /// Each entry of its `depends_on`, in order.
+    depends_at: Vec<Diagnostic>,
 }
 
 /// The checks that loaded, and what was wrong with the rest.
@@ -93,7 +99,12 @@ impl Entry {
     }
 
     fn diagnostics(&self) -> impl Iterator<Item = &Diagnostic> {
-        let mut all: Vec<_> = self.diagnostics.iter().chain(&self.conflict).collect();
+        let mut all: Vec<_> = self
+            .diagnostics
+            .iter()
+            .chain(&self.conflict)
+            .chain(&self.dependencies)
+            .collect();
         all.sort_by_key(|d| (d.line, d.col));
         all.into_iter()
     }
@@ -135,6 +146,7 @@ impl Catalog {
             self.read(path, defaults, env, force);
         }
         self.settle_names(&before);
+        self.settle_dependencies(&before);
         let after: HashMap<&str, &Arc<Check>> =
             self.checks().map(|c| (c.name.as_str(), c)).collect();
         let mut diff = Diff::default();
@@ -170,6 +182,7 @@ impl Catalog {
                         diagnostics,
                         running: None,
                         conflict: None,
+                        dependencies: Vec::new(),
                     },
                 );
                 return;
@@ -180,12 +193,17 @@ impl Catalog {
             return;
         }
         let src = Source::new(&path, text);
-        let (check, mut diagnostics, name_span, denied) =
+        let (check, mut diagnostics, spans, denied) =
             super::check_file::read_file(&src, defaults, env, &self.patterns);
         diagnostics.sort_by_key(|d| (d.line, d.col));
         let read = check.map(|c| Read {
             check: Arc::new(c),
-            name_at: src.diagnostic(Severity::Error, name_span, String::new()),
+            name_at: src.diagnostic(Severity::Error, spans.name, String::new()),
+            depends_at: spans
+                .depends_on
+                .into_iter()
+                .map(|span| src.diagnostic(Severity::Error, span, String::new()))
+                .collect(),
         });
         // A file the grants refuse stops: its last good version may hold
         // what a reload of config.toml revoked.
@@ -202,6 +220,7 @@ impl Catalog {
                 diagnostics,
                 running,
                 conflict: None,
+                dependencies: Vec::new(),
             },
         );
     }
@@ -243,6 +262,58 @@ impl Catalog {
                     e.running = keep;
                 }
                 _ => e.running = Some(claim),
+            }
+        }
+    }
+
+    /// Checks each running check's parents ([`dependencies::check`]),
+    /// refusing new versions that name an unknown check or close a cycle
+    /// (their last good version runs), until what runs is consistent.
+    fn settle_dependencies(&mut self, before: &HashMap<String, (PathBuf, Arc<Check>)>) {
+        for e in self.files.values_mut() {
+            e.dependencies.clear();
+        }
+        // Each round refuses at least one new version, or ends.
+        for _ in 0..=self.files.len() {
+            let running: Vec<dependencies::Running> = self
+                .files
+                .iter()
+                .filter_map(|(path, e)| {
+                    let check = e.running.as_ref()?;
+                    let read_now = e.read.as_ref().filter(|r| Arc::ptr_eq(&r.check, check));
+                    // Compared only when it matters: most checks have no parents.
+                    let new = !check.depends_on.is_empty()
+                        && !before
+                            .get(&check.name)
+                            .is_some_and(|(p, old)| p == path && **old == **check);
+                    Some(dependencies::Running {
+                        path,
+                        check,
+                        new,
+                        depends_at: read_now.map_or(&[][..], |r| &r.depends_at),
+                    })
+                })
+                .collect();
+            let verdicts = dependencies::check(&running);
+            let refusing = verdicts.iter().any(|v| v.refuse);
+            for v in verdicts {
+                if refusing && !v.refuse {
+                    // Told in the round that refuses nothing.
+                    continue;
+                }
+                let Some(e) = self.files.get_mut(&v.path) else {
+                    continue;
+                };
+                if v.refuse {
+                    e.running = before
+                        .values()
+                        .find(|(p, _)| *p == v.path)
+                        .map(|(_, old)| Arc::clone(old));
+                }
+                e.dependencies.extend(v.diagnostics);
+            }
+            if !refusing {
+                return;
             }
         }
     }

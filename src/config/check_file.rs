@@ -43,22 +43,31 @@ impl Default for Defaults {
     }
 }
 
+/// Where a check file names things other files may claim or lack.
+#[derive(Debug, Default)]
+pub struct Spans {
+    /// Where it sets `name`: nowhere when the name comes from the file name.
+    pub name: std::ops::Range<usize>,
+    /// Each entry of `depends_on`, in order.
+    pub depends_on: Vec<std::ops::Range<usize>>,
+}
+
 /// Reads one check file's text, reusing the regexes of other checks; also
-/// says where it sets `name` (nowhere when the name comes from the file
-/// name) and whether the grants refused something it names.
+/// says where it names itself and its parents ([`Spans`]) and whether the
+/// grants refused something it names.
 pub fn read_file(
     src: &Source,
     defaults: &Defaults,
     env: Env,
     patterns: &Patterns,
-) -> (Option<Check>, Vec<Diagnostic>, std::ops::Range<usize>, bool) {
+) -> (Option<Check>, Vec<Diagnostic>, Spans, bool) {
     let mut cx = Ctx::new(src);
     let (root, errors) = toml::de::DeTable::parse_recoverable(&src.text);
     if !errors.is_empty() {
         for e in errors {
             cx.error(e.span().unwrap_or(0..0), toml_message(&e));
         }
-        return (None, cx.diags, 0..0, false);
+        return (None, cx.diags, Spans::default(), false);
     }
     let stem = src
         .path
@@ -74,8 +83,16 @@ pub fn read_file(
         denied: false,
     };
     let check = read(&mut r, root.get_ref(), &stem, defaults);
-    let name_span = root.get_ref().get("name").map_or(0..0, toml::Spanned::span);
-    (check, r.cx.diags, name_span, r.denied)
+    let root = root.get_ref();
+    let spans = Spans {
+        name: root.get("name").map_or(0..0, toml::Spanned::span),
+        depends_on: match root.get("depends_on").map(|v| (v.get_ref(), v.span())) {
+            Some((toml::de::DeValue::Array(a), _)) => a.iter().map(toml::Spanned::span).collect(),
+            Some((_, span)) => vec![span],
+            None => Vec::new(),
+        },
+    };
+    (check, r.cx.diags, spans, r.denied)
 }
 
 /// The first line of a TOML syntax error, without the position the
@@ -141,6 +158,18 @@ pub fn read(r: &mut Reader, root: &DeTable, stem: &str, defaults: &Defaults) -> 
             .map(|(name, _)| name.to_owned())
             .collect()
     });
+    let depends_on = t.get("depends_on").map_or_else(Vec::new, |v| {
+        let names = r.cx.strings(v);
+        for (parent, span) in &names {
+            if !valid_name(parent) {
+                r.cx.error(
+                    span.clone(),
+                    format!("`depends_on` names a check: {parent:?} is not a check name"),
+                );
+            }
+        }
+        names.into_iter().map(|(n, _)| n.to_owned()).collect()
+    });
     let steps = match t.get("step") {
         Some(v) => steps(r, v),
         None => {
@@ -165,6 +194,7 @@ pub fn read(r: &mut Reader, root: &DeTable, stem: &str, defaults: &Defaults) -> 
         incidents,
         connection: connection?,
         public_cookies,
+        depends_on,
         source: r.cx.src.path.clone(),
     })
 }

@@ -16,7 +16,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::machine::{CheckState, Observation};
 use super::store::{Claimer, OutboxItem, Store, StoreError, Transition};
-use super::{Event, Feature, Roles, Thresholds};
+use super::{Affected, Event, Feature, Roles, Thresholds};
 use crate::check::{Check, FastHash, RunRecord};
 use crate::sink::Sink;
 
@@ -58,7 +58,14 @@ pub trait EngineObserver: Send + Sync + 'static {
     /// Incidents declared in the last 90 days, by check: after a count, and
     /// changed by each declaration since.
     fn incident_counts(&self, counts: &BTreeMap<String, u64>);
+    /// A check reached its threshold and joined another check's incident
+    /// instead of declaring its own; `reason` is `dependency`.
+    fn folded(&self, reason: &'static str);
 }
+
+/// Ancestors followed up `depends_on`, at most: the loader refuses cycles,
+/// this bounds the walk whatever the graph.
+const MAX_DEPTH: usize = 64;
 
 /// A transition's commit in flight, and the transition.
 type Committing =
@@ -74,6 +81,9 @@ pub struct Engine<S> {
     observer: Arc<dyn EngineObserver>,
     instance_group: String,
     states: HashMap<String, CheckState, FastHash>,
+    /// Each check's policy as of its last run: the parents of a failing
+    /// check and what an incident of theirs tells.
+    policies: HashMap<String, Arc<Policy>, FastHash>,
     /// Transitions the store did not take yet, oldest first.
     unsaved: VecDeque<Transition>,
     /// Commits queued to the store and not answered yet, in order: the
@@ -129,6 +139,7 @@ impl<S: Store> Engine<S> {
             observer,
             instance_group,
             states,
+            policies: HashMap::default(),
             unsaved: VecDeque::new(),
             committing: FuturesOrdered::new(),
             store_ok: true,
@@ -158,6 +169,7 @@ impl<S: Store> Engine<S> {
             match cmd {
                 Command::Run { run, policy } => self.on_run(&run, &policy).await,
                 Command::Removed { check } => {
+                    self.policies.remove(&check);
                     let event = self
                         .states
                         .remove(&check)
@@ -212,10 +224,22 @@ impl<S: Store> Engine<S> {
         self.observer.incident_counts(&counts);
     }
 
-    async fn on_run(&mut self, run: &RunRecord, policy: &Policy) {
+    async fn on_run(&mut self, run: &RunRecord, policy: &Arc<Policy>) {
         let result = &run.result;
         let check = &result.check;
         let now = Utc::now();
+        if self
+            .policies
+            .get(check)
+            .is_none_or(|known| !Arc::ptr_eq(known, policy))
+        {
+            self.policies.insert(check.clone(), Arc::clone(policy));
+        }
+        let failed = !result.outcome.is_success();
+        let root = match failed && !policy.check.depends_on.is_empty() {
+            true => self.failing_root(check),
+            false => None,
+        };
         // Looked up before inserting: `entry` would copy the name every run.
         if !self.states.contains_key(check) {
             self.states.insert(check.clone(), CheckState::default());
@@ -225,8 +249,9 @@ impl<S: Store> Engine<S> {
         };
         let thresholds = policy.thresholds();
         let settled = state.is_settled(thresholds);
+        let in_maintenance = policy.in_maintenance(now);
         let event = state.observe(&Observation {
-            in_maintenance: policy.in_maintenance(now),
+            in_maintenance,
             run_id: &run.run_id,
             result,
             critical: policy.check.critical,
@@ -234,10 +259,34 @@ impl<S: Store> Engine<S> {
             feature: &|| policy.feature(),
             key: &|| super::key::new(&self.instance_group, check),
             now,
+            held: root.is_some(),
+        });
+        let joins = root.filter(|_| {
+            policy.check.critical
+                && !in_maintenance
+                && state.open.is_none()
+                && state.consecutive_failures >= thresholds.failure.max(1)
+        });
+        let affected = joins.as_ref().and_then(|_| {
+            let e = state.last_failure.as_deref()?;
+            Some(Affected {
+                check: check.clone(),
+                description: policy.check.description.clone(),
+                at: e.at,
+                reason: e.reason.clone(),
+                step: e.step.clone(),
+                message: e.message.clone(),
+            })
         });
         // The check's name and state go with the event when there is one
         // (rarely).
         let emit = event.map(|e| (check.clone(), state.clone(), e));
+        if let (Some(root), Some(affected)) = (joins, affected) {
+            self.join(&root, affected, now);
+        }
+        let Some(state) = self.states.get(check) else {
+            return;
+        };
         // A check that keeps passing has its state written once, not on
         // every run, and a transition writes the state itself. Queued, not
         // awaited: one transaction per run would make the store the
@@ -260,6 +309,61 @@ impl<S: Store> Engine<S> {
         }
     }
 
+    /// The root-most failing ancestor of `check`: its first failing parent
+    /// in `depends_on` order, then that one's, and so on. A check is failing
+    /// when its last run failed. Parents the engine has not seen run are
+    /// not failing.
+    fn failing_root(&self, check: &str) -> Option<String> {
+        let mut at = check;
+        let mut root = None;
+        for _ in 0..MAX_DEPTH {
+            let Some(parents) = self.policies.get(at).map(|p| &p.check.depends_on) else {
+                break;
+            };
+            let failing = parents.iter().find(|p| {
+                self.states
+                    .get(p.as_str())
+                    .is_some_and(|s| s.consecutive_failures > 0)
+            });
+            match failing {
+                Some(parent) => {
+                    root = Some(parent);
+                    at = parent;
+                }
+                None => break,
+            }
+        }
+        root.cloned()
+    }
+
+    /// The failing dependent `affected` joins `root`'s incident, declaring
+    /// it if none is open.
+    fn join(&mut self, root: &str, affected: Affected, now: chrono::DateTime<Utc>) {
+        let child = affected.check.clone();
+        let (Some(policy), Some(state)) =
+            (self.policies.get(root).cloned(), self.states.get_mut(root))
+        else {
+            return;
+        };
+        let group = &self.instance_group;
+        let Some(event) = state.join(
+            affected,
+            &|| policy.feature(),
+            &|| super::key::new(group, root),
+            now,
+        ) else {
+            return;
+        };
+        let state = state.clone();
+        if let Some(s) = self.states.get_mut(&child) {
+            s.joined = Some(event.incident.id.clone());
+        }
+        self.observer.folded("dependency");
+        tracing::info!(check = %child, incident = %event.incident.id, parent = %root, "joined the incident of a failing check it depends on");
+        // Routed as a critical incident: a critical check joined it.
+        self.emit(root, state, event, None);
+    }
+
     async fn resolve(&mut self, incident: &str, note: Option<String>) -> Result<Event, String> {
         let (check, state) = self
             .states
@@ -280,7 +384,10 @@ impl<S: Store> Engine<S> {
     /// transition the store did not take, it waits its turn in memory.
     fn emit(&mut self, check: &str, state: CheckState, event: Event, policy: Option<&Policy>) {
         let feature = &event.incident.feature;
-        let critical = policy.is_none_or(|p| p.check.critical);
+        // An incident critical checks joined is routed as critical, from
+        // its declaration to its resolution, whatever its own check is.
+        let critical =
+            policy.is_none_or(|p| p.check.critical) || !event.incident.affected.is_empty();
         let now = Utc::now();
         let outbox: Vec<OutboxItem> = self
             .sinks

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::{Event, EventKind, Evidence, Feature, Incident, Thresholds, new_id};
+use super::{Affected, Event, EventKind, Evidence, Feature, Incident, Thresholds, new_id};
 use crate::check::{Outcome, Redacted, RunResult, StepResult};
 
 /// Failing runs remembered per incident; older ones are dropped.
@@ -32,6 +32,15 @@ pub struct CheckState {
     /// The check's last resolved incident: its id and when it was resolved.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_resolved: Option<(String, DateTime<Utc>)>,
+    /// The ancestor's incident this failing check joined instead of
+    /// declaring its own (`depends_on`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub joined: Option<String>,
+    /// The evidence of the last failing run while the check fails, should a
+    /// dependent check declare this check's incident. Not stored: a failing
+    /// check runs again soon after a restart.
+    #[serde(skip)]
+    pub last_failure: Option<Box<Evidence>>,
 }
 
 /// One run as the machine sees it.
@@ -46,6 +55,9 @@ pub struct Observation<'a> {
     pub now: DateTime<Utc>,
     /// Planned work: runs count, but nothing is declared or announced.
     pub in_maintenance: bool,
+    /// An ancestor (`depends_on`) is failing: the check does not declare
+    /// its own incident (it joins the ancestor's, which the engine does).
+    pub held: bool,
 }
 
 impl CheckState {
@@ -71,6 +83,8 @@ impl CheckState {
         self.consecutive_failures = 0;
         self.first_failure_at = None;
         self.failing_runs.clear();
+        self.last_failure = None;
+        self.joined = None;
         let enough = o.thresholds.success.max(1);
         self.consecutive_successes = self.consecutive_successes.saturating_add(1).min(enough);
         if self.consecutive_successes >= enough {
@@ -85,6 +99,7 @@ impl CheckState {
         self.first_failure_at.get_or_insert(o.result.started_at);
         push_bounded(&mut self.failing_runs, o.run_id);
         let evidence = evidence(o, self.consecutive_failures);
+        self.last_failure = Some(Box::new(evidence.clone()));
         if let Some(incident) = &mut self.open {
             let changed = incident.evidence.reason != evidence.reason
                 || incident.evidence.step != evidence.step;
@@ -112,11 +127,52 @@ impl CheckState {
         // first failing run after it: the count kept going throughout.
         if !o.critical
             || o.in_maintenance
+            || o.held
             || self.consecutive_failures < o.thresholds.failure.max(1)
         {
             return None;
         }
-        let first_failure_at = self.first_failure_at.unwrap_or(o.result.started_at);
+        let declaring = Declaring {
+            feature: (o.feature)(),
+            key: (o.key)(),
+            detected_at: o.result.started_at,
+            affected: Vec::new(),
+        };
+        Some(self.declare(evidence, declaring, o.now))
+    }
+
+    /// A dependent check failing to its threshold joins this check's
+    /// incident: declared now if none is open (whether or not this check is
+    /// critical or at its own threshold), else updated with the new
+    /// feature. None if this check has no failure to tell, or the dependent
+    /// is listed already.
+    pub fn join(
+        &mut self,
+        affected: Affected,
+        feature: &dyn Fn() -> Feature,
+        key: &dyn Fn() -> String,
+        now: DateTime<Utc>,
+    ) -> Option<Event> {
+        if let Some(incident) = &mut self.open {
+            if incident.affected.iter().any(|a| a.check == affected.check) {
+                return None;
+            }
+            incident.affected.push(affected);
+            self.last_notified_at = Some(now);
+            return Some(event(EventKind::Updated, (**incident).clone(), now));
+        }
+        let evidence = (**self.last_failure.as_ref()?).clone();
+        let declaring = Declaring {
+            feature: feature(),
+            key: key(),
+            detected_at: affected.at,
+            affected: vec![affected],
+        };
+        Some(self.declare(evidence, declaring, now))
+    }
+
+    fn declare(&mut self, evidence: Evidence, d: Declaring, now: DateTime<Utc>) -> Event {
+        let first_failure_at = self.first_failure_at.unwrap_or(evidence.at);
         let previous_incident = self
             .last_resolved
             .take()
@@ -124,23 +180,24 @@ impl CheckState {
             .map(|(id, _)| id);
         let incident = Incident {
             id: new_id("inc"),
-            key: (o.key)(),
-            title: title(&o.result.check, &evidence.message),
+            key: d.key,
+            title: title(&d.feature.check, &evidence.message),
             severity: "critical".to_owned(),
-            feature: (o.feature)(),
+            feature: d.feature,
             first_failure_at,
-            detected_at: o.result.started_at,
-            declared_at: o.now,
+            detected_at: d.detected_at,
+            declared_at: now,
             resolved_at: None,
             resolution: None,
             note: None,
             evidence,
             run_ids: self.failing_runs.clone(),
             previous_incident,
+            affected: d.affected,
         };
         self.open = Some(Box::new(incident.clone()));
-        self.last_notified_at = Some(o.now);
-        Some(event(EventKind::Declared, incident, o.now))
+        self.last_notified_at = Some(now);
+        event(EventKind::Declared, incident, now)
     }
 
     /// The check was removed or renamed: its open incident ends.
@@ -170,6 +227,14 @@ impl CheckState {
         self.last_resolved = Some((incident.id.clone(), now));
         Some(event(EventKind::Resolved, incident, now))
     }
+}
+
+/// What a declaration needs besides the evidence.
+struct Declaring {
+    feature: Feature,
+    key: String,
+    detected_at: DateTime<Utc>,
+    affected: Vec<Affected>,
 }
 
 fn event(kind: EventKind, incident: Incident, at: DateTime<Utc>) -> Event {

@@ -110,6 +110,24 @@ pub struct Incident {
     /// first failure: the same outage, declared again.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub previous_incident: Option<String>,
+    /// Checks that depend on this one (`depends_on`) and failed with it:
+    /// they joined this incident instead of declaring their own.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub affected: Vec<Affected>,
+}
+
+/// A dependent feature that failed while this incident's check failed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Affected {
+    pub check: String,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub description: Option<String>,
+    /// When its failing run that reached its threshold started.
+    pub at: DateTime<Utc>,
+    pub reason: String,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub step: Option<String>,
+    pub message: String,
 }
 
 impl Incident {

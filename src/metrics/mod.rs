@@ -263,6 +263,15 @@ impl Metrics {
     }
 
     /// A notification held back by its receiver's rate limit.
+    /// A check joined another check's incident instead of declaring its own.
+    pub fn incident_folded(&self, reason: &str) {
+        self.inner
+            .incidents
+            .folded
+            .with_label_values(&[reason])
+            .inc();
+    }
+
     pub fn notification_throttled(&self, sink: &str) {
         self.inner
             .incidents
@@ -419,6 +428,7 @@ struct IncidentMetrics {
     budget: IntGauge,
     notifications: prometheus::IntCounterVec,
     throttled: prometheus::IntCounterVec,
+    folded: prometheus::IntCounterVec,
     outbox_pending: IntGauge,
     outbox_oldest: prometheus::Gauge,
     /// When the oldest pending notification was queued, in Unix seconds;
@@ -464,6 +474,18 @@ impl IncidentMetrics {
                 &["sink"],
             ),
         );
+        let folded = register(
+            registry,
+            prometheus::IntCounterVec::new(
+                Opts::new(
+                    "scarecrow_incidents_folded_total",
+                    "Checks that reached their failure threshold and joined another check's incident instead of declaring their own, by reason (dependency: a check they depend on was failing).",
+                ),
+                &["reason"],
+            ),
+        );
+        // At zero from the start, so that increase() sees the first one.
+        folded.with_label_values(&["dependency"]);
         let outbox_pending = register(
             registry,
             IntGauge::new(
@@ -498,6 +520,7 @@ impl IncidentMetrics {
             budget,
             notifications,
             throttled,
+            folded,
             outbox_pending,
             outbox_oldest,
             outbox_oldest_at: AtomicF64::new(f64::NAN),

@@ -22,6 +22,7 @@ fn check(name: &str) -> Check {
         incidents: Default::default(),
         connection: Default::default(),
         public_cookies: Vec::new(),
+        depends_on: Vec::new(),
         source: PathBuf::from(format!("checks/{name}.toml")),
     }
 }

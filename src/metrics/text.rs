@@ -319,6 +319,7 @@ mod tests {
             incidents: Default::default(),
             connection: Default::default(),
             public_cookies: Vec::new(),
+            depends_on: Vec::new(),
             source: "checks/a.toml".into(),
         };
         assert_eq!(

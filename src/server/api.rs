@@ -72,6 +72,8 @@ struct CheckOut<'a> {
     failing_since: Option<DateTime<Utc>>,
     next_run_at: Option<DateTime<Utc>>,
     open_incident: Option<&'a IncidentRef>,
+    /// The check it depends on whose incident it joined.
+    blocked_by: Option<&'a str>,
 }
 
 #[derive(Serialize)]
@@ -129,6 +131,7 @@ impl<'a> CheckOut<'a> {
             failing_since: c.failing_since(),
             next_run_at: c.next_run_at,
             open_incident: c.open_incident.as_deref(),
+            blocked_by: c.blocked_by.as_deref(),
         }
     }
 }

@@ -324,6 +324,14 @@ fn check_card(out: &mut String, c: &CheckView, h: Health, now: DateTime<Utc>) {
     }
     out.push_str("</div>");
     since(out, c, h, now);
+    if let Some(parent) = &c.blocked_by {
+        let _ = write!(
+            out,
+            r##"<p class="blocked">Blocked by <a href="#check-{}">{}</a>: part of its incident</p>"##,
+            Esc(parent),
+            Esc(parent)
+        );
+    }
     if let Some(Outcome::Failure {
         reason,
         step,

@@ -60,6 +60,7 @@ pub fn test_events(instance_group: &str, roles: Roles, now: DateTime<Utc>) -> [E
         run_ids: vec![],
         // Shown like a real one, so a receiver's rendering of it is seen.
         previous_incident: Some(new_id("inc")),
+        affected: Vec::new(),
     };
     let declared = Event {
         id: new_id("msg"),

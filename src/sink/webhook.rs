@@ -247,7 +247,19 @@ struct Data<'a> {
     /// The check's incident resolved less than an hour before this one
     /// began: the same outage, declared again.
     previous_incident: Option<&'a str>,
+    /// Checks that depend on this one and joined its incident.
+    affected: Vec<Affected<'a>>,
     evidence: Evidence<'a>,
+}
+
+#[derive(Serialize)]
+struct Affected<'a> {
+    check: &'a str,
+    description: Option<&'a str>,
+    at: String,
+    reason: &'a str,
+    step: Option<&'a str>,
+    message: &'a str,
 }
 
 #[derive(Serialize)]
@@ -309,6 +321,18 @@ impl<'a> Body<'a> {
                 resolution: i.resolution.as_deref(),
                 note: i.note.as_deref(),
                 previous_incident: i.previous_incident.as_deref(),
+                affected: i
+                    .affected
+                    .iter()
+                    .map(|a| Affected {
+                        check: &a.check,
+                        description: a.description.as_deref(),
+                        at: time(a.at),
+                        reason: &a.reason,
+                        step: a.step.as_deref(),
+                        message: &a.message,
+                    })
+                    .collect(),
                 evidence: Evidence {
                     run_id: &e.run_id,
                     at: time(e.at),
@@ -392,6 +416,7 @@ mod tests {
             },
             run_ids: vec![],
             previous_incident: None,
+            affected: Vec::new(),
         };
         if resolved {
             incident.resolved_at = Some(at("2025-01-02T03:17:30.5Z"));

@@ -190,6 +190,7 @@ pub fn declared() -> Event {
             },
             run_ids: vec!["run_1".into(), "run_2".into()],
             previous_incident: Some(PREVIOUS.into()),
+            affected: Vec::new(),
         },
     }
 }

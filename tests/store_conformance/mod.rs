@@ -72,6 +72,7 @@ pub fn incident(id: &str, check: &str, declared: i64) -> Incident {
         },
         run_ids: vec!["run_0".to_owned(), "run_1".to_owned()],
         previous_incident: None,
+        affected: Vec::new(),
     }
 }
 

@@ -79,6 +79,7 @@ impl Harness {
             key: &|| "scarecrow:default:diesel-order".to_owned(),
             now: self.now,
             in_maintenance: self.maintenance,
+            held: false,
         })
     }
 
