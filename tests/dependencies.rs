@@ -38,6 +38,11 @@ impl Site {
 /// The gateway (not critical) and three critical features behind it, all
 /// every second, in `dir`; returns the daemon's port.
 fn setup(dir: &Path, site: &str, hook: &str) -> u16 {
+    setup_with(dir, site, hook, "1s", 3)
+}
+
+/// As [`setup`], with the gateway's interval and the features' threshold.
+fn setup_with(dir: &Path, site: &str, hook: &str, gateway_every: &str, threshold: u32) -> u16 {
     let port = free_port();
     std::fs::create_dir_all(dir.join("checks")).expect("mkdir");
     std::fs::write(
@@ -51,7 +56,7 @@ fn setup(dir: &Path, site: &str, hook: &str) -> u16 {
     std::fs::write(
         dir.join("checks/gateway.toml"),
         format!(
-            "description = \"The site answers at all\"\nevery = \"1s\"\ntimeout = \"2s\"\n\n\
+            "description = \"The site answers at all\"\nevery = \"{gateway_every}\"\ntimeout = \"2s\"\n\n\
              [[step]]\nname = \"home\"\nurl = \"{site}/\"\n"
         ),
     )
@@ -62,7 +67,7 @@ fn setup(dir: &Path, site: &str, hook: &str) -> u16 {
             dir.join(format!("checks/{feature}.toml")),
             format!(
                 "critical = true\ndepends_on = [\"gateway\"]\nevery = \"1s\"\ntimeout = \"2s\"\n\
-                 failure_threshold = 3\n\n[[step]]\nname = \"open\"\nurl = \"{site}/{feature}\"\n"
+                 failure_threshold = {threshold}\n\n[[step]]\nname = \"open\"\nurl = \"{site}/{feature}\"\n"
             ),
         )
         .expect("feature");
@@ -171,6 +176,74 @@ async fn features_behind_a_failing_gateway_join_one_incident() {
         assert_eq!(a["step"], "open", "{a}");
         assert_eq!(a["reason"], "connect", "{a}");
     }
+}
+
+/// A gateway scheduled hourly has not run when the features, every second,
+/// reach their threshold: it is run first, and they join its incident
+/// rather than overtake it with three of their own.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_slow_gateway_runs_before_fast_features_declare() {
+    let hook = Receiver::start().await;
+    let site = Site::down();
+    let tmp = scratch("dependencies-slow");
+    setup_with(tmp.path(), &site.url, &hook.url, "1h", 1);
+    let mut daemon = run_daemon(&tmp.path().join("config.toml"));
+    let _daemon = Reaped(daemon.spawn().expect("daemon"));
+    eventually("the three features in the gateway's incident", 60, || {
+        let last = hook.all().into_iter().last()?;
+        let n = last.body["data"]["affected"].as_array().map_or(0, Vec::len);
+        (n == 3).then_some(())
+    })
+    .await;
+    let declared = hook.delivered("incident.declared");
+    assert_eq!(declared.len(), 1, "one declaration: {declared:#?}");
+    assert_eq!(declared[0].body["data"]["check"], "gateway");
+}
+
+/// Planned work on the gateway puts the features behind it in maintenance
+/// too: while it lasts, nothing is declared.
+#[tokio::test(flavor = "multi_thread")]
+async fn maintenance_of_the_gateway_covers_the_features_behind_it() {
+    let hook = Receiver::start().await;
+    let site = Site::down();
+    let tmp = scratch("dependencies-maintenance");
+    let port = setup(tmp.path(), &site.url, &hook.url);
+    let now = chrono::Utc::now();
+    let fmt =
+        |t: chrono::DateTime<chrono::Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let config = tmp.path().join("config.toml");
+    let mut text = std::fs::read_to_string(&config).expect("config");
+    text.push_str(&format!(
+        "\n[[maintenance]]\nname = \"gateway work\"\nchecks = [\"gateway\"]\nstart = \"{}\"\nend = \"{}\"\n",
+        fmt(now - chrono::TimeDelta::minutes(1)),
+        fmt(now + chrono::TimeDelta::hours(1))
+    ));
+    std::fs::write(&config, text).expect("config");
+    let mut daemon = run_daemon(&config);
+    let _daemon = Reaped(daemon.spawn().expect("daemon"));
+    // Every feature fails past its threshold of three.
+    let api = format!("http://127.0.0.1:{port}/api/v1/checks/weather");
+    let mut failing_for = 0;
+    for _ in 0..100 {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let Ok(resp) = reqwest::get(&api).await else {
+            continue;
+        };
+        let body: serde_json::Value =
+            serde_json::from_str(&resp.text().await.unwrap_or_default()).unwrap_or_default();
+        if body["status"] == "down" {
+            failing_for += 1;
+        }
+        if failing_for >= 25 {
+            break;
+        }
+    }
+    assert!(failing_for >= 25, "weather never failed for 5 s");
+    assert!(
+        hook.all().is_empty(),
+        "declared during the window: {:#?}",
+        hook.all()
+    );
 }
 
 fn validate(dir: &Path) -> (i32, String) {

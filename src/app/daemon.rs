@@ -93,9 +93,16 @@ async fn serve(
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;
-    let incidents =
-        Incidents::start(&config, &checks, !catalog.has_errors(), &metrics, &view).await?;
     let (scheduler_tx, scheduler_rx) = mpsc::unbounded_channel();
+    let incidents = Incidents::start(
+        &config,
+        &checks,
+        !catalog.has_errors(),
+        &metrics,
+        &view,
+        scheduler_tx.clone(),
+    )
+    .await?;
     let mut live = Live {
         config,
         config_path,

@@ -46,6 +46,7 @@ impl Incidents {
         complete: bool,
         metrics: &Metrics,
         view: &View,
+        scheduler: mpsc::UnboundedSender<crate::schedule::Request>,
     ) -> anyhow::Result<Incidents> {
         let store = Arc::new(open_store(config)?);
         let snapshot = store.load().await.context("cannot read the store")?;
@@ -87,6 +88,21 @@ impl Incidents {
             telemetry.clone(),
             config.instance_group.clone(),
         );
+        // The engine asks for runs of parents by name; their results come
+        // back as every run does.
+        let (ask, mut asked) = mpsc::unbounded_channel::<String>();
+        tokio::spawn(async move {
+            while let Some(name) = asked.recv().await {
+                let (reply, _) = tokio::sync::oneshot::channel();
+                if scheduler
+                    .send(crate::schedule::Request::RunNow { name, reply })
+                    .is_err()
+                {
+                    break;
+                }
+            }
+        });
+        let engine = engine.ask_runs(ask);
         let (commands, rx) = mpsc::unbounded_channel();
         if complete {
             for check in gone {

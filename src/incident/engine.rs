@@ -63,6 +63,22 @@ pub trait EngineObserver: Send + Sync + 'static {
     fn folded(&self, reason: &'static str);
 }
 
+/// The longest a failing check holds its declaration for parents asked to
+/// run: about one run with its timeout.
+const WAIT_FOR_PARENTS: chrono::TimeDelta = chrono::TimeDelta::seconds(60);
+
+/// A check as the engine last saw it run.
+struct Known {
+    policy: Arc<Policy>,
+    seen_at: chrono::DateTime<Utc>,
+}
+
+/// A check holding its declaration until these parents have run.
+struct Waiting {
+    parents: Vec<String>,
+    asked_at: chrono::DateTime<Utc>,
+}
+
 /// Ancestors followed up `depends_on`, at most: the loader refuses cycles,
 /// this bounds the walk whatever the graph.
 const MAX_DEPTH: usize = 64;
@@ -81,9 +97,14 @@ pub struct Engine<S> {
     observer: Arc<dyn EngineObserver>,
     instance_group: String,
     states: HashMap<String, CheckState, FastHash>,
-    /// Each check's policy as of its last run: the parents of a failing
-    /// check and what an incident of theirs tells.
-    policies: HashMap<String, Arc<Policy>, FastHash>,
+    /// Each check's policy as of its last run (the parents of a failing
+    /// check, what an incident of theirs tells) and when that run came.
+    known: HashMap<String, Known, FastHash>,
+    /// Checks holding their declaration until parents with no recent result
+    /// have run once (asked through `ask_run`).
+    waiting: HashMap<String, Waiting, FastHash>,
+    /// Asks the scheduler to run a check now; none outside the daemon.
+    ask_run: Option<mpsc::UnboundedSender<String>>,
     /// Transitions the store did not take yet, oldest first.
     unsaved: VecDeque<Transition>,
     /// Commits queued to the store and not answered yet, in order: the
@@ -139,11 +160,20 @@ impl<S: Store> Engine<S> {
             observer,
             instance_group,
             states,
-            policies: HashMap::default(),
+            known: HashMap::default(),
+            waiting: HashMap::default(),
+            ask_run: None,
             unsaved: VecDeque::new(),
             committing: FuturesOrdered::new(),
             store_ok: true,
         }
+    }
+
+    /// Lets the engine ask the scheduler to run a check now (by name):
+    /// parents without a recent result run before a dependent declares.
+    pub fn ask_runs(mut self, ask: mpsc::UnboundedSender<String>) -> Self {
+        self.ask_run = Some(ask);
+        self
     }
 
     /// Handles commands until every sender is gone, then waits for the
@@ -169,7 +199,8 @@ impl<S: Store> Engine<S> {
             match cmd {
                 Command::Run { run, policy } => self.on_run(&run, &policy).await,
                 Command::Removed { check } => {
-                    self.policies.remove(&check);
+                    self.known.remove(&check);
+                    self.waiting.remove(&check);
                     let event = self
                         .states
                         .remove(&check)
@@ -228,18 +259,44 @@ impl<S: Store> Engine<S> {
         let result = &run.result;
         let check = &result.check;
         let now = Utc::now();
-        if self
-            .policies
-            .get(check)
-            .is_none_or(|known| !Arc::ptr_eq(known, policy))
-        {
-            self.policies.insert(check.clone(), Arc::clone(policy));
+        match self.known.get_mut(check) {
+            Some(k) => {
+                if !Arc::ptr_eq(&k.policy, policy) {
+                    k.policy = Arc::clone(policy);
+                }
+                k.seen_at = now;
+            }
+            None => {
+                self.known.insert(
+                    check.clone(),
+                    Known {
+                        policy: Arc::clone(policy),
+                        seen_at: now,
+                    },
+                );
+            }
         }
         let failed = !result.outcome.is_success();
-        let root = match failed && !policy.check.depends_on.is_empty() {
+        let has_parents = !policy.check.depends_on.is_empty();
+        let root = match failed && has_parents {
             true => self.failing_root(check),
             false => None,
         };
+        let in_maintenance =
+            policy.in_maintenance(now) || (has_parents && self.ancestor_in_maintenance(check, now));
+        let thresholds = policy.thresholds();
+        let would_declare = failed
+            && has_parents
+            && root.is_none()
+            && policy.check.critical
+            && !in_maintenance
+            && self.states.get(check).is_none_or(|s| {
+                s.open.is_none() && s.consecutive_failures + 1 >= thresholds.failure.max(1)
+            });
+        if !failed && !self.waiting.is_empty() {
+            self.waiting.remove(check);
+        }
+        let waits = would_declare && self.waits_for_parents(check, now);
         // Looked up before inserting: `entry` would copy the name every run.
         if !self.states.contains_key(check) {
             self.states.insert(check.clone(), CheckState::default());
@@ -247,9 +304,7 @@ impl<S: Store> Engine<S> {
         let Some(state) = self.states.get_mut(check) else {
             return;
         };
-        let thresholds = policy.thresholds();
         let settled = state.is_settled(thresholds);
-        let in_maintenance = policy.in_maintenance(now);
         let event = state.observe(&Observation {
             in_maintenance,
             run_id: &run.run_id,
@@ -259,7 +314,7 @@ impl<S: Store> Engine<S> {
             feature: &|| policy.feature(),
             key: &|| super::key::new(&self.instance_group, check),
             now,
-            held: root.is_some(),
+            held: root.is_some() || waits,
         });
         let joins = root.filter(|_| {
             policy.check.critical
@@ -307,6 +362,9 @@ impl<S: Store> Engine<S> {
         if let Some((check, state, event)) = emit {
             self.emit(&check, state, event, Some(policy));
         }
+        if !self.waiting.is_empty() {
+            self.parent_ran(check, now);
+        }
     }
 
     /// The root-most failing ancestor of `check`: its first failing parent
@@ -317,7 +375,7 @@ impl<S: Store> Engine<S> {
         let mut at = check;
         let mut root = None;
         for _ in 0..MAX_DEPTH {
-            let Some(parents) = self.policies.get(at).map(|p| &p.check.depends_on) else {
+            let Some(parents) = self.known.get(at).map(|k| &k.policy.check.depends_on) else {
                 break;
             };
             let failing = parents.iter().find(|p| {
@@ -340,9 +398,10 @@ impl<S: Store> Engine<S> {
     /// it if none is open.
     fn join(&mut self, root: &str, affected: Affected, now: chrono::DateTime<Utc>) {
         let child = affected.check.clone();
-        let (Some(policy), Some(state)) =
-            (self.policies.get(root).cloned(), self.states.get_mut(root))
-        else {
+        let (Some(policy), Some(state)) = (
+            self.known.get(root).map(|k| Arc::clone(&k.policy)),
+            self.states.get_mut(root),
+        ) else {
             return;
         };
         let group = &self.instance_group;
@@ -362,6 +421,141 @@ impl<S: Store> Engine<S> {
         tracing::info!(check = %child, incident = %event.incident.id, parent = %root, "joined the incident of a failing check it depends on");
         // Routed as a critical incident: a critical check joined it.
         self.emit(root, state, event, None);
+    }
+
+    /// Whether a parent or further ancestor of `check` is in a
+    /// maintenance window: planned work upstream puts its dependents in
+    /// maintenance too.
+    fn ancestor_in_maintenance(&self, check: &str, now: chrono::DateTime<Utc>) -> bool {
+        let mut todo = vec![check];
+        let mut seen = 0;
+        while let Some(at) = todo.pop() {
+            let Some(k) = self.known.get(at) else {
+                continue;
+            };
+            for parent in &k.policy.check.depends_on {
+                seen += 1;
+                if seen > MAX_DEPTH {
+                    return false;
+                }
+                if self
+                    .known
+                    .get(parent)
+                    .is_some_and(|p| p.policy.in_maintenance(now))
+                {
+                    return true;
+                }
+                todo.push(parent);
+            }
+        }
+        false
+    }
+
+    /// Before a failing check with no failing ancestor declares on its own,
+    /// each parent without a result within its interval runs once: a
+    /// slow-scheduled gateway is not overtaken by a fast feature. True
+    /// while the check waits for them.
+    fn waits_for_parents(&mut self, check: &str, now: chrono::DateTime<Utc>) -> bool {
+        let Some(ask) = &self.ask_run else {
+            return false;
+        };
+        if let Some(w) = self.waiting.get(check) {
+            // Parents that never answer do not hold a check for long.
+            if now - w.asked_at < WAIT_FOR_PARENTS {
+                return true;
+            }
+            self.waiting.remove(check);
+            return false;
+        }
+        let Some(k) = self.known.get(check) else {
+            return false;
+        };
+        let stale: Vec<String> = k
+            .policy
+            .check
+            .depends_on
+            .iter()
+            .filter(|p| match self.known.get(p.as_str()) {
+                None => true,
+                Some(parent) => match &parent.policy.check.schedule {
+                    crate::check::Schedule::Every(every) => (now - parent.seen_at)
+                        .to_std()
+                        .is_ok_and(|age| age > *every),
+                    crate::check::Schedule::Cron(_) => false,
+                },
+            })
+            .cloned()
+            .collect();
+        if stale.is_empty() {
+            return false;
+        }
+        for parent in &stale {
+            tracing::debug!(%check, %parent, "running a parent before declaring");
+            let _ = ask.send(parent.clone());
+        }
+        self.waiting.insert(
+            check.to_owned(),
+            Waiting {
+                parents: stale,
+                asked_at: now,
+            },
+        );
+        true
+    }
+
+    /// A run of `parent` came: checks waiting only for it decide now —
+    /// joining a failing ancestor's incident, or declaring their own.
+    fn parent_ran(&mut self, parent: &str, now: chrono::DateTime<Utc>) {
+        let ready: Vec<String> = self
+            .waiting
+            .iter_mut()
+            .filter_map(|(child, w)| {
+                w.parents.retain(|p| p != parent);
+                w.parents.is_empty().then(|| child.clone())
+            })
+            .collect();
+        for child in ready {
+            self.waiting.remove(&child);
+            let Some(policy) = self.known.get(&child).map(|k| Arc::clone(&k.policy)) else {
+                continue;
+            };
+            let root = self.failing_root(&child);
+            let group = self.instance_group.clone();
+            let Some(state) = self.states.get_mut(&child) else {
+                continue;
+            };
+            let failing = state.consecutive_failures >= policy.thresholds().failure.max(1);
+            if !failing || state.open.is_some() || policy.in_maintenance(now) {
+                continue;
+            }
+            match root {
+                Some(root) => {
+                    let Some(e) = state.last_failure.as_deref() else {
+                        continue;
+                    };
+                    let affected = Affected {
+                        check: child.clone(),
+                        description: policy.check.description.clone(),
+                        at: e.at,
+                        reason: e.reason.clone(),
+                        step: e.step.clone(),
+                        message: e.message.clone(),
+                    };
+                    self.join(&root, affected, now);
+                }
+                None => {
+                    let Some(event) = state.declare_held(
+                        &|| policy.feature(),
+                        &|| super::key::new(&group, &child),
+                        now,
+                    ) else {
+                        continue;
+                    };
+                    let state = state.clone();
+                    self.emit(&child, state, event, Some(&policy));
+                }
+            }
+        }
     }
 
     async fn resolve(&mut self, incident: &str, note: Option<String>) -> Result<Event, String> {

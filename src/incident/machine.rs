@@ -171,6 +171,27 @@ impl CheckState {
         Some(self.declare(evidence, declaring, now))
     }
 
+    /// Declares for a check that held its declaration (waiting for its
+    /// parents to run) from its last failing run; none if it has none.
+    pub fn declare_held(
+        &mut self,
+        feature: &dyn Fn() -> Feature,
+        key: &dyn Fn() -> String,
+        now: DateTime<Utc>,
+    ) -> Option<Event> {
+        if self.open.is_some() {
+            return None;
+        }
+        let evidence = (**self.last_failure.as_ref()?).clone();
+        let declaring = Declaring {
+            feature: feature(),
+            key: key(),
+            detected_at: evidence.at,
+            affected: Vec::new(),
+        };
+        Some(self.declare(evidence, declaring, now))
+    }
+
     fn declare(&mut self, evidence: Evidence, d: Declaring, now: DateTime<Utc>) -> Event {
         let first_failure_at = self.first_failure_at.unwrap_or(evidence.at);
         let previous_incident = self

@@ -48,11 +48,19 @@ pub(super) fn check(running: &[Running]) -> Vec<Verdict> {
             } else if let Some(cycle) = cycles.get(c.name.as_str())
                 && cycle.contains(&parent.as_str())
             {
-                format!("`depends_on` makes a cycle: {} → {}", cycle.join(" → "), cycle[0])
+                format!(
+                    "`depends_on` makes a cycle: {} → {}",
+                    cycle.join(" → "),
+                    cycle[0]
+                )
             } else {
                 continue;
             };
-            let severity = if r.new { Severity::Error } else { Severity::Warning };
+            let severity = if r.new {
+                Severity::Error
+            } else {
+                Severity::Warning
+            };
             diagnostics.push(match r.depends_at.get(n) {
                 Some(at) => Diagnostic {
                     message,
