@@ -27,10 +27,25 @@ impl Site {
     }
 
     async fn up(&self) {
+        self.serve(axum::Router::new().fallback(async || "ok"))
+            .await;
+    }
+
+    /// The home page answers; every feature's page is a 500.
+    async fn up_but_features_broken(&self) {
+        let broken = async || (axum::http::StatusCode::INTERNAL_SERVER_ERROR, "broken");
+        self.serve(
+            axum::Router::new()
+                .route("/", axum::routing::get(async || "ok"))
+                .fallback(broken),
+        )
+        .await;
+    }
+
+    async fn serve(&self, app: axum::Router) {
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", self.port))
             .await
             .expect("bind the site's port");
-        let app = axum::Router::new().fallback(async || "ok");
         tokio::spawn(async move { axum::serve(listener, app).await });
     }
 }
@@ -176,6 +191,44 @@ async fn features_behind_a_failing_gateway_join_one_incident() {
         assert_eq!(a["step"], "open", "{a}");
         assert_eq!(a["reason"], "connect", "{a}");
     }
+}
+
+/// The gateway recovers while the features still fail: its incident is
+/// resolved, and each feature then declares its own.
+#[tokio::test(flavor = "multi_thread")]
+async fn features_still_failing_when_the_gateway_recovers_declare_their_own() {
+    let hook = Receiver::start().await;
+    let site = Site::down();
+    let tmp = scratch("dependencies-recover");
+    setup(tmp.path(), &site.url, &hook.url);
+    let mut daemon = run_daemon(&tmp.path().join("config.toml"));
+    let _daemon = Reaped(daemon.spawn().expect("daemon"));
+    eventually("the three features in the gateway's incident", 60, || {
+        let last = hook.all().into_iter().last()?;
+        let n = last.body["data"]["affected"].as_array().map_or(0, Vec::len);
+        (n == 3).then_some(())
+    })
+    .await;
+    site.up_but_features_broken().await;
+    let declared = eventually("each feature's own incident", 60, || {
+        let d = hook.delivered("incident.declared");
+        (d.len() == 4).then_some(d)
+    })
+    .await;
+    let mut own: Vec<String> = declared[1..]
+        .iter()
+        .map(|d| {
+            d.body["data"]["check"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned()
+        })
+        .collect();
+    own.sort();
+    assert_eq!(own, ["diesel-order", "member-login", "weather"]);
+    let resolved = hook.delivered("incident.resolved");
+    assert_eq!(resolved.len(), 1, "{resolved:#?}");
+    assert_eq!(resolved[0].body["data"]["check"], "gateway");
 }
 
 /// A gateway scheduled hourly has not run when the features, every second,

@@ -279,7 +279,7 @@ impl<S: Store> Engine<S> {
         let failed = !result.outcome.is_success();
         let has_parents = !policy.check.depends_on.is_empty();
         let root = match failed && has_parents {
-            true => self.failing_root(check),
+            true => self.failing_root(check).or_else(|| self.joined_open(check)),
             false => None,
         };
         let in_maintenance =
@@ -394,6 +394,15 @@ impl<S: Store> Engine<S> {
         root.cloned()
     }
 
+    /// The ancestor whose incident `check` joined, while that incident is
+    /// still open: an ancestor that passes again has not recovered until
+    /// its incident is resolved.
+    fn joined_open(&self, check: &str) -> Option<String> {
+        let (root, id) = self.states.get(check)?.joined.as_ref()?;
+        let open = self.states.get(root)?.open.as_ref()?;
+        (open.id == *id).then(|| root.clone())
+    }
+
     /// The failing dependent `affected` joins `root`'s incident, declaring
     /// it if none is open.
     fn join(&mut self, root: &str, affected: Affected, now: chrono::DateTime<Utc>) {
@@ -415,7 +424,7 @@ impl<S: Store> Engine<S> {
         };
         let state = state.clone();
         if let Some(s) = self.states.get_mut(&child) {
-            s.joined = Some(event.incident.id.clone());
+            s.joined = Some((root.to_owned(), event.incident.id.clone()));
         }
         self.observer.folded("dependency");
         tracing::info!(check = %child, incident = %event.incident.id, parent = %root, "joined the incident of a failing check it depends on");

@@ -32,10 +32,11 @@ pub struct CheckState {
     /// The check's last resolved incident: its id and when it was resolved.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_resolved: Option<(String, DateTime<Utc>)>,
-    /// The ancestor's incident this failing check joined instead of
-    /// declaring its own (`depends_on`).
+    /// The ancestor (check, incident id) whose incident this failing check
+    /// joined instead of declaring its own (`depends_on`): it declares on
+    /// its own only once that incident is resolved.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub joined: Option<String>,
+    pub joined: Option<(String, String)>,
     /// The evidence of the last failing run while the check fails, should a
     /// dependent check declare this check's incident. Not stored: a failing
     /// check runs again soon after a restart.
