@@ -212,7 +212,9 @@ impl View {
     pub fn incident_event(&self, event: &Event) {
         let i = &event.incident;
         let mut s = self.write();
-        for a in &i.affected {
+        // Blocked by a check the page shows; the outage incident is none.
+        let by_check = s.checks.contains_key(&i.feature.check);
+        for a in i.affected.iter().filter(|_| by_check) {
             if let Some(v) = s.checks.get_mut(&a.check) {
                 v.blocked_by = match event.kind {
                     EventKind::Resolved => None,

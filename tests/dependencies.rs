@@ -1,6 +1,8 @@
-//! `depends_on`: checks behind a failing gateway join its incident instead
-//! of declaring their own, end to end through the daemon and a real
-//! receiver; and the loader's refusals of unknown parents and cycles.
+//! One outage, one incident, end to end through the daemon and a real
+//! receiver: checks behind a failing gateway (`depends_on`) join its
+//! incident instead of declaring their own; the outage brake declares one
+//! incident when many critical checks fail at once; and the loader's
+//! refusals of unknown parents and cycles.
 
 mod common;
 
@@ -297,6 +299,95 @@ async fn maintenance_of_the_gateway_covers_the_features_behind_it() {
         "declared during the window: {:#?}",
         hook.all()
     );
+}
+
+/// Five critical checks fail at once with the brake at three: the first
+/// three declare (nothing is delayed), the outage incident lists them, the
+/// other two join it; it resolves when all five have recovered, each
+/// recovery an update.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_outage_brake_declares_one_incident_for_many_failing_checks() {
+    let hook = Receiver::start().await;
+    let site = Site::down();
+    let tmp = scratch("outage");
+    let dir = tmp.path();
+    let port = free_port();
+    std::fs::create_dir_all(dir.join("checks")).expect("mkdir");
+    std::fs::write(
+        dir.join("config.toml"),
+        format!(
+            "listen = \"127.0.0.1:{port}\"\n\n[store]\npath = \"data/scarecrow.db\"\n\n\
+             [incidents]\noutage = {{ min_checks = 3, min_share = \"50%\", window = \"1m\" }}\n\n\
+             [[sinks]]\nname = \"hook\"\ntype = \"webhook\"\nurl = \"{}\"\n",
+            hook.url
+        ),
+    )
+    .expect("config");
+    for n in 1..=5 {
+        std::fs::write(
+            dir.join(format!("checks/feature-{n}.toml")),
+            format!(
+                "critical = true\nevery = \"1s\"\ntimeout = \"2s\"\n\n[[step]]\nname = \"open\"\nurl = \"{}/{n}\"\n",
+                site.url
+            ),
+        )
+        .expect("check");
+    }
+    let mut daemon = run_daemon(&dir.join("config.toml"));
+    let _daemon = Reaped(daemon.spawn().expect("daemon"));
+    let outage = |r: &common::Received| r.body["data"]["check"] == "@outage";
+    eventually("all five in the outage incident", 60, || {
+        let last = hook.all().into_iter().rev().find(|r| outage(r))?;
+        let n = last.body["data"]["affected"].as_array().map_or(0, Vec::len);
+        (n == 5).then_some(())
+    })
+    .await;
+    let declared = hook.delivered("incident.declared");
+    let (brake, own): (Vec<_>, Vec<_>) = declared.iter().partition(|r| outage(r));
+    assert_eq!(brake.len(), 1, "one outage incident: {brake:#?}");
+    assert!(
+        brake[0].body["data"]["key"]
+            .as_str()
+            .is_some_and(|k| k.ends_with(":@outage")),
+        "{:?}",
+        brake[0].body["data"]["key"]
+    );
+    assert_eq!(own.len(), 3, "the three that made the outage declared");
+    let metrics = reqwest::get(format!("http://127.0.0.1:{port}/metrics"))
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        metrics.contains("scarecrow_incidents_folded_total{reason=\"outage\"} 2"),
+        "{metrics}"
+    );
+
+    site.up().await;
+    eventually("the outage resolved", 60, || {
+        hook.delivered("incident.resolved")
+            .into_iter()
+            .find(|r| outage(r))
+    })
+    .await;
+    let updates = hook
+        .delivered("incident.updated")
+        .into_iter()
+        .filter(|r| outage(r))
+        .filter(|r| {
+            r.body["data"]["affected"]
+                .as_array()
+                .is_some_and(|a| a.iter().any(|x| !x["recovered_at"].is_null()))
+        })
+        .count();
+    assert!(
+        updates >= 4,
+        "each recovery but the last is an update: {updates}"
+    );
+    let resolved = hook.delivered("incident.resolved");
+    assert_eq!(resolved.iter().filter(|r| outage(r)).count(), 1);
+    assert_eq!(resolved.len(), 4, "the three own incidents and the outage");
 }
 
 fn validate(dir: &Path) -> (i32, String) {

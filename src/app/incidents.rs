@@ -75,7 +75,10 @@ impl Incidents {
         let gone: Vec<String> = snapshot
             .states
             .keys()
-            .filter(|c| !loaded.contains(c.as_str()))
+            // The outage incident is no check's: it is never `check_removed`.
+            .filter(|c| {
+                !loaded.contains(c.as_str()) && c.as_str() != crate::incident::outage::OUTAGE
+            })
             .cloned()
             .collect();
         let claimer = Claimer::new(CLAIM_LEASE);
@@ -102,7 +105,10 @@ impl Incidents {
                 }
             }
         });
-        let engine = engine.ask_runs(ask);
+        let mut engine = engine.ask_runs(ask);
+        if let Some(rule) = config.outage {
+            engine = engine.outage(rule, config.roles.global.clone());
+        }
         let (commands, rx) = mpsc::unbounded_channel();
         if complete {
             for check in gone {

@@ -201,7 +201,7 @@ impl<'a> Document<'a> {
             return match (nodes.first(), want) {
                 (None, true) => Err(fail(format!("{pick} matched nothing"))),
                 (Some(got), false) => {
-                    let got = vars.redact(&got.to_string()).into_owned();
+                    let got = shown(vars, &got.to_string());
                     Err(fail(format!("{pick}: expected no match, got {got}")).actual(got))
                 }
                 _ => Ok(()),
@@ -273,7 +273,7 @@ impl<'a> Document<'a> {
                             (hidden.to_owned(), hidden.to_owned())
                         }
                         false => {
-                            let got = vars.redact(&joined).into_owned();
+                            let got = shown(vars, &joined);
                             (format!("{got:?}"), got)
                         }
                     };
@@ -294,7 +294,7 @@ impl<'a> Document<'a> {
                         i + 1
                     ))),
                     Some(v) => judge(p, v, vars).map_err(|exp| {
-                        let got = vars.redact(v).into_owned();
+                        let got = shown(vars, v);
                         let at = i + 1;
                         fail(format!(
                             "{pick}: element {at} of {n}: expected it to {exp}, got {got:?}"
@@ -312,7 +312,7 @@ impl<'a> Document<'a> {
                     return match nodes.iter().find(|v| **v != want) {
                         None => Ok(()),
                         Some(got) => {
-                            let got = vars.redact(&got.to_string()).into_owned();
+                            let got = shown(vars, &got.to_string());
                             Err(fail(format!("{pick}: expected {want}, got {got}")).actual(got))
                         }
                     };
@@ -323,7 +323,7 @@ impl<'a> Document<'a> {
                         other => Cow::Owned(other.to_string()),
                     };
                     judge(p, &s, vars).map_err(|exp| {
-                        let got = vars.redact(&v.to_string()).into_owned();
+                        let got = shown(vars, &v.to_string());
                         fail(format!("{pick}: expected it to {exp}, got {got}")).actual(got)
                     })
                 })
@@ -336,7 +336,7 @@ impl<'a> Document<'a> {
                 }
                 every(&found, |i, v| {
                     judge(p, v, vars).map_err(|exp| {
-                        let got = vars.redact(v).into_owned();
+                        let got = shown(vars, v);
                         let at = i + 1;
                         fail(format!(
                             "{pick}: match {at} of {n}: expected it to {exp}, got {got:?}"
@@ -384,8 +384,8 @@ impl<'a> Document<'a> {
                 };
                 let failure = fail(message);
                 match v {
-                    Found::Text(t) => failure.actual(vars.redact(t)),
-                    Found::Json(j) => failure.actual(vars.redact(&j.to_string())),
+                    Found::Text(t) => failure.actual(shown(vars, t)),
+                    Found::Json(j) => failure.actual(shown(vars, &j.to_string())),
                     Found::NoAttribute => failure,
                 }
             })
@@ -551,6 +551,16 @@ fn normalize_space<'t>(parts: impl Iterator<Item = &'t str>) -> String {
 
 /// The start of a body, enough for any excerpt: what is quoted is redacted
 /// first, and a whole body need not be.
+/// At most this many characters of a found value go into a failure: one
+/// element of a page can hold megabytes, and a failure reaches every sink.
+const SHOWN_CHARS: usize = 300;
+
+/// A found value as a failure shows it: redacted first (a cut must not
+/// split a secret), then cut.
+fn shown(vars: &dyn Resolve, found: &str) -> String {
+    crate::text::excerpt(&vars.redact(found), SHOWN_CHARS).into_owned()
+}
+
 fn head(body: &str) -> &str {
     let mut end = body.len().min(4096);
     while !body.is_char_boundary(end) {
@@ -654,6 +664,17 @@ pub(crate) mod tests {
             r#"selector "form#order input[name=liters]" matched nothing"#
         );
         assert_eq!(err.actual, None);
+    }
+
+    #[test]
+    fn a_huge_found_value_is_cut_in_the_failure() {
+        let page = format!("<p class=v>{}</p>", "Wetterdaten ".repeat(100_000));
+        let q = Assertion::Pick(css("p.v"), Predicate::Text(re("^Vorhersage")));
+        let err = check(&page, 200, q).unwrap_err();
+        let actual = err.actual.expect("actual");
+        assert_eq!(actual.chars().count(), 300, "{actual}");
+        assert!(actual.ends_with('…'));
+        assert!(err.message.len() < 500, "{}", err.message);
     }
 
     #[test]

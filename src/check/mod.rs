@@ -130,6 +130,25 @@ impl Connection {
     }
 }
 
+/// The outage brake (`[incidents] outage`): when this many critical
+/// checks reach their threshold within `window`, one incident for the
+/// whole outage is declared and new failures join it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct OutageRule {
+    pub min_checks: u32,
+    /// A share of the critical checks, from 0 to 1.
+    pub min_share: f64,
+    pub window: Duration,
+}
+
+impl OutageRule {
+    /// Whether `failing` of `critical` checks is an outage.
+    pub fn holds(&self, failing: usize, critical: usize) -> bool {
+        let share = (self.min_share * critical as f64).ceil() as usize;
+        failing >= self.min_checks as usize && failing >= share.max(1)
+    }
+}
+
 /// When a failing check declares an incident and when it resolves it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct IncidentRules {

@@ -62,6 +62,8 @@ pub struct Config {
     pub maintenance: Vec<crate::check::maintenance::Window>,
     /// The organisation's aim: at most this many incidents per 90 days.
     pub budget_90d: u64,
+    /// The outage brake, when `[incidents] outage` sets it.
+    pub outage: Option<crate::check::OutageRule>,
 }
 
 /// `[server]`: a client connection without a complete request, or idle,
@@ -111,6 +113,7 @@ impl Default for Config {
             heartbeat: None,
             maintenance: Vec::new(),
             budget_90d: 1,
+            outage: None,
             api_token: None,
             metrics_auth: None,
         }
@@ -294,7 +297,51 @@ fn incidents(cx: &mut Ctx, v: &Value, c: &mut Config) {
     if let Some(v) = it.get("notify_retry_for") {
         c.notify_retry_for = cx.duration(v).unwrap_or(c.notify_retry_for);
     }
+    if let Some(v) = it.get("outage") {
+        c.outage = outage(cx, v);
+    }
     it.finish(cx);
+}
+
+/// `outage = { min_checks = 5, min_share = "30%", window = "2m" }`.
+fn outage(cx: &mut Ctx, v: &Value) -> Option<crate::check::OutageRule> {
+    let t = cx.table(v, "outage")?;
+    let min_checks = match t.get("min_checks") {
+        Some(v) => cx.uint(v, 1..=1_000_000)? as u32,
+        None => 1,
+    };
+    let min_share = match t.get("min_share") {
+        Some(v) => {
+            let text = cx.str(v)?;
+            let share = text
+                .strip_suffix('%')
+                .and_then(|n| n.trim().parse::<f64>().ok())
+                .filter(|n| (0.0..=100.0).contains(n));
+            match share {
+                Some(n) => n / 100.0,
+                None => {
+                    cx.error(
+                        v.span(),
+                        format!(
+                            "min_share is a percentage from \"0%\" to \"100%\", found {text:?}"
+                        ),
+                    );
+                    return None;
+                }
+            }
+        }
+        None => 0.0,
+    };
+    let window = match t.get("window") {
+        Some(v) => cx.duration(v)?,
+        None => std::time::Duration::from_secs(120),
+    };
+    t.finish(cx);
+    Some(crate::check::OutageRule {
+        min_checks,
+        min_share,
+        window,
+    })
 }
 
 /// `[roles]` and `[roles.owners.<owner>]`.

@@ -15,6 +15,7 @@ use futures_util::stream::{FuturesOrdered, StreamExt as _};
 use tokio::sync::{mpsc, oneshot};
 
 use super::machine::{CheckState, Observation};
+use super::outage::{Brake, OUTAGE};
 use super::store::{Claimer, OutboxItem, Store, StoreError, Transition};
 use super::{Affected, Event, Feature, Roles, Thresholds};
 use crate::check::{Check, FastHash, RunRecord};
@@ -105,6 +106,8 @@ pub struct Engine<S> {
     waiting: HashMap<String, Waiting, FastHash>,
     /// Asks the scheduler to run a check now; none outside the daemon.
     ask_run: Option<mpsc::UnboundedSender<String>>,
+    /// The outage brake, with the roles its incident calls in.
+    outage: Option<(Brake, Roles)>,
     /// Transitions the store did not take yet, oldest first.
     unsaved: VecDeque<Transition>,
     /// Commits queued to the store and not answered yet, in order: the
@@ -163,6 +166,7 @@ impl<S: Store> Engine<S> {
             known: HashMap::default(),
             waiting: HashMap::default(),
             ask_run: None,
+            outage: None,
             unsaved: VecDeque::new(),
             committing: FuturesOrdered::new(),
             store_ok: true,
@@ -173,6 +177,12 @@ impl<S: Store> Engine<S> {
     /// parents without a recent result run before a dependent declares.
     pub fn ask_runs(mut self, ask: mpsc::UnboundedSender<String>) -> Self {
         self.ask_run = Some(ask);
+        self
+    }
+
+    /// Turns on the outage brake: its incident calls in `roles`.
+    pub fn outage(mut self, rule: crate::check::OutageRule, roles: Roles) -> Self {
+        self.outage = Some((Brake::new(rule), roles));
         self
     }
 
@@ -297,6 +307,10 @@ impl<S: Store> Engine<S> {
             self.waiting.remove(check);
         }
         let waits = would_declare && self.waits_for_parents(check, now);
+        // While an outage incident is open, critical checks join it.
+        let in_outage = self.outage.is_some()
+            && policy.check.critical
+            && self.states.get(OUTAGE).is_some_and(|s| s.open.is_some());
         // Looked up before inserting: `entry` would copy the name every run.
         if !self.states.contains_key(check) {
             self.states.insert(check.clone(), CheckState::default());
@@ -314,8 +328,14 @@ impl<S: Store> Engine<S> {
             feature: &|| policy.feature(),
             key: &|| super::key::new(&self.instance_group, check),
             now,
-            held: root.is_some() || waits,
+            held: root.is_some() || waits || in_outage,
         });
+        let reached = policy.check.critical
+            && !in_maintenance
+            && failed
+            && state.consecutive_failures == thresholds.failure.max(1);
+        let recovered =
+            !failed && in_outage && state.consecutive_successes >= thresholds.success.max(1);
         let joins = root.filter(|_| {
             policy.check.critical
                 && !in_maintenance
@@ -331,6 +351,7 @@ impl<S: Store> Engine<S> {
                 reason: e.reason.clone(),
                 step: e.step.clone(),
                 message: e.message.clone(),
+                recovered_at: None,
             })
         });
         // The check's name and state go with the event when there is one
@@ -364,6 +385,12 @@ impl<S: Store> Engine<S> {
         }
         if !self.waiting.is_empty() {
             self.parent_ran(check, now);
+        }
+        if reached && self.outage.is_some() {
+            self.outage_reached(check, now);
+        }
+        if recovered {
+            self.outage_recovered(check, now);
         }
     }
 
@@ -539,16 +566,8 @@ impl<S: Store> Engine<S> {
             }
             match root {
                 Some(root) => {
-                    let Some(e) = state.last_failure.as_deref() else {
+                    let Some(affected) = self.affected(&child) else {
                         continue;
-                    };
-                    let affected = Affected {
-                        check: child.clone(),
-                        description: policy.check.description.clone(),
-                        at: e.at,
-                        reason: e.reason.clone(),
-                        step: e.step.clone(),
-                        message: e.message.clone(),
                     };
                     self.join(&root, affected, now);
                 }
@@ -565,6 +584,106 @@ impl<S: Store> Engine<S> {
                 }
             }
         }
+    }
+
+    /// A critical check reached its threshold: it joins the open outage
+    /// incident, or completes an outage and the incident is declared,
+    /// listing every check that reached its threshold within the window
+    /// and every check with an incident open.
+    fn outage_reached(&mut self, check: &str, now: chrono::DateTime<Utc>) {
+        let Some(affected) = self.affected(check) else {
+            return;
+        };
+        let group = self.instance_group.clone();
+        let open = self.states.get(OUTAGE).is_some_and(|s| s.open.is_some());
+        let Some((brake, roles)) = &mut self.outage else {
+            return;
+        };
+        if open {
+            let Some(state) = self.states.get_mut(OUTAGE) else {
+                return;
+            };
+            let Some(event) = state.join(affected, &Feature::default, &String::new, now) else {
+                return;
+            };
+            let state = state.clone();
+            self.observer.folded("outage");
+            self.emit(OUTAGE, state, event, None);
+            return;
+        }
+        let reached = brake.reached(check, now);
+        let critical = self
+            .known
+            .values()
+            .filter(|k| k.policy.check.critical)
+            .count();
+        if !brake.rule.holds(reached.len(), critical) {
+            return;
+        }
+        brake.clear();
+        let window = crate::check::words::human(brake.rule.window);
+        let roles = roles.clone();
+        let mut listed: Vec<String> = reached.into_iter().map(|(_, c)| c).collect();
+        for (name, s) in &self.states {
+            if s.open.is_some() && name != OUTAGE && !listed.contains(name) {
+                listed.push(name.clone());
+            }
+        }
+        let affected_all: Vec<Affected> = listed.iter().filter_map(|c| self.affected(c)).collect();
+        let Some(evidence) = self
+            .states
+            .get(check)
+            .and_then(|s| s.last_failure.as_deref().cloned())
+        else {
+            return;
+        };
+        let feature = Feature {
+            check: OUTAGE.to_owned(),
+            description: Some(format!(
+                "Outage: {} of {critical} critical checks failed within {window}",
+                affected_all.len()
+            )),
+            roles,
+            ..Feature::default()
+        };
+        let key = super::key::new(&group, OUTAGE);
+        let state = self.states.entry(OUTAGE.to_owned()).or_default();
+        let event = state.declare_with(evidence, affected_all, feature, key, now);
+        let state = state.clone();
+        tracing::warn!(incident = %event.incident.id, checks = listed.len(), "outage: declared one incident for the failing critical checks");
+        self.emit(OUTAGE, state, event, None);
+    }
+
+    /// A check the outage incident lists recovered: an update, or the
+    /// resolution once all have.
+    fn outage_recovered(&mut self, check: &str, now: chrono::DateTime<Utc>) {
+        let Some(state) = self.states.get_mut(OUTAGE) else {
+            return;
+        };
+        let Some(event) = state.listed_recovered(check, now) else {
+            return;
+        };
+        let state = state.clone();
+        self.emit(OUTAGE, state, event, None);
+    }
+
+    /// `check` as an affected feature of another incident: its last
+    /// failure.
+    fn affected(&self, check: &str) -> Option<Affected> {
+        let e = self.states.get(check)?.last_failure.as_deref()?;
+        let description = self
+            .known
+            .get(check)
+            .and_then(|k| k.policy.check.description.clone());
+        Some(Affected {
+            check: check.to_owned(),
+            description,
+            at: e.at,
+            reason: e.reason.clone(),
+            step: e.step.clone(),
+            message: e.message.clone(),
+            recovered_at: None,
+        })
     }
 
     async fn resolve(&mut self, incident: &str, note: Option<String>) -> Result<Event, String> {

@@ -172,6 +172,44 @@ impl CheckState {
         Some(self.declare(evidence, declaring, now))
     }
 
+    /// Declares an incident that lists `affected` from the start (the
+    /// outage incident), with `evidence` of the failure that completed it.
+    pub fn declare_with(
+        &mut self,
+        evidence: Evidence,
+        affected: Vec<Affected>,
+        feature: Feature,
+        key: String,
+        now: DateTime<Utc>,
+    ) -> Event {
+        self.first_failure_at = affected.iter().map(|a| a.at).min();
+        let declaring = Declaring {
+            feature,
+            key,
+            detected_at: evidence.at,
+            affected,
+        };
+        self.declare(evidence, declaring, now)
+    }
+
+    /// A check the open incident lists has recovered: an update, or the
+    /// resolution once every listed check has. None if it is not listed or
+    /// already recovered.
+    pub fn listed_recovered(&mut self, check: &str, now: DateTime<Utc>) -> Option<Event> {
+        let incident = self.open.as_mut()?;
+        let listed = incident
+            .affected
+            .iter_mut()
+            .find(|a| a.check == check && a.recovered_at.is_none())?;
+        listed.recovered_at = Some(now);
+        if incident.affected.iter().all(|a| a.recovered_at.is_some()) {
+            self.consecutive_failures = 0;
+            return self.close("recovered", None, now);
+        }
+        self.last_notified_at = Some(now);
+        Some(event(EventKind::Updated, (**incident).clone(), now))
+    }
+
     /// Declares for a check that held its declaration (waiting for its
     /// parents to run) from its last failing run; none if it has none.
     pub fn declare_held(

@@ -6,6 +6,7 @@
 pub mod engine;
 pub mod key;
 pub mod machine;
+pub mod outage;
 pub mod outbox;
 pub mod postmortem;
 pub mod store;
@@ -128,6 +129,9 @@ pub struct Affected {
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub step: Option<String>,
     pub message: String,
+    /// When it recovered, for an outage incident that lists it.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub recovered_at: Option<DateTime<Utc>>,
 }
 
 impl Incident {

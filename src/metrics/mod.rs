@@ -479,13 +479,15 @@ impl IncidentMetrics {
             prometheus::IntCounterVec::new(
                 Opts::new(
                     "scarecrow_incidents_folded_total",
-                    "Checks that reached their failure threshold and joined another check's incident instead of declaring their own, by reason (dependency: a check they depend on was failing).",
+                    "Critical checks that reached their failure threshold and joined another incident instead of declaring their own, by reason (dependency: a check they depend on was failing; outage: the outage incident was open).",
                 ),
                 &["reason"],
             ),
         );
         // At zero from the start, so that increase() sees the first one.
-        folded.with_label_values(&["dependency"]);
+        for reason in ["dependency", "outage"] {
+            folded.with_label_values(&[reason]);
+        }
         let outbox_pending = register(
             registry,
             IntGauge::new(

@@ -260,6 +260,7 @@ struct Affected<'a> {
     reason: &'a str,
     step: Option<&'a str>,
     message: &'a str,
+    recovered_at: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -331,6 +332,7 @@ impl<'a> Body<'a> {
                         reason: &a.reason,
                         step: a.step.as_deref(),
                         message: &a.message,
+                        recovered_at: a.recovered_at.map(time),
                     })
                     .collect(),
                 evidence: Evidence {
