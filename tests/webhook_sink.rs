@@ -228,6 +228,7 @@ async fn the_body_has_the_documented_fields_and_a_valid_signature() {
         "resolution": null,
         "note": null,
         "previous_incident": "inc_0192f5a1e2d3",
+        "affected": [],
         "evidence": {
             "run_id": "run_2",
             "at": "2025-03-04T10:15:01.000Z",
