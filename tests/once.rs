@@ -10,10 +10,10 @@ async fn shipped_checks_pass_against_the_demo_site() {
     let out = scarecrow(&site, &["once"]).await;
     let text = stdout(&out);
     assert_eq!(out.status.code(), Some(0), "{text}{}", stderr(&out));
-    for name in ["weather", "member-login", "diesel-order"] {
+    for name in ["gateway", "weather", "member-login", "diesel-order"] {
         assert!(text.contains(&format!("PASS  {name}")), "{text}");
     }
-    assert!(text.ends_with("3 checks: 3 passed, 0 failed\n"), "{text}");
+    assert!(text.ends_with("4 checks: 4 passed, 0 failed\n"), "{text}");
 }
 
 /// Each break switch fails the right check at the step a human would point
@@ -69,7 +69,7 @@ async fn each_break_fails_the_right_check_step_and_reason() {
             text.contains(&format!("step {step:?}: {seen}")),
             "{feature}{query}: {text}"
         );
-        assert!(text.contains("3 checks: 2 passed, 1 failed"), "{text}");
+        assert!(text.contains("4 checks: 3 passed, 1 failed"), "{text}");
         site.switch("fix", feature, "").await;
     }
 }
@@ -218,7 +218,7 @@ async fn wait_gives_up_when_its_time_is_up() {
     let text = stdout(&out);
     assert_eq!(out.status.code(), Some(1), "{text}{log}");
     assert!(text.contains("FAIL  diesel-order"), "{text}");
-    assert!(text.contains("3 checks: 2 passed, 1 failed"), "{text}");
+    assert!(text.contains("4 checks: 3 passed, 1 failed"), "{text}");
     // It retried while there was time: at least one round after the first.
     assert!(log.contains("1 failing, retrying for up to"), "{log}");
 }

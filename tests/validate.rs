@@ -37,7 +37,7 @@ fn shipped_config_and_checks_are_valid() {
         "{stdout}{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert_eq!(stdout, "3 checks valid, 0 errors, 0 warnings\n");
+    assert_eq!(stdout, "4 checks valid, 0 errors, 0 warnings\n");
 }
 
 #[test]

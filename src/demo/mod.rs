@@ -1,7 +1,7 @@
 //! The built-in demo site that scarecrow's shipped checks monitor: a weather
 //! forecast, a member login and a diesel order form, each of which can be
 //! broken and fixed on demand through `/_demo/break/{feature}` and
-//! `/_demo/fix/{feature}`.
+//! `/_demo/fix/{feature}`; `site` takes the whole site down at once.
 
 mod csrf;
 mod diesel;
@@ -37,6 +37,8 @@ pub struct DemoSite {
     login: Login,
     diesel: Diesel,
     tokens: Tokens,
+    /// The whole site answers 503, as when its server is down.
+    down: shared::Shared<bool>,
 }
 
 impl FromRef<DemoSite> for Weather {
@@ -83,6 +85,7 @@ impl DemoSite {
             .route("/_demo/break/{feature}", post(break_feature))
             .route("/_demo/fix/{feature}", post(fix_feature))
             .fallback(not_found)
+            .layer(axum::middleware::from_fn_with_state(self.clone(), site_down))
             .with_state(self.clone())
     }
 
@@ -96,6 +99,23 @@ impl DemoSite {
             .with_graceful_shutdown(shutdown)
             .await
     }
+}
+
+/// While the site is down every page is a 503; the switches still work.
+async fn site_down(
+    State(site): State<DemoSite>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    if site.down.get() && !request.uri().path().starts_with("/_demo/") {
+        let body = "<h1>Service unavailable</h1>\n<p>The member site is down. Please try again later.</p>";
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            layout::page("Service unavailable", body),
+        )
+            .into_response();
+    }
+    next.run(request).await
 }
 
 async fn home() -> Response {
@@ -139,7 +159,8 @@ async fn break_feature(
         },
         ("login", None) => site.login.broken.set(true),
         ("diesel", None) => site.diesel.broken.set(true),
-        ("login" | "diesel", Some(_)) => return bad_mode(&feature),
+        ("site", None) => site.down.set(true),
+        ("login" | "diesel" | "site", Some(_)) => return bad_mode(&feature),
         _ => return unknown_feature(&feature),
     }
     tracing::info!(feature, mode, "demo feature broken");
@@ -151,6 +172,7 @@ async fn fix_feature(State(site): State<DemoSite>, Path(feature): Path<String>) 
         "weather" => site.weather.fault.set(None),
         "login" => site.login.broken.set(false),
         "diesel" => site.diesel.broken.set(false),
+        "site" => site.down.set(false),
         _ => return unknown_feature(&feature),
     }
     tracing::info!(feature, "demo feature fixed");
@@ -162,7 +184,7 @@ async fn status(State(site): State<DemoSite>) -> Json<Value> {
 }
 
 fn unknown_feature(feature: &str) -> Response {
-    let error = format!("unknown feature {feature:?}; expected weather, login or diesel");
+    let error = format!("unknown feature {feature:?}; expected weather, login, diesel or site");
     (StatusCode::NOT_FOUND, Json(json!({ "error": error }))).into_response()
 }
 
@@ -184,5 +206,6 @@ fn status_json(site: &DemoSite) -> Json<Value> {
         "weather": weather,
         "login": { "broken": site.login.broken.get() },
         "diesel": { "broken": site.diesel.broken.get() },
+        "site": { "broken": site.down.get() },
     }))
 }

@@ -208,13 +208,30 @@ async fn break_and_fix_each_feature() -> TestResult {
     );
 
     let all_fixed = serde_json::json!({
-        "weather": { "broken": false }, "login": { "broken": false }, "diesel": { "broken": false }
+        "weather": { "broken": false }, "login": { "broken": false }, "diesel": { "broken": false },
+        "site": { "broken": false }
     });
     assert_eq!(status, all_fixed);
     let unknown = demo.post("/_demo/break/tractor", "", "").await?;
     assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
     let bad_mode = demo.post("/_demo/break/login?mode=error", "", "").await?;
     assert_eq!(bad_mode.status(), StatusCode::BAD_REQUEST);
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_site_switch_takes_every_page_down_but_the_switches() -> TestResult {
+    let demo = Demo::start().await?;
+    let status = demo.switch("break/site").await?;
+    assert_eq!(status["site"]["broken"], true);
+    for page in ["/", "/weather", "/login", "/diesel/order"] {
+        let (code, html) = demo.get_text(page).await?;
+        assert_eq!(code, StatusCode::SERVICE_UNAVAILABLE, "{page}");
+        assert!(html.contains("The member site is down"), "{page}");
+    }
+    assert_eq!(demo.get_text("/_demo/status").await?.0, StatusCode::OK);
+    demo.switch("fix/site").await?;
+    assert_eq!(demo.get_text("/weather").await?.0, StatusCode::OK);
     Ok(())
 }
 

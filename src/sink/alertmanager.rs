@@ -26,7 +26,7 @@ use super::attempt::Attempt;
 use super::deliver::Deliver;
 use super::http::{self as sink_http, Endpoint};
 use super::keys;
-use super::words::{Limits, expectations, instance_group, time};
+use super::words::{Limits, affected_lines, expectations, instance_group, time};
 use crate::config::Env;
 use crate::config::reader::{Ctx, Table};
 use crate::incident::{Event, EventKind, Incident};
@@ -313,6 +313,14 @@ impl Shared {
         annotations.extend(expectation_annotations(e));
         if let Some(previous) = &i.previous_incident {
             annotations.insert("previous_incident", previous.clone());
+        }
+        let (affected, left_out) = affected_lines(i, 10, 300);
+        if !affected.is_empty() {
+            let mut lines = affected.join("\n");
+            if left_out > 0 {
+                lines.push_str(&format!("\n… and {left_out} more"));
+            }
+            annotations.insert("affected", lines);
         }
         Alert {
             labels,

@@ -29,6 +29,12 @@ impl Deliver for LogSink {
     }
 }
 
+/// The features that joined the incident, by name.
+fn affected(i: &crate::incident::Incident) -> String {
+    let names: Vec<&str> = i.affected.iter().map(|a| a.check.as_str()).collect();
+    names.join(", ")
+}
+
 fn write(event: &Event) {
     let i = &event.incident;
     let f = &i.feature;
@@ -48,6 +54,7 @@ fn write(event: &Event) {
             actual = first.and_then(|x| x.actual.as_deref()).map(display),
             failed_expectations = e.failure_details.len(),
             previous_incident = i.previous_incident.as_deref().map(display),
+            affected = (!i.affected.is_empty()).then(|| display(affected(i))),
             owner = f.owner.as_deref().map(display),
             coordinator = roles.coordinator.as_deref().map(display),
             operations = roles.operations.as_deref().map(display),

@@ -17,7 +17,9 @@ use super::attempt::Attempt;
 use super::deliver::Deliver;
 use super::http::{self as sink_http, Endpoint, RateLimit};
 use super::keys;
-use super::words::{Expectation, Limits, expectations, instance_group, time, truncate};
+use super::words::{
+    Expectation, Limits, affected_lines, expectations, instance_group, time, truncate,
+};
 use crate::config::Env;
 use crate::config::reader::{Ctx, Table};
 use crate::incident::{Event, EventKind, Incident, Roles};
@@ -240,6 +242,7 @@ impl PagerDutySink {
                     event: event.kind.as_str(),
                     incident: &i.id,
                     previous_incident: i.previous_incident.as_deref(),
+                    affected: affected_lines(i, DETAILS.count, DETAILS.chars).0,
                     description: f.description.as_deref(),
                     owner: f.owner.as_deref(),
                     roles: &f.roles,
@@ -350,6 +353,9 @@ struct Details<'a> {
     /// outage, declared again.
     #[serde(skip_serializing_if = "Option::is_none")]
     previous_incident: Option<&'a str>,
+    /// Features that joined this incident, one line each.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    affected: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     description: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]

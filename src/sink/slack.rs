@@ -17,7 +17,7 @@ use super::attempt::Attempt;
 use super::deliver::Deliver;
 use super::http::{self as sink_http, Endpoint, RateLimit};
 use super::keys;
-use super::words::truncate;
+use super::words::{affected_lines, truncate};
 use crate::check::Failure;
 use crate::config::Env;
 use crate::config::reader::{Ctx, Table};
@@ -150,6 +150,16 @@ impl SlackSink {
                 s,
                 "*Declared again:* incident `{previous}` was resolved less than an hour before"
             );
+        }
+        let (affected, left_out) = affected_lines(i, 10, EXPECTATION_CHARS);
+        if !affected.is_empty() {
+            let _ = writeln!(s, "*Affected features:*");
+            for line in affected {
+                let _ = writeln!(s, "• {line}");
+            }
+            if left_out > 0 {
+                let _ = writeln!(s, "• … and {left_out} more");
+            }
         }
         self.people_and_links(i, &mut s);
         if let Some(url) = &e.url {
@@ -317,6 +327,12 @@ fn escaped(i: &Incident) -> Incident {
     }
     // Each part cut before it is escaped, so no escape is cut in two.
     let shown = |s: &str| escape(&excerpt(s, EXPECTATION_CHARS));
+    for a in &mut i.affected {
+        a.check = escape(&a.check);
+        a.reason = escape(&a.reason);
+        a.message = escape(&a.message);
+        opt(&mut a.step);
+    }
     for f in &mut i.evidence.failure_details {
         f.message = shown(&f.message);
         f.query = shown(&f.query);

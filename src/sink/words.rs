@@ -7,7 +7,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 
 use crate::check::Failure;
-use crate::incident::{Evidence, Incident};
+use crate::incident::{Affected, Evidence, Incident};
 use crate::text::excerpt;
 
 /// At most `max` characters of `s`, the last one `…` when cut.
@@ -88,9 +88,64 @@ pub fn expectations(e: &Evidence, limits: Limits) -> (Vec<Expectation<'_>>, usiz
     (shown, e.failure_details.len().saturating_sub(limits.count))
 }
 
+/// A feature that joined the incident (`depends_on`, the outage brake), as
+/// one line: `weather: step "open" failed (connect): …`, cut to `chars`,
+/// with `(recovered)` once it has.
+pub fn affected_line(a: &Affected, chars: usize) -> String {
+    let step = a
+        .step
+        .as_deref()
+        .map(|s| format!("step \"{s}\" "))
+        .unwrap_or_default();
+    let recovered = if a.recovered_at.is_some() {
+        " (recovered)"
+    } else {
+        ""
+    };
+    let line = format!(
+        "{}: {step}failed ({}): {}{recovered}",
+        a.check, a.reason, a.message
+    );
+    excerpt(&line, chars).into_owned()
+}
+
+/// At most `count` of the incident's affected features as lines, and how
+/// many were left out.
+pub fn affected_lines(i: &Incident, count: usize, chars: usize) -> (Vec<String>, usize) {
+    let lines = i
+        .affected
+        .iter()
+        .take(count)
+        .map(|a| affected_line(a, chars))
+        .collect();
+    (lines, i.affected.len().saturating_sub(count))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_affected_feature_is_one_line_cut_and_marked_when_recovered() {
+        let mut a = Affected {
+            check: "weather".into(),
+            description: None,
+            at: Utc::now(),
+            reason: "connect".into(),
+            step: Some("open".into()),
+            message: "connection refused ".repeat(40),
+            recovered_at: None,
+        };
+        let line = affected_line(&a, 60);
+        assert!(line.starts_with(r#"weather: step "open" failed (connect): connection refused"#));
+        assert_eq!(line.chars().count(), 60);
+        a.message = "refused".into();
+        a.recovered_at = Some(Utc::now());
+        assert_eq!(
+            affected_line(&a, 300),
+            r#"weather: step "open" failed (connect): refused (recovered)"#
+        );
+    }
 
     #[test]
     fn text_helpers() {
