@@ -83,7 +83,7 @@ async fn json_output_has_totals_steps_and_phases() {
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
     assert_eq!(
         (doc["passed"].as_u64(), doc["failed"].as_u64()),
-        (Some(2), Some(1))
+        (Some(3), Some(1))
     );
     let results = doc["results"].as_array().expect("results");
     let diesel = results
@@ -119,8 +119,8 @@ async fn junit_output_is_one_case_per_check_with_the_failure() {
     let out = scarecrow(&site, &["once", "--format", "junit"]).await;
     assert_eq!(out.status.code(), Some(1));
     let xml = stdout(&out);
-    assert!(xml.starts_with("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"scarecrow\" tests=\"3\" failures=\"1\""), "{xml}");
-    assert_eq!(xml.matches("<testcase ").count(), 3, "{xml}");
+    assert!(xml.starts_with("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"scarecrow\" tests=\"4\" failures=\"1\""), "{xml}");
+    assert_eq!(xml.matches("<testcase ").count(), 4, "{xml}");
     assert!(xml.contains(r#"<failure type="assertion" message="step &quot;open the weather page&quot;: expected status 200, got 500">"#), "{xml}");
     assert!(xml.trim_end().ends_with("</testsuites>"));
 }

@@ -85,7 +85,10 @@ impl DemoSite {
             .route("/_demo/break/{feature}", post(break_feature))
             .route("/_demo/fix/{feature}", post(fix_feature))
             .fallback(not_found)
-            .layer(axum::middleware::from_fn_with_state(self.clone(), site_down))
+            .layer(axum::middleware::from_fn_with_state(
+                self.clone(),
+                site_down,
+            ))
             .with_state(self.clone())
     }
 
@@ -108,7 +111,8 @@ async fn site_down(
     next: axum::middleware::Next,
 ) -> Response {
     if site.down.get() && !request.uri().path().starts_with("/_demo/") {
-        let body = "<h1>Service unavailable</h1>\n<p>The member site is down. Please try again later.</p>";
+        let body =
+            "<h1>Service unavailable</h1>\n<p>The member site is down. Please try again later.</p>";
         return (
             StatusCode::SERVICE_UNAVAILABLE,
             layout::page("Service unavailable", body),

@@ -138,7 +138,7 @@ mod tests {
         };
         let line = affected_line(&a, 60);
         assert!(line.starts_with(r#"weather: step "open" failed (connect): connection refused"#));
-        assert_eq!(line.chars().count(), 60);
+        assert_eq!(line.chars().count(), 60 + "…".chars().count());
         a.message = "refused".into();
         a.recovered_at = Some(Utc::now());
         assert_eq!(
