@@ -89,23 +89,15 @@ pub fn expectations(e: &Evidence, limits: Limits) -> (Vec<Expectation<'_>>, usiz
 }
 
 /// A feature that joined the incident (`depends_on`, the outage brake), as
-/// one line: `weather: step "open" failed (connect): …`, cut to `chars`,
-/// with `(recovered)` once it has.
+/// one line: `weather (connect): step "open": connection refused` (its
+/// message names the step), cut to `chars`, with `(recovered)` once it has.
 pub fn affected_line(a: &Affected, chars: usize) -> String {
-    let step = a
-        .step
-        .as_deref()
-        .map(|s| format!("step \"{s}\" "))
-        .unwrap_or_default();
     let recovered = if a.recovered_at.is_some() {
         " (recovered)"
     } else {
         ""
     };
-    let line = format!(
-        "{}: {step}failed ({}): {}{recovered}",
-        a.check, a.reason, a.message
-    );
+    let line = format!("{} ({}): {}{recovered}", a.check, a.reason, a.message);
     excerpt(&line, chars).into_owned()
 }
 
@@ -137,13 +129,16 @@ mod tests {
             recovered_at: None,
         };
         let line = affected_line(&a, 60);
-        assert!(line.starts_with(r#"weather: step "open" failed (connect): connection refused"#));
+        assert!(
+            line.starts_with("weather (connect): connection refused"),
+            "{line}"
+        );
         assert_eq!(line.chars().count(), 60 + "…".chars().count());
         a.message = "refused".into();
         a.recovered_at = Some(Utc::now());
         assert_eq!(
             affected_line(&a, 300),
-            r#"weather: step "open" failed (connect): refused (recovered)"#
+            "weather (connect): refused (recovered)"
         );
     }
 

@@ -3,7 +3,7 @@ use std::time::Duration;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::json;
 
-use super::support::{PREVIOUS, Receiver, Secrets, TITLE, declared, later, template};
+use super::support::{PREVIOUS, Receiver, Secrets, TITLE, declared, joined, later, template};
 use scarecrow::incident::EventKind;
 use scarecrow::sink::alertmanager::{
     AlertmanagerSink, AlertmanagerSpec, DEFAULT_ALERTNAME, Resend,
@@ -172,4 +172,22 @@ async fn a_refused_alert_is_not_re_sent() {
     assert!(sink.kept().is_empty());
     tokio::time::sleep(Duration::from_millis(350)).await;
     assert_eq!(rx.got().len(), 1);
+}
+
+/// The features that joined the incident are an annotation, a line each.
+#[tokio::test]
+async fn the_features_that_joined_are_an_annotation() {
+    let rx = Receiver::start(200, "").await;
+    let sink = sink(&rx.url, Resend::default());
+    sink.send(&joined()).await;
+    let body = rx.got()[0].json();
+    let affected = body[0]["annotations"]["affected"]
+        .as_str()
+        .expect("affected");
+    assert_eq!(
+        affected,
+        "weather (connect): step \"open the weather page\": connection refused\n\
+         member-login (connect): step \"open the login form\": connection refused (recovered)"
+    );
+    assert!(body[0]["labels"].get("affected").is_none(), "never a label");
 }

@@ -2,7 +2,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use super::support::{PREVIOUS, Receiver, Secrets, TITLE, at, declared, later, template};
+use super::support::{PREVIOUS, Receiver, Secrets, TITLE, at, declared, joined, later, template};
 use scarecrow::incident::EventKind;
 use scarecrow::sink::http::RateLimit;
 use scarecrow::sink::pagerduty::{PagerDutySeverity, PagerDutySink, PagerDutySpec};
@@ -185,5 +185,21 @@ fn a_missing_routing_key_stops_the_build() {
     assert_eq!(
         err,
         "secret `PAGERDUTY_ROUTING_KEY`: PAGERDUTY_ROUTING_KEY is not set"
+    );
+}
+
+/// The features that joined the incident are in its custom details.
+#[tokio::test]
+async fn the_features_that_joined_are_in_the_custom_details() {
+    let rx = Receiver::start(202, "{}").await;
+    let sink = sink(&rx.url);
+    sink.send(&joined()).await;
+    let body = rx.got()[0].json();
+    let affected = &body["payload"]["custom_details"]["affected"];
+    assert_eq!(affected.as_array().map(Vec::len), Some(2), "{affected}");
+    assert!(
+        affected[1].as_str().is_some_and(
+            |l| l.starts_with("member-login (connect): ") && l.ends_with(" (recovered)")
+        )
     );
 }

@@ -186,3 +186,20 @@ async fn no_text_field_carries_a_raw_mention() {
         }
     }
 }
+
+/// The features that joined the incident are listed in the message.
+#[tokio::test]
+async fn the_features_that_joined_are_listed() {
+    let rx = Receiver::start(200, "ok").await;
+    let sink = sink(&rx.url);
+    sink.send(&super::support::joined()).await;
+    let body = rx.got()[0].json();
+    let mut texts = Vec::new();
+    text_fields(&body, &mut texts);
+    let all = texts.join("\n");
+    assert!(all.contains("*Affected features:*\n• weather (connect): step \"open the weather page\": connection refused"), "{all}");
+    assert!(
+        all.contains("• member-login (connect): ") && all.contains(" (recovered)"),
+        "{all}"
+    );
+}

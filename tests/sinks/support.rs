@@ -195,6 +195,29 @@ pub fn declared() -> Event {
     }
 }
 
+/// The declaration of a gateway's incident that two features joined
+/// (`depends_on`), one of them recovered since.
+pub fn joined() -> Event {
+    let mut e = declared();
+    let feature = |check: &str, step: &str| scarecrow::incident::Affected {
+        check: check.into(),
+        description: None,
+        at: at("2025-03-04T10:15:31Z"),
+        reason: "connect".into(),
+        step: Some(step.into()),
+        message: format!("step \"{step}\": connection refused"),
+        recovered_at: None,
+    };
+    e.incident.affected = vec![
+        feature("weather", "open the weather page"),
+        scarecrow::incident::Affected {
+            recovered_at: Some(at("2025-03-04T10:20:00Z")),
+            ..feature("member-login", "open the login form")
+        },
+    ];
+    e
+}
+
 /// The same incident, `kind` later: resolved at `resolved_at` when that is
 /// the kind.
 pub fn later(kind: EventKind, resolved_at: DateTime<Utc>) -> Event {
