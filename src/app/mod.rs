@@ -58,12 +58,16 @@ fn validate(config: Option<&std::path::Path>, paths: Vec<std::path::PathBuf>) ->
             return Exit::Config;
         }
     };
-    let paths = if paths.is_empty() {
-        vec![config.checks_dir.clone()]
+    let env = &crate::config::process_env;
+    let loaded = if paths.is_empty() {
+        crate::config::load_checks(
+            std::slice::from_ref(&config.checks_dir),
+            &config.defaults,
+            env,
+        )
     } else {
-        paths
+        crate::config::load_some_checks(&paths, &config.defaults, env)
     };
-    let loaded = crate::config::load_checks(&paths, &config.defaults, &crate::config::process_env);
     let diags = crate::config::fold_unset_secrets(
         loaded.diagnostics,
         |file| check_in(&loaded.checks, file),

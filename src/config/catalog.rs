@@ -25,6 +25,8 @@ use crate::check::Patterns;
 pub struct Catalog {
     files: BTreeMap<PathBuf, Entry>,
     patterns: Patterns,
+    /// The files are some of the checks: a parent outside them may exist.
+    partial: bool,
 }
 
 #[derive(Debug)]
@@ -111,6 +113,14 @@ impl Entry {
 }
 
 impl Catalog {
+    /// A catalog of some of the check files (`validate FILE…`).
+    pub fn partial() -> Catalog {
+        Catalog {
+            partial: true,
+            ..Catalog::default()
+        }
+    }
+
     /// Rescans `dir`. Files whose bytes did not change are not parsed again;
     /// with `force` (new defaults in `config.toml`) every file is.
     pub fn scan(
@@ -294,7 +304,7 @@ impl Catalog {
                     })
                 })
                 .collect();
-            let verdicts = dependencies::check(&running);
+            let verdicts = dependencies::check(&running, self.partial);
             let refusing = verdicts.iter().any(|v| v.refuse);
             for v in verdicts {
                 if refusing && !v.refuse {

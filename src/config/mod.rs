@@ -61,6 +61,16 @@ pub fn read_config(src: &Source, env: Env) -> Result<Config, Vec<Diagnostic>> {
 /// Loads check files from `paths` (files, or directories whose `*.toml`
 /// files are read), as the daemon's first scan would.
 pub fn load_checks(paths: &[PathBuf], defaults: &Defaults, env: Env) -> Checks {
+    load(paths, defaults, env, catalog::Catalog::default())
+}
+
+/// As [`load_checks`], for some of the check files (`validate FILE…`): a
+/// `depends_on` naming a check outside them is a warning, not an error.
+pub fn load_some_checks(paths: &[PathBuf], defaults: &Defaults, env: Env) -> Checks {
+    load(paths, defaults, env, catalog::Catalog::partial())
+}
+
+fn load(paths: &[PathBuf], defaults: &Defaults, env: Env, mut catalog: catalog::Catalog) -> Checks {
     let mut unreadable = Vec::new();
     let mut files = Vec::new();
     for path in paths {
@@ -74,7 +84,6 @@ pub fn load_checks(paths: &[PathBuf], defaults: &Defaults, env: Env) -> Checks {
             Err(e) => unreadable.push(Diagnostic::file_error(path, format!("cannot read: {e}"))),
         }
     }
-    let mut catalog = catalog::Catalog::default();
     catalog.load(files, defaults, env, false);
     let mut loaded = catalog.into_checks();
     unreadable.append(&mut loaded.diagnostics);

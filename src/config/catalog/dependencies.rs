@@ -29,7 +29,8 @@ pub(super) struct Verdict {
 }
 
 /// The problems of the running checks' parents: unknown names and cycles.
-pub(super) fn check(running: &[Running]) -> Vec<Verdict> {
+/// With `partial` (some of the files), an unknown name is only a warning.
+pub(super) fn check(running: &[Running], partial: bool) -> Vec<Verdict> {
     let names: HashSet<&str> = running.iter().map(|r| r.check.name.as_str()).collect();
     let cycles = cycles(running);
     let mut verdicts = Vec::new();
@@ -37,10 +38,15 @@ pub(super) fn check(running: &[Running]) -> Vec<Verdict> {
         let c = r.check;
         let mut diagnostics = Vec::new();
         for (n, parent) in c.depends_on.iter().enumerate() {
+            let mut error = r.new;
             let message = if !names.contains(parent.as_str()) {
-                match r.new {
-                    true => format!("`depends_on`: no check named `{parent}` runs"),
-                    false => format!(
+                match (r.new, partial) {
+                    (_, true) => {
+                        error = false;
+                        format!("`depends_on`: no check named `{parent}` among the files read")
+                    }
+                    (true, false) => format!("`depends_on`: no check named `{parent}` runs"),
+                    (false, false) => format!(
                         "`{}` depends on `{parent}`, which no longer runs: the dependency is ignored",
                         c.name
                     ),
@@ -56,7 +62,7 @@ pub(super) fn check(running: &[Running]) -> Vec<Verdict> {
             } else {
                 continue;
             };
-            let severity = if r.new {
+            let severity = if error {
                 Severity::Error
             } else {
                 Severity::Warning
@@ -74,10 +80,11 @@ pub(super) fn check(running: &[Running]) -> Vec<Verdict> {
             });
         }
         if !diagnostics.is_empty() {
+            let refuse = diagnostics.iter().any(|d| d.severity == Severity::Error);
             verdicts.push(Verdict {
                 path: r.path.to_owned(),
                 diagnostics,
-                refuse: r.new,
+                refuse,
             });
         }
     }
