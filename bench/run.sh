@@ -3,13 +3,14 @@
 # loopback, compared in the same run with blackbox_exporter and a bare
 # tokio + reqwest loop. See bench/README.md for what each mode reports.
 #
-#   bench/run.sh [throughput|css|idle|validate|fds|instructions|all]...   (default: all)
+#   bench/run.sh [throughput|css|idle|validate|fds|instructions|scale|all]...   (default: all)
 #
 # Parameters (environment), each with a per-mode default:
 #   N            checks           throughput 2000, css 100, idle 10000, validate 10000, fds 1000,
-#                                 instructions 200
-#   EVERY        their interval   throughput 200ms, css 1s, idle 60s, fds 5s, instructions 1s
-#   DURATION     measured seconds throughput 30, css 30, idle 70, fds 30, instructions 20
+#                                 instructions 200, scale 10000
+#   EVERY        their interval   throughput 200ms, css 1s, idle 60s, fds 5s, instructions 1s,
+#                                 scale 5m
+#   DURATION     measured seconds throughput 30, css 30, idle 70, fds 30, instructions 20, scale 60
 #   CONCURRENCY  runs at once (daemon), wrk connections, bare-loop tasks: 32
 #   WARMUP       seconds before measuring: 5
 #   COMPARE=0    throughput without blackbox_exporter and the bare loop (a soak)
@@ -383,6 +384,33 @@ mode_validate() {
         out=$( { /usr/bin/time -f 'time=%e rss_kb=%M' "$BIN" validate --config "$TMP/validate/config.toml" >"$TMP/validate/out.txt"; } 2>&1 | tail -1)
         say "run $run: $(get time "$out") s, max RSS $(($(get rss_kb "$out") / 1024)) MiB: $(tail -1 "$TMP/validate/out.txt")"
     done
+}
+
+# A fleet's worth of checks on one daemon: what `validate` and loading take,
+# what the checks cost idle, what a scrape costs and how late runs start.
+mode_scale() {
+    N=${N_OVERRIDE:-10000} EVERY=${EVERY_OVERRIDE:-5m} DURATION=${DURATION_OVERRIDE:-60}
+    local dir=$TMP/scale out d hwm r
+    local -a times=()
+    section "scale: $N checks every $EVERY, ${DURATION}s"
+    gen_checks "$dir" "$N" "$EVERY" simple
+    out=$( { /usr/bin/time -f 'time=%e rss_kb=%M' "$BIN" validate --config "$dir/config.toml" >"$dir/validate.txt"; } 2>&1 | tail -1)
+    say "validate: $(get time "$out") s, max RSS $(($(get rss_kb "$out") / 1024)) MiB: $(tail -1 "$dir/validate.txt")"
+    start_daemon "$dir"
+    say "load: /healthz answered $(calc "$DAEMON_READY - $DAEMON_STARTED" 3) s after exec; RSS $(($(status_kb "$DAEMON" VmRSS) / 1024)) MiB"
+    scrape "$dir/a.prom" >/dev/null
+    sample "$DURATION"
+    scrape "$dir/b.prom" >/dev/null
+    for r in 1 2 3 4 5; do
+        out=$(scrape "$dir/c.prom")
+        times+=("$(cut -d' ' -f1 <<<"$out")")
+    done
+    hwm=$(status_kb "$DAEMON" VmHWM)
+    stop_daemon
+    d=$("${HELPERS[@]}" delta "$dir/a.prom" "$dir/b.prom")
+    say "runs over ${DURATION}s: $(get runs "$d") (failures $(get failures "$d"), skipped $(get skipped "$d")); lateness p50 $(get lateness_p50_ms "$d") ms, p99 $(get lateness_p99_ms "$d") ms ($(get lateness_within_5ms_pct "$d") % within 5 ms)"
+    say "/metrics: $(printf '%s\n' "${times[@]}" | sort -g | awk '{ t[NR] = $1 } END { printf "median %.1f ms, max %.1f ms over %d scrapes", t[int((NR + 1) / 2)] * 1000, t[NR] * 1000, NR }'), $(cut -d' ' -f2 <<<"$out") bytes, $(get series "$d") series ($(calc "($(get series "$d") - $(grep -v '^#' "$dir/b.prom" | grep -vc 'check="')) / $N" 1) per check, process-wide ones excluded)"
+    say "RSS idle: after load $((RSS_FIRST / 1024)) MiB, end $((RSS_LAST / 1024)) MiB, max $((RSS_MAX / 1024)) MiB, peak (VmHWM) $((hwm / 1024)) MiB"
 }
 
 mode_fds() {

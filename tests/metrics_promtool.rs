@@ -12,6 +12,7 @@ use std::time::Duration;
 use scarecrow::check::{
     Check, HttpStep, Outcome, Phases, Reason, Redacted, RunResult, Schedule, StepDetail, StepResult,
 };
+use scarecrow::config::MetricsSettings;
 use scarecrow::metrics::Metrics;
 use tokio::io::AsyncWriteExt as _;
 
@@ -62,9 +63,22 @@ fn run(check: &str, outcome: Outcome, phases: Phases) -> Redacted<RunResult> {
     })
 }
 
+/// The default series, and those of every `[metrics]` opt-in.
 #[tokio::test]
 async fn metrics_pass_promtool_check_metrics() {
-    let metrics = Metrics::new();
+    let everything = MetricsSettings {
+        duration_buckets: Some([50, 250, 1000, 5000].map(Duration::from_millis).to_vec()),
+        phases: true,
+        per_step: true,
+    };
+    for settings in [MetricsSettings::default(), everything] {
+        lint(&render(&settings)).await;
+    }
+}
+
+/// Two checks, a failed run and a passing one, a skipped run and lateness.
+fn render(settings: &MetricsSettings) -> String {
+    let metrics = Metrics::with_settings(settings);
     metrics.add_check(&check("weather", &[("site", "members"), ("tier", "1")]));
     metrics.add_check(&check("diesel", &[("site", "shop")]));
     let ms = |n| Some(Duration::from_millis(n));
@@ -94,8 +108,10 @@ async fn metrics_pass_promtool_check_metrics() {
     ));
     metrics.skipped_run("diesel");
     metrics.observe_lateness(Duration::from_micros(250));
-    let text = metrics.render();
+    metrics.render()
+}
 
+async fn lint(text: &str) {
     let Some(promtool) = common::tools::require("promtool", &["promtool"], "prometheus") else {
         return;
     };

@@ -67,7 +67,7 @@ async fn serve(
     config_path: Option<PathBuf>,
     secrets: Secrets,
 ) -> anyhow::Result<()> {
-    let metrics = Metrics::new();
+    let metrics = Metrics::with_settings(&config.metrics);
     let view = View::default();
     view.started();
     if config.defaults.grants.is_open() {
@@ -276,6 +276,7 @@ impl Live {
             ("log_level", old.log_level != new.log_level),
             ("api_token", old.api_token != new.api_token),
             ("metrics_auth", old.metrics_auth != new.metrics_auth),
+            ("[metrics]", old.metrics != new.metrics),
         ] {
             if changed {
                 tracing::warn!("config.toml: a change of {what} takes effect after a restart");

@@ -64,7 +64,26 @@ pub struct Config {
     pub budget_90d: u64,
     /// The outage brake, when `[incidents] outage` sets it.
     pub outage: Option<crate::check::OutageRule>,
+    /// `[metrics]`: the per-check series beyond the default few.
+    pub metrics: MetricsSettings,
 }
+
+/// `[metrics]`: what each check adds to `/metrics`. By default a check has
+/// about a dozen series; each of these opts into more.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MetricsSettings {
+    /// The bounds of the run-duration histogram, ascending. Without them a
+    /// check has a gauge of its last run's duration instead (one series
+    /// rather than the buckets + 3).
+    pub duration_buckets: Option<Vec<std::time::Duration>>,
+    /// The last run's time in each request phase (4 series a check).
+    pub phases: bool,
+    /// The last run's duration of each step (a series per step).
+    pub per_step: bool,
+}
+
+/// At most this many histogram bounds: each is a series of every check.
+const MAX_DURATION_BUCKETS: usize = 30;
 
 /// `[server]`: a client connection without a complete request, or idle,
 /// is closed after `idle_timeout`; at most `max_connections` are open at
@@ -116,6 +135,7 @@ impl Default for Config {
             outage: None,
             api_token: None,
             metrics_auth: None,
+            metrics: MetricsSettings::default(),
         }
     }
 }
@@ -181,6 +201,9 @@ pub fn parse(src: &Source, env: Env) -> Result<Config, Vec<Diagnostic>> {
     }
     if let Some(v) = t.get("metrics_auth") {
         c.metrics_auth = metrics_auth(&mut cx, v, env);
+    }
+    if let Some(v) = t.get("metrics") {
+        metrics(&mut cx, v, &mut c.metrics);
     }
     if let Some(v) = t.get("sinks") {
         c.sinks = crate::sink::read::read_sinks(&mut cx, v, env);
@@ -499,6 +522,58 @@ fn metrics_auth(cx: &mut Ctx, v: &Value, env: Env) -> Option<MetricsAuth> {
     auth
 }
 
+/// `[metrics]`: `duration_buckets`, `phases`, `per_step`.
+fn metrics(cx: &mut Ctx, v: &Value, m: &mut MetricsSettings) {
+    let Some(mt) = cx.table(v, "[metrics]") else {
+        return;
+    };
+    if let Some(v) = mt.get("duration_buckets") {
+        m.duration_buckets = duration_buckets(cx, v);
+    }
+    if let Some(v) = mt.get("phases") {
+        m.phases = cx.bool(v).unwrap_or(m.phases);
+    }
+    if let Some(v) = mt.get("per_step") {
+        m.per_step = cx.bool(v).unwrap_or(m.per_step);
+    }
+    mt.finish(cx);
+}
+
+/// Histogram bounds: durations, each above the one before.
+fn duration_buckets(cx: &mut Ctx, v: &Value) -> Option<Vec<std::time::Duration>> {
+    let items = cx.array(v)?;
+    if items.is_empty() || items.len() > MAX_DURATION_BUCKETS {
+        cx.error(
+            v.span(),
+            format!("duration_buckets takes 1 to {MAX_DURATION_BUCKETS} bounds, found {}; leave it out for a gauge of the last run's duration", items.len()),
+        );
+        return None;
+    }
+    let mut bounds: Vec<std::time::Duration> = Vec::with_capacity(items.len());
+    let mut ok = true;
+    for item in items {
+        let Some(d) = cx.duration(item) else {
+            ok = false;
+            continue;
+        };
+        if let Some(&before) = bounds.last()
+            && d <= before
+        {
+            cx.error(
+                item.span(),
+                format!(
+                    "bucket bounds go up: {} follows {}",
+                    crate::check::words::human(d),
+                    crate::check::words::human(before)
+                ),
+            );
+            ok = false;
+        }
+        bounds.push(d);
+    }
+    ok.then_some(bounds)
+}
+
 /// A basic-auth user name: not a secret, so written plainly or with `${env:…}`.
 fn username(cx: &mut Ctx, v: &Value, env: Env) -> Option<String> {
     let s = cx.str(v)?;
@@ -617,5 +692,58 @@ mod server_auth_tests {
             load("[metrics_auth]\n").unwrap_err(),
             ["[metrics_auth] needs `bearer` or `basic`"]
         );
+    }
+}
+
+#[cfg(test)]
+mod metrics_tests {
+    use super::*;
+
+    fn load(text: &str) -> Result<MetricsSettings, Vec<String>> {
+        let src = Source::new("config.toml", text.to_owned());
+        parse(&src, &|_| None).map(|c| c.metrics).map_err(|ds| {
+            ds.iter()
+                .filter(|d| d.is_error())
+                .map(|d| d.message.clone())
+                .collect()
+        })
+    }
+
+    #[test]
+    fn metrics_are_lean_unless_asked() {
+        assert_eq!(load("").unwrap(), MetricsSettings::default());
+        let m = load(
+            "[metrics]\nduration_buckets = [\"100ms\", \"1s\", \"1m\"]\nphases = true\nper_step = true\n",
+        )
+        .unwrap();
+        assert_eq!(
+            m,
+            MetricsSettings {
+                duration_buckets: Some(vec![
+                    std::time::Duration::from_millis(100),
+                    std::time::Duration::from_secs(1),
+                    std::time::Duration::from_secs(60),
+                ]),
+                phases: true,
+                per_step: true,
+            }
+        );
+    }
+
+    #[test]
+    fn bad_metrics_settings_are_load_errors() {
+        assert_eq!(
+            load("[metrics]\nduration_buckets = [\"1s\", \"500ms\"]\n").unwrap_err(),
+            ["bucket bounds go up: 500ms follows 1s"]
+        );
+        assert_eq!(
+            load("[metrics]\nduration_buckets = []\n").unwrap_err(),
+            [
+                "duration_buckets takes 1 to 30 bounds, found 0; leave it out for a gauge of the last run's duration"
+            ]
+        );
+        assert_eq!(load("[metrics]\nphases = 1\n").unwrap_err().len(), 1);
+        let unknown = load("[metrics]\nper_steps = true\n").unwrap_err();
+        assert_eq!(unknown.len(), 1, "{unknown:?}");
     }
 }

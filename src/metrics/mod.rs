@@ -1,9 +1,13 @@
 //! The daemon's Prometheus metrics: one value that owns its registry and every
 //! handle, passed to whoever records or renders. No globals.
 //!
-//! Every series of a check exists from the moment the check is loaded (at
-//! zero), so `increase()` sees its first failure, and disappears when the check
-//! is removed, so a deleted check leaves nothing stale behind.
+//! A check has few series by default, each costing the Prometheus that
+//! scrapes it; `[metrics]` in `config.toml` opts into more (a duration
+//! histogram, per-phase and per-step gauges). Every series of a check exists
+//! from the moment the check is loaded (at zero), so `increase()` sees its
+//! first failed run, except the failure counters by reason, which show from
+//! each reason's first failure; all disappear when the check is removed, so
+//! a deleted check leaves nothing stale behind.
 //!
 //! The per-check series are written by hand rather than through the
 //! registry: with 10,000 checks (340,000 samples) `Registry::gather` and
@@ -27,7 +31,8 @@ use prometheus::core::{Atomic, AtomicF64, Collector};
 use prometheus::{Histogram, HistogramOpts, IntGauge, Opts, Registry, TextEncoder};
 
 use crate::check::{Check, FastHash, Outcome, Phases, Reason, Redacted, RunResult, StepResult};
-use series::{CheckSeries, Loaded};
+use crate::config::MetricsSettings;
+use series::{CheckSeries, Loaded, Shape};
 
 /// The `Content-Type` of [`Metrics::render`]'s output (text format 0.0.4).
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -59,13 +64,19 @@ struct Inner {
     /// store tells at start-up, before the checks' series exist, and a
     /// check's series are made anew when it is added again.
     incident_facts: Mutex<HashMap<String, IncidentFacts, FastHash>>,
-    /// The `le` label value of each duration bucket, formatted once.
-    duration_le: Vec<String>,
+    /// The per-check series beyond the default.
+    shape: Shape,
 }
 
 impl Metrics {
-    /// A fresh registry with the process-wide metrics and no checks loaded.
+    /// A fresh registry with the process-wide metrics, no checks loaded,
+    /// and the default series per check.
     pub fn new() -> Metrics {
+        Metrics::with_settings(&MetricsSettings::default())
+    }
+
+    /// A fresh registry whose checks have the series `settings` ask for.
+    pub fn with_settings(settings: &MetricsSettings) -> Metrics {
         let registry = Registry::new();
         let lateness = register(
             &registry,
@@ -97,7 +108,6 @@ impl Metrics {
         build_info.set(1);
         let incidents = IncidentMetrics::register(&registry);
         let daemon = DaemonMetrics::register(&registry);
-        let duration_le = text::le_values(&durations::BUCKETS);
         Metrics {
             inner: Arc::new(Inner {
                 registry,
@@ -107,7 +117,7 @@ impl Metrics {
                 daemon,
                 checks: RwLock::default(),
                 incident_facts: Mutex::default(),
-                duration_le,
+                shape: Shape::new(settings),
             }),
         }
     }
@@ -123,11 +133,16 @@ impl Metrics {
         match checks.get_mut(&check.name) {
             Some(loaded) => {
                 loaded.info = info;
-                loaded.series.steps.set_steps(check);
+                if self.inner.shape.per_step {
+                    loaded.series.steps.set_steps(check);
+                }
             }
             None => {
-                let series = Arc::new(CheckSeries::new(text::check_label(&check.name)));
-                series.steps.set_steps(check);
+                let label = text::check_label(&check.name);
+                let series = Arc::new(CheckSeries::new(label, &self.inner.shape));
+                if self.inner.shape.per_step {
+                    series.steps.set_steps(check);
+                }
                 if let Some(f) = facts.get(&check.name) {
                     f.show(&series);
                 }
@@ -151,9 +166,11 @@ impl Metrics {
             tracing::debug!(check = %run.check, "run of a check no longer loaded: not recorded");
             return;
         };
+        let shape = &self.inner.shape;
         let started = run.started_at.timestamp_micros() as f64 / 1e6;
         s.last_run.set(started);
-        s.duration.observe(run.duration.as_secs_f64());
+        s.duration
+            .observe(&shape.bounds, run.duration.as_secs_f64());
         match &run.outcome {
             Outcome::Success => {
                 s.up.set(1.0);
@@ -168,18 +185,22 @@ impl Metrics {
                 }
             }
         }
-        // A phase absent from the last run is set to 0 rather than left at an
-        // older run's value: the gauges describe the last run only.
-        let mut phases = Phases::default();
-        for http in run.steps.iter().filter_map(StepResult::http) {
-            phases.add(&http.phases);
-        }
-        let values = [phases.dns, phases.connect, phases.ttfb, phases.transfer];
-        for (gauge, value) in s.phases.iter().zip(values) {
-            gauge.set(value.map_or(0.0, |d| d.as_secs_f64()));
+        if shape.phases {
+            // A phase absent from the last run is set to 0 rather than left
+            // at an older run's value: the gauges describe the last run only.
+            let mut phases = Phases::default();
+            for http in run.steps.iter().filter_map(StepResult::http) {
+                phases.add(&http.phases);
+            }
+            let values = [phases.dns, phases.connect, phases.ttfb, phases.transfer];
+            for (gauge, value) in s.phases.iter().zip(values) {
+                gauge.set(value.map_or(0.0, |d| d.as_secs_f64()));
+            }
         }
         s.cert_expiry.record(&run.steps);
-        s.steps.record(&run.steps);
+        if shape.per_step {
+            s.steps.record(&run.steps);
+        }
     }
 
     /// Records that a run of `check` was skipped: the previous one was still
@@ -341,7 +362,7 @@ impl Metrics {
             tracing::error!(error = %e, "cannot encode metrics");
         }
         if !checks.is_empty() {
-            text::write_checks(&mut out, &checks, &self.inner.duration_le);
+            text::write_checks(&mut out, &checks, &self.inner.shape);
             let steps = checks
                 .iter()
                 .map(|c| (c.series.label.as_str(), &c.series.steps));

@@ -77,6 +77,18 @@ fn escape_into(out: &mut String, value: &str) {
     }
 }
 
+/// The `le` label value of each bucket bound.
+pub(super) fn le_values(buckets: &[f64]) -> Vec<String> {
+    buckets
+        .iter()
+        .map(|b| {
+            let mut s = String::new();
+            push_float(&mut s, *b);
+            s
+        })
+        .collect()
+}
+
 pub(super) fn write_float(out: &mut String, v: f64) {
     push_float(out, v);
     out.push('\n');

@@ -6,11 +6,42 @@ use std::sync::Arc;
 
 use prometheus::core::{Atomic, AtomicF64, AtomicU64};
 
+use super::out::le_values;
 use super::{certs, durations, steps};
 use crate::check::Reason;
+use crate::config::MetricsSettings;
 
 pub(super) const RESULTS: [&str; 2] = ["success", "failure"];
 pub(super) const PHASES: [&str; 4] = ["dns", "connect", "ttfb", "transfer"];
+
+/// Which per-check series exist beyond the default (`[metrics]`): fixed for
+/// the process's life, so every check has the same ones.
+pub(super) struct Shape {
+    /// The duration histogram's bounds in seconds; empty: the gauge of the
+    /// last run's duration instead.
+    pub(super) bounds: Box<[f64]>,
+    /// The `le` label value of each bound, formatted once.
+    pub(super) le: Vec<String>,
+    pub(super) phases: bool,
+    pub(super) per_step: bool,
+}
+
+impl Shape {
+    pub(super) fn new(settings: &MetricsSettings) -> Shape {
+        let bounds: Box<[f64]> = settings
+            .duration_buckets
+            .iter()
+            .flatten()
+            .map(std::time::Duration::as_secs_f64)
+            .collect();
+        Shape {
+            le: le_values(&bounds),
+            bounds,
+            phases: settings.phases,
+            per_step: settings.per_step,
+        }
+    }
+}
 
 #[derive(Clone)]
 pub(super) struct Loaded {
@@ -26,10 +57,11 @@ pub(super) struct CheckSeries {
     pub(super) up: AtomicF64,
     /// In the order of [`RESULTS`].
     pub(super) runs: [AtomicU64; 2],
-    /// In the order of [`Reason::ALL`].
+    /// In the order of [`Reason::ALL`]; a reason's series shows from its
+    /// first failure on.
     pub(super) failures: [AtomicU64; Reason::ALL.len()],
-    pub(super) duration: durations::Durations,
-    /// In the order of [`PHASES`].
+    pub(super) duration: durations::RunDurations,
+    /// In the order of [`PHASES`]; recorded and shown with `[metrics] phases`.
     pub(super) phases: [AtomicF64; 4],
     pub(super) last_run: AtomicF64,
     pub(super) last_success: AtomicF64,
@@ -39,19 +71,19 @@ pub(super) struct CheckSeries {
     pub(super) maintenance: AtomicF64,
     pub(super) incidents_90d: AtomicF64,
     pub(super) cert_expiry: certs::CertExpiry,
-    /// The last run's duration of each step.
+    /// The last run's duration of each step; none without `[metrics] per_step`.
     pub(super) steps: steps::StepDurations,
 }
 
 impl CheckSeries {
     /// Every series at zero; `label` is the check's, escaped (`check="…"`).
-    pub(super) fn new(label: String) -> CheckSeries {
+    pub(super) fn new(label: String, shape: &Shape) -> CheckSeries {
         CheckSeries {
             label,
             up: AtomicF64::new(0.0),
             runs: [0; 2].map(AtomicU64::new),
             failures: [0; Reason::ALL.len()].map(AtomicU64::new),
-            duration: durations::Durations::default(),
+            duration: durations::RunDurations::new(shape.bounds.len()),
             phases: [0.0; 4].map(AtomicF64::new),
             last_run: AtomicF64::new(0.0),
             last_success: AtomicF64::new(0.0),

@@ -79,6 +79,20 @@ fn assert_lines(text: &str, expected: &[&str]) {
     }
 }
 
+/// Every opt-in of `[metrics]`: the histogram with the bounds it used to
+/// have by default, phases and steps.
+fn everything() -> Metrics {
+    Metrics::with_settings(&MetricsSettings {
+        duration_buckets: Some(
+            [10, 50, 100, 250, 500, 1000, 2500, 5000, 10_000, 30_000]
+                .map(Duration::from_millis)
+                .to_vec(),
+        ),
+        phases: true,
+        per_step: true,
+    })
+}
+
 fn series_of<'a>(text: &'a str, check: &str) -> Vec<&'a str> {
     let needle = format!("check=\"{check}\"");
     text.lines()
@@ -104,7 +118,7 @@ fn a_new_registry_has_build_info_and_no_checks() {
 }
 
 #[test]
-fn a_loaded_check_has_every_series_at_zero() {
+fn a_loaded_check_has_its_default_series_at_zero() {
     let m = Metrics::new();
     m.add_check(&check("weather"));
     let text = m.render();
@@ -114,9 +128,7 @@ fn a_loaded_check_has_every_series_at_zero() {
             "scarecrow_check_up{check=\"weather\"} 0",
             "scarecrow_check_runs_total{check=\"weather\",result=\"success\"} 0",
             "scarecrow_check_runs_total{check=\"weather\",result=\"failure\"} 0",
-            "scarecrow_check_failures_total{check=\"weather\",reason=\"body_too_large\"} 0",
-            "scarecrow_check_duration_seconds_bucket{check=\"weather\",le=\"+Inf\"} 0",
-            "scarecrow_check_phase_seconds{check=\"weather\",phase=\"ttfb\"} 0",
+            "scarecrow_check_last_duration_seconds{check=\"weather\"} 0",
             "scarecrow_check_last_run_timestamp_seconds{check=\"weather\"} 0",
             "scarecrow_check_last_success_timestamp_seconds{check=\"weather\"} 0",
             "scarecrow_check_skipped_runs_total{check=\"weather\"} 0",
@@ -128,20 +140,43 @@ fn a_loaded_check_has_every_series_at_zero() {
             "scarecrow_checks_loaded 1",
         ],
     );
-    // up 1, runs 2, failures 11, phases 4, timestamps 2, skipped 1, info 1,
-    // incident open 1, declared 1, maintenance 1, incidents in 90 days 1,
-    // and the histogram's 10 buckets + `+Inf` + sum + count.
-    assert_eq!(series_of(&text, "weather").len(), 26 + 13, "{text}");
-    for reason in Reason::ALL {
-        let line =
-            format!("scarecrow_check_failures_total{{check=\"weather\",reason=\"{reason}\"}} 0");
-        assert_lines(&text, &[&line]);
+    // up 1, runs 2, timestamps 2, skipped 1, info 1, incident open 1,
+    // declared 1, maintenance 1, incidents in 90 days 1, last duration 1.
+    assert_eq!(series_of(&text, "weather").len(), 12, "{text}");
+    for family in [
+        "scarecrow_check_failures_total",
+        "scarecrow_check_duration_seconds",
+        "scarecrow_check_phase_seconds",
+    ] {
+        assert!(!text.contains(family), "{family} is opt-in:\n{text}");
     }
 }
 
 #[test]
+fn every_opt_in_brings_its_series() {
+    let m = everything();
+    m.add_check(&check("weather"));
+    let text = m.render();
+    assert_lines(
+        &text,
+        &[
+            "scarecrow_check_duration_seconds_bucket{check=\"weather\",le=\"0.01\"} 0",
+            "scarecrow_check_duration_seconds_bucket{check=\"weather\",le=\"+Inf\"} 0",
+            "scarecrow_check_phase_seconds{check=\"weather\",phase=\"ttfb\"} 0",
+        ],
+    );
+    // The 12 by default less the last duration, and the histogram's 10
+    // buckets + `+Inf` + sum + count, and 4 phases (the check has no step).
+    assert_eq!(series_of(&text, "weather").len(), 11 + 13 + 4, "{text}");
+    assert!(
+        !text.contains("scarecrow_check_last_duration_seconds"),
+        "{text}"
+    );
+}
+
+#[test]
 fn a_failing_run_is_counted_by_reason() {
-    let m = Metrics::new();
+    let m = everything();
     m.add_check(&check("weather"));
     let phases = Phases {
         dns: ms(2),
@@ -155,7 +190,6 @@ fn a_failing_run_is_counted_by_reason() {
         &text,
         &[
             "scarecrow_check_failures_total{check=\"weather\",reason=\"timeout\"} 1",
-            "scarecrow_check_failures_total{check=\"weather\",reason=\"dns\"} 0",
             "scarecrow_check_runs_total{check=\"weather\",result=\"failure\"} 1",
             "scarecrow_check_runs_total{check=\"weather\",result=\"success\"} 0",
             "scarecrow_check_up{check=\"weather\"} 0",
@@ -170,11 +204,28 @@ fn a_failing_run_is_counted_by_reason() {
             "scarecrow_check_last_success_timestamp_seconds{check=\"weather\"} 0",
         ],
     );
+    // A reason shows from its first failure on.
+    assert!(!text.contains("reason=\"dns\""), "{text}");
+}
+
+#[test]
+fn by_default_the_last_duration_is_a_gauge() {
+    let m = Metrics::new();
+    m.add_check(&check("weather"));
+    m.observe_run(&run(
+        "weather",
+        Outcome::Success,
+        vec![step(Phases::default())],
+    ));
+    assert_lines(
+        &m.render(),
+        &["scarecrow_check_last_duration_seconds{check=\"weather\"} 0.3"],
+    );
 }
 
 #[test]
 fn a_success_sets_up_and_its_phases_are_summed_over_steps() {
-    let m = Metrics::new();
+    let m = everything();
     m.add_check(&check("login"));
     let first = Phases {
         dns: ms(3),
@@ -224,15 +275,17 @@ fn a_removed_check_leaves_no_series_and_later_runs_are_not_recorded() {
     m.skipped_run("weather");
     let text = m.render();
     assert_eq!(series_of(&text, "weather"), Vec::<&str>::new());
-    assert_eq!(series_of(&text, "diesel").len(), 39);
+    assert_eq!(series_of(&text, "diesel").len(), 12);
     assert_lines(&text, &["scarecrow_checks_loaded 1"]);
 
     // Loaded again, it starts from zero.
     m.add_check(&check("weather"));
+    let text = m.render();
     assert_lines(
-        &m.render(),
-        &["scarecrow_check_failures_total{check=\"weather\",reason=\"timeout\"} 0"],
+        &text,
+        &["scarecrow_check_runs_total{check=\"weather\",result=\"failure\"} 0"],
     );
+    assert!(!text.contains("reason=\"timeout\""), "{text}");
 }
 
 #[test]
@@ -313,7 +366,7 @@ fn certificate_expiry_is_a_series_per_host_and_goes_with_the_check() {
 }
 
 #[test]
-fn each_step_has_a_duration_gauge_from_load_to_removal() {
+fn each_step_has_a_duration_gauge_from_load_to_removal_when_asked() {
     let load = |steps: &[&str]| {
         let text: String = steps
             .iter()
@@ -323,7 +376,10 @@ fn each_step_has_a_duration_gauge_from_load_to_removal() {
         let (c, diags) = crate::config::read_check(&src, &Default::default(), &|_| None);
         c.unwrap_or_else(|| panic!("{diags:?}"))
     };
-    let m = Metrics::new();
+    let lean = Metrics::new();
+    lean.add_check(&load(&["open"]));
+    assert!(!lean.render().contains("scarecrow_step_duration_seconds"));
+    let m = everything();
     m.add_check(&load(&["open", "pay \"now\""]));
     assert_lines(
         &m.render(),

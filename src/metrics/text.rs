@@ -5,8 +5,9 @@ use std::fmt::Write as _;
 
 use prometheus::core::Atomic;
 
-use super::out::{Out, push_float, push_label, write_float};
-use super::series::{CheckSeries, Loaded, PHASES, RESULTS};
+use super::durations::RunDurations;
+use super::out::{Out, push_label, write_float};
+use super::series::{CheckSeries, Loaded, PHASES, RESULTS, Shape};
 use crate::check::{Check, Reason};
 
 /// The name, type and help of one per-check family.
@@ -20,6 +21,11 @@ pub(super) const DURATION: Family = Family {
     name: "scarecrow_check_duration_seconds",
     kind: "histogram",
     help: "How long runs of the check took.",
+};
+const LAST_DURATION: Family = Family {
+    name: "scarecrow_check_last_duration_seconds",
+    kind: "gauge",
+    help: "How long the check's last run took; 0 before its first run.",
 };
 const FAILURES: Family = Family {
     name: "scarecrow_check_failures_total",
@@ -88,8 +94,9 @@ const CERT_EXPIRY: Family = Family {
     help: "When the TLS certificate a host of the check presented expires (its notAfter), in Unix seconds.",
 };
 
-/// Writes the per-check families, each check's samples in name order.
-pub(super) fn write_checks(out: &mut Out, checks: &[Loaded], duration_le: &[String]) {
+/// Writes the per-check families `shape` asks for, each check's samples in
+/// name order.
+pub(super) fn write_checks(out: &mut Out, checks: &[Loaded], shape: &Shape) {
     let each = |out: &mut Out, family: &Family, f: &dyn Fn(&mut String, &CheckSeries)| {
         header(out, family);
         for c in checks {
@@ -100,36 +107,16 @@ pub(super) fn write_checks(out: &mut Out, checks: &[Loaded], duration_le: &[Stri
             out.boundary();
         }
     };
-    each(out, &DURATION, &|out, s| {
-        const BUCKET: &str = "scarecrow_check_duration_seconds_bucket";
-        let h = s.duration.snapshot();
-        for (le, n) in duration_le.iter().zip(h.cumulative) {
-            sample(out, BUCKET, &s.label, Some(("le", le)));
-            write_int(out, n);
-        }
-        sample(out, BUCKET, &s.label, Some(("le", "+Inf")));
-        write_int(out, h.count);
-        sample(out, "scarecrow_check_duration_seconds_sum", &s.label, None);
-        write_float(out, h.sum);
-        sample(
-            out,
-            "scarecrow_check_duration_seconds_count",
-            &s.label,
-            None,
-        );
-        write_int(out, h.count);
-    });
-    each(out, &FAILURES, &|out, s| {
-        for (reason, n) in Reason::ALL.iter().zip(&s.failures) {
-            sample(
-                out,
-                FAILURES.name,
-                &s.label,
-                Some(("reason", reason.as_str())),
-            );
-            write_int(out, n.get());
-        }
-    });
+    match shape.bounds.is_empty() {
+        true => each(out, &LAST_DURATION, &|out, s| {
+            if let RunDurations::Last(last) = &s.duration {
+                sample(out, LAST_DURATION.name, &s.label, None);
+                write_float(out, last.get());
+            }
+        }),
+        false => write_histograms(out, checks, &shape.le),
+    }
+    write_failures(out, checks);
     each(out, &INCIDENT_OPEN, &|out, s| {
         sample(out, INCIDENT_OPEN.name, &s.label, None);
         write_float(out, s.incident_open.get());
@@ -162,12 +149,14 @@ pub(super) fn write_checks(out: &mut Out, checks: &[Loaded], duration_le: &[Stri
         sample(out, LAST_SUCCESS.name, &s.label, None);
         write_float(out, s.last_success.get());
     });
-    each(out, &PHASE, &|out, s| {
-        for (phase, v) in PHASES.iter().zip(&s.phases) {
-            sample(out, PHASE.name, &s.label, Some(("phase", phase)));
-            write_float(out, v.get());
-        }
-    });
+    if shape.phases {
+        each(out, &PHASE, &|out, s| {
+            for (phase, v) in PHASES.iter().zip(&s.phases) {
+                sample(out, PHASE.name, &s.label, Some(("phase", phase)));
+                write_float(out, v.get());
+            }
+        });
+    }
     each(out, &RUNS, &|out, s| {
         for (result, n) in RESULTS.iter().zip(&s.runs) {
             sample(out, RUNS.name, &s.label, Some(("result", result)));
@@ -183,6 +172,69 @@ pub(super) fn write_checks(out: &mut Out, checks: &[Loaded], duration_le: &[Stri
         write_float(out, s.up.get());
     });
     write_cert_expiry(out, checks);
+}
+
+/// The duration histograms, their `+Inf` bucket, sum and count.
+fn write_histograms(out: &mut Out, checks: &[Loaded], le: &[String]) {
+    const BUCKET: &str = "scarecrow_check_duration_seconds_bucket";
+    header(out, &DURATION);
+    let mut cumulative = Vec::with_capacity(le.len() + 1);
+    for c in checks {
+        if out.closed {
+            return;
+        }
+        let s = &c.series;
+        let RunDurations::Histogram(h) = &s.duration else {
+            continue;
+        };
+        let totals = h.snapshot(&mut cumulative);
+        for (le, n) in le.iter().zip(&cumulative) {
+            sample(out, BUCKET, &s.label, Some(("le", le)));
+            write_int(out, *n);
+        }
+        sample(out, BUCKET, &s.label, Some(("le", "+Inf")));
+        write_int(out, totals.count);
+        sample(out, "scarecrow_check_duration_seconds_sum", &s.label, None);
+        write_float(out, totals.sum);
+        sample(
+            out,
+            "scarecrow_check_duration_seconds_count",
+            &s.label,
+            None,
+        );
+        write_int(out, totals.count);
+        out.boundary();
+    }
+}
+
+/// The failure counters, each from its reason's first failure on: a check
+/// has a dozen ways to fail and most never happen, so series at zero for
+/// each would be most of its series. No family until some check has failed.
+fn write_failures(out: &mut Out, checks: &[Loaded]) {
+    let mut started = false;
+    for c in checks {
+        if out.closed {
+            return;
+        }
+        for (reason, n) in Reason::ALL.iter().zip(&c.series.failures) {
+            let n = n.get();
+            if n == 0 {
+                continue;
+            }
+            if !started {
+                header(out, &FAILURES);
+                started = true;
+            }
+            sample(
+                out,
+                FAILURES.name,
+                &c.series.label,
+                Some(("reason", reason.as_str())),
+            );
+            write_int(out, n);
+        }
+        out.boundary();
+    }
 }
 
 /// The certificate family, by check and host; no family until some check
@@ -237,18 +289,6 @@ pub(super) fn check_label(name: &str) -> String {
     let mut label = String::new();
     push_label(&mut label, "check", name);
     label
-}
-
-/// The `le` label value of each bucket bound.
-pub(super) fn le_values(buckets: &[f64]) -> Vec<String> {
-    buckets
-        .iter()
-        .map(|b| {
-            let mut s = String::new();
-            push_float(&mut s, *b);
-            s
-        })
-        .collect()
 }
 
 /// `label_` and `key` with every character outside `[a-zA-Z0-9_]` made `_`:
