@@ -342,23 +342,11 @@ impl<S: Store> Engine<S> {
                 && state.open.is_none()
                 && state.consecutive_failures >= thresholds.failure.max(1)
         });
-        let affected = joins.as_ref().and_then(|_| {
-            let e = state.last_failure.as_deref()?;
-            Some(Affected {
-                check: check.clone(),
-                description: policy.check.description.clone(),
-                at: e.at,
-                reason: e.reason.clone(),
-                step: e.step.clone(),
-                message: e.message.clone(),
-                recovered_at: None,
-            })
-        });
         // The check's name and state go with the event when there is one
         // (rarely).
         let emit = event.map(|e| (check.clone(), state.clone(), e));
-        if let (Some(root), Some(affected)) = (joins, affected) {
-            self.join(&root, affected, now);
+        if let Some(root) = joins {
+            self.join(&root, check, now);
         }
         let Some(state) = self.states.get(check) else {
             return;
@@ -432,8 +420,10 @@ impl<S: Store> Engine<S> {
 
     /// The failing dependent `affected` joins `root`'s incident, declaring
     /// it if none is open.
-    fn join(&mut self, root: &str, affected: Affected, now: chrono::DateTime<Utc>) {
-        let child = affected.check.clone();
+    fn join(&mut self, root: &str, child: &str, now: chrono::DateTime<Utc>) {
+        let Some(affected) = self.affected(child) else {
+            return;
+        };
         let (Some(policy), Some(state)) = (
             self.known.get(root).map(|k| Arc::clone(&k.policy)),
             self.states.get_mut(root),
@@ -450,7 +440,7 @@ impl<S: Store> Engine<S> {
             return;
         };
         let state = state.clone();
-        if let Some(s) = self.states.get_mut(&child) {
+        if let Some(s) = self.states.get_mut(child) {
             s.joined = Some((root.to_owned(), event.incident.id.clone()));
         }
         self.observer.folded("dependency");
@@ -565,12 +555,7 @@ impl<S: Store> Engine<S> {
                 continue;
             }
             match root {
-                Some(root) => {
-                    let Some(affected) = self.affected(&child) else {
-                        continue;
-                    };
-                    self.join(&root, affected, now);
-                }
+                Some(root) => self.join(&root, &child, now),
                 None => {
                     let Some(event) = state.declare_held(
                         &|| policy.feature(),
@@ -603,7 +588,7 @@ impl<S: Store> Engine<S> {
             let Some(state) = self.states.get_mut(OUTAGE) else {
                 return;
             };
-            let Some(event) = state.join(affected, &Feature::default, &String::new, now) else {
+            let Some(event) = state.add_affected(affected, now) else {
                 return;
             };
             let state = state.clone();

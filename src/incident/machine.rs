@@ -154,13 +154,8 @@ impl CheckState {
         key: &dyn Fn() -> String,
         now: DateTime<Utc>,
     ) -> Option<Event> {
-        if let Some(incident) = &mut self.open {
-            if incident.affected.iter().any(|a| a.check == affected.check) {
-                return None;
-            }
-            incident.affected.push(affected);
-            self.last_notified_at = Some(now);
-            return Some(event(EventKind::Updated, (**incident).clone(), now));
+        if self.open.is_some() {
+            return self.add_affected(affected, now);
         }
         let evidence = (**self.last_failure.as_ref()?).clone();
         let declaring = Declaring {
@@ -229,6 +224,18 @@ impl CheckState {
             affected: Vec::new(),
         };
         Some(self.declare(evidence, declaring, now))
+    }
+
+    /// Lists `affected` in the open incident: an update; none if there is
+    /// no open incident or it lists that check already.
+    pub fn add_affected(&mut self, affected: Affected, now: DateTime<Utc>) -> Option<Event> {
+        let incident = self.open.as_mut()?;
+        if incident.affected.iter().any(|a| a.check == affected.check) {
+            return None;
+        }
+        incident.affected.push(affected);
+        self.last_notified_at = Some(now);
+        Some(event(EventKind::Updated, (**incident).clone(), now))
     }
 
     fn declare(&mut self, evidence: Evidence, d: Declaring, now: DateTime<Utc>) -> Event {
