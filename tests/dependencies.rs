@@ -9,7 +9,7 @@ mod common;
 use std::path::Path;
 use std::time::Duration;
 
-use common::{Reaped, Receiver, free_port, run_daemon, scratch};
+use common::{Reaped, Received, Receiver, free_port, run_daemon, scratch};
 
 const FEATURES: [&str; 3] = ["weather", "member-login", "diesel-order"];
 
@@ -106,6 +106,43 @@ async fn eventually<T>(what: &str, secs: u64, mut f: impl FnMut() -> Option<T>) 
     }
 }
 
+/// The daemon of `config`, killed when dropped.
+fn start(config: &Path) -> Reaped {
+    Reaped(run_daemon(config).spawn().expect("daemon"))
+}
+
+/// The checks an event lists as affected, sorted.
+fn affected(r: &Received) -> Vec<String> {
+    let mut names: Vec<String> = r.body["data"]["affected"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|x| x["check"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+/// Waits until the latest event of `check`'s incident lists `n` affected
+/// checks, and returns it.
+async fn listing(hook: &Receiver, check: &str, n: usize) -> Received {
+    eventually(
+        &format!("{n} checks in the incident of {check}"),
+        60,
+        || {
+            let last = hook
+                .all()
+                .into_iter()
+                .rev()
+                .find(|r| r.body["data"]["check"] == check)?;
+            (affected(&last).len() == n).then_some(last)
+        },
+    )
+    .await
+}
+
 /// The site goes down: one incident, the gateway's, declared once and
 /// listing the three features; one resolution when the site is back.
 #[tokio::test(flavor = "multi_thread")]
@@ -114,28 +151,11 @@ async fn features_behind_a_failing_gateway_join_one_incident() {
     let site = Site::down();
     let tmp = scratch("dependencies");
     let port = setup(tmp.path(), &site.url, &hook.url);
-    let mut daemon = run_daemon(&tmp.path().join("config.toml"));
-    let _daemon = Reaped(daemon.spawn().expect("daemon"));
-
-    let listed = |r: &common::Received| -> Vec<String> {
-        r.body["data"]["affected"]
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|x| x["check"].as_str().map(str::to_owned))
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
-    let all_three = eventually("the three features in the incident", 60, || {
-        let last = hook.all().into_iter().last()?;
-        let mut got = listed(&last);
-        got.sort();
-        let mut want: Vec<String> = FEATURES.iter().map(|s| (*s).to_owned()).collect();
-        want.sort();
-        (got == want).then_some(last)
-    })
-    .await;
+    let _daemon = start(&tmp.path().join("config.toml"));
+    let all_three = listing(&hook, "gateway", 3).await;
+    let mut want: Vec<String> = FEATURES.iter().map(|s| (*s).to_owned()).collect();
+    want.sort();
+    assert_eq!(affected(&all_three), want);
     assert_eq!(all_three.body["data"]["check"], "gateway");
     let id = all_three.body["data"]["incident"].clone();
 
@@ -203,14 +223,8 @@ async fn features_still_failing_when_the_gateway_recovers_declare_their_own() {
     let site = Site::down();
     let tmp = scratch("dependencies-recover");
     setup(tmp.path(), &site.url, &hook.url);
-    let mut daemon = run_daemon(&tmp.path().join("config.toml"));
-    let _daemon = Reaped(daemon.spawn().expect("daemon"));
-    eventually("the three features in the gateway's incident", 60, || {
-        let last = hook.all().into_iter().last()?;
-        let n = last.body["data"]["affected"].as_array().map_or(0, Vec::len);
-        (n == 3).then_some(())
-    })
-    .await;
+    let _daemon = start(&tmp.path().join("config.toml"));
+    listing(&hook, "gateway", 3).await;
     site.up_but_features_broken().await;
     let declared = eventually("each feature's own incident", 60, || {
         let d = hook.delivered("incident.declared");
@@ -242,14 +256,8 @@ async fn a_slow_gateway_runs_before_fast_features_declare() {
     let site = Site::down();
     let tmp = scratch("dependencies-slow");
     setup_with(tmp.path(), &site.url, &hook.url, "1h", 1);
-    let mut daemon = run_daemon(&tmp.path().join("config.toml"));
-    let _daemon = Reaped(daemon.spawn().expect("daemon"));
-    eventually("the three features in the gateway's incident", 60, || {
-        let last = hook.all().into_iter().last()?;
-        let n = last.body["data"]["affected"].as_array().map_or(0, Vec::len);
-        (n == 3).then_some(())
-    })
-    .await;
+    let _daemon = start(&tmp.path().join("config.toml"));
+    listing(&hook, "gateway", 3).await;
     let declared = hook.delivered("incident.declared");
     assert_eq!(declared.len(), 1, "one declaration: {declared:#?}");
     assert_eq!(declared[0].body["data"]["check"], "gateway");
@@ -274,8 +282,7 @@ async fn maintenance_of_the_gateway_covers_the_features_behind_it() {
         fmt(now + chrono::TimeDelta::hours(1))
     ));
     std::fs::write(&config, text).expect("config");
-    let mut daemon = run_daemon(&config);
-    let _daemon = Reaped(daemon.spawn().expect("daemon"));
+    let _daemon = start(&config);
     // Every feature fails past its threshold of three.
     let api = format!("http://127.0.0.1:{port}/api/v1/checks/weather");
     let mut failing_for = 0;
@@ -333,15 +340,9 @@ async fn the_outage_brake_declares_one_incident_for_many_failing_checks() {
         )
         .expect("check");
     }
-    let mut daemon = run_daemon(&dir.join("config.toml"));
-    let _daemon = Reaped(daemon.spawn().expect("daemon"));
-    let outage = |r: &common::Received| r.body["data"]["check"] == "@outage";
-    eventually("all five in the outage incident", 60, || {
-        let last = hook.all().into_iter().rev().find(|r| outage(r))?;
-        let n = last.body["data"]["affected"].as_array().map_or(0, Vec::len);
-        (n == 5).then_some(())
-    })
-    .await;
+    let _daemon = start(&dir.join("config.toml"));
+    let outage = |r: &Received| r.body["data"]["check"] == "@outage";
+    listing(&hook, "@outage", 5).await;
     let declared = hook.delivered("incident.declared");
     let (brake, own): (Vec<_>, Vec<_>) = declared.iter().partition(|r| outage(r));
     assert_eq!(brake.len(), 1, "one outage incident: {brake:#?}");
