@@ -1,6 +1,7 @@
 //! Shared by the end-to-end tests: the demo site on loopback and the CLI.
 #![allow(dead_code)]
 
+pub mod postgres;
 pub mod tools;
 
 use std::path::Path;

@@ -1,6 +1,6 @@
-//! Outside tools some tests need (promtool, Chromium). A missing tool fails
-//! the test under `CI=true`, where `.ci/run` installs every one, so CI never
-//! goes green without them; elsewhere the test says SKIPPED and passes.
+//! Outside tools some tests need (promtool, Chromium, PostgreSQL). A missing
+//! tool fails the test under `CI=true`, where `.ci/run` installs every one, so
+//! CI never goes green without them; elsewhere the test says SKIPPED and passes.
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -26,7 +26,9 @@ fn locate(candidate: &str) -> Option<PathBuf> {
         .find(|p| Path::new(p).is_file())
 }
 
-fn missing(tool: &str, package: &str) {
+/// Fails under CI, else prints the SKIPPED line: for a tool found some
+/// other way than by [`require`].
+pub fn missing(tool: &str, package: &str) {
     let ci = std::env::var("CI").is_ok_and(|v| v.eq_ignore_ascii_case("true") || v == "1");
     assert!(
         !ci,
