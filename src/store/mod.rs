@@ -1,17 +1,16 @@
 //! The store: run history, incidents and their timeline, check states and
 //! the outbox. Callers see two interfaces, [`Store`] to write and [`Reader`]
-//! to read; only a backend (today [`sqlite`]) knows its query language.
+//! to read; only a backend ([`sqlite`], [`postgres`]) knows its query
+//! language.
 //!
-//! Both are enums over the backends, not traits. The writer is async: the
-//! next backend, PostgreSQL through tokio-postgres, is, and SQLite's writer
-//! thread answers through a oneshot. `async fn` in a trait is not
-//! dyn-compatible, and boxed futures would cost an allocation per call; a
-//! `match` costs none, which counts on the per-run path
-//! ([`Store::queue_run`]), and a new variant is a backend the compiler
-//! makes every method handle. The reader is synchronous: its callers (the
-//! CLI, the API and the status page, off the async workers) read a
-//! snapshot and return, and a PostgreSQL reader can use the blocking
-//! `postgres` client the same way.
+//! The writing side is one design for every backend: a thread of its own
+//! owns the connection ([`writer`]), takes requests in the order they were
+//! made, batches runs, states and transitions into one transaction, and
+//! answers through a oneshot, so no async worker waits on a disk or a
+//! network. A backend is a [`writer::Database`]: its statements, not the
+//! queue. The reader is synchronous: its callers (the CLI, the API and the
+//! status page, off the async workers) read a snapshot and return; it is an
+//! enum over the backends, a `match` per call.
 //!
 //! The incident engine and the delivery worker write through
 //! [`crate::incident::store::Store`], the interface that module defines
@@ -19,19 +18,28 @@
 //! the daemon queues each counted run here ([`Store::queue_run`]) as it
 //! hands the same record to the engine, which writes states and incidents.
 //!
-//! A new backend: a module beside [`sqlite`], a variant in [`Backend`],
-//! [`Store`] and [`Reader`], and a test that passes it to the conformance
-//! suite (`tests/store_conformance/`).
+//! A new backend: a module beside [`sqlite`] with a [`writer::Database`]
+//! and a reader, a variant in [`Backend`] and [`Reader`], and a test that
+//! passes it to the conformance suite (`tests/store_conformance/`).
 
 mod model;
+pub mod postgres;
+mod rows;
 pub mod sqlite;
+mod writer;
 
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, mpsc};
+use std::thread::JoinHandle;
 
 use chrono::{DateTime, Utc};
+use tokio::sync::oneshot;
+
+use rows::{ClaimRow, CommitRows, OutboxRow, RunRow, StateRow};
+use writer::{Reply, Request};
 
 use crate::check::{Redacted, RunRecord, RunResult};
 use crate::incident::Incident;
@@ -46,66 +54,159 @@ pub use model::{DEFAULT_HISTORY, EventRow, IncidentDetail, Retention};
 pub enum Backend {
     /// A SQLite database file (created with its directory if missing).
     Sqlite(PathBuf),
+    /// A PostgreSQL database, shared by the daemons that name it.
+    Postgres(postgres::Connect),
 }
 
-/// The writing side. Clones share one connection (or pool); dropping the
-/// last one writes what is queued, blocking until it has;
-/// [`Store::close`] does the same without blocking.
+impl std::fmt::Display for Backend {
+    /// For messages: the file, or the server and database (never the
+    /// password).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Backend::Sqlite(path) => write!(f, "{}", path.display()),
+            Backend::Postgres(connect) => write!(f, "{connect}"),
+        }
+    }
+}
+
+/// The writing side. Clones share one writer thread; dropping the last one
+/// writes what is queued, blocking until it has; [`Store::close`] does the
+/// same without blocking.
 #[derive(Debug, Clone)]
-pub enum Store {
-    Sqlite(sqlite::SqliteStore),
+pub struct Store {
+    inner: Arc<Handle>,
+}
+
+#[derive(Debug)]
+struct Handle {
+    tx: mpsc::Sender<Request>,
+    thread: Option<JoinHandle<()>>,
+    healthy: Arc<AtomicBool>,
+    backend: Backend,
+}
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        let _ = self.tx.send(Request::Close(None));
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
 }
 
 impl Store {
     /// Opens the store (creating and migrating it if needed), keeping run
-    /// history as `retention` says.
+    /// history as `retention` says. Blocks while it connects: on
+    /// PostgreSQL, until the store's lease is free (see
+    /// [`postgres::LEASE`]) or it is refused.
     pub fn open(backend: &Backend, retention: impl Into<Retention>) -> Result<Store, StoreError> {
+        let retention = retention.into();
         match backend {
-            Backend::Sqlite(path) => Ok(Store::Sqlite(sqlite::SqliteStore::open(
-                path,
-                retention.into(),
-            )?)),
+            Backend::Sqlite(path) => {
+                let path = path.clone();
+                spawn(backend, move || sqlite::open(&path), retention)
+            }
+            Backend::Postgres(connect) => {
+                let connect = connect.clone();
+                spawn(
+                    backend,
+                    move || postgres::open(&connect, retention),
+                    retention,
+                )
+            }
         }
+    }
+
+    /// Where the store is.
+    pub fn backend(&self) -> &Backend {
+        &self.inner.backend
     }
 
     /// Queues a counted run to be recorded with the next batch and returns
     /// at once: nobody waits for a transaction per run. Failures show in
     /// [`Store::is_healthy`].
     pub fn queue_run(&self, run: Arc<RunRecord>) -> Result<(), StoreError> {
-        match self {
-            Store::Sqlite(s) => s.queue_run(run),
-        }
+        let row = RunRow::new(run)?;
+        // No reply: the writer batches queued runs, and its outcome shows in
+        // `healthy`.
+        self.inner
+            .tx
+            .send(Request::Run(row, None))
+            .map_err(|_| closed())
     }
 
     /// Records a run and returns once it is written (with everything queued
     /// before it).
     pub async fn record_run(&self, run: Arc<RunRecord>) -> Result<(), StoreError> {
-        match self {
-            Store::Sqlite(s) => s.record_run(run).await,
-        }
+        let row = RunRow::new(run)?;
+        self.ask(|reply| Request::Run(row, Some(reply))).await
     }
 
     /// Whether the last write succeeded (`scarecrow_store_up`).
     pub fn is_healthy(&self) -> bool {
-        match self {
-            Store::Sqlite(s) => s.is_healthy(),
-        }
+        self.inner.healthy.load(Ordering::Relaxed)
     }
 
     /// Writes everything queued and closes. Calls made afterwards, through
     /// any clone, fail with "store is closed".
     pub async fn close(&self) {
-        match self {
-            Store::Sqlite(s) => s.close().await,
+        let (reply, done) = oneshot::channel();
+        if self.inner.tx.send(Request::Close(Some(reply))).is_ok() {
+            let _ = done.await;
         }
     }
+
+    async fn ask<T>(&self, request: impl FnOnce(Reply<T>) -> Request) -> Result<T, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        self.inner.tx.send(request(reply)).map_err(|_| closed())?;
+        answer.await.map_err(|_| closed())?
+    }
+}
+
+/// Starts the writer thread, which opens the database with `open` (off
+/// the async runtime: PostgreSQL's synchronous client runs one of its
+/// own) and answers whether it could before it serves requests.
+fn spawn<D: writer::Database>(
+    backend: &Backend,
+    open: impl FnOnce() -> Result<D, StoreError> + Send + 'static,
+    retention: Retention,
+) -> Result<Store, StoreError> {
+    let healthy = Arc::new(AtomicBool::new(true));
+    let (tx, rx) = mpsc::channel();
+    let (opened, outcome) = mpsc::sync_channel(1);
+    let writing = Arc::clone(&healthy);
+    let thread = std::thread::Builder::new()
+        .name("store-writer".to_owned())
+        .spawn(move || match open() {
+            Ok(db) => {
+                let _ = opened.send(Ok(()));
+                writer::Writer::new(db, retention, writing).run(rx);
+            }
+            Err(e) => {
+                let _ = opened.send(Err(e));
+            }
+        })
+        .map_err(|e| StoreError(format!("starting the writer thread: {e}")))?;
+    outcome
+        .recv()
+        .map_err(|_| StoreError("the store's writer thread stopped while opening".to_owned()))??;
+    Ok(Store {
+        inner: Arc::new(Handle {
+            tx,
+            thread: Some(thread),
+            healthy,
+            backend: backend.clone(),
+        }),
+    })
+}
+
+fn closed() -> StoreError {
+    StoreError("store is closed".to_owned())
 }
 
 impl crate::incident::store::Store for Store {
     async fn load(&self) -> Result<Snapshot, StoreError> {
-        match self {
-            Store::Sqlite(s) => s.load().await,
-        }
+        self.ask(Request::Load).await
     }
 
     fn commit(
@@ -113,15 +214,24 @@ impl crate::incident::store::Store for Store {
         t: Transition,
         claimer: &Claimer,
     ) -> impl Future<Output = Result<Vec<OutboxItem>, StoreError>> + Send + 'static {
-        match self {
-            Store::Sqlite(s) => s.commit(t, claimer),
-        }
+        // Queued now: see `update_delivery`.
+        let queued = CommitRows::new(&t, ClaimRow::new(claimer, Utc::now())).and_then(|rows| {
+            let (reply, answer) = oneshot::channel();
+            self.inner
+                .tx
+                .send(Request::Commit(Box::new(rows), reply))
+                .map_err(|_| closed())?;
+            Ok(answer)
+        });
+        async move { queued?.await.map_err(|_| closed())? }
     }
 
     fn queue_state(&self, check: &str, state: &CheckState) -> Result<(), StoreError> {
-        match self {
-            Store::Sqlite(s) => s.queue_state(check, state),
-        }
+        let row = Box::new(StateRow::new(check, state)?);
+        self.inner
+            .tx
+            .send(Request::State(row))
+            .map_err(|_| closed())
     }
 
     fn healthy(&self) -> bool {
@@ -133,9 +243,8 @@ impl crate::incident::store::Store for Store {
         claimer: &Claimer,
         now: DateTime<Utc>,
     ) -> Result<Vec<OutboxItem>, StoreError> {
-        match self {
-            Store::Sqlite(s) => s.claim(claimer, now).await,
-        }
+        let claim = ClaimRow::new(claimer, now);
+        self.ask(|reply| Request::Claim(claim, reply)).await
     }
 
     fn update_delivery(
@@ -143,30 +252,40 @@ impl crate::incident::store::Store for Store {
         claimer: &Claimer,
         item: OutboxItem,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send + 'static {
-        match self {
-            Store::Sqlite(s) => s.update_delivery(claimer, item),
-        }
+        // Queued now, not when the future is first polled: the writer takes
+        // an item's updates in the order they were made.
+        let claim = ClaimRow::new(claimer, Utc::now());
+        let queued = OutboxRow::new(&item).and_then(|row| {
+            let (reply, answer) = oneshot::channel();
+            self.inner
+                .tx
+                .send(Request::Delivery(Box::new((row, claim)), reply))
+                .map_err(|_| closed())?;
+            Ok(answer)
+        });
+        async move { queued?.await.map_err(|_| closed())? }
     }
 
     async fn release(&self, claimer: &Claimer) -> Result<(), StoreError> {
-        match self {
-            Store::Sqlite(s) => s.release(claimer).await,
-        }
+        let id = claimer.id.clone();
+        self.ask(|reply| Request::Release(id, reply)).await
     }
 
     async fn forget_check(&self, check: &str) -> Result<(), StoreError> {
-        match self {
-            Store::Sqlite(s) => s.forget_check(check).await,
-        }
+        let check = check.to_owned();
+        self.ask(|reply| Request::Forget(check, reply)).await
     }
 
     async fn incident_counts(
         &self,
         since: DateTime<Utc>,
     ) -> Result<BTreeMap<String, u64>, StoreError> {
-        match self {
-            Store::Sqlite(s) => s.incident_counts(since).await,
-        }
+        // A reader of its own: the writer's queue may be long, and every
+        // commit awaited before this call is visible to a new read.
+        let backend = self.inner.backend.clone();
+        tokio::task::spawn_blocking(move || Reader::open(&backend)?.incident_counts(since))
+            .await
+            .map_err(|e| StoreError(format!("counting incidents: {e}")))?
     }
 }
 
@@ -176,6 +295,7 @@ impl crate::incident::store::Store for Store {
 #[derive(Debug)]
 pub enum Reader {
     Sqlite(sqlite::Reader),
+    Postgres(postgres::Reader),
 }
 
 impl Reader {
@@ -184,6 +304,7 @@ impl Reader {
     pub fn open(backend: &Backend) -> Result<Reader, StoreError> {
         match backend {
             Backend::Sqlite(path) => Ok(Reader::Sqlite(sqlite::Reader::open(path)?)),
+            Backend::Postgres(connect) => Ok(Reader::Postgres(postgres::Reader::open(connect)?)),
         }
     }
 
@@ -191,6 +312,7 @@ impl Reader {
     pub fn incidents(&self, open_only: bool, limit: usize) -> Result<Vec<Incident>, StoreError> {
         match self {
             Reader::Sqlite(r) => r.incidents(open_only, limit),
+            Reader::Postgres(r) => r.incidents(open_only, limit),
         }
     }
 
@@ -199,6 +321,7 @@ impl Reader {
     pub fn incident(&self, id: &str) -> Result<Option<IncidentDetail>, StoreError> {
         match self {
             Reader::Sqlite(r) => r.incident(id),
+            Reader::Postgres(r) => r.incident(id),
         }
     }
 
@@ -213,6 +336,7 @@ impl Reader {
     ) -> Result<Vec<(String, Redacted<RunResult>)>, StoreError> {
         match self {
             Reader::Sqlite(r) => r.runs_between(check, from, to, limit),
+            Reader::Postgres(r) => r.runs_between(check, from, to, limit),
         }
     }
 
@@ -223,6 +347,7 @@ impl Reader {
     ) -> Result<BTreeMap<String, u64>, StoreError> {
         match self {
             Reader::Sqlite(r) => r.incident_counts(since),
+            Reader::Postgres(r) => r.incident_counts(since),
         }
     }
 
@@ -234,6 +359,7 @@ impl Reader {
     ) -> Result<Vec<Redacted<RunResult>>, StoreError> {
         match self {
             Reader::Sqlite(r) => r.recent_runs(check, limit),
+            Reader::Postgres(r) => r.recent_runs(check, limit),
         }
     }
 }

@@ -25,13 +25,11 @@ pub(super) fn failed<'a>(
 pub(super) enum DbError {
     #[error(transparent)]
     Sql(#[from] rusqlite::Error),
-    #[error("{0} is not valid JSON: {1}")]
-    Json(String, serde_json::Error),
-    /// Valid JSON or text, but not a value this build knows.
-    #[error("{0}: {1}")]
-    Invalid(String, String),
+    /// Not valid JSON, or not a value this build knows.
+    #[error("{0}")]
+    Invalid(String),
 }
 
 pub(super) fn decode<T: serde::de::DeserializeOwned>(what: &str, json: &str) -> Result<T, DbError> {
-    serde_json::from_str(json).map_err(|e| DbError::Json(what.to_owned(), e))
+    crate::store::rows::decode(what, json).map_err(DbError::Invalid)
 }

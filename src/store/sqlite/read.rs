@@ -8,10 +8,11 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{DbError, db_error, decode, schema};
-use crate::check::{Outcome, Reason, Redacted, RunResult, from_millis};
+use crate::check::{Redacted, RunResult};
 use crate::incident::Incident;
 use crate::incident::store::StoreError;
-use crate::store::{EventRow, IncidentDetail};
+use crate::store::IncidentDetail;
+use crate::store::rows::{RUN_COLUMNS, RunColumns, event_row};
 
 /// A read-only connection to the database; the methods are those of
 /// [`crate::store::Reader`].
@@ -73,24 +74,9 @@ impl Reader {
             )?;
             let mut rows = stmt.query([id])?;
             while let Some(row) = rows.next()? {
-                let event_id: String = row.get(0)?;
                 let kind: String = row.get(1)?;
-                let kind = serde_json::from_value(kind.clone().into()).map_err(|_| {
-                    DbError::Invalid(
-                        format!("event {event_id}"),
-                        format!("unknown kind {kind:?}"),
-                    )
-                })?;
                 let at: String = row.get(2)?;
-                let at = at.parse().map_err(|e| {
-                    DbError::Invalid(format!("event {event_id}"), format!("time {at:?}: {e}"))
-                })?;
-                events.push(EventRow {
-                    id: event_id,
-                    incident_id: id.to_owned(),
-                    kind,
-                    at,
-                });
+                events.push(event_row(row.get(0)?, id, &kind, &at).map_err(DbError::Invalid)?);
             }
             drop(rows);
             drop(stmt);
@@ -126,8 +112,8 @@ impl Reader {
             )?;
             let mut rows = stmt.query(params![
                 check,
-                super::rows::ts(&from),
-                super::rows::ts(&to),
+                crate::store::rows::ts(&from),
+                crate::store::rows::ts(&to),
                 sql_limit(limit)
             ])?;
             let mut runs = Vec::new();
@@ -148,7 +134,7 @@ impl Reader {
             let mut stmt = self
                 .conn
                 .prepare_cached("SELECT check_name, COUNT(*) FROM incidents WHERE declared_at >= ?1 GROUP BY check_name")?;
-            let mut rows = stmt.query([super::rows::ts(&since)])?;
+            let mut rows = stmt.query([crate::store::rows::ts(&since)])?;
             let mut counts = std::collections::BTreeMap::new();
             while let Some(row) = rows.next()? {
                 let n: i64 = row.get(1)?;
@@ -184,50 +170,20 @@ impl Reader {
     }
 }
 
-/// What [`run`] reads, in its order.
-const RUN_COLUMNS: &str =
-    "run_id, check_name, started_at, duration_ms, result, reason, step, message, json";
-
-/// A run and its id, from the columns and the steps' JSON. The store took
-/// only redacted runs, so what it gives back is redacted too.
+/// A run and its id, from the columns and the steps' JSON.
 fn run(row: &rusqlite::Row) -> Result<(String, Redacted<RunResult>), DbError> {
-    let run_id: String = row.get(0)?;
-    let invalid = |what: String| DbError::Invalid(format!("run {run_id}"), what);
-    let started_at: String = row.get(2)?;
-    let started_at = DateTime::parse_from_rfc3339(&started_at)
-        .map_err(|e| invalid(format!("started_at {started_at:?}: {e}")))?
-        .with_timezone(&Utc);
-    let ms: f64 = row.get(3)?;
-    let duration = from_millis(ms).ok_or_else(|| invalid(format!("duration_ms {ms}")))?;
-    let result: String = row.get(4)?;
-    let outcome = match result.as_str() {
-        "success" => Outcome::Success,
-        "failure" => {
-            let reason: Option<String> = row.get(5)?;
-            let reason = Reason::ALL
-                .into_iter()
-                .find(|r| Some(r.as_str()) == reason.as_deref())
-                .ok_or_else(|| invalid(format!("reason {reason:?}")))?;
-            Outcome::Failure {
-                reason,
-                step: row.get(6)?,
-                message: row.get::<_, Option<String>>(7)?.unwrap_or_default(),
-            }
-        }
-        other => return Err(invalid(format!("result {other:?}"))),
-    };
-    let steps = decode(
-        &format!("the steps of run {run_id}"),
-        &row.get::<_, String>(8)?,
-    )?;
-    let run = RunResult {
+    let columns = RunColumns {
+        run_id: row.get(0)?,
         check: row.get(1)?,
-        started_at,
-        duration,
-        outcome,
-        steps,
+        started_at: row.get(2)?,
+        duration_ms: row.get(3)?,
+        result: row.get(4)?,
+        reason: row.get(5)?,
+        step: row.get(6)?,
+        message: row.get(7)?,
+        json: row.get(8)?,
     };
-    Ok((run_id, Redacted::vouched(run)))
+    columns.decode().map_err(DbError::Invalid)
 }
 
 /// SQLite counts in `i64`; anything larger means "no limit".

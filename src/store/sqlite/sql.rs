@@ -5,11 +5,12 @@ use std::collections::{BTreeSet, HashMap};
 
 use rusqlite::{Connection, ToSql, Transaction, TransactionBehavior, named_params, params};
 
-use super::rows::{ClaimRow, CommitRows, OutboxRow, RunRow, StateRow};
 use super::{DbError, decode};
 use crate::check::FastHash;
 use crate::incident::store::{OutboxItem, Snapshot};
 use crate::store::Retention;
+use crate::store::rows::{ClaimRow, CommitRows, OutboxRow, RunRow, StateRow};
+use crate::store::writer::Op;
 
 const UPSERT_STATE: &str = "INSERT INTO check_states (check_name, state) VALUES (?1, ?2)
     ON CONFLICT (check_name) DO UPDATE SET state = excluded.state";
@@ -230,22 +231,15 @@ pub(super) fn release(conn: &mut Connection, claimer: &str) -> rusqlite::Result<
     tx.commit()
 }
 
-/// What a batch writes besides runs, in the order it was queued: states and
-/// transitions both write check states, and the later one must win.
-pub(super) enum Op<'a> {
-    State(&'a StateRow),
-    Commit(&'a CommitRows),
-}
-
 /// A batch in one transaction: runs, then the states and transitions in
 /// queue order, then the history trimmed to `keep` for the checks in
 /// `prune`. Returns what each transition's commit claimed, in order.
 /// Transitions share the transaction: a burst of declarations costs one
 /// commit, not one each.
-pub(super) fn write_batch<'a>(
+pub(super) fn write_batch(
     conn: &mut Connection,
-    runs: impl Iterator<Item = &'a RunRow>,
-    ops: impl Iterator<Item = Op<'a>>,
+    runs: &[&RunRow],
+    ops: &[Op<'_>],
     keep: Retention,
     prune: &BTreeSet<&str>,
 ) -> Result<Vec<Vec<OutboxItem>>, DbError> {

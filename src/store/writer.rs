@@ -1,19 +1,19 @@
-//! The one thread that writes. Requests arrive on a channel in the order
-//! they were made; each carries a oneshot for its answer, sent only after
-//! its transaction is committed (or has failed). Runs, check states and
-//! transitions queued together share one transaction.
+//! The one thread that writes, whatever the backend. Requests arrive on a
+//! channel in the order they were made; each carries a oneshot for its
+//! answer, sent only after its transaction is committed (or has failed).
+//! Runs, check states and transitions queued together share one
+//! transaction. A backend is a [`Database`]: the statements, not the queue.
 
-use std::path::PathBuf;
+use std::collections::{BTreeSet, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::Receiver;
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
-use rusqlite::Connection;
 use tokio::sync::oneshot;
 
+use super::Retention;
 use super::rows::{ClaimRow, CommitRows, OutboxRow, RunRow, StateRow};
-use super::{db_error, sql};
 use crate::incident::store::{OutboxItem, Snapshot, StoreError};
 
 /// Requests taken off the queue at once. Runs, states and transitions among
@@ -38,6 +38,68 @@ const LINGER: Duration = Duration::from_millis(1000);
 /// an awaited request (an incident transition) waits behind a linger.
 const NAP: Duration = Duration::from_millis(10);
 
+/// How often an idle writer does its housekeeping ([`Database::tick`]) and
+/// retries the runs it holds while the database is unreachable.
+const TICK: Duration = Duration::from_secs(1);
+/// Runs held while the database is unreachable: the newest are kept, the
+/// oldest dropped first (a queued one-step run takes about 600 bytes, so
+/// about 60 MB at most). At 10,000 runs a second that is ten seconds of
+/// history; at the shipped checks' rate, days.
+pub(super) const MAX_BACKLOG: usize = 100_000;
+
+/// A backend's statements. Each call is one transaction: it commits whole
+/// or leaves the database as it was.
+pub(super) trait Database: Send + 'static {
+    /// The database's name in messages: a file, or a server and database.
+    fn location(&self) -> String;
+    /// Runs, then states and transitions in queue order, then the history
+    /// of the checks in `prune` trimmed to `keep`. Returns what each
+    /// transition's commit claimed, in order.
+    fn write_batch(
+        &mut self,
+        runs: &[&RunRow],
+        ops: &[Op<'_>],
+        keep: Retention,
+        prune: &BTreeSet<&str>,
+    ) -> Result<Vec<Vec<OutboxItem>>, Failure>;
+    fn load(&mut self) -> Result<Snapshot, Failure>;
+    /// Takes and renews claims for `k`'s claimer; returns what it holds.
+    fn claim(&mut self, k: &ClaimRow) -> Result<Vec<OutboxItem>, Failure>;
+    /// `false`: another worker holds the item, nothing written.
+    fn update_delivery(&mut self, o: &OutboxRow, k: &ClaimRow) -> Result<bool, Failure>;
+    fn release(&mut self, claimer: &str) -> Result<(), Failure>;
+    fn forget_check(&mut self, check: &str) -> Result<(), Failure>;
+    /// Called about every [`TICK`], between requests: leases, partitions.
+    fn tick(&mut self) {}
+    fn close(self);
+}
+
+/// Why a call failed, and whether the database could not be reached (the
+/// runs of a failed batch are then kept and written when it is back)
+/// rather than refused the write.
+#[derive(Debug)]
+pub(super) struct Failure {
+    pub cause: String,
+    pub unreachable: bool,
+}
+
+impl Failure {
+    /// A failure the database answered with: retrying will not help.
+    pub fn refused(cause: impl std::fmt::Display) -> Failure {
+        Failure {
+            cause: cause.to_string(),
+            unreachable: false,
+        }
+    }
+}
+
+/// What a batch writes besides runs, in the order it was queued: states and
+/// transitions both write check states, and the later one must win.
+pub(super) enum Op<'a> {
+    State(&'a StateRow),
+    Commit(&'a CommitRows),
+}
+
 pub(super) type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
 
 pub(super) enum Request {
@@ -60,21 +122,46 @@ pub(super) enum Request {
 /// handle was dropped.
 pub(super) type Closer = Option<oneshot::Sender<()>>;
 
-pub(super) struct Writer {
-    pub conn: Connection,
-    pub path: PathBuf,
-    pub retention: super::Retention,
+pub(super) struct Writer<D> {
+    db: D,
+    retention: Retention,
     /// Runs added per check since it was last pruned.
-    pub since_prune: std::collections::HashMap<String, usize, crate::check::FastHash>,
+    since_prune: std::collections::HashMap<String, usize, crate::check::FastHash>,
     /// Whether the last write succeeded, for `scarecrow_store_up`.
-    pub healthy: Arc<AtomicBool>,
+    healthy: Arc<AtomicBool>,
+    /// Queued runs a batch could not write because the database was
+    /// unreachable, oldest first, at most [`MAX_BACKLOG`].
+    backlog: VecDeque<RunRow>,
+    /// Runs dropped from a full backlog since the database was last reached.
+    dropped: u64,
+    last_tick: Instant,
 }
 
-impl Writer {
+impl<D: Database> Writer<D> {
+    pub fn new(db: D, retention: Retention, healthy: Arc<AtomicBool>) -> Writer<D> {
+        Writer {
+            db,
+            retention,
+            since_prune: Default::default(),
+            healthy,
+            backlog: VecDeque::new(),
+            dropped: 0,
+            last_tick: Instant::now(),
+        }
+    }
+
     /// Serves requests until it is told to close or every sender is gone.
     pub fn run(mut self, rx: Receiver<Request>) {
         let mut queue = Vec::with_capacity(MAX_BATCH);
-        while let Ok(first) = rx.recv() {
+        loop {
+            let first = match rx.recv_timeout(TICK) {
+                Ok(first) => first,
+                Err(RecvTimeoutError::Timeout) => {
+                    self.housekeeping();
+                    continue;
+                }
+                Err(RecvTimeoutError::Disconnected) => break,
+            };
             let mut linger = unawaited_run(&first);
             queue.push(first);
             let until = Instant::now() + LINGER;
@@ -95,7 +182,11 @@ impl Writer {
                     break;
                 }
             }
-            if let Some(closed) = self.serve(&mut queue) {
+            let closing = self.serve(&mut queue);
+            if closing.is_none() && self.last_tick.elapsed() >= TICK {
+                self.housekeeping();
+            }
+            if let Some(closed) = closing {
                 // Requests queued behind the close are dropped: their
                 // callers see "store is closed".
                 drop(rx);
@@ -132,29 +223,28 @@ impl Writer {
             self.write_batch(&mut batch);
             match request {
                 Request::Load(reply) => {
-                    let result = sql::load(&mut self.conn)
-                        .map_err(|e| db_error("loading state", &self.path, e));
-                    let _ = reply.send(result);
+                    let result = self.db.load();
+                    let _ = reply.send(self.read(result, || "loading state".to_owned()));
                 }
                 Request::Claim(claim, reply) => {
-                    let result = sql::claim(&mut self.conn, &claim);
+                    let result = self.db.claim(&claim);
                     let _ = reply.send(self.wrote(result, || {
                         format!("claiming outbox items for {}", claim.claimer)
                     }));
                 }
                 Request::Delivery(rows, reply) => {
                     let (row, claim) = &*rows;
-                    let result = sql::update_delivery(&mut self.conn, row, claim);
+                    let result = self.db.update_delivery(row, claim);
                     let _ = reply
                         .send(self.wrote(result, || format!("updating outbox item {}", row.id)));
                 }
                 Request::Release(claimer, reply) => {
-                    let result = sql::release(&mut self.conn, &claimer);
+                    let result = self.db.release(&claimer);
                     let _ = reply
                         .send(self.wrote(result, || format!("releasing the claims of {claimer}")));
                 }
                 Request::Forget(check, reply) => {
-                    let result = sql::forget_check(&mut self.conn, &check);
+                    let result = self.db.forget_check(&check);
                     let _ =
                         reply.send(self.wrote(result, || format!("forgetting check {check:?}")));
                 }
@@ -167,13 +257,19 @@ impl Writer {
     }
 
     fn write_batch(&mut self, batch: &mut Batch) {
+        if !self.backlog.is_empty() {
+            // Held runs first: they are older, and the sort below keeps a
+            // check's runs in the order they are in here.
+            let held = self.backlog.drain(..).map(|row| (row, None));
+            batch.runs.splice(0..0, held);
+        }
         if batch.runs.is_empty() && batch.ops.is_empty() {
             return;
         }
         let runs = &mut batch.runs;
         // A check's runs in a row, in the order they came: consecutive
-        // inserts then land on the same index page, which SQLite's cache
-        // still holds, instead of one page per run read back from disk.
+        // inserts then land on the same index page, which the database's
+        // cache still holds, instead of one page per run read back from disk.
         // (The order of a check's own runs is kept: `seq` is its time order.)
         runs.sort_by(|(a, _), (b, _)| a.check().cmp(b.check()));
         // Pruning a check costs a query; doing it for every batch a check is
@@ -183,7 +279,7 @@ impl Writer {
         // at different points, so checks that started together do not all
         // prune in the same batch.
         let every = (self.retention.runs_per_check / 10).max(1);
-        let mut prune = std::collections::BTreeSet::new();
+        let mut prune = BTreeSet::new();
         for (row, _) in runs.iter() {
             let seen = self.since_prune.len();
             let n = match self.since_prune.get_mut(row.check()) {
@@ -199,22 +295,35 @@ impl Writer {
                 prune.insert(row.check());
             }
         }
-        let ops = batch.ops.iter().map(|op| match op {
-            Queued::State(row) => sql::Op::State(row),
-            Queued::Commit(rows, _) => sql::Op::Commit(rows),
-        });
-        let result = sql::write_batch(
-            &mut self.conn,
-            runs.iter().map(|(row, _)| row),
-            ops,
-            self.retention,
-            &prune,
-        );
+        let ops: Vec<Op> = batch
+            .ops
+            .iter()
+            .map(|op| match op {
+                Queued::State(row) => Op::State(row),
+                Queued::Commit(rows, _) => Op::Commit(rows),
+            })
+            .collect();
+        let rows: Vec<&RunRow> = runs.iter().map(|(row, _)| row).collect();
+        let result = self.db.write_batch(&rows, &ops, self.retention, &prune);
+        drop((rows, ops));
+        let unreachable = result.as_ref().is_err_and(|f| f.unreachable);
         let result = self.wrote(result, || describe(runs, &batch.ops));
-        for (_, reply) in runs.drain(..) {
-            if let Some(reply) = reply {
-                let _ = reply.send(result.as_ref().map(|_| ()).map_err(Clone::clone));
+        for (row, reply) in runs.drain(..) {
+            match reply {
+                Some(reply) => {
+                    let _ = reply.send(result.as_ref().map(|_| ()).map_err(Clone::clone));
+                }
+                // Nobody waits for it: kept until the database is back.
+                None if unreachable => self.hold(row),
+                None => {}
             }
+        }
+        if result.is_ok() && self.dropped > 0 {
+            tracing::warn!(
+                dropped = self.dropped,
+                "the store is back; runs dropped while it was unreachable are missing from the history"
+            );
+            self.dropped = 0;
         }
         let mut claimed = result.map(Vec::into_iter);
         for op in batch.ops.drain(..) {
@@ -228,24 +337,83 @@ impl Writer {
         }
     }
 
+    /// Keeps a run the database could not take, dropping the oldest held
+    /// one when [`MAX_BACKLOG`] are.
+    fn hold(&mut self, row: RunRow) {
+        if self.backlog.len() >= MAX_BACKLOG {
+            self.backlog.pop_front();
+            if self.dropped == 0 {
+                tracing::warn!(
+                    held = MAX_BACKLOG,
+                    "the store is unreachable and its backlog of runs is full: dropping the oldest"
+                );
+            }
+            self.dropped += 1;
+        }
+        self.backlog.push_back(row);
+    }
+
+    /// Between requests: retries the held runs, then the backend's own
+    /// housekeeping.
+    fn housekeeping(&mut self) {
+        self.last_tick = Instant::now();
+        if !self.backlog.is_empty() {
+            self.write_batch(&mut Batch::default());
+        }
+        self.db.tick();
+    }
+
     /// Notes the outcome of a write and gives it a readable reason.
-    fn wrote<T, E: std::fmt::Display>(
+    fn wrote<T>(
         &self,
-        result: Result<T, E>,
+        result: Result<T, Failure>,
         doing: impl FnOnce() -> String,
     ) -> Result<T, StoreError> {
         self.healthy.store(result.is_ok(), Ordering::Relaxed);
-        result.map_err(|e| {
-            let e = db_error(&doing(), &self.path, e);
+        result.map_err(|f| {
+            let e = self.error(&doing(), f);
             tracing::warn!(error = %e, "store write failed");
             e
         })
     }
 
-    fn close(self) {
-        if let Err((_, e)) = self.conn.close() {
-            tracing::warn!(path = %self.path.display(), error = %e, "closing the store");
+    /// A read's outcome: a failure to reach the database counts against
+    /// `scarecrow_store_up`, one the database answered does not.
+    fn read<T>(
+        &self,
+        result: Result<T, Failure>,
+        doing: impl FnOnce() -> String,
+    ) -> Result<T, StoreError> {
+        match result {
+            Ok(value) => Ok(value),
+            Err(f) => {
+                if f.unreachable {
+                    self.healthy.store(false, Ordering::Relaxed);
+                }
+                Err(self.error(&doing(), f))
+            }
         }
+    }
+
+    /// `{doing} in {location}: {cause}`, e.g. `committing incident.declared
+    /// inc_… in /var/lib/scarecrow/state.db: database is locked`.
+    fn error(&self, doing: &str, f: Failure) -> StoreError {
+        StoreError(format!("{doing} in {}: {}", self.db.location(), f.cause))
+    }
+
+    /// Writes the held runs one last time (a daemon stopping while the
+    /// database is unreachable loses them, and says so), then closes.
+    fn close(mut self) {
+        if !self.backlog.is_empty() {
+            self.write_batch(&mut Batch::default());
+            if !self.backlog.is_empty() {
+                tracing::warn!(
+                    runs = self.backlog.len(),
+                    "stopping with runs the store could not take: they are missing from the history"
+                );
+            }
+        }
+        self.db.close();
     }
 }
 

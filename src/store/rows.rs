@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use std::sync::Arc;
 
-use crate::check::{Outcome, RunRecord};
+use crate::check::{Outcome, Reason, Redacted, RunRecord, RunResult};
 use crate::incident::Incident;
 use crate::incident::machine::CheckState;
 use crate::incident::store::{Claimer, DeliveryState, OutboxItem, StoreError, Transition};
@@ -238,4 +238,87 @@ impl CommitRows {
     pub fn describe(&self) -> String {
         format!("{} {}", self.event.kind, self.incident.id)
     }
+}
+
+/// A run's columns as every backend reads them back, in [`RUN_COLUMNS`]'
+/// order.
+pub(super) struct RunColumns {
+    pub run_id: String,
+    pub check: String,
+    pub started_at: String,
+    pub duration_ms: f64,
+    pub result: String,
+    pub reason: Option<String>,
+    pub step: Option<String>,
+    pub message: Option<String>,
+    pub json: String,
+}
+
+/// What a backend selects for [`RunColumns`], in its order.
+pub(super) const RUN_COLUMNS: &str =
+    "run_id, check_name, started_at, duration_ms, result, reason, step, message, json";
+
+impl RunColumns {
+    /// The run and its id. The store took only redacted runs, so what it
+    /// gives back is redacted too. `Err`: what does not decode, for the
+    /// backend's error.
+    pub fn decode(self) -> Result<(String, Redacted<RunResult>), String> {
+        let run_id = self.run_id;
+        let invalid = |what: String| format!("run {run_id}: {what}");
+        let started_at = DateTime::parse_from_rfc3339(&self.started_at)
+            .map_err(|e| invalid(format!("started_at {:?}: {e}", self.started_at)))?
+            .with_timezone(&Utc);
+        let ms = self.duration_ms;
+        let duration =
+            crate::check::from_millis(ms).ok_or_else(|| invalid(format!("duration_ms {ms}")))?;
+        let outcome = match self.result.as_str() {
+            "success" => Outcome::Success,
+            "failure" => {
+                let reason = Reason::ALL
+                    .into_iter()
+                    .find(|r| Some(r.as_str()) == self.reason.as_deref())
+                    .ok_or_else(|| invalid(format!("reason {:?}", self.reason)))?;
+                Outcome::Failure {
+                    reason,
+                    step: self.step,
+                    message: self.message.unwrap_or_default(),
+                }
+            }
+            other => return Err(invalid(format!("result {other:?}"))),
+        };
+        let steps = decode(&format!("the steps of run {run_id}"), &self.json)?;
+        let run = RunResult {
+            check: self.check,
+            started_at,
+            duration,
+            outcome,
+            steps,
+        };
+        Ok((run_id, Redacted::vouched(run)))
+    }
+}
+
+/// An event of an incident's timeline from its columns.
+pub(super) fn event_row(
+    id: String,
+    incident_id: &str,
+    kind: &str,
+    at: &str,
+) -> Result<super::model::EventRow, String> {
+    let kind = serde_json::from_value(kind.into())
+        .map_err(|_| format!("event {id}: unknown kind {kind:?}"))?;
+    let at = at
+        .parse()
+        .map_err(|e| format!("event {id}: time {at:?}: {e}"))?;
+    Ok(super::model::EventRow {
+        id,
+        incident_id: incident_id.to_owned(),
+        kind,
+        at,
+    })
+}
+
+/// A stored JSON value; `Err` names `what` did not decode.
+pub(super) fn decode<T: serde::de::DeserializeOwned>(what: &str, json: &str) -> Result<T, String> {
+    serde_json::from_str(json).map_err(|e| format!("{what} is not valid JSON: {e}"))
 }
