@@ -43,6 +43,9 @@ pub enum Command {
     },
     /// Send a [TEST] declaration and its resolution through one sink, now; exit 0 if both were delivered.
     Notify(NotifyArgs),
+    /// Work on a store: copy a SQLite store into PostgreSQL.
+    #[command(subcommand)]
+    Store(StoreCommand),
     /// Exit 0 if the daemon's /healthz answers (for container health checks).
     Healthcheck {
         #[arg(long, default_value = "http://127.0.0.1:9787/healthz")]
@@ -91,6 +94,27 @@ pub struct NotifyArgs {
     pub sink: String,
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StoreCommand {
+    /// Copy runs, incidents with their timelines and notifications, and check states from a
+    /// SQLite store into a PostgreSQL one; run it again to finish an interrupted copy. The
+    /// password comes from PGPASSWORD; no daemon may write to the target meanwhile.
+    Copy {
+        /// The SQLite database file (`[store] path`).
+        #[arg(long, value_name = "PATH")]
+        from: PathBuf,
+        /// postgres://user@host:port/db, without the password.
+        #[arg(long, value_name = "URL")]
+        to: String,
+        /// As libpq: disable, prefer, require, verify-ca, verify-full.
+        #[arg(long, default_value = "prefer")]
+        sslmode: String,
+        /// PEM certificates to trust besides the system's roots.
+        #[arg(long, value_name = "FILE")]
+        ca: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, clap::Args)]

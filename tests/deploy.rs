@@ -272,7 +272,7 @@ fn ports(rule: &Yaml) -> Vec<(i64, &str)> {
 }
 
 #[test]
-fn the_network_policy_lets_in_prometheus_and_api_users_and_out_dns_and_web() {
+fn the_network_policy_lets_in_prometheus_and_api_users_and_out_dns_web_and_postgres() {
     let docs = docs();
     let policy = &find(&docs, "NetworkPolicy", "scarecrow")["spec"];
     let pod_labels = labels(&find(&docs, "Deployment", "scarecrow")["spec"]["selector"]);
@@ -316,7 +316,24 @@ fn the_network_policy_lets_in_prometheus_and_api_users_and_out_dns_and_web() {
     egress.sort();
     assert_eq!(
         egress,
-        [(53, "TCP"), (53, "UDP"), (80, "TCP"), (443, "TCP")]
+        [
+            (53, "TCP"),
+            (53, "UDP"),
+            (80, "TCP"),
+            (443, "TCP"),
+            (5432, "TCP")
+        ]
+    );
+    let postgres = policy["egress"]
+        .as_vec()
+        .expect("egress")
+        .iter()
+        .find(|rule| ports(rule) == [(5432, "TCP")])
+        .expect("a rule for PostgreSQL");
+    assert_eq!(
+        labels(&postgres["to"][0]["podSelector"]),
+        [("app.kubernetes.io/name", "postgresql")],
+        "only to PostgreSQL's pods"
     );
 }
 

@@ -94,8 +94,10 @@ async fn serve(
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;
     let (scheduler_tx, scheduler_rx) = mpsc::unbounded_channel();
+    let backend = super::incidents::backend(&config, &secrets)?;
     let incidents = Incidents::start(
         &config,
+        &backend,
         &checks,
         !catalog.has_errors(),
         &metrics,
@@ -117,7 +119,7 @@ async fn serve(
     };
     live.apply(&diff, false);
     live.report();
-    tracing::info!(checks = checks.len(), listen = %live.config.listen, store = %live.config.store_path.display(), "scarecrow running");
+    tracing::info!(checks = checks.len(), listen = %live.config.listen, store = %backend, "scarecrow running");
 
     let shutdown = CancellationToken::new();
     let actions = Arc::new(DaemonActions {
@@ -127,7 +129,7 @@ async fn serve(
     let state = crate::server::ServerState::from_config(
         &live.config,
         &live.secrets,
-        Some(super::incidents::backend(&live.config)),
+        Some(backend),
         metrics.clone(),
         view.clone(),
         actions,
@@ -268,6 +270,7 @@ impl Live {
         for (what, changed) in [
             ("listen", old.listen != new.listen),
             ("store path", old.store_path != new.store_path),
+            ("[store] url", old.postgres != new.postgres),
             ("checks_dir", old.checks_dir != new.checks_dir),
             ("concurrency", old.concurrency != new.concurrency),
             ("sinks", old.sinks != new.sinks),
@@ -291,6 +294,7 @@ impl Live {
             old.checks_dir.clone(),
             old.concurrency,
             old.sinks.clone(),
+            old.postgres.clone(),
         );
         self.config = Config {
             listen: keep.0,
@@ -298,6 +302,7 @@ impl Live {
             checks_dir: keep.2,
             concurrency: keep.3,
             sinks: keep.4,
+            postgres: keep.5,
             ..new
         };
         Some(force)

@@ -18,7 +18,9 @@ use crate::incident::store::{Claimer, OutboxItem, Store as _};
 use crate::incident::{Event, EventKind};
 use crate::live::View;
 use crate::metrics::Metrics;
+use crate::secret::Secrets;
 use crate::sink::Sink;
+use crate::store::postgres::{Connect, SslMode};
 use crate::store::{Backend, Retention, Store};
 
 /// How long the delivery worker's claim on a notification lasts unrenewed
@@ -42,13 +44,14 @@ impl Incidents {
     /// a check missing now was really removed rather than broken.
     pub async fn start(
         config: &Config,
+        backend: &Backend,
         checks: &[Arc<Check>],
         complete: bool,
         metrics: &Metrics,
         view: &View,
         scheduler: mpsc::UnboundedSender<crate::schedule::Request>,
     ) -> anyhow::Result<Incidents> {
-        let store = Arc::new(open_store(config)?);
+        let store = Arc::new(open_store(backend, config)?);
         let snapshot = store.load().await.context("cannot read the store")?;
         let sinks = build_sinks(config)?;
         // Sinks that re-send open alerts (Alertmanager) pick up where they were.
@@ -154,10 +157,36 @@ impl Incidents {
     }
 }
 
-/// Where `config` keeps its store.
-pub fn backend(config: &Config) -> Backend {
-    Backend::Sqlite(config.store_path.clone())
+/// Where `config` keeps its store; a PostgreSQL store's password and CA
+/// are read now, from `secrets` and the file `ca` names.
+pub fn backend(config: &Config, secrets: &Secrets) -> anyhow::Result<Backend> {
+    let Some(pg) = &config.postgres else {
+        return Ok(Backend::Sqlite(config.store_path.clone()));
+    };
+    let password = pg
+        .password
+        .as_ref()
+        .map(|t| t.render(secrets).map(|p| p.into_owned()))
+        .transpose()
+        .context("[store] password")?;
+    let ca = pg
+        .ca
+        .as_ref()
+        .map(|path| {
+            crate::fsread::read(path, MAX_CA)
+                .with_context(|| format!("[store] ca {}", path.display()))
+        })
+        .transpose()?;
+    let ssl =
+        SslMode::parse(&pg.sslmode).with_context(|| format!("[store] sslmode {:?}", pg.sslmode))?;
+    let connect = Connect::new(&pg.url, password, ssl, ca)
+        .map_err(anyhow::Error::msg)
+        .context("[store] url")?;
+    Ok(Backend::Postgres(connect))
 }
+
+/// A CA bundle larger than this is not one.
+const MAX_CA: u64 = 1 << 20;
 
 /// How much run history `config` keeps.
 pub fn retention(config: &Config) -> Retention {
@@ -167,10 +196,11 @@ pub fn retention(config: &Config) -> Retention {
     }
 }
 
-/// Opens `config`'s store for writing.
-pub fn open_store(config: &Config) -> anyhow::Result<Store> {
-    Store::open(&backend(config), retention(config))
-        .with_context(|| format!("cannot open the store at {}", config.store_path.display()))
+/// Opens the store at `backend` for writing, keeping history as `config`
+/// says.
+pub fn open_store(backend: &Backend, config: &Config) -> anyhow::Result<Store> {
+    Store::open(backend, retention(config))
+        .with_context(|| format!("cannot open the store at {backend}"))
 }
 
 /// Has the engine count `scarecrow_incidents_90d` from the store at start,

@@ -16,6 +16,7 @@ use crate::incident::engine::{Command, Engine, EngineObserver};
 use crate::incident::outbox::{DeliveryObserver, Worker};
 use crate::incident::store::{Claimer, OutboxItem, Store as _};
 use crate::incident::{Event, Incident, postmortem};
+use crate::secret::Secrets;
 use crate::store::Reader;
 
 /// How long `incidents resolve` with no daemon running delivers before it
@@ -44,7 +45,7 @@ pub async fn run(args: IncidentsArgs) -> Exit {
 }
 
 fn list(config: &Config, open_only: bool, format: ListFormat) -> anyhow::Result<Exit> {
-    let reader = Reader::open(&super::incidents::backend(config))?;
+    let reader = Reader::open(&super::incidents::backend(config, &Secrets::default())?)?;
     let incidents = reader.incidents(open_only, 500)?;
     match format {
         ListFormat::Json => println!("{}", serde_json::to_string_pretty(&incidents)?),
@@ -118,7 +119,8 @@ async fn resolve(config: &Config, id: &str, note: Option<String>) -> anyhow::Res
 /// still pending goes out before the resolution). It delivers for up to
 /// [`DELIVER_FOR`]; what is still pending then is the daemon's to send.
 async fn resolve_offline(config: &Config, id: &str, note: Option<String>) -> anyhow::Result<Exit> {
-    let store = Arc::new(super::incidents::open_store(config)?);
+    let backend = super::incidents::backend(config, &Secrets::default())?;
+    let store = Arc::new(super::incidents::open_store(&backend, config)?);
     let snapshot = store.load().await?;
     let sinks = super::incidents::build_sinks(config)?;
     let claimer = Claimer::new(super::incidents::CLAIM_LEASE);
@@ -232,7 +234,7 @@ pub fn postmortem(
 }
 
 fn draft(config: &Config, id: &str) -> anyhow::Result<Option<postmortem::Draft>> {
-    let reader = Reader::open(&super::incidents::backend(config))?;
+    let reader = Reader::open(&super::incidents::backend(config, &Secrets::default())?)?;
     let Some((incident, events, notifications)) = reader.incident(id)? else {
         return Ok(None);
     };

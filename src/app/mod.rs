@@ -9,6 +9,7 @@ mod incidents;
 mod incidents_cli;
 mod notify;
 mod once;
+mod store_cli;
 mod telemetry;
 
 use crate::check::words::count;
@@ -27,6 +28,10 @@ pub async fn main(cli: Cli) -> Exit {
         Command::Demo { config, site } => demo(config, site).await,
         Command::Healthcheck { url } => healthcheck(&url).await,
         Command::Notify(args) => notify::run(args).await,
+        Command::Store(command) => {
+            init_tracing("warn", LogFormat::Text);
+            store_cli::run(command).await
+        }
         Command::Postmortem { id, config, format } => {
             init_tracing("warn", LogFormat::Text);
             incidents_cli::postmortem(&id, config.as_deref(), format)

@@ -41,8 +41,11 @@ pub struct Config {
     pub instance_group: String,
     /// Who is called in, globally and per owner.
     pub roles: RoleConfig,
-    /// The SQLite database (runs, incidents, the outbox).
+    /// The SQLite database (runs, incidents, the outbox), unless
+    /// `postgres` is set.
     pub store_path: PathBuf,
+    /// `[store] url`: a PostgreSQL store instead of the SQLite file.
+    pub postgres: Option<PostgresStore>,
     /// Runs kept per check.
     pub history: usize,
     /// Runs older than this are pruned (except those incidents refer to).
@@ -94,6 +97,23 @@ pub struct ServerLimits {
     pub max_connections: Option<usize>,
 }
 
+/// A PostgreSQL store, as `[store]` names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PostgresStore {
+    /// `postgres://user@host:port/db`, without a password.
+    pub url: String,
+    /// A `${secret:…}` or `${file:…}` placeholder, read at start.
+    pub password: Option<Template>,
+    /// libpq's `sslmode`: one of [`SSL_MODES`].
+    pub sslmode: String,
+    /// PEM certificates trusted besides the system's roots.
+    pub ca: Option<PathBuf>,
+}
+
+/// The `sslmode`s a PostgreSQL store takes, as libpq spells them (`allow`,
+/// which tries plain text first, is left out).
+pub const SSL_MODES: [&str; 5] = ["disable", "prefer", "require", "verify-ca", "verify-full"];
+
 /// How `/metrics` is protected (`[metrics_auth]`). Secrets stay placeholders
 /// until the server starts.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -125,6 +145,7 @@ impl Default for Config {
             instance_group: "default".to_owned(),
             roles: RoleConfig::default(),
             store_path: PathBuf::from("data/scarecrow.db"),
+            postgres: None,
             history: 1000,
             retention: std::time::Duration::from_secs(30 * 86_400),
             notify_retry_for: std::time::Duration::from_secs(24 * 3600),
@@ -400,6 +421,42 @@ fn store(cx: &mut Ctx, v: &Value, c: &mut Config, base: &std::path::Path, env: E
             Err(e) => cx.error(v.span(), e),
         }
     }
+    if let Some(v) = st.get("url") {
+        if st.get("path").is_some() {
+            cx.error(
+                v.span(),
+                "`url` and `path` name two stores: PostgreSQL at `url`, or SQLite at `path`",
+            );
+        }
+        c.postgres = postgres_url(cx, v, env).map(|url| PostgresStore {
+            url,
+            password: st.get("password").and_then(|p| secret(cx, p, env)),
+            sslmode: st
+                .get("sslmode")
+                .and_then(|m| {
+                    let mode = cx.str(m)?;
+                    if SSL_MODES.contains(&mode) {
+                        return Some(mode.to_owned());
+                    }
+                    cx.error(
+                        m.span(),
+                        format!("`sslmode` is one of {}", SSL_MODES.join(", ")),
+                    );
+                    None
+                })
+                .unwrap_or_else(|| "prefer".to_owned()),
+            ca: st.get("ca").and_then(|p| cx.str(p)).map(|p| base.join(p)),
+        });
+    } else {
+        for key in ["password", "sslmode", "ca"] {
+            if let Some(v) = st.get(key) {
+                cx.error(
+                    v.span(),
+                    format!("`{key}` belongs to a PostgreSQL store: set `url` too"),
+                );
+            }
+        }
+    }
     if let Some(v) = st.get("retention") {
         c.retention = cx.duration(v).unwrap_or(c.retention);
     }
@@ -407,6 +464,31 @@ fn store(cx: &mut Ctx, v: &Value, c: &mut Config, base: &std::path::Path, env: E
         c.history = cx.uint(v, 1..=1_000_000).map_or(c.history, |n| n as usize);
     }
     st.finish(cx);
+}
+
+/// `[store] url`: a `postgres://` URL, its password left to `password`.
+fn postgres_url(cx: &mut Ctx, v: &Value, env: Env) -> Option<String> {
+    let text = cx.str(v)?;
+    let text = match template_text(text, env) {
+        Ok(t) => t,
+        Err(e) => {
+            cx.error(v.span(), e);
+            return None;
+        }
+    };
+    let problem = match url::Url::parse(&text) {
+        Err(e) => format!("not a URL: {e}"),
+        Ok(u) if !matches!(u.scheme(), "postgres" | "postgresql") => {
+            format!("a PostgreSQL URL starts with postgres://, not {}://", u.scheme())
+        }
+        Ok(u) if u.password().is_some() => {
+            "the URL holds a password: write `password = \"${secret:NAME}\"` instead (a URL also breaks on `@` or `/` in one)".to_owned()
+        }
+        Ok(u) if u.host_str().is_none_or(str::is_empty) => "the URL names no host".to_owned(),
+        Ok(_) => return Some(text),
+    };
+    cx.error(v.span(), problem);
+    None
 }
 
 /// `[heartbeat]`: the URL pinged and how often.
@@ -745,5 +827,64 @@ mod metrics_tests {
         assert_eq!(load("[metrics]\nphases = 1\n").unwrap_err().len(), 1);
         let unknown = load("[metrics]\nper_steps = true\n").unwrap_err();
         assert_eq!(unknown.len(), 1, "{unknown:?}");
+    }
+}
+
+#[cfg(test)]
+mod store_tests {
+    use super::*;
+
+    fn load(text: &str) -> Result<Config, Vec<String>> {
+        let src = Source::new("config.toml", text.to_owned());
+        let env = |name: &str| (name == "PG_PASSWORD").then(|| "p@ss/w".to_owned());
+        parse(&src, &env).map_err(|ds| {
+            ds.iter()
+                .filter(|d| d.is_error())
+                .map(|d| d.message.clone())
+                .collect()
+        })
+    }
+
+    #[test]
+    fn a_postgres_store_takes_its_password_apart_from_the_url() {
+        let c = load(
+            "[store]\nurl = \"postgres://scarecrow@db:5432/monitor\"\npassword = \"${secret:PG_PASSWORD}\"\nsslmode = \"verify-full\"\n",
+        )
+        .unwrap();
+        let pg = c.postgres.unwrap();
+        assert_eq!(pg.url, "postgres://scarecrow@db:5432/monitor");
+        assert_eq!(pg.password.unwrap().to_string(), "${secret:PG_PASSWORD}");
+        assert_eq!(pg.sslmode, "verify-full");
+        assert_eq!(load("").unwrap().postgres, None);
+    }
+
+    #[test]
+    fn a_postgres_store_is_refused_what_would_leak_or_mislead() {
+        for (text, error) in [
+            (
+                "url = \"postgres://u:secret@db/x\"",
+                "the URL holds a password",
+            ),
+            ("url = \"mysql://db/x\"", "starts with postgres://"),
+            (
+                "url = \"postgres://db/x\"\npassword = \"hunter2\"",
+                "never from the config",
+            ),
+            (
+                "url = \"postgres://db/x\"\nsslmode = \"allow\"",
+                "`sslmode` is one of",
+            ),
+            (
+                "url = \"postgres://db/x\"\npath = \"a.db\"",
+                "name two stores",
+            ),
+            ("sslmode = \"require\"", "set `url` too"),
+        ] {
+            let errors = load(&format!("[store]\n{text}\n")).unwrap_err();
+            assert!(
+                errors.iter().any(|e| e.contains(error)),
+                "{text}: {errors:?}"
+            );
+        }
     }
 }

@@ -22,10 +22,12 @@
 //! and a reader, a variant in [`Backend`] and [`Reader`], and a test that
 //! passes it to the conformance suite (`tests/store_conformance/`).
 
+pub mod copy;
 mod model;
 pub mod postgres;
 mod rows;
 pub mod sqlite;
+mod tables;
 mod writer;
 
 use std::collections::BTreeMap;

@@ -15,6 +15,7 @@
 
 mod connect;
 mod error;
+mod import;
 mod lease;
 mod partitions;
 mod read;
@@ -45,7 +46,8 @@ const MAX_BACKOFF: Duration = Duration::from_secs(8);
 /// Opens the store for writing: connects, migrates, takes the lease.
 /// Called on the writer thread.
 pub(super) fn open(connect: &Connect, retention: Retention) -> Result<Postgres, StoreError> {
-    let failed = |e: String| StoreError(format!("opening the store at {connect}: {e}"));
+    // The caller names the store (`cannot open the store at …`).
+    let failed = StoreError;
     let mut client = connect.connect().map_err(failed)?;
     schema::migrate(&mut client).map_err(failed)?;
     let me = lease::Holder::new();

@@ -5,6 +5,7 @@
 //! use connections of their own that never write.
 
 mod error;
+mod export;
 mod read;
 mod schema;
 mod sql;
@@ -14,6 +15,7 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::Connection;
 
+pub(super) use export::Export;
 pub use read::Reader;
 
 use super::Retention;

@@ -1,35 +1,23 @@
-//! The PostgreSQL store on a throwaway cluster (tests/common/postgres.rs):
-//! the conformance suite every backend passes, then what is PostgreSQL's
-//! own (its lease, day partitions, schema versions).
-
-mod common;
-mod store_conformance;
+//! The store on PostgreSQL through its public API: the conformance suite
+//! every backend passes, then what is PostgreSQL's own (its lease, day
+//! partitions, schema versions).
 
 use std::sync::Arc;
 
+use crate::common;
+use crate::store_conformance::{self, incident, run, state, transition};
 use scarecrow::incident::EventKind;
 use scarecrow::incident::store::{Claimer, Store as _};
-use scarecrow::store::postgres::{Connect, SslMode};
-use scarecrow::store::{self, Backend, Reader, Retention, Store};
-use store_conformance::{incident, run, state, transition};
+use scarecrow::store::{self, Reader, Retention, Store};
 
-fn backend(db: &common::postgres::Database) -> Backend {
-    let connect = Connect::new(&db.url, Some(db.password.clone()), SslMode::Prefer, None)
-        .expect("a PostgreSQL URL");
-    Backend::Postgres(connect)
-}
-
-/// A fresh database named after the test, or `None` when PostgreSQL is not
-/// installed (and the test says SKIPPED).
-fn database(name: &str) -> Option<common::postgres::Database> {
-    Some(common::postgres::cluster()?.database(name))
-}
+use super::{backend, database};
 
 #[tokio::test]
 async fn postgres_passes_the_conformance_suite() {
     let Some(cluster) = common::postgres::cluster() else {
         return;
     };
+    let _shared = super::SHARED.read().await;
     store_conformance::conformance(async |keep| {
         let db = backend(&cluster.database("conformance"));
         let store = Store::open(&db, keep).expect("open");
@@ -43,6 +31,7 @@ async fn postgres_passes_the_conformance_suite() {
 
 #[tokio::test]
 async fn a_second_daemon_on_the_same_store_is_refused_until_the_first_stops() {
+    let _shared = super::SHARED.read().await;
     let Some(db) = database("lease") else { return };
     let first = Store::open(&backend(&db), store::DEFAULT_HISTORY).expect("open");
     let started = std::time::Instant::now();
@@ -62,6 +51,7 @@ async fn a_second_daemon_on_the_same_store_is_refused_until_the_first_stops() {
 
 #[tokio::test]
 async fn state_survives_reopening_and_runs_land_in_day_partitions() {
+    let _shared = super::SHARED.read().await;
     let Some(db) = database("reopen") else { return };
     let t = transition(
         EventKind::Declared,
@@ -98,6 +88,7 @@ async fn state_survives_reopening_and_runs_land_in_day_partitions() {
 
 #[tokio::test]
 async fn a_store_migrated_by_a_newer_scarecrow_is_used_only_if_it_is_compatible() {
+    let _shared = super::SHARED.read().await;
     let Some(db) = database("newer") else { return };
     Store::open(&backend(&db), store::DEFAULT_HISTORY)
         .expect("open")
