@@ -6,6 +6,7 @@
   helpers.py delta BEFORE AFTER         the same, AFTER minus BEFORE, with lateness p50/p99
   helpers.py starts LOG T0 SECONDS N    per-second run rate and load/first-run times from the log
   helpers.py hang PORT COUNT SECONDS    accepts on COUNT ports, never answers, exits after SECONDS
+  helpers.py fill-runs DB COUNT CHECKS  adds COUNT runs of CHECKS checks to the SQLite store DB
 """
 
 import asyncio
@@ -182,6 +183,45 @@ async def hang(port, count, seconds):
         s.close()
 
 
+def fill_runs(db, count, checks):
+    """COUNT runs of CHECKS checks, one a minute each, added to the SQLite
+    store DB (made by the daemon, so its schema is this build's): rows as
+    the daemon writes them, a one-step run's steps in JSON, a third failed."""
+    import sqlite3
+    import uuid
+
+    count, checks = int(count), int(checks)
+    steps = (
+        '[{"name":"market page","url":"http://127.0.0.1:18080/small.html",'
+        '"duration_ms":1.042,"attempts":1,"kind":"http","method":"GET","status":200,'
+        '"phases":{"dns_ms":0.0,"connect_ms":0.1,"ttfb_ms":0.8,"transfer_ms":0.1},'
+        '"failures":[],"captures":{}}]'
+    )
+    conn = sqlite3.connect(db)
+    conn.execute("PRAGMA journal_mode=WAL")
+    rows = (
+        (
+            str(uuid.UUID(int=n)),
+            f"c{n % checks:05d}",
+            f"2026-11-{1 + n // checks // 1440 % 28:02d}T{n // checks // 60 % 24:02d}:{n // checks % 60:02d}:00.{n % checks:09d}Z",
+            1.042,
+            "failure" if n % 3 == 0 else "success",
+            "assertion" if n % 3 == 0 else None,
+            "market page" if n % 3 == 0 else None,
+            "status: expected 200, got 502" if n % 3 == 0 else None,
+            steps,
+        )
+        for n in range(count)
+    )
+    conn.executemany(
+        "INSERT INTO runs (run_id, check_name, started_at, duration_ms, result, reason, step,"
+        " message, json) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        rows,
+    )
+    conn.commit()
+    conn.close()
+
+
 def main(argv):
     cmd, args = (argv[1], argv[2:]) if len(argv) > 1 else ("", [])
     if cmd == "pages":
@@ -192,6 +232,8 @@ def main(argv):
         delta(*args)
     elif cmd == "starts":
         starts(*args)
+    elif cmd == "fill-runs":
+        fill_runs(*args)
     elif cmd == "hang":
         asyncio.run(hang(int(args[0]), int(args[1]), min(float(args[2]), 3600)))
     else:

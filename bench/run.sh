@@ -3,7 +3,7 @@
 # loopback, compared in the same run with blackbox_exporter and a bare
 # tokio + reqwest loop. See bench/README.md for what each mode reports.
 #
-#   bench/run.sh [throughput|css|idle|validate|fds|instructions|scale|all]...   (default: all)
+#   bench/run.sh [throughput|css|idle|validate|fds|instructions|scale|writes|copy|all]...   (default: all)
 #
 # Parameters (environment), each with a per-mode default:
 #   N            checks           throughput 2000, css 100, idle 10000, validate 10000, fds 1000,
@@ -16,6 +16,10 @@
 #   COMPARE=0    throughput without blackbox_exporter and the bare loop (a soak)
 #   ROUNDS       throughput comparisons to repeat (medians printed): 1
 #   NO_BUILD=1   use the existing release build;  KEEP=1 keep the work directory
+#   STORE=postgres  the daemon stores to a PostgreSQL cluster the harness starts
+#                (Debian's postgresql, default settings, on 127.0.0.1:PG_PORT), and
+#                throughput reports the runs it stored per second and PostgreSQL's CPU;
+#                the copy mode (N runs, default 1000000) times `store copy` into it
 #   NGINX_PORT 18080, LISTEN_PORT 19787, BLACKBOX_PORT 19115, HANG_PORT 18090
 #   FD_TARGETS   hanging ports in the fds mode: 4;  NGINX_WORKERS: 1
 #
@@ -32,6 +36,8 @@ NGINX_PORT=${NGINX_PORT:-18080}
 LISTEN_PORT=${LISTEN_PORT:-19787}
 BLACKBOX_PORT=${BLACKBOX_PORT:-19115}
 HANG_PORT=${HANG_PORT:-18090}
+PG_PORT=${PG_PORT:-15432}
+STORE=${STORE:-sqlite}
 FD_TARGETS=${FD_TARGETS:-4}
 NGINX_WORKERS=${NGINX_WORKERS:-1}
 # The body assertion every contender makes: the same regex everywhere.
@@ -93,7 +99,7 @@ scrape() {
 build() {
     if [[ ${NO_BUILD:-0} == 1 ]]; then return; fi
     say "building the release daemon and the bare loop…"
-    (cd "$ROOT" && cargo build --release --locked --quiet --bin scarecrow --example bare_loop)
+    (cd "$ROOT" && cargo build --release --locked --quiet --bin scarecrow --example bare_loop --example store_writes)
 }
 
 start_nginx() {
@@ -117,6 +123,10 @@ gen_checks() {
     mkdir -p "$dir/checks"
     printf 'checks_dir = "checks"\nconcurrency = %s\nlisten = "127.0.0.1:%s"\n' \
         "$CONCURRENCY" "$LISTEN_PORT" >"$dir/config.toml"
+    if [[ $STORE == postgres ]]; then
+        printf '\n[store]\nurl = "postgres://scarecrow@127.0.0.1:%s/bench"\nsslmode = "disable"\n' \
+            "$PG_PORT" >>"$dir/config.toml"
+    fi
     for ((i = 0; i < n; i++)); do
         case $kind in
             simple) url="http://127.0.0.1:$NGINX_PORT/small.html" ;;
@@ -152,8 +162,40 @@ EOF
     done
 }
 
+# A PostgreSQL cluster of its own in $TMP/pg, with the package's default
+# settings (durable commits), trusting loopback; as root, run as nobody.
+start_postgres() {
+    local bin
+    bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
+    PG_BIN=$bin
+    mkdir -p "$TMP/pg"
+    local as=()
+    if ((EUID == 0)); then chown nobody "$TMP/pg"; as=(runuser -u nobody --); fi
+    PG_AS=("${as[@]}")
+    "${as[@]}" "$bin/initdb" -D "$TMP/pg/data" -U scarecrow --auth=trust -E UTF8 >"$TMP/pg/initdb.log"
+    "${as[@]}" "$bin/postgres" -D "$TMP/pg/data" -p "$PG_PORT" -k "$TMP/pg" -c listen_addresses=127.0.0.1 \
+        >"$TMP/pg/server.log" 2>&1 &
+    PG_PID=$!
+    PIDS+=("$PG_PID")
+    for _ in $(seq 100); do "$bin/pg_isready" -q -h 127.0.0.1 -p "$PG_PORT" && break; sleep 0.1; done
+    say "PostgreSQL $("$bin/postgres" --version | awk '{ print $3 }') on 127.0.0.1:$PG_PORT (default settings)"
+}
+
+psql_bench() { "$PG_BIN/psql" -h 127.0.0.1 -p "$PG_PORT" -U scarecrow -At -d "${2:-bench}" -c "$1"; }
+# The postmaster and its backends, the ended ones too (their CPU is in the
+# postmaster's cutime and cstime once it has reaped them).
+pg_ticks() {
+    local pm
+    pm=$(head -1 "$TMP/pg/data/postmaster.pid")
+    echo $(($(tree_ticks "$pm") + $(sed 's/.*) //' "/proc/$pm/stat" | awk '{ print $14 + $15 }')))
+}
+
 start_daemon() {
     rm -rf "$1/data" # a fresh store each run
+    if [[ $STORE == postgres ]]; then
+        psql_bench "DROP DATABASE IF EXISTS bench" postgres >/dev/null
+        psql_bench "CREATE DATABASE bench" postgres >/dev/null
+    fi
     DAEMON_STARTED=$(now)
     "$BIN" run --config "$1/config.toml" 2>"$1/daemon.log" &
     DAEMON=$!
@@ -194,9 +236,12 @@ measure_daemon() {
     start_daemon "$dir"
     sleep "$WARMUP"
     scrape "$dir/before.prom" >/dev/null
+    local p0=0 p1=0 r0=0 r1=0
+    [[ $STORE == postgres ]] && p0=$(pg_ticks) r0=$(psql_bench "SELECT count(*) FROM runs")
     c0=$(ticks "$DAEMON") n0=$(tree_ticks "$NGINX") t0=$(now)
     sample "$DURATION"
     c1=$(ticks "$DAEMON") n1=$(tree_ticks "$NGINX") t1=$(now)
+    [[ $STORE == postgres ]] && p1=$(pg_ticks) r1=$(psql_bench "SELECT count(*) FROM runs")
     render=$(scrape "$dir/after.prom")
     d=$("${HELPERS[@]}" delta "$dir/before.prom" "$dir/after.prom")
     secs=$(calc "$t1 - $t0" 3)
@@ -211,6 +256,9 @@ measure_daemon() {
     say "  RSS $((RSS_FIRST / 1024)) -> $((RSS_LAST / 1024)) MiB (max $((RSS_MAX / 1024)), peak VmHWM $((hwm / 1024))), fds max $FDS_MAX"
     say "  /metrics: $(calc "$(cut -d' ' -f1 <<<"$render") * 1000") ms, $(cut -d' ' -f2 <<<"$render") bytes, $(get series "$d") series"
     say "  nginx: $(calc "($n1 - $n0) * 1e6 / $CLK_TCK / $runs") µs CPU per request"
+    if [[ $STORE == postgres ]]; then
+        say "  PostgreSQL: $(calc "($r1 - $r0) / $secs" 0) runs stored per second ($((r1 - r0)) in the window), $(calc "($p1 - $p0) * 1e6 / $CLK_TCK / ($r1 - $r0)") µs of its CPU per run stored"
+    fi
     if ((bytes > 0)); then
         say "  HTML: $(calc "$runs * $bytes / (($c1 - $c0) / $CLK_TCK) / 1e6") MB per CPU-second ($bytes B per check)"
     fi
@@ -432,6 +480,54 @@ mode_fds() {
     kill -TERM "$hang" 2>/dev/null || true
 }
 
+# The store's writer alone, probing left out: N runs (1,000,000) of 100
+# checks queued as the daemon queues them, into SQLite, and into PostgreSQL
+# with STORE=postgres.
+mode_writes() {
+    N=${N_OVERRIDE:-1000000}
+    section "store writes: $N runs of 100 checks queued, then the store closed"
+    local ex=$TARGET_DIR/release/examples/store_writes
+    rm -f "$TMP/writes.db"*
+    "$ex" "$N" "sqlite:$TMP/writes.db" | sed 's/^/  /'
+    if [[ $STORE == postgres ]]; then
+        psql_bench "DROP DATABASE IF EXISTS bench" postgres >/dev/null
+        psql_bench "CREATE DATABASE bench" postgres >/dev/null
+        local p0 p1
+        p0=$(pg_ticks)
+        "$ex" "$N" "postgres://scarecrow@127.0.0.1:$PG_PORT/bench" | sed 's/^/  /'
+        p1=$(pg_ticks)
+        say "  PostgreSQL's own CPU: $(calc "($p1 - $p0) * 1e6 / $CLK_TCK / $N") µs per run"
+    fi
+}
+
+# `store copy` of N runs of 100 checks from a SQLite store into PostgreSQL,
+# then again (every row already there).
+mode_copy() {
+    N=${N_OVERRIDE:-1000000}
+    section "store copy: $N runs of 100 checks from SQLite into PostgreSQL"
+    [[ $STORE == postgres ]] || { say "skipped: needs STORE=postgres"; return; }
+    local dir=$TMP/copy t0 t1 t2 db
+    mkdir -p "$dir/checks"
+    printf 'checks_dir = "checks"\nlisten = "127.0.0.1:%s"\n\n[store]\npath = "data/scarecrow.db"\n' \
+        "$LISTEN_PORT" >"$dir/config.toml"
+    start_daemon "$dir" # makes the SQLite store with this build's schema
+    stop_daemon
+    db=$dir/data/scarecrow.db
+    "${HELPERS[@]}" fill-runs "$db" "$N" 100
+    say "SQLite store: $(du -m "$db" | cut -f1) MB"
+    psql_bench "DROP DATABASE IF EXISTS bench" postgres >/dev/null
+    psql_bench "CREATE DATABASE bench" postgres >/dev/null
+    local to="postgres://scarecrow@127.0.0.1:$PG_PORT/bench"
+    t0=$(now)
+    "$BIN" store copy --from "$db" --to "$to" --sslmode disable >"$dir/first.txt"
+    t1=$(now)
+    "$BIN" store copy --from "$db" --to "$to" --sslmode disable >"$dir/again.txt"
+    t2=$(now)
+    say "first copy: $(calc "$t1 - $t0") s, $(calc "$N / ($t1 - $t0)" 0) runs/s; $(grep '^runs:' "$dir/first.txt")"
+    say "again: $(calc "$t2 - $t1") s; $(grep '^runs:' "$dir/again.txt")"
+    say "PostgreSQL: $(psql_bench "SELECT count(*) FROM runs") runs in $(psql_bench "SELECT count(*) FROM pg_inherits WHERE inhparent = 'runs'::regclass") partitions, $(psql_bench "SELECT pg_size_pretty(pg_database_size('bench'))")"
+}
+
 main() {
     local modes=("$@")
     ((${#modes[@]} > 0)) || modes=(all)
@@ -444,6 +540,7 @@ main() {
     build
     say "scarecrow $("$BIN" --version 2>/dev/null || echo '(release build)'), $(nproc) cores, work dir $TMP"
     start_nginx
+    [[ $STORE == postgres ]] && start_postgres
     for m in "${modes[@]}"; do "mode_$m"; done
 }
 

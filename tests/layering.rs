@@ -54,7 +54,8 @@ const ALLOWED: &[(&str, &[&str])] = &[
 /// a backend is chosen by `app`, a sink kind is built by the registry.
 const PRIVATE: &[(&str, &[&str])] = &[
     ("store/sqlite/", &["store/"]),
-    ("store/postgres/", &["store/"]),
+    // app builds a PostgreSQL store's address from the config.
+    ("store/postgres/", &["store/", "app/"]),
     ("sink/", &["sink/", "app/", "config/settings.rs"]),
 ];
 
