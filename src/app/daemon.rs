@@ -184,9 +184,19 @@ async fn serve(
     watch::on_sighup(reload_tx)?;
     let stop = wait_for_signal();
     tokio::pin!(stop);
+    // Another daemon took the store over: this one stops rather than
+    // declare from memory what the other one declares too.
+    let lost = incidents.store().lost();
+    tokio::pin!(lost);
+    let mut taken_over = None;
     loop {
         tokio::select! {
             () = &mut stop => break,
+            why = &mut lost => {
+                tracing::error!("{why}; stopping");
+                taken_over = Some(why);
+                break;
+            }
             Some(trigger) = reloads.recv() => live.reload(trigger),
         }
     }
@@ -208,7 +218,10 @@ async fn serve(
     drop(live);
     incidents.shutdown().await;
     tracing::info!("stopped");
-    Ok(())
+    match taken_over {
+        Some(why) => Err(anyhow::anyhow!("stopped: {why}")),
+        None => Ok(()),
+    }
 }
 
 impl Live {

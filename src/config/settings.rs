@@ -481,7 +481,7 @@ fn postgres_url(cx: &mut Ctx, v: &Value, env: Env) -> Option<String> {
         Ok(u) if !matches!(u.scheme(), "postgres" | "postgresql") => {
             format!("a PostgreSQL URL starts with postgres://, not {}://", u.scheme())
         }
-        Ok(u) if u.password().is_some() => {
+        Ok(u) if u.password().is_some() || u.query_pairs().any(|(k, _)| k == "password") => {
             "the URL holds a password: write `password = \"${secret:NAME}\"` instead (a URL also breaks on `@` or `/` in one)".to_owned()
         }
         Ok(u) if u.host_str().is_none_or(str::is_empty) => "the URL names no host".to_owned(),
@@ -863,6 +863,10 @@ mod store_tests {
         for (text, error) in [
             (
                 "url = \"postgres://u:secret@db/x\"",
+                "the URL holds a password",
+            ),
+            (
+                "url = \"postgres://db/x?password=secret\"",
                 "the URL holds a password",
             ),
             ("url = \"mysql://db/x\"", "starts with postgres://"),

@@ -31,22 +31,27 @@ pub fn copy(
 ) -> Result<Copied, StoreError> {
     let source = sqlite::Export::open(from)?;
     let mut target = postgres::open(to, Retention::from(usize::MAX))?;
-    let mut copied = Copied::default();
-    for table in &TABLES {
-        let (mut read, mut inserted) = (0, 0);
-        let mut after = None;
-        loop {
-            let (rows, last) = source.page(table, after.as_ref(), PAGE)?;
-            if rows.is_empty() {
-                break;
+    let mut copy_all = || {
+        let mut copied = Copied::default();
+        for table in &TABLES {
+            let (mut read, mut inserted) = (0, 0);
+            let mut after = None;
+            loop {
+                let (rows, last) = source.page(table, after.as_ref(), PAGE)?;
+                if rows.is_empty() {
+                    break;
+                }
+                read += rows.len() as u64;
+                inserted += target.import(table, &rows)?;
+                progress(table.name, read);
+                after = Some(last);
             }
-            read += rows.len() as u64;
-            inserted += target.import(table, &rows)?;
-            progress(table.name, read);
-            after = Some(last);
+            copied.tables.push((table.name, read, inserted));
         }
-        copied.tables.push((table.name, read, inserted));
-    }
+        Ok(copied)
+    };
+    let copied = copy_all();
+    // Given up either way, so the next copy or daemon need not wait.
     target.finish();
-    Ok(copied)
+    copied
 }

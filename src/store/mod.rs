@@ -85,6 +85,7 @@ struct Handle {
     thread: Option<JoinHandle<()>>,
     healthy: Arc<AtomicBool>,
     backend: Backend,
+    lost: tokio::sync::watch::Receiver<Option<String>>,
 }
 
 impl Drop for Handle {
@@ -149,6 +150,25 @@ impl Store {
         self.inner.healthy.load(Ordering::Relaxed)
     }
 
+    /// Resolves once another process has taken the store over (on
+    /// PostgreSQL, its lease), with why: from then on this one writes
+    /// nothing, and a daemon should stop rather than notify from memory.
+    /// Never resolves on SQLite.
+    pub fn lost(&self) -> impl Future<Output = String> + Send + 'static {
+        let mut lost = self.inner.lost.clone();
+        async move {
+            let why = lost
+                .wait_for(Option::is_some)
+                .await
+                .map(|why| why.clone().unwrap_or_default());
+            match why {
+                Ok(why) => why,
+                // The writer stopped without losing the store.
+                Err(_) => std::future::pending().await,
+            }
+        }
+    }
+
     /// Writes everything queued and closes. Calls made afterwards, through
     /// any clone, fail with "store is closed".
     pub async fn close(&self) {
@@ -174,6 +194,7 @@ fn spawn<D: writer::Database>(
     retention: Retention,
 ) -> Result<Store, StoreError> {
     let healthy = Arc::new(AtomicBool::new(true));
+    let (lost_tx, lost) = tokio::sync::watch::channel(None);
     let (tx, rx) = mpsc::channel();
     let (opened, outcome) = mpsc::sync_channel(1);
     let writing = Arc::clone(&healthy);
@@ -182,7 +203,7 @@ fn spawn<D: writer::Database>(
         .spawn(move || match open() {
             Ok(db) => {
                 let _ = opened.send(Ok(()));
-                writer::Writer::new(db, retention, writing).run(rx);
+                writer::Writer::new(db, retention, writing, lost_tx).run(rx);
             }
             Err(e) => {
                 let _ = opened.send(Err(e));
@@ -198,6 +219,7 @@ fn spawn<D: writer::Database>(
             thread: Some(thread),
             healthy,
             backend: backend.clone(),
+            lost,
         }),
     })
 }

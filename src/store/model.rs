@@ -20,6 +20,16 @@ pub struct Retention {
     pub max_age: std::time::Duration,
 }
 
+impl Retention {
+    /// Runs started before this are past `max_age`.
+    pub fn cutoff(&self, now: DateTime<Utc>) -> DateTime<Utc> {
+        chrono::TimeDelta::from_std(self.max_age)
+            .ok()
+            .and_then(|age| now.checked_sub_signed(age))
+            .unwrap_or(DateTime::<Utc>::MIN_UTC)
+    }
+}
+
 /// The last `n` runs per check, whatever their age.
 impl From<usize> for Retention {
     fn from(n: usize) -> Retention {

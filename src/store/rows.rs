@@ -5,6 +5,7 @@
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use crate::check::{Outcome, Reason, Redacted, RunRecord, RunResult};
@@ -24,6 +25,22 @@ pub(super) fn delivery_state(s: DeliveryState) -> &'static str {
         DeliveryState::Dead => "dead",
         DeliveryState::Disabled => "disabled",
     }
+}
+
+/// Text for a plain (not JSON) column: NUL, which a page or a sink's
+/// answer may hold and PostgreSQL's `text` refuses (failing the whole
+/// batch), becomes U+FFFD, in every backend so that they read back alike.
+/// The JSON columns keep every character, escaped.
+pub(super) fn text(s: &str) -> Cow<'_, str> {
+    if s.contains('\0') {
+        Cow::Owned(s.replace('\0', "\u{FFFD}"))
+    } else {
+        Cow::Borrowed(s)
+    }
+}
+
+fn owned_text(s: &str) -> String {
+    text(s).into_owned()
 }
 
 /// `what` names the value in the error, and is only built for one: this
@@ -89,11 +106,14 @@ impl RunRow {
         &self.run.result.check
     }
 
-    /// The failing step and the failure's message, if it failed.
-    pub fn failure(&self) -> (Option<&str>, Option<&str>) {
+    /// The failing step and the failure's message, if it failed, as
+    /// [`text`].
+    pub fn failure(&self) -> (Option<Cow<'_, str>>, Option<Cow<'_, str>>) {
         match &self.run.result.outcome {
             Outcome::Success => (None, None),
-            Outcome::Failure { step, message, .. } => (step.as_deref(), Some(message)),
+            Outcome::Failure { step, message, .. } => {
+                (step.as_deref().map(text), Some(text(message)))
+            }
         }
     }
 }
@@ -123,15 +143,15 @@ impl IncidentRow {
         let what = |part: &str| format!("the {part} of incident {}", i.id);
         Ok(IncidentRow {
             id: i.id.clone(),
-            key: i.key.clone(),
-            check: i.feature.check.clone(),
-            severity: i.severity.clone(),
-            title: i.title.clone(),
+            key: owned_text(&i.key),
+            check: owned_text(&i.feature.check),
+            severity: owned_text(&i.severity),
+            title: owned_text(&i.title),
             first_failure_at: ts(&i.first_failure_at),
             declared_at: ts(&i.declared_at),
             resolved_at: i.resolved_at.as_ref().map(ts),
-            resolution: i.resolution.clone(),
-            note: i.note.clone(),
+            resolution: i.resolution.as_deref().map(owned_text),
+            note: i.note.as_deref().map(owned_text),
             evidence: json(|| what("evidence"), &i.evidence)?,
             run_ids: json(|| what("run ids"), &i.run_ids)?,
             json: json(|| format!("incident {}", i.id), i)?,
@@ -170,7 +190,7 @@ impl OutboxRow {
             next_attempt_at: ts(&o.next_attempt_at),
             created_at: ts(&o.created_at),
             delivered_at: o.delivered_at.as_ref().map(ts),
-            last_error: o.last_error.clone(),
+            last_error: o.last_error.as_deref().map(owned_text),
         })
     }
 }

@@ -18,11 +18,11 @@ use crate::incident::store::{OutboxItem, Snapshot, StoreError};
 
 /// Requests taken off the queue at once. Runs, states and transitions among
 /// them share one transaction; anything else is written on its own, in
-/// queue order. A
-/// queued run of a one-step check takes about 600 bytes (its row and the
-/// row's strings, and the record it shares with the engine): a full batch,
-/// and the next one queueing while it is written, hold about 12 MiB at most. (At 10,000 runs a second the
-/// daemon's RSS went from 38 to 43 MiB when batches grew from 4,096 runs.)
+/// queue order. A queued run of a one-step check takes about 600 bytes (its
+/// row and the row's strings, and the record it shares with the engine): a
+/// full batch, and the next one queueing while it is written, hold about
+/// 12 MiB at most. (At 10,000 runs a second the daemon's RSS went from 38 to
+/// 43 MiB when batches grew from 4,096 runs.)
 const MAX_BATCH: usize = 10_240;
 /// How long the writer gathers runs nobody waits for before committing
 /// them. A commit writes every page it dirtied to the WAL (and the
@@ -45,7 +45,7 @@ const TICK: Duration = Duration::from_secs(1);
 /// oldest dropped first (a queued one-step run takes about 600 bytes, so
 /// about 60 MB at most). At 10,000 runs a second that is ten seconds of
 /// history; at the shipped checks' rate, days.
-pub(super) const MAX_BACKLOG: usize = 100_000;
+const MAX_BACKLOG: usize = 100_000;
 
 /// A backend's statements. Each call is one transaction: it commits whole
 /// or leaves the database as it was.
@@ -71,6 +71,11 @@ pub(super) trait Database: Send + 'static {
     fn forget_check(&mut self, check: &str) -> Result<(), Failure>;
     /// Called about every [`TICK`], between requests: leases, partitions.
     fn tick(&mut self) {}
+    /// Why this database must no longer be written by this process
+    /// (another one took it over), once that is so.
+    fn lost(&self) -> Option<&str> {
+        None
+    }
     fn close(self);
 }
 
@@ -135,11 +140,19 @@ pub(super) struct Writer<D> {
     /// Runs dropped from a full backlog since the database was last reached.
     dropped: u64,
     last_tick: Instant,
+    /// Told once the database is lost to another writer.
+    lost: tokio::sync::watch::Sender<Option<String>>,
 }
 
 impl<D: Database> Writer<D> {
-    pub fn new(db: D, retention: Retention, healthy: Arc<AtomicBool>) -> Writer<D> {
+    pub fn new(
+        db: D,
+        retention: Retention,
+        healthy: Arc<AtomicBool>,
+        lost: tokio::sync::watch::Sender<Option<String>>,
+    ) -> Writer<D> {
         Writer {
+            lost,
             db,
             retention,
             since_prune: Default::default(),
@@ -183,6 +196,7 @@ impl<D: Database> Writer<D> {
                 }
             }
             let closing = self.serve(&mut queue);
+            self.note_lost();
             if closing.is_none() && self.last_tick.elapsed() >= TICK {
                 self.housekeeping();
             }
@@ -267,11 +281,6 @@ impl<D: Database> Writer<D> {
             return;
         }
         let runs = &mut batch.runs;
-        // A check's runs in a row, in the order they came: consecutive
-        // inserts then land on the same index page, which the database's
-        // cache still holds, instead of one page per run read back from disk.
-        // (The order of a check's own runs is kept: `seq` is its time order.)
-        runs.sort_by(|(a, _), (b, _)| a.check().cmp(b.check()));
         // Pruning a check costs a query; doing it for every batch a check is
         // in made the writer the daemon's bottleneck. A check is pruned once
         // a tenth of its history has been added since the last time, so at
@@ -303,19 +312,26 @@ impl<D: Database> Writer<D> {
                 Queued::Commit(rows, _) => Op::Commit(rows),
             })
             .collect();
-        let rows: Vec<&RunRow> = runs.iter().map(|(row, _)| row).collect();
+        // A check's runs in a row, in the order they came: consecutive
+        // inserts then land on the same index page, which the database's
+        // cache still holds, instead of one page per run read back from
+        // disk. (The sort is stable: `seq` stays a check's time order.)
+        // Sorted here, not in `runs`, which keeps the order they came in
+        // for the backlog.
+        let mut rows: Vec<&RunRow> = runs.iter().map(|(row, _)| row).collect();
+        rows.sort_by(|a, b| a.check().cmp(b.check()));
         let result = self.db.write_batch(&rows, &ops, self.retention, &prune);
         drop((rows, ops));
         let unreachable = result.as_ref().is_err_and(|f| f.unreachable);
         let result = self.wrote(result, || describe(runs, &batch.ops));
         for (row, reply) in runs.drain(..) {
             match reply {
-                Some(reply) => {
+                Some(reply) if !reply.is_closed() => {
                     let _ = reply.send(result.as_ref().map(|_| ()).map_err(Clone::clone));
                 }
                 // Nobody waits for it: kept until the database is back.
-                None if unreachable => self.hold(row),
-                None => {}
+                _ if unreachable => self.hold(row),
+                _ => {}
             }
         }
         if result.is_ok() && self.dropped > 0 {
@@ -361,6 +377,17 @@ impl<D: Database> Writer<D> {
             self.write_batch(&mut Batch::default());
         }
         self.db.tick();
+        self.note_lost();
+    }
+
+    /// Tells the store's handles once the database is lost to another
+    /// writer.
+    fn note_lost(&self) {
+        if let Some(why) = self.db.lost()
+            && self.lost.borrow().is_none()
+        {
+            self.lost.send_replace(Some(why.to_owned()));
+        }
     }
 
     /// Notes the outcome of a write and gives it a readable reason.

@@ -108,3 +108,49 @@ async fn a_store_migrated_by_a_newer_scarecrow_is_used_only_if_it_is_compatible(
     let e = Reader::open(&backend(&db)).expect_err("refused");
     assert!(e.0.contains("usable from version 2"), "{e}");
 }
+
+/// Another daemon took the lease over (as after this one was paused past
+/// it): this one writes nothing more, and says so through `Store::lost`.
+#[tokio::test]
+async fn a_store_whose_lease_was_taken_over_writes_nothing_more() {
+    let _shared = super::SHARED.read().await;
+    let Some(db) = database("fenced") else { return };
+    let store = Store::open(&backend(&db), store::DEFAULT_HISTORY).expect("open");
+    store
+        .record_run(Arc::new(run("weather", 0)))
+        .await
+        .expect("record");
+    db.psql("UPDATE lease SET holder = 'another', host = 'elsewhere'");
+
+    let refused = store
+        .record_run(Arc::new(run("weather", 1)))
+        .await
+        .expect_err("fenced");
+    assert!(
+        refused.0.contains("took this store's lease over"),
+        "{refused}"
+    );
+    let t = transition(
+        EventKind::Declared,
+        incident("inc_a", "weather", 0),
+        0,
+        &["ops"],
+    );
+    let claimer = Claimer::new(std::time::Duration::from_secs(60));
+    store
+        .commit(t, &claimer)
+        .await
+        .expect_err("no transition either");
+    let why = tokio::time::timeout(std::time::Duration::from_secs(5), store.lost())
+        .await
+        .expect("lost is told");
+    assert!(why.contains("took this store's lease over"), "{why}");
+    assert_eq!(db.psql("SELECT count(*) FROM runs"), "1");
+    assert_eq!(db.psql("SELECT count(*) FROM incidents"), "0");
+    assert_eq!(
+        db.psql("SELECT holder FROM lease"),
+        "another",
+        "left as it is"
+    );
+    store.close().await;
+}

@@ -32,6 +32,7 @@ pub async fn conformance(open: impl AsyncFn(Retention) -> Opened) {
     commits_made_without_waiting_land_in_order(open(Retention::from(100)).await).await;
     claims_hold_a_pair_for_one_worker_until_they_expire(open(Retention::from(100)).await).await;
     retention_by_count_keeps_the_runs_incidents_refer_to(open(Retention::from(5)).await).await;
+    a_nul_from_a_page_is_stored_as_a_replacement_character(open(Retention::from(100)).await).await;
     retention_by_age_keeps_the_runs_incidents_refer_to(
         open(Retention {
             runs_per_check: 10,
@@ -519,6 +520,34 @@ async fn claims_hold_a_pair_for_one_worker_until_they_expire(b: Opened) {
         .await
         .expect("claim");
     assert_eq!(due.len(), 2, "{:?}", ids(&due));
+}
+
+/// A page can put any character in a failure's message; PostgreSQL's text
+/// refuses NUL (and would fail the whole batch), so every backend stores
+/// U+FFFD in its place.
+async fn a_nul_from_a_page_is_stored_as_a_replacement_character(b: Opened) {
+    let mut nul = run("diesel", 0);
+    let mut result = (*nul.result).clone();
+    result.outcome = Outcome::Failure {
+        reason: Reason::Assertion,
+        step: Some("order\0form".to_owned()),
+        message: "body: expected \"Danke\", got \"\0\0Grüße\"".to_owned(),
+    };
+    nul.result = Redacted::vouched(result);
+    record(&b.store, nul).await;
+    record(&b.store, run("diesel", 1)).await;
+    let runs = b.reader.recent_runs("diesel", 10).expect("runs");
+    assert_eq!(runs.len(), 2, "the batch with the NUL was written whole");
+    match &runs[1].outcome {
+        Outcome::Failure { step, message, .. } => {
+            assert_eq!(step.as_deref(), Some("order\u{FFFD}form"));
+            assert_eq!(
+                message,
+                "body: expected \"Danke\", got \"\u{FFFD}\u{FFFD}Grüße\""
+            );
+        }
+        other => panic!("{other:?}"),
+    }
 }
 
 async fn retention_by_count_keeps_the_runs_incidents_refer_to(b: Opened) {

@@ -24,6 +24,9 @@ const KEEPALIVE_IDLE: Duration = Duration::from_secs(30);
 /// `TCP_USER_TIMEOUT`): a write to a server that vanished fails in time.
 const USER_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// The longest a statement may run.
+const STATEMENT_TIMEOUT: &str = "SET statement_timeout = '60s'";
+
 /// libpq's `sslmode`, less `allow`: a mode that tries plain text first
 /// has no use where the store carries incidents.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,8 +44,6 @@ pub enum SslMode {
 }
 
 impl SslMode {
-    pub const NAMES: [&str; 5] = ["disable", "prefer", "require", "verify-ca", "verify-full"];
-
     pub fn parse(s: &str) -> Option<SslMode> {
         Some(match s {
             "disable" => SslMode::Disable,
@@ -124,9 +125,15 @@ impl Connect {
             .connect_timeout(CONNECT_TIMEOUT)
             .keepalives_idle(KEEPALIVE_IDLE)
             .tcp_user_timeout(USER_TIMEOUT);
-        config
+        let mut client = config
             .connect(MakeRustlsConnect::new(self.tls()?))
-            .map_err(|e| super::error::chain(&e))
+            .map_err(|e| super::error::chain(&e))?;
+        // No statement holds the writer (and every run queued behind it)
+        // for longer.
+        client
+            .batch_execute(STATEMENT_TIMEOUT)
+            .map_err(|e| super::error::chain(&e))?;
+        Ok(client)
     }
 
     fn tls(&self) -> Result<rustls::ClientConfig, String> {

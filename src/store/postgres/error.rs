@@ -11,6 +11,9 @@ pub(super) enum DbError {
     Sql(#[from] postgres::Error),
     #[error("{0}")]
     Invalid(String),
+    /// The store's lease is another daemon's now (see `lease.rs`).
+    #[error("another scarecrow took this store's lease over")]
+    Lost,
 }
 
 /// An error with its causes: `postgres::Error` shows only its kind ("db

@@ -54,10 +54,17 @@ impl Postgres {
                 .collect(),
             _ => Vec::new(),
         };
+        let holder = self.me.id.clone();
         let mut days = std::mem::take(&mut self.days);
         let result = self.with(|c| {
             days.ensure(c, started.iter().copied(), "")?;
-            Ok::<_, DbError>(c.execute(&sql, &params)?)
+            // Fenced and so renewed like every write: a copy longer than
+            // the lease keeps it.
+            let mut tx = c.transaction()?;
+            super::sql::fence(&mut tx, &holder)?;
+            let inserted = tx.execute(&sql, &params)?;
+            tx.commit()?;
+            Ok::<_, DbError>(inserted)
         });
         self.days = days;
         result.map_err(|f| {

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use postgres::Client;
 
-use super::error::chain;
+use super::error::{DbError, chain};
 
 /// How long a lease lasts without renewal.
 pub const LEASE: Duration = Duration::from_secs(15);
@@ -41,11 +41,10 @@ impl Holder {
 
 /// Takes (or renews) the lease if it is free or this holder's; else
 /// describes the daemon that holds it.
-pub(super) fn take(client: &mut Client, me: &Holder) -> Result<Option<String>, String> {
+pub(super) fn take(client: &mut Client, me: &Holder) -> Result<Option<String>, DbError> {
     let ttl = LEASE.as_secs_f64();
-    let taken = client
-        .query_opt(
-            "INSERT INTO lease (id, holder, host, pid, version, since, expires_at)
+    let taken = client.query_opt(
+        "INSERT INTO lease (id, holder, host, pid, version, since, expires_at)
              VALUES (1, $1, $2, $3, $4, clock_timestamp(),
                      clock_timestamp() + make_interval(secs => $5))
              ON CONFLICT (id) DO UPDATE SET holder = excluded.holder, host = excluded.host,
@@ -55,26 +54,23 @@ pub(super) fn take(client: &mut Client, me: &Holder) -> Result<Option<String>, S
                  expires_at = excluded.expires_at
              WHERE lease.holder = excluded.holder OR lease.expires_at < clock_timestamp()
              RETURNING holder",
-            &[
-                &me.id,
-                &me.host,
-                &i64::from(std::process::id()),
-                &env!("CARGO_PKG_VERSION"),
-                &ttl,
-            ],
-        )
-        .map_err(|e| format!("taking the store's lease: {}", chain(&e)))?;
+        &[
+            &me.id,
+            &me.host,
+            &i64::from(std::process::id()),
+            &env!("CARGO_PKG_VERSION"),
+            &ttl,
+        ],
+    )?;
     if taken.is_some() {
         return Ok(None);
     }
-    let row = client
-        .query_one(
-            "SELECT host, pid, version, since::text,
+    let row = client.query_one(
+        "SELECT host, pid, version, since::text,
                     greatest(0, extract(epoch FROM expires_at - clock_timestamp()))::float8
              FROM lease WHERE id = 1",
-            &[],
-        )
-        .map_err(|e| format!("reading the store's lease: {}", chain(&e)))?;
+        &[],
+    )?;
     let (host, pid, version, since, left): (String, i64, String, String, f64) =
         (row.get(0), row.get(1), row.get(2), row.get(3), row.get(4));
     Ok(Some(format!(
@@ -82,12 +78,14 @@ pub(super) fn take(client: &mut Client, me: &Holder) -> Result<Option<String>, S
     )))
 }
 
-/// Takes the lease, waiting up to [`LEASE`] for another holder's to expire.
+/// Takes the lease, waiting up to [`LEASE`] and one renewal for another
+/// holder's to expire.
 pub(super) fn acquire(client: &mut Client, me: &Holder) -> Result<(), String> {
     let until = Instant::now() + LEASE + RENEW_EVERY;
     let mut said = false;
     loop {
-        let Some(held) = take(client, me)? else {
+        let held = take(client, me).map_err(|e| format!("taking the store's lease: {e}"))?;
+        let Some(held) = held else {
             return Ok(());
         };
         if Instant::now() >= until {

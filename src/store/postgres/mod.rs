@@ -38,8 +38,8 @@ use super::rows::{ClaimRow, OutboxRow, RunRow};
 use super::writer::{Database, Failure, Op};
 use crate::incident::store::{OutboxItem, Snapshot, StoreError};
 
-/// How often age retention drops old days.
-const DROP_EVERY: Duration = Duration::from_secs(3600);
+/// How often old days are dropped and the next ones made.
+const MAINTAIN_EVERY: Duration = Duration::from_secs(3600);
 /// The longest wait between attempts to reconnect.
 const MAX_BACKOFF: Duration = Duration::from_secs(8);
 
@@ -60,11 +60,11 @@ pub(super) fn open(connect: &Connect, retention: Retention) -> Result<Postgres, 
         lost: None,
         retention,
         days: Default::default(),
-        dropped_at: None,
+        maintained_at: None,
         retry_at: Instant::now(),
         backoff: Duration::ZERO,
     };
-    db.drop_old_days();
+    db.maintain_days();
     Ok(db)
 }
 
@@ -80,7 +80,7 @@ pub(super) struct Postgres {
     lost: Option<String>,
     retention: Retention,
     days: partitions::Days,
-    dropped_at: Option<Instant>,
+    maintained_at: Option<Instant>,
     /// No reconnecting before then: a writer that tried on every request
     /// would hold every caller for the connect timeout.
     retry_at: Instant,
@@ -108,13 +108,12 @@ impl Postgres {
                 return Err(down("PostgreSQL is unreachable; retrying".to_owned()));
             }
             let reconnected = self.connect.connect().and_then(|mut client| {
-                let held = lease::take(&mut client, &self.me)?;
+                let held = lease::take(&mut client, &self.me).map_err(|e| e.to_string())?;
                 Ok((client, held))
             });
             match reconnected {
                 Ok((_, Some(held))) => {
-                    tracing::error!("{held}: this daemon lost the store's lease and stops writing");
-                    self.lost = Some(held);
+                    self.lose(held);
                     return self.client();
                 }
                 Ok((client, None)) => {
@@ -138,6 +137,9 @@ impl Postgres {
     fn with<T>(&mut self, f: impl FnOnce(&mut Client) -> Result<T, DbError>) -> Result<T, Failure> {
         let client = self.client()?;
         f(client).map_err(|e| {
+            if let DbError::Lost = e {
+                self.lose("another scarecrow took this store's lease over".to_owned());
+            }
             let unreachable = matches!(&e, DbError::Sql(e) if unreachable(e));
             if unreachable {
                 self.client = None;
@@ -149,23 +151,37 @@ impl Postgres {
         })
     }
 
-    /// Where age retention starts, as stored timestamps are written.
-    fn cutoff(&self) -> String {
-        let cutoff = chrono::TimeDelta::from_std(self.retention.max_age)
-            .ok()
-            .and_then(|age| chrono::Utc::now().checked_sub_signed(age))
-            .unwrap_or(chrono::DateTime::<chrono::Utc>::MIN_UTC);
-        super::rows::ts(&cutoff)
+    /// From now on nothing is written: another daemon holds the store.
+    fn lose(&mut self, held: String) {
+        if self.lost.is_none() {
+            tracing::error!("{held}: this daemon lost the store's lease and writes nothing more");
+            self.lost = Some(held);
+        }
     }
 
-    fn drop_old_days(&mut self) {
-        self.dropped_at = Some(Instant::now());
+    /// Where age retention starts, as stored timestamps are written.
+    fn cutoff(&self) -> String {
+        super::rows::ts(&self.retention.cutoff(chrono::Utc::now()))
+    }
+
+    /// Hourly: drops the days older than the retention, and makes today's
+    /// and tomorrow's partitions ahead of their first run.
+    fn maintain_days(&mut self) {
+        self.maintained_at = Some(Instant::now());
         let cutoff = self.cutoff();
+        let now = chrono::Utc::now();
+        let ahead = [
+            super::rows::ts(&now),
+            super::rows::ts(&(now + chrono::TimeDelta::days(1))),
+        ];
         let mut days = std::mem::take(&mut self.days);
         match self.with(|c| days.drop_before(c, &cutoff)) {
             Ok(0) => {}
             Ok(n) => tracing::info!(days = n, "dropped run history older than the retention"),
             Err(f) => tracing::warn!(error = %f.cause, "dropping old run history"),
+        }
+        if let Err(f) = self.with(|c| days.ensure(c, ahead.iter().map(String::as_str), &cutoff)) {
+            tracing::warn!(error = %f.cause, "making the next days' partitions");
         }
         self.days = days;
     }
@@ -184,10 +200,11 @@ impl Database for Postgres {
         prune: &BTreeSet<&str>,
     ) -> Result<Vec<Vec<OutboxItem>>, Failure> {
         let cutoff = self.cutoff();
+        let holder = self.me.id.clone();
         let mut days = std::mem::take(&mut self.days);
         let result = self.with(|c| {
             days.ensure(c, runs.iter().map(|r| r.started_at.as_str()), &cutoff)?;
-            sql::write_batch(c, runs, ops, keep.runs_per_check, &cutoff, prune)
+            sql::write_batch(c, &holder, runs, ops, keep.runs_per_check, &cutoff, prune)
         });
         self.days = days;
         result
@@ -198,35 +215,43 @@ impl Database for Postgres {
     }
 
     fn claim(&mut self, k: &ClaimRow) -> Result<Vec<OutboxItem>, Failure> {
-        self.with(|c| sql::claim(c, k))
+        let holder = self.me.id.clone();
+        self.with(|c| sql::claim(c, &holder, k))
     }
 
     fn update_delivery(&mut self, o: &OutboxRow, k: &ClaimRow) -> Result<bool, Failure> {
-        self.with(|c| sql::update_delivery(c, o, k))
+        let holder = self.me.id.clone();
+        self.with(|c| sql::update_delivery(c, &holder, o, k))
     }
 
     fn release(&mut self, claimer: &str) -> Result<(), Failure> {
-        self.with(|c| sql::release(c, claimer))
+        let holder = self.me.id.clone();
+        self.with(|c| sql::release(c, &holder, claimer))
     }
 
     fn forget_check(&mut self, check: &str) -> Result<(), Failure> {
-        self.with(|c| sql::forget_check(c, check))
+        let holder = self.me.id.clone();
+        self.with(|c| sql::forget_check(c, &holder, check))
+    }
+
+    fn lost(&self) -> Option<&str> {
+        self.lost.as_deref()
     }
 
     fn tick(&mut self) {
         if self.lost.is_none() && self.renewed.elapsed() >= lease::RENEW_EVERY {
             let me = self.me.clone();
-            match self.with(|c| lease::take(c, &me).map_err(DbError::Invalid)) {
+            match self.with(|c| lease::take(c, &me)) {
                 Ok(None) => self.renewed = Instant::now(),
-                Ok(Some(held)) => {
-                    tracing::error!("{held}: this daemon lost the store's lease and stops writing");
-                    self.lost = Some(held);
-                }
+                Ok(Some(held)) => self.lose(held),
                 Err(f) => tracing::warn!(error = %f.cause, "renewing the store's lease"),
             }
         }
-        if self.dropped_at.is_none_or(|at| at.elapsed() >= DROP_EVERY) {
-            self.drop_old_days();
+        if self
+            .maintained_at
+            .is_none_or(|at| at.elapsed() >= MAINTAIN_EVERY)
+        {
+            self.maintain_days();
         }
     }
 

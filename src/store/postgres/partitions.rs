@@ -9,8 +9,14 @@ use std::collections::BTreeSet;
 
 use chrono::{NaiveDate, TimeDelta};
 use postgres::Client;
+use postgres::error::SqlState;
 
 use super::error::DbError;
+
+/// Making and dropping a partition locks `runs` whole: they wait this long
+/// for a lock, rather than stall the writer (and every run behind it)
+/// behind a long query.
+const WAIT_BRIEFLY: &str = "SET LOCAL lock_timeout = '2s';";
 
 /// The days known to have a partition (or to go to `runs_default`).
 #[derive(Debug, Default)]
@@ -49,16 +55,24 @@ impl Days {
             let next = d + TimeDelta::days(1);
             if oldest_kept.is_none_or(|kept| next > kept) {
                 let sql = format!(
-                    "CREATE TABLE IF NOT EXISTS {} PARTITION OF runs FOR VALUES FROM ('{d}') TO ('{next}')",
+                    "{WAIT_BRIEFLY} CREATE TABLE IF NOT EXISTS {} PARTITION OF runs FOR VALUES FROM ('{d}') TO ('{next}')",
                     name(d)
                 );
-                if let Err(e) = client.batch_execute(&sql) {
+                let mut tx = client.transaction()?;
+                match tx.batch_execute(&sql) {
+                    Ok(()) => tx.commit()?,
+                    // Someone holds `runs` (a dump, a long query): the
+                    // batch goes on, the day's runs into `runs_default`
+                    // meanwhile, and the next batch tries again.
+                    Err(e) if e.code() == Some(&SqlState::LOCK_NOT_AVAILABLE) => {
+                        tracing::warn!(day = %d, "the day's partition waits for a lock on runs; trying again with the next batch");
+                        continue;
+                    }
                     // `runs_default` already holds runs of that day (kept by
                     // an incident when the day was dropped): they stay
                     // there, and so do the day's new ones.
-                    if e.code() != Some(&postgres::error::SqlState::CHECK_VIOLATION) {
-                        return Err(e.into());
-                    }
+                    Err(e) if e.code() == Some(&SqlState::CHECK_VIOLATION) => {}
+                    Err(e) => return Err(e.into()),
                 }
             }
             self.known.insert(d);
@@ -92,7 +106,8 @@ impl Days {
             }
             let mut tx = client.transaction()?;
             tx.batch_execute(&format!(
-                "ALTER TABLE runs DETACH PARTITION {partition};
+                "{WAIT_BRIEFLY}
+                 ALTER TABLE runs DETACH PARTITION {partition};
                  INSERT INTO runs (seq, run_id, check_name, started_at, duration_ms, result,
                                    reason, step, message, json)
                      SELECT seq, run_id, check_name, started_at, duration_ms, result, reason,

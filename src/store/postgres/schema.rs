@@ -24,8 +24,8 @@ const MIGRATIONS: &[Migration] = &[Migration {
     compatible_from: 1,
 }];
 
-/// Serializes migrations of daemons starting together
-/// (`pg_advisory_xact_lock`, released at the migration's commit).
+/// Serializes migrations of daemons starting together (a session lock,
+/// held from before the version table is made to the last migration).
 const MIGRATION_LOCK: i64 = 0x5ca7_ec40;
 
 /// The SQLite schema's tables, with the same text columns, so that both
@@ -130,6 +130,19 @@ pub(super) fn current_version() -> i32 {
 /// scarecrow migrated beyond what this one can use.
 pub(super) fn migrate(client: &mut Client) -> Result<(), String> {
     client
+        .execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK])
+        .map_err(|e| format!("waiting for other migrations: {}", chain(&e)))?;
+    let migrated = apply(client);
+    // On an error the connection is dropped, which releases it too.
+    client
+        .execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK])
+        .map_err(|e| format!("after migrating: {}", chain(&e)))?;
+    migrated?;
+    compatible(client, current_version())
+}
+
+fn apply(client: &mut Client) -> Result<(), String> {
+    client
         .batch_execute(
             "CREATE TABLE IF NOT EXISTS scarecrow_schema (
                 version         int PRIMARY KEY,
@@ -138,12 +151,9 @@ pub(super) fn migrate(client: &mut Client) -> Result<(), String> {
             )",
         )
         .map_err(|e| format!("creating scarecrow_schema: {}", chain(&e)))?;
-    let current = current_version();
     for (to, migration) in (1..).zip(MIGRATIONS) {
         let doing = |e: postgres::Error| format!("migrating to version {to}: {}", chain(&e));
         let mut tx = client.transaction().map_err(doing)?;
-        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
-            .map_err(doing)?;
         let applied: bool = tx
             .query_one(
                 "SELECT EXISTS (SELECT 1 FROM scarecrow_schema WHERE version = $1)",
@@ -162,7 +172,7 @@ pub(super) fn migrate(client: &mut Client) -> Result<(), String> {
         .map_err(doing)?;
         tx.commit().map_err(doing)?;
     }
-    compatible(client, current)
+    Ok(())
 }
 
 /// Whether this build can use the store as it is: migrated to at least its

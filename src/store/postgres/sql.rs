@@ -88,10 +88,29 @@ const CLAIMED: &str = "SELECT id, item FROM outbox WHERE state = 'pending' AND c
 
 /// A batch of runs in one statement: one array per column, unnested in
 /// order, so `seq` follows the batch's order.
+/// A run already there is one whose commit went through while its
+/// acknowledgement was lost: written again, it is skipped.
 const INSERT_RUNS: &str = "INSERT INTO runs (run_id, check_name, started_at, duration_ms, result,
         reason, step, message, json)
     SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::float8[], $5::text[],
-        $6::text[], $7::text[], $8::text[], $9::text[])";
+        $6::text[], $7::text[], $8::text[], $9::text[])
+    ON CONFLICT (run_id, started_at) DO NOTHING";
+
+/// Renews the lease of $1 for $2 seconds, if it is still $1's.
+const FENCE: &str = "UPDATE lease SET expires_at = clock_timestamp() + make_interval(secs => $2)
+    WHERE id = 1 AND holder = $1";
+
+/// Every write starts here, in its own transaction: the lease is renewed
+/// and locked until the commit, or, if another daemon holds it now, nothing
+/// is written. A daemon paused or cut off past its lease thus writes
+/// nothing once another has taken over.
+pub(super) fn fence(tx: &mut Transaction, holder: &str) -> Result<(), DbError> {
+    let ttl = super::lease::LEASE.as_secs_f64();
+    match tx.execute(FENCE, &[&holder, &ttl])? {
+        0 => Err(DbError::Lost),
+        _ => Ok(()),
+    }
+}
 
 /// The ids of the runs incidents of check $1 refer to.
 const REFERRED: &str =
@@ -197,20 +216,28 @@ fn claimed(tx: &mut Transaction, claimer: &str) -> Result<Vec<OutboxItem>, DbErr
         .collect()
 }
 
-pub(super) fn claim(client: &mut Client, k: &ClaimRow) -> Result<Vec<OutboxItem>, DbError> {
+pub(super) fn claim(
+    client: &mut Client,
+    holder: &str,
+    k: &ClaimRow,
+) -> Result<Vec<OutboxItem>, DbError> {
     let mut tx = client.transaction()?;
+    fence(&mut tx, holder)?;
     tx.execute(&claim_due_sql(), &[&k.claimer, &k.now, &k.until])?;
     let items = claimed(&mut tx, &k.claimer)?;
     tx.commit()?;
     Ok(items)
 }
 
-pub(super) fn release(client: &mut Client, claimer: &str) -> Result<(), DbError> {
-    client.execute(
+pub(super) fn release(client: &mut Client, holder: &str, claimer: &str) -> Result<(), DbError> {
+    let mut tx = client.transaction()?;
+    fence(&mut tx, holder)?;
+    tx.execute(
         "UPDATE outbox SET claimed_by = NULL, claimed_until = NULL
         WHERE claimed_by = $1 AND state = 'pending'",
         &[&claimer],
     )?;
+    tx.commit()?;
     Ok(())
 }
 
@@ -218,6 +245,7 @@ pub(super) fn release(client: &mut Client, claimer: &str) -> Result<(), DbError>
 /// trimmed by count; `cutoff` is where age retention starts.
 pub(super) fn write_batch(
     client: &mut Client,
+    holder: &str,
     runs: &[&RunRow],
     ops: &[Op<'_>],
     keep_runs: usize,
@@ -225,6 +253,7 @@ pub(super) fn write_batch(
     prune: &BTreeSet<&str>,
 ) -> Result<Vec<Vec<OutboxItem>>, DbError> {
     let mut tx = client.transaction()?;
+    fence(&mut tx, holder)?;
     if !runs.is_empty() {
         insert_runs(&mut tx, runs)?;
     }
@@ -294,17 +323,25 @@ fn insert_runs(tx: &mut Transaction, runs: &[&RunRow]) -> Result<(), postgres::E
 
 pub(super) fn update_delivery(
     client: &mut Client,
+    holder: &str,
     o: &OutboxRow,
     k: &ClaimRow,
 ) -> Result<bool, DbError> {
     let attempts = i64::from(o.attempts);
     let mut params = outbox_params(o, &attempts);
     params.extend_from_slice(&[&k.claimer, &k.until, &k.now]);
-    Ok(client.execute(UPSERT_OUTBOX, &params)? > 0)
+    let mut tx = client.transaction()?;
+    fence(&mut tx, holder)?;
+    let written = tx.execute(UPSERT_OUTBOX, &params)? > 0;
+    tx.commit()?;
+    Ok(written)
 }
 
-pub(super) fn forget_check(client: &mut Client, check: &str) -> Result<(), DbError> {
-    client.execute("DELETE FROM check_states WHERE check_name = $1", &[&check])?;
+pub(super) fn forget_check(client: &mut Client, holder: &str, check: &str) -> Result<(), DbError> {
+    let mut tx = client.transaction()?;
+    fence(&mut tx, holder)?;
+    tx.execute("DELETE FROM check_states WHERE check_name = $1", &[&check])?;
+    tx.commit()?;
     Ok(())
 }
 

@@ -243,11 +243,7 @@ pub(super) fn write_batch(
     keep: Retention,
     prune: &BTreeSet<&str>,
 ) -> Result<Vec<Vec<OutboxItem>>, DbError> {
-    let cutoff = chrono::TimeDelta::from_std(keep.max_age)
-        .ok()
-        .and_then(|age| chrono::Utc::now().checked_sub_signed(age))
-        .unwrap_or(chrono::DateTime::<chrono::Utc>::MIN_UTC);
-    let cutoff = cutoff.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
+    let cutoff = crate::store::rows::ts(&keep.cutoff(chrono::Utc::now()));
     let tx = immediate(conn)?;
     {
         let mut insert = tx.prepare_cached(INSERT_RUN)?;
