@@ -1,6 +1,6 @@
 //! scarecrow on PostgreSQL, on a throwaway cluster this binary starts
 //! (tests/common/postgres.rs): the store through its API, the daemon end
-//! to end, PostgreSQL going away under it, and `store copy`.
+//! to end, PostgreSQL going away under it, `store copy`, and TLS.
 
 mod common;
 #[path = "postgres/daemon.rs"]
@@ -8,6 +8,10 @@ mod daemon;
 #[path = "postgres/store.rs"]
 mod store;
 mod store_conformance;
+#[path = "postgres/tls.rs"]
+mod tls;
+#[allow(dead_code)]
+mod tls_support;
 
 use scarecrow::store::Backend;
 use scarecrow::store::postgres::{Connect, SslMode};

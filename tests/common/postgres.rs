@@ -156,6 +156,43 @@ impl Cluster {
             .arg(self.data()));
     }
 
+    /// Serves TLS from now on with `cert` and `key` (PEM), for new
+    /// connections (a reload, no restart); plain connections stay allowed.
+    pub fn serve_tls(&self, cert: &str, key: &str) {
+        let (cert_file, key_file) = (
+            self.data().join("server.crt"),
+            self.data().join("server.key"),
+        );
+        std::fs::write(&cert_file, cert).expect("write the certificate");
+        std::fs::write(&key_file, key).expect("write the key");
+        // The server refuses a key others can read.
+        run(Command::new("chmod").arg("600").arg(&key_file));
+        if self.as_root {
+            run(Command::new("chown")
+                .arg(UNPRIVILEGED)
+                .arg(&cert_file)
+                .arg(&key_file));
+        }
+        // ALTER SYSTEM runs outside a transaction: one statement per call.
+        for sql in [
+            format!("ALTER SYSTEM SET ssl_cert_file = '{}'", cert_file.display()),
+            format!("ALTER SYSTEM SET ssl_key_file = '{}'", key_file.display()),
+            "ALTER SYSTEM SET ssl = on".to_owned(),
+            "SELECT pg_reload_conf()".to_owned(),
+        ] {
+            self.psql("postgres", &sql);
+        }
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while self.psql("postgres", "SHOW ssl") != "on" {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "TLS did not come on: {}",
+                std::fs::read_to_string(self.log()).unwrap_or_default()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    }
+
     /// A new, empty database of its own, named after `name`.
     pub fn database(&'static self, name: &str) -> Database {
         let stem: String = name
