@@ -222,6 +222,35 @@ def fill_runs(db, count, checks):
     conn.close()
 
 
+def receiver(port, status_file, log):
+    """A webhook receiver on 127.0.0.1:PORT answering with the status in
+    STATUS_FILE (re-read per request, no Retry-After), logging
+    "unix-time status webhook-id event-type" per request to LOG."""
+    import http.server
+    import json
+    import time
+
+    class Hook(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            body = self.rfile.read(int(self.headers.get("content-length", 0)))
+            with open(status_file) as f:
+                status = int(f.read().strip() or 200)
+            try:
+                kind = json.loads(body).get("type", "")
+            except ValueError:
+                kind = ""
+            with open(log, "a") as f:
+                f.write(f"{time.time():.3f} {status} {self.headers.get('webhook-id', '')} {kind}\n")
+            self.send_response(status)
+            self.send_header("content-length", "0")
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    http.server.ThreadingHTTPServer(("127.0.0.1", int(port)), Hook).serve_forever()
+
+
 def main(argv):
     cmd, args = (argv[1], argv[2:]) if len(argv) > 1 else ("", [])
     if cmd == "pages":
@@ -234,6 +263,8 @@ def main(argv):
         starts(*args)
     elif cmd == "fill-runs":
         fill_runs(*args)
+    elif cmd == "receiver":
+        receiver(*args)
     elif cmd == "hang":
         asyncio.run(hang(int(args[0]), int(args[1]), min(float(args[2]), 3600)))
     else:

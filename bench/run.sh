@@ -3,7 +3,7 @@
 # loopback, compared in the same run with blackbox_exporter and a bare
 # tokio + reqwest loop. See bench/README.md for what each mode reports.
 #
-#   bench/run.sh [throughput|css|idle|validate|fds|instructions|scale|writes|copy|all]...   (default: all)
+#   bench/run.sh [throughput|css|idle|validate|fds|instructions|scale|writes|copy|failover|all]...   (default: all)
 #
 # Parameters (environment), each with a per-mode default:
 #   N            checks           throughput 2000, css 100, idle 10000, validate 10000, fds 1000,
@@ -19,7 +19,9 @@
 #   STORE=postgres  the daemon stores to a PostgreSQL cluster the harness starts
 #                (Debian's postgresql, default settings, on 127.0.0.1:PG_PORT), and
 #                throughput reports the runs it stored per second and PostgreSQL's CPU;
-#                the copy mode (N runs, default 1000000) times `store copy` into it
+#                the copy mode (N runs, default 1000000) times `store copy` into it; writes
+#                adds two replicas writing at once; failover (N checks, default 30, ROUNDS
+#                default 3) times three replicas through SIGKILLs of the leader
 #   NGINX_PORT 18080, LISTEN_PORT 19787, BLACKBOX_PORT 19115, HANG_PORT 18090
 #   FD_TARGETS   hanging ports in the fds mode: 4;  NGINX_WORKERS: 1
 #
@@ -497,7 +499,104 @@ mode_writes() {
         "$ex" "$N" "postgres://scarecrow@127.0.0.1:$PG_PORT/bench" | sed 's/^/  /'
         p1=$(pg_ticks)
         say "  PostgreSQL's own CPU: $(calc "($p1 - $p0) * 1e6 / $CLK_TCK / $N") µs per run"
+        say "  two replicas, $N runs each, at once:"
+        local t0 t1 a b
+        t0=$(now)
+        "$ex" "$N" "postgres://scarecrow@127.0.0.1:$PG_PORT/bench" a | sed 's/^/    /' &
+        a=$!
+        "$ex" "$N" "postgres://scarecrow@127.0.0.1:$PG_PORT/bench" b | sed 's/^/    /' &
+        b=$!
+        wait "$a" "$b"
+        t1=$(now)
+        say "  together: $(calc "2 * $N / ($t1 - $t0)" 0) runs/s ($(calc "$t1 - $t0") s)"
     fi
+}
+
+# Three replicas on the PostgreSQL cluster, N checks every second of which
+# one fails (declared to a receiver answering 503, no Retry-After); per
+# round the leader is SIGKILLed and the receiver starts taking: prints the
+# time from the kill to the first delivery by the next leader, and to every
+# check having run again (the dead replica's moved). Then it is restarted.
+mode_failover() {
+    N=${N_OVERRIDE:-30}
+    local rounds=${ROUNDS:-3} r i
+    section "failover: 3 replicas, $N checks every 1s, $rounds SIGKILLs of the leader"
+    [[ $STORE == postgres ]] || { say "skipped: needs STORE=postgres"; return; }
+    psql_bench "DROP DATABASE IF EXISTS bench" postgres >/dev/null
+    psql_bench "CREATE DATABASE bench" postgres >/dev/null
+    local hook=$((LISTEN_PORT + 10)) status=$TMP/hook.status log=$TMP/hook.log
+    echo 503 >"$status"
+    : >"$log"
+    "${HELPERS[@]}" receiver "$hook" "$status" "$log" &
+    PIDS+=("$!")
+    local reps=() ports=()
+    for i in 0 1 2; do
+        local dir=$TMP/replica$i port=$((LISTEN_PORT + 1 + i))
+        mkdir -p "$dir/checks"
+        printf 'checks_dir = "checks"
+listen = "127.0.0.1:%s"
+
+[store]
+url = "postgres://scarecrow@127.0.0.1:%s/bench"
+sslmode = "disable"
+
+[[sinks]]
+name = "hook"
+type = "webhook"
+url = "http://127.0.0.1:%s/hook"
+' \
+            "$port" "$PG_PORT" "$hook" >"$dir/config.toml"
+        local c
+        for ((c = 0; c < N; c++)); do
+            printf 'critical = true\nevery = "1s"\ntimeout = "1s"\n\n[[step]]\nurl = "http://127.0.0.1:%s/small.html"\n' \
+                "$NGINX_PORT" >"$dir/checks/c$(printf '%03d' "$c").toml"
+        done
+        ports+=("$port")
+    done
+    start_replica() {
+        "$BIN" run --config "$TMP/replica$1/config.toml" 2>>"$TMP/replica$1/daemon.log" &
+        reps[$1]=$!
+        PIDS+=("${reps[$1]}")
+        wait_http "http://127.0.0.1:${ports[$1]}/healthz" 60
+    }
+    for i in 0 1 2; do start_replica "$i"; done
+    for ((r = 1; r <= rounds; r++)); do
+        echo 503 >"$status"
+        : >"$log"
+        # A check of its own per round, failing (nothing listens there): a
+        # new incident, and the last round's resolved as its check goes.
+        for i in 0 1 2; do
+            rm -f "$TMP/replica$i/checks/broken-"*.toml
+            printf 'critical = true\nevery = "1s"\ntimeout = "1s"\n\n[[step]]\nurl = "http://127.0.0.1:%s/"\n' \
+                "$((HANG_PORT + 50))" >"$TMP/replica$i/checks/broken-$r.toml"
+        done
+        local deadline=$(($(date +%s) + 120))
+        until [[ -s $log ]]; do
+            (($(date +%s) < deadline)) || { say "error: nothing reached the receiver"; return 1; }
+            sleep 0.1
+        done
+        local lead=""
+        for i in 0 1 2; do
+            curl -sf "http://127.0.0.1:${ports[$i]}/metrics" | grep -qx 'scarecrow_leader 1' && lead=$i
+        done
+        [[ -n $lead ]] || { say "error: no leader"; return 1; }
+        local t0 killed_at
+        t0=$(now)
+        killed_at=$(date -u +%Y-%m-%dT%H:%M:%S.%NZ)
+        kill -KILL "${reps[$lead]}"
+        echo 200 >"$status"
+        local delivered="" moved=""
+        deadline=$(($(date +%s) + 120))
+        while [[ -z $delivered || -z $moved ]] && (($(date +%s) < deadline)); do
+            if [[ -z $delivered ]] && awk '$2 == 200' "$log" | grep -q .; then delivered=$(now); fi
+            if [[ -z $moved ]] && (($(psql_bench "SELECT count(*) FROM (SELECT check_name FROM runs WHERE check_name LIKE 'c%' GROUP BY 1 HAVING max(started_at) > '$killed_at') x") >= N)); then
+                moved=$(now)
+            fi
+            sleep 0.1
+        done
+        say "round $r: leader replica$lead SIGKILLed; first delivery by the next leader after $(calc "${delivered:-nan} - $t0") s; every check ran again after $(calc "${moved:-nan} - $t0") s"
+        start_replica "$lead"
+    done
 }
 
 # `store copy` of N runs of 100 checks from a SQLite store into PostgreSQL,

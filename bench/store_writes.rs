@@ -5,7 +5,11 @@
 //! runs it against SQLite and against its PostgreSQL cluster.
 //!
 //!   cargo run --release --example store_writes -- N sqlite:PATH
-//!   PGPASSWORD=… cargo run --release --example store_writes -- N postgres://user@host:port/db
+//!   PGPASSWORD=… cargo run --release --example store_writes -- N postgres://user@host:port/db [PREFIX]
+//!
+//! PREFIX (default `c`) starts the checks' names: two processes with
+//! different prefixes on one PostgreSQL store are two replicas writing
+//! the checks each owns.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -18,10 +22,10 @@ use scarecrow::store::{Backend, Retention, Store};
 
 const CHECKS: usize = 100;
 
-fn run(n: usize, started_at: chrono::DateTime<chrono::Utc>) -> RunRecord {
+fn run(prefix: &str, n: usize, started_at: chrono::DateTime<chrono::Utc>) -> RunRecord {
     let failing = n.is_multiple_of(3);
     let result = RunResult {
-        check: format!("c{:05}", n % CHECKS),
+        check: format!("{prefix}{:05}", n % CHECKS),
         started_at,
         duration: Duration::from_micros(1042),
         outcome: if failing {
@@ -79,6 +83,7 @@ async fn main() -> anyhow::Result<()> {
     let target = args
         .next()
         .unwrap_or_else(|| "sqlite:/tmp/store_writes.db".to_owned());
+    let prefix = args.next().unwrap_or_else(|| "c".to_owned());
     let backend = match target.strip_prefix("sqlite:") {
         Some(path) => Backend::Sqlite(path.into()),
         None => Backend::Postgres(
@@ -95,7 +100,13 @@ async fn main() -> anyhow::Result<()> {
     // Built first: what is measured is the store, not making records.
     let now = chrono::Utc::now();
     let runs: Vec<Arc<RunRecord>> = (0..n)
-        .map(|i| Arc::new(run(i, now + chrono::TimeDelta::microseconds(i as i64))))
+        .map(|i| {
+            Arc::new(run(
+                &prefix,
+                i,
+                now + chrono::TimeDelta::microseconds(i as i64),
+            ))
+        })
         .collect();
     let (t0, c0) = (Instant::now(), cpu());
     // Paced in slices of 10,000, as a busy daemon queues them.

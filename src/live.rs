@@ -199,6 +199,44 @@ impl View {
         before
     }
 
+    /// A run another replica may have made, as the store has it: recorded
+    /// unless the check's last run here is as new (this replica's own).
+    pub fn run_seen(&self, result: &Redacted<RunResult>) {
+        let newer = self.read().checks.get(&result.check).is_some_and(|v| {
+            v.last_run
+                .as_ref()
+                .is_none_or(|last| last.started_at < result.started_at)
+        });
+        if newer {
+            self.run_finished(result);
+        }
+    }
+
+    /// The incidents open in the store, on a replica that does not lead
+    /// (the leader's engine tells its own live state as it goes).
+    pub fn sync_open(&self, open: &[crate::incident::Incident]) {
+        let mut s = self.write();
+        for v in s.checks.values_mut() {
+            v.open_incident = None;
+            v.blocked_by = None;
+        }
+        for i in open {
+            let check = &i.feature.check;
+            for a in &i.affected {
+                if let Some(v) = s.checks.get_mut(&a.check) {
+                    v.blocked_by = Some(check.clone());
+                }
+            }
+            if let Some(v) = s.checks.get_mut(check) {
+                v.open_incident = Some(Box::new(IncidentRef {
+                    id: i.id.clone(),
+                    title: i.title.clone(),
+                    declared_at: i.declared_at,
+                }));
+            }
+        }
+    }
+
     /// When checks run next; one lock for a whole scheduler tick.
     pub fn next_runs(&self, plans: &[(Arc<str>, Option<DateTime<Utc>>)]) {
         let mut s = self.write();

@@ -1,10 +1,13 @@
 //! scarecrow on PostgreSQL, on a throwaway cluster this binary starts
 //! (tests/common/postgres.rs): the store through its API, the daemon end
-//! to end, PostgreSQL going away under it, `store copy`, and TLS.
+//! to end, replicas sharing it, PostgreSQL going away under it, `store
+//! copy`, and TLS.
 
 mod common;
 #[path = "postgres/daemon.rs"]
 mod daemon;
+#[path = "postgres/replicas.rs"]
+mod replicas;
 #[path = "postgres/store.rs"]
 mod store;
 mod store_conformance;

@@ -115,6 +115,7 @@ async fn play(
             now: t + TimeDelta::seconds(1),
             in_maintenance: false,
             held: false,
+            streak: None,
         });
         store.queue_state("diesel-order", &state).expect("state");
         store

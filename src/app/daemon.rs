@@ -20,8 +20,10 @@ use crate::config::{self, Config, Diagnostic};
 use crate::incident::engine::Command;
 use crate::live::{ConfigView, FileView, View};
 use crate::metrics::Metrics;
+use crate::schedule::share::Share;
 use crate::schedule::{Request, Scheduler};
 use crate::secret::Secrets;
+use crate::store::cluster::Cluster;
 
 /// File events closer together than this make one reload.
 const DEBOUNCE: Duration = Duration::from_millis(500);
@@ -57,6 +59,8 @@ struct Live {
     policies: Policies,
     scheduler: mpsc::UnboundedSender<Request>,
     incidents: mpsc::UnboundedSender<Command>,
+    /// The checks this replica runs, and exports series for.
+    share: Share,
     /// Shares its clients with the scheduler's: a reload builds the client
     /// of a new connection option set here, before the check first runs.
     probe: crate::probe::Probe,
@@ -95,16 +99,20 @@ async fn serve(
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;
     let (scheduler_tx, scheduler_rx) = mpsc::unbounded_channel();
     let backend = super::incidents::backend(&config, &secrets)?;
+    let policies = Policies::default();
     let incidents = Incidents::start(
         &config,
         &backend,
         &checks,
         !catalog.has_errors(),
+        &policies,
         &metrics,
         &view,
         scheduler_tx.clone(),
     )
     .await?;
+    let cluster = incidents.store().cluster();
+    let (share_tx, share_rx) = tokio::sync::watch::channel(Share::default());
     let mut live = Live {
         config,
         config_path,
@@ -112,11 +120,16 @@ async fn serve(
         catalog,
         metrics: metrics.clone(),
         view: view.clone(),
-        policies: Policies::default(),
+        policies,
         scheduler: scheduler_tx.clone(),
         incidents: incidents.commands.clone(),
+        share: Share::default(),
         probe: probe.clone(),
     };
+    if let Some(cluster) = &cluster {
+        let now = cluster.borrow().clone();
+        live.reshare(&now, &share_tx);
+    }
     live.apply(&diff, false);
     live.report();
     tracing::info!(checks = checks.len(), listen = %live.config.listen, store = %backend, "scarecrow running");
@@ -125,6 +138,7 @@ async fn serve(
     let actions = Arc::new(DaemonActions {
         incidents: incidents.commands.clone(),
         scheduler: scheduler_tx,
+        cluster: cluster.clone().map(|c| (incidents.store().clone(), c)),
     });
     let state = crate::server::ServerState::from_config(
         &live.config,
@@ -160,16 +174,19 @@ async fn serve(
         metrics,
         view,
         policies: live.policies.clone(),
-        incidents: incidents.commands.clone(),
+        incidents: cluster.is_none().then(|| incidents.commands.clone()),
         runs: incidents.store().clone(),
         heartbeat,
     });
-    let scheduler = Scheduler::new(
+    let mut scheduler = Scheduler::new(
         probe,
         observer,
         live.config.concurrency,
         live.config.shutdown_grace,
     );
+    if cluster.is_some() {
+        scheduler = scheduler.shared(share_rx);
+    }
     let scheduling = tokio::spawn(scheduler.run(checks, scheduler_rx, shutdown.clone()));
 
     let (reload_tx, mut reloads) = mpsc::unbounded_channel();
@@ -189,9 +206,22 @@ async fn serve(
     let lost = incidents.store().lost();
     tokio::pin!(lost);
     let mut taken_over = None;
+    let mut members = cluster.clone();
+    let mut second = tokio::time::interval(Duration::from_secs(1));
     loop {
         tokio::select! {
             () = &mut stop => break,
+            Some(Ok(())) = async { Some(members.as_mut()?.changed().await) } => {
+                if let Some(cluster) = &mut members {
+                    let now = cluster.borrow_and_update().clone();
+                    live.reshare(&now, &share_tx);
+                }
+            }
+            _ = second.tick(), if cluster.is_some() => {
+                // The leader's engine sets it as it writes; every replica
+                // shows its own writer's health.
+                live.metrics.store_up(incidents.store().is_healthy());
+            }
             why = &mut lost => {
                 tracing::error!("{why}; stopping");
                 taken_over = Some(why);
@@ -225,6 +255,48 @@ async fn serve(
 }
 
 impl Live {
+    /// Takes the share `cluster` gives this replica: the scheduler runs
+    /// only its checks from their next due time, and `/metrics` has
+    /// series only for them (a check that moved away is the new owner's to
+    /// export).
+    fn reshare(&mut self, cluster: &Cluster, tx: &tokio::sync::watch::Sender<Share>) {
+        self.metrics
+            .cluster(cluster.leading, &cluster.per_location());
+        let share = Share::new(cluster.me.clone(), cluster.peers());
+        if share == self.share {
+            return;
+        }
+        let (mut gained, mut lost) = (0, 0);
+        for check in self.catalog.checks() {
+            match (self.share.owns(&check.name), share.owns(&check.name)) {
+                (false, true) => {
+                    self.metrics.add_check(check);
+                    let view = self.view.read();
+                    if let Some(v) = view.checks.get(&check.name)
+                        && let Some(last) = &v.last_run
+                    {
+                        let run = (last.outcome.is_success(), last.started_at);
+                        self.metrics.carry_over(&check.name, run, v.last_success_at);
+                    }
+                    gained += 1;
+                }
+                (true, false) => {
+                    self.metrics.remove_check(&check.name);
+                    lost += 1;
+                }
+                _ => {}
+            }
+        }
+        tracing::info!(
+            replicas = share.peers(),
+            gained,
+            lost,
+            "the replicas share the checks anew"
+        );
+        self.share = share.clone();
+        let _ = tx.send(share);
+    }
+
     /// Rescans the checks directory (after re-reading `config.toml` on
     /// SIGHUP) and applies the difference.
     fn reload(&mut self, trigger: Trigger) {
@@ -340,7 +412,9 @@ impl Live {
             .write()
             .unwrap_or_else(PoisonError::into_inner);
         for check in diff.added.iter().chain(&diff.changed) {
-            self.metrics.add_check(check);
+            if self.share.owns(&check.name) {
+                self.metrics.add_check(check);
+            }
             self.view.upsert_check(check);
             policies.insert(check.name.clone(), policy(check, &self.config));
             if running {

@@ -2,7 +2,7 @@
 //! the delivery worker, and the telemetry each of them reports.
 
 use std::collections::HashSet;
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError};
 
 use anyhow::Context as _;
 use chrono::{DateTime, Utc};
@@ -10,9 +10,12 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use super::actions::Answer;
+use super::telemetry::Policies;
 use crate::check::Check;
 use crate::config::Config;
 use crate::incident::engine::{Command, Engine, EngineObserver, Policy};
+use crate::incident::machine::Streak;
 use crate::incident::outbox::{DeliveryObserver, Worker};
 use crate::incident::store::{Claimer, OutboxItem, Store as _};
 use crate::incident::{Event, EventKind};
@@ -20,6 +23,7 @@ use crate::live::View;
 use crate::metrics::Metrics;
 use crate::secret::Secrets;
 use crate::sink::Sink;
+use crate::store::cluster::Feed;
 use crate::store::postgres::{Connect, SslMode};
 use crate::store::{Backend, Retention, Store};
 
@@ -31,29 +35,138 @@ pub const CLAIM_LEASE: std::time::Duration = std::time::Duration::from_secs(15);
 /// The running incident machinery.
 pub struct Incidents {
     pub commands: mpsc::UnboundedSender<Command>,
-    budget: JoinHandle<()>,
+    /// The engine and the delivery worker, once they run, until they stop.
     engine: JoinHandle<()>,
-    worker: JoinHandle<()>,
-    stop_worker: CancellationToken,
+    /// Stops a replica waiting to lead.
+    resign: CancellationToken,
     store: Arc<Store>,
 }
 
+/// What the engine starts from, on the leader.
+struct Lead {
+    config: Config,
+    store: Arc<Store>,
+    sinks: Vec<Arc<Sink>>,
+    /// The checks loaded at start; `complete` says whether every check
+    /// file loaded, so a check missing now was really removed rather than
+    /// broken.
+    loaded: HashSet<String>,
+    complete: bool,
+    policies: Policies,
+    metrics: Metrics,
+    view: View,
+    scheduler: mpsc::UnboundedSender<crate::schedule::Request>,
+}
+
 impl Incidents {
-    /// Opens the store, resumes from it, and starts the engine and the
-    /// delivery worker. `complete` says whether every check file loaded, so
-    /// a check missing now was really removed rather than broken.
+    /// Opens the store and starts the engine and the delivery worker:
+    /// at once on SQLite; on PostgreSQL, once this replica leads (the
+    /// engine then reads every member's runs from the store, see
+    /// [`follow`]).
+    #[allow(clippy::too_many_arguments)]
     pub async fn start(
         config: &Config,
         backend: &Backend,
         checks: &[Arc<Check>],
         complete: bool,
+        policies: &Policies,
         metrics: &Metrics,
         view: &View,
         scheduler: mpsc::UnboundedSender<crate::schedule::Request>,
     ) -> anyhow::Result<Incidents> {
         let store = Arc::new(open_store(backend, config)?);
-        let snapshot = store.load().await.context("cannot read the store")?;
-        let sinks = build_sinks(config)?;
+        let lead = Lead {
+            config: config.clone(),
+            store: store.clone(),
+            sinks: build_sinks(config)?,
+            loaded: checks.iter().map(|c| c.name.clone()).collect(),
+            complete,
+            policies: policies.clone(),
+            metrics: metrics.clone(),
+            view: view.clone(),
+            scheduler,
+        };
+        let (commands, rx) = mpsc::unbounded_channel();
+        let resign = CancellationToken::new();
+        let engine = match (store.cluster(), store.feed()) {
+            (Some(cluster), Some(feed)) => {
+                tokio::spawn(follow(
+                    feed,
+                    cluster.clone(),
+                    commands.downgrade(),
+                    store.clone(),
+                    policies.clone(),
+                    view.clone(),
+                ));
+                let resigned = resign.clone();
+                let weak = commands.downgrade();
+                tokio::spawn(async move {
+                    let mut cluster = cluster;
+                    tokio::select! {
+                        () = resigned.cancelled() => return,
+                        led = cluster.wait_for(|c| c.leading) => if led.is_err() { return },
+                    }
+                    let snapshot = loop {
+                        match lead.store.load().await {
+                            Ok(s) => break s,
+                            Err(e) => tracing::warn!("cannot read the store: {e}; trying again"),
+                        }
+                        tokio::select! {
+                            () = resigned.cancelled() => return,
+                            () = tokio::time::sleep(std::time::Duration::from_secs(2)) => {}
+                        }
+                    };
+                    lead.run(snapshot, weak, rx).await;
+                })
+            }
+            _ => {
+                let snapshot = store.load().await.context("cannot read the store")?;
+                tokio::spawn(lead.run(snapshot, commands.downgrade(), rx))
+            }
+        };
+        Ok(Incidents {
+            commands,
+            engine,
+            resign,
+            store,
+        })
+    }
+
+    /// The store, for the run history: runs go there by their own path.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// After the last run: the engine finishes what it was given, the worker
+    /// finishes the delivery in flight, the store's writer flushes.
+    pub async fn shutdown(self) {
+        drop(self.commands);
+        self.resign.cancel();
+        let _ = self.engine.await;
+        self.store.close().await;
+    }
+}
+
+impl Lead {
+    /// Resumes from `snapshot` and runs the engine until every sender of
+    /// `rx` is gone, then lets the worker finish the delivery in flight.
+    async fn run(
+        self,
+        snapshot: crate::incident::store::Snapshot,
+        commands: mpsc::WeakUnboundedSender<Command>,
+        rx: mpsc::UnboundedReceiver<Command>,
+    ) {
+        let Lead {
+            config,
+            store,
+            sinks,
+            loaded,
+            complete,
+            policies,
+            metrics,
+            view,
+            scheduler,
+        } = self;
         // Sinks that re-send open alerts (Alertmanager) pick up where they were.
         let open: Vec<crate::incident::Incident> = snapshot
             .states
@@ -74,14 +187,19 @@ impl Incidents {
                 view.open_incident(check, open);
             }
         }
-        let loaded: HashSet<&str> = checks.iter().map(|c| c.name.as_str()).collect();
+        // A check added since the start has a policy by now.
+        let known = |c: &str| {
+            loaded.contains(c)
+                || policies
+                    .read()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .contains_key(c)
+        };
         let gone: Vec<String> = snapshot
             .states
             .keys()
             // The outage incident is no check's: it is never `check_removed`.
-            .filter(|c| {
-                !loaded.contains(c.as_str()) && c.as_str() != crate::incident::outage::OUTAGE
-            })
+            .filter(|c| !known(c) && c.as_str() != crate::incident::outage::OUTAGE)
             .cloned()
             .collect();
         let claimer = Claimer::new(CLAIM_LEASE);
@@ -109,16 +227,20 @@ impl Incidents {
             }
         });
         let mut engine = engine.ask_runs(ask);
+        if store.cluster().is_some() {
+            engine = engine.only_committed();
+        }
         if let Some(rule) = config.outage {
             engine = engine.outage(rule, config.roles.global.clone());
         }
-        let (commands, rx) = mpsc::unbounded_channel();
-        if complete {
-            for check in gone {
-                let _ = commands.send(Command::Removed { check });
+        if let Some(commands) = commands.upgrade() {
+            if complete {
+                for check in gone {
+                    let _ = commands.send(Command::Removed { check });
+                }
+            } else if !gone.is_empty() {
+                tracing::warn!(checks = ?gone, "some check files did not load; their incidents stay as they are");
             }
-        } else if !gone.is_empty() {
-            tracing::warn!(checks = ?gone, "some check files did not load; their incidents stay as they are");
         }
         let stop_worker = CancellationToken::new();
         let worker = Worker::new(
@@ -129,31 +251,81 @@ impl Incidents {
             claimer,
         );
         metrics.incident_budget(config.budget_90d);
-        let budget = tokio::spawn(count_incidents(commands.downgrade(), stop_worker.clone()));
-        Ok(Incidents {
-            budget,
-            commands,
-            engine: tokio::spawn(engine.run(rx)),
-            worker: tokio::spawn(worker.run(outbox_rx, stop_worker.clone())),
-            stop_worker,
-            store,
-        })
+        let budget = tokio::spawn(count_incidents(commands, stop_worker.clone()));
+        let worker = tokio::spawn(worker.run(outbox_rx, stop_worker.clone()));
+        engine.run(rx).await;
+        stop_worker.cancel();
+        let _ = worker.await;
+        let _ = budget.await;
     }
+}
 
-    /// The store, for the run history: runs go there by their own path.
-    pub fn store(&self) -> &Store {
-        &self.store
-    }
-
-    /// After the last run: the engine finishes what it was given, the worker
-    /// finishes the delivery in flight, the store's writer flushes.
-    pub async fn shutdown(self) {
-        drop(self.commands);
-        let _ = self.engine.await;
-        self.stop_worker.cancel();
-        let _ = self.worker.await;
-        let _ = self.budget.await;
-        self.store.close().await;
+/// Every second, what the members wrote (PostgreSQL): each check's latest
+/// run goes to the live state (so any replica's status page and API show
+/// every check) and, on the leader, with the store's counters, to the
+/// engine; a replica that does not lead takes the open incidents from the
+/// store too. The leader carries out the resolves other replicas handed it.
+async fn follow(
+    mut feed: mpsc::UnboundedReceiver<Feed>,
+    cluster: tokio::sync::watch::Receiver<crate::store::cluster::Cluster>,
+    engine: mpsc::WeakUnboundedSender<Command>,
+    store: Arc<Store>,
+    policies: Policies,
+    view: View,
+) {
+    while let Some(feed) = feed.recv().await {
+        let leading = cluster.borrow().leading;
+        if !leading {
+            view.sync_open(&feed.open);
+        }
+        for ask in feed.asks {
+            let Some(engine) = engine.upgrade() else {
+                break;
+            };
+            let store = store.clone();
+            tokio::spawn(async move {
+                let (reply, answer) = tokio::sync::oneshot::channel();
+                let sent = engine.send(Command::Resolve {
+                    incident: ask.incident,
+                    note: ask.note,
+                    reply,
+                });
+                drop(engine);
+                let answer = match (sent, answer.await) {
+                    (Ok(()), Ok(Ok(event))) => Answer::Resolved(Box::new(event)),
+                    (Ok(()), Ok(Err(message))) => Answer::Refused(message),
+                    _ => return,
+                };
+                let Ok(text) = serde_json::to_string(&answer) else {
+                    return;
+                };
+                if let Err(e) = store.answer(ask.id, text).await {
+                    tracing::warn!("answering a resolve another replica handed over: {e}");
+                }
+            });
+        }
+        for latest in feed.latest {
+            view.run_seen(&latest.run.result);
+            if !leading {
+                continue;
+            }
+            let policy = policies
+                .read()
+                .unwrap_or_else(PoisonError::into_inner)
+                .get(&latest.run.result.check)
+                .cloned();
+            let (Some(policy), Some(engine)) = (policy, engine.upgrade()) else {
+                continue;
+            };
+            let _ = engine.send(Command::Run {
+                run: latest.run,
+                policy,
+                streak: Some(Streak {
+                    failures: latest.failures,
+                    passes: latest.passes,
+                }),
+            });
+        }
     }
 }
 

@@ -5,6 +5,7 @@ use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::Duration;
 
+use anyhow::Context as _;
 use chrono::Utc;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
@@ -17,7 +18,7 @@ use crate::incident::outbox::{DeliveryObserver, Worker};
 use crate::incident::store::{Claimer, OutboxItem, Store as _};
 use crate::incident::{Event, Incident, postmortem};
 use crate::secret::Secrets;
-use crate::store::Reader;
+use crate::store::{Reader, Store};
 
 /// How long `incidents resolve` with no daemon running delivers before it
 /// leaves what is still pending to the daemon.
@@ -120,7 +121,9 @@ async fn resolve(config: &Config, id: &str, note: Option<String>) -> anyhow::Res
 /// [`DELIVER_FOR`]; what is still pending then is the daemon's to send.
 async fn resolve_offline(config: &Config, id: &str, note: Option<String>) -> anyhow::Result<Exit> {
     let backend = super::incidents::backend(config, &Secrets::default())?;
-    let store = Arc::new(super::incidents::open_store(&backend, config)?);
+    let store = Store::open_alone(&backend, super::incidents::retention(config))
+        .with_context(|| format!("cannot open the store at {backend}"))?;
+    let store = Arc::new(store);
     let snapshot = store.load().await?;
     let sinks = super::incidents::build_sinks(config)?;
     let claimer = Claimer::new(super::incidents::CLAIM_LEASE);

@@ -21,7 +21,10 @@ pub struct Telemetry {
     pub metrics: Metrics,
     pub view: View,
     pub policies: Policies,
-    pub incidents: mpsc::UnboundedSender<Command>,
+    /// The engine, when this process hands it its runs (SQLite). With
+    /// PostgreSQL the leader's engine reads every member's runs from the
+    /// store instead (`incidents::follow`).
+    pub incidents: Option<mpsc::UnboundedSender<Command>>,
     /// The run history.
     pub runs: crate::store::Store,
     pub heartbeat: Option<super::heartbeat::Heartbeat>,
@@ -95,7 +98,13 @@ impl Observer for Telemetry {
             if let Err(e) = self.runs.queue_run(Arc::clone(&run)) {
                 tracing::debug!("run not recorded: {e}");
             }
-            let _ = self.incidents.send(Command::Run { run, policy });
+            if let Some(engine) = &self.incidents {
+                let _ = engine.send(Command::Run {
+                    run,
+                    policy,
+                    streak: None,
+                });
+            }
         }
     }
 

@@ -2,8 +2,9 @@
 //! results into events, commits them with their outbox rows, and hands the
 //! rows it claimed to the delivery worker. If the store cannot be written,
 //! events still go out from memory and the store is reconciled when it
-//! recovers. Runs are recorded by their own path; the engine writes the
-//! check states they change.
+//! recovers (with replicas, [`Engine::only_committed`], they wait for it).
+//! Runs are recorded by their own path; the engine writes the check states
+//! they change.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::future::Future;
@@ -14,7 +15,7 @@ use chrono::Utc;
 use futures_util::stream::{FuturesOrdered, StreamExt as _};
 use tokio::sync::{mpsc, oneshot};
 
-use super::machine::{CheckState, Observation};
+use super::machine::{CheckState, Observation, Streak};
 use super::outage::{Brake, OUTAGE};
 use super::store::{Claimer, OutboxItem, Store, StoreError, Transition};
 use super::{Affected, Event, Feature, Roles, Thresholds};
@@ -39,6 +40,8 @@ pub enum Command {
     Run {
         run: Arc<RunRecord>,
         policy: Arc<Policy>,
+        /// The store's count, when replicas share the checks.
+        streak: Option<Streak>,
     },
     /// The check is gone: resolve its incident with `check_removed`.
     Removed { check: String },
@@ -115,6 +118,11 @@ pub struct Engine<S> {
     /// declarations is written in a few transactions, not one each.
     committing: FuturesOrdered<Committing>,
     store_ok: bool,
+    /// Whether a transition the store did not take is delivered from
+    /// memory meanwhile (one daemon on its own store) or only once
+    /// committed (replicas: only the leader's committed transitions go
+    /// out, and a leader that lost its lease commits nothing).
+    from_memory: bool,
 }
 
 impl Policy {
@@ -170,7 +178,16 @@ impl<S: Store> Engine<S> {
             unsaved: VecDeque::new(),
             committing: FuturesOrdered::new(),
             store_ok: true,
+            from_memory: true,
         }
+    }
+
+    /// Delivers a transition only once the store has committed it: for
+    /// replicas, where an uncommitted transition may be one another leader
+    /// makes too.
+    pub fn only_committed(mut self) -> Self {
+        self.from_memory = false;
+        self
     }
 
     /// Lets the engine ask the scheduler to run a check now (by name):
@@ -207,7 +224,11 @@ impl<S: Store> Engine<S> {
                 self.reconcile().await;
             }
             match cmd {
-                Command::Run { run, policy } => self.on_run(&run, &policy).await,
+                Command::Run {
+                    run,
+                    policy,
+                    streak,
+                } => self.on_run(&run, &policy, streak).await,
                 Command::Removed { check } => {
                     self.known.remove(&check);
                     self.waiting.remove(&check);
@@ -265,7 +286,7 @@ impl<S: Store> Engine<S> {
         self.observer.incident_counts(&counts);
     }
 
-    async fn on_run(&mut self, run: &RunRecord, policy: &Arc<Policy>) {
+    async fn on_run(&mut self, run: &RunRecord, policy: &Arc<Policy>, streak: Option<Streak>) {
         let result = &run.result;
         let check = &result.check;
         let now = Utc::now();
@@ -301,7 +322,8 @@ impl<S: Store> Engine<S> {
             && policy.check.critical
             && !in_maintenance
             && self.states.get(check).is_none_or(|s| {
-                s.open.is_none() && s.consecutive_failures + 1 >= thresholds.failure.max(1)
+                let failures = streak.map_or(s.consecutive_failures + 1, |s| s.failures);
+                s.open.is_none() && failures >= thresholds.failure.max(1)
             });
         if !failed && !self.waiting.is_empty() {
             self.waiting.remove(check);
@@ -329,6 +351,7 @@ impl<S: Store> Engine<S> {
             key: &|| super::key::new(&self.instance_group, check),
             now,
             held: root.is_some() || waits || in_outage,
+            streak,
         });
         let reached = policy.check.critical
             && !in_maintenance
@@ -714,8 +737,10 @@ impl<S: Store> Engine<S> {
             self.committing
                 .push_back(Box::pin(async move { (t, commit.await) }));
         } else {
-            for item in &t.outbox {
-                let _ = self.outbox.send(item.clone());
+            if self.from_memory {
+                for item in &t.outbox {
+                    let _ = self.outbox.send(item.clone());
+                }
             }
             self.unsaved.push_back(t);
         }
@@ -734,13 +759,21 @@ impl<S: Store> Engine<S> {
             Ok(_) => {
                 let outbox = t.outbox.clone();
                 self.unsaved.push_back(t);
-                outbox
+                match self.from_memory {
+                    true => outbox,
+                    // Delivered when replayed, after the transitions
+                    // before it.
+                    false => Vec::new(),
+                }
             }
             Err(e) => {
                 self.note_store(false, Some(e));
                 let outbox = t.outbox.clone();
                 self.unsaved.push_back(t);
-                outbox
+                match self.from_memory {
+                    true => outbox,
+                    false => Vec::new(),
+                }
             }
         };
         for item in deliver {
@@ -754,9 +787,14 @@ impl<S: Store> Engine<S> {
             // Delivery has had the rows since the event: the claim only
             // records that it holds them.
             match self.store.commit(t.clone(), &self.claimer).await {
-                Ok(_) => {
+                Ok(claimed) => {
                     self.unsaved.pop_front();
                     self.note_store(true, None);
+                    if !self.from_memory {
+                        for item in claimed {
+                            let _ = self.outbox.send(item);
+                        }
+                    }
                 }
                 Err(e) => {
                     self.note_store(false, Some(e));

@@ -59,6 +59,18 @@ pub struct Observation<'a> {
     /// An ancestor (`depends_on`) is failing: the check does not declare
     /// its own incident (it joins the ancestor's, which the engine does).
     pub held: bool,
+    /// The check's failures and passes in a row, ending with this run, as
+    /// the store counted them when replicas share the checks: they replace
+    /// the machine's own count, so runs by every replica are one history
+    /// and a run seen twice counts once. `None`: count this run.
+    pub streak: Option<Streak>,
+}
+
+/// Failures and passes in a row, counted by the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Streak {
+    pub failures: u32,
+    pub passes: u32,
 }
 
 impl CheckState {
@@ -87,7 +99,10 @@ impl CheckState {
         self.last_failure = None;
         self.joined = None;
         let enough = o.thresholds.success.max(1);
-        self.consecutive_successes = self.consecutive_successes.saturating_add(1).min(enough);
+        let passes = o
+            .streak
+            .map_or(self.consecutive_successes.saturating_add(1), |s| s.passes);
+        self.consecutive_successes = passes.min(enough);
         if self.consecutive_successes >= enough {
             return self.close("recovered", None, o.now);
         }
@@ -96,7 +111,9 @@ impl CheckState {
 
     fn failed(&mut self, o: &Observation) -> Option<Event> {
         self.consecutive_successes = 0;
-        self.consecutive_failures = self.consecutive_failures.saturating_add(1);
+        self.consecutive_failures = o
+            .streak
+            .map_or(self.consecutive_failures.saturating_add(1), |s| s.failures);
         self.first_failure_at.get_or_insert(o.result.started_at);
         push_bounded(&mut self.failing_runs, o.run_id);
         let evidence = evidence(o, self.consecutive_failures);
@@ -314,6 +331,11 @@ fn event(kind: EventKind, incident: Incident, at: DateTime<Utc>) -> Event {
 }
 
 fn push_bounded(ids: &mut Vec<String>, id: &str) {
+    // A run the store's feed shows again (a new leader reads every
+    // check's latest) is listed once.
+    if ids.last().is_some_and(|last| last == id) {
+        return;
+    }
     if ids.len() >= MAX_RUN_IDS {
         ids.remove(0);
     }

@@ -42,6 +42,9 @@ const THROTTLED_FOR: Duration = Duration::from_secs(5);
 /// before the outcome was written may still hand the item back as pending,
 /// and must not have it sent again. Answers take seconds at most.
 const SETTLED_FOR: Duration = Duration::from_secs(300);
+/// How long a worker whose store says it may not deliver now (a leader
+/// not sure of its lease) waits before it asks again.
+const HOLD: TimeDelta = TimeDelta::seconds(1);
 
 /// What the worker reports, for metrics and logs.
 pub trait DeliveryObserver: Send + Sync + 'static {
@@ -240,6 +243,9 @@ impl<S: Store> Worker<S> {
         sends: &mut FuturesUnordered<Sending>,
         now: DateTime<Utc>,
     ) -> Option<DateTime<Utc>> {
+        if !self.store.may_deliver() {
+            return Some(now + HOLD);
+        }
         let mut seen = HashSet::new();
         let mut due = Vec::new();
         let mut next: Option<DateTime<Utc>> = None;

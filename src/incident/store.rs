@@ -165,6 +165,13 @@ pub trait Store: Send + Sync + 'static {
     fn queue_state(&self, check: &str, state: &CheckState) -> Result<(), StoreError>;
     /// Whether the last write succeeded.
     fn healthy(&self) -> bool;
+    /// Whether this process may send notifications now. With replicas, only
+    /// while it surely holds the leader's lease (renewed within its life,
+    /// by its own clock): a leader that was paused or cut off sends nothing
+    /// it had in hand until it knows it still leads.
+    fn may_deliver(&self) -> bool {
+        true
+    }
     /// Claims for `claimer`, until `now` plus its lease, every pending item
     /// of the pairs that no other live claim holds and whose oldest pending
     /// item is due by `now`, and renews the claims it holds. Returns every

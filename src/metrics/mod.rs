@@ -160,6 +160,27 @@ impl Metrics {
         self.inner.loaded.set(gauge_len(checks.len()));
     }
 
+    /// A check this replica took over from another: its up and last-run
+    /// gauges start from its latest run as the store has it, not from
+    /// zero, so an alert on `scarecrow_check_up == 0` does not fire for a
+    /// check that merely moved.
+    pub fn carry_over(
+        &self,
+        check: &str,
+        (passed, started_at): (bool, chrono::DateTime<chrono::Utc>),
+        last_success: Option<chrono::DateTime<chrono::Utc>>,
+    ) {
+        let Some(s) = self.series(check) else {
+            return;
+        };
+        let seconds = |t: chrono::DateTime<chrono::Utc>| t.timestamp_micros() as f64 / 1e6;
+        s.up.set(if passed { 1.0 } else { 0.0 });
+        s.last_run.set(seconds(started_at));
+        if let Some(at) = last_success {
+            s.last_success.set(seconds(at));
+        }
+    }
+
     /// Records one finished run.
     pub fn observe_run(&self, run: &Redacted<RunResult>) {
         let Some(s) = self.series(&run.check) else {
@@ -315,6 +336,18 @@ impl Metrics {
         self.inner.incidents.store_up.set(i64::from(up));
     }
 
+    /// Whether this replica leads, and the members alive per location.
+    pub fn cluster(&self, leading: bool, members: &std::collections::BTreeMap<&str, usize>) {
+        let i = &self.inner.incidents;
+        i.leader.set(i64::from(leading));
+        i.members.reset();
+        for (location, n) in members {
+            i.members
+                .with_label_values(&[location])
+                .set(i64::try_from(*n).unwrap_or(i64::MAX));
+        }
+    }
+
     /// The outcome of a reload of the check files (and config.toml).
     pub fn reloaded(&self, ok: bool) {
         let d = &self.inner.daemon;
@@ -456,6 +489,8 @@ struct IncidentMetrics {
     /// NaN when none is.
     outbox_oldest_at: AtomicF64,
     store_up: IntGauge,
+    leader: IntGauge,
+    members: prometheus::IntGaugeVec,
 }
 
 /// Incident durations: 1 minute to 3 days.
@@ -531,6 +566,24 @@ impl IncidentMetrics {
             ),
         );
         store_up.set(1);
+        let leader = register(
+            registry,
+            IntGauge::new(
+                "scarecrow_leader",
+                "Whether this replica runs the incident engine (1) or not (0); a daemon alone on its store leads.",
+            ),
+        );
+        leader.set(1);
+        let members = register(
+            registry,
+            prometheus::IntGaugeVec::new(
+                Opts::new(
+                    "scarecrow_members",
+                    "Replicas alive on the shared PostgreSQL store, by location, as this one sees them.",
+                ),
+                &["location"],
+            ),
+        );
         let budget = register(
             registry,
             IntGauge::new(
@@ -548,6 +601,8 @@ impl IncidentMetrics {
             outbox_oldest,
             outbox_oldest_at: AtomicF64::new(f64::NAN),
             store_up,
+            leader,
+            members,
         }
     }
 

@@ -8,6 +8,7 @@
 #[cfg(test)]
 mod panic_tests;
 pub mod plan;
+pub mod share;
 #[cfg(test)]
 mod tests;
 
@@ -87,6 +88,10 @@ const JUMP: chrono::TimeDelta = chrono::TimeDelta::seconds(2);
 
 pub struct Scheduler<R = Probe> {
     shared: Arc<Shared<R>>,
+    /// Which checks this replica runs when replicas share them; `None`:
+    /// every check. Looked at when a run is due, so a check moves between
+    /// replicas at its next due time and keeps its phase.
+    share: Option<tokio::sync::watch::Receiver<share::Share>>,
     /// How long in-flight runs may finish after shutdown was asked for.
     grace: Duration,
 }
@@ -175,8 +180,16 @@ impl<R: Runner> Scheduler<R> {
                 observer,
                 permits: Semaphore::new(concurrency.max(1)),
             }),
+            share: None,
             grace,
         }
+    }
+
+    /// Runs only the checks `share` gives this replica (run-now requests
+    /// run whatever they name).
+    pub fn shared(mut self, share: tokio::sync::watch::Receiver<share::Share>) -> Self {
+        self.share = Some(share);
+        self
     }
 
     /// Runs `checks` on their schedules until `shutdown` is cancelled, then
@@ -243,7 +256,9 @@ impl<R: Runner> Scheduler<R> {
                 let Some(slot) = slots.get(&*name).filter(|s| s.version() == version) else {
                     continue;
                 };
-                tasks.spawn(self.run_one(slot, origin, Some(due)));
+                if self.share.as_ref().is_none_or(|s| s.borrow().owns(&name)) {
+                    tasks.spawn(self.run_one(slot, origin, Some(due)));
+                }
                 let next = plan::next_due(&slot.runs.check().schedule, due, mono, wall);
                 if let Some(next) = next {
                     queue.push(Reverse((next, slot.key.clone(), version)));

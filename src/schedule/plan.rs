@@ -28,9 +28,24 @@ pub fn first_due(
     wall: DateTime<Utc>,
 ) -> Option<Duration> {
     match schedule {
-        Schedule::Every(every) => now.checked_add(spread(name, *every)),
+        Schedule::Every(every) => now.checked_add(phase(name, *every, wall)),
         Schedule::Cron(cron) => cron_due(cron, now, wall),
     }
+}
+
+/// How long from `wall` until the check is next due: at the instants whose
+/// Unix time, less the check's [`spread`], is a multiple of `every`. A
+/// function of the check and the wall clock, not of who runs it or when
+/// it started: replicas sharing the checks agree on them, so a check that
+/// moves to another replica keeps its phase (and so does a restarted
+/// daemon).
+pub fn phase(name: &str, every: Duration, wall: DateTime<Utc>) -> Duration {
+    let every_ns = every.as_nanos().max(1) as i128;
+    let offset = spread(name, every).as_nanos() as i128;
+    let unix =
+        i128::from(wall.timestamp()) * 1_000_000_000 + i128::from(wall.timestamp_subsec_nanos());
+    let left = (offset - unix).rem_euclid(every_ns);
+    Duration::from_nanos(u64::try_from(left).unwrap_or(u64::MAX))
 }
 
 /// The due time after a run that was due at `due`, seen at `now`. A check
@@ -101,6 +116,25 @@ mod tests {
         assert!(
             f64::from(max) <= 1.5 * 10_000.0 / 60.0,
             "busiest second has {max}"
+        );
+    }
+
+    /// Two replicas, or one restarted, started at different moments, plan
+    /// a check at the same instants.
+    #[test]
+    fn the_phase_is_the_wall_clocks_not_the_start_times() {
+        let every = Duration::from_secs(30);
+        let at = |w: &str| {
+            wall(w) + chrono::TimeDelta::from_std(phase("weather", every, wall(w))).unwrap()
+        };
+        let first = at("2026-11-25T12:00:00Z");
+        let later = at("2026-11-25T12:00:07.250Z");
+        let delta = (later - first).num_nanoseconds().unwrap();
+        assert_eq!(delta.rem_euclid(30_000_000_000), 0, "{first} {later}");
+        assert!(phase("weather", every, wall("2026-11-25T12:00:00Z")) < every);
+        assert_ne!(
+            phase("weather", every, wall("2026-11-25T12:00:00Z")),
+            phase("diesel-order", every, wall("2026-11-25T12:00:00Z"))
         );
     }
 

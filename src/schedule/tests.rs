@@ -310,7 +310,7 @@ async fn a_rescheduled_check_leaves_its_old_schedule() {
     let events = recorder.of("slowed");
     let before = events.iter().filter(|(_, e)| *e == Seen::Started).count();
     assert!(before >= 3, "every 20 ms for 300 ms: {events:?}");
-    // Its first hourly run falls later in the hour (its spread): a run
+    // Its first hourly run falls later in the hour (its phase): a run
     // starting after the change has been taken in is one of the old schedule
     // (save one already past its look at the schedule then).
     let after = events

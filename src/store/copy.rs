@@ -30,7 +30,7 @@ pub fn copy(
     mut progress: impl FnMut(&str, u64),
 ) -> Result<Copied, StoreError> {
     let source = sqlite::Export::open(from)?;
-    let mut target = postgres::open(to, Retention::from(usize::MAX))?;
+    let mut target = postgres::open(to, Retention::from(usize::MAX), None)?;
     let mut copy_all = || {
         let mut copied = Copied::default();
         for table in &TABLES {

@@ -18,10 +18,16 @@
 //! the daemon queues each counted run here ([`Store::queue_run`]) as it
 //! hands the same record to the engine, which writes states and incidents.
 //!
+//! On PostgreSQL several daemons share one store as replicas: the writer
+//! keeps this process's member row and, on the leader, the lease, and
+//! tells the daemon each second who is alive ([`Store::cluster`]) and
+//! what the members wrote ([`Store::feed`]); see [`cluster`].
+//!
 //! A new backend: a module beside [`sqlite`] with a [`writer::Database`]
 //! and a reader, a variant in [`Backend`] and [`Reader`], and a test that
 //! passes it to the conformance suite (`tests/store_conformance/`).
 
+pub mod cluster;
 pub mod copy;
 mod model;
 pub mod postgres;
@@ -86,6 +92,12 @@ struct Handle {
     healthy: Arc<AtomicBool>,
     backend: Backend,
     lost: tokio::sync::watch::Receiver<Option<String>>,
+    /// PostgreSQL's: the members alive, and whether this one leads.
+    cluster: Option<tokio::sync::watch::Receiver<cluster::Cluster>>,
+    /// PostgreSQL's: what the members wrote, each second; taken once.
+    feed: std::sync::Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<cluster::Feed>>>,
+    /// PostgreSQL's: when this member last renewed the lease it holds.
+    renewed: Option<Renewed>,
 }
 
 impl Drop for Handle {
@@ -99,25 +111,76 @@ impl Drop for Handle {
 
 impl Store {
     /// Opens the store (creating and migrating it if needed), keeping run
-    /// history as `retention` says. Blocks while it connects: on
-    /// PostgreSQL, until the store's lease is free (see
-    /// [`postgres::LEASE`]) or it is refused.
+    /// history as `retention` says. Blocks while it connects. On
+    /// PostgreSQL this process joins the store's members at
+    /// `cluster::DEFAULT_LOCATION`, leading if no one does.
     pub fn open(backend: &Backend, retention: impl Into<Retention>) -> Result<Store, StoreError> {
         let retention = retention.into();
         match backend {
             Backend::Sqlite(path) => {
                 let path = path.clone();
-                spawn(backend, move || sqlite::open(&path), retention)
+                spawn(backend, move || sqlite::open(&path), retention, None)
             }
+            Backend::Postgres(connect) => {
+                let connect = connect.clone();
+                let (cluster_tx, cluster) =
+                    tokio::sync::watch::channel(cluster::Cluster::default());
+                let (feed_tx, feed) = tokio::sync::mpsc::unbounded_channel();
+                let renewed = Arc::new(std::sync::Mutex::new(None));
+                let links = postgres::Links {
+                    location: cluster::DEFAULT_LOCATION.to_owned(),
+                    cluster: cluster_tx,
+                    feed: feed_tx,
+                    renewed: renewed.clone(),
+                };
+                spawn(
+                    backend,
+                    move || postgres::open(&connect, retention, Some(links)),
+                    retention,
+                    Some((cluster, feed, renewed)),
+                )
+            }
+        }
+    }
+
+    /// Opens the store as its one writer, for a command that writes
+    /// incidents without a daemon (`incidents resolve` with none running):
+    /// on PostgreSQL it takes the leader's lease, waiting for one left
+    /// behind to expire, and is refused while a daemon leads; it is no
+    /// member, so no replica hands it checks.
+    pub fn open_alone(
+        backend: &Backend,
+        retention: impl Into<Retention>,
+    ) -> Result<Store, StoreError> {
+        let retention = retention.into();
+        match backend {
+            Backend::Sqlite(_) => Store::open(backend, retention),
             Backend::Postgres(connect) => {
                 let connect = connect.clone();
                 spawn(
                     backend,
-                    move || postgres::open(&connect, retention),
+                    move || postgres::open(&connect, retention, None),
                     retention,
+                    None,
                 )
             }
         }
+    }
+
+    /// The members alive and whether this one leads, as the store last
+    /// said; `None` on SQLite, where one daemon does everything.
+    pub fn cluster(&self) -> Option<tokio::sync::watch::Receiver<cluster::Cluster>> {
+        self.inner.cluster.clone()
+    }
+
+    /// What the members wrote, each second (see [`cluster::Feed`]): for
+    /// the first caller, on PostgreSQL.
+    pub fn feed(&self) -> Option<tokio::sync::mpsc::UnboundedReceiver<cluster::Feed>> {
+        self.inner
+            .feed
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take()
     }
 
     /// Where the store is.
@@ -169,6 +232,34 @@ impl Store {
         }
     }
 
+    /// Hands a resolve to the leader through the store (on a replica that
+    /// does not lead) and waits up to `wait` for its answer, which is
+    /// whatever text the leader gave [`Store::answer`]; `None` if it gave
+    /// none in time.
+    pub async fn ask_leader(
+        &self,
+        incident: String,
+        note: Option<String>,
+        wait: std::time::Duration,
+    ) -> Result<Option<String>, StoreError> {
+        let id = self
+            .ask(|reply| Request::Ask(Box::new((incident, note)), reply))
+            .await?;
+        let until = tokio::time::Instant::now() + wait;
+        while tokio::time::Instant::now() < until {
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            if let Some(answer) = self.ask(|reply| Request::AnswerOf(id, reply)).await? {
+                return Ok(Some(answer));
+            }
+        }
+        Ok(None)
+    }
+
+    /// The leader's answer to the call `id` of [`cluster::Ask`].
+    pub async fn answer(&self, id: i64, answer: String) -> Result<(), StoreError> {
+        self.ask(|reply| Request::Answer(id, answer, reply)).await
+    }
+
     /// Writes everything queued and closes. Calls made afterwards, through
     /// any clone, fail with "store is closed".
     pub async fn close(&self) {
@@ -192,6 +283,7 @@ fn spawn<D: writer::Database>(
     backend: &Backend,
     open: impl FnOnce() -> Result<D, StoreError> + Send + 'static,
     retention: Retention,
+    links: Option<Links>,
 ) -> Result<Store, StoreError> {
     let healthy = Arc::new(AtomicBool::new(true));
     let (lost_tx, lost) = tokio::sync::watch::channel(None);
@@ -220,9 +312,22 @@ fn spawn<D: writer::Database>(
             healthy,
             backend: backend.clone(),
             lost,
+            cluster: links.as_ref().map(|(cluster, ..)| cluster.clone()),
+            renewed: links.as_ref().map(|(_, _, renewed)| renewed.clone()),
+            feed: std::sync::Mutex::new(links.map(|(_, feed, _)| feed)),
         }),
     })
 }
+
+/// When a member last renewed the lease it holds.
+type Renewed = Arc<std::sync::Mutex<Option<std::time::Instant>>>;
+
+/// The daemon's ends of a member's channels.
+type Links = (
+    tokio::sync::watch::Receiver<cluster::Cluster>,
+    tokio::sync::mpsc::UnboundedReceiver<cluster::Feed>,
+    Renewed,
+);
 
 fn closed() -> StoreError {
     StoreError("store is closed".to_owned())
@@ -260,6 +365,17 @@ impl crate::incident::store::Store for Store {
 
     fn healthy(&self) -> bool {
         self.is_healthy()
+    }
+
+    fn may_deliver(&self) -> bool {
+        // A second to spare: the lease may lapse while a send starts.
+        let life = postgres::LEASE - std::time::Duration::from_secs(1);
+        self.inner.renewed.as_ref().is_none_or(|renewed| {
+            renewed
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .is_some_and(|at| at.elapsed() < life)
+        })
     }
 
     async fn claim(

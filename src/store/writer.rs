@@ -69,6 +69,19 @@ pub(super) trait Database: Send + 'static {
     fn update_delivery(&mut self, o: &OutboxRow, k: &ClaimRow) -> Result<bool, Failure>;
     fn release(&mut self, claimer: &str) -> Result<(), Failure>;
     fn forget_check(&mut self, check: &str) -> Result<(), Failure>;
+    /// Hands a write call to the leader, from a replica that does not lead
+    /// (see `cluster.rs`); returns its id.
+    fn ask(&mut self, _incident: &str, _note: Option<&str>) -> Result<i64, Failure> {
+        Err(Failure::refused("this store has one daemon, which leads"))
+    }
+    /// The leader's answer to the call `id`, once it has given one.
+    fn answer_of(&mut self, _id: i64) -> Result<Option<String>, Failure> {
+        Ok(None)
+    }
+    /// The leader's answer to the call `id`.
+    fn answer(&mut self, _id: i64, _answer: &str) -> Result<(), Failure> {
+        Ok(())
+    }
     /// Called about every [`TICK`], between requests: leases, partitions.
     fn tick(&mut self) {}
     /// Why this database must no longer be written by this process
@@ -119,6 +132,10 @@ pub(super) enum Request {
     Delivery(Box<(OutboxRow, ClaimRow)>, Reply<bool>),
     Release(String, Reply<()>),
     Forget(String, Reply<()>),
+    /// A resolve for the leader: the incident and the note.
+    Ask(Box<(String, Option<String>)>, Reply<i64>),
+    AnswerOf(i64, Reply<Option<String>>),
+    Answer(i64, String, Reply<()>),
     /// Write everything queued before this, close the database, then answer.
     Close(Closer),
 }
@@ -261,6 +278,18 @@ impl<D: Database> Writer<D> {
                     let result = self.db.forget_check(&check);
                     let _ =
                         reply.send(self.wrote(result, || format!("forgetting check {check:?}")));
+                }
+                Request::Ask(call, reply) => {
+                    let result = self.db.ask(&call.0, call.1.as_deref());
+                    let _ = reply.send(self.wrote(result, || "asking the leader".to_owned()));
+                }
+                Request::AnswerOf(id, reply) => {
+                    let result = self.db.answer_of(id);
+                    let _ = reply.send(self.read(result, || format!("reading the answer to {id}")));
+                }
+                Request::Answer(id, answer, reply) => {
+                    let result = self.db.answer(id, &answer);
+                    let _ = reply.send(self.wrote(result, || format!("answering {id}")));
                 }
                 Request::Close(reply) => return Some(reply),
                 Request::Run(..) | Request::State(..) | Request::Commit(..) => {} // taken above

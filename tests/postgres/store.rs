@@ -29,24 +29,64 @@ async fn postgres_passes_the_conformance_suite() {
     .await;
 }
 
+/// A second daemon on the same store joins as a member at once; it does
+/// not lead (its incident writes are refused) until the first gives the
+/// lease up, then it leads within a tick or two.
 #[tokio::test]
-async fn a_second_daemon_on_the_same_store_is_refused_until_the_first_stops() {
+async fn a_second_daemon_joins_as_a_member_and_leads_once_the_first_stops() {
     let _shared = super::SHARED.read().await;
     let Some(db) = database("lease") else { return };
     let first = Store::open(&backend(&db), store::DEFAULT_HISTORY).expect("open");
     let started = std::time::Instant::now();
-    let second = Store::open(&backend(&db), store::DEFAULT_HISTORY).expect_err("refused");
+    let second = Store::open(&backend(&db), store::DEFAULT_HISTORY).expect("joins");
     assert!(
-        second.0.contains("another scarecrow writes to this store")
-            && second.0.contains("One daemon writes to a store"),
-        "{second}"
+        started.elapsed() < store::postgres::LEASE,
+        "no wait to join"
     );
-    // It waited for the lease to lapse, which the first one kept renewing.
-    assert!(started.elapsed() >= store::postgres::LEASE, "{second}");
+    let leads = |s: &Store| {
+        s.cluster()
+            .expect("a PostgreSQL store has members")
+            .borrow()
+            .leading
+    };
+    assert!(leads(&first));
+    assert!(!leads(&second));
+    let mut members = second.cluster().expect("members");
+    tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        members.wait_for(|c| c.members.len() == 2),
+    )
+    .await
+    .expect("both members seen")
+    .expect("watch");
+    let t = transition(
+        EventKind::Declared,
+        incident("inc_a", "weather", 0),
+        0,
+        &["ops"],
+    );
+    let claimer = Claimer::new(std::time::Duration::from_secs(60));
+    let refused = second
+        .commit(t.clone(), &claimer)
+        .await
+        .expect_err("only the leader writes incidents");
+    assert!(refused.0.contains("does not lead"), "{refused}");
+
     first.close().await;
-    // Given up on close: the next one need not wait.
-    let next = Store::open(&backend(&db), store::DEFAULT_HISTORY).expect("open after close");
-    next.close().await;
+    tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        members.wait_for(|c| c.leading && c.members.len() == 1),
+    )
+    .await
+    .expect("the second leads once the first gave the lease up")
+    .expect("watch");
+    second
+        .commit(t, &claimer)
+        .await
+        .expect("the leader commits");
+    assert_eq!(db.psql("SELECT epoch FROM lease"), "2");
+    second.close().await;
+    assert_eq!(db.psql("SELECT count(*) FROM members"), "0", "both left");
 }
 
 #[tokio::test]
@@ -83,7 +123,7 @@ async fn state_survives_reopening_and_runs_land_in_day_partitions() {
         .to_string();
     assert_eq!(db.psql(&format!("SELECT count(*) FROM runs_p{day}")), "3");
     assert_eq!(db.psql("SELECT count(*) FROM runs_default"), "0");
-    assert_eq!(db.psql("SELECT max(version) FROM scarecrow_schema"), "1");
+    assert_eq!(db.psql("SELECT max(version) FROM scarecrow_schema"), "2");
 }
 
 #[tokio::test]
@@ -95,22 +135,24 @@ async fn a_store_migrated_by_a_newer_scarecrow_is_used_only_if_it_is_compatible(
         .close()
         .await;
     // A newer scarecrow added something (expand): this one goes on.
-    db.psql("INSERT INTO scarecrow_schema (version, compatible_from) VALUES (2, 1)");
+    db.psql("INSERT INTO scarecrow_schema (version, compatible_from) VALUES (3, 2)");
     Reader::open(&backend(&db)).expect("an expanded schema is readable");
     Store::open(&backend(&db), store::DEFAULT_HISTORY)
         .expect("and writable")
         .close()
         .await;
     // A newer one removed what this one reads (contract): refused.
-    db.psql("INSERT INTO scarecrow_schema (version, compatible_from) VALUES (3, 2)");
+    db.psql("INSERT INTO scarecrow_schema (version, compatible_from) VALUES (4, 3)");
     let e = Store::open(&backend(&db), store::DEFAULT_HISTORY).expect_err("refused");
     assert!(e.0.contains("migrated by a newer scarecrow"), "{e}");
     let e = Reader::open(&backend(&db)).expect_err("refused");
-    assert!(e.0.contains("usable from version 2"), "{e}");
+    assert!(e.0.contains("usable from version 3"), "{e}");
 }
 
-/// Another daemon took the lease over (as after this one was paused past
-/// it): this one writes nothing more, and says so through `Store::lost`.
+/// Another member took the lease over (as after this one was paused past
+/// it): this one writes no incident, state or claim more, and says so
+/// through `Store::lost`. (Its runs are history, which any member
+/// writes; the daemon stops on `lost` anyway.)
 #[tokio::test]
 async fn a_store_whose_lease_was_taken_over_writes_nothing_more() {
     let _shared = super::SHARED.read().await;
@@ -120,16 +162,8 @@ async fn a_store_whose_lease_was_taken_over_writes_nothing_more() {
         .record_run(Arc::new(run("weather", 0)))
         .await
         .expect("record");
-    db.psql("UPDATE lease SET holder = 'another', host = 'elsewhere'");
+    db.psql("UPDATE lease SET holder = 'another', host = 'elsewhere', epoch = epoch + 1");
 
-    let refused = store
-        .record_run(Arc::new(run("weather", 1)))
-        .await
-        .expect_err("fenced");
-    assert!(
-        refused.0.contains("took this store's lease over"),
-        "{refused}"
-    );
     let t = transition(
         EventKind::Declared,
         incident("inc_a", "weather", 0),
@@ -137,10 +171,15 @@ async fn a_store_whose_lease_was_taken_over_writes_nothing_more() {
         &["ops"],
     );
     let claimer = Claimer::new(std::time::Duration::from_secs(60));
+    let refused = store.commit(t, &claimer).await.expect_err("no transition");
+    assert!(
+        refused.0.contains("took this store's lease over"),
+        "{refused}"
+    );
     store
-        .commit(t, &claimer)
+        .claim(&claimer, chrono::Utc::now())
         .await
-        .expect_err("no transition either");
+        .expect_err("no claim either");
     let why = tokio::time::timeout(std::time::Duration::from_secs(5), store.lost())
         .await
         .expect("lost is told");

@@ -68,10 +68,22 @@ impl Harness {
 
     fn feed(&mut self, ok: bool, reason: Reason, step: &str) -> Option<Event> {
         self.now += TimeDelta::minutes(1);
-        let result = run(ok, reason, step, self.now);
         let run_id = format!("run_{}", self.now.timestamp());
+        self.observe(ok, reason, step, &run_id, None)
+    }
+
+    /// One run as a replica's engine sees it: `streak` is the store's count.
+    fn observe(
+        &mut self,
+        ok: bool,
+        reason: Reason,
+        step: &str,
+        run_id: &str,
+        streak: Option<Streak>,
+    ) -> Option<Event> {
+        let result = run(ok, reason, step, self.now);
         self.state.observe(&Observation {
-            run_id: &run_id,
+            run_id,
             result: &result,
             critical: self.critical,
             thresholds: self.thresholds,
@@ -80,6 +92,7 @@ impl Harness {
             now: self.now,
             in_maintenance: self.maintenance,
             held: false,
+            streak,
         })
     }
 
@@ -265,4 +278,51 @@ fn an_incident_within_an_hour_of_the_last_names_it_and_a_later_one_does_not() {
     h.kinds(&[false, false]);
     let third = h.state.open.as_ref().expect("open");
     assert_eq!(third.previous_incident, None);
+}
+
+/// With replicas the store counts: the leader sees only each check's
+/// latest run, with the counters of all replicas' runs. It declares at
+/// the threshold though it saw one failing run, resolves on the count of
+/// passes, and a run it sees twice (a new leader reads every check's
+/// latest again) counts once.
+#[test]
+fn the_stores_streak_replaces_the_machines_own_count() {
+    let mut h = Harness::new(true);
+    let failures = |n| {
+        Some(Streak {
+            failures: n,
+            passes: 0,
+        })
+    };
+    let passes = |n| {
+        Some(Streak {
+            failures: 0,
+            passes: n,
+        })
+    };
+    assert_eq!(
+        h.observe(false, Reason::Assertion, "order", "run_1", failures(1)),
+        None
+    );
+    h.now += TimeDelta::minutes(2);
+    let declared = h.observe(false, Reason::Assertion, "order", "run_3", failures(3));
+    assert_eq!(declared.map(|e| e.kind), Some(EventKind::Declared));
+    assert_eq!(h.state.consecutive_failures, 3);
+    assert_eq!(
+        h.observe(false, Reason::Assertion, "order", "run_3", failures(3)),
+        None
+    );
+    assert_eq!(
+        h.state.failing_runs,
+        ["run_1", "run_3"],
+        "seen twice, listed once"
+    );
+    h.now += TimeDelta::minutes(1);
+    assert_eq!(
+        h.observe(true, Reason::Assertion, "order", "run_4", passes(1)),
+        None
+    );
+    h.now += TimeDelta::minutes(1);
+    let resolved = h.observe(true, Reason::Assertion, "order", "run_6", passes(3));
+    assert_eq!(resolved.map(|e| e.kind), Some(EventKind::Resolved));
 }

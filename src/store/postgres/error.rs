@@ -11,9 +11,12 @@ pub(super) enum DbError {
     Sql(#[from] postgres::Error),
     #[error("{0}")]
     Invalid(String),
-    /// The store's lease is another daemon's now (see `lease.rs`).
+    /// The leader's lease is another member's now (see `lease.rs`).
     #[error("another scarecrow took this store's lease over")]
     Lost,
+    /// A write only the leader makes, asked of a member that does not lead.
+    #[error("this replica does not lead: only the leader writes incidents")]
+    NotLeading,
 }
 
 /// An error with its causes: `postgres::Error` shows only its kind ("db

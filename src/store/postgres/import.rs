@@ -54,14 +54,16 @@ impl Postgres {
                 .collect(),
             _ => Vec::new(),
         };
-        let holder = self.me.id.clone();
+        // Renewed between pages: a copy longer than the lease keeps it.
+        self.lead();
+        let me = self.me.id.clone();
+        let leader = self.epoch.map(|epoch| (me.as_str(), epoch));
         let mut days = std::mem::take(&mut self.days);
         let result = self.with(|c| {
             days.ensure(c, started.iter().copied(), "")?;
-            // Fenced and so renewed like every write: a copy longer than
-            // the lease keeps it.
+            // Fenced like every leader's write.
             let mut tx = c.transaction()?;
-            super::sql::fence(&mut tx, &holder)?;
+            super::sql::fence(&mut tx, leader)?;
             let inserted = tx.execute(&sql, &params)?;
             tx.commit()?;
             Ok::<_, DbError>(inserted)

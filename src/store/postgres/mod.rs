@@ -15,25 +15,30 @@
 
 mod connect;
 mod error;
+mod follow;
 mod import;
 mod lease;
+mod members;
 mod partitions;
 mod read;
 mod schema;
 mod sql;
 
 use std::collections::BTreeSet;
+use std::sync::PoisonError;
 use std::time::{Duration, Instant};
 
 use postgres::Client;
 
 pub use connect::{Connect, SslMode};
 pub use lease::LEASE;
+pub use members::MEMBER_TTL;
 pub use read::Reader;
 
 use error::{DbError, unreachable};
 
 use super::Retention;
+use super::cluster::{Cluster, Feed};
 use super::rows::{ClaimRow, OutboxRow, RunRow};
 use super::writer::{Database, Failure, Op};
 use crate::incident::store::{OutboxItem, Snapshot, StoreError};
@@ -43,19 +48,39 @@ const MAINTAIN_EVERY: Duration = Duration::from_secs(3600);
 /// The longest wait between attempts to reconnect.
 const MAX_BACKOFF: Duration = Duration::from_secs(8);
 
-/// Opens the store for writing: connects, migrates, takes the lease.
+/// Where a member tells the daemon what it learns each tick.
+pub(super) struct Links {
+    pub location: String,
+    pub cluster: tokio::sync::watch::Sender<Cluster>,
+    pub feed: tokio::sync::mpsc::UnboundedSender<Feed>,
+    /// When this member last renewed the lease it holds (`None`: it holds
+    /// none), for the delivery worker's check before each send.
+    pub renewed: std::sync::Arc<std::sync::Mutex<Option<Instant>>>,
+}
+
+/// Opens the store for writing: connects and migrates. With `links`, as a
+/// member (registered, leading if the lease is free); without, as the
+/// store's one writer for `store copy`, waiting for the lease.
 /// Called on the writer thread.
-pub(super) fn open(connect: &Connect, retention: Retention) -> Result<Postgres, StoreError> {
+pub(super) fn open(
+    connect: &Connect,
+    retention: Retention,
+    links: Option<Links>,
+) -> Result<Postgres, StoreError> {
     // The caller names the store (`cannot open the store at …`).
     let failed = StoreError;
     let mut client = connect.connect().map_err(failed)?;
     schema::migrate(&mut client).map_err(failed)?;
     let me = lease::Holder::new();
-    lease::acquire(&mut client, &me).map_err(failed)?;
+    let epoch = match links {
+        Some(_) => None,
+        None => Some(lease::acquire(&mut client, &me).map_err(failed)?),
+    };
     let mut db = Postgres {
         connect: connect.clone(),
         client: Some(client),
         me,
+        epoch,
         renewed: Instant::now(),
         lost: None,
         retention,
@@ -63,7 +88,17 @@ pub(super) fn open(connect: &Connect, retention: Retention) -> Result<Postgres, 
         maintained_at: None,
         retry_at: Instant::now(),
         backoff: Duration::ZERO,
+        member: links.map(|links| Member {
+            links,
+            seen: Default::default(),
+            renewed: None,
+            members: Vec::new(),
+        }),
     };
+    // A member leads at once if no one does, and is registered before
+    // the daemon shares out its checks.
+    db.lead();
+    db.follow();
     db.maintain_days();
     Ok(db)
 }
@@ -74,8 +109,11 @@ pub(super) struct Postgres {
     /// `None` after the connection broke, until it is made again.
     client: Option<Client>,
     me: lease::Holder,
+    /// The lease's epoch while this process leads.
+    epoch: Option<i64>,
+    /// When the lease was last renewed.
     renewed: Instant,
-    /// Who took the lease while this daemon could not renew it (cut off
+    /// Who took the lease while this leader could not renew it (cut off
     /// or paused past it): from then on it writes nothing.
     lost: Option<String>,
     retention: Retention,
@@ -85,11 +123,22 @@ pub(super) struct Postgres {
     /// would hold every caller for the connect timeout.
     retry_at: Instant,
     backoff: Duration,
+    /// `None` for `store copy`, which is no member.
+    member: Option<Member>,
+}
+
+/// What a member keeps between ticks.
+struct Member {
+    links: Links,
+    seen: follow::Seen,
+    /// When its row was last renewed.
+    renewed: Option<Instant>,
+    members: Vec<super::cluster::Member>,
 }
 
 impl Postgres {
     /// The connection, made again if it broke (no more often than the
-    /// backoff allows) with the lease taken back.
+    /// backoff allows); a leader checks it still holds its lease.
     fn client(&mut self) -> Result<&mut Client, Failure> {
         if let Some(held) = &self.lost {
             return Err(Failure::refused(format!(
@@ -107,19 +156,29 @@ impl Postgres {
             if Instant::now() < self.retry_at {
                 return Err(down("PostgreSQL is unreachable; retrying".to_owned()));
             }
+            let epoch = self.epoch;
             let reconnected = self.connect.connect().and_then(|mut client| {
-                let held = lease::take(&mut client, &self.me).map_err(|e| e.to_string())?;
+                let held = match epoch {
+                    Some(_) => Some(lease::take(&mut client, &self.me).map_err(|e| e.to_string())?),
+                    None => None,
+                };
                 Ok((client, held))
             });
             match reconnected {
-                Ok((_, Some(held))) => {
+                Ok((_, Some(Err(held)))) => {
                     self.lose(held);
                     return self.client();
                 }
-                Ok((client, None)) => {
+                Ok((_, Some(Ok(epoch)))) if Some(epoch) != self.epoch => {
+                    self.lose("another scarecrow led in between".to_owned());
+                    return self.client();
+                }
+                Ok((client, _)) => {
                     tracing::info!(store = %self.connect, "reconnected to the store");
                     self.backoff = Duration::ZERO;
-                    self.renewed = Instant::now();
+                    if self.epoch.is_some() {
+                        self.renewed = Instant::now();
+                    }
                     self.client = Some(client);
                 }
                 Err(e) => {
@@ -151,12 +210,118 @@ impl Postgres {
         })
     }
 
-    /// From now on nothing is written: another daemon holds the store.
+    /// From now on nothing is written: another member leads.
     fn lose(&mut self, held: String) {
         if self.lost.is_none() {
             tracing::error!("{held}: this daemon lost the store's lease and writes nothing more");
             self.lost = Some(held);
+            if let Some(m) = &self.member {
+                *m.links
+                    .renewed
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner) = None;
+            }
+            self.publish();
         }
+    }
+
+    /// The lease was taken or renewed just now.
+    fn set_renewed(&mut self) {
+        self.renewed = Instant::now();
+        if let Some(m) = &self.member {
+            *m.links
+                .renewed
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner) = Some(self.renewed);
+        }
+    }
+
+    /// Renews the lease this process holds, every [`lease::RENEW_EVERY`];
+    /// a member that does not lead takes it once it has expired.
+    fn lead(&mut self) {
+        let due = match self.epoch {
+            Some(_) => self.renewed.elapsed() >= lease::RENEW_EVERY,
+            None => self.member.is_some(),
+        };
+        if self.lost.is_some() || !due {
+            return;
+        }
+        let me = self.me.clone();
+        match self.with(|c| lease::take(c, &me)) {
+            Ok(Ok(epoch)) if self.epoch.is_none() => {
+                tracing::info!(epoch, "leading: this replica runs the incident engine");
+                self.epoch = Some(epoch);
+                self.set_renewed();
+                // The engine starts from the counters as they are.
+                if let Some(m) = &mut self.member {
+                    m.seen.clear();
+                }
+            }
+            Ok(Ok(epoch)) if Some(epoch) == self.epoch => self.set_renewed(),
+            Ok(Ok(_)) => self.lose("another scarecrow led in between".to_owned()),
+            Ok(Err(held)) if self.epoch.is_some() => self.lose(held),
+            Ok(Err(_)) => {}
+            Err(f) if self.epoch.is_some() => {
+                tracing::warn!(error = %f.cause, "renewing the store's lease")
+            }
+            Err(f) => tracing::debug!(error = %f.cause, "trying the store's lease"),
+        }
+    }
+
+    /// A member's round: renews its row, reads who is alive and what the
+    /// members wrote, and tells the daemon.
+    fn follow(&mut self) {
+        let me = self.me.clone();
+        let Some(m) = self.member.as_mut() else {
+            return;
+        };
+        let renew = m
+            .renewed
+            .is_none_or(|at| at.elapsed() >= lease::RENEW_EVERY);
+        let location = m.links.location.clone();
+        let mut seen = std::mem::take(&mut m.seen);
+        let leading = self.epoch.is_some() && self.lost.is_none();
+        let read = self.with(|c| {
+            if renew {
+                members::renew(c, &me, &location)?;
+            }
+            Ok((members::live(c)?, follow::read(c, &mut seen, leading)?))
+        });
+        let Some(m) = self.member.as_mut() else {
+            return;
+        };
+        m.seen = seen;
+        match read {
+            Ok((members, feed)) => {
+                if renew {
+                    m.renewed = Some(Instant::now());
+                }
+                m.members = members;
+                let _ = m.links.feed.send(feed);
+                self.publish();
+            }
+            Err(f) => tracing::debug!(error = %f.cause, "reading the members and their runs"),
+        }
+    }
+
+    /// Tells the daemon who is alive and whether it leads, when that changed.
+    fn publish(&self) {
+        let Some(m) = &self.member else {
+            return;
+        };
+        let now = Cluster {
+            me: self.me.id.clone(),
+            location: m.links.location.clone(),
+            members: m.members.clone(),
+            leading: self.epoch.is_some() && self.lost.is_none(),
+        };
+        m.links.cluster.send_if_modified(|c| {
+            let changed = *c != now;
+            if changed {
+                *c = now;
+            }
+            changed
+        });
     }
 
     /// Where age retention starts, as stored timestamps are written.
@@ -164,8 +329,9 @@ impl Postgres {
         super::rows::ts(&self.retention.cutoff(chrono::Utc::now()))
     }
 
-    /// Hourly: drops the days older than the retention, and makes today's
-    /// and tomorrow's partitions ahead of their first run.
+    /// Hourly: the leader drops the days older than the retention; every
+    /// member makes today's and tomorrow's partitions ahead of their first
+    /// run, and forgets members long gone.
     fn maintain_days(&mut self) {
         self.maintained_at = Some(Instant::now());
         let cutoff = self.cutoff();
@@ -175,10 +341,16 @@ impl Postgres {
             super::rows::ts(&(now + chrono::TimeDelta::days(1))),
         ];
         let mut days = std::mem::take(&mut self.days);
-        match self.with(|c| days.drop_before(c, &cutoff)) {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(days = n, "dropped run history older than the retention"),
-            Err(f) => tracing::warn!(error = %f.cause, "dropping old run history"),
+        if self.epoch.is_some() {
+            match self.with(|c| {
+                members::forget_gone(c)?;
+                follow::forget_asks(c)?;
+                days.drop_before(c, &cutoff)
+            }) {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(days = n, "dropped run history older than the retention"),
+                Err(f) => tracing::warn!(error = %f.cause, "dropping old run history"),
+            }
         }
         if let Err(f) = self.with(|c| days.ensure(c, ahead.iter().map(String::as_str), &cutoff)) {
             tracing::warn!(error = %f.cause, "making the next days' partitions");
@@ -200,11 +372,12 @@ impl Database for Postgres {
         prune: &BTreeSet<&str>,
     ) -> Result<Vec<Vec<OutboxItem>>, Failure> {
         let cutoff = self.cutoff();
-        let holder = self.me.id.clone();
+        let me = self.me.id.clone();
+        let leader = self.epoch.map(|epoch| (me.as_str(), epoch));
         let mut days = std::mem::take(&mut self.days);
         let result = self.with(|c| {
             days.ensure(c, runs.iter().map(|r| r.started_at.as_str()), &cutoff)?;
-            sql::write_batch(c, &holder, runs, ops, keep.runs_per_check, &cutoff, prune)
+            sql::write_batch(c, leader, runs, ops, keep.runs_per_check, &cutoff, prune)
         });
         self.days = days;
         result
@@ -215,38 +388,48 @@ impl Database for Postgres {
     }
 
     fn claim(&mut self, k: &ClaimRow) -> Result<Vec<OutboxItem>, Failure> {
-        let holder = self.me.id.clone();
-        self.with(|c| sql::claim(c, &holder, k))
+        let me = self.me.id.clone();
+        let leader = self.epoch.map(|epoch| (me.as_str(), epoch));
+        self.with(|c| sql::claim(c, leader, k))
     }
 
     fn update_delivery(&mut self, o: &OutboxRow, k: &ClaimRow) -> Result<bool, Failure> {
-        let holder = self.me.id.clone();
-        self.with(|c| sql::update_delivery(c, &holder, o, k))
+        let me = self.me.id.clone();
+        let leader = self.epoch.map(|epoch| (me.as_str(), epoch));
+        self.with(|c| sql::update_delivery(c, leader, o, k))
     }
 
     fn release(&mut self, claimer: &str) -> Result<(), Failure> {
-        let holder = self.me.id.clone();
-        self.with(|c| sql::release(c, &holder, claimer))
+        let me = self.me.id.clone();
+        let leader = self.epoch.map(|epoch| (me.as_str(), epoch));
+        self.with(|c| sql::release(c, leader, claimer))
     }
 
     fn forget_check(&mut self, check: &str) -> Result<(), Failure> {
-        let holder = self.me.id.clone();
-        self.with(|c| sql::forget_check(c, &holder, check))
+        let me = self.me.id.clone();
+        let leader = self.epoch.map(|epoch| (me.as_str(), epoch));
+        self.with(|c| sql::forget_check(c, leader, check))
     }
 
     fn lost(&self) -> Option<&str> {
         self.lost.as_deref()
     }
 
+    fn ask(&mut self, incident: &str, note: Option<&str>) -> Result<i64, Failure> {
+        self.with(|c| follow::ask(c, incident, note))
+    }
+
+    fn answer_of(&mut self, id: i64) -> Result<Option<String>, Failure> {
+        self.with(|c| follow::answer_of(c, id))
+    }
+
+    fn answer(&mut self, id: i64, answer: &str) -> Result<(), Failure> {
+        self.with(|c| follow::answer(c, id, answer))
+    }
+
     fn tick(&mut self) {
-        if self.lost.is_none() && self.renewed.elapsed() >= lease::RENEW_EVERY {
-            let me = self.me.clone();
-            match self.with(|c| lease::take(c, &me)) {
-                Ok(None) => self.renewed = Instant::now(),
-                Ok(Some(held)) => self.lose(held),
-                Err(f) => tracing::warn!(error = %f.cause, "renewing the store's lease"),
-            }
-        }
+        self.lead();
+        self.follow();
         if self
             .maintained_at
             .is_none_or(|at| at.elapsed() >= MAINTAIN_EVERY)
@@ -256,10 +439,16 @@ impl Database for Postgres {
     }
 
     fn close(mut self) {
-        if self.lost.is_none()
-            && let Some(mut client) = self.client.take()
-        {
+        let Some(mut client) = self.client.take() else {
+            return;
+        };
+        if self.lost.is_none() && self.epoch.is_some() {
             lease::release(&mut client, &self.me);
+        }
+        if self.member.is_some()
+            && let Err(e) = members::leave(&mut client, &self.me)
+        {
+            tracing::warn!(error = %e, "leaving the store's members");
         }
     }
 }

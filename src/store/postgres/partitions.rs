@@ -17,6 +17,9 @@ use super::error::DbError;
 /// for a lock, rather than stall the writer (and every run behind it)
 /// behind a long query.
 const WAIT_BRIEFLY: &str = "SET LOCAL lock_timeout = '2s';";
+/// Replicas making or dropping the same day take turns: `IF NOT EXISTS`
+/// alone still fails when two create one table at the same moment.
+const ONE_AT_A_TIME: &str = "SELECT pg_advisory_xact_lock(1532488769);";
 
 /// The days known to have a partition (or to go to `runs_default`).
 #[derive(Debug, Default)]
@@ -55,7 +58,7 @@ impl Days {
             let next = d + TimeDelta::days(1);
             if oldest_kept.is_none_or(|kept| next > kept) {
                 let sql = format!(
-                    "{WAIT_BRIEFLY} CREATE TABLE IF NOT EXISTS {} PARTITION OF runs FOR VALUES FROM ('{d}') TO ('{next}')",
+                    "{WAIT_BRIEFLY} {ONE_AT_A_TIME} CREATE TABLE IF NOT EXISTS {} PARTITION OF runs FOR VALUES FROM ('{d}') TO ('{next}')",
                     name(d)
                 );
                 let mut tx = client.transaction()?;

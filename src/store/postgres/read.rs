@@ -207,7 +207,7 @@ impl Reader {
     }
 }
 
-fn run(row: &postgres::Row) -> Result<(String, Redacted<RunResult>), DbError> {
+pub(super) fn run(row: &postgres::Row) -> Result<(String, Redacted<RunResult>), DbError> {
     let columns = RunColumns {
         run_id: row.get(0),
         check: row.get(1),

@@ -19,10 +19,18 @@ struct Migration {
 
 /// Applied in order, each in its own transaction; never edit a shipped one,
 /// append a new one.
-const MIGRATIONS: &[Migration] = &[Migration {
-    sql: V1,
-    compatible_from: 1,
-}];
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        sql: V1,
+        compatible_from: 1,
+    },
+    // Raises `compatible_from`: a version 1 daemon would neither count its
+    // runs for the leader nor check the lease's epoch.
+    Migration {
+        sql: V2,
+        compatible_from: 2,
+    },
+];
 
 /// Serializes migrations of daemons starting together (a session lock,
 /// held from before the version table is made to the last migration).
@@ -119,6 +127,42 @@ CREATE TABLE lease (
     since      timestamptz NOT NULL,
     expires_at timestamptz NOT NULL
 );
+"#;
+
+/// Replicas (see `cluster.rs`): the members, the leader's epoch, each
+/// check's counters written with its runs, and the write calls a replica
+/// that does not lead hands to the leader.
+const V2: &str = r#"
+ALTER TABLE lease ADD COLUMN epoch bigint NOT NULL DEFAULT 0;
+
+CREATE TABLE members (
+    id         text COLLATE "C" PRIMARY KEY,
+    location   text COLLATE "C" NOT NULL,
+    host       text NOT NULL,
+    pid        bigint NOT NULL,
+    version    text NOT NULL,
+    since      timestamptz NOT NULL,
+    expires_at timestamptz NOT NULL
+);
+
+CREATE TABLE check_counters (
+    check_name   text COLLATE "C" PRIMARY KEY,
+    failures     bigint NOT NULL,
+    passes       bigint NOT NULL,
+    last_run     text COLLATE "C" NOT NULL,
+    last_started text COLLATE "C" NOT NULL,
+    version      bigint NOT NULL
+);
+
+CREATE TABLE asks (
+    id          bigserial PRIMARY KEY,
+    incident    text NOT NULL,
+    note        text,
+    asked_at    timestamptz NOT NULL DEFAULT clock_timestamp(),
+    answer      text,
+    answered_at timestamptz
+);
+CREATE INDEX asks_open ON asks (id) WHERE answered_at IS NULL;
 "#;
 
 /// The schema version this build writes.

@@ -96,19 +96,26 @@ const INSERT_RUNS: &str = "INSERT INTO runs (run_id, check_name, started_at, dur
         $6::text[], $7::text[], $8::text[], $9::text[])
     ON CONFLICT (run_id, started_at) DO NOTHING";
 
-/// Renews the lease of $1 for $2 seconds, if it is still $1's.
-const FENCE: &str = "UPDATE lease SET expires_at = clock_timestamp() + make_interval(secs => $2)
-    WHERE id = 1 AND holder = $1";
+/// Who writes as the leader: this member, under the lease's epoch it
+/// took. `None`: this member does not lead.
+pub(super) type Leader<'a> = Option<(&'a str, i64)>;
 
-/// Every write starts here, in its own transaction: the lease is renewed
-/// and locked until the commit, or, if another daemon holds it now, nothing
-/// is written. A daemon paused or cut off past its lease thus writes
-/// nothing once another has taken over.
-pub(super) fn fence(tx: &mut Transaction, holder: &str) -> Result<(), DbError> {
-    let ttl = super::lease::LEASE.as_secs_f64();
-    match tx.execute(FENCE, &[&holder, &ttl])? {
-        0 => Err(DbError::Lost),
-        _ => Ok(()),
+/// Locks the lease row if `leader` still holds it under its epoch.
+const FENCE: &str = "SELECT 1 FROM lease WHERE id = 1 AND holder = $1 AND epoch = $2 FOR SHARE";
+
+/// Every write of the engine (a transition, a check's state, a claim, a
+/// delivery's outcome) starts here, in its own transaction: the lease row
+/// is locked `FOR SHARE` until the commit, so no one can take it over
+/// meanwhile, and if another member took it over (a new epoch) nothing is
+/// written. A leader paused or cut off past its lease thus writes nothing
+/// once another leads.
+pub(super) fn fence(tx: &mut Transaction, leader: Leader) -> Result<(), DbError> {
+    let Some((holder, epoch)) = leader else {
+        return Err(DbError::NotLeading);
+    };
+    match tx.query_opt(FENCE, &[&holder, &epoch])? {
+        None => Err(DbError::Lost),
+        Some(_) => Ok(()),
     }
 }
 
@@ -218,20 +225,20 @@ fn claimed(tx: &mut Transaction, claimer: &str) -> Result<Vec<OutboxItem>, DbErr
 
 pub(super) fn claim(
     client: &mut Client,
-    holder: &str,
+    leader: Leader,
     k: &ClaimRow,
 ) -> Result<Vec<OutboxItem>, DbError> {
     let mut tx = client.transaction()?;
-    fence(&mut tx, holder)?;
+    fence(&mut tx, leader)?;
     tx.execute(&claim_due_sql(), &[&k.claimer, &k.now, &k.until])?;
     let items = claimed(&mut tx, &k.claimer)?;
     tx.commit()?;
     Ok(items)
 }
 
-pub(super) fn release(client: &mut Client, holder: &str, claimer: &str) -> Result<(), DbError> {
+pub(super) fn release(client: &mut Client, leader: Leader, claimer: &str) -> Result<(), DbError> {
     let mut tx = client.transaction()?;
-    fence(&mut tx, holder)?;
+    fence(&mut tx, leader)?;
     tx.execute(
         "UPDATE outbox SET claimed_by = NULL, claimed_until = NULL
         WHERE claimed_by = $1 AND state = 'pending'",
@@ -245,7 +252,7 @@ pub(super) fn release(client: &mut Client, holder: &str, claimer: &str) -> Resul
 /// trimmed by count; `cutoff` is where age retention starts.
 pub(super) fn write_batch(
     client: &mut Client,
-    holder: &str,
+    leader: Leader,
     runs: &[&RunRow],
     ops: &[Op<'_>],
     keep_runs: usize,
@@ -253,9 +260,13 @@ pub(super) fn write_batch(
     prune: &BTreeSet<&str>,
 ) -> Result<Vec<Vec<OutboxItem>>, DbError> {
     let mut tx = client.transaction()?;
-    fence(&mut tx, holder)?;
+    // Runs are every member's to write; states and transitions the leader's.
+    if !ops.is_empty() {
+        fence(&mut tx, leader)?;
+    }
     if !runs.is_empty() {
         insert_runs(&mut tx, runs)?;
+        count_runs(&mut tx, runs)?;
     }
     let mut claimed = Vec::new();
     // As in SQLite: of a run of states of one check, the last is written.
@@ -321,9 +332,82 @@ fn insert_runs(tx: &mut Transaction, runs: &[&RunRow]) -> Result<(), postgres::E
     Ok(())
 }
 
+/// Makes the counters of the batch's checks that have none, in name order
+/// (two members' batches lock them in the same order).
+const NEW_COUNTERS: &str = "INSERT INTO check_counters AS c
+        (check_name, failures, passes, last_run, last_started, version)
+    SELECT n, 0, 0, '', '', 0 FROM unnest($1::text[]) AS n ORDER BY n
+    ON CONFLICT (check_name) DO NOTHING";
+const LOCK_COUNTERS: &str =
+    "SELECT 1 FROM check_counters WHERE check_name = ANY($1) ORDER BY check_name FOR UPDATE";
+/// Per check: whether its last run in the batch passed, how many runs in a
+/// row with that outcome end the batch, whether that is all its runs in
+/// the batch (then they continue the stored streak), and its last run.
+const COUNT_RUNS: &str = "UPDATE check_counters AS c SET
+        failures = CASE WHEN u.ok THEN 0 WHEN u.whole THEN c.failures + u.tail ELSE u.tail END,
+        passes = CASE WHEN NOT u.ok THEN 0 WHEN u.whole THEN c.passes + u.tail ELSE u.tail END,
+        last_run = u.run, last_started = u.started, version = c.version + 1
+    FROM unnest($1::text[], $2::bool[], $3::bigint[], $4::bool[], $5::text[], $6::text[])
+        AS u(n, ok, tail, whole, run, started)
+    WHERE c.check_name = u.n AND u.started >= c.last_started";
+
+/// Updates each check's counters of failures and passes in a row in the
+/// runs' own transaction: the leader judges thresholds on them, whichever
+/// member ran the check, and a batch committed late still counts. A
+/// batch whose last run of a check is older than the one counted (runs
+/// held while the store was unreachable, written after a newer owner's)
+/// is history, not news: it leaves the counters alone.
+fn count_runs(tx: &mut Transaction, runs: &[&RunRow]) -> Result<(), postgres::Error> {
+    struct Tail<'a> {
+        ok: bool,
+        tail: i64,
+        whole: bool,
+        run: &'a str,
+        started: &'a str,
+    }
+    let mut tails: std::collections::BTreeMap<&str, Tail> = std::collections::BTreeMap::new();
+    for r in runs {
+        let ok = r.result == "success";
+        let (run, started) = (r.run.run_id.as_str(), r.started_at.as_str());
+        tails
+            .entry(r.check())
+            .and_modify(|t| {
+                if t.ok == ok {
+                    t.tail += 1;
+                } else {
+                    *t = Tail {
+                        ok,
+                        tail: 1,
+                        whole: false,
+                        run,
+                        started,
+                    };
+                }
+                (t.run, t.started) = (run, started);
+            })
+            .or_insert(Tail {
+                ok,
+                tail: 1,
+                whole: true,
+                run,
+                started,
+            });
+    }
+    let names: Vec<&str> = tails.keys().copied().collect();
+    let ok: Vec<bool> = tails.values().map(|t| t.ok).collect();
+    let tail: Vec<i64> = tails.values().map(|t| t.tail).collect();
+    let whole: Vec<bool> = tails.values().map(|t| t.whole).collect();
+    let run: Vec<&str> = tails.values().map(|t| t.run).collect();
+    let started: Vec<&str> = tails.values().map(|t| t.started).collect();
+    tx.execute(NEW_COUNTERS, &[&names])?;
+    tx.execute(LOCK_COUNTERS, &[&names])?;
+    tx.execute(COUNT_RUNS, &[&names, &ok, &tail, &whole, &run, &started])?;
+    Ok(())
+}
+
 pub(super) fn update_delivery(
     client: &mut Client,
-    holder: &str,
+    leader: Leader,
     o: &OutboxRow,
     k: &ClaimRow,
 ) -> Result<bool, DbError> {
@@ -331,15 +415,19 @@ pub(super) fn update_delivery(
     let mut params = outbox_params(o, &attempts);
     params.extend_from_slice(&[&k.claimer, &k.until, &k.now]);
     let mut tx = client.transaction()?;
-    fence(&mut tx, holder)?;
+    fence(&mut tx, leader)?;
     let written = tx.execute(UPSERT_OUTBOX, &params)? > 0;
     tx.commit()?;
     Ok(written)
 }
 
-pub(super) fn forget_check(client: &mut Client, holder: &str, check: &str) -> Result<(), DbError> {
+pub(super) fn forget_check(
+    client: &mut Client,
+    leader: Leader,
+    check: &str,
+) -> Result<(), DbError> {
     let mut tx = client.transaction()?;
-    fence(&mut tx, holder)?;
+    fence(&mut tx, leader)?;
     tx.execute("DELETE FROM check_states WHERE check_name = $1", &[&check])?;
     tx.commit()?;
     Ok(())

@@ -1,0 +1,138 @@
+//! What every member reads each second: the checks whose counters changed
+//! since its last read, with the run that changed them, and the incidents
+//! open now. Counters, not runs by insertion order: a run committed late
+//! (a replica's batch, a store that was down) has an older `seq` than runs
+//! read already, and would be missed.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use postgres::Client;
+
+use super::error::DbError;
+use super::read::run;
+use crate::check::{FastHash, RunRecord};
+use crate::store::cluster::{Ask, Feed, Latest};
+use crate::store::rows::{RUN_COLUMNS, decode};
+
+/// Each check's counter version as last read.
+pub(super) type Seen = HashMap<String, i64, FastHash>;
+
+/// Calls asked more than this long ago are not taken: their replica has
+/// stopped waiting.
+const ASK_FOR: &str = "30 seconds";
+
+/// The changes since `seen`, which it then records; the leader takes the
+/// calls handed to it.
+pub(super) fn read(client: &mut Client, seen: &mut Seen, leading: bool) -> Result<Feed, DbError> {
+    let mut changed: Vec<(String, u32, u32, String, String)> = Vec::new();
+    let counters = client.query(
+        "SELECT check_name, version, failures, passes, last_run, last_started
+         FROM check_counters WHERE version > 0",
+        &[],
+    )?;
+    for row in &counters {
+        let (check, version): (&str, i64) = (row.get(0), row.get(1));
+        if seen.get(check) == Some(&version) {
+            continue;
+        }
+        seen.insert(check.to_owned(), version);
+        let count = |i: usize| u32::try_from(row.get::<_, i64>(i)).unwrap_or(u32::MAX);
+        changed.push((check.to_owned(), count(2), count(3), row.get(4), row.get(5)));
+    }
+    let mut latest = Vec::with_capacity(changed.len());
+    if !changed.is_empty() {
+        let ids: Vec<&str> = changed.iter().map(|c| c.3.as_str()).collect();
+        let started: Vec<&str> = changed.iter().map(|c| c.4.as_str()).collect();
+        let mut runs: HashMap<String, RunRecord, FastHash> = client
+            .query(
+                &format!(
+                    "SELECT {RUN_COLUMNS} FROM runs
+                     WHERE (run_id, started_at) IN (SELECT * FROM unnest($1::text[], $2::text[]))"
+                ),
+                &[&ids, &started],
+            )?
+            .iter()
+            .map(|row| {
+                run(row).map(|(run_id, result)| (run_id.clone(), RunRecord { run_id, result }))
+            })
+            .collect::<Result<_, _>>()?;
+        for (_, failures, passes, run_id, _) in changed {
+            // Gone already (count retention) is no news.
+            if let Some(run) = runs.remove(&run_id) {
+                latest.push(Latest {
+                    run: Arc::new(run),
+                    failures,
+                    passes,
+                });
+            }
+        }
+    }
+    let open = client
+        .query(
+            "SELECT id, json FROM incidents WHERE resolved_at IS NULL ORDER BY declared_at, id",
+            &[],
+        )?
+        .iter()
+        .map(|row| {
+            let id: &str = row.get(0);
+            decode(&format!("incident {id}"), row.get(1)).map_err(DbError::Invalid)
+        })
+        .collect::<Result<_, _>>()?;
+    let asks = match leading {
+        // Taken (an empty answer) as they are read: each is done once.
+        true => client
+            .query(
+                &format!(
+                    "UPDATE asks SET answer = '' WHERE answer IS NULL
+                     AND asked_at > clock_timestamp() - interval '{ASK_FOR}'
+                     RETURNING id, incident, note"
+                ),
+                &[],
+            )?
+            .iter()
+            .map(|row| Ask {
+                id: row.get(0),
+                incident: row.get(1),
+                note: row.get(2),
+            })
+            .collect(),
+        false => Vec::new(),
+    };
+    Ok(Feed { latest, open, asks })
+}
+
+pub(super) fn ask(client: &mut Client, incident: &str, note: Option<&str>) -> Result<i64, DbError> {
+    Ok(client
+        .query_one(
+            "INSERT INTO asks (incident, note) VALUES ($1, $2) RETURNING id",
+            &[&incident, &note],
+        )?
+        .get(0))
+}
+
+pub(super) fn answer_of(client: &mut Client, id: i64) -> Result<Option<String>, DbError> {
+    Ok(client
+        .query_opt(
+            "SELECT answer FROM asks WHERE id = $1 AND answered_at IS NOT NULL",
+            &[&id],
+        )?
+        .map(|row| row.get(0)))
+}
+
+pub(super) fn answer(client: &mut Client, id: i64, answer: &str) -> Result<(), DbError> {
+    client.execute(
+        "UPDATE asks SET answer = $2, answered_at = clock_timestamp() WHERE id = $1",
+        &[&id, &answer],
+    )?;
+    Ok(())
+}
+
+/// Deletes calls answered or given up on long ago.
+pub(super) fn forget_asks(client: &mut Client) -> Result<(), DbError> {
+    client.execute(
+        "DELETE FROM asks WHERE asked_at < clock_timestamp() - interval '1 hour'",
+        &[],
+    )?;
+    Ok(())
+}
