@@ -61,6 +61,9 @@ struct Live {
     incidents: mpsc::UnboundedSender<Command>,
     /// The checks this replica runs, and exports series for.
     share: Share,
+    /// Whether the incident engine runs here: on SQLite always, with
+    /// replicas on the leader.
+    leading: bool,
     /// Shares its clients with the scheduler's: a reload builds the client
     /// of a new connection option set here, before the check first runs.
     probe: crate::probe::Probe,
@@ -99,7 +102,13 @@ async fn serve(
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;
     let (scheduler_tx, scheduler_rx) = mpsc::unbounded_channel();
     let backend = super::incidents::backend(&config, &secrets)?;
+    // Before the store opens: with replicas its first feed, with every
+    // check's latest run, goes to the engine by each check's policy.
     let policies = Policies::default();
+    policies
+        .write()
+        .unwrap_or_else(PoisonError::into_inner)
+        .extend(checks.iter().map(|c| (c.name.clone(), policy(c, &config))));
     let incidents = Incidents::start(
         &config,
         &backend,
@@ -124,6 +133,7 @@ async fn serve(
         scheduler: scheduler_tx.clone(),
         incidents: incidents.commands.clone(),
         share: Share::default(),
+        leading: cluster.is_none(),
         probe: probe.clone(),
     };
     if let Some(cluster) = &cluster {
@@ -426,9 +436,14 @@ impl Live {
             self.metrics.remove_check(name);
             self.view.remove_check(name);
             policies.remove(name);
-            let _ = self.incidents.send(Command::Removed {
-                check: name.clone(),
-            });
+            // A replica that does not lead leaves it to the leader, which
+            // reads the same files (and, should this one lead later, finds
+            // the check gone from the store's states then).
+            if self.leading {
+                let _ = self.incidents.send(Command::Removed {
+                    check: name.clone(),
+                });
+            }
         }
     }
 

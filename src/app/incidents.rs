@@ -92,7 +92,6 @@ impl Incidents {
             (Some(cluster), Some(feed)) => {
                 tokio::spawn(follow(
                     feed,
-                    cluster.clone(),
                     commands.downgrade(),
                     store.clone(),
                     policies.clone(),
@@ -267,14 +266,13 @@ impl Lead {
 /// store too. The leader carries out the resolves other replicas handed it.
 async fn follow(
     mut feed: mpsc::UnboundedReceiver<Feed>,
-    cluster: tokio::sync::watch::Receiver<crate::store::cluster::Cluster>,
     engine: mpsc::WeakUnboundedSender<Command>,
     store: Arc<Store>,
     policies: Policies,
     view: View,
 ) {
     while let Some(feed) = feed.recv().await {
-        let leading = cluster.borrow().leading;
+        let leading = feed.leading;
         if !leading {
             view.sync_open(&feed.open);
         }

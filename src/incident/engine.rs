@@ -341,6 +341,7 @@ impl<S: Store> Engine<S> {
             return;
         };
         let settled = state.is_settled(thresholds);
+        let failures_before = state.consecutive_failures;
         let event = state.observe(&Observation {
             in_maintenance,
             run_id: &run.run_id,
@@ -353,10 +354,14 @@ impl<S: Store> Engine<S> {
             held: root.is_some() || waits || in_outage,
             streak,
         });
+        // Crossed, not hit: the store's counts (replicas) can jump past
+        // the threshold between two runs the engine sees.
+        let threshold = thresholds.failure.max(1);
         let reached = policy.check.critical
             && !in_maintenance
             && failed
-            && state.consecutive_failures == thresholds.failure.max(1);
+            && failures_before < threshold
+            && state.consecutive_failures >= threshold;
         let recovered =
             !failed && in_outage && state.consecutive_successes >= thresholds.success.max(1);
         let joins = root.filter(|_| {
@@ -706,6 +711,14 @@ impl<S: Store> Engine<S> {
         self.emit(&check, state, event.clone(), None);
         // Answered once durable: whoever asked may read it back at once.
         self.settle().await;
+        // With replicas a resolve the store did not take is not done: it
+        // goes out only once committed, and only if this one still leads.
+        if !self.from_memory && self.unsaved.iter().any(|t| t.event.id == event.id) {
+            return Err(
+                "resolved here, but the store has not taken it yet; it goes out once it has (see scarecrow_store_up)"
+                    .to_owned(),
+            );
+        }
         Ok(event)
     }
 

@@ -26,7 +26,7 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::check::{Check, FastHash, Outcome, Reason, Redacted, RunResult, Schedule};
+use crate::check::{Check, FastHash, Outcome, Reason, Redacted, RunResult};
 use crate::probe::Probe;
 
 /// What runs a check: the probe, in the daemon.
@@ -83,7 +83,7 @@ const MAX_SLEEP: Duration = Duration::from_secs(1);
 /// load). Runs planned ahead wait on timers of their own, staggered like
 /// the checks, and the scheduler wakes about once per `AHEAD`.
 const AHEAD: Duration = Duration::from_millis(10);
-/// A wall-clock jump larger than this re-plans cron schedules.
+/// A wall-clock jump larger than this re-plans every schedule.
 const JUMP: chrono::TimeDelta = chrono::TimeDelta::seconds(2);
 
 pub struct Scheduler<R = Probe> {
@@ -231,15 +231,14 @@ impl<R: Runner> Scheduler<R> {
             let drift = (wall - last_wall)
                 - chrono::TimeDelta::from_std(mono - last_mono).unwrap_or_default();
             if drift.abs() > JUMP {
+                // Intervals too: their phase is the wall clock's, which
+                // replicas sharing the checks agree on.
                 tracing::info!(
                     jump_seconds = drift.num_seconds(),
-                    "wall clock jumped; re-planning cron schedules"
+                    "wall clock jumped; re-planning schedules"
                 );
                 for slot in slots.values() {
                     let check = slot.runs.check();
-                    if !matches!(check.schedule, Schedule::Cron(_)) {
-                        continue;
-                    }
                     self.plan(&mut queue, slot, &check, mono, wall);
                 }
             }

@@ -76,6 +76,9 @@ pub struct Feed {
     pub latest: Vec<Latest>,
     pub open: Vec<Incident>,
     pub asks: Vec<Ask>,
+    /// Whether this replica led when it read this: the first feed of a
+    /// new leader holds every check's latest run, for its engine.
+    pub leading: bool,
 }
 
 /// A resolve asked of a replica that does not lead, for the leader: its

@@ -82,6 +82,11 @@ pub(super) struct RunRow {
     pub result: &'static str,
     pub reason: Option<&'static str>,
     pub json: String,
+    /// Held while the database was unreachable: written to the history
+    /// when it is back, but not counted in the check's streak (it may
+    /// have been counted before its acknowledgement was lost, and a newer
+    /// owner's runs have been counted since).
+    pub held: bool,
 }
 
 impl RunRow {
@@ -99,6 +104,7 @@ impl RunRow {
             reason,
             json,
             run,
+            held: false,
         })
     }
 

@@ -384,7 +384,8 @@ impl<D: Database> Writer<D> {
 
     /// Keeps a run the database could not take, dropping the oldest held
     /// one when [`MAX_BACKLOG`] are.
-    fn hold(&mut self, row: RunRow) {
+    fn hold(&mut self, mut row: RunRow) {
+        row.held = true;
         if self.backlog.len() >= MAX_BACKLOG {
             self.backlog.pop_front();
             if self.dropped == 0 {

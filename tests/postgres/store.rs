@@ -193,3 +193,50 @@ async fn a_store_whose_lease_was_taken_over_writes_nothing_more() {
     );
     store.close().await;
 }
+
+/// Two members write runs of one check: its counters are one streak over
+/// both, in the order the runs were written, a batch that mixes outcomes
+/// counts its last ones, and a run older than the last one counted (held
+/// by a member that was cut off) leaves them alone.
+#[tokio::test]
+async fn members_count_one_streak_per_check() {
+    let _shared = super::SHARED.read().await;
+    let Some(db) = database("counters") else {
+        return;
+    };
+    let a = Store::open(&backend(&db), store::DEFAULT_HISTORY).expect("open");
+    let b = Store::open(&backend(&db), store::DEFAULT_HISTORY).expect("open");
+    let counters =
+        || db.psql("SELECT failures, passes FROM check_counters WHERE check_name = 'weather'");
+    // Run n fails when n is a multiple of 3.
+    a.record_run(Arc::new(run("weather", 0)))
+        .await
+        .expect("record");
+    assert_eq!(counters(), "1|0");
+    b.record_run(Arc::new(run("weather", 3)))
+        .await
+        .expect("record");
+    assert_eq!(counters(), "2|0", "one streak over both members");
+    for n in [4, 5, 6] {
+        a.queue_run(Arc::new(run("weather", n))).expect("queue");
+    }
+    a.record_run(Arc::new(run("weather", 7)))
+        .await
+        .expect("record");
+    assert_eq!(
+        counters(),
+        "0|1",
+        "pass, pass, fail, pass: one pass in a row"
+    );
+    b.record_run(Arc::new(run("weather", 8)))
+        .await
+        .expect("record");
+    assert_eq!(counters(), "0|2");
+    a.record_run(Arc::new(run("weather", 1)))
+        .await
+        .expect("record");
+    assert_eq!(counters(), "0|2", "an older run is history, not news");
+    assert_eq!(db.psql("SELECT count(*) FROM runs"), "8");
+    a.close().await;
+    b.close().await;
+}

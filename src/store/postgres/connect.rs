@@ -25,7 +25,8 @@ const KEEPALIVE_IDLE: Duration = Duration::from_secs(30);
 const USER_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The longest a statement may run.
-const STATEMENT_TIMEOUT: &str = "SET statement_timeout = '60s'";
+const STATEMENT_TIMEOUT: &str = "SET statement_timeout = '60s';
+    SET idle_in_transaction_session_timeout = '5s'";
 
 /// libpq's `sslmode`, less `allow`: a mode that tries plain text first
 /// has no use where the store carries incidents.
@@ -129,7 +130,9 @@ impl Connect {
             .connect(MakeRustlsConnect::new(self.tls()?))
             .map_err(|e| super::error::chain(&e))?;
         // No statement holds the writer (and every run queued behind it)
-        // for longer.
+        // for longer; and a process paused or cut off inside a transaction
+        // (between the lease's fence and the commit) loses it, and its row
+        // locks, after 5 s, well inside the lease: the others can take over.
         client
             .batch_execute(STATEMENT_TIMEOUT)
             .map_err(|e| super::error::chain(&e))?;

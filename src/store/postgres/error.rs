@@ -35,7 +35,8 @@ pub(super) fn chain(e: &dyn std::error::Error) -> String {
     text
 }
 
-/// Whether the database could not be reached, as opposed to refusing.
+/// Whether the database could not be reached (or could not now: a lock
+/// timed out), as opposed to refusing.
 pub(super) fn unreachable(e: &postgres::Error) -> bool {
     if e.is_closed() {
         return true;
@@ -47,6 +48,12 @@ pub(super) fn unreachable(e: &postgres::Error) -> bool {
                     SqlState::ADMIN_SHUTDOWN,
                     SqlState::CRASH_SHUTDOWN,
                     SqlState::CANNOT_CONNECT_NOW,
+                    // A row another member holds (paused, cut off) or a
+                    // statement cut short: the runs are held and tried
+                    // again, not dropped.
+                    SqlState::LOCK_NOT_AVAILABLE,
+                    SqlState::QUERY_CANCELED,
+                    SqlState::IDLE_IN_TRANSACTION_SESSION_TIMEOUT,
                 ]
                 .contains(code)
         }

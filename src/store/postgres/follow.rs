@@ -18,25 +18,30 @@ use crate::store::rows::{RUN_COLUMNS, decode};
 /// Each check's counter version as last read.
 pub(super) type Seen = HashMap<String, i64, FastHash>;
 
-/// Calls asked more than this long ago are not taken: their replica has
-/// stopped waiting.
-const ASK_FOR: &str = "30 seconds";
+/// Calls asked longer ago than their replica waits for an answer
+/// (`app::actions`) are not taken: it has answered 503 already.
+const ASK_FOR: &str = "9 seconds";
 
-/// The changes since `seen`, which it then records; the leader takes the
-/// calls handed to it.
-pub(super) fn read(client: &mut Client, seen: &mut Seen, leading: bool) -> Result<Feed, DbError> {
+/// The changes since `seen`, and the counters' versions now; the leader
+/// takes the calls handed to it.
+pub(super) fn read(
+    client: &mut Client,
+    seen: &Seen,
+    leading: bool,
+) -> Result<(Feed, Seen), DbError> {
     let mut changed: Vec<(String, u32, u32, String, String)> = Vec::new();
     let counters = client.query(
         "SELECT check_name, version, failures, passes, last_run, last_started
          FROM check_counters WHERE version > 0",
         &[],
     )?;
+    let mut now = Seen::with_capacity_and_hasher(counters.len(), FastHash::default());
     for row in &counters {
         let (check, version): (&str, i64) = (row.get(0), row.get(1));
+        now.insert(check.to_owned(), version);
         if seen.get(check) == Some(&version) {
             continue;
         }
-        seen.insert(check.to_owned(), version);
         let count = |i: usize| u32::try_from(row.get::<_, i64>(i)).unwrap_or(u32::MAX);
         changed.push((check.to_owned(), count(2), count(3), row.get(4), row.get(5)));
     }
@@ -68,17 +73,21 @@ pub(super) fn read(client: &mut Client, seen: &mut Seen, leading: bool) -> Resul
             }
         }
     }
+    // One that does not decode (written by a newer replica, say) is left
+    // out, not the round.
     let open = client
         .query(
             "SELECT id, json FROM incidents WHERE resolved_at IS NULL ORDER BY declared_at, id",
             &[],
         )?
         .iter()
-        .map(|row| {
+        .filter_map(|row| {
             let id: &str = row.get(0);
-            decode(&format!("incident {id}"), row.get(1)).map_err(DbError::Invalid)
+            decode(&format!("incident {id}"), row.get(1))
+                .map_err(|e| tracing::debug!("{e}"))
+                .ok()
         })
-        .collect::<Result<_, _>>()?;
+        .collect();
     let asks = match leading {
         // Taken (an empty answer) as they are read: each is done once.
         true => client
@@ -99,7 +108,13 @@ pub(super) fn read(client: &mut Client, seen: &mut Seen, leading: bool) -> Resul
             .collect(),
         false => Vec::new(),
     };
-    Ok(Feed { latest, open, asks })
+    let feed = Feed {
+        latest,
+        open,
+        asks,
+        leading,
+    };
+    Ok((feed, now))
 }
 
 pub(super) fn ask(client: &mut Client, incident: &str, note: Option<&str>) -> Result<i64, DbError> {

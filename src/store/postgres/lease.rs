@@ -51,6 +51,19 @@ impl Holder {
 pub(super) fn take(client: &mut Client, me: &Holder) -> Result<Result<i64, String>, DbError> {
     let ttl = LEASE.as_secs_f64();
     let mut tx = client.transaction()?;
+    // Looked at first without a lock: an upsert locks the row even when it
+    // changes nothing, and members trying every second would queue behind
+    // the leader's fences.
+    let free = tx
+        .query_opt(
+            "SELECT 1 FROM lease WHERE id = 1 AND holder <> $1 AND expires_at >= clock_timestamp()",
+            &[&me.id],
+        )?
+        .is_none();
+    if !free {
+        return Ok(Err(describe(&mut tx)?));
+    }
+    tx.batch_execute(WAIT_BRIEFLY)?;
     let taken = tx.query_opt(
         "INSERT INTO lease (id, holder, host, pid, version, since, expires_at, epoch)
              VALUES (1, $1, $2, $3, $4, now(),
@@ -61,7 +74,7 @@ pub(super) fn take(client: &mut Client, me: &Holder) -> Result<Result<i64, Strin
                               ELSE excluded.since END,
                  epoch = CASE WHEN lease.holder = excluded.holder THEN lease.epoch
                               ELSE lease.epoch + 1 END,
-                 expires_at = excluded.expires_at
+                 expires_at = clock_timestamp() + make_interval(secs => $5)
              WHERE lease.holder = excluded.holder OR lease.expires_at < clock_timestamp()
              RETURNING epoch, since = now()",
         &[
@@ -84,6 +97,11 @@ pub(super) fn take(client: &mut Client, me: &Holder) -> Result<Result<i64, Strin
         tx.commit()?;
         return Ok(Ok(epoch));
     }
+    Ok(Err(describe(&mut tx)?))
+}
+
+/// Who holds the lease, for messages.
+fn describe(tx: &mut postgres::Transaction) -> Result<String, DbError> {
     let row = tx.query_one(
         "SELECT host, pid, version, since::text,
                     greatest(0, extract(epoch FROM expires_at - clock_timestamp()))::float8
@@ -92,10 +110,30 @@ pub(super) fn take(client: &mut Client, me: &Holder) -> Result<Result<i64, Strin
     )?;
     let (host, pid, version, since, left): (String, i64, String, String, f64) =
         (row.get(0), row.get(1), row.get(2), row.get(3), row.get(4));
-    Ok(Err(format!(
+    Ok(format!(
         "another scarecrow leads on this store: version {version} on host {host:?} (pid {pid}), since {since}; its lease expires in {left:.0} s unless it renews it"
-    )))
+    ))
 }
+
+/// Renews the lease this holder took under `epoch`; `false` if it is no
+/// longer its own (another took it over, even if that one's lapsed too:
+/// a leader that lost its lease never takes it back, with a new epoch,
+/// on its way out).
+pub(super) fn renew(client: &mut Client, me: &Holder, epoch: i64) -> Result<bool, DbError> {
+    let mut tx = client.transaction()?;
+    tx.batch_execute(WAIT_BRIEFLY)?;
+    let renewed = tx.execute(
+        "UPDATE lease SET expires_at = clock_timestamp() + make_interval(secs => $3)
+         WHERE id = 1 AND holder = $1 AND epoch = $2",
+        &[&me.id, &epoch, &LEASE.as_secs_f64()],
+    )? > 0;
+    tx.commit()?;
+    Ok(renewed)
+}
+
+/// A statement waits this long for the lease row, rather than behind a
+/// holder that is paused inside a transaction (until the server ends it).
+const WAIT_BRIEFLY: &str = "SET LOCAL lock_timeout = '2s'";
 
 /// Takes the lease, waiting up to [`LEASE`] and one renewal for another
 /// holder's to expire: for `store copy` and a resolve without a daemon,

@@ -1,7 +1,8 @@
 //! The PostgreSQL backend of [`crate::store::Store`] and
 //! [`crate::store::Reader`]: the same tables and semantics as SQLite's (the
 //! conformance suite runs on both), for teams that already operate
-//! PostgreSQL and for what comes next (replicas sharing one store).
+//! PostgreSQL, and the one replicas share (members, the leader's lease,
+//! each check's counters: see `docs/high-availability.md`).
 //!
 //! The writer's connection is owned by the store's writer thread, which
 //! reconnects when it breaks: runs nobody waits for are held meanwhile
@@ -60,7 +61,8 @@ pub(super) struct Links {
 
 /// Opens the store for writing: connects and migrates. With `links`, as a
 /// member (registered, leading if the lease is free); without, as the
-/// store's one writer for `store copy`, waiting for the lease.
+/// store's one writer for `store copy` and a resolve without a daemon,
+/// waiting for the lease.
 /// Called on the writer thread.
 pub(super) fn open(
     connect: &Connect,
@@ -93,6 +95,7 @@ pub(super) fn open(
             seen: Default::default(),
             renewed: None,
             members: Vec::new(),
+            failing: false,
         }),
     };
     // A member leads at once if no one does, and is registered before
@@ -134,6 +137,8 @@ struct Member {
     /// When its row was last renewed.
     renewed: Option<Instant>,
     members: Vec<super::cluster::Member>,
+    /// Whether the last round failed (said once, not every second).
+    failing: bool,
 }
 
 impl Postgres {
@@ -157,27 +162,26 @@ impl Postgres {
                 return Err(down("PostgreSQL is unreachable; retrying".to_owned()));
             }
             let epoch = self.epoch;
+            let asked = Instant::now();
             let reconnected = self.connect.connect().and_then(|mut client| {
                 let held = match epoch {
-                    Some(_) => Some(lease::take(&mut client, &self.me).map_err(|e| e.to_string())?),
+                    Some(epoch) => Some(
+                        lease::renew(&mut client, &self.me, epoch).map_err(|e| e.to_string())?,
+                    ),
                     None => None,
                 };
                 Ok((client, held))
             });
             match reconnected {
-                Ok((_, Some(Err(held)))) => {
-                    self.lose(held);
+                Ok((_, Some(false))) => {
+                    self.lose("another scarecrow took this store's lease over".to_owned());
                     return self.client();
                 }
-                Ok((_, Some(Ok(epoch)))) if Some(epoch) != self.epoch => {
-                    self.lose("another scarecrow led in between".to_owned());
-                    return self.client();
-                }
-                Ok((client, _)) => {
+                Ok((client, held)) => {
                     tracing::info!(store = %self.connect, "reconnected to the store");
                     self.backoff = Duration::ZERO;
-                    if self.epoch.is_some() {
-                        self.renewed = Instant::now();
+                    if held.is_some() {
+                        self.set_renewed(asked);
                     }
                     self.client = Some(client);
                 }
@@ -225,9 +229,9 @@ impl Postgres {
         }
     }
 
-    /// The lease was taken or renewed just now.
-    fn set_renewed(&mut self) {
-        self.renewed = Instant::now();
+    /// The lease was taken or renewed by a statement sent at `at`.
+    fn set_renewed(&mut self, at: Instant) {
+        self.renewed = at;
         if let Some(m) = &self.member {
             *m.links
                 .renewed
@@ -239,32 +243,38 @@ impl Postgres {
     /// Renews the lease this process holds, every [`lease::RENEW_EVERY`];
     /// a member that does not lead takes it once it has expired.
     fn lead(&mut self) {
-        let due = match self.epoch {
-            Some(_) => self.renewed.elapsed() >= lease::RENEW_EVERY,
-            None => self.member.is_some(),
-        };
-        if self.lost.is_some() || !due {
+        if self.lost.is_some() {
             return;
         }
         let me = self.me.clone();
-        match self.with(|c| lease::take(c, &me)) {
-            Ok(Ok(epoch)) if self.epoch.is_none() => {
-                tracing::info!(epoch, "leading: this replica runs the incident engine");
-                self.epoch = Some(epoch);
-                self.set_renewed();
-                // The engine starts from the counters as they are.
-                if let Some(m) = &mut self.member {
-                    m.seen.clear();
+        // Before the statement: a renewal that waited for the row counts
+        // from when it was asked for, never later.
+        let asked = Instant::now();
+        match self.epoch {
+            Some(epoch) if self.renewed.elapsed() >= lease::RENEW_EVERY => {
+                match self.with(|c| lease::renew(c, &me, epoch)) {
+                    Ok(true) => self.set_renewed(asked),
+                    Ok(false) => {
+                        self.lose("another scarecrow took this store's lease over".to_owned())
+                    }
+                    Err(f) => tracing::warn!(error = %f.cause, "renewing the store's lease"),
                 }
             }
-            Ok(Ok(epoch)) if Some(epoch) == self.epoch => self.set_renewed(),
-            Ok(Ok(_)) => self.lose("another scarecrow led in between".to_owned()),
-            Ok(Err(held)) if self.epoch.is_some() => self.lose(held),
-            Ok(Err(_)) => {}
-            Err(f) if self.epoch.is_some() => {
-                tracing::warn!(error = %f.cause, "renewing the store's lease")
-            }
-            Err(f) => tracing::debug!(error = %f.cause, "trying the store's lease"),
+            None if self.member.is_some() => match self.with(|c| lease::take(c, &me)) {
+                Ok(Ok(epoch)) => {
+                    tracing::info!(epoch, "leading: this replica runs the incident engine");
+                    self.epoch = Some(epoch);
+                    self.set_renewed(asked);
+                    // The engine starts from every check's latest run.
+                    if let Some(m) = &mut self.member {
+                        m.seen.clear();
+                    }
+                    self.publish();
+                }
+                Ok(Err(_)) => {}
+                Err(f) => tracing::debug!(error = %f.cause, "trying the store's lease"),
+            },
+            _ => {}
         }
     }
 
@@ -279,28 +289,37 @@ impl Postgres {
             .renewed
             .is_none_or(|at| at.elapsed() >= lease::RENEW_EVERY);
         let location = m.links.location.clone();
-        let mut seen = std::mem::take(&mut m.seen);
+        let seen = std::mem::take(&mut m.seen);
         let leading = self.epoch.is_some() && self.lost.is_none();
         let read = self.with(|c| {
             if renew {
                 members::renew(c, &me, &location)?;
             }
-            Ok((members::live(c)?, follow::read(c, &mut seen, leading)?))
+            Ok((members::live(c)?, follow::read(c, &seen, leading)?))
         });
         let Some(m) = self.member.as_mut() else {
             return;
         };
         m.seen = seen;
         match read {
-            Ok((members, feed)) => {
+            Ok((members, (feed, seen))) => {
                 if renew {
                     m.renewed = Some(Instant::now());
                 }
                 m.members = members;
-                let _ = m.links.feed.send(feed);
+                m.seen = seen;
+                m.failing = false;
+                // Told who leads before the feed that goes with it.
                 self.publish();
+                if let Some(m) = &self.member {
+                    let _ = m.links.feed.send(feed);
+                }
             }
-            Err(f) => tracing::debug!(error = %f.cause, "reading the members and their runs"),
+            Err(f) if !m.failing => {
+                m.failing = true;
+                tracing::warn!(error = %f.cause, "reading the members and their runs; trying again every second");
+            }
+            Err(_) => {}
         }
     }
 

@@ -162,7 +162,7 @@ CREATE TABLE asks (
     answer      text,
     answered_at timestamptz
 );
-CREATE INDEX asks_open ON asks (id) WHERE answered_at IS NULL;
+CREATE INDEX asks_open ON asks (id) WHERE answer IS NULL;
 "#;
 
 /// The schema version this build writes.

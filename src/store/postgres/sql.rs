@@ -100,6 +100,12 @@ const INSERT_RUNS: &str = "INSERT INTO runs (run_id, check_name, started_at, dur
 /// took. `None`: this member does not lead.
 pub(super) type Leader<'a> = Option<(&'a str, i64)>;
 
+/// No statement of a write waits longer for a row (the lease, a check's
+/// counters) that another member holds: one paused inside a transaction
+/// keeps its locks until the server ends it (`connect.rs`), and the runs
+/// of a batch that timed out are held and tried again.
+const WAIT_BRIEFLY: &str = "SET LOCAL lock_timeout = '2s'";
+
 /// Locks the lease row if `leader` still holds it under its epoch.
 const FENCE: &str = "SELECT 1 FROM lease WHERE id = 1 AND holder = $1 AND epoch = $2 FOR SHARE";
 
@@ -113,6 +119,7 @@ pub(super) fn fence(tx: &mut Transaction, leader: Leader) -> Result<(), DbError>
     let Some((holder, epoch)) = leader else {
         return Err(DbError::NotLeading);
     };
+    tx.batch_execute(WAIT_BRIEFLY)?;
     match tx.query_opt(FENCE, &[&holder, &epoch])? {
         None => Err(DbError::Lost),
         Some(_) => Ok(()),
@@ -260,6 +267,7 @@ pub(super) fn write_batch(
     prune: &BTreeSet<&str>,
 ) -> Result<Vec<Vec<OutboxItem>>, DbError> {
     let mut tx = client.transaction()?;
+    tx.batch_execute(WAIT_BRIEFLY)?;
     // Runs are every member's to write; states and transitions the leader's.
     if !ops.is_empty() {
         fence(&mut tx, leader)?;
@@ -334,9 +342,9 @@ fn insert_runs(tx: &mut Transaction, runs: &[&RunRow]) -> Result<(), postgres::E
 
 /// Makes the counters of the batch's checks that have none, in name order
 /// (two members' batches lock them in the same order).
-const NEW_COUNTERS: &str = "INSERT INTO check_counters AS c
+const NEW_COUNTERS: &str = "INSERT INTO check_counters
         (check_name, failures, passes, last_run, last_started, version)
-    SELECT n, 0, 0, '', '', 0 FROM unnest($1::text[]) AS n ORDER BY n
+    SELECT n, 0, 0, '', '', 0 FROM unnest($1::text[]) AS n ORDER BY n COLLATE \"C\"
     ON CONFLICT (check_name) DO NOTHING";
 const LOCK_COUNTERS: &str =
     "SELECT 1 FROM check_counters WHERE check_name = ANY($1) ORDER BY check_name FOR UPDATE";
@@ -366,7 +374,7 @@ fn count_runs(tx: &mut Transaction, runs: &[&RunRow]) -> Result<(), postgres::Er
         started: &'a str,
     }
     let mut tails: std::collections::BTreeMap<&str, Tail> = std::collections::BTreeMap::new();
-    for r in runs {
+    for r in runs.iter().filter(|r| !r.held) {
         let ok = r.result == "success";
         let (run, started) = (r.run.run_id.as_str(), r.started_at.as_str());
         tails
@@ -392,6 +400,9 @@ fn count_runs(tx: &mut Transaction, runs: &[&RunRow]) -> Result<(), postgres::Er
                 run,
                 started,
             });
+    }
+    if tails.is_empty() {
+        return Ok(());
     }
     let names: Vec<&str> = tails.keys().copied().collect();
     let ok: Vec<bool> = tails.values().map(|t| t.ok).collect();
