@@ -95,7 +95,7 @@ impl Incidents {
                     commands.downgrade(),
                     store.clone(),
                     policies.clone(),
-                    view.clone(),
+                    (view.clone(), metrics.clone()),
                 ));
                 let resigned = resign.clone();
                 let weak = commands.downgrade();
@@ -269,12 +269,22 @@ async fn follow(
     engine: mpsc::WeakUnboundedSender<Command>,
     store: Arc<Store>,
     policies: Policies,
-    view: View,
+    (view, metrics): (View, Metrics),
 ) {
+    let mut shown: HashSet<String> = HashSet::new();
     while let Some(feed) = feed.recv().await {
         let leading = feed.leading;
         if !leading {
             view.sync_open(&feed.open);
+            // `scarecrow_incident_open` of the checks this replica exports.
+            let open: HashSet<String> = feed.open.iter().map(|i| i.feature.check.clone()).collect();
+            for check in shown.difference(&open) {
+                metrics.incident_open(check, false);
+            }
+            for check in open.difference(&shown) {
+                metrics.incident_open(check, true);
+            }
+            shown = open;
         }
         for ask in feed.asks {
             let Some(engine) = engine.upgrade() else {

@@ -157,6 +157,16 @@ async fn replicas_share_the_checks_declare_once_and_take_over_a_dead_ones() {
         (ids(&hook, "incident.declared").len() == CHECKS).then_some(())
     })
     .await;
+    // Each owner shows its checks' incidents open, leader or not.
+    for (i, mine) in owners.iter().enumerate() {
+        for check in mine {
+            let series = format!("scarecrow_incident_open{{check=\"{check}\"}}");
+            eventually("the owner's scarecrow_incident_open", 30, async || {
+                (replicas[i].metric(&series).await? == 1.0).then_some(())
+            })
+            .await;
+        }
+    }
     site.switch("fix", "site", "").await;
     eventually("the resolutions", 60, async || {
         (ids(&hook, "incident.resolved").len() == CHECKS).then_some(())
