@@ -226,8 +226,35 @@ async fn replicas_share_the_checks_declare_once_and_take_over_a_dead_ones() {
         now_owned.extend(mine);
     }
     assert_eq!(now_owned.len(), CHECKS, "every check has an owner again");
-    for &i in &alive {
-        assert_eq!(replicas[i].stop().await, Some(0));
+
+    // It comes back: the checks it gains move at their next due time, in
+    // phase, so each skips or repeats at most one run.
+    let from = chrono::Utc::now();
+    replicas[victim].start();
+    for r in &replicas {
+        eventually("three members again", 60, async || {
+            (r.metric("scarecrow_members{location=\"default\"}").await? == 3.0).then_some(())
+        })
+        .await;
+    }
+    let joined_at = chrono::Utc::now();
+    tokio::time::sleep(Duration::from_secs(10 * INTERVAL_SECS)).await;
+    let intervals = ((chrono::Utc::now() - from).num_milliseconds() as f64
+        / (INTERVAL_SECS * 1000) as f64) as u64;
+    let counts = runs_between(&db, from, chrono::Utc::now());
+    for (check, n) in &counts {
+        assert!(
+            // One for the window's edges, one for the move.
+            n.abs_diff(intervals) <= 2,
+            "{check} ran {n} times in {intervals} intervals across the join at {joined_at}: {counts:?}"
+        );
+    }
+    assert!(
+        !owned(&replicas[victim]).await.is_empty(),
+        "it runs a share again"
+    );
+    for r in &mut replicas {
+        assert_eq!(r.stop().await, Some(0));
     }
 }
 
