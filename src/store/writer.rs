@@ -83,7 +83,12 @@ pub(super) trait Database: Send + 'static {
         Ok(())
     }
     /// Called about every [`TICK`], between requests: leases, partitions.
-    fn tick(&mut self) {}
+    /// Returns whether it reached the database, if it tried: a replica
+    /// with no checks of its own writes nothing, and its store is up or
+    /// down by its reads.
+    fn tick(&mut self) -> Option<bool> {
+        None
+    }
     /// Why this database must no longer be written by this process
     /// (another one took it over), once that is so.
     fn lost(&self) -> Option<&str> {
@@ -406,7 +411,11 @@ impl<D: Database> Writer<D> {
         if !self.backlog.is_empty() {
             self.write_batch(&mut Batch::default());
         }
-        self.db.tick();
+        match self.db.tick() {
+            Some(false) => self.healthy.store(false, Ordering::Relaxed),
+            Some(true) if self.backlog.is_empty() => self.healthy.store(true, Ordering::Relaxed),
+            _ => {}
+        }
         self.note_lost();
     }
 

@@ -279,12 +279,11 @@ impl Postgres {
     }
 
     /// A member's round: renews its row, reads who is alive and what the
-    /// members wrote, and tells the daemon.
-    fn follow(&mut self) {
+    /// members wrote, and tells the daemon. Returns whether it could, if
+    /// this is a member.
+    fn follow(&mut self) -> Option<bool> {
         let me = self.me.clone();
-        let Some(m) = self.member.as_mut() else {
-            return;
-        };
+        let m = self.member.as_mut()?;
         let renew = m
             .renewed
             .is_none_or(|at| at.elapsed() >= lease::RENEW_EVERY);
@@ -297,9 +296,7 @@ impl Postgres {
             }
             Ok((members::live(c)?, follow::read(c, &seen, leading)?))
         });
-        let Some(m) = self.member.as_mut() else {
-            return;
-        };
+        let m = self.member.as_mut()?;
         m.seen = seen;
         match read {
             Ok((members, (feed, seen))) => {
@@ -314,12 +311,15 @@ impl Postgres {
                 if let Some(m) = &self.member {
                     let _ = m.links.feed.send(feed);
                 }
+                Some(true)
             }
-            Err(f) if !m.failing => {
-                m.failing = true;
-                tracing::warn!(error = %f.cause, "reading the members and their runs; trying again every second");
+            Err(f) => {
+                if !m.failing {
+                    m.failing = true;
+                    tracing::warn!(error = %f.cause, "reading the members and their runs; trying again every second");
+                }
+                Some(false)
             }
-            Err(_) => {}
         }
     }
 
@@ -446,15 +446,16 @@ impl Database for Postgres {
         self.with(|c| follow::answer(c, id, answer))
     }
 
-    fn tick(&mut self) {
+    fn tick(&mut self) -> Option<bool> {
         self.lead();
-        self.follow();
+        let reached = self.follow();
         if self
             .maintained_at
             .is_none_or(|at| at.elapsed() >= MAINTAIN_EVERY)
         {
             self.maintain_days();
         }
+        reached
     }
 
     fn close(mut self) {
