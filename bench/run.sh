@@ -584,6 +584,7 @@ url = "http://127.0.0.1:%s/hook"
         t0=$(now)
         killed_at=$(date -u +%Y-%m-%dT%H:%M:%S.%NZ)
         kill -KILL "${reps[$lead]}"
+        wait "${reps[$lead]}" 2>/dev/null || true
         echo 200 >"$status"
         local delivered="" moved=""
         deadline=$(($(date +%s) + 120))
