@@ -221,19 +221,7 @@ impl View {
             v.blocked_by = None;
         }
         for i in open {
-            let check = &i.feature.check;
-            for a in &i.affected {
-                if let Some(v) = s.checks.get_mut(&a.check) {
-                    v.blocked_by = Some(check.clone());
-                }
-            }
-            if let Some(v) = s.checks.get_mut(check) {
-                v.open_incident = Some(Box::new(IncidentRef {
-                    id: i.id.clone(),
-                    title: i.title.clone(),
-                    declared_at: i.declared_at,
-                }));
-            }
+            show_open(&mut s, &i.feature.check, i);
         }
     }
 
@@ -274,19 +262,7 @@ impl View {
 
     /// An incident found open at start-up.
     pub fn open_incident(&self, check: &str, i: &crate::incident::Incident) {
-        let mut s = self.write();
-        for a in &i.affected {
-            if let Some(v) = s.checks.get_mut(&a.check) {
-                v.blocked_by = Some(check.to_owned());
-            }
-        }
-        if let Some(v) = s.checks.get_mut(check) {
-            v.open_incident = Some(Box::new(IncidentRef {
-                id: i.id.clone(),
-                title: i.title.clone(),
-                declared_at: i.declared_at,
-            }));
-        }
+        show_open(&mut self.write(), check, i);
     }
 
     pub fn scheduler_ticked(&self) {
@@ -299,5 +275,22 @@ impl View {
 
     pub fn config_loaded(&self, config: ConfigView) {
         self.write().config = config;
+    }
+}
+
+/// `check`'s incident `i` is open: the check shows it, the checks it
+/// affects show they are blocked by `check`.
+fn show_open(s: &mut State, check: &str, i: &crate::incident::Incident) {
+    for a in &i.affected {
+        if let Some(v) = s.checks.get_mut(&a.check) {
+            v.blocked_by = Some(check.to_owned());
+        }
+    }
+    if let Some(v) = s.checks.get_mut(check) {
+        v.open_incident = Some(Box::new(IncidentRef {
+            id: i.id.clone(),
+            title: i.title.clone(),
+            declared_at: i.declared_at,
+        }));
     }
 }

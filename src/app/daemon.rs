@@ -112,7 +112,6 @@ async fn serve(
     let incidents = Incidents::start(
         &config,
         &backend,
-        &checks,
         !catalog.has_errors(),
         &policies,
         &metrics,

@@ -47,11 +47,11 @@ struct Lead {
     config: Config,
     store: Arc<Store>,
     sinks: Vec<Arc<Sink>>,
-    /// The checks loaded at start; `complete` says whether every check
-    /// file loaded, so a check missing now was really removed rather than
-    /// broken.
-    loaded: HashSet<String>,
+    /// Whether every check file loaded at start, so a check with no
+    /// policy was really removed rather than broken.
     complete: bool,
+    /// A policy per loaded check, kept current by reloads: the checks a
+    /// state in the store may belong to.
     policies: Policies,
     metrics: Metrics,
     view: View,
@@ -63,11 +63,9 @@ impl Incidents {
     /// at once on SQLite; on PostgreSQL, once this replica leads (the
     /// engine then reads every member's runs from the store, see
     /// [`follow`]).
-    #[allow(clippy::too_many_arguments)]
     pub async fn start(
         config: &Config,
         backend: &Backend,
-        checks: &[Arc<Check>],
         complete: bool,
         policies: &Policies,
         metrics: &Metrics,
@@ -79,7 +77,6 @@ impl Incidents {
             config: config.clone(),
             store: store.clone(),
             sinks: build_sinks(config)?,
-            loaded: checks.iter().map(|c| c.name.clone()).collect(),
             complete,
             policies: policies.clone(),
             metrics: metrics.clone(),
@@ -159,7 +156,6 @@ impl Lead {
             config,
             store,
             sinks,
-            loaded,
             complete,
             policies,
             metrics,
@@ -186,21 +182,20 @@ impl Lead {
                 view.open_incident(check, open);
             }
         }
-        // A check added since the start has a policy by now.
-        let known = |c: &str| {
-            loaded.contains(c)
-                || policies
-                    .read()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .contains_key(c)
+        // As the checks are when this replica came to lead: a check
+        // removed while another led is gone too.
+        let gone: Vec<String> = {
+            let policies = policies.read().unwrap_or_else(PoisonError::into_inner);
+            snapshot
+                .states
+                .keys()
+                // The outage incident is no check's: it is never `check_removed`.
+                .filter(|c| {
+                    !policies.contains_key(*c) && c.as_str() != crate::incident::outage::OUTAGE
+                })
+                .cloned()
+                .collect()
         };
-        let gone: Vec<String> = snapshot
-            .states
-            .keys()
-            // The outage incident is no check's: it is never `check_removed`.
-            .filter(|c| !known(c) && c.as_str() != crate::incident::outage::OUTAGE)
-            .cloned()
-            .collect();
         let claimer = Claimer::new(CLAIM_LEASE);
         let engine = Engine::new(
             store.clone(),
@@ -287,30 +282,9 @@ async fn follow(
             shown = open;
         }
         for ask in feed.asks {
-            let Some(engine) = engine.upgrade() else {
-                break;
-            };
-            let store = store.clone();
-            tokio::spawn(async move {
-                let (reply, answer) = tokio::sync::oneshot::channel();
-                let sent = engine.send(Command::Resolve {
-                    incident: ask.incident,
-                    note: ask.note,
-                    reply,
-                });
-                drop(engine);
-                let answer = match (sent, answer.await) {
-                    (Ok(()), Ok(Ok(event))) => Answer::Resolved(Box::new(event)),
-                    (Ok(()), Ok(Err(message))) => Answer::Refused(message),
-                    _ => return,
-                };
-                let Ok(text) = serde_json::to_string(&answer) else {
-                    return;
-                };
-                if let Err(e) = store.answer(ask.id, text).await {
-                    tracing::warn!("answering a resolve another replica handed over: {e}");
-                }
-            });
+            if let Some(engine) = engine.upgrade() {
+                tokio::spawn(carry_out(ask, engine, store.clone()));
+            }
         }
         for latest in feed.latest {
             view.run_seen(&latest.run.result);
@@ -334,6 +308,34 @@ async fn follow(
                 }),
             });
         }
+    }
+}
+
+/// The leader resolves what another replica handed it, and answers
+/// through the store.
+async fn carry_out(
+    ask: crate::store::cluster::Ask,
+    engine: mpsc::UnboundedSender<Command>,
+    store: Arc<Store>,
+) {
+    let (reply, answer) = tokio::sync::oneshot::channel();
+    let sent = engine.send(Command::Resolve {
+        incident: ask.incident,
+        note: ask.note,
+        reply,
+    });
+    // Held no longer than the send: the engine stops once its senders go.
+    drop(engine);
+    let answer = match (sent, answer.await) {
+        (Ok(()), Ok(Ok(event))) => Answer::Resolved(Box::new(event)),
+        (Ok(()), Ok(Err(message))) => Answer::Refused(message),
+        _ => return,
+    };
+    let Ok(text) = serde_json::to_string(&answer) else {
+        return;
+    };
+    if let Err(e) = store.answer(ask.id, text).await {
+        tracing::warn!("answering a resolve another replica handed over: {e}");
     }
 }
 

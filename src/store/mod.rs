@@ -115,11 +115,36 @@ impl Store {
     /// PostgreSQL this process joins the store's members at
     /// `cluster::DEFAULT_LOCATION`, leading if no one does.
     pub fn open(backend: &Backend, retention: impl Into<Retention>) -> Result<Store, StoreError> {
-        let retention = retention.into();
+        Store::open_as(backend, retention.into(), true)
+    }
+
+    /// Opens the store as its one writer, for a command that writes
+    /// incidents without a daemon (`incidents resolve` with none running):
+    /// on PostgreSQL it takes the leader's lease, waiting for one left
+    /// behind to expire, and is refused while a daemon leads; it is no
+    /// member, so no replica hands it checks.
+    pub fn open_alone(
+        backend: &Backend,
+        retention: impl Into<Retention>,
+    ) -> Result<Store, StoreError> {
+        Store::open_as(backend, retention.into(), false)
+    }
+
+    /// `member`: on PostgreSQL, as one of the store's members.
+    fn open_as(backend: &Backend, retention: Retention, member: bool) -> Result<Store, StoreError> {
         match backend {
             Backend::Sqlite(path) => {
                 let path = path.clone();
                 spawn(backend, move || sqlite::open(&path), retention, None)
+            }
+            Backend::Postgres(connect) if !member => {
+                let connect = connect.clone();
+                spawn(
+                    backend,
+                    move || postgres::open(&connect, retention, None),
+                    retention,
+                    None,
+                )
             }
             Backend::Postgres(connect) => {
                 let connect = connect.clone();
@@ -138,30 +163,6 @@ impl Store {
                     move || postgres::open(&connect, retention, Some(links)),
                     retention,
                     Some((cluster, feed, renewed)),
-                )
-            }
-        }
-    }
-
-    /// Opens the store as its one writer, for a command that writes
-    /// incidents without a daemon (`incidents resolve` with none running):
-    /// on PostgreSQL it takes the leader's lease, waiting for one left
-    /// behind to expire, and is refused while a daemon leads; it is no
-    /// member, so no replica hands it checks.
-    pub fn open_alone(
-        backend: &Backend,
-        retention: impl Into<Retention>,
-    ) -> Result<Store, StoreError> {
-        let retention = retention.into();
-        match backend {
-            Backend::Sqlite(_) => Store::open(backend, retention),
-            Backend::Postgres(connect) => {
-                let connect = connect.clone();
-                spawn(
-                    backend,
-                    move || postgres::open(&connect, retention, None),
-                    retention,
-                    None,
                 )
             }
         }

@@ -37,27 +37,53 @@ fn replica(
     d
 }
 
-/// Three replicas, started and seeing each other.
-async fn three(
-    name: &str,
-    db: &crate::common::postgres::Database,
-    site: &Site,
-    hook: &Receiver,
-    checks: usize,
-) -> Vec<Daemon> {
+/// Three replicas of `checks` checks on a database of their own, started
+/// and seeing each other, with their site, receiver and leader.
+struct Three {
+    replicas: Vec<Daemon>,
+    lead: usize,
+    site: Site,
+    hook: Receiver,
+    db: crate::common::postgres::Database,
+    _shared: tokio::sync::RwLockReadGuard<'static, ()>,
+}
+
+/// `None` when PostgreSQL is not installed (the test says SKIPPED).
+async fn three(name: &str, checks: usize) -> Option<Three> {
+    let shared = super::SHARED.read().await;
+    let db = super::database(name)?;
+    let site = Site::start().await;
+    let hook = Receiver::start().await;
     let mut replicas: Vec<Daemon> = (0..3)
-        .map(|i| replica(&format!("{name}-{i}"), db, &site.url, &hook.url, checks))
+        .map(|i| replica(&format!("{name}-{i}"), &db, &site.url, &hook.url, checks))
         .collect();
     for r in &mut replicas {
         r.start();
     }
     for r in &replicas {
-        eventually("three members", 60, async || {
-            (r.metric("scarecrow_members{location=\"default\"}").await? == 3.0).then_some(())
-        })
-        .await;
+        sees_members(r, 3).await;
     }
-    replicas
+    let lead = leader(&replicas, &[0, 1, 2]).await;
+    Some(Three {
+        replicas,
+        lead,
+        site,
+        hook,
+        db,
+        _shared: shared,
+    })
+}
+
+/// Waits until `replica` sees `n` members alive.
+async fn sees_members(replica: &Daemon, n: u32) {
+    eventually(&format!("{n} members"), 60, async || {
+        (replica
+            .metric("scarecrow_members{location=\"default\"}")
+            .await?
+            == f64::from(n))
+        .then_some(())
+    })
+    .await;
 }
 
 /// The replica that leads, once exactly one of `candidates` says so.
@@ -121,14 +147,18 @@ async fn replicas_share_the_checks_declare_once_and_take_over_a_dead_ones() {
     // Enough that a replica almost surely owns some: the one killed below
     // must have checks to hand over.
     const CHECKS: usize = 9;
-    let _shared = super::SHARED.read().await;
-    let Some(db) = super::database("replicas") else {
+    // Bound in this order, dropped in the reverse: the daemons first.
+    let Some(Three {
+        _shared,
+        db,
+        hook,
+        site,
+        lead,
+        mut replicas,
+    }) = three("replicas", CHECKS).await
+    else {
         return;
     };
-    let site = Site::start().await;
-    let hook = Receiver::start().await;
-    let mut replicas = three("share", &db, &site, &hook, CHECKS).await;
-    let lead = leader(&replicas, &[0, 1, 2]).await;
 
     // Each check has one owner, which alone exports its series.
     tokio::time::sleep(Duration::from_secs(2)).await;
@@ -215,14 +245,7 @@ async fn replicas_share_the_checks_declare_once_and_take_over_a_dead_ones() {
     let alive: Vec<usize> = (0..3).filter(|&i| i != victim).collect();
     let mut now_owned = BTreeSet::new();
     for &i in &alive {
-        eventually("two members", 30, async || {
-            (replicas[i]
-                .metric("scarecrow_members{location=\"default\"}")
-                .await?
-                == 2.0)
-                .then_some(())
-        })
-        .await;
+        sees_members(&replicas[i], 2).await;
         let mine = owned(&replicas[i]).await;
         assert!(now_owned.is_disjoint(&mine), "one owner per check");
         now_owned.extend(mine);
@@ -234,10 +257,7 @@ async fn replicas_share_the_checks_declare_once_and_take_over_a_dead_ones() {
     let from = chrono::Utc::now();
     replicas[victim].start();
     for r in &replicas {
-        eventually("three members again", 60, async || {
-            (r.metric("scarecrow_members{location=\"default\"}").await? == 3.0).then_some(())
-        })
-        .await;
+        sees_members(r, 3).await;
     }
     let joined_at = chrono::Utc::now();
     tokio::time::sleep(Duration::from_secs(10 * INTERVAL_SECS)).await;
@@ -275,14 +295,18 @@ async fn replicas_share_the_checks_declare_once_and_take_over_a_dead_ones() {
 /// id the first one tried.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_killed_leaders_notification_goes_out_once_from_the_next_with_its_event_id() {
-    let _shared = super::SHARED.read().await;
-    let Some(db) = super::database("failover") else {
+    // Bound in this order, dropped in the reverse: the daemons first.
+    let Some(Three {
+        _shared,
+        db: _db,
+        hook,
+        site,
+        lead,
+        mut replicas,
+    }) = three("failover", 1).await
+    else {
         return;
     };
-    let site = Site::start().await;
-    let hook = Receiver::start().await;
-    let mut replicas = three("failover", &db, &site, &hook, 1).await;
-    let lead = leader(&replicas, &[0, 1, 2]).await;
 
     hook.answer(503);
     site.switch("break", "site", "").await;
@@ -329,14 +353,18 @@ async fn a_killed_leaders_notification_goes_out_once_from_the_next_with_its_even
 /// claims nothing, and stops.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_paused_leader_writes_and_claims_nothing_once_another_leads() {
-    let _shared = super::SHARED.read().await;
-    let Some(db) = super::database("paused") else {
+    // Bound in this order, dropped in the reverse: the daemons first.
+    let Some(Three {
+        _shared,
+        db,
+        hook,
+        site,
+        lead,
+        mut replicas,
+    }) = three("paused", 1).await
+    else {
         return;
     };
-    let site = Site::start().await;
-    let hook = Receiver::start().await;
-    let mut replicas = three("paused", &db, &site, &hook, 1).await;
-    let lead = leader(&replicas, &[0, 1, 2]).await;
 
     site.switch("break", "site", "").await;
     eventually("the declaration", 60, async || {
