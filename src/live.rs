@@ -9,8 +9,9 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::check::{Check, FastHash, Outcome, Redacted, RunResult};
-use crate::incident::{Event, EventKind};
+use crate::check::{Check, FastHash, Outcome, Redacted, RunRecord, RunResult};
+use crate::incident::quorum::Locations;
+use crate::incident::{Event, EventKind, LocationResult, Streak, Thresholds};
 
 /// Runs kept per check for the sparkline and the API.
 const RECENT: usize = 60;
@@ -49,6 +50,9 @@ pub struct CheckView {
     pub blocked_by: Option<String>,
     /// The latest runs, oldest first.
     pub recent: VecDeque<RunPoint>,
+    /// Each location's view of the check, with replicas (boxed: one
+    /// daemon has none).
+    pub locations: Option<Box<Locations>>,
 }
 
 impl CheckView {
@@ -59,6 +63,18 @@ impl CheckView {
             .as_ref()
             .is_some_and(|r| !r.outcome.is_success());
         self.streak_since.filter(|_| failing)
+    }
+
+    /// Each location's state at `now`, when the check runs in several.
+    pub fn location_states(&self, now: DateTime<Utc>) -> Vec<LocationResult> {
+        match &self.locations {
+            Some(l) if l.several() => {
+                let open = self.open_incident.is_some();
+                l.verdict(&self.check, self.check.incidents.quorum, now, open)
+                    .locations
+            }
+            _ => Vec::new(),
+        }
     }
 }
 
@@ -148,7 +164,12 @@ impl View {
     pub fn upsert_check(&self, check: &Arc<Check>) {
         let mut s = self.write();
         match s.checks.get_mut(&check.name) {
-            Some(v) => v.check = Arc::clone(check),
+            Some(v) => {
+                if let Some(l) = &mut v.locations {
+                    l.retain(check);
+                }
+                v.check = Arc::clone(check);
+            }
             None => {
                 let v = CheckView {
                     check: Arc::clone(check),
@@ -159,6 +180,7 @@ impl View {
                     open_incident: None,
                     blocked_by: None,
                     recent: VecDeque::new(),
+                    locations: None,
                 };
                 s.checks.insert(check.name.clone(), v);
             }
@@ -209,6 +231,18 @@ impl View {
         });
         if newer {
             self.run_finished(result);
+        }
+    }
+
+    /// A run as the store has it, at its location, with the location's
+    /// failures and passes in a row.
+    pub fn location_seen(&self, run: &Arc<RunRecord>, streak: Streak) {
+        let mut s = self.write();
+        if let Some(v) = s.checks.get_mut(&run.result.check) {
+            let thresholds = Thresholds::of(&v.check.incidents);
+            v.locations
+                .get_or_insert_default()
+                .observe(run, Some(streak), thresholds);
         }
     }
 

@@ -34,6 +34,7 @@ fn check(name: &str, labels: &[(&str, &str)]) -> Check {
         connection: Default::default(),
         public_cookies: Vec::new(),
         depends_on: Vec::new(),
+        locations: Vec::new(),
         source: PathBuf::from(format!("checks/{name}.toml")),
     }
 }

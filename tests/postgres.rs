@@ -1,13 +1,20 @@
 //! scarecrow on PostgreSQL, on a throwaway cluster this binary starts
 //! (tests/common/postgres.rs): the store through its API, the daemon end
-//! to end, replicas sharing it, PostgreSQL going away under it, `store
-//! copy`, and TLS.
+//! to end, replicas sharing it, replicas in two locations with a quorum,
+//! PostgreSQL going away under it (and a replica declaring alone
+//! meanwhile), `store copy`, and TLS.
 
+#[path = "postgres/alone.rs"]
+mod alone;
 mod common;
 #[path = "postgres/daemon.rs"]
 mod daemon;
+#[path = "postgres/locations.rs"]
+mod locations;
 #[path = "postgres/replicas.rs"]
 mod replicas;
+#[path = "postgres/stale.rs"]
+mod stale;
 #[path = "postgres/store.rs"]
 mod store;
 mod store_conformance;

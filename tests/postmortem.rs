@@ -116,10 +116,15 @@ async fn play(
             in_maintenance: false,
             held: false,
             streak: None,
+            verdict: None,
         });
         store.queue_state("diesel-order", &state).expect("state");
         store
-            .record_run(std::sync::Arc::new(RunRecord { run_id, result }))
+            .record_run(std::sync::Arc::new(RunRecord {
+                run_id,
+                result,
+                location: "default".into(),
+            }))
             .await
             .expect("run");
         if let Some(event) = event {

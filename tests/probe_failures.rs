@@ -119,6 +119,7 @@ async fn run(timeout: Duration, max_body_bytes: u64, steps: Vec<Step>) -> Redact
         connection: Default::default(),
         public_cookies: Vec::new(),
         depends_on: Vec::new(),
+        locations: Vec::new(),
         source: "checks/test.toml".into(),
     };
     let settings = ProbeSettings {

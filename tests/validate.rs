@@ -51,6 +51,60 @@ fn every_problem_of_every_file_is_reported_with_position() {
     );
 }
 
+/// `locations` and `quorum` are checked where they are written: location
+/// names as a region is written, a quorum of at least one location or a
+/// share from 1 to 100 %.
+#[test]
+fn locations_and_quorums_are_checked_with_position() {
+    let out = validate_files(&["tests/golden/locations"]);
+    assert_eq!(out.status.code(), Some(2));
+    golden("locations.stderr", &String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "1 check valid, 6 errors, 0 warnings\n"
+    );
+}
+
+/// A daemon's location comes from `location`, or `SCARECROW_LOCATION`,
+/// which wins; either is checked.
+#[test]
+fn a_location_that_is_not_one_is_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir(dir.path().join("checks")).expect("mkdir");
+    let config = dir.path().join("config.toml");
+    std::fs::write(&config, "location = \"Frankfurt am Main\"\n").expect("config");
+    let run = |env: Option<&str>| {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_scarecrow"));
+        cmd.args(["validate", "--config"]).arg(&config);
+        match env {
+            Some(l) => cmd.env("SCARECROW_LOCATION", l),
+            None => cmd.env_remove("SCARECROW_LOCATION"),
+        };
+        cmd.output().expect("run scarecrow")
+    };
+    let out = run(None);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("location \"Frankfurt am Main\" may only use a-z, 0-9 and `-`"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("config.toml:1:12"), "{stderr}");
+    let out = run(Some("fra"));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "the environment wins: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = run(Some("FRA"));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("SCARECROW_LOCATION \"FRA\" is not a location")
+    );
+}
+
 /// `kind` selects a step's kind, `http` by default; an unknown kind is an
 /// error at its value, with a suggestion for a typo, and the step's other
 /// keys are not judged against a kind it does not have.

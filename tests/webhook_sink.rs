@@ -160,6 +160,7 @@ fn event() -> Event {
                 duration_ms: 130.25,
                 consecutive_failures: 2,
                 excerpt: Some("Internal Server Error".into()),
+                locations: Vec::new(),
             },
             run_ids: vec!["run_1".into(), "run_2".into()],
             previous_incident: Some("inc_0192f5a1e2d3".into()),

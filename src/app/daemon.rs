@@ -120,7 +120,8 @@ async fn serve(
     )
     .await?;
     let cluster = incidents.store().cluster();
-    let (share_tx, share_rx) = tokio::sync::watch::channel(Share::default());
+    let alone = Share::default().at(&config.location);
+    let (share_tx, share_rx) = tokio::sync::watch::channel(alone.clone());
     let mut live = Live {
         config,
         config_path,
@@ -131,7 +132,7 @@ async fn serve(
         policies,
         scheduler: scheduler_tx.clone(),
         incidents: incidents.commands.clone(),
-        share: Share::default(),
+        share: alone,
         leading: cluster.is_none(),
         probe: probe.clone(),
     };
@@ -186,16 +187,16 @@ async fn serve(
         incidents: cluster.is_none().then(|| incidents.commands.clone()),
         runs: incidents.store().clone(),
         heartbeat,
+        location: live.config.location.as_str().into(),
+        alone: incidents.alone(),
     });
-    let mut scheduler = Scheduler::new(
+    let scheduler = Scheduler::new(
         probe,
         observer,
         live.config.concurrency,
         live.config.shutdown_grace,
-    );
-    if cluster.is_some() {
-        scheduler = scheduler.shared(share_rx);
-    }
+    )
+    .shared(share_rx);
     let scheduling = tokio::spawn(scheduler.run(checks, scheduler_rx, shutdown.clone()));
 
     let (reload_tx, mut reloads) = mpsc::unbounded_channel();
@@ -271,13 +272,13 @@ impl Live {
     fn reshare(&mut self, cluster: &Cluster, tx: &tokio::sync::watch::Sender<Share>) {
         self.metrics
             .cluster(cluster.leading, &cluster.per_location());
-        let share = Share::new(cluster.me.clone(), cluster.peers());
+        let share = Share::new(cluster.me.clone(), cluster.peers()).at(&self.config.location);
         if share == self.share {
             return;
         }
         let (mut gained, mut lost) = (0, 0);
         for check in self.catalog.checks() {
-            match (self.share.owns(&check.name), share.owns(&check.name)) {
+            match (self.share.runs(check), share.runs(check)) {
                 (false, true) => {
                     self.metrics.add_check(check);
                     let view = self.view.read();
@@ -421,8 +422,14 @@ impl Live {
             .write()
             .unwrap_or_else(PoisonError::into_inner);
         for check in diff.added.iter().chain(&diff.changed) {
-            if self.share.owns(&check.name) {
-                self.metrics.add_check(check);
+            let quorum = check.incidents.quorum;
+            if self.config.postgres.is_none() && check.critical && quorum.needed(1) > 1 {
+                tracing::warn!(check = %check.name, %quorum, "this check declares only when {quorum} see it failing, and a daemon on a SQLite store is one location: it never declares (replicas in several locations share a PostgreSQL store)");
+            }
+            // A changed check may name other locations now.
+            match self.share.runs(check) {
+                true => self.metrics.add_check(check),
+                false => self.metrics.remove_check(&check.name),
             }
             self.view.upsert_check(check);
             policies.insert(check.name.clone(), policy(check, &self.config));

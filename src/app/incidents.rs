@@ -11,11 +11,12 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use super::actions::Answer;
+use super::alone::Alone;
 use super::telemetry::Policies;
 use crate::check::Check;
-use crate::config::Config;
+use crate::config::{Config, StoreDown};
+use crate::incident::Streak;
 use crate::incident::engine::{Command, Engine, EngineObserver, Policy};
-use crate::incident::machine::Streak;
 use crate::incident::outbox::{DeliveryObserver, Worker};
 use crate::incident::store::{Claimer, OutboxItem, Store as _};
 use crate::incident::{Event, EventKind};
@@ -40,6 +41,9 @@ pub struct Incidents {
     /// Stops a replica waiting to lead.
     resign: CancellationToken,
     store: Arc<Store>,
+    /// With replicas and `store_down = "alone"`: the engine of this
+    /// replica's own runs while the store is out of reach.
+    alone: Option<Arc<Alone>>,
 }
 
 /// What the engine starts from, on the leader.
@@ -85,12 +89,30 @@ impl Incidents {
         };
         let (commands, rx) = mpsc::unbounded_channel();
         let resign = CancellationToken::new();
+        let alone = match (store.cluster(), config.store_down) {
+            (Some(_), StoreDown::Alone) => {
+                let telemetry = Arc::new(IncidentTelemetry {
+                    metrics: metrics.clone(),
+                    view: view.clone(),
+                });
+                let sinks = build_sinks(config)?;
+                let claimer = Claimer::new(CLAIM_LEASE);
+                Some(Alone::start(
+                    config,
+                    store.clone(),
+                    sinks,
+                    telemetry,
+                    claimer,
+                ))
+            }
+            _ => None,
+        };
         let engine = match (store.cluster(), store.feed()) {
             (Some(cluster), Some(feed)) => {
                 tokio::spawn(follow(
                     feed,
                     commands.downgrade(),
-                    store.clone(),
+                    (store.clone(), alone.clone()),
                     policies.clone(),
                     (view.clone(), metrics.clone()),
                 ));
@@ -125,6 +147,7 @@ impl Incidents {
             engine,
             resign,
             store,
+            alone,
         })
     }
 
@@ -133,9 +156,16 @@ impl Incidents {
         &self.store
     }
 
+    /// Where this replica's own runs go while the store is out of reach
+    /// (`store_down = "alone"`).
+    pub fn alone(&self) -> Option<Arc<Alone>> {
+        self.alone.clone()
+    }
+
     /// After the last run: the engine finishes what it was given, the worker
     /// finishes the delivery in flight, the store's writer flushes.
     pub async fn shutdown(self) {
+        drop(self.alone);
         drop(self.commands);
         self.resign.cancel();
         let _ = self.engine.await;
@@ -222,7 +252,7 @@ impl Lead {
         });
         let mut engine = engine.ask_runs(ask);
         if store.cluster().is_some() {
-            engine = engine.only_committed();
+            engine = engine.only_committed().by_location();
         }
         if let Some(rule) = config.outage {
             engine = engine.outage(rule, config.roles.global.clone());
@@ -262,13 +292,16 @@ impl Lead {
 async fn follow(
     mut feed: mpsc::UnboundedReceiver<Feed>,
     engine: mpsc::WeakUnboundedSender<Command>,
-    store: Arc<Store>,
+    (store, alone): (Arc<Store>, Option<Arc<Alone>>),
     policies: Policies,
     (view, metrics): (View, Metrics),
 ) {
     let mut shown: HashSet<String> = HashSet::new();
     while let Some(feed) = feed.recv().await {
         let leading = feed.leading;
+        if let Some(alone) = &alone {
+            alone.store_open(&feed.open);
+        }
         if !leading {
             view.sync_open(&feed.open);
             // `scarecrow_incident_open` of the checks this replica exports.
@@ -286,8 +319,24 @@ async fn follow(
                 tokio::spawn(carry_out(ask, engine, store.clone()));
             }
         }
-        for latest in feed.latest {
+        // A check's runs at each location together, its newest last: the
+        // engine judges the check once, on all of them.
+        let mut latest = feed.latest;
+        latest.sort_by(|a, b| {
+            let (a, b) = (&a.run.result, &b.run.result);
+            (&a.check, a.started_at).cmp(&(&b.check, b.started_at))
+        });
+        let mut runs = latest.into_iter().peekable();
+        while let Some(latest) = runs.next() {
+            let more = runs
+                .peek()
+                .is_some_and(|next| next.run.result.check == latest.run.result.check);
+            let streak = Streak {
+                failures: latest.failures,
+                passes: latest.passes,
+            };
             view.run_seen(&latest.run.result);
+            view.location_seen(&latest.run, streak);
             if !leading {
                 continue;
             }
@@ -299,13 +348,17 @@ async fn follow(
             let (Some(policy), Some(engine)) = (policy, engine.upgrade()) else {
                 continue;
             };
-            let _ = engine.send(Command::Run {
-                run: latest.run,
-                policy,
-                streak: Some(Streak {
-                    failures: latest.failures,
-                    passes: latest.passes,
-                }),
+            let _ = engine.send(match more {
+                true => Command::Seen {
+                    run: latest.run,
+                    policy,
+                    streak,
+                },
+                false => Command::Run {
+                    run: latest.run,
+                    policy,
+                    streak: Some(streak),
+                },
             });
         }
     }
@@ -381,7 +434,7 @@ pub fn retention(config: &Config) -> Retention {
 /// Opens the store at `backend` for writing, keeping history as `config`
 /// says.
 pub fn open_store(backend: &Backend, config: &Config) -> anyhow::Result<Store> {
-    Store::open(backend, retention(config))
+    Store::open_at(backend, retention(config), &config.location)
         .with_context(|| format!("cannot open the store at {backend}"))
 }
 

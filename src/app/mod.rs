@@ -2,6 +2,7 @@
 //! module knows every other part.
 
 mod actions;
+mod alone;
 mod console;
 mod daemon;
 mod heartbeat;

@@ -28,6 +28,11 @@ pub struct Telemetry {
     /// The run history.
     pub runs: crate::store::Store,
     pub heartbeat: Option<super::heartbeat::Heartbeat>,
+    /// This daemon's location, which each of its runs carries.
+    pub location: Arc<str>,
+    /// With `store_down = "alone"`: the engine of this replica's own runs
+    /// while the store is out of reach.
+    pub alone: Option<Arc<super::alone::Alone>>,
 }
 
 impl Observer for Telemetry {
@@ -91,12 +96,16 @@ impl Observer for Telemetry {
             let run = Arc::new(RunRecord {
                 run_id: crate::incident::new_id("run"),
                 result,
+                location: Arc::clone(&self.location),
             });
             // Queued, not awaited: the writer batches runs. It fails only
             // once the store is closed, at shutdown; a failed write shows in
             // `scarecrow_store_up`.
             if let Err(e) = self.runs.queue_run(Arc::clone(&run)) {
                 tracing::debug!("run not recorded: {e}");
+            }
+            if let Some(alone) = &self.alone {
+                alone.run(&run, &policy);
             }
             if let Some(engine) = &self.incidents {
                 let _ = engine.send(Command::Run {

@@ -65,6 +65,8 @@ pub struct Check {
     /// Checks this one depends on (`depends_on`), in the file's order: while
     /// one of them fails, this one joins its incident instead of declaring.
     pub depends_on: Vec<String>,
+    /// The locations that run it (`locations`); empty: every location.
+    pub locations: Vec<String>,
     /// The file the check was loaded from.
     pub source: PathBuf,
 }
@@ -141,6 +143,31 @@ pub struct OutageRule {
     pub window: Duration,
 }
 
+/// Where a daemon probes from when its config names no `location`.
+pub const DEFAULT_LOCATION: &str = "default";
+
+impl Check {
+    /// When a location whose last run of this check started at `last`
+    /// goes stale: two runs overdue, and the timeout.
+    pub fn stale_at(&self, last: chrono::DateTime<chrono::Utc>) -> chrono::DateTime<chrono::Utc> {
+        let two_due = match &self.schedule {
+            Schedule::Every(every) => chrono::TimeDelta::from_std(*every * 2)
+                .ok()
+                .and_then(|d| last.checked_add_signed(d)),
+            Schedule::Cron(cron) => cron.next_after(last).and_then(|n| cron.next_after(n)),
+        };
+        let timeout = chrono::TimeDelta::from_std(self.timeout).unwrap_or(chrono::TimeDelta::MAX);
+        two_due
+            .and_then(|at| at.checked_add_signed(timeout))
+            .unwrap_or(chrono::DateTime::<chrono::Utc>::MAX_UTC)
+    }
+
+    /// Whether a daemon at `location` runs this check.
+    pub fn runs_at(&self, location: &str) -> bool {
+        self.locations.is_empty() || self.locations.iter().any(|l| l == location)
+    }
+}
+
 impl OutageRule {
     /// Whether `failing` of `critical` checks is an outage.
     pub fn holds(&self, failing: usize, critical: usize) -> bool {
@@ -163,6 +190,46 @@ pub struct IncidentRules {
     pub remind_every: Option<Duration>,
     /// The check file's own maintenance windows.
     pub maintenance: Vec<maintenance::Window>,
+    /// How many locations must see the check failing before it declares.
+    pub quorum: Quorum,
+}
+
+/// `quorum = { min_failing = 2 }` or `{ min_failing = "50%" }`: how many of
+/// the locations running a check must see it failing for it to declare.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Quorum {
+    /// At least this many locations.
+    Locations(u32),
+    /// At least this share (1 to 100 %) of the locations with a recent
+    /// result, rounded up, at least one.
+    Percent(u8),
+}
+
+impl Default for Quorum {
+    fn default() -> Self {
+        Quorum::Locations(1)
+    }
+}
+
+impl Quorum {
+    /// The failing locations needed when `fresh` locations have a recent
+    /// result.
+    pub fn needed(self, fresh: usize) -> usize {
+        match self {
+            Quorum::Locations(n) => n as usize,
+            Quorum::Percent(p) => (usize::from(p) * fresh).div_ceil(100).max(1),
+        }
+    }
+}
+
+impl std::fmt::Display for Quorum {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Quorum::Locations(1) => f.write_str("1 location"),
+            Quorum::Locations(n) => write!(f, "{n} locations"),
+            Quorum::Percent(p) => write!(f, "{p}% of the locations"),
+        }
+    }
 }
 
 impl Default for IncidentRules {
@@ -173,6 +240,7 @@ impl Default for IncidentRules {
             recheck: None,
             remind_every: None,
             maintenance: Vec::new(),
+            quorum: Quorum::default(),
         }
     }
 }

@@ -7,11 +7,11 @@ use toml::de::{DeTable, DeValue};
 
 use super::diagnostic::{Diagnostic, Severity, Source};
 use super::expect;
-use super::reader::{Ctx, Env, Table, Value, inner_span, valid_name};
+use super::reader::{Ctx, Env, Table, Value, inner_span, valid_location, valid_name};
 use super::values::{Reader, pairs, template};
 use crate::check::Patterns;
 use crate::check::{
-    Check, IncidentRules, Redirects, Request, Schedule, Step, StepKind, Target, cron::Cron,
+    Check, IncidentRules, Quorum, Redirects, Request, Schedule, Step, StepKind, Target, cron::Cron,
 };
 use crate::template::Template;
 
@@ -170,6 +170,18 @@ pub fn read(r: &mut Reader, root: &DeTable, stem: &str, defaults: &Defaults) -> 
         }
         names.into_iter().map(|(n, _)| n.to_owned()).collect()
     });
+    let locations = t.get("locations").map_or_else(Vec::new, |v| {
+        let names = r.cx.strings(v);
+        for (location, span) in &names {
+            if !valid_location(location) {
+                r.cx.error(
+                    span.clone(),
+                    format!("location {location:?} may only use a-z, 0-9 and `-`"),
+                );
+            }
+        }
+        names.into_iter().map(|(n, _)| n.to_owned()).collect()
+    });
     let steps = match t.get("step") {
         Some(v) => steps(r, v),
         None => {
@@ -195,12 +207,13 @@ pub fn read(r: &mut Reader, root: &DeTable, stem: &str, defaults: &Defaults) -> 
         connection: connection?,
         public_cookies,
         depends_on,
+        locations,
         source: r.cx.src.path.clone(),
     })
 }
 
-/// `failure_threshold`, `success_threshold`, `recheck` and `remind_every`,
-/// in a check file or in `[incidents]` of `config.toml`.
+/// `failure_threshold`, `success_threshold`, `recheck`, `remind_every` and
+/// `quorum`, in a check file or in `[incidents]` of `config.toml`.
 pub fn incident_rules(cx: &mut Ctx, t: &Table, defaults: IncidentRules) -> IncidentRules {
     let mut rules = defaults;
     if let Some(v) = t.get("failure_threshold") {
@@ -219,7 +232,42 @@ pub fn incident_rules(cx: &mut Ctx, t: &Table, defaults: IncidentRules) -> Incid
     if let Some(v) = t.get("remind_every") {
         rules.remind_every = cx.duration(v).or(rules.remind_every);
     }
+    if let Some(v) = t.get("quorum") {
+        rules.quorum = quorum(cx, v).unwrap_or(rules.quorum);
+    }
     rules
+}
+
+/// `quorum = { min_failing = 2 }` or `{ min_failing = "50%" }`.
+fn quorum(cx: &mut Ctx, v: &Value) -> Option<Quorum> {
+    let t = cx.table(v, "quorum")?;
+    let Some(min) = t.get("min_failing") else {
+        cx.error(
+            v.span(),
+            "quorum needs `min_failing`: a number of locations or a share like \"50%\"",
+        );
+        t.finish(cx);
+        return None;
+    };
+    let quorum = match min.get_ref() {
+        DeValue::Integer(_) => cx.uint(min, 1..=1000).map(|n| Quorum::Locations(n as u32)),
+        _ => {
+            let text = cx.str(min)?;
+            let percent = text
+                .strip_suffix('%')
+                .and_then(|n| n.trim().parse::<u8>().ok())
+                .filter(|n| (1..=100).contains(n));
+            if percent.is_none() {
+                cx.error(
+                    min.span(),
+                    format!("min_failing is a number of locations or a share from \"1%\" to \"100%\", found {text:?}"),
+                );
+            }
+            percent.map(Quorum::Percent)
+        }
+    };
+    t.finish(cx);
+    quorum
 }
 
 fn labels(r: &mut Reader, v: &Value) -> BTreeMap<String, String> {

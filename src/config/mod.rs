@@ -24,7 +24,7 @@ pub use catalog::Checks;
 pub use check_file::Defaults;
 pub use diagnostic::{Diagnostic, Severity, Source, fold_unset_secrets};
 pub use reader::{Env, valid_name};
-pub use settings::{Config, LogFormat, MetricsAuth, MetricsSettings, ServerLimits};
+pub use settings::{Config, LogFormat, MetricsAuth, MetricsSettings, ServerLimits, StoreDown};
 pub use values::template_text;
 
 use crate::check::Check;

@@ -263,6 +263,15 @@ pub fn inner_span(cx: &Ctx, span: Range<usize>, offset: usize, len: usize) -> Ra
 }
 
 /// A check, sink or instance-group name: a-z, 0-9, `_` and `-`.
+/// A location's name (`location`, `locations`): a-z, 0-9 and `-`, as a
+/// region is written, at most 63 bytes (a DNS label, a Kubernetes label).
+pub fn valid_location(name: &str) -> bool {
+    (1..=63).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
 pub fn valid_name(name: &str) -> bool {
     !name.is_empty()
         && name

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use super::check_file::Defaults;
 use super::diagnostic::{Diagnostic, Severity, Source};
-use super::reader::{Ctx, Env, Table, Value, inner_span, valid_name};
+use super::reader::{Ctx, Env, Table, Value, inner_span, valid_location, valid_name};
 use super::values::template_text;
 use crate::check::roles::{RoleConfig, Roles};
 use crate::secret::Refused;
@@ -39,6 +39,10 @@ pub struct Config {
     /// Names this deployment in incident keys (`scarecrow:{group}:{check}`):
     /// replicas watching the same checks share it, so receivers see one incident.
     pub instance_group: String,
+    /// Where this daemon probes from (`location`, or `SCARECROW_LOCATION`,
+    /// which wins): every location runs every check, its replicas share
+    /// them, and a check declares once enough locations see it failing.
+    pub location: String,
     /// Who is called in, globally and per owner.
     pub roles: RoleConfig,
     /// The SQLite database (runs, incidents, the outbox), unless
@@ -67,8 +71,24 @@ pub struct Config {
     pub budget_90d: u64,
     /// The outage brake, when `[incidents] outage` sets it.
     pub outage: Option<crate::check::OutageRule>,
+    /// `[incidents] store_down`: what replicas do while they cannot reach
+    /// the PostgreSQL store.
+    pub store_down: StoreDown,
     /// `[metrics]`: the per-check series beyond the default few.
     pub metrics: MetricsSettings,
+}
+
+/// What replicas do while they cannot reach the PostgreSQL store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreDown {
+    /// Keep probing and hold the runs; declare nothing without the shared
+    /// state (a dead-man alert on `scarecrow_store_up` tells of it).
+    Hold,
+    /// After a lease's length without the store, each replica declares
+    /// from its own runs, with no lease: at least once, deduplicated by
+    /// the receivers on the incident key, and handed back to the leader
+    /// by that key once the store returns.
+    Alone,
 }
 
 /// `[metrics]`: what each check adds to `/metrics`. By default a check has
@@ -143,6 +163,7 @@ impl Default for Config {
             },
             defaults: Defaults::default(),
             instance_group: "default".to_owned(),
+            location: crate::check::DEFAULT_LOCATION.to_owned(),
             roles: RoleConfig::default(),
             store_path: PathBuf::from("data/scarecrow.db"),
             postgres: None,
@@ -154,6 +175,7 @@ impl Default for Config {
             maintenance: Vec::new(),
             budget_90d: 1,
             outage: None,
+            store_down: StoreDown::Hold,
             api_token: None,
             metrics_auth: None,
             metrics: MetricsSettings::default(),
@@ -300,6 +322,24 @@ fn top_level(cx: &mut Ctx, t: &Table, c: &mut Config, base: &std::path::Path, en
     if let Some(v) = t.get("shutdown_grace") {
         c.shutdown_grace = cx.duration(v).unwrap_or(c.shutdown_grace);
     }
+    // The same config.toml serves every location: the environment names
+    // the one a daemon is in.
+    match (env("SCARECROW_LOCATION"), t.get("location")) {
+        (Some(l), _) if valid_location(&l) => c.location = l,
+        (Some(l), v) => cx.error(
+            v.map_or(0..0, |v| v.span()),
+            format!("SCARECROW_LOCATION {l:?} is not a location: a-z, 0-9 and `-`, at most 63"),
+        ),
+        (None, Some(v)) => match cx.str(v) {
+            Some(l) if valid_location(l) => l.clone_into(&mut c.location),
+            Some(l) => cx.error(
+                v.span(),
+                format!("location {l:?} may only use a-z, 0-9 and `-` (at most 63)"),
+            ),
+            None => {}
+        },
+        (None, None) => {}
+    }
 }
 
 /// `[server]`.
@@ -343,6 +383,17 @@ fn incidents(cx: &mut Ctx, v: &Value, c: &mut Config) {
     }
     if let Some(v) = it.get("outage") {
         c.outage = outage(cx, v);
+    }
+    if let Some(v) = it.get("store_down") {
+        match cx.str(v) {
+            Some("hold") => c.store_down = StoreDown::Hold,
+            Some("alone") => c.store_down = StoreDown::Alone,
+            Some(other) => cx.error(
+                v.span(),
+                format!("store_down is \"hold\" or \"alone\", found {other:?}"),
+            ),
+            None => {}
+        }
     }
     it.finish(cx);
 }
@@ -843,6 +894,15 @@ mod store_tests {
                 .map(|d| d.message.clone())
                 .collect()
         })
+    }
+
+    #[test]
+    fn replicas_hold_while_the_store_is_down_unless_told_to_declare_alone() {
+        assert_eq!(load("").unwrap().store_down, StoreDown::Hold);
+        let alone = load("[incidents]\nstore_down = \"alone\"\n").unwrap();
+        assert_eq!(alone.store_down, StoreDown::Alone);
+        let e = load("[incidents]\nstore_down = \"panic\"\n").unwrap_err();
+        assert_eq!(e, ["store_down is \"hold\" or \"alone\", found \"panic\""]);
     }
 
     #[test]

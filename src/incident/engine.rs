@@ -15,11 +15,12 @@ use chrono::Utc;
 use futures_util::stream::{FuturesOrdered, StreamExt as _};
 use tokio::sync::{mpsc, oneshot};
 
-use super::machine::{CheckState, Observation, Streak};
+use super::machine::{CheckState, Observation};
 use super::outage::{Brake, OUTAGE};
+use super::quorum::{Locations, Verdict};
 use super::store::{Claimer, OutboxItem, Store, StoreError, Transition};
-use super::{Affected, Event, Feature, Roles, Thresholds};
-use crate::check::{Check, FastHash, RunRecord};
+use super::{Affected, Event, Feature, Roles, Streak, Thresholds};
+use crate::check::{Check, FastHash, Quorum, RunRecord};
 use crate::sink::Sink;
 
 /// How incidents treat one check.
@@ -43,8 +44,22 @@ pub enum Command {
         /// The store's count, when replicas share the checks.
         streak: Option<Streak>,
     },
+    /// A run counted at its location but not judged yet: more of the
+    /// check's runs read from the store at the same time follow, and the
+    /// last of them is a [`Command::Run`]. (Judged one by one, a location
+    /// whose newer run came later in the same read looked older than it
+    /// is.)
+    Seen {
+        run: Arc<RunRecord>,
+        policy: Arc<Policy>,
+        streak: Streak,
+    },
     /// The check is gone: resolve its incident with `check_removed`.
     Removed { check: String },
+    /// Another engine (the leader's, once the store is back) has the
+    /// check's incident open under the same key: this one forgets it
+    /// without a word, and the receivers' alert carries on.
+    HandOver { check: String },
     /// Count the incidents of the last 90 days again (some age out).
     Count,
     /// Resolve an open incident by hand.
@@ -107,6 +122,14 @@ pub struct Engine<S> {
     /// Checks holding their declaration until parents with no recent result
     /// have run once (asked through `ask_run`).
     waiting: HashMap<String, Waiting, FastHash>,
+    /// Each check's locations, while they decide (see [`Engine::judge`]).
+    locations: HashMap<String, Locations, FastHash>,
+    /// Whether runs come from several locations (replicas): then each
+    /// location's runs are counted apart.
+    by_location: bool,
+    /// Judging by this replica's own runs alone (the store is down): its
+    /// location's view is the whole quorum.
+    alone: bool,
     /// Asks the scheduler to run a check now; none outside the daemon.
     ask_run: Option<mpsc::UnboundedSender<String>>,
     /// The outage brake, with the roles its incident calls in.
@@ -131,12 +154,7 @@ impl Policy {
     }
 
     pub fn thresholds(&self) -> Thresholds {
-        let rules = &self.check.incidents;
-        Thresholds {
-            failure: rules.failure_threshold,
-            success: rules.success_threshold,
-            remind_every: rules.remind_every,
-        }
+        Thresholds::of(&self.check.incidents)
     }
 
     /// What an incident of this check tells about it.
@@ -173,6 +191,9 @@ impl<S: Store> Engine<S> {
             states,
             known: HashMap::default(),
             waiting: HashMap::default(),
+            locations: HashMap::default(),
+            by_location: false,
+            alone: false,
             ask_run: None,
             outage: None,
             unsaved: VecDeque::new(),
@@ -187,6 +208,20 @@ impl<S: Store> Engine<S> {
     /// makes too.
     pub fn only_committed(mut self) -> Self {
         self.from_memory = false;
+        self
+    }
+
+    /// Counts each location's runs apart and declares by the checks'
+    /// quorums: for replicas, whose runs come from every location.
+    pub fn by_location(mut self) -> Self {
+        self.by_location = true;
+        self
+    }
+
+    /// Judges by this replica's own runs, whatever the checks' quorums:
+    /// for `store_down = "alone"`.
+    pub fn alone(mut self) -> Self {
+        self.alone = true;
         self
     }
 
@@ -229,8 +264,22 @@ impl<S: Store> Engine<S> {
                     policy,
                     streak,
                 } => self.on_run(&run, &policy, streak).await,
+                Command::Seen {
+                    run,
+                    policy,
+                    streak,
+                } => {
+                    if self.by_location && !self.alone {
+                        self.sites(&run.result.check).observe(
+                            &run,
+                            Some(streak),
+                            policy.thresholds(),
+                        );
+                    }
+                }
                 Command::Removed { check } => {
                     self.known.remove(&check);
+                    self.locations.remove(&check);
                     self.waiting.remove(&check);
                     let event = self
                         .states
@@ -241,6 +290,14 @@ impl<S: Store> Engine<S> {
                     }
                     if let Err(e) = self.store.forget_check(&check).await {
                         tracing::warn!(%check, "{e}");
+                    }
+                }
+                Command::HandOver { check } => {
+                    self.known.remove(&check);
+                    self.waiting.remove(&check);
+                    self.locations.remove(&check);
+                    if let Some(open) = self.states.remove(&check).and_then(|s| s.open) {
+                        tracing::info!(%check, incident = %open.id, key = %open.key, "handed over: the store has this incident open again");
                     }
                 }
                 Command::Resolve {
@@ -286,14 +343,27 @@ impl<S: Store> Engine<S> {
         self.observer.incident_counts(&counts);
     }
 
-    async fn on_run(&mut self, run: &RunRecord, policy: &Arc<Policy>, streak: Option<Streak>) {
+    async fn on_run(&mut self, run: &Arc<RunRecord>, policy: &Arc<Policy>, streak: Option<Streak>) {
+        let now = Utc::now();
+        let verdict = self.judge(run, policy, streak, now);
+        // The locations' verdict stands for the run: the machine counts
+        // it, and a failing one shows a failing location's latest failure.
+        let (run, streak) = match &verdict {
+            Some(v) => (
+                v.evidence.as_ref().filter(|_| v.failing).unwrap_or(run),
+                Some(v.streak(policy.thresholds())),
+            ),
+            None => (run, streak),
+        };
         let result = &run.result;
         let check = &result.check;
-        let now = Utc::now();
         match self.known.get_mut(check) {
             Some(k) => {
                 if !Arc::ptr_eq(&k.policy, policy) {
                     k.policy = Arc::clone(policy);
+                    if let Some(sites) = self.locations.get_mut(check) {
+                        sites.retain(&policy.check);
+                    }
                 }
                 k.seen_at = now;
             }
@@ -307,7 +377,9 @@ impl<S: Store> Engine<S> {
                 );
             }
         }
-        let failed = !result.outcome.is_success();
+        let failed = verdict
+            .as_ref()
+            .map_or(!result.outcome.is_success(), |v| v.failing);
         let has_parents = !policy.check.depends_on.is_empty();
         let root = match failed && has_parents {
             true => self.failing_root(check).or_else(|| self.joined_open(check)),
@@ -353,6 +425,7 @@ impl<S: Store> Engine<S> {
             now,
             held: root.is_some() || waits || in_outage,
             streak,
+            verdict: verdict.as_ref(),
         });
         // Crossed, not hit: the store's counts (replicas) can jump past
         // the threshold between two runs the engine sees.
@@ -408,6 +481,39 @@ impl<S: Store> Engine<S> {
         if recovered {
             self.outage_recovered(check, now);
         }
+    }
+
+    /// Counts the run at its location and says what the check's locations
+    /// say, when they decide: with replicas, once more than one location
+    /// ran the check, or with a quorum other than one location. `None`:
+    /// the run decides, as on one daemon.
+    fn judge(
+        &mut self,
+        run: &Arc<RunRecord>,
+        policy: &Policy,
+        streak: Option<Streak>,
+        now: chrono::DateTime<Utc>,
+    ) -> Option<Verdict> {
+        let quorum = policy.check.incidents.quorum;
+        let one = quorum == Quorum::default();
+        if self.alone || (!self.by_location && one) {
+            return None;
+        }
+        let check = &run.result.check;
+        let open = self.states.get(check).is_some_and(|s| s.open.is_some());
+        let sites = self.sites(check);
+        sites.observe(run, streak, policy.thresholds());
+        if one && !sites.several() {
+            return None;
+        }
+        Some(sites.verdict(&policy.check, quorum, now, open))
+    }
+
+    /// The check's locations, made at its first run. (Judged by location
+    /// only with replicas, whose runs come at most once a second a check
+    /// from the store: the name's copy costs nothing that counts.)
+    fn sites(&mut self, check: &str) -> &mut Locations {
+        self.locations.entry(check.to_owned()).or_default()
     }
 
     /// The root-most failing ancestor of `check`: its first failing parent

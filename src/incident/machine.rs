@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::{Affected, Event, EventKind, Evidence, Feature, Incident, Thresholds, new_id};
+use super::{Affected, Event, EventKind, Evidence, Feature, Incident, Streak, Thresholds, new_id};
 use crate::check::{Outcome, Redacted, RunResult, StepResult};
 
 /// Failing runs remembered per incident; older ones are dropped.
@@ -64,13 +64,10 @@ pub struct Observation<'a> {
     /// the machine's own count, so runs by every replica are one history
     /// and a run seen twice counts once. `None`: count this run.
     pub streak: Option<Streak>,
-}
-
-/// Failures and passes in a row, counted by the store.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Streak {
-    pub failures: u32,
-    pub passes: u32,
+    /// What the check's locations say (several locations, or a quorum):
+    /// it decides whether the check fails, in place of the run's outcome,
+    /// and `result` is then the latest failing run of a failing location.
+    pub verdict: Option<&'a super::quorum::Verdict>,
 }
 
 impl CheckState {
@@ -86,9 +83,12 @@ impl CheckState {
 
     /// Counts a run; returns the event it causes, if any.
     pub fn observe(&mut self, o: &Observation) -> Option<Event> {
-        match &o.result.outcome {
-            Outcome::Success => self.passed(o),
-            Outcome::Failure { .. } => self.failed(o),
+        let failed = o
+            .verdict
+            .map_or(!o.result.outcome.is_success(), |v| v.failing);
+        match failed {
+            false => self.passed(o),
+            true => self.failed(o),
         }
     }
 
@@ -104,6 +104,11 @@ impl CheckState {
             .map_or(self.consecutive_successes.saturating_add(1), |s| s.passes);
         self.consecutive_successes = passes.min(enough);
         if self.consecutive_successes >= enough {
+            // Resolved below the quorum: it names the locations that
+            // still fail.
+            if let (Some(v), Some(incident)) = (o.verdict, &mut self.open) {
+                incident.evidence.locations.clone_from(&v.locations);
+            }
             return self.close("recovered", None, o.now);
         }
         None
@@ -114,7 +119,9 @@ impl CheckState {
         self.consecutive_failures = o
             .streak
             .map_or(self.consecutive_failures.saturating_add(1), |s| s.failures);
-        self.first_failure_at.get_or_insert(o.result.started_at);
+        let since = o.verdict.and_then(|v| v.since);
+        self.first_failure_at
+            .get_or_insert(since.unwrap_or(o.result.started_at));
         push_bounded(&mut self.failing_runs, o.run_id);
         let evidence = evidence(o, self.consecutive_failures);
         self.last_failure = Some(Box::new(evidence.clone()));
@@ -388,6 +395,7 @@ fn evidence(o: &Observation, consecutive_failures: u32) -> Evidence {
         duration_ms: ms(r.duration),
         consecutive_failures,
         excerpt: last.and_then(|s| s.excerpt.clone()),
+        locations: o.verdict.map(|v| v.locations.clone()).unwrap_or_default(),
     }
 }
 

@@ -6,9 +6,11 @@
 pub mod engine;
 pub mod key;
 pub mod machine;
+pub mod memory;
 pub mod outage;
 pub mod outbox;
 pub mod postmortem;
+pub mod quorum;
 pub mod store;
 
 use std::collections::BTreeMap;
@@ -17,6 +19,13 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 pub use crate::check::roles::Roles;
+
+/// Failures and passes in a row, counted by the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Streak {
+    pub failures: u32,
+    pub passes: u32,
+}
 
 /// How many runs in a row flip a check's incident state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,6 +36,16 @@ pub struct Thresholds {
     pub success: u32,
     /// Re-send the declaration while the incident stays open this long.
     pub remind_every: Option<std::time::Duration>,
+}
+
+impl Thresholds {
+    pub fn of(rules: &crate::check::IncidentRules) -> Thresholds {
+        Thresholds {
+            failure: rules.failure_threshold,
+            success: rules.success_threshold,
+            remind_every: rules.remind_every,
+        }
+    }
 }
 
 impl Default for Thresholds {
@@ -81,6 +100,49 @@ pub struct Evidence {
     /// The start of the failing response's text.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub excerpt: Option<String>,
+    /// Each location's last result, when the check runs in several (or
+    /// has a quorum): which fail, which pass, which went quiet.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub locations: Vec<LocationResult>,
+}
+
+/// One location's last result for a check.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LocationResult {
+    pub location: String,
+    pub state: LocationState,
+    /// Its latest failing run while it fails, else its latest run.
+    pub run_id: String,
+    pub at: DateTime<Utc>,
+    pub consecutive_failures: u32,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub reason: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub step: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub message: Option<String>,
+}
+
+/// Whether a location sees a check failing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LocationState {
+    /// Past its failure threshold there.
+    Failing,
+    Passing,
+    /// No run there within two intervals and the timeout: it counts
+    /// neither way.
+    Stale,
+}
+
+impl LocationState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LocationState::Failing => "failing",
+            LocationState::Passing => "passing",
+            LocationState::Stale => "stale",
+        }
+    }
 }
 
 /// One incident of one check.

@@ -49,7 +49,7 @@ pub fn draft(facts: Facts) -> Draft {
     let failed = facts
         .runs
         .iter()
-        .filter(|(_, r)| !r.outcome.is_success())
+        .filter(|r| !r.result.outcome.is_success())
         .count();
     let still_failing = i
         .resolved_at
@@ -59,9 +59,9 @@ pub fn draft(facts: Facts) -> Draft {
             .runs
             .iter()
             .rev()
-            .take_while(|(_, r)| r.outcome.is_success())
+            .take_while(|r| r.result.outcome.is_success())
             .last()
-            .map(|(_, r)| r.started_at),
+            .map(|r| r.result.started_at),
         _ => None,
     };
     let ended = recovered_at.or(i.resolved_at);

@@ -360,6 +360,7 @@ mod tests {
             connection: Default::default(),
             public_cookies: Vec::new(),
             depends_on: Vec::new(),
+            locations: Vec::new(),
             source: "checks/a.toml".into(),
         };
         assert_eq!(

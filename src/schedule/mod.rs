@@ -255,7 +255,11 @@ impl<R: Runner> Scheduler<R> {
                 let Some(slot) = slots.get(&*name).filter(|s| s.version() == version) else {
                     continue;
                 };
-                if self.share.as_ref().is_none_or(|s| s.borrow().owns(&name)) {
+                if self
+                    .share
+                    .as_ref()
+                    .is_none_or(|s| s.borrow().runs(&slot.runs.check()))
+                {
                     tasks.spawn(self.run_one(slot, origin, Some(due)));
                 }
                 let next = plan::next_due(&slot.runs.check().schedule, due, mono, wall);

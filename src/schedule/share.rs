@@ -30,17 +30,39 @@ pub fn owner<'a>(check: &str, members: &'a [String]) -> Option<&'a str> {
 }
 
 /// This replica's share: which checks it runs. The default, a replica
-/// alone, runs every check.
+/// alone at the default location, runs every check.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Share {
     me: String,
     /// The members alive at this replica's location, this one included.
     peers: Vec<String>,
+    /// This replica's location; empty: the default one.
+    location: String,
 }
 
 impl Share {
     pub fn new(me: String, peers: Vec<String>) -> Share {
-        Share { me, peers }
+        Share {
+            me,
+            peers,
+            location: String::new(),
+        }
+    }
+
+    /// The same share, at `location`.
+    pub fn at(mut self, location: &str) -> Share {
+        location.clone_into(&mut self.location);
+        self
+    }
+
+    /// Whether this replica runs `check`: its location is one the check
+    /// names, and the check is this replica's among its location's.
+    pub fn runs(&self, check: &crate::check::Check) -> bool {
+        let location = match self.location.as_str() {
+            "" => crate::check::DEFAULT_LOCATION,
+            l => l,
+        };
+        check.runs_at(location) && self.owns(&check.name)
     }
 
     /// Whether this replica runs `check`.

@@ -17,8 +17,8 @@ use serde::{Deserialize, Serialize};
 
 use super::{ActionError, ServerState, error};
 use crate::check::{Outcome, Reason, Redacted, RunResult};
-use crate::incident::Incident;
 use crate::incident::store::OutboxItem;
+use crate::incident::{Incident, LocationResult};
 use crate::live::{CheckView, IncidentRef};
 use crate::store::{EventRow, Reader};
 
@@ -74,6 +74,9 @@ struct CheckOut<'a> {
     open_incident: Option<&'a IncidentRef>,
     /// The check it depends on whose incident it joined.
     blocked_by: Option<&'a str>,
+    /// Each location's state, when the check runs in several.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    locations: Vec<LocationResult>,
 }
 
 #[derive(Serialize)]
@@ -132,6 +135,7 @@ impl<'a> CheckOut<'a> {
             next_run_at: c.next_run_at,
             open_incident: c.open_incident.as_deref(),
             blocked_by: c.blocked_by.as_deref(),
+            locations: c.location_states(Utc::now()),
         }
     }
 }

@@ -163,6 +163,12 @@ ul.list{list-style:none;margin:0;padding:0}
 .runbook a{color:var(--accent);font-weight:600}
 .tag{display:inline-block;font:600 .75rem ui-monospace,"DejaVu Sans Mono",monospace;padding:0 .4rem;border-radius:4px;background:var(--card);color:var(--down);border:1px solid var(--down)}
 .message{display:block;margin-top:.2rem}
+.locations{list-style:none;margin:.4rem 0 0;padding:0;font-size:.85rem}
+.locations li{margin:.1rem 0;overflow-wrap:anywhere}
+.locations b{font:600 .8rem ui-monospace,"DejaVu Sans Mono",monospace}
+.locations [data-state=failing] .state{color:var(--down);font-weight:600}
+.locations [data-state=passing] .state{color:var(--up)}
+.locations [data-state=stale] .state{color:var(--wait)}
 .foot{display:flex;flex-wrap:wrap;align-items:center;justify-content:space-between;gap:.25rem .75rem;margin-top:.45rem;color:var(--muted);font-size:.82rem}
 .spark{color:var(--accent);flex:none}.down .spark{color:var(--down)}
 .spark .bad{fill:var(--down)}.spark .ok{fill:var(--accent)}

@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 use super::ServerState;
 use super::html::{CSS, Esc, clip, clock, ms, span, sparkline, time};
 use crate::check::Outcome;
-use crate::incident::Incident;
+use crate::incident::{Incident, LocationState};
 use crate::live::{CheckView, State as ViewState, View};
 
 /// Seconds between the browser's reloads of the page.
@@ -332,6 +332,7 @@ fn check_card(out: &mut String, c: &CheckView, h: Health, now: DateTime<Utc>) {
             Esc(parent)
         );
     }
+    locations(out, c, now);
     if let Some(Outcome::Failure {
         reason,
         step,
@@ -368,6 +369,42 @@ fn check_card(out: &mut String, c: &CheckView, h: Health, now: DateTime<Utc>) {
     out.push_str("</span>");
     sparkline(out, &c.recent);
     out.push_str("</div></li>");
+}
+
+/// Each location's state, when the check runs in several: which fail (and
+/// why), which pass, which have gone quiet.
+fn locations(out: &mut String, c: &CheckView, now: DateTime<Utc>) {
+    let states = c.location_states(now);
+    if states.is_empty() {
+        return;
+    }
+    out.push_str(r#"<ul class="locations">"#);
+    for l in &states {
+        let _ = write!(
+            out,
+            r#"<li data-location="{}" data-state="{}"><b>{}</b> <span class="state">{}</span>"#,
+            Esc(&l.location),
+            l.state.as_str(),
+            Esc(&l.location),
+            l.state.as_str()
+        );
+        match (&l.reason, &l.message) {
+            (Some(reason), Some(message)) if l.state == LocationState::Failing => {
+                let _ = write!(
+                    out,
+                    r#" <span class="tag reason">{}</span> {}"#,
+                    Esc(reason),
+                    Esc(&clip(message, MESSAGE))
+                );
+            }
+            _ => {
+                out.push_str(" · last run ");
+                time(out, now, l.at);
+            }
+        }
+        out.push_str("</li>");
+    }
+    out.push_str("</ul>");
 }
 
 /// "Down since …" or "Up since …": since the run that turned it, or since

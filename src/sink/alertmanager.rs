@@ -26,7 +26,9 @@ use super::attempt::Attempt;
 use super::deliver::Deliver;
 use super::http::{self as sink_http, Endpoint};
 use super::keys;
-use super::words::{Limits, affected_lines, expectations, instance_group, time};
+use super::words::{
+    Limits, affected_lines, expectations, failing_locations, instance_group, location_lines, time,
+};
 use crate::config::Env;
 use crate::config::reader::{Ctx, Table};
 use crate::incident::{Event, EventKind, Incident};
@@ -322,6 +324,7 @@ impl Shared {
             }
             annotations.insert("affected", lines);
         }
+        annotations.extend(location_annotations(i));
         Alert {
             labels,
             annotations,
@@ -358,6 +361,26 @@ fn expectation_annotations(e: &crate::incident::Evidence) -> Vec<(&'static str, 
     }
     if let Some(actual) = &first.actual {
         annotations.push(("actual", actual.to_string()));
+    }
+    annotations
+}
+
+/// `locations`, one line per location when the check runs in several,
+/// and, once resolved while some still fail, `still_failing` naming them:
+/// a resolved alert would otherwise read as fine everywhere.
+fn location_annotations(i: &Incident) -> Vec<(&'static str, String)> {
+    let (shown, left_out) = location_lines(i, 10, 300);
+    if shown.is_empty() {
+        return Vec::new();
+    }
+    let mut lines = shown.join("\n");
+    if left_out > 0 {
+        lines.push_str(&format!("\n… and {left_out} more"));
+    }
+    let mut annotations = vec![("locations", lines)];
+    let still = failing_locations(i);
+    if i.resolved_at.is_some() && !still.is_empty() {
+        annotations.push(("still_failing", still.join(", ")));
     }
     annotations
 }
@@ -407,7 +430,60 @@ struct Alert<'a> {
 mod tests {
     use super::*;
     use crate::check::Failure;
-    use crate::incident::Evidence;
+    use crate::incident::{Evidence, LocationResult, LocationState, Roles};
+
+    fn location(name: &str, state: LocationState) -> LocationResult {
+        let failing = state == LocationState::Failing;
+        LocationResult {
+            location: name.into(),
+            state,
+            run_id: "run_1".into(),
+            at: "2025-03-04T14:49:02Z".parse().unwrap(),
+            consecutive_failures: 3,
+            reason: failing.then(|| "assertion".into()),
+            step: failing.then(|| "Wetterseite".into()),
+            message: failing.then(|| format!("step \"Wetterseite\": {}", "ü".repeat(400))),
+        }
+    }
+
+    #[test]
+    fn locations_are_an_annotation_and_a_resolution_names_those_still_failing() {
+        let [declared, resolved] =
+            crate::sink::test_events("default", Roles::default(), Utc::now());
+        let mut open = declared.incident;
+        assert!(location_annotations(&open).is_empty());
+        open.evidence.locations = (0..11)
+            .map(|n| location(&format!("l{n:02}"), LocationState::Passing))
+            .collect();
+        open.evidence.locations[0] = location("fra", LocationState::Failing);
+        open.evidence.locations[1] = location("ber", LocationState::Stale);
+        let a: BTreeMap<_, _> = location_annotations(&open).into_iter().collect();
+        let lines: Vec<&str> = a["locations"].lines().collect();
+        assert_eq!(lines.len(), 11, "{lines:#?}");
+        assert!(
+            lines[0].starts_with("fra: failing (assertion): step \"Wetterseite\": üü"),
+            "{}",
+            lines[0]
+        );
+        assert_eq!(lines[0].chars().count(), 301, "cut, then …");
+        assert_eq!(lines[1], "ber: stale (last run 2025-03-04 14:49:02 UTC)");
+        assert_eq!(lines[2], "l02: passing");
+        assert_eq!(lines[10], "… and 1 more");
+        assert!(!a.contains_key("still_failing"), "open: every line says it");
+
+        let mut closed = resolved.incident;
+        closed.resolution = Some("recovered".into());
+        closed.evidence.locations = vec![
+            location("ams", LocationState::Passing),
+            location("fra", LocationState::Failing),
+        ];
+        let a: BTreeMap<_, _> = location_annotations(&closed).into_iter().collect();
+        assert_eq!(a["still_failing"], "fra");
+        closed.evidence.locations[1].state = LocationState::Passing;
+        let a: BTreeMap<_, _> = location_annotations(&closed).into_iter().collect();
+        assert_eq!(a["locations"], "ams: passing\nfra: passing");
+        assert!(!a.contains_key("still_failing"));
+    }
 
     #[test]
     fn expectations_are_annotations_of_a_few_short_lines() {

@@ -18,7 +18,8 @@ use super::deliver::Deliver;
 use super::http::{self as sink_http, Endpoint, RateLimit};
 use super::keys;
 use super::words::{
-    Expectation, Limits, affected_lines, expectations, instance_group, time, truncate,
+    Expectation, Limits, affected_lines, expectations, instance_group, location_lines, time,
+    truncate,
 };
 use crate::config::Env;
 use crate::config::reader::{Ctx, Table};
@@ -243,6 +244,7 @@ impl PagerDutySink {
                     incident: &i.id,
                     previous_incident: i.previous_incident.as_deref(),
                     affected: affected_lines(i, DETAILS.count, DETAILS.chars).0,
+                    locations: location_lines(i, DETAILS.count, DETAILS.chars).0,
                     description: f.description.as_deref(),
                     owner: f.owner.as_deref(),
                     roles: &f.roles,
@@ -356,6 +358,9 @@ struct Details<'a> {
     /// Features that joined this incident, one line each.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     affected: Vec<String>,
+    /// Each location's state, one line each, when the check runs in several.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    locations: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     description: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -415,8 +420,7 @@ mod tests {
         }
     }
 
-    #[test]
-    fn custom_details_stay_far_below_the_event_limit() {
+    fn sink() -> PagerDutySink {
         let spec = PagerDutySpec {
             url: Template::literal("http://127.0.0.1:9/v2/enqueue"),
             routing_key: Template::literal("R0UTINGKEY0123456789abcdef012345"),
@@ -425,7 +429,56 @@ mod tests {
             status_url: None,
             timeout: Duration::from_secs(1),
         };
-        let sink = PagerDutySink::new(&spec, &crate::secret::Secrets::default()).unwrap();
+        PagerDutySink::new(&spec, &crate::secret::Secrets::default()).unwrap()
+    }
+
+    #[test]
+    fn custom_details_list_each_location_as_a_line() {
+        use crate::incident::{LocationResult, LocationState};
+        let [mut e, _] =
+            super::super::test_events::test_events("default", Roles::default(), chrono::Utc::now());
+        let at = "2025-03-04T14:49:02Z".parse().unwrap();
+        let details = |e: &Event| {
+            let v: serde_json::Value = serde_json::from_slice(&sink().body(e).unwrap()).unwrap();
+            v["payload"]["custom_details"].clone()
+        };
+        assert!(details(&e).get("locations").is_none());
+        e.incident.evidence.locations = vec![
+            LocationResult {
+                location: "fra".into(),
+                state: LocationState::Failing,
+                run_id: "run_1".into(),
+                at,
+                consecutive_failures: 3,
+                reason: Some("assertion".into()),
+                step: Some("Wetterseite".into()),
+                message: Some(format!("step \"Wetterseite\": {}", "x".repeat(2000))),
+            },
+            LocationResult {
+                location: "ams".into(),
+                state: LocationState::Passing,
+                run_id: "run_2".into(),
+                at,
+                consecutive_failures: 0,
+                reason: None,
+                step: None,
+                message: None,
+            },
+        ];
+        let locations = details(&e)["locations"].clone();
+        let fra = locations[0].as_str().unwrap();
+        assert!(
+            fra.starts_with("fra: failing (assertion): step \"Wetterseite\": xxx"),
+            "{fra}"
+        );
+        assert_eq!(fra.chars().count(), DETAILS.chars + 1, "cut, then …");
+        assert_eq!(locations[1], "ams: passing");
+        assert_eq!(locations.as_array().map(Vec::len), Some(2));
+    }
+
+    #[test]
+    fn custom_details_stay_far_below_the_event_limit() {
+        let sink = sink();
         let [mut e, _] =
             super::super::test_events::test_events("default", Roles::default(), chrono::Utc::now());
         // A query that found a whole page, in each of 30 assertions.

@@ -17,7 +17,7 @@ use super::attempt::Attempt;
 use super::deliver::Deliver;
 use super::http::{self as sink_http, Endpoint, RateLimit};
 use super::keys;
-use super::words::{affected_lines, truncate};
+use super::words::{affected_lines, failing_locations, location_lines, truncate};
 use crate::check::Failure;
 use crate::config::Env;
 use crate::config::reader::{Ctx, Table};
@@ -145,6 +145,7 @@ impl SlackSink {
                 let _ = writeln!(s, "*Reason:* {}", e.reason);
             }
         }
+        locations(i, &mut s);
         if let Some(previous) = &i.previous_incident {
             let _ = writeln!(
                 s,
@@ -187,6 +188,10 @@ impl SlackSink {
             })
             .unwrap_or_default();
         let _ = writeln!(s, "*Resolved:* {how}{after}");
+        let still = failing_locations(i);
+        if !still.is_empty() {
+            let _ = writeln!(s, "*Still failing in:* {}", still.join(", "));
+        }
         let _ = writeln!(s, "*Failing since:* {}", date(i.first_failure_at));
         if let Some(at) = i.resolved_at {
             let _ = writeln!(s, "*Resolved at:* {}", date(at));
@@ -194,6 +199,7 @@ impl SlackSink {
         if let Some(note) = &i.note {
             let _ = writeln!(s, "*Note:* {note}");
         }
+        locations(i, &mut s);
         self.people_and_links(i, &mut s);
         s.trim_end().to_owned()
     }
@@ -285,6 +291,22 @@ fn code(value: &str) -> String {
     }
 }
 
+/// Each location's state, when the check runs in several; `i` is already
+/// [`escaped`].
+fn locations(i: &Incident, s: &mut String) {
+    let (lines, left_out) = location_lines(i, 10, EXPECTATION_CHARS);
+    if lines.is_empty() {
+        return;
+    }
+    let _ = writeln!(s, "*Locations:*");
+    for line in lines {
+        let _ = writeln!(s, "• {line}");
+    }
+    if left_out > 0 {
+        let _ = writeln!(s, "• … and {left_out} more");
+    }
+}
+
 fn feature_line(i: &Incident) -> String {
     let f = &i.feature;
     match &f.description {
@@ -332,6 +354,12 @@ fn escaped(i: &Incident) -> Incident {
         a.reason = escape(&a.reason);
         a.message = escape(&a.message);
         opt(&mut a.step);
+    }
+    for l in &mut i.evidence.locations {
+        l.location = escape(&l.location);
+        opt(&mut l.reason);
+        opt(&mut l.step);
+        opt(&mut l.message);
     }
     for f in &mut i.evidence.failure_details {
         f.message = shown(&f.message);
@@ -381,6 +409,7 @@ fn cut(s: &str, max: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::incident::{LocationResult, LocationState};
 
     fn failure(n: usize) -> Failure {
         Failure::new("status", format!("failure {n}"))
@@ -425,6 +454,76 @@ mod tests {
             "3 more failed expectations are not shown"
         );
         assert!(expectation_blocks(&[]).is_empty());
+    }
+
+    fn sink() -> SlackSink {
+        let spec = SlackSpec {
+            url: Template::literal("http://127.0.0.1:9/hook"),
+            status_url: None,
+            timeout: Duration::from_secs(1),
+        };
+        SlackSink::new(&spec, &crate::secret::Secrets::default()).unwrap()
+    }
+
+    fn location(name: &str, state: LocationState, message: Option<&str>) -> LocationResult {
+        LocationResult {
+            location: name.into(),
+            state,
+            run_id: "run_1".into(),
+            at: "2025-03-04T14:49:02Z".parse().unwrap(),
+            consecutive_failures: 3,
+            reason: message.map(|_| "assertion".into()),
+            step: message.map(|_| "Wetterseite".into()),
+            message: message.map(Into::into),
+        }
+    }
+
+    fn section(message: &serde_json::Value) -> &str {
+        message["blocks"][1]["text"]["text"].as_str().unwrap()
+    }
+
+    #[test]
+    fn each_location_is_a_line_and_a_resolution_names_those_still_failing() {
+        let [mut declared, mut resolved] =
+            crate::sink::test_events("default", Default::default(), Utc::now());
+        let locations = vec![
+            location(
+                "fra",
+                LocationState::Failing,
+                Some("step \"Wetterseite\": status <502>"),
+            ),
+            location("ams", LocationState::Passing, None),
+            location("ber", LocationState::Stale, None),
+        ];
+        declared.incident.evidence.locations = locations.clone();
+        let message = sink().message(&declared);
+        let text = section(&message);
+        assert!(
+            text.contains(concat!(
+                "*Locations:*\n",
+                "• fra: failing (assertion): step \"Wetterseite\": status &lt;502&gt;\n",
+                "• ams: passing\n",
+                "• ber: stale (last run 2025-03-04 14:49:02 UTC)\n",
+            )),
+            "{text}"
+        );
+        assert!(!text.contains("Still failing in"), "{text}");
+
+        resolved.incident.resolution = Some("recovered".into());
+        resolved.incident.evidence.locations = locations;
+        let message = sink().message(&resolved);
+        let text = section(&message);
+        assert!(text.contains("*Still failing in:* fra\n"), "{text}");
+        assert!(text.contains("• ams: passing"), "{text}");
+
+        for l in &mut resolved.incident.evidence.locations {
+            l.state = LocationState::Passing;
+        }
+        let message = sink().message(&resolved);
+        assert!(!section(&message).contains("Still failing"));
+        declared.incident.evidence.locations.clear();
+        let message = sink().message(&declared);
+        assert!(!section(&message).contains("Locations"));
     }
 
     #[test]

@@ -56,6 +56,7 @@ pub fn test_events(instance_group: &str, roles: Roles, now: DateTime<Utc>) -> [E
             duration_ms: 1.0,
             consecutive_failures: 2,
             excerpt: None,
+            locations: Vec::new(),
         },
         run_ids: vec![],
         // Shown like a real one, so a receiver's rendering of it is seen.

@@ -213,7 +213,8 @@ impl Deliver for WebhookSink {
 
 /// The documented body. Its own types, not the incident's, so that a change
 /// inside scarecrow cannot change what receivers see by accident. Every key
-/// is always present; unknown values are `null`.
+/// is always present (but for `data.evidence.locations`, left out for a
+/// check in one location); unknown values are `null`.
 #[derive(Serialize)]
 struct Body<'a> {
     version: &'static str,
@@ -286,6 +287,22 @@ struct Evidence<'a> {
     duration_ms: f64,
     consecutive_failures: u32,
     excerpt: Option<&'a str>,
+    /// Each location's last result, when the check runs in several.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    locations: Vec<Location<'a>>,
+}
+
+#[derive(Serialize)]
+struct Location<'a> {
+    location: &'a str,
+    /// `failing`, `passing` or `stale`.
+    state: &'static str,
+    run_id: &'a str,
+    at: String,
+    consecutive_failures: u32,
+    reason: Option<&'a str>,
+    step: Option<&'a str>,
+    message: Option<&'a str>,
 }
 
 impl<'a> Body<'a> {
@@ -356,6 +373,20 @@ impl<'a> Body<'a> {
                     duration_ms: e.duration_ms,
                     consecutive_failures: e.consecutive_failures,
                     excerpt: e.excerpt.as_deref(),
+                    locations: e
+                        .locations
+                        .iter()
+                        .map(|l| Location {
+                            location: &l.location,
+                            state: l.state.as_str(),
+                            run_id: &l.run_id,
+                            at: time(l.at),
+                            consecutive_failures: l.consecutive_failures,
+                            reason: l.reason.as_deref(),
+                            step: l.step.as_deref(),
+                            message: l.message.as_deref(),
+                        })
+                        .collect(),
                 },
             },
         }

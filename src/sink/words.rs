@@ -1,5 +1,5 @@
 //! How sinks write what an incident says: times, text cut to a receiver's
-//! limit, the instance group, the failed expectations.
+//! limit, the instance group, the failed expectations, the locations.
 
 use std::borrow::Cow;
 
@@ -7,7 +7,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 
 use crate::check::Failure;
-use crate::incident::{Affected, Evidence, Incident};
+use crate::incident::{Affected, Evidence, Incident, LocationResult, LocationState};
 use crate::text::excerpt;
 
 /// At most `max` characters of `s`, the last one `…` when cut.
@@ -113,9 +113,117 @@ pub fn affected_lines(i: &Incident, count: usize, chars: usize) -> (Vec<String>,
     (lines, i.affected.len().saturating_sub(count))
 }
 
+/// One location's last result as one line, cut to `chars`: `fra: failing
+/// (assertion): step "Wetterseite": status 502` (its message names the
+/// step), `ams: passing`, `ber: stale (last run 2025-03-04 14:49:02 UTC)`.
+/// A stale location's last run carries the date: it may be long ago.
+pub fn location_line(l: &LocationResult, chars: usize) -> String {
+    let line = match (l.state, &l.reason, &l.message) {
+        (LocationState::Failing, Some(reason), Some(message)) => {
+            format!("{}: failing ({reason}): {message}", l.location)
+        }
+        (LocationState::Stale, ..) => format!(
+            "{}: stale (last run {})",
+            l.location,
+            l.at.format("%Y-%m-%d %H:%M:%S UTC")
+        ),
+        (state, ..) => format!("{}: {}", l.location, state.as_str()),
+    };
+    excerpt(&line, chars).into_owned()
+}
+
+/// At most `count` of the incident's locations as lines, and how many were
+/// left out. Empty unless the check runs in several locations.
+pub fn location_lines(i: &Incident, count: usize, chars: usize) -> (Vec<String>, usize) {
+    let all = &i.evidence.locations;
+    let lines = all
+        .iter()
+        .take(count)
+        .map(|l| location_line(l, chars))
+        .collect();
+    (lines, all.len().saturating_sub(count))
+}
+
+/// The locations that fail. On a resolution these are the ones that still
+/// do, too few for the quorum: a receiver should not read "resolved" as
+/// "fine everywhere".
+pub fn failing_locations(i: &Incident) -> Vec<&str> {
+    i.evidence
+        .locations
+        .iter()
+        .filter(|l| l.state == LocationState::Failing)
+        .map(|l| l.location.as_str())
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn location(name: &str, state: LocationState) -> LocationResult {
+        let failing = state == LocationState::Failing;
+        LocationResult {
+            location: name.into(),
+            state,
+            run_id: "run_1".into(),
+            at: "2025-03-04T14:49:02.250Z".parse().unwrap(),
+            consecutive_failures: if failing { 3 } else { 0 },
+            reason: failing.then(|| "assertion".into()),
+            step: failing.then(|| "Wetterseite".into()),
+            message: failing.then(|| "step \"Wetterseite\": status 502".into()),
+        }
+    }
+
+    #[test]
+    fn a_location_is_one_line_by_its_state() {
+        assert_eq!(
+            location_line(&location("fra", LocationState::Failing), 300),
+            "fra: failing (assertion): step \"Wetterseite\": status 502"
+        );
+        assert_eq!(
+            location_line(&location("ams", LocationState::Passing), 300),
+            "ams: passing"
+        );
+        assert_eq!(
+            location_line(&location("ber", LocationState::Stale), 300),
+            "ber: stale (last run 2025-03-04 14:49:02 UTC)"
+        );
+        let mut long = location("fra", LocationState::Failing);
+        long.message = Some("status 502 ".repeat(100));
+        let line = location_line(&long, 40);
+        assert!(
+            line.starts_with("fra: failing (assertion): status"),
+            "{line}"
+        );
+        assert!(line.ends_with('…') && line.chars().count() <= 41, "{line}");
+    }
+
+    #[test]
+    fn locations_are_counted_and_the_failing_ones_named() {
+        let [mut e, _] = crate::sink::test_events::test_events(
+            "shop",
+            crate::incident::Roles::default(),
+            Utc::now(),
+        );
+        let i = &mut e.incident;
+        assert_eq!(location_lines(i, 10, 300), (vec![], 0));
+        assert!(failing_locations(i).is_empty());
+        i.evidence.locations = vec![
+            location("ams", LocationState::Passing),
+            location("ber", LocationState::Stale),
+            location("fra", LocationState::Failing),
+        ];
+        let (lines, left_out) = location_lines(i, 2, 300);
+        assert_eq!(
+            lines,
+            [
+                "ams: passing",
+                "ber: stale (last run 2025-03-04 14:49:02 UTC)"
+            ]
+        );
+        assert_eq!(left_out, 1);
+        assert_eq!(failing_locations(i), ["fra"]);
+    }
 
     #[test]
     fn an_affected_feature_is_one_line_cut_and_marked_when_recovered() {

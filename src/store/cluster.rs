@@ -7,8 +7,7 @@ use std::sync::Arc;
 use crate::check::RunRecord;
 use crate::incident::Incident;
 
-/// Where a member runs until locations can be set.
-pub const DEFAULT_LOCATION: &str = "default";
+pub use crate::check::DEFAULT_LOCATION;
 
 /// A member alive now.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,12 +56,14 @@ impl Cluster {
     }
 }
 
-/// A check's latest run as the store has it, whichever replica ran it,
-/// with the check's counters as that run's transaction left them.
+/// A check's latest run at one location (the run's) as the store has it,
+/// whichever replica there ran it, with the check's counters there as
+/// that run's transaction left them.
 #[derive(Debug, Clone)]
 pub struct Latest {
     pub run: Arc<RunRecord>,
-    /// Failed runs in a row, ending with this one (0 if it passed).
+    /// Failed runs in a row at the run's location, ending with this one
+    /// (0 if it passed).
     pub failures: u32,
     /// Passed runs in a row, ending with this one (0 if it failed).
     pub passes: u32,

@@ -115,7 +115,16 @@ impl Store {
     /// PostgreSQL this process joins the store's members at
     /// `cluster::DEFAULT_LOCATION`, leading if no one does.
     pub fn open(backend: &Backend, retention: impl Into<Retention>) -> Result<Store, StoreError> {
-        Store::open_as(backend, retention.into(), true)
+        Store::open_at(backend, retention, cluster::DEFAULT_LOCATION)
+    }
+
+    /// [`Store::open`], as a member at `location`.
+    pub fn open_at(
+        backend: &Backend,
+        retention: impl Into<Retention>,
+        location: &str,
+    ) -> Result<Store, StoreError> {
+        Store::open_as(backend, retention.into(), Some(location))
     }
 
     /// Opens the store as its one writer, for a command that writes
@@ -127,17 +136,22 @@ impl Store {
         backend: &Backend,
         retention: impl Into<Retention>,
     ) -> Result<Store, StoreError> {
-        Store::open_as(backend, retention.into(), false)
+        Store::open_as(backend, retention.into(), None)
     }
 
-    /// `member`: on PostgreSQL, as one of the store's members.
-    fn open_as(backend: &Backend, retention: Retention, member: bool) -> Result<Store, StoreError> {
+    /// `member`: on PostgreSQL, as one of the store's members, at this
+    /// location.
+    fn open_as(
+        backend: &Backend,
+        retention: Retention,
+        member: Option<&str>,
+    ) -> Result<Store, StoreError> {
         match backend {
             Backend::Sqlite(path) => {
                 let path = path.clone();
                 spawn(backend, move || sqlite::open(&path), retention, None)
             }
-            Backend::Postgres(connect) if !member => {
+            Backend::Postgres(connect) if member.is_none() => {
                 let connect = connect.clone();
                 spawn(
                     backend,
@@ -153,7 +167,7 @@ impl Store {
                 let (feed_tx, feed) = tokio::sync::mpsc::unbounded_channel();
                 let renewed = Arc::new(std::sync::Mutex::new(None));
                 let links = postgres::Links {
-                    location: cluster::DEFAULT_LOCATION.to_owned(),
+                    location: member.unwrap_or(cluster::DEFAULT_LOCATION).to_owned(),
                     cluster: cluster_tx,
                     feed: feed_tx,
                     renewed: renewed.clone(),
@@ -474,7 +488,7 @@ impl Reader {
         from: DateTime<Utc>,
         to: DateTime<Utc>,
         limit: usize,
-    ) -> Result<Vec<(String, Redacted<RunResult>)>, StoreError> {
+    ) -> Result<Vec<RunRecord>, StoreError> {
         match self {
             Reader::Sqlite(r) => r.runs_between(check, from, to, limit),
             Reader::Postgres(r) => r.runs_between(check, from, to, limit),

@@ -278,17 +278,18 @@ pub(super) struct RunColumns {
     pub step: Option<String>,
     pub message: Option<String>,
     pub json: String,
+    pub location: String,
 }
 
 /// What a backend selects for [`RunColumns`], in its order.
 pub(super) const RUN_COLUMNS: &str =
-    "run_id, check_name, started_at, duration_ms, result, reason, step, message, json";
+    "run_id, check_name, started_at, duration_ms, result, reason, step, message, json, location";
 
 impl RunColumns {
-    /// The run and its id. The store took only redacted runs, so what it
-    /// gives back is redacted too. `Err`: what does not decode, for the
-    /// backend's error.
-    pub fn decode(self) -> Result<(String, Redacted<RunResult>), String> {
+    /// The run. The store took only redacted runs, so what it gives back
+    /// is redacted too. `Err`: what does not decode, for the backend's
+    /// error.
+    pub fn decode(self) -> Result<RunRecord, String> {
         let run_id = self.run_id;
         let invalid = |what: String| format!("run {run_id}: {what}");
         let started_at = DateTime::parse_from_rfc3339(&self.started_at)
@@ -320,7 +321,11 @@ impl RunColumns {
             outcome,
             steps,
         };
-        Ok((run_id, Redacted::vouched(run)))
+        Ok(RunRecord {
+            run_id,
+            result: Redacted::vouched(run),
+            location: self.location.into(),
+        })
     }
 }
 

@@ -44,6 +44,7 @@ pub(super) const TABLES: [Table; 5] = [
             ("step", Text),
             ("message", Text),
             ("json", Text),
+            ("location", Text),
         ],
         key: "run_id, started_at",
         order: "seq",

@@ -62,10 +62,16 @@ impl Daemon {
     }
 
     pub(super) fn start(&mut self) {
+        self.start_with(&[]);
+    }
+
+    /// [`Daemon::start`], with `env` set too, e.g. `SCARECROW_LOCATION`.
+    pub(super) fn start_with(&mut self, env: &[(&str, &str)]) {
         let mut command = run_daemon(&self.dir.path().join("config.toml"));
         command
             .env("RUST_LOG", "warn")
-            .env("SCARECROW_STORE_PASSWORD", &self.password);
+            .env("SCARECROW_STORE_PASSWORD", &self.password)
+            .envs(env.iter().copied());
         self.child = Some(Reaped(command.spawn().expect("start daemon")));
     }
 

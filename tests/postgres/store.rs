@@ -123,7 +123,7 @@ async fn state_survives_reopening_and_runs_land_in_day_partitions() {
         .to_string();
     assert_eq!(db.psql(&format!("SELECT count(*) FROM runs_p{day}")), "3");
     assert_eq!(db.psql("SELECT count(*) FROM runs_default"), "0");
-    assert_eq!(db.psql("SELECT max(version) FROM scarecrow_schema"), "2");
+    assert_eq!(db.psql("SELECT max(version) FROM scarecrow_schema"), "3");
 }
 
 #[tokio::test]
@@ -135,18 +135,18 @@ async fn a_store_migrated_by_a_newer_scarecrow_is_used_only_if_it_is_compatible(
         .close()
         .await;
     // A newer scarecrow added something (expand): this one goes on.
-    db.psql("INSERT INTO scarecrow_schema (version, compatible_from) VALUES (3, 2)");
+    db.psql("INSERT INTO scarecrow_schema (version, compatible_from) VALUES (4, 3)");
     Reader::open(&backend(&db)).expect("an expanded schema is readable");
     Store::open(&backend(&db), store::DEFAULT_HISTORY)
         .expect("and writable")
         .close()
         .await;
     // A newer one removed what this one reads (contract): refused.
-    db.psql("INSERT INTO scarecrow_schema (version, compatible_from) VALUES (4, 3)");
+    db.psql("INSERT INTO scarecrow_schema (version, compatible_from) VALUES (5, 4)");
     let e = Store::open(&backend(&db), store::DEFAULT_HISTORY).expect_err("refused");
     assert!(e.0.contains("migrated by a newer scarecrow"), "{e}");
     let e = Reader::open(&backend(&db)).expect_err("refused");
-    assert!(e.0.contains("usable from version 3"), "{e}");
+    assert!(e.0.contains("usable from version 4"), "{e}");
 }
 
 /// Another member took the lease over (as after this one was paused past

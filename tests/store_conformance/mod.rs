@@ -155,6 +155,7 @@ fn run_started(check: &str, n: i64, started_at: DateTime<Utc>) -> RunRecord {
     RunRecord {
         run_id: format!("run_{check}_{n}"),
         result: Redacted::vouched(result),
+        location: "default".into(),
     }
 }
 
@@ -182,8 +183,14 @@ async fn record(store: &Store, run: RunRecord) {
 }
 
 async fn runs_are_read_back_per_check_newest_first(b: Opened) {
+    // Where a run ran comes back with it (the post-mortem tells each
+    // location's runs apart).
+    let in_ams = |n| RunRecord {
+        location: "ams-1".into(),
+        ..run("diesel", n)
+    };
     for n in 0..3 {
-        record(&b.store, run("diesel", n)).await;
+        record(&b.store, in_ams(n)).await;
     }
     // Queued ones are written by the time a later awaited one is.
     for n in 0..2 {
@@ -215,11 +222,8 @@ async fn runs_are_read_back_per_check_newest_first(b: Opened) {
         .expect("runs between");
     assert_eq!(
         between,
-        vec![
-            ("run_diesel_1".to_owned(), run("diesel", 1).result),
-            ("run_diesel_2".to_owned(), run("diesel", 2).result),
-        ],
-        "oldest first, with their ids, the bounds included"
+        vec![in_ams(1), in_ams(2)],
+        "oldest first, with their ids and locations, the bounds included"
     );
 }
 

@@ -93,6 +93,7 @@ impl Harness {
             in_maintenance: self.maintenance,
             held: false,
             streak,
+            verdict: None,
         })
     }
 

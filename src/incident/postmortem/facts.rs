@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::check::{Assertion, Check, Predicate, Redacted, RunResult, Schedule};
+use crate::check::{Assertion, Check, Predicate, RunRecord, Schedule};
 use crate::incident::store::OutboxItem;
 use crate::incident::{EventKind, Incident};
 
@@ -16,7 +16,7 @@ pub struct Facts {
     /// less than an hour before the next one began (`previous_incident`).
     pub earlier: Vec<Incident>,
     /// Runs from the outage's first failure to its end, oldest first.
-    pub runs: Vec<(String, Redacted<RunResult>)>,
+    pub runs: Vec<RunRecord>,
     /// The events of the outage's incidents.
     pub events: Vec<Happened>,
     /// Their notifications, with each attempt.

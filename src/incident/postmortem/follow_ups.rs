@@ -156,7 +156,7 @@ fn detection(f: &Facts, outage_start: DateTime<Utc>, first_declared: DateTime<Ut
     let failing = f
         .runs
         .iter()
-        .filter(|(_, r)| r.started_at <= first_declared && !r.outcome.is_success())
+        .filter(|r| r.result.started_at <= first_declared && !r.result.outcome.is_success())
         .count()
         .max(1);
     let every = f
@@ -201,7 +201,7 @@ fn typical_gap(f: &Facts, declared: DateTime<Utc>) -> Option<Duration> {
     let before = f
         .runs
         .iter()
-        .filter(|(_, r)| r.started_at <= declared)
+        .filter(|r| r.result.started_at <= declared)
         .count();
     let runs = match before {
         0 | 1 => &f.runs[..],
@@ -209,7 +209,11 @@ fn typical_gap(f: &Facts, declared: DateTime<Utc>) -> Option<Duration> {
     };
     let mut gaps: Vec<Duration> = runs
         .windows(2)
-        .filter_map(|w| (w[1].1.started_at - w[0].1.started_at).to_std().ok())
+        .filter_map(|w| {
+            (w[1].result.started_at - w[0].result.started_at)
+                .to_std()
+                .ok()
+        })
         .collect();
     gaps.sort();
     gaps.get(gaps.len() / 2).copied()

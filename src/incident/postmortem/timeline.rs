@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use super::facts::Happened;
 use crate::check::words::count;
-use crate::check::{Outcome, Reason, Redacted, RunResult};
+use crate::check::{Outcome, Reason, RunRecord, RunResult};
 use crate::incident::store::{DeliveryState, OutboxItem, Try};
 use crate::incident::{EventKind, Incident};
 
@@ -39,7 +39,7 @@ impl Row {
 /// The outage's rows, oldest first. `incidents` are those of the outage,
 /// oldest first; `runs` run from its first failure to its end.
 pub fn rows(
-    runs: &[(String, Redacted<RunResult>)],
+    runs: &[RunRecord],
     events: &[Happened],
     notifications: &[OutboxItem],
     incidents: &[Incident],
@@ -87,20 +87,42 @@ fn streak(r: &RunResult) -> Streak<'_> {
     }
 }
 
-/// Runs of one outcome in a row (for a failure: one reason at one step).
-fn streaks(runs: &[(String, Redacted<RunResult>)]) -> Vec<Row> {
+/// Runs of one outcome in a row (for a failure: one reason at one step),
+/// per location when the check ran in more than one: each row then says
+/// where.
+fn streaks(runs: &[RunRecord]) -> Vec<Row> {
+    let mut locations: Vec<&str> = runs.iter().map(|r| &*r.location).collect();
+    locations.sort_unstable();
+    locations.dedup();
+    if let [_] | [] = locations[..] {
+        return location_streaks(runs.iter().map(|r| &*r.result), "");
+    }
+    let mut rows = Vec::new();
+    for location in locations {
+        let here = runs.iter().filter(|r| &*r.location == location);
+        rows.extend(location_streaks(
+            here.map(|r| &*r.result),
+            &format!("in {location}: "),
+        ));
+    }
+    rows.sort_by_key(|r| r.at);
+    rows
+}
+
+fn location_streaks<'a>(runs: impl Iterator<Item = &'a RunResult>, place: &str) -> Vec<Row> {
+    let runs: Vec<&RunResult> = runs.collect();
     let mut rows = Vec::new();
     let mut failed_before = false;
     let mut last_failed = false;
-    let mut rest = runs;
-    while let Some((_, first)) = rest.first() {
+    let mut rest = &runs[..];
+    while let Some(first) = rest.first() {
         let kind = streak(first);
-        let len = rest.iter().take_while(|(_, r)| streak(r) == kind).count();
-        let (_, last) = &rest[len - 1];
+        let len = rest.iter().take_while(|r| streak(r) == kind).count();
+        let last = &rest[len - 1];
         let n = count(len, "run");
         let what = match &first.outcome {
-            Outcome::Success if last_failed => format!("recovered: {n} passed"),
-            Outcome::Success => format!("{n} passed"),
+            Outcome::Success if last_failed => format!("{place}recovered: {n} passed"),
+            Outcome::Success => format!("{place}{n} passed"),
             Outcome::Failure {
                 reason, message, ..
             } => {
@@ -109,7 +131,7 @@ fn streaks(runs: &[(String, Redacted<RunResult>)]) -> Vec<Row> {
                     (true, true) => "the failure changed",
                     (true, false) => "failing again",
                 };
-                format!("{label} ({reason}): {message} — {n} failed")
+                format!("{place}{label} ({reason}): {message} — {n} failed")
             }
         };
         failed_before |= kind != Streak::Pass;
@@ -125,11 +147,7 @@ fn streaks(runs: &[(String, Redacted<RunResult>)]) -> Vec<Row> {
     rows
 }
 
-fn event_words(
-    e: &Happened,
-    incidents: &[Incident],
-    runs: &[(String, Redacted<RunResult>)],
-) -> String {
+fn event_words(e: &Happened, incidents: &[Incident], runs: &[RunRecord]) -> String {
     let incident = incidents.iter().find(|i| i.id == e.incident);
     // Which incident, when the outage had several.
     let which = match incidents.len() {
@@ -166,11 +184,11 @@ fn event_words(
 }
 
 /// Whether the last run started before `at` failed.
-pub(super) fn failing_at(runs: &[(String, Redacted<RunResult>)], at: DateTime<Utc>) -> bool {
+pub(super) fn failing_at(runs: &[RunRecord], at: DateTime<Utc>) -> bool {
     runs.iter()
         .rev()
-        .find(|(_, r)| r.started_at <= at)
-        .is_some_and(|(_, r)| !r.outcome.is_success())
+        .find(|r| r.result.started_at <= at)
+        .is_some_and(|r| !r.result.outcome.is_success())
 }
 
 /// A notification's attempts, identical ones collapsed.
@@ -272,5 +290,66 @@ mod tests {
             .map(|r| (r.what.as_str(), r.count, r.until.map(|u| u.timestamp())))
             .collect();
         assert_eq!(got, [("a", 3, Some(15)), ("b", 1, None), ("a", 1, None)]);
+    }
+
+    fn run(location: &str, secs: i64, ok: bool) -> RunRecord {
+        let outcome = match ok {
+            true => Outcome::Success,
+            false => Outcome::Failure {
+                reason: Reason::Connect,
+                step: None,
+                message: format!("connection refused in {location}"),
+            },
+        };
+        RunRecord {
+            run_id: format!("run_{location}_{secs}"),
+            result: crate::check::Redacted::vouched(RunResult {
+                check: "weather".into(),
+                started_at: DateTime::<Utc>::UNIX_EPOCH + chrono::TimeDelta::seconds(secs),
+                duration: std::time::Duration::from_millis(30),
+                outcome,
+                steps: Vec::new(),
+            }),
+            location: location.into(),
+        }
+    }
+
+    /// Interleaved, the two locations' runs would make a streak of one run
+    /// each; apart, each location's changes are told, in time order.
+    #[test]
+    fn runs_in_several_locations_are_told_apart_by_location() {
+        let runs = [
+            run("fra", 0, false),
+            run("ams", 5, true),
+            run("fra", 30, false),
+            run("ams", 35, false),
+            run("fra", 60, true),
+            run("ams", 65, false),
+        ];
+        let rows = streaks(&runs);
+        let got: Vec<(i64, &str)> = rows
+            .iter()
+            .map(|r| (r.at.timestamp(), r.what.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (
+                    0,
+                    "in fra: first failure (connect): connection refused in fra — 2 runs failed"
+                ),
+                (5, "in ams: 1 run passed"),
+                (
+                    35,
+                    "in ams: first failure (connect): connection refused in ams — 2 runs failed"
+                ),
+                (60, "in fra: recovered: 1 run passed"),
+            ]
+        );
+        let one = streaks(&runs[..1]);
+        assert!(
+            one[0].what.starts_with("first failure"),
+            "one location: as before"
+        );
     }
 }

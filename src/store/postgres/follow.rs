@@ -15,8 +15,8 @@ use crate::check::{FastHash, RunRecord};
 use crate::store::cluster::{Ask, Feed, Latest};
 use crate::store::rows::{RUN_COLUMNS, decode};
 
-/// Each check's counter version as last read.
-pub(super) type Seen = HashMap<String, i64, FastHash>;
+/// Each check's counter version per location, as last read.
+pub(super) type Seen = HashMap<(String, String), i64, FastHash>;
 
 /// Calls asked longer ago than their replica waits for an answer
 /// (`app::actions`) are not taken: it has answered 503 already.
@@ -29,26 +29,26 @@ pub(super) fn read(
     seen: &Seen,
     leading: bool,
 ) -> Result<(Feed, Seen), DbError> {
-    let mut changed: Vec<(String, u32, u32, String, String)> = Vec::new();
+    let mut changed: Vec<(u32, u32, String, String)> = Vec::new();
     let counters = client.query(
-        "SELECT check_name, version, failures, passes, last_run, last_started
+        "SELECT check_name, location, version, failures, passes, last_run, last_started
          FROM check_counters WHERE version > 0",
         &[],
     )?;
     let mut now = Seen::with_capacity_and_hasher(counters.len(), FastHash::default());
     for row in &counters {
-        let (check, version): (&str, i64) = (row.get(0), row.get(1));
-        now.insert(check.to_owned(), version);
-        if seen.get(check) == Some(&version) {
-            continue;
+        let key = (row.get(0), row.get(1));
+        let version: i64 = row.get(2);
+        if seen.get(&key) != Some(&version) {
+            let count = |i: usize| u32::try_from(row.get::<_, i64>(i)).unwrap_or(u32::MAX);
+            changed.push((count(3), count(4), row.get(5), row.get(6)));
         }
-        let count = |i: usize| u32::try_from(row.get::<_, i64>(i)).unwrap_or(u32::MAX);
-        changed.push((check.to_owned(), count(2), count(3), row.get(4), row.get(5)));
+        now.insert(key, version);
     }
     let mut latest = Vec::with_capacity(changed.len());
     if !changed.is_empty() {
-        let ids: Vec<&str> = changed.iter().map(|c| c.3.as_str()).collect();
-        let started: Vec<&str> = changed.iter().map(|c| c.4.as_str()).collect();
+        let ids: Vec<&str> = changed.iter().map(|c| c.2.as_str()).collect();
+        let started: Vec<&str> = changed.iter().map(|c| c.3.as_str()).collect();
         let mut runs: HashMap<String, RunRecord, FastHash> = client
             .query(
                 &format!(
@@ -58,11 +58,9 @@ pub(super) fn read(
                 &[&ids, &started],
             )?
             .iter()
-            .map(|row| {
-                run(row).map(|(run_id, result)| (run_id.clone(), RunRecord { run_id, result }))
-            })
+            .map(|row| run(row).map(|run| (run.run_id.clone(), run)))
             .collect::<Result<_, _>>()?;
-        for (_, failures, passes, run_id, _) in changed {
+        for (failures, passes, run_id, _) in changed {
             // Gone already (count retention) is no news.
             if let Some(run) = runs.remove(&run_id) {
                 latest.push(Latest {

@@ -12,7 +12,7 @@ use postgres::Client;
 use super::connect::Connect;
 use super::error::DbError;
 use super::schema;
-use crate::check::{Redacted, RunResult};
+use crate::check::{Redacted, RunRecord, RunResult};
 use crate::incident::Incident;
 use crate::incident::store::StoreError;
 use crate::store::IncidentDetail;
@@ -150,7 +150,7 @@ impl Reader {
         from: DateTime<Utc>,
         to: DateTime<Utc>,
         limit: usize,
-    ) -> Result<Vec<(String, Redacted<RunResult>)>, StoreError> {
+    ) -> Result<Vec<RunRecord>, StoreError> {
         let sql = format!(
             "SELECT {RUN_COLUMNS} FROM runs WHERE check_name = $1 AND started_at >= $2 AND started_at <= $3 ORDER BY seq LIMIT $4"
         );
@@ -200,14 +200,14 @@ impl Reader {
             |c| {
                 c.query(&sql, &[&check, &sql_limit(limit)])?
                     .iter()
-                    .map(|row| run(row).map(|(_, run)| run))
+                    .map(|row| run(row).map(|run| run.result))
                     .collect()
             },
         )
     }
 }
 
-pub(super) fn run(row: &postgres::Row) -> Result<(String, Redacted<RunResult>), DbError> {
+pub(super) fn run(row: &postgres::Row) -> Result<RunRecord, DbError> {
     let columns = RunColumns {
         run_id: row.get(0),
         check: row.get(1),
@@ -218,6 +218,7 @@ pub(super) fn run(row: &postgres::Row) -> Result<(String, Redacted<RunResult>), 
         step: row.get(6),
         message: row.get(7),
         json: row.get(8),
+        location: row.get(9),
     };
     columns.decode().map_err(DbError::Invalid)
 }

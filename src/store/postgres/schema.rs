@@ -30,6 +30,12 @@ const MIGRATIONS: &[Migration] = &[
         sql: V2,
         compatible_from: 2,
     },
+    // Raises `compatible_from`: a version 2 daemon would count its runs
+    // under a key the counters no longer have.
+    Migration {
+        sql: V3,
+        compatible_from: 3,
+    },
 ];
 
 /// Serializes migrations of daemons starting together (a session lock,
@@ -163,6 +169,18 @@ CREATE TABLE asks (
     answered_at timestamptz
 );
 CREATE INDEX asks_open ON asks (id) WHERE answer IS NULL;
+"#;
+
+/// Locations: where each run ran, and a check's counters per location,
+/// so that the leader judges each location's failures in a row. The
+/// counters are emptied: the next runs make them again, at the locations
+/// the replicas now name, and none is left behind at `default`, stale.
+const V3: &str = r#"
+ALTER TABLE runs ADD COLUMN location text COLLATE "C" NOT NULL DEFAULT 'default';
+DELETE FROM check_counters;
+ALTER TABLE check_counters ADD COLUMN location text COLLATE "C" NOT NULL;
+ALTER TABLE check_counters DROP CONSTRAINT check_counters_pkey;
+ALTER TABLE check_counters ADD PRIMARY KEY (check_name, location);
 "#;
 
 /// The schema version this build writes.

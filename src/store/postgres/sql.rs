@@ -91,9 +91,9 @@ const CLAIMED: &str = "SELECT id, item FROM outbox WHERE state = 'pending' AND c
 /// A run already there is one whose commit went through while its
 /// acknowledgement was lost: written again, it is skipped.
 const INSERT_RUNS: &str = "INSERT INTO runs (run_id, check_name, started_at, duration_ms, result,
-        reason, step, message, json)
+        reason, step, message, json, location)
     SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::float8[], $5::text[],
-        $6::text[], $7::text[], $8::text[], $9::text[])
+        $6::text[], $7::text[], $8::text[], $9::text[], $10::text[])
     ON CONFLICT (run_id, started_at) DO NOTHING";
 
 /// Who writes as the leader: this member, under the lease's epoch it
@@ -319,6 +319,7 @@ fn insert_runs(tx: &mut Transaction, runs: &[&RunRow]) -> Result<(), postgres::E
     let mut steps = Vec::with_capacity(n);
     let mut messages = Vec::with_capacity(n);
     let mut jsons = Vec::with_capacity(n);
+    let mut locations = Vec::with_capacity(n);
     for r in runs {
         let (step, message) = r.failure();
         ids.push(r.run.run_id.as_str());
@@ -330,24 +331,29 @@ fn insert_runs(tx: &mut Transaction, runs: &[&RunRow]) -> Result<(), postgres::E
         steps.push(step);
         messages.push(message);
         jsons.push(r.json.as_str());
+        locations.push(&*r.run.location);
     }
     tx.execute(
         INSERT_RUNS,
         &[
             &ids, &checks, &started, &durations, &results, &reasons, &steps, &messages, &jsons,
+            &locations,
         ],
     )?;
     Ok(())
 }
 
-/// Makes the counters of the batch's checks that have none, in name order
-/// (two members' batches lock them in the same order).
+/// Makes the counters of the batch's checks (at their locations) that
+/// have none, in key order (two members' batches lock them in the same
+/// order).
 const NEW_COUNTERS: &str = "INSERT INTO check_counters
-        (check_name, failures, passes, last_run, last_started, version)
-    SELECT n, 0, 0, '', '', 0 FROM unnest($1::text[]) AS n ORDER BY n COLLATE \"C\"
-    ON CONFLICT (check_name) DO NOTHING";
-const LOCK_COUNTERS: &str =
-    "SELECT 1 FROM check_counters WHERE check_name = ANY($1) ORDER BY check_name FOR UPDATE";
+        (check_name, location, failures, passes, last_run, last_started, version)
+    SELECT n, l, 0, 0, '', '', 0 FROM unnest($1::text[], $2::text[]) AS u(n, l)
+    ORDER BY n COLLATE \"C\", l COLLATE \"C\"
+    ON CONFLICT (check_name, location) DO NOTHING";
+const LOCK_COUNTERS: &str = "SELECT 1 FROM check_counters AS c
+    JOIN unnest($1::text[], $2::text[]) AS u(n, l) ON c.check_name = u.n AND c.location = u.l
+    ORDER BY c.check_name, c.location FOR UPDATE OF c";
 /// Per check: whether its last run in the batch passed, how many runs in a
 /// row with that outcome end the batch, whether that is all its runs in
 /// the batch (then they continue the stored streak), and its last run.
@@ -355,13 +361,14 @@ const COUNT_RUNS: &str = "UPDATE check_counters AS c SET
         failures = CASE WHEN u.ok THEN 0 WHEN u.whole THEN c.failures + u.tail ELSE u.tail END,
         passes = CASE WHEN NOT u.ok THEN 0 WHEN u.whole THEN c.passes + u.tail ELSE u.tail END,
         last_run = u.run, last_started = u.started, version = c.version + 1
-    FROM unnest($1::text[], $2::bool[], $3::bigint[], $4::bool[], $5::text[], $6::text[])
-        AS u(n, ok, tail, whole, run, started)
-    WHERE c.check_name = u.n AND u.started >= c.last_started";
+    FROM unnest($1::text[], $2::bool[], $3::bigint[], $4::bool[], $5::text[], $6::text[],
+            $7::text[])
+        AS u(n, ok, tail, whole, run, started, l)
+    WHERE c.check_name = u.n AND c.location = u.l AND u.started >= c.last_started";
 
-/// Updates each check's counters of failures and passes in a row in the
-/// runs' own transaction: the leader judges thresholds on them, whichever
-/// member ran the check, and a batch committed late still counts. A
+/// Updates each check's counters of failures and passes in a row, per
+/// location, in the runs' own transaction: the leader judges thresholds
+/// on them, whichever member of the location ran the check, and a batch committed late still counts. A
 /// batch whose last run of a check is older than the one counted (runs
 /// held while the store was unreachable, written after a newer owner's)
 /// is history, not news: it leaves the counters alone.
@@ -373,12 +380,13 @@ fn count_runs(tx: &mut Transaction, runs: &[&RunRow]) -> Result<(), postgres::Er
         run: &'a str,
         started: &'a str,
     }
-    let mut tails: std::collections::BTreeMap<&str, Tail> = std::collections::BTreeMap::new();
+    let mut tails: std::collections::BTreeMap<(&str, &str), Tail> =
+        std::collections::BTreeMap::new();
     for r in runs.iter().filter(|r| !r.held) {
         let ok = r.result == "success";
         let (run, started) = (r.run.run_id.as_str(), r.started_at.as_str());
         tails
-            .entry(r.check())
+            .entry((r.check(), &*r.run.location))
             .and_modify(|t| {
                 if t.ok == ok {
                     t.tail += 1;
@@ -404,15 +412,19 @@ fn count_runs(tx: &mut Transaction, runs: &[&RunRow]) -> Result<(), postgres::Er
     if tails.is_empty() {
         return Ok(());
     }
-    let names: Vec<&str> = tails.keys().copied().collect();
+    let names: Vec<&str> = tails.keys().map(|k| k.0).collect();
+    let locations: Vec<&str> = tails.keys().map(|k| k.1).collect();
     let ok: Vec<bool> = tails.values().map(|t| t.ok).collect();
     let tail: Vec<i64> = tails.values().map(|t| t.tail).collect();
     let whole: Vec<bool> = tails.values().map(|t| t.whole).collect();
     let run: Vec<&str> = tails.values().map(|t| t.run).collect();
     let started: Vec<&str> = tails.values().map(|t| t.started).collect();
-    tx.execute(NEW_COUNTERS, &[&names])?;
-    tx.execute(LOCK_COUNTERS, &[&names])?;
-    tx.execute(COUNT_RUNS, &[&names, &ok, &tail, &whole, &run, &started])?;
+    tx.execute(NEW_COUNTERS, &[&names, &locations])?;
+    tx.execute(LOCK_COUNTERS, &[&names, &locations])?;
+    tx.execute(
+        COUNT_RUNS,
+        &[&names, &ok, &tail, &whole, &run, &started, &locations],
+    )?;
     Ok(())
 }
 

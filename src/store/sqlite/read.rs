@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{DbError, db_error, decode, schema};
-use crate::check::{Redacted, RunResult};
+use crate::check::{Redacted, RunRecord, RunResult};
 use crate::incident::Incident;
 use crate::incident::store::StoreError;
 use crate::store::IncidentDetail;
@@ -105,7 +105,7 @@ impl Reader {
         from: DateTime<Utc>,
         to: DateTime<Utc>,
         limit: usize,
-    ) -> Result<Vec<(String, Redacted<RunResult>)>, StoreError> {
+    ) -> Result<Vec<RunRecord>, StoreError> {
         let read = || -> Result<_, DbError> {
             let mut stmt = self.conn.prepare_cached(
                 &format!("SELECT {RUN_COLUMNS} FROM runs WHERE check_name = ?1 AND started_at >= ?2 AND started_at <= ?3 ORDER BY seq LIMIT ?4"),
@@ -158,7 +158,7 @@ impl Reader {
             let mut rows = stmt.query(params![check, sql_limit(limit)])?;
             let mut runs = Vec::new();
             while let Some(row) = rows.next()? {
-                runs.push(run(row)?.1);
+                runs.push(run(row)?.result);
             }
             Ok(runs)
         };
@@ -171,7 +171,7 @@ impl Reader {
 }
 
 /// A run and its id, from the columns and the steps' JSON.
-fn run(row: &rusqlite::Row) -> Result<(String, Redacted<RunResult>), DbError> {
+fn run(row: &rusqlite::Row) -> Result<RunRecord, DbError> {
     let columns = RunColumns {
         run_id: row.get(0)?,
         check: row.get(1)?,
@@ -182,6 +182,7 @@ fn run(row: &rusqlite::Row) -> Result<(String, Redacted<RunResult>), DbError> {
         step: row.get(6)?,
         message: row.get(7)?,
         json: row.get(8)?,
+        location: row.get(9)?,
     };
     columns.decode().map_err(DbError::Invalid)
 }

@@ -13,7 +13,7 @@ use crate::incident::store::StoreError;
 
 /// Applied in order, each in its own transaction; never edit a shipped one,
 /// append a new one.
-const MIGRATIONS: &[&str] = &[V1, V2, V3];
+const MIGRATIONS: &[&str] = &[V1, V2, V3, V4];
 
 /// Timestamps are RFC 3339 UTC with nine fractional digits, so text order is
 /// time order. The JSON columns hold the whole value and the others are
@@ -124,6 +124,12 @@ ALTER TABLE outbox ADD COLUMN claimed_by TEXT;
 ALTER TABLE outbox ADD COLUMN claimed_until TEXT;
 CREATE INDEX outbox_pending_pair ON outbox (incident_id, sink, created_at, id)
     WHERE state = 'pending';
+";
+
+/// Where each run ran (`location`): one daemon writes a SQLite store, so
+/// its runs share the daemon's location.
+const V4: &str = "
+ALTER TABLE runs ADD COLUMN location TEXT NOT NULL DEFAULT 'default';
 ";
 
 /// WAL pages between automatic checkpoints (see `open_writer`).

@@ -87,8 +87,8 @@ const CLAIMED: &str = "SELECT id, item FROM outbox WHERE state = 'pending' AND c
     ORDER BY created_at, id";
 
 const INSERT_RUN: &str = "INSERT INTO runs (run_id, check_name, started_at, duration_ms, result,
-        reason, step, message, json)
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
+        reason, step, message, json, location)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
 
 /// Deletes a check's runs beyond the newest ?2 and those started before ?3,
 /// except runs an incident refers to. A check's runs never overlap, so its
@@ -259,6 +259,7 @@ pub(super) fn write_batch(
                 step,
                 message,
                 r.json,
+                &*r.run.location,
             ])?;
         }
     }
