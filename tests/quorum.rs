@@ -173,8 +173,8 @@ async fn both_failing_declare_once_and_one_recovering_resolves_naming_the_other(
         ]
     );
     assert_eq!(
-        declared.incident.evidence.run_id, "run_ams_2",
-        "the failure that met the quorum"
+        declared.incident.evidence.run_id, "run_fra_2",
+        "the latest failure of the location failing longest"
     );
     assert_eq!(
         declared.incident.first_failure_at,

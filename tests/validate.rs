@@ -61,7 +61,7 @@ fn locations_and_quorums_are_checked_with_position() {
     golden("locations.stderr", &String::from_utf8_lossy(&out.stderr));
     assert_eq!(
         String::from_utf8_lossy(&out.stdout),
-        "1 check valid, 6 errors, 0 warnings\n"
+        "1 check valid, 7 errors, 0 warnings\n"
     );
 }
 

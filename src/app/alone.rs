@@ -37,9 +37,16 @@ pub struct Alone {
     /// The checks whose incident this replica declared alone and holds
     /// open.
     open: Arc<Mutex<HashSet<String>>>,
-    /// Since when the store has been out of reach, as this replica's runs
-    /// found it.
-    down_since: Mutex<Option<Instant>>,
+    gate: Mutex<Gate>,
+}
+
+/// Whether this replica judges alone, as its runs found the store.
+#[derive(Default)]
+struct Gate {
+    /// Since when the store has been out of reach.
+    down_since: Option<Instant>,
+    /// Whether the last run was judged alone.
+    alone: bool,
 }
 
 impl Alone {
@@ -84,7 +91,7 @@ impl Alone {
             commands,
             store,
             open,
-            down_since: Mutex::new(None),
+            gate: Mutex::default(),
         })
     }
 
@@ -92,17 +99,21 @@ impl Alone {
     /// out of reach for [`AFTER`], or while this replica holds the check's
     /// incident declared alone.
     pub fn run(&self, run: &Arc<RunRecord>, policy: &Arc<Policy>) {
-        let alone = {
-            let mut since = self
-                .down_since
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
+        let (alone, began) = {
+            let mut gate = self.gate.lock().unwrap_or_else(PoisonError::into_inner);
             match self.store.is_healthy() {
-                true => *since = None,
-                false => _ = since.get_or_insert_with(Instant::now),
+                true => gate.down_since = None,
+                false => _ = gate.down_since.get_or_insert_with(Instant::now),
             }
-            since.is_some_and(|t| t.elapsed() >= AFTER)
+            let alone = gate.down_since.is_some_and(|t| t.elapsed() >= AFTER);
+            let began = alone && !gate.alone;
+            gate.alone = alone;
+            (alone, began)
         };
+        if began {
+            // Runs counted in an earlier outage are no part of this one.
+            let _ = self.commands.send(Command::FreshStart);
+        }
         let holding = !alone
             && self
                 .open

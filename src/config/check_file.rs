@@ -182,6 +182,22 @@ pub fn read(r: &mut Reader, root: &DeTable, stem: &str, defaults: &Defaults) -> 
         }
         names.into_iter().map(|(n, _)| n.to_owned()).collect()
     });
+    if let Quorum::Locations(n) = incidents.quorum
+        && !locations.is_empty()
+        && n as usize > locations.len()
+    {
+        let span = t
+            .get("quorum")
+            .or(t.get("locations"))
+            .map_or(0..0, |v| v.span());
+        r.cx.error(
+            span,
+            format!(
+                "quorum needs {n} locations failing, and the check runs in {} (`locations`): it could never declare",
+                locations.len()
+            ),
+        );
+    }
     let steps = match t.get("step") {
         Some(v) => steps(r, v),
         None => {

@@ -56,6 +56,10 @@ pub enum Command {
     },
     /// The check is gone: resolve its incident with `check_removed`.
     Removed { check: String },
+    /// Forgets what was counted of checks without an open incident: an
+    /// engine fed only now and then (`store_down = "alone"`, from one
+    /// outage of the store to the next) starts each time from zero.
+    FreshStart,
     /// Another engine (the leader's, once the store is back) has the
     /// check's incident open under the same key: this one forgets it
     /// without a word, and the receivers' alert carries on.
@@ -292,6 +296,11 @@ impl<S: Store> Engine<S> {
                         tracing::warn!(%check, "{e}");
                     }
                 }
+                Command::FreshStart => {
+                    self.states.retain(|_, s| s.open.is_some());
+                    self.locations.clear();
+                    self.waiting.clear();
+                }
                 Command::HandOver { check } => {
                     self.known.remove(&check);
                     self.waiting.remove(&check);
@@ -510,8 +519,9 @@ impl<S: Store> Engine<S> {
     }
 
     /// The check's locations, made at its first run. (Judged by location
-    /// only with replicas, whose runs come at most once a second a check
-    /// from the store: the name's copy costs nothing that counts.)
+    /// with replicas, whose runs come at most once a second a check from
+    /// the store, or for a check with a quorum other than one location,
+    /// rare on one daemon: the name's copy costs nothing that counts.)
     fn sites(&mut self, check: &str) -> &mut Locations {
         self.locations.entry(check.to_owned()).or_default()
     }

@@ -164,14 +164,17 @@ impl Locations {
         self.sites.len() > 1
     }
 
-    /// What the locations say at `now`: a location whose last run is
+    /// What the locations say at `now`. A location whose last run is
     /// older than two of the check's intervals and its timeout (and the
-    /// store's [`LAG`]) is stale,
-    /// and counts neither way. It cannot help declare; and while an
-    /// incident is `open`, one that was failing when it went quiet still
-    /// counts as failing, so a monitoring host that dies mid-outage does
-    /// not resolve it: fresh passes do. A location silent for a day is
-    /// gone (decommissioned) and left out.
+    /// store's [`LAG`]) is stale and counts neither way: the quorum is
+    /// judged on the fresh ones. When fewer are fresh than a count needs,
+    /// it cannot be judged, and the check keeps its state (`open`): an
+    /// open incident stays open while a fresh location fails, and none is
+    /// declared. With no fresh location failing the check is not failing.
+    /// The evidence is the latest failure of the location failing longest,
+    /// so that it stays put while that location fails (a change of
+    /// location with another reason would announce an update each run).
+    /// A location silent for a day is gone (decommissioned) and left out.
     pub fn verdict(
         &self,
         check: &Check,
@@ -188,7 +191,9 @@ impl Locations {
             failing_count: 0,
             needed: 0,
         };
-        let mut counted = 0;
+        let mut fresh = 0;
+        // The evidence's location: failing since the earliest.
+        let mut first: Option<(DateTime<Utc>, &Site)> = None;
         for (location, site) in &self.sites {
             let last = site.last.result.started_at;
             if now - last > GONE {
@@ -204,30 +209,30 @@ impl Locations {
                 true => site.last_failure.as_ref().unwrap_or(&site.last),
                 false => &site.last,
             };
-            let failing = site.failing && (!stale || open);
-            if !stale || failing {
-                counted += 1;
+            if !stale {
+                fresh += 1;
             }
-            if failing {
+            if state == LocationState::Failing {
                 v.failing_count += 1;
-                v.since = match (v.since, site.since) {
-                    (Some(a), Some(b)) => Some(a.min(b)),
-                    (a, b) => a.or(b),
-                };
-                let newer = v
-                    .evidence
-                    .as_ref()
-                    .is_none_or(|e| e.result.started_at < shown.result.started_at);
-                if newer {
-                    v.evidence = Some(Arc::clone(shown));
-                    v.failures = site.failures;
+                let since = site.since.unwrap_or(shown.result.started_at);
+                if first.is_none_or(|(at, _)| since < at) {
+                    first = Some((since, site));
                 }
             }
             v.locations
                 .push(LocationResult::of(location, state, shown, site.failures));
         }
-        v.needed = quorum.needed(counted);
-        v.failing = v.failing_count > 0 && v.failing_count >= v.needed;
+        if let Some((since, site)) = first {
+            v.since = Some(since);
+            v.failures = site.failures;
+            v.evidence = Some(Arc::clone(site.last_failure.as_ref().unwrap_or(&site.last)));
+        }
+        v.needed = quorum.needed(fresh);
+        v.failing = match v.failing_count {
+            0 => false,
+            n if fresh >= v.needed => n >= v.needed,
+            _ => open,
+        };
         v
     }
 }

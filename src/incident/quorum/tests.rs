@@ -111,8 +111,8 @@ fn a_quorum_of_two_needs_both_locations_failing() {
     assert_eq!(v.failing_locations(), ["ams", "fra"]);
     assert_eq!(
         v.evidence.as_ref().map(|r| r.run_id.as_str()),
-        Some("run_ams_3"),
-        "the latest failing run of a failing location"
+        Some("run_fra_1"),
+        "the latest failure of the location failing longest"
     );
     // One recovers: below the quorum, naming the one still failing.
     let v = feed(
@@ -181,7 +181,7 @@ fn a_location_without_a_recent_run_is_stale_and_counts_neither_way() {
 }
 
 #[test]
-fn a_location_gone_quiet_while_failing_keeps_an_open_incident_open() {
+fn too_few_fresh_locations_for_a_count_keep_the_state_while_one_fails() {
     let two = Quorum::Locations(2);
     let mut l = Locations::default();
     feed(
@@ -209,24 +209,57 @@ fn a_location_gone_quiet_while_failing_keeps_an_open_incident_open() {
             ("fra", LocationState::Failing)
         ]
     );
-    assert!(v.failing, "open: ams still counts as it last was");
+    assert!(
+        v.failing,
+        "one fresh location cannot judge two: open stays open"
+    );
     assert!(
         !l.verdict(&check(), two, at(4), false).failing,
-        "it cannot declare"
+        "and none is declared"
     );
     feed(&mut l, &[("fra", 5, true), ("fra", 6, true)], two);
     let v = l.verdict(&check(), two, at(6), true);
-    assert!(!v.failing, "fresh passes resolve");
+    assert!(!v.failing, "no fresh location fails: resolved");
     assert_eq!(v.failing_locations(), Vec::<&str>::new());
     assert_eq!(
         v.locations[0].reason.as_deref(),
         Some("assertion"),
         "ams: its last failure"
     );
-    // At a share it counts on both sides: 50% of fra and ams is one, and
-    // ams's last word was a failure; it stays open until ams is heard from.
-    let half = Quorum::Percent(50);
-    assert!(l.verdict(&check(), half, at(6), true).failing);
+    // A share and a single location are judged on the fresh ones.
+    for quorum in [Quorum::Percent(50), Quorum::default()] {
+        assert!(!l.verdict(&check(), quorum, at(6), true).failing);
+    }
+}
+
+/// At the default quorum, a location whose host dies while it fails does
+/// not hold the incident open against the locations that pass.
+#[test]
+fn a_location_gone_quiet_while_failing_does_not_outvote_the_fresh_ones() {
+    let mut l = Locations::default();
+    feed(
+        &mut l,
+        &[("fra", 0, false), ("ams", 0, true), ("fra", 1, false)],
+        Quorum::default(),
+    );
+    let v = feed(
+        &mut l,
+        &[
+            ("ams", 1, true),
+            ("ams", 2, true),
+            ("ams", 3, true),
+            ("ams", 4, true),
+        ],
+        Quorum::default(),
+    );
+    assert_eq!(
+        states(&v),
+        [
+            ("ams", LocationState::Passing),
+            ("fra", LocationState::Stale)
+        ]
+    );
+    assert!(!v.failing);
 }
 
 #[test]

@@ -112,9 +112,9 @@ impl Days {
                 "{WAIT_BRIEFLY}
                  ALTER TABLE runs DETACH PARTITION {partition};
                  INSERT INTO runs (seq, run_id, check_name, started_at, duration_ms, result,
-                                   reason, step, message, json)
+                                   reason, step, message, json, location)
                      SELECT seq, run_id, check_name, started_at, duration_ms, result, reason,
-                            step, message, json
+                            step, message, json, location
                      FROM {partition}
                      WHERE run_id IN (SELECT jsonb_array_elements_text(run_ids::jsonb)
                                       FROM incidents);

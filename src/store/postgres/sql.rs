@@ -452,6 +452,11 @@ pub(super) fn forget_check(
     let mut tx = client.transaction()?;
     fence(&mut tx, leader)?;
     tx.execute("DELETE FROM check_states WHERE check_name = $1", &[&check])?;
+    // Every member reads the counters each second: a removed check's go.
+    tx.execute(
+        "DELETE FROM check_counters WHERE check_name = $1",
+        &[&check],
+    )?;
     tx.commit()?;
     Ok(())
 }
