@@ -1,8 +1,9 @@
 //! The incident engine judging a check by its locations: runs from two
 //! locations, on a real SQLite store, declare only at the quorum, with each
 //! location's last result in the evidence, and resolve below it, naming
-//! the location still failing. (The replicas themselves, on PostgreSQL,
-//! are in tests/postgres/locations.rs.)
+//! the location still failing; and the engine a replica judges with alone
+//! while the store is out of reach. (The replicas themselves, on
+//! PostgreSQL, are in tests/postgres/locations.rs, stale.rs and alone.rs.)
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -10,6 +11,7 @@ use std::time::Duration;
 use chrono::{DateTime, TimeDelta, Utc};
 use scarecrow::check::{Check, Outcome, Quorum, Reason, Redacted, RunRecord, RunResult, Schedule};
 use scarecrow::incident::engine::{Command, Engine, EngineObserver, Policy};
+use scarecrow::incident::memory::Memory;
 use scarecrow::incident::store::Claimer;
 use scarecrow::incident::{Event, EventKind, LocationState};
 use scarecrow::store::{Backend, Store};
@@ -212,4 +214,51 @@ async fn at_a_quorum_of_one_location_interleaved_passes_elsewhere_do_not_hide_a_
             ("fra", LocationState::Failing)
         ]
     );
+}
+
+/// The engine a replica judges with while the store is out of reach
+/// (`store_down = "alone"`): its own runs decide, whatever the quorum, and
+/// each outage of the store starts from zero but for an incident open.
+#[tokio::test]
+async fn alone_its_own_runs_decide_and_each_outage_starts_from_zero() {
+    let seen = Arc::new(Seen::default());
+    let (outbox, _deliveries) = mpsc::unbounded_channel();
+    let engine = Engine::new(
+        Arc::new(Memory),
+        Default::default(),
+        Vec::new(),
+        outbox,
+        Claimer::new(Duration::from_secs(60)),
+        seen.clone(),
+        "default".to_owned(),
+    )
+    .alone();
+    let (tx, rx) = mpsc::unbounded_channel();
+    let running = tokio::spawn(engine.run(rx));
+    let base = Utc::now() - TimeDelta::seconds(30 * 6);
+    let policy = policy(Quorum::Locations(2));
+    let send = |command| tx.send(command).expect("send");
+    let ran = |n, ok| Command::Run {
+        run: run("fra", n, ok, base),
+        policy: Arc::clone(&policy),
+        streak: None,
+    };
+    send(ran(0, false));
+    // The store came back, and went again: the failure before is forgotten.
+    send(Command::FreshStart);
+    send(ran(1, false));
+    send(ran(2, false));
+    // Again, with the incident open: it stays, and recovers.
+    send(Command::FreshStart);
+    send(ran(3, true));
+    send(ran(4, true));
+    drop(tx);
+    running.await.expect("engine");
+    let events = seen.0.lock().unwrap().clone();
+    assert_eq!(kinds(&events), [EventKind::Declared, EventKind::Resolved]);
+    assert_eq!(
+        events[0].incident.evidence.run_id, "run_fra_2",
+        "declared at the second failure after the fresh start, a quorum of two notwithstanding"
+    );
+    assert_eq!(events[0].incident.key, "scarecrow:default:weather");
 }
