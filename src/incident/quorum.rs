@@ -58,9 +58,7 @@ pub struct Verdict {
     pub evidence: Option<Arc<RunRecord>>,
     /// Each location's state, by location.
     pub locations: Vec<LocationResult>,
-    /// Fresh locations failing, and how many the quorum needs of the
-    /// fresh ones.
-    pub failing_count: usize,
+    /// How many failing locations the quorum needs of the fresh ones.
     pub needed: usize,
 }
 
@@ -188,10 +186,9 @@ impl Locations {
             since: None,
             evidence: None,
             locations: Vec::with_capacity(self.sites.len()),
-            failing_count: 0,
             needed: 0,
         };
-        let mut fresh = 0;
+        let (mut fresh, mut failing) = (0, 0);
         // The evidence's location: failing since the earliest.
         let mut first: Option<(DateTime<Utc>, &Site)> = None;
         for (location, site) in &self.sites {
@@ -213,7 +210,7 @@ impl Locations {
                 fresh += 1;
             }
             if state == LocationState::Failing {
-                v.failing_count += 1;
+                failing += 1;
                 let since = site.since.unwrap_or(shown.result.started_at);
                 if first.is_none_or(|(at, _)| since < at) {
                     first = Some((since, site));
@@ -228,7 +225,7 @@ impl Locations {
             v.evidence = Some(Arc::clone(site.last_failure.as_ref().unwrap_or(&site.last)));
         }
         v.needed = quorum.needed(fresh);
-        v.failing = match v.failing_count {
+        v.failing = match failing {
             0 => false,
             n if fresh >= v.needed => n >= v.needed,
             _ => open,

@@ -105,7 +105,7 @@ fn a_quorum_of_two_needs_both_locations_failing() {
     );
     assert!(!v.failing);
     assert_eq!(v.failing_locations(), ["fra"]);
-    assert_eq!((v.failing_count, v.needed), (1, 2));
+    assert_eq!((v.failing_locations().len(), v.needed), (1, 2));
     let v = feed(&mut l, &[("ams", 2, false), ("ams", 3, false)], two);
     assert!(v.failing);
     assert_eq!(v.failing_locations(), ["ams", "fra"]);
