@@ -38,6 +38,13 @@ pub fn human(results: &[Redacted<RunResult>]) -> String {
                 {
                     let _ = writeln!(out, "      also: {}", f.message);
                 }
+                let shot = failing.and_then(|s| match &s.detail {
+                    StepDetail::Browser(b) => b.browser.screenshot.as_deref(),
+                    StepDetail::Http(_) => None,
+                });
+                if let Some(shot) = shot {
+                    let _ = writeln!(out, "      screenshot: {shot}");
+                }
             }
         }
     }
@@ -134,6 +141,18 @@ fn details(r: &RunResult) -> String {
                     "{} {} {}{hops} -> {status} ({ms} ms{tries})",
                     step.name, http.method, step.url
                 );
+            }
+            StepDetail::Browser(b) => {
+                let b = &b.browser;
+                let status = b.status.map_or_else(|| "-".to_owned(), |c| c.to_string());
+                let _ = writeln!(
+                    s,
+                    "{} browser {} -> {status} ({ms} ms{tries})",
+                    step.name, step.url
+                );
+                if let Some(shot) = &b.screenshot {
+                    let _ = writeln!(s, "  screenshot: {shot}");
+                }
             }
         }
         // Each failure with where it looked, what it expected and what it

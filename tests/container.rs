@@ -28,6 +28,20 @@ fn instructions() -> Vec<(String, String)> {
         .collect()
 }
 
+/// The Dockerfile's stages: each `FROM` line's argument and the
+/// instructions after it, up to the next.
+fn stages() -> Vec<(String, Vec<(String, String)>)> {
+    let mut stages: Vec<(String, Vec<(String, String)>)> = Vec::new();
+    for (k, v) in instructions() {
+        if k == "FROM" {
+            stages.push((v, Vec::new()));
+        } else if let Some((_, body)) = stages.last_mut() {
+            body.push((k, v));
+        }
+    }
+    stages
+}
+
 fn last(instr: &[(String, String)], key: &str) -> String {
     instr
         .iter()
@@ -40,10 +54,23 @@ fn last(instr: &[(String, String)], key: &str) -> String {
 #[test]
 fn dockerfile_keeps_its_promises() {
     let instr = instructions();
-    assert_eq!(
-        instr.iter().filter(|(k, _)| k == "FROM").count(),
-        2,
-        "multi-stage"
+    // Multi-stage: the binary is built in a stage of its own and copied
+    // into a slim Debian.
+    let froms: Vec<&str> = instr
+        .iter()
+        .filter(|(k, _)| k == "FROM")
+        .map(|(_, v)| v.as_str())
+        .collect();
+    assert!(froms[0].ends_with(" AS builder"), "{froms:?}");
+    assert!(
+        froms.iter().any(|f| f.starts_with("debian:bookworm-slim ")),
+        "{froms:?}"
+    );
+    assert!(
+        instr
+            .iter()
+            .any(|(k, v)| k == "COPY" && v.starts_with("--from=builder ")),
+        "the binary comes from the build stage"
     );
     assert_eq!(last(&instr, "EXPOSE"), "9787");
     assert_eq!(last(&instr, "STOPSIGNAL"), "SIGTERM");
@@ -79,6 +106,67 @@ fn dockerfile_keeps_its_promises() {
             assert!(repo(src).exists(), "COPY source {src} is missing");
         }
     }
+}
+
+/// `--build-arg BROWSER=true` picks the base with Chromium, a font and tini
+/// as PID 1 (docs/browser.md); the default, the base without. Either way
+/// the same final stage follows, so the user, the volume, the health check
+/// and the CMD are the ones above; only the base's ENTRYPOINT differs.
+#[test]
+fn the_browser_variant_adds_chromium_a_font_and_an_init() {
+    assert_eq!(
+        instructions().first(),
+        Some(&("ARG".to_owned(), "BROWSER=false".to_owned())),
+        "no browser unless asked for"
+    );
+    let stages = stages();
+    let (final_from, final_stage) = stages.last().expect("stages");
+    assert_eq!(final_from, "base-${BROWSER}");
+    assert!(
+        final_stage.iter().all(|(k, _)| k != "ENTRYPOINT"),
+        "the final stage keeps its base's ENTRYPOINT"
+    );
+    let stage = |name: &str| {
+        stages
+            .iter()
+            .find(|(from, _)| from.ends_with(&format!(" AS {name}")))
+            .unwrap_or_else(|| panic!("no stage {name}"))
+    };
+    let (from, without) = stage("base-false");
+    assert!(from.starts_with("debian:bookworm-slim "), "{from}");
+    assert_eq!(last(without, "ENTRYPOINT"), r#"["scarecrow"]"#);
+    assert!(
+        without
+            .iter()
+            .all(|(k, v)| !(k == "RUN" && v.contains("chromium"))),
+        "the default image has no browser"
+    );
+    let (from, with) = stage("base-true");
+    assert_eq!(from, "base-false AS base-true", "the same base, plus");
+    let install = with
+        .iter()
+        .find(|(k, v)| k == "RUN" && v.contains("apt-get install"))
+        .map(|(_, v)| v)
+        .expect("an apt-get install");
+    for word in [
+        "chromium",
+        "fonts-dejavu-core",
+        "tini",
+        "--no-install-recommends",
+    ] {
+        assert!(
+            install.split_whitespace().any(|w| w == word),
+            "{word}: {install}"
+        );
+    }
+    assert!(install.contains("rm -rf /var/lib/apt/lists/*"), "{install}");
+    // The daemon is not PID 1: tini reaps the browser's orphaned processes.
+    assert_eq!(
+        last(with, "ENTRYPOINT"),
+        r#"["/usr/bin/tini", "--", "scarecrow"]"#
+    );
+    // The final stage sets the user, for both.
+    assert!(without.iter().chain(with).all(|(k, _)| k != "USER"));
 }
 
 #[test]

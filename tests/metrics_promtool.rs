@@ -71,6 +71,7 @@ async fn metrics_pass_promtool_check_metrics() {
         duration_buckets: Some([50, 250, 1000, 5000].map(Duration::from_millis).to_vec()),
         phases: true,
         per_step: true,
+        browser: true,
     };
     for settings in [MetricsSettings::default(), everything] {
         lint(&render(&settings)).await;
@@ -82,6 +83,12 @@ fn render(settings: &MetricsSettings) -> String {
     let metrics = Metrics::with_settings(settings);
     metrics.add_check(&check("weather", &[("site", "members"), ("tier", "1")]));
     metrics.add_check(&check("diesel", &[("site", "shop")]));
+    let widget = scarecrow::config::Source::new(
+        "checks/widget.toml",
+        "[[step]]\nname = 'widget'\nkind = \"browser\"\nurl = \"http://h/\"\n".to_owned(),
+    );
+    let (widget, diags) = scarecrow::config::read_check(&widget, &Default::default(), &|_| None);
+    metrics.add_check(&widget.unwrap_or_else(|| panic!("{diags:?}")));
     let ms = |n| Some(Duration::from_millis(n));
     metrics.observe_run(&run(
         "weather",

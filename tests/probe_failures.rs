@@ -431,7 +431,9 @@ async fn two_step_flow_uses_a_capture_and_the_cookie_of_step_one() {
     }];
     open.assertions = vec![status_is(200)];
     let mut submit = get("submit", &format!("{base}/submit"));
-    let StepKind::Http(request) = &mut submit.kind;
+    let StepKind::Http(request) = &mut submit.kind else {
+        panic!("an HTTP step");
+    };
     request.method = http::Method::POST;
     request.body = Some(Body::Form(vec![("csrf".into(), t("${capture:token}"))]));
     submit.assertions = vec![status_is(200), body_contains("thanks")];

@@ -255,6 +255,7 @@ async fn serve(
     if let Ok(Err(e)) = server.await {
         tracing::warn!("server: {e}");
     }
+    live.probe.close().await;
     drop(live);
     incidents.shutdown().await;
     tracing::info!("stopped");
@@ -375,6 +376,7 @@ impl Live {
             ("api_token", old.api_token != new.api_token),
             ("metrics_auth", old.metrics_auth != new.metrics_auth),
             ("[metrics]", old.metrics != new.metrics),
+            ("[browser]", old.browser != new.browser),
         ] {
             if changed {
                 tracing::warn!("config.toml: a change of {what} takes effect after a restart");

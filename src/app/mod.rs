@@ -81,11 +81,27 @@ fn validate(config: Option<&std::path::Path>, paths: Vec<std::path::PathBuf>) ->
     );
     print_diagnostics(&diags);
     // Last, so each file's own problems come first.
+    let mut warnings = 0;
     if config.defaults.grants.is_open() {
         eprintln!("warning: {}\n", crate::config::grant::NO_GRANTS);
     }
+    let browsing: Vec<&str> = loaded
+        .checks
+        .iter()
+        .filter(|c| c.uses_browser())
+        .map(|c| c.name.as_str())
+        .collect();
+    if let Some(why) = crate::probe::browser_missing(&config.browser)
+        && !browsing.is_empty()
+    {
+        eprintln!(
+            "warning: {why}: the browser steps of {} fail with reason `setup` until it is\n",
+            browsing.join(", ")
+        );
+        warnings += 1;
+    }
     let errors = diags.iter().filter(|d| d.is_error()).count();
-    let warnings = diags.len() - errors;
+    let warnings = warnings + diags.len() - errors;
     println!(
         "{} valid, {}, {}",
         count(loaded.checks.len(), "check"),

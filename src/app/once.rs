@@ -57,6 +57,7 @@ pub async fn run(args: OnceArgs) -> Exit {
             return Exit::Config;
         }
     };
+    let selected = without_browser_if_missing(&probe, selected);
     for e in probe.prepare(selected.iter().copied()) {
         eprintln!("error: {e}");
     }
@@ -64,6 +65,7 @@ pub async fn run(args: OnceArgs) -> Exit {
     if let Some(wait) = args.wait {
         retry_failing(&probe, &selected, &mut results, wait, config.concurrency).await;
     }
+    probe.close().await;
     let text = match args.format {
         Format::Human => report::human(&results),
         Format::Json => report::json(&results),
@@ -79,6 +81,25 @@ pub async fn run(args: OnceArgs) -> Exit {
     }
 }
 
+/// The checks to run: without those with browser steps where Chromium is
+/// not installed, each named on standard error, so a pipeline on a machine
+/// without a browser still runs the rest.
+fn without_browser_if_missing<'c>(probe: &Probe, checks: Vec<&'c Check>) -> Vec<&'c Check> {
+    let Some(why) = probe.browser_missing() else {
+        return checks;
+    };
+    checks
+        .into_iter()
+        .filter(|c| {
+            let skip = c.uses_browser();
+            if skip {
+                eprintln!("skipped {}: it has browser steps. {why}", c.name);
+            }
+            !skip
+        })
+        .collect()
+}
+
 /// The probe of check runs, whose resolver withholds the daemon's own
 /// secrets by value.
 pub(crate) fn probe(config: &Config, secrets: Secrets) -> Result<Probe, crate::probe::ProbeError> {
@@ -90,6 +111,7 @@ pub(crate) fn probe(config: &Config, secrets: Secrets) -> Result<Probe, crate::p
             reserved.names.iter().map(String::as_str),
             reserved.files.iter().map(std::path::PathBuf::as_path),
         ),
+        browser: config.browser.clone(),
     })
 }
 

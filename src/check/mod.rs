@@ -2,6 +2,7 @@
 //! parsed once; nothing here does I/O.
 
 pub mod bounds;
+mod browser;
 pub mod cron;
 pub mod maintenance;
 mod outcome;
@@ -20,9 +21,13 @@ use std::path::PathBuf;
 use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
+pub use browser::{
+    Action, BrowserOptions, BrowserStep, MAX_SCREENSHOT_BYTES, NAMED_KEYS, Screenshot, VIEWPORT,
+    WaitUntil,
+};
 pub use outcome::{
-    Failure, HttpStep, Outcome, Phases, Reason, Redirect, RunResult, StepDetail, StepResult,
-    from_millis, millis,
+    BrowserDetail, BrowserReport, Failure, HttpStep, Outcome, Phases, Reason, Redirect, RunResult,
+    StepDetail, StepResult, from_millis, millis,
 };
 pub use pattern::{Pattern, Patterns};
 pub use pin::CertDigest;
@@ -290,11 +295,22 @@ impl Default for Retry {
 pub enum StepKind {
     /// `kind = "http"`, the default: one request, redirects followed.
     Http(Request),
+    /// `kind = "browser"`: a page loaded and acted on in headless Chromium.
+    Browser(BrowserStep),
 }
 
 impl StepKind {
     /// Every kind's name as written in a check file.
-    pub const NAMES: [&'static str; 1] = ["http"];
+    pub const NAMES: [&'static str; 2] = ["http", "browser"];
+}
+
+impl Check {
+    /// Whether any step runs in the browser.
+    pub fn uses_browser(&self) -> bool {
+        self.steps
+            .iter()
+            .any(|s| matches!(s.kind, StepKind::Browser(_)))
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -212,6 +212,7 @@ impl StepResult {
     pub fn http(&self) -> Option<&HttpStep> {
         match &self.detail {
             StepDetail::Http(http) => Some(http),
+            StepDetail::Browser(_) => None,
         }
     }
 }
@@ -221,6 +222,8 @@ impl StepResult {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum StepDetail {
+    /// First: only it has the `browser` key, which an HTTP step lacks.
+    Browser(BrowserDetail),
     Http(HttpStep),
 }
 
@@ -228,6 +231,37 @@ impl Default for StepDetail {
     fn default() -> Self {
         StepDetail::Http(HttpStep::default())
     }
+}
+
+/// What a browser step reports beyond every kind's fields (under
+/// `browser` in JSON).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BrowserDetail {
+    pub browser: BrowserReport,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BrowserReport {
+    /// The main document's status.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub status: Option<u16>,
+    /// Where the page ended up after redirects and actions.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub final_url: Option<String>,
+    /// Milliseconds from navigation start: `navigation` (the document's
+    /// response), `dom_content_loaded`, `load`, `actions` (the last action
+    /// done).
+    #[serde(rename = "timings_ms", default)]
+    pub timings: BTreeMap<String, u64>,
+    /// The PNG of the viewport, when one was kept: a file name in the
+    /// daemon's screenshot folder.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub screenshot: Option<String>,
+    /// Console errors and failed requests, as seen (redacted).
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub console: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub failed_requests: Vec<String>,
 }
 
 /// What an HTTP step reports beyond every kind's fields.

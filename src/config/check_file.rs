@@ -8,10 +8,10 @@ use toml::de::{DeTable, DeValue};
 use super::diagnostic::{Diagnostic, Severity, Source};
 use super::expect;
 use super::reader::{Ctx, Env, Table, Value, inner_span, valid_location, valid_name};
-use super::values::{Reader, pairs, template};
+use super::values::{Reader, pairs, url};
 use crate::check::Patterns;
 use crate::check::{
-    Check, IncidentRules, Quorum, Redirects, Request, Schedule, Step, StepKind, Target, cron::Cron,
+    Check, IncidentRules, Quorum, Redirects, Request, Schedule, Step, StepKind, cron::Cron,
 };
 use crate::template::Template;
 
@@ -205,6 +205,11 @@ pub fn read(r: &mut Reader, root: &DeTable, stem: &str, defaults: &Defaults) -> 
             None
         }
     };
+    if let (Some(steps), Some(connection)) = (&steps, &connection)
+        && steps.iter().any(|s| matches!(s.kind, StepKind::Browser(_)))
+    {
+        super::browser::connection_fits(r, &t, connection);
+    }
     t.finish(&mut r.cx);
     if r.cx.diags.iter().any(|d| d.is_error()) {
         return None;
@@ -373,17 +378,36 @@ fn step(r: &mut Reader, v: &Value, number: usize) -> Option<Step> {
         .map_or_else(|| format!("step {number}"), str::to_owned);
     let kind = kind(r, &t);
     // An unknown kind's own keys are not judged: its error says why.
-    let request = kind.and_then(|_| request(r, &t));
+    let step_kind = match kind {
+        Some("browser") => super::browser::step(r, &t).map(StepKind::Browser),
+        Some(_) => request(r, &t).map(StepKind::Http),
+        None => None,
+    };
+    let redirects = match &step_kind {
+        Some(StepKind::Http(q)) => Some(q.redirects),
+        // The browser follows redirects as a member's does.
+        _ => Some(Redirects::default()),
+    };
     let timing = super::request::timing(r, &t);
     let captures = t.get("capture").map(|v| super::capture::captures(r, v));
-    let assertions = expect::assertions(r, t.get("expect"), request.as_ref().map(|q| q.redirects));
+    let assertions = expect::assertions(r, t.get("expect"), redirects);
+    if let (Some(StepKind::Browser(_)), Some(a)) = (&step_kind, &assertions)
+        && a.iter()
+            .any(|a| matches!(a, crate::check::Assertion::CertDays(_)))
+    {
+        let span = t.get("expect").map_or(t.span.clone(), |v| v.span());
+        r.cx.error(
+            span,
+            "`min_cert_days` applies to HTTP steps: Chromium does not hand out the certificate",
+        );
+    }
     if kind.is_some() {
         t.finish(&mut r.cx);
     }
     let (timeout, retry) = timing?;
     Some(Step {
         name,
-        kind: StepKind::Http(request?),
+        kind: step_kind?,
         captures: captures.unwrap_or(Some(Vec::new()))?,
         // Exactly sized: a daemon keeps every step of thousands of checks.
         assertions: assertions.map(|mut a| {
@@ -477,30 +501,6 @@ fn request(r: &mut Reader, t: &Table) -> Option<Request> {
         redirects: redirects?,
         auth: auth.map_or(Some(None), |a| a.map(Some))?,
     })
-}
-
-fn url(r: &mut Reader, v: &Value) -> Option<Target> {
-    let t = template(r, v)?;
-    // Only a literal URL names its host at load; a templated one is the
-    // grant's `secrets` and `env` to answer for.
-    if let Some(host) = t
-        .as_literal()
-        .and_then(|u| url::Url::parse(u).ok())
-        .and_then(|u| u.host().map(|h| h.to_owned()))
-        && let Err(message) = r.access.host(&host_ref(&host))
-    {
-        super::values::deny(r, v.span(), message);
-        return None;
-    }
-    Target::new(t).map_err(|e| r.cx.error(v.span(), e)).ok()
-}
-
-fn host_ref(h: &url::Host<String>) -> url::Host<&str> {
-    match h {
-        url::Host::Domain(d) => url::Host::Domain(d),
-        url::Host::Ipv4(ip) => url::Host::Ipv4(*ip),
-        url::Host::Ipv6(ip) => url::Host::Ipv6(*ip),
-    }
 }
 
 fn headers(r: &mut Reader, v: &Value) -> Option<Vec<(http::HeaderName, Template)>> {

@@ -2,6 +2,7 @@
 //! validated here, once, and every problem of every file is reported
 //! together. A broken check file never keeps the others from loading.
 
+mod browser;
 mod capture;
 pub mod catalog;
 pub mod check_file;

@@ -295,7 +295,9 @@ mod tests {
                 interval: std::time::Duration::from_millis(500)
             }
         );
-        let StepKind::Http(request) = &s.kind;
+        let StepKind::Http(request) = &s.kind else {
+            panic!("an HTTP step");
+        };
         assert!(matches!(request.auth, Some(Auth::Basic { .. })));
         let Some(Body::Multipart(parts)) = &request.body else {
             panic!("{:?}", request.body)
@@ -309,7 +311,9 @@ mod tests {
                 content_type: "application/pdf".into(),
             }
         );
-        let StepKind::Http(second) = &c.steps[1].kind;
+        let StepKind::Http(second) = &c.steps[1].kind else {
+            panic!("an HTTP step");
+        };
         assert!(matches!(second.auth, Some(Auth::Bearer(_))));
         assert_eq!(c.steps[1].retry, Retry::default());
         assert!(!format!("{:?}", request.auth).contains("secret:PW"));

@@ -76,6 +76,8 @@ pub struct Config {
     pub store_down: StoreDown,
     /// `[metrics]`: the per-check series beyond the default few.
     pub metrics: MetricsSettings,
+    /// `[browser]`: the Chromium that browser steps run in.
+    pub browser: crate::check::BrowserOptions,
 }
 
 /// What replicas do while they cannot reach the PostgreSQL store.
@@ -103,6 +105,8 @@ pub struct MetricsSettings {
     pub phases: bool,
     /// The last run's duration of each step (a series per step).
     pub per_step: bool,
+    /// Each browser step's timings (5 series a browser step).
+    pub browser: bool,
 }
 
 /// At most this many histogram bounds: each is a series of every check.
@@ -179,6 +183,7 @@ impl Default for Config {
             api_token: None,
             metrics_auth: None,
             metrics: MetricsSettings::default(),
+            browser: crate::check::BrowserOptions::default(),
         }
     }
 }
@@ -232,6 +237,11 @@ pub fn parse(src: &Source, env: Env) -> Result<Config, Vec<Diagnostic>> {
     match t.get("store") {
         Some(v) => store(&mut cx, v, &mut c, &base, env),
         None => c.store_path = base.join(&c.store_path),
+    }
+    // Beside the store unless `[browser] screenshots` says otherwise.
+    c.browser.screenshots = c.store_path.parent().unwrap_or(&base).join("screenshots");
+    if let Some(v) = t.get("browser") {
+        browser(&mut cx, v, &mut c.browser, &base);
     }
     if let Some(v) = t.get("maintenance") {
         c.maintenance = super::maintenance::parse(&mut cx, v, false);
@@ -340,6 +350,59 @@ fn top_level(cx: &mut Ctx, t: &Table, c: &mut Config, base: &std::path::Path, en
         },
         (None, None) => {}
     }
+}
+
+/// `[browser]`.
+fn browser(cx: &mut Ctx, v: &Value, b: &mut crate::check::BrowserOptions, base: &std::path::Path) {
+    let Some(t) = cx.table(v, "[browser]") else {
+        return;
+    };
+    if let Some(v) = t.get("path") {
+        // A bare name is looked up on PATH; a path is relative to this file.
+        b.path = cx.str(v).map(|p| match p.contains('/') {
+            true => base.join(p),
+            false => p.into(),
+        });
+    }
+    if let Some(v) = t.get("sandbox") {
+        b.sandbox = cx.bool(v).unwrap_or(b.sandbox);
+    }
+    if let Some(v) = t.get("concurrency") {
+        b.concurrency = cx.uint(v, 1..=64).map_or(b.concurrency, |n| n as usize);
+    }
+    if let Some(p) = t.get("screenshots").and_then(|v| cx.str(v)) {
+        b.screenshots = base.join(p);
+    }
+    if let Some(v) = t.get("locale") {
+        match cx.str(v) {
+            Some(l)
+                if !l.is_empty()
+                    && l.len() <= 35
+                    && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') =>
+            {
+                l.clone_into(&mut b.locale);
+            }
+            Some(l) => cx.error(
+                v.span(),
+                format!("locale {l:?} is not a language tag such as \"de-DE\""),
+            ),
+            None => {}
+        }
+    }
+    if let Some(v) = t.get("timezone") {
+        match cx.str(v) {
+            Some(z) if z.parse::<chrono_tz::Tz>().is_ok() => z.clone_into(&mut b.timezone),
+            Some(z) => cx.error(
+                v.span(),
+                format!("unknown time zone {z:?} (write e.g. \"Europe/Berlin\")"),
+            ),
+            None => {}
+        }
+    }
+    if let Some(v) = t.get("user_agent") {
+        b.user_agent = cx.str(v).map(str::to_owned);
+    }
+    t.finish(cx);
 }
 
 /// `[server]`.
@@ -669,6 +732,9 @@ fn metrics(cx: &mut Ctx, v: &Value, m: &mut MetricsSettings) {
     if let Some(v) = mt.get("per_step") {
         m.per_step = cx.bool(v).unwrap_or(m.per_step);
     }
+    if let Some(v) = mt.get("browser") {
+        m.browser = cx.bool(v).unwrap_or(m.browser);
+    }
     mt.finish(cx);
 }
 
@@ -846,7 +912,7 @@ mod metrics_tests {
     fn metrics_are_lean_unless_asked() {
         assert_eq!(load("").unwrap(), MetricsSettings::default());
         let m = load(
-            "[metrics]\nduration_buckets = [\"100ms\", \"1s\", \"1m\"]\nphases = true\nper_step = true\n",
+            "[metrics]\nduration_buckets = [\"100ms\", \"1s\", \"1m\"]\nphases = true\nper_step = true\nbrowser = true\n",
         )
         .unwrap();
         assert_eq!(
@@ -859,6 +925,7 @@ mod metrics_tests {
                 ]),
                 phases: true,
                 per_step: true,
+                browser: true,
             }
         );
     }

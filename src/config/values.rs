@@ -4,7 +4,7 @@
 
 use super::diagnostic::Severity;
 use super::reader::{Ctx, Env, Value, inner_span};
-use crate::check::Patterns;
+use crate::check::{Patterns, Target};
 use crate::template::Template;
 
 /// Reading state for one file: the diagnostics plus what templates refer to.
@@ -133,4 +133,30 @@ pub fn template_text(s: &str, env: Env) -> Result<String, String> {
     t.as_literal()
         .map(str::to_owned)
         .ok_or_else(|| "only `${env:…}` placeholders are allowed here".into())
+}
+
+/// A step's `url`: a template, or a URL parsed now; a literal URL's host
+/// must be one the file's grants allow.
+pub fn url(r: &mut Reader, v: &Value) -> Option<Target> {
+    let t = template(r, v)?;
+    // Only a literal URL names its host at load; a templated one is the
+    // grant's `secrets` and `env` to answer for.
+    if let Some(host) = t
+        .as_literal()
+        .and_then(|u| url::Url::parse(u).ok())
+        .and_then(|u| u.host().map(|h| h.to_owned()))
+        && let Err(message) = r.access.host(&host_ref(&host))
+    {
+        deny(r, v.span(), message);
+        return None;
+    }
+    Target::new(t).map_err(|e| r.cx.error(v.span(), e)).ok()
+}
+
+fn host_ref(h: &url::Host<String>) -> url::Host<&str> {
+    match h {
+        url::Host::Domain(d) => url::Host::Domain(d),
+        url::Host::Ipv4(ip) => url::Host::Ipv4(*ip),
+        url::Host::Ipv6(ip) => url::Host::Ipv6(*ip),
+    }
 }

@@ -1,5 +1,5 @@
 //! The built-in demo site that scarecrow's shipped checks monitor: a weather
-//! forecast, a member login and a diesel order form, each of which can be
+//! forecast (and its JavaScript widget), a member login and a diesel order form, each of which can be
 //! broken and fixed on demand through `/_demo/break/{feature}` and
 //! `/_demo/fix/{feature}`; `site` takes the whole site down at once.
 
@@ -11,6 +11,7 @@ mod shared;
 #[cfg(test)]
 mod tests;
 mod weather;
+mod widget;
 
 use std::future::Future;
 
@@ -28,12 +29,14 @@ use diesel::Diesel;
 use login::Login;
 pub use login::{DEMO_PASSWORD, DEMO_USER};
 use weather::{Weather, WeatherFault};
+use widget::Widget;
 
 /// The demo site: each feature's own state, composed. Clones share the same
 /// switches, sessions and orders.
 #[derive(Clone, Default)]
 pub struct DemoSite {
     weather: Weather,
+    widget: Widget,
     login: Login,
     diesel: Diesel,
     tokens: Tokens,
@@ -44,6 +47,12 @@ pub struct DemoSite {
 impl FromRef<DemoSite> for Weather {
     fn from_ref(site: &DemoSite) -> Self {
         site.weather.clone()
+    }
+}
+
+impl FromRef<DemoSite> for Widget {
+    fn from_ref(site: &DemoSite) -> Self {
+        site.widget.clone()
     }
 }
 
@@ -76,6 +85,8 @@ impl DemoSite {
         Router::new()
             .route("/", get(home))
             .route("/weather", get(weather::show))
+            .route("/weather/widget", get(widget::show))
+            .route("/weather/widget/data", get(widget::data))
             .route("/login", get(login::form).post(login::submit))
             .route("/members", get(login::members))
             .route("/logout", post(login::logout))
@@ -161,10 +172,11 @@ async fn break_feature(
             Some(fault) => site.weather.fault.set(Some(fault)),
             None => return bad_mode(&feature),
         },
+        ("widget", None) => site.widget.broken.set(true),
         ("login", None) => site.login.broken.set(true),
         ("diesel", None) => site.diesel.broken.set(true),
         ("site", None) => site.down.set(true),
-        ("login" | "diesel" | "site", Some(_)) => return bad_mode(&feature),
+        ("widget" | "login" | "diesel" | "site", Some(_)) => return bad_mode(&feature),
         _ => return unknown_feature(&feature),
     }
     tracing::info!(feature, mode, "demo feature broken");
@@ -174,6 +186,7 @@ async fn break_feature(
 async fn fix_feature(State(site): State<DemoSite>, Path(feature): Path<String>) -> Response {
     match feature.as_str() {
         "weather" => site.weather.fault.set(None),
+        "widget" => site.widget.broken.set(false),
         "login" => site.login.broken.set(false),
         "diesel" => site.diesel.broken.set(false),
         "site" => site.down.set(false),
@@ -188,7 +201,8 @@ async fn status(State(site): State<DemoSite>) -> Json<Value> {
 }
 
 fn unknown_feature(feature: &str) -> Response {
-    let error = format!("unknown feature {feature:?}; expected weather, login, diesel or site");
+    let error =
+        format!("unknown feature {feature:?}; expected weather, widget, login, diesel or site");
     (StatusCode::NOT_FOUND, Json(json!({ "error": error }))).into_response()
 }
 
@@ -208,6 +222,7 @@ fn status_json(site: &DemoSite) -> Json<Value> {
     };
     Json(json!({
         "weather": weather,
+        "widget": { "broken": site.widget.broken.get() },
         "login": { "broken": site.login.broken.get() },
         "diesel": { "broken": site.diesel.broken.get() },
         "site": { "broken": site.down.get() },

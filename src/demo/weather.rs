@@ -63,11 +63,11 @@ pub(super) async fn show(State(weather): State<Weather>) -> Response {
 }
 
 #[derive(Debug, PartialEq)]
-struct Day {
-    date: NaiveDate,
-    conditions: &'static str,
-    temp_c: i32,
-    rain_tenths_mm: u32,
+pub(super) struct Day {
+    pub(super) date: NaiveDate,
+    pub(super) conditions: &'static str,
+    pub(super) temp_c: i32,
+    pub(super) rain_tenths_mm: u32,
 }
 
 /// The page body at `now`; a stale feed shows the forecast it froze with.
@@ -116,7 +116,7 @@ fn last_update(now: DateTime<Utc>) -> DateTime<Utc> {
     DateTime::from_timestamp(secs - secs.rem_euclid(600), 0).unwrap_or(now)
 }
 
-fn forecast(first: NaiveDate) -> Vec<Day> {
+pub(super) fn forecast(first: NaiveDate) -> Vec<Day> {
     first.iter_days().take(5).map(day).collect()
 }
 

@@ -16,6 +16,7 @@
 //! name order, takes a fraction of that. The process-wide metrics go through
 //! the registry and `TextEncoder`.
 
+mod browser;
 mod certs;
 mod durations;
 mod out;
@@ -136,12 +137,18 @@ impl Metrics {
                 if self.inner.shape.per_step {
                     loaded.series.steps.set_steps(check);
                 }
+                if self.inner.shape.browser {
+                    loaded.series.browser.set_steps(check);
+                }
             }
             None => {
                 let label = text::check_label(&check.name);
                 let series = Arc::new(CheckSeries::new(label, &self.inner.shape));
                 if self.inner.shape.per_step {
                     series.steps.set_steps(check);
+                }
+                if self.inner.shape.browser {
+                    series.browser.set_steps(check);
                 }
                 if let Some(f) = facts.get(&check.name) {
                     f.show(&series);
@@ -221,6 +228,9 @@ impl Metrics {
         s.cert_expiry.record(&run.steps);
         if shape.per_step {
             s.steps.record(&run.steps);
+        }
+        if shape.browser {
+            s.browser.record(&run.steps);
         }
     }
 
@@ -400,6 +410,10 @@ impl Metrics {
                 .iter()
                 .map(|c| (c.series.label.as_str(), &c.series.steps));
             steps::write(&mut out, steps);
+            let timings = checks
+                .iter()
+                .map(|c| (c.series.label.as_str(), &c.series.browser));
+            browser::write(&mut out, timings);
         }
         out.finish();
     }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use prometheus::core::{Atomic, AtomicF64, AtomicU64};
 
 use super::out::le_values;
-use super::{certs, durations, steps};
+use super::{browser, certs, durations, steps};
 use crate::check::Reason;
 use crate::config::MetricsSettings;
 
@@ -24,6 +24,7 @@ pub(super) struct Shape {
     pub(super) le: Vec<String>,
     pub(super) phases: bool,
     pub(super) per_step: bool,
+    pub(super) browser: bool,
 }
 
 impl Shape {
@@ -39,6 +40,7 @@ impl Shape {
             bounds,
             phases: settings.phases,
             per_step: settings.per_step,
+            browser: settings.browser,
         }
     }
 }
@@ -73,6 +75,8 @@ pub(super) struct CheckSeries {
     pub(super) cert_expiry: certs::CertExpiry,
     /// The last run's duration of each step; none without `[metrics] per_step`.
     pub(super) steps: steps::StepDurations,
+    /// Each browser step's timings; none without `[metrics] browser`.
+    pub(super) browser: browser::BrowserTimings,
 }
 
 impl CheckSeries {
@@ -94,6 +98,7 @@ impl CheckSeries {
             incidents_90d: AtomicF64::new(0.0),
             cert_expiry: certs::CertExpiry::default(),
             steps: steps::StepDurations::default(),
+            browser: browser::BrowserTimings::default(),
         }
     }
 }

@@ -91,6 +91,7 @@ fn everything() -> Metrics {
         ),
         phases: true,
         per_step: true,
+        browser: true,
     })
 }
 
@@ -466,4 +467,52 @@ fn the_90_day_count_takes_each_declaration_until_the_next_count() {
             "scarecrow_incidents_90d{check=\"login\"} 0",
         ],
     );
+}
+
+#[test]
+fn each_browser_step_has_its_timings_when_asked() {
+    let text = "[[step]]\nname = 'open'\nurl = \"http://h/\"\n\
+[[step]]\nname = 'widget'\nkind = \"browser\"\nurl = \"http://h/w\"\n";
+    let src = crate::config::Source::new("checks/widget.toml", text.to_owned());
+    let (c, diags) = crate::config::read_check(&src, &Default::default(), &|_| None);
+    let c = c.unwrap_or_else(|| panic!("{diags:?}"));
+    let lean = Metrics::new();
+    lean.add_check(&c);
+    assert!(!lean.render().contains("scarecrow_browser_timing_seconds"));
+    let m = everything();
+    m.add_check(&c);
+    let shown = |m: &Metrics| {
+        m.render()
+            .lines()
+            .filter(|l| l.starts_with("scarecrow_browser_timing_seconds"))
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
+    };
+    // Only the browser step, five events.
+    assert_eq!(shown(&m).len(), 5, "{:?}", shown(&m));
+    let widget = StepResult {
+        name: "widget".to_owned(),
+        detail: StepDetail::Browser(crate::check::BrowserDetail {
+            browser: crate::check::BrowserReport {
+                timings: BTreeMap::from([
+                    ("load".to_owned(), 640),
+                    ("first_match".to_owned(), 1250),
+                ]),
+                ..Default::default()
+            },
+        }),
+        ..StepResult::default()
+    };
+    m.observe_run(&run("widget", Outcome::Success, vec![widget]));
+    assert_lines(
+        &m.render(),
+        &[
+            "# TYPE scarecrow_browser_timing_seconds gauge",
+            "scarecrow_browser_timing_seconds{check=\"widget\",step=\"widget\",event=\"load\"} 0.64",
+            "scarecrow_browser_timing_seconds{check=\"widget\",step=\"widget\",event=\"first_match\"} 1.25",
+            "scarecrow_browser_timing_seconds{check=\"widget\",step=\"widget\",event=\"navigation\"} 0",
+        ],
+    );
+    m.remove_check("widget");
+    assert!(shown(&m).is_empty());
 }

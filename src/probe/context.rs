@@ -55,12 +55,18 @@ impl RunContext {
             let Ok(cookie) = RawCookie::parse(text) else {
                 continue;
             };
-            if self.public_cookies.iter().any(|p| p == cookie.name()) {
-                continue;
-            }
-            self.vars.redactor.add_cookie(cookie.value());
-            self.vars.redactor.add_cookie(cookie.value_trimmed());
+            self.redact_cookie(cookie.name(), cookie.value());
         }
+    }
+
+    /// One cookie's value joins the redaction set, unless the check names
+    /// it public.
+    pub(crate) fn redact_cookie(&self, name: &str, value: &str) {
+        if self.public_cookies.iter().any(|p| p == name) {
+            return;
+        }
+        self.vars.redactor.add_cookie(value);
+        self.vars.redactor.add_cookie(value.trim_matches('"'));
     }
 }
 

@@ -9,13 +9,14 @@
 
 use super::attempt::{Attempt, StepFailure};
 use super::context::RunContext;
-use super::http;
+use super::{browser, http};
 use crate::check::{Check, Step, StepDetail, StepKind};
 
 /// A step in flight, by kind.
 #[derive(Debug)]
 pub(crate) enum Flight<'s> {
     Http(http::Flight<'s>),
+    Browser(browser::Flight<'s>),
 }
 
 impl<'s> Flight<'s> {
@@ -26,6 +27,10 @@ impl<'s> Flight<'s> {
                 let (flight, url) = http::Flight::new(request);
                 (Flight::Http(flight), url)
             }
+            StepKind::Browser(page) => {
+                let (flight, url) = browser::Flight::new(page);
+                (Flight::Browser(flight), url)
+            }
         }
     }
 
@@ -33,6 +38,7 @@ impl<'s> Flight<'s> {
     pub(crate) fn stuck(&self) -> &'static str {
         match self {
             Flight::Http(f) => f.stuck(),
+            Flight::Browser(f) => f.stuck(),
         }
     }
 
@@ -40,6 +46,7 @@ impl<'s> Flight<'s> {
     pub(crate) fn finish(self) -> StepDetail {
         match self {
             Flight::Http(f) => StepDetail::Http(f.finish()),
+            Flight::Browser(f) => StepDetail::Browser(f.finish()),
         }
     }
 }
@@ -47,17 +54,23 @@ impl<'s> Flight<'s> {
 /// What each kind needs for one run of a check, got once per run.
 pub(crate) struct Kinds {
     http: http::Http,
+    /// Only for a check with browser steps.
+    browser: Option<browser::Browser>,
 }
 
 impl Kinds {
     /// The run's tools for `check`; the error is a `setup` failure's message.
     pub(crate) fn for_check(
         clients: &http::Clients,
+        chromium: &std::sync::Arc<browser::Chromium>,
         check: &Check,
         max_body: u64,
     ) -> Result<Kinds, String> {
         Ok(Kinds {
             http: http::Http::for_check(clients, check, max_body)?,
+            browser: check
+                .uses_browser()
+                .then(|| browser::Browser::for_check(chromium, check, max_body)),
         })
     }
 
@@ -71,6 +84,13 @@ impl Kinds {
     ) -> Result<(), StepFailure> {
         match flight {
             Flight::Http(f) => self.http.attempt(ctx, step, f, attempt).await,
+            Flight::Browser(f) => match &self.browser {
+                Some(b) => b.attempt(ctx, step, f, attempt).await,
+                None => Err(super::attempt::fail(
+                    crate::check::Reason::Internal,
+                    "a browser step in a check without one",
+                )),
+            },
         }
     }
 }

@@ -3,9 +3,11 @@
 //! (`context.rs`: one deadline, captures, cookie jar, redaction set).
 
 mod attempt;
+mod browser;
 mod capture;
 mod context;
 mod http;
+mod judge;
 mod kind;
 mod live;
 mod redact;
@@ -31,6 +33,8 @@ pub struct ProbeSettings {
     /// A response whose decoded body exceeds this fails the run.
     pub max_body_bytes: u64,
     pub secrets: Secrets,
+    /// `[browser]`: the Chromium browser steps run in.
+    pub browser: crate::check::BrowserOptions,
 }
 
 impl Default for ProbeSettings {
@@ -39,6 +43,7 @@ impl Default for ProbeSettings {
             user_agent: concat!("scarecrow/", env!("CARGO_PKG_VERSION")).to_owned(),
             max_body_bytes: 10 * 1024 * 1024,
             secrets: Secrets::default(),
+            browser: crate::check::BrowserOptions::default(),
         }
     }
 }
@@ -57,10 +62,13 @@ pub enum ProbeError {
     },
 }
 
-/// Runs checks. Cheap to clone: clones share the HTTP clients.
+/// Runs checks. Cheap to clone: clones share the HTTP clients and the
+/// browser.
 #[derive(Debug, Clone)]
 pub struct Probe {
     clients: http::Clients,
+    /// Started at the first browser step; killed when the last clone goes.
+    chromium: std::sync::Arc<browser::Chromium>,
     max_body_bytes: u64,
     secrets: Secrets,
 }
@@ -69,6 +77,7 @@ impl Probe {
     pub fn new(settings: ProbeSettings) -> Result<Probe, ProbeError> {
         Ok(Probe {
             clients: http::Clients::new(&settings.user_agent).map_err(ProbeError::Client)?,
+            chromium: std::sync::Arc::new(browser::Chromium::new(settings.browser)),
             max_body_bytes: settings.max_body_bytes,
             secrets: settings.secrets,
         })
@@ -83,6 +92,14 @@ impl Probe {
         for check in checks.iter().filter(|c| c.connection.tls.insecure) {
             warn_insecure(check);
         }
+        if let Some(why) = self.browser_missing() {
+            for check in checks.iter().filter(|c| c.uses_browser()) {
+                tracing::warn!(
+                    check = %check.name,
+                    "{why}: this check's browser steps fail with reason `setup` until it is"
+                );
+            }
+        }
         self.clients
             .prepare(checks)
             .into_iter()
@@ -95,6 +112,17 @@ impl Probe {
                 source,
             })
             .collect()
+    }
+
+    /// Why browser steps cannot run here (no Chromium), if they cannot.
+    pub fn browser_missing(&self) -> Option<String> {
+        browser_missing(self.chromium.options())
+    }
+
+    /// Closes the browser browser steps ran in, if one was started: call it
+    /// before the process exits, which would leave it running.
+    pub async fn close(&self) {
+        self.chromium.close().await;
     }
 
     /// Runs every step of `check` in order within `check.timeout` (one
@@ -141,10 +169,11 @@ impl Probe {
         deadline: Instant,
         progress: &mut Progress<'s>,
     ) -> Outcome {
-        let kinds = match Kinds::for_check(&self.clients, check, self.max_body_bytes) {
-            Ok(kinds) => kinds,
-            Err(message) => return failure(Reason::Setup, None, message),
-        };
+        let kinds =
+            match Kinds::for_check(&self.clients, &self.chromium, check, self.max_body_bytes) {
+                Ok(kinds) => kinds,
+                Err(message) => return failure(Reason::Setup, None, message),
+            };
         let mut ctx = RunContext::new(
             self.secrets.clone(),
             progress.redactor.clone(),
@@ -173,6 +202,12 @@ impl Probe {
         }
         Outcome::Success
     }
+}
+
+/// Why browser steps cannot run with `options` here (no Chromium), if
+/// they cannot.
+pub fn browser_missing(options: &crate::check::BrowserOptions) -> Option<String> {
+    browser::executable(options).err()
 }
 
 /// Judges `response` as a run judges a step's last response, after a request

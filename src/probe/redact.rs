@@ -160,6 +160,12 @@ impl Redactor {
                         fix(&mut hop.location);
                     }
                 }
+                StepDetail::Browser(b) => {
+                    let b = &mut b.browser;
+                    b.final_url.iter_mut().for_each(fix);
+                    b.console.iter_mut().for_each(fix);
+                    b.failed_requests.iter_mut().for_each(fix);
+                }
             }
             step.failures.iter_mut().for_each(fix);
             for failure in &mut step.failure_details {

@@ -15,18 +15,15 @@ mod render;
 mod tls;
 mod verify;
 
-use std::time::Duration;
-
-use http::header::{CONTENT_TYPE, HeaderMap};
+use http::header::CONTENT_TYPE;
 use tokio::time::Instant;
 
 use super::attempt::{Attempt, StepFailure, fail};
-use super::capture::{self, Evaluation, Seen};
+use super::capture::Seen;
 use super::context::RunContext;
-use crate::assert::{PeerCertificate, Response};
-use crate::check::{
-    Assertion, Check, Failure, HttpStep, Pick, Reason, Redirect, Redirects, Request, Step,
-};
+use super::judge::{self, Received};
+use crate::assert::PeerCertificate;
+use crate::check::{Check, HttpStep, Reason, Redirect, Redirects, Request, Step};
 use flight::{Stage, transfer};
 use render::shown;
 
@@ -119,54 +116,7 @@ impl Http {
             seen: Seen::new(&ctx.jar, &req.url, step),
         };
         drop((response, body));
-        // The attempt's deadline: the step's own timeout when it comes first.
-        let deadline = step
-            .timeout
-            .map_or(ctx.deadline, |t| ctx.deadline.min(attempt.started + t));
-        let (evaluation, received) = judge(ctx, step, received, deadline.into_std()).await?;
-        let Evaluation {
-            failures,
-            failed,
-            captures,
-        } = evaluation;
-        attempt.captures = captures;
-        if failed.is_some() {
-            let looked_at = failing_picks(step, &failures);
-            let excerpt = evidence(received.text, looked_at, deadline.into_std()).await;
-            // Redacted once taken: the text of a page decodes its entities,
-            // which may spell a secret out; a secret cut by the `…` goes too.
-            attempt.excerpt = Some(ctx.vars.redactor.redact(&excerpt).into_owned());
-        }
-        attempt.failures = failures;
-        match (failed, attempt.failures.first()) {
-            (Some(reason), Some(first)) => Err(fail(reason, first.message.clone())),
-            _ => Ok(()),
-        }
-    }
-}
-
-/// A response as the assertions see it, owned so it can move to the
-/// blocking pool.
-struct Received {
-    status: u16,
-    headers: HeaderMap,
-    text: String,
-    size: u64,
-    elapsed: Duration,
-    certificate: Option<PeerCertificate>,
-    seen: Seen,
-}
-
-impl Received {
-    fn view(&self) -> Response<'_> {
-        Response {
-            status: self.status,
-            headers: &self.headers,
-            body: &self.text,
-            size: self.size,
-            elapsed: self.elapsed,
-            certificate: self.certificate.as_ref(),
-        }
+        judge::conclude(ctx, step, attempt, received).await
     }
 }
 
@@ -177,72 +127,4 @@ fn peer_certificate(detail: &HttpStep) -> Option<PeerCertificate> {
         expires_at: detail.cert_expires_at?,
         seen_at: chrono::Utc::now(),
     })
-}
-
-/// The picks of `step`'s assertions among `failures`: where the evidence
-/// looks first.
-fn failing_picks(step: &Step, failures: &[Failure]) -> Vec<Pick> {
-    step.assertions
-        .iter()
-        .filter_map(|a| match a {
-            Assertion::Pick(pick, _) => Some(pick),
-            _ => None,
-        })
-        .filter(|pick| {
-            let query = pick.to_string();
-            failures.iter().any(|f| f.query == query)
-        })
-        .cloned()
-        .collect()
-}
-
-/// The excerpt of a failing response, taken on the blocking pool: a page is
-/// parsed for it (again, and only when a step fails), within `deadline`.
-async fn evidence(text: String, looked_at: Vec<Pick>, deadline: std::time::Instant) -> String {
-    tokio::task::spawn_blocking(move || {
-        crate::assert::visible::excerpt(&text, &looked_at, deadline)
-    })
-    .await
-    .unwrap_or_default()
-}
-
-/// Takes the step's captures and checks its assertions.
-async fn judge(
-    ctx: &mut RunContext,
-    step: &Step,
-    received: Received,
-    deadline: std::time::Instant,
-) -> Result<(Evaluation, Received), StepFailure> {
-    if !step.needs_html() {
-        let evaluation = capture::evaluate(
-            received.view(),
-            &received.seen,
-            step,
-            &mut ctx.vars,
-            deadline,
-        );
-        return Ok((evaluation, received));
-    }
-    // Parsed HTML is not `Send` and parsing is CPU work: both belong on the
-    // blocking pool, with owned copies of what they read. Parsing stops at
-    // the deadline, so a page slow to parse does not hold a blocking
-    // thread after its run has timed out.
-    let step = step.clone();
-    let mut vars = ctx.vars.clone();
-    let joined = tokio::task::spawn_blocking(move || {
-        let evaluation =
-            capture::evaluate(received.view(), &received.seen, &step, &mut vars, deadline);
-        (evaluation, vars, received)
-    })
-    .await;
-    match joined {
-        Ok((evaluation, vars, received)) => {
-            ctx.vars = vars;
-            Ok((evaluation, received))
-        }
-        Err(e) => Err(fail(
-            Reason::Assertion,
-            format!("evaluating the response failed: {e}"),
-        )),
-    }
 }

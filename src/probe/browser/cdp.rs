@@ -1,0 +1,221 @@
+//! A thin client of the Chrome DevTools Protocol over the pipe Chromium
+//! opens with `--remote-debugging-pipe`: it reads commands from its fd 3
+//! and writes answers and events to its fd 4, each a JSON text ended by a
+//! NUL byte. No debugging port is open for anyone else on the host.
+//!
+//! Messages are kept as `serde_json::Value` and only the fields used are
+//! read, so an event this code does not know, or one whose shape a newer
+//! Chromium changed, is passed over rather than failing the connection.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::unix::pipe;
+use tokio::sync::{mpsc, oneshot};
+
+/// One message is at most this large (a screenshot, a rendered page): a
+/// browser sending more is not trusted with more memory.
+const MAX_MESSAGE: usize = 64 * 1024 * 1024;
+
+/// Events queued per page before the oldest go unread: a page logging
+/// in a loop cannot fill the daemon's memory.
+const EVENTS_PER_PAGE: usize = 2048;
+
+/// Why a command got no answer.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum CdpError {
+    #[error("the browser closed its connection")]
+    Closed,
+    #[error("{0}")]
+    Protocol(String),
+}
+
+/// An event of one page's session.
+#[derive(Debug)]
+pub(crate) struct Event {
+    pub method: String,
+    pub params: Value,
+}
+
+type Pending = HashMap<u64, oneshot::Sender<Result<Value, CdpError>>>;
+
+/// The connection: commands out, answers matched to them by id, events
+/// routed to the page whose session they belong to.
+#[derive(Debug)]
+pub(crate) struct Cdp {
+    out: tokio::sync::Mutex<pipe::Sender>,
+    shared: Arc<Shared>,
+    next_id: AtomicU64,
+}
+
+#[derive(Debug, Default)]
+struct Shared {
+    pending: Mutex<Pending>,
+    sessions: Mutex<HashMap<String, mpsc::Sender<Event>>>,
+    closed: AtomicBool,
+}
+
+impl Shared {
+    fn close(&self) {
+        self.closed.store(true, Ordering::SeqCst);
+        let pending = std::mem::take(&mut *lock(&self.pending));
+        for (_, answer) in pending {
+            let _ = answer.send(Err(CdpError::Closed));
+        }
+        lock(&self.sessions).clear();
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Cdp {
+    /// Speaks over `to_browser` (the browser's fd 3) and `from_browser`
+    /// (its fd 4); a task reads until the browser closes its end.
+    pub(crate) fn new(to_browser: pipe::Sender, from_browser: pipe::Receiver) -> Cdp {
+        let shared = Arc::new(Shared::default());
+        tokio::spawn(read(from_browser, Arc::clone(&shared)));
+        Cdp {
+            out: tokio::sync::Mutex::new(to_browser),
+            shared,
+            next_id: AtomicU64::new(1),
+        }
+    }
+
+    /// Whether the browser is gone (its end of the pipe closed).
+    pub(crate) fn is_closed(&self) -> bool {
+        self.shared.closed.load(Ordering::SeqCst)
+    }
+
+    /// Sends `method` to the browser (`session` none) or to a page, and
+    /// waits for its answer. Dropping the future forgets the command.
+    pub(crate) async fn call(
+        &self,
+        session: Option<&str>,
+        method: &str,
+        params: Value,
+    ) -> Result<Value, CdpError> {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = oneshot::channel();
+        lock(&self.shared.pending).insert(id, tx);
+        let _forget = Forget(&self.shared, id);
+        if self.is_closed() {
+            return Err(CdpError::Closed);
+        }
+        let mut message = json!({"id": id, "method": method, "params": params});
+        if let Some(session) = session {
+            message["sessionId"] = Value::from(session);
+        }
+        let mut bytes =
+            serde_json::to_vec(&message).map_err(|e| CdpError::Protocol(e.to_string()))?;
+        bytes.push(0);
+        {
+            let mut out = self.out.lock().await;
+            if out.write_all(&bytes).await.is_err() {
+                self.shared.close();
+                return Err(CdpError::Closed);
+            }
+        }
+        rx.await.unwrap_or(Err(CdpError::Closed))
+    }
+
+    /// Routes the events of `session` to the returned receiver until it is
+    /// dropped or [`Cdp::unsubscribe`] is called.
+    pub(crate) fn subscribe(&self, session: &str) -> mpsc::Receiver<Event> {
+        let (tx, rx) = mpsc::channel(EVENTS_PER_PAGE);
+        lock(&self.shared.sessions).insert(session.to_owned(), tx);
+        rx
+    }
+
+    pub(crate) fn unsubscribe(&self, session: &str) {
+        lock(&self.shared.sessions).remove(session);
+    }
+}
+
+/// Removes a command's entry when its caller stops waiting.
+struct Forget<'a>(&'a Shared, u64);
+
+impl Drop for Forget<'_> {
+    fn drop(&mut self) {
+        lock(&self.0.pending).remove(&self.1);
+    }
+}
+
+/// Reads NUL-ended messages until the browser closes its end or sends one
+/// larger than [`MAX_MESSAGE`], then fails every command still waiting.
+async fn read(mut from: pipe::Receiver, shared: Arc<Shared>) {
+    let mut buf: Vec<u8> = Vec::with_capacity(64 * 1024);
+    let mut chunk = vec![0u8; 64 * 1024];
+    loop {
+        let n = match from.read(&mut chunk).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        let scanned = buf.len();
+        buf.extend_from_slice(&chunk[..n]);
+        let mut start = 0;
+        let mut from_here = scanned;
+        while let Some(end) = buf[from_here..].iter().position(|b| *b == 0) {
+            let end = from_here + end;
+            dispatch(&buf[start..end], &shared);
+            start = end + 1;
+            from_here = start;
+        }
+        buf.drain(..start);
+        if buf.len() > MAX_MESSAGE {
+            tracing::warn!(
+                "the browser sent a message over {} MiB; closing it",
+                MAX_MESSAGE >> 20
+            );
+            break;
+        }
+    }
+    shared.close();
+}
+
+fn dispatch(message: &[u8], shared: &Shared) {
+    let Ok(mut value) = serde_json::from_slice::<Value>(message) else {
+        return;
+    };
+    if let Some(id) = value.get("id").and_then(Value::as_u64) {
+        let answer = match value.get_mut("error") {
+            Some(error) => Err(CdpError::Protocol(
+                error
+                    .get("message")
+                    .and_then(Value::as_str)
+                    .unwrap_or("error")
+                    .to_owned(),
+            )),
+            None => Ok(value
+                .get_mut("result")
+                .map(Value::take)
+                .unwrap_or(Value::Null)),
+        };
+        if let Some(waiting) = lock(&shared.pending).remove(&id) {
+            let _ = waiting.send(answer);
+        }
+        return;
+    }
+    let (Some(method), Some(session)) = (
+        value.get("method").and_then(Value::as_str),
+        value.get("sessionId").and_then(Value::as_str),
+    ) else {
+        return;
+    };
+    let sessions = lock(&shared.sessions);
+    if let Some(page) = sessions.get(session) {
+        // A full queue drops the event: the page floods, its step will
+        // time out waiting for what was dropped.
+        let _ = page.try_send(Event {
+            method: method.to_owned(),
+            params: value
+                .get_mut("params")
+                .map(Value::take)
+                .unwrap_or(Value::Null),
+        });
+    }
+}
