@@ -529,3 +529,90 @@ async fn what_a_browser_cannot_do_is_a_load_error_with_its_place() {
         assert!(err.contains(words), "{file}: {err}");
     }
 }
+
+#[tokio::test]
+async fn a_declared_incident_links_its_screenshot_which_the_api_serves_with_its_token() {
+    if !chromium() {
+        return;
+    }
+    let site = Site::start().await;
+    let hook = common::Receiver::start().await;
+    let port = free_port();
+    let check = r##"
+critical = true
+every = "1s"
+failure_threshold = 1
+timeout = "20s"
+[[step]]
+name = "widget in a browser"
+kind = "browser"
+url = "${env:SCARECROW_SITE}/weather/widget"
+actions = [ { wait_for = "#forecast" } ]
+[[step.expect.css]]
+selector = "#forecast td.temp"
+count = { min = 5 }
+"##;
+    let config = format!(
+        "listen = \"127.0.0.1:{port}\"\nexternal_url = \"http://127.0.0.1:{port}/\"\n\
+         api_token = \"${{secret:SCARECROW_TEST_API_TOKEN}}\"\n\
+         [[sinks]]\nname = \"hook\"\ntype = \"webhook\"\nurl = \"{}\"\n",
+        hook.url
+    );
+    let dir = setup("link", &config, &[("widget.toml", check)]);
+    site.switch("break", "widget", "").await;
+    let mut command = run_daemon(&dir.path().join("config.toml"));
+    command
+        .current_dir(dir.path())
+        .env("SCARECROW_SITE", &site.url)
+        .env("SCARECROW_TEST_API_TOKEN", "t0ken-for-the-api")
+        .env_remove("RUST_LOG");
+    let _daemon = Reaped(command.spawn().expect("daemon"));
+
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    let declared = loop {
+        if let Some(d) = hook.delivered("incident.declared").into_iter().next() {
+            break d;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no declaration");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let evidence = &declared.body["data"]["evidence"];
+    let name = evidence["screenshot"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{evidence:#}"));
+    let link = evidence["screenshot_url"].as_str().expect("a link");
+    assert_eq!(
+        link,
+        format!("http://127.0.0.1:{port}/api/v1/screenshots/{name}")
+    );
+
+    let client = reqwest::Client::new();
+    let anonymous = client.get(link).send().await.expect("get");
+    assert_eq!(anonymous.status(), 401);
+    let png = client
+        .get(link)
+        .bearer_auth("t0ken-for-the-api")
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(png.status(), 200);
+    assert_eq!(png.headers()["content-type"], "image/png");
+    assert_eq!(png.headers()["cache-control"], "private, no-store");
+    let bytes = png.bytes().await.expect("body");
+    assert!(bytes.starts_with(b"\x89PNG"), "a PNG");
+    for other in [
+        "..%2Fconfig.toml",
+        "x.png",
+        "0123456789abcdef0123456789abcdef.txt",
+    ] {
+        let refused = client
+            .get(format!(
+                "http://127.0.0.1:{port}/api/v1/screenshots/{other}"
+            ))
+            .bearer_auth("t0ken-for-the-api")
+            .send()
+            .await
+            .expect("get");
+        assert_eq!(refused.status(), 404, "{other}");
+    }
+}

@@ -117,6 +117,7 @@ async fn play(
             held: false,
             streak: None,
             verdict: None,
+            links: None,
         });
         store.queue_state("diesel-order", &state).expect("state");
         store

@@ -145,6 +145,7 @@ async fn no_output_of_a_failing_flow_shows_its_secrets() {
             held: false,
             streak: None,
             verdict: None,
+            links: None,
         })
         .expect("a declared incident");
     assert!(!event.incident.evidence.failure_details.is_empty());

@@ -160,6 +160,8 @@ fn event() -> Event {
                 duration_ms: 130.25,
                 consecutive_failures: 2,
                 excerpt: Some("Internal Server Error".into()),
+                screenshot: None,
+                screenshot_url: None,
                 locations: Vec::new(),
             },
             run_ids: vec!["run_1".into(), "run_2".into()],

@@ -77,7 +77,8 @@ impl Alone {
             observer,
             config.instance_group.clone(),
         )
-        .alone();
+        .alone()
+        .linked(config.external_url.clone());
         let worker = Worker::new(memory, sinks, telemetry, config.notify_retry_for, claimer);
         let (commands, rx) = mpsc::unbounded_channel();
         tokio::spawn(async move {

@@ -198,6 +198,10 @@ async fn serve(
     )
     .shared(share_rx);
     let scheduling = tokio::spawn(scheduler.run(checks, scheduler_rx, shutdown.clone()));
+    tokio::spawn(prune_screenshots(
+        live.config.browser.screenshots.clone(),
+        live.config.retention,
+    ));
 
     let (reload_tx, mut reloads) = mpsc::unbounded_channel();
     let _watch = watch::watch(&live.config.checks_dir, DEBOUNCE, reload_tx.clone())
@@ -529,5 +533,31 @@ fn log_diagnostics(diags: &[Diagnostic]) {
         } else {
             tracing::warn!(%file, line, col, "{}", shown.trim_end());
         }
+    }
+}
+
+/// Removes screenshots older than the store's retention, hourly: the runs
+/// and incidents that name them are gone by then too.
+async fn prune_screenshots(folder: PathBuf, max_age: std::time::Duration) {
+    let mut hourly = tokio::time::interval(std::time::Duration::from_secs(3600));
+    loop {
+        hourly.tick().await;
+        let folder = folder.clone();
+        let pruned = tokio::task::spawn_blocking(move || {
+            let Ok(entries) = std::fs::read_dir(&folder) else {
+                return;
+            };
+            for entry in entries.flatten() {
+                let old = entry
+                    .metadata()
+                    .and_then(|m| m.modified())
+                    .is_ok_and(|t| t.elapsed().is_ok_and(|age| age > max_age));
+                let png = entry.path().extension().is_some_and(|e| e == "png");
+                if old && png {
+                    let _ = std::fs::remove_file(entry.path());
+                }
+            }
+        });
+        let _ = pruned.await;
     }
 }

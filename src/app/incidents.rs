@@ -235,7 +235,8 @@ impl Lead {
             claimer.clone(),
             telemetry.clone(),
             config.instance_group.clone(),
-        );
+        )
+        .linked(config.external_url.clone());
         // The engine asks for runs of parents by name; their results come
         // back as every run does.
         let (ask, mut asked) = mpsc::unbounded_channel::<String>();

@@ -208,6 +208,23 @@ pub struct StepResult {
 }
 
 impl StepResult {
+    /// The status of the step's response: an HTTP step's last, a browser
+    /// step's main document.
+    pub fn status(&self) -> Option<u16> {
+        match &self.detail {
+            StepDetail::Http(http) => http.status,
+            StepDetail::Browser(b) => b.browser.status,
+        }
+    }
+
+    /// The path of the screenshot a browser step kept.
+    pub fn screenshot(&self) -> Option<&str> {
+        match &self.detail {
+            StepDetail::Browser(b) => b.browser.screenshot.as_deref(),
+            StepDetail::Http(_) => None,
+        }
+    }
+
     /// The HTTP detail, if the step was an HTTP request.
     pub fn http(&self) -> Option<&HttpStep> {
         match &self.detail {

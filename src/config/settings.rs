@@ -78,6 +78,9 @@ pub struct Config {
     pub metrics: MetricsSettings,
     /// `[browser]`: the Chromium that browser steps run in.
     pub browser: crate::check::BrowserOptions,
+    /// Where receivers reach this daemon (its status page and API), for
+    /// links in what sinks send; ends in `/`.
+    pub external_url: Option<url::Url>,
 }
 
 /// What replicas do while they cannot reach the PostgreSQL store.
@@ -184,6 +187,7 @@ impl Default for Config {
             metrics_auth: None,
             metrics: MetricsSettings::default(),
             browser: crate::check::BrowserOptions::default(),
+            external_url: None,
         }
     }
 }
@@ -331,6 +335,24 @@ fn top_level(cx: &mut Ctx, t: &Table, c: &mut Config, base: &std::path::Path, en
     }
     if let Some(v) = t.get("shutdown_grace") {
         c.shutdown_grace = cx.duration(v).unwrap_or(c.shutdown_grace);
+    }
+    if let Some(v) = t.get("external_url")
+        && let Some(s) = cx.str(v)
+    {
+        match url::Url::parse(s) {
+            Ok(mut u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {
+                // Joined with relative paths: a base without its `/` would
+                // lose its last segment.
+                if !u.path().ends_with('/') {
+                    u.set_path(&format!("{}/", u.path()));
+                }
+                c.external_url = Some(u);
+            }
+            _ => cx.error(
+                v.span(),
+                format!("external_url must be an http(s) URL, found {s:?}"),
+            ),
+        }
     }
     // The same config.toml serves every location: the environment names
     // the one a daemon is in.

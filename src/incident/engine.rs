@@ -112,6 +112,8 @@ type Committing =
 
 pub struct Engine<S> {
     store: Arc<S>,
+    /// `external_url`: where receivers reach this daemon's API.
+    links: Option<url::Url>,
     sinks: Vec<Arc<Sink>>,
     outbox: mpsc::UnboundedSender<OutboxItem>,
     /// The delivery worker's: a transition's rows are claimed for it as
@@ -204,7 +206,15 @@ impl<S: Store> Engine<S> {
             committing: FuturesOrdered::new(),
             store_ok: true,
             from_memory: true,
+            links: None,
         }
+    }
+
+    /// Links evidence (a screenshot) to this daemon's API at `external`,
+    /// which ends in `/`.
+    pub fn linked(mut self, external: Option<url::Url>) -> Self {
+        self.links = external;
+        self
     }
 
     /// Delivers a transition only once the store has committed it: for
@@ -435,6 +445,7 @@ impl<S: Store> Engine<S> {
             held: root.is_some() || waits || in_outage,
             streak,
             verdict: verdict.as_ref(),
+            links: self.links.as_ref(),
         });
         // Crossed, not hit: the store's counts (replicas) can jump past
         // the threshold between two runs the engine sees.

@@ -68,6 +68,8 @@ pub struct Observation<'a> {
     /// it decides whether the check fails, in place of the run's outcome,
     /// and `result` is then the latest failing run of a failing location.
     pub verdict: Option<&'a super::quorum::Verdict>,
+    /// Where receivers reach this daemon (`external_url`), for links.
+    pub links: Option<&'a url::Url>,
 }
 
 impl CheckState {
@@ -371,6 +373,14 @@ fn evidence(o: &Observation, consecutive_failures: u32) -> Evidence {
     };
     let last = r.steps.last();
     let http = last.and_then(StepResult::http);
+    let screenshot = last
+        .and_then(StepResult::screenshot)
+        .and_then(|p| std::path::Path::new(p).file_name()?.to_str())
+        .map(str::to_owned);
+    let screenshot_url = screenshot.as_ref().and_then(|name| {
+        let link = o.links?.join(&format!("api/v1/screenshots/{name}")).ok()?;
+        Some(link.to_string())
+    });
     let phases = http.map(|h| h.phases).unwrap_or_default();
     let phases_ms = [
         ("dns", phases.dns),
@@ -389,12 +399,14 @@ fn evidence(o: &Observation, consecutive_failures: u32) -> Evidence {
         message,
         failures: last.map(|s| s.failures.clone()).unwrap_or_default(),
         failure_details: last.map(|s| s.failure_details.clone()).unwrap_or_default(),
-        status: http.and_then(|h| h.status),
+        status: last.and_then(StepResult::status),
         url: last.map(|s| s.url.clone()),
         phases_ms,
         duration_ms: ms(r.duration),
         consecutive_failures,
         excerpt: last.and_then(|s| s.excerpt.clone()),
+        screenshot,
+        screenshot_url,
         locations: o.verdict.map(|v| v.locations.clone()).unwrap_or_default(),
     }
 }

@@ -100,6 +100,13 @@ pub struct Evidence {
     /// The start of the failing response's text.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub excerpt: Option<String>,
+    /// The failing browser step's screenshot: its file name, served by the
+    /// API at `/api/v1/screenshots/{name}`.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub screenshot: Option<String>,
+    /// The same as a link, when `external_url` says where the API is.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub screenshot_url: Option<String>,
     /// Each location's last result, when the check runs in several (or
     /// has a quorum): which fail, which pass, which went quiet.
     #[serde(skip_serializing_if = "Vec::is_empty", default)]

@@ -38,6 +38,48 @@ pub(super) fn routes() -> Router<ServerState> {
         .route("/incidents/{id}", get(incident))
         .route("/incidents/{id}/resolve", post(resolve_incident))
         .route("/config", get(config))
+        .route("/screenshots/{name}", get(screenshot))
+}
+
+/// A browser step's screenshot, by the file name its run reported. Behind
+/// the API's token, never on the public status page: a screenshot cannot
+/// be redacted and may show members' data.
+async fn screenshot(State(state): State<ServerState>, Path(name): Path<String>) -> Response {
+    // Only names the browser step makes: no path can be smuggled in.
+    let ours = name.len() == 36
+        && name.ends_with(".png")
+        && name[..32]
+            .bytes()
+            .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase());
+    if !ours {
+        return error(StatusCode::NOT_FOUND, "no such screenshot");
+    }
+    let path = state.screenshots.join(&name);
+    match crate::fsread::read_async(path, crate::check::MAX_SCREENSHOT_BYTES as u64).await {
+        Ok(png) => (
+            [
+                (header::CONTENT_TYPE, HeaderValue::from_static("image/png")),
+                (
+                    header::CACHE_CONTROL,
+                    HeaderValue::from_static("private, no-store"),
+                ),
+                (
+                    header::CONTENT_SECURITY_POLICY,
+                    HeaderValue::from_static("default-src 'none'"),
+                ),
+                (
+                    header::X_CONTENT_TYPE_OPTIONS,
+                    HeaderValue::from_static("nosniff"),
+                ),
+            ],
+            png,
+        )
+            .into_response(),
+        Err(_) => error(
+            StatusCode::NOT_FOUND,
+            "no such screenshot (kept by the replica whose run took it, until retention removes it)",
+        ),
+    }
 }
 
 pub(super) async fn not_found(OriginalUri(uri): OriginalUri) -> Response {

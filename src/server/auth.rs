@@ -70,6 +70,7 @@ impl ServerState {
             metrics_auth,
             exposed: !config.listen.ip().is_loopback(),
             run_now: Default::default(),
+            screenshots: config.browser.screenshots.clone(),
         })
     }
 }

@@ -52,6 +52,8 @@ pub struct ServerState {
     pub exposed: bool,
     /// Run-now, one at a time per check and spaced.
     pub run_now: throttle::RunNow,
+    /// Where browser steps keep their screenshots (`[browser] screenshots`).
+    pub screenshots: std::path::PathBuf,
 }
 
 /// The credentials `/metrics` asks for, with their secrets read.

@@ -39,6 +39,7 @@ fn state(view: View) -> ServerState {
         metrics_auth: None,
         exposed: false,
         run_now: Default::default(),
+        screenshots: std::path::PathBuf::from("screenshots"),
     }
 }
 

@@ -56,6 +56,8 @@ pub fn test_events(instance_group: &str, roles: Roles, now: DateTime<Utc>) -> [E
             duration_ms: 1.0,
             consecutive_failures: 2,
             excerpt: None,
+            screenshot: None,
+            screenshot_url: None,
             locations: Vec::new(),
         },
         run_ids: vec![],

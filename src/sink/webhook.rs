@@ -287,6 +287,12 @@ struct Evidence<'a> {
     duration_ms: f64,
     consecutive_failures: u32,
     excerpt: Option<&'a str>,
+    /// The failing browser step's screenshot, when it kept one: its name,
+    /// and its link when `external_url` is set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    screenshot: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    screenshot_url: Option<&'a str>,
     /// Each location's last result, when the check runs in several.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     locations: Vec<Location<'a>>,
@@ -373,6 +379,8 @@ impl<'a> Body<'a> {
                     duration_ms: e.duration_ms,
                     consecutive_failures: e.consecutive_failures,
                     excerpt: e.excerpt.as_deref(),
+                    screenshot: e.screenshot.as_deref(),
+                    screenshot_url: e.screenshot_url.as_deref(),
                     locations: e
                         .locations
                         .iter()

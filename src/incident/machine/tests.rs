@@ -94,6 +94,7 @@ impl Harness {
             held: false,
             streak,
             verdict: None,
+            links: None,
         })
     }
 

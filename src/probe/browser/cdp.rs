@@ -148,25 +148,14 @@ impl Drop for Forget<'_> {
 /// Reads NUL-ended messages until the browser closes its end or sends one
 /// larger than [`MAX_MESSAGE`], then fails every command still waiting.
 async fn read(mut from: pipe::Receiver, shared: Arc<Shared>) {
-    let mut buf: Vec<u8> = Vec::with_capacity(64 * 1024);
+    let mut frames = Frames::default();
     let mut chunk = vec![0u8; 64 * 1024];
     loop {
         let n = match from.read(&mut chunk).await {
             Ok(0) | Err(_) => break,
             Ok(n) => n,
         };
-        let scanned = buf.len();
-        buf.extend_from_slice(&chunk[..n]);
-        let mut start = 0;
-        let mut from_here = scanned;
-        while let Some(end) = buf[from_here..].iter().position(|b| *b == 0) {
-            let end = from_here + end;
-            dispatch(&buf[start..end], &shared);
-            start = end + 1;
-            from_here = start;
-        }
-        buf.drain(..start);
-        if buf.len() > MAX_MESSAGE {
+        if frames.feed(&chunk[..n], |m| dispatch(m, &shared)).is_err() {
             tracing::warn!(
                 "the browser sent a message over {} MiB; closing it",
                 MAX_MESSAGE >> 20
@@ -175,6 +164,39 @@ async fn read(mut from: pipe::Receiver, shared: Arc<Shared>) {
         }
     }
     shared.close();
+}
+
+/// The pipe's bytes cut into messages at each NUL.
+#[derive(Default)]
+struct Frames {
+    /// The start of a message whose end has not come yet.
+    partial: Vec<u8>,
+}
+
+/// A message grew past [`MAX_MESSAGE`] without its end.
+#[derive(Debug, PartialEq)]
+struct TooLarge;
+
+impl Frames {
+    /// Hands each message `chunk` completes to `message`, in order.
+    fn feed(&mut self, chunk: &[u8], mut message: impl FnMut(&[u8])) -> Result<(), TooLarge> {
+        let mut rest = chunk;
+        while let Some(end) = rest.iter().position(|b| *b == 0) {
+            if self.partial.is_empty() {
+                message(&rest[..end]);
+            } else {
+                self.partial.extend_from_slice(&rest[..end]);
+                message(&self.partial);
+                self.partial.clear();
+            }
+            rest = &rest[end + 1..];
+        }
+        if self.partial.len() + rest.len() > MAX_MESSAGE {
+            return Err(TooLarge);
+        }
+        self.partial.extend_from_slice(rest);
+        Ok(())
+    }
 }
 
 fn dispatch(message: &[u8], shared: &Shared) {
@@ -217,5 +239,72 @@ fn dispatch(message: &[u8], shared: &Shared) {
                 .map(Value::take)
                 .unwrap_or(Value::Null),
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cut(chunks: &[&[u8]]) -> Result<Vec<String>, TooLarge> {
+        let mut frames = Frames::default();
+        let mut got = Vec::new();
+        for chunk in chunks {
+            frames.feed(chunk, |m| got.push(String::from_utf8_lossy(m).into_owned()))?;
+        }
+        Ok(got)
+    }
+
+    #[test]
+    fn messages_are_cut_at_each_nul_however_the_pipe_splits_them() {
+        assert_eq!(
+            cut(&[b"{\"id\":1}\0{\"id\":2}\0"]),
+            Ok(vec!["{\"id\":1}".to_owned(), "{\"id\":2}".to_owned()])
+        );
+        assert_eq!(
+            cut(&[b"{\"me", b"thod\":\"x\"}\0{", b"}", b"\0"]),
+            Ok(vec!["{\"method\":\"x\"}".to_owned(), "{}".to_owned()])
+        );
+        assert_eq!(cut(&[b"\0\0"]), Ok(vec![String::new(), String::new()]));
+        assert_eq!(cut(&[b"no end yet"]), Ok(vec![]));
+    }
+
+    #[test]
+    fn a_message_without_end_past_the_cap_stops_the_reading() {
+        let big = vec![b'x'; MAX_MESSAGE / 2 + 1];
+        assert_eq!(cut(&[&big, &big]), Err(TooLarge));
+        // Up to the cap it is kept, and ends as one message.
+        let half = vec![b'x'; MAX_MESSAGE / 2];
+        assert_eq!(
+            cut(&[&half, &half, b"\0"]).map(|m| m[0].len()),
+            Ok(MAX_MESSAGE)
+        );
+    }
+
+    #[test]
+    fn answers_go_to_their_caller_and_unknown_or_broken_messages_are_passed_over() {
+        let shared = Shared::default();
+        let (tx, mut rx) = oneshot::channel();
+        lock(&shared.pending).insert(7, tx);
+        let (events, mut page) = mpsc::channel(4);
+        lock(&shared.sessions).insert("S".to_owned(), events);
+        for m in [
+            &b"not json"[..],
+            b"{\"method\":\"Some.futureEvent\",\"params\":{\"x\":[1,2]}}",
+            b"{\"method\":\"Page.lifecycleEvent\",\"sessionId\":\"S\",\"params\":{\"name\":\"load\"}}",
+            b"{\"method\":\"Page.lifecycleEvent\",\"sessionId\":\"other\",\"params\":{}}",
+            b"{\"id\":99,\"result\":{}}",
+            b"{\"id\":7,\"error\":{\"code\":-32000,\"message\":\"No target\"}}",
+        ] {
+            dispatch(m, &shared);
+        }
+        assert_eq!(
+            rx.try_recv(),
+            Ok(Err(CdpError::Protocol("No target".to_owned())))
+        );
+        let event = page.try_recv().expect("the page's event");
+        assert_eq!(event.method, "Page.lifecycleEvent");
+        assert_eq!(event.params["name"], "load");
+        assert!(page.try_recv().is_err(), "only its own");
     }
 }
