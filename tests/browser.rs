@@ -237,6 +237,25 @@ q.addEventListener('input', () => {
         .route("/echo", get(move || async move { Html(echo) }))
         .route("/late", get(move || async move { Html(late) }))
         .route(
+            "/moved",
+            get(|| async { Html("<!DOCTYPE html><script>location.replace('/echo')</script>") }),
+        )
+        .route(
+            "/noisy",
+            get(|| async {
+                Html(
+                    "<!DOCTYPE html><html><body><p>Wetter</p>\
+<script src=\"/missing.js\"></script>\
+<script src=\"http://127.0.0.1:1/tracker.js\"></script>\
+<script>console.error('widget: feed empty');</script></body></html>",
+                )
+            }),
+        )
+        .route(
+            "/empty500",
+            get(|| async { axum::http::StatusCode::INTERNAL_SERVER_ERROR }),
+        )
+        .route(
             "/hang",
             get(|| async {
                 // The head of a page, then nothing, ever: `load` never fires.
@@ -345,25 +364,8 @@ actions = [ { wait_for = "#late" } ]
         &format!("listen = \"127.0.0.1:{port}\""),
         &[("late.toml", check)],
     );
-    let mut command = run_daemon(&dir.path().join("config.toml"));
-    command
-        .current_dir(dir.path())
-        .env("SCARECROW_SITE", &url)
-        .env_remove("RUST_LOG")
-        .stderr(std::process::Stdio::piped());
-    let mut child = command.spawn().expect("daemon");
-    let lines = Arc::new(Mutex::new(Vec::<String>::new()));
-    let sink = Arc::clone(&lines);
-    let err = child.stderr.take().expect("stderr");
-    tokio::spawn(async move {
-        let mut reader = tokio::io::BufReader::new(err).lines();
-        while let Ok(Some(line)) = reader.next_line().await {
-            sink.lock().expect("lines").push(line);
-        }
-    });
-    let daemon = Reaped(child);
+    let (daemon, log) = logged_daemon(dir.path(), &url);
     let pid = daemon.id().expect("pid");
-    let log = || lines.lock().expect("lines").join("\n");
 
     // A run passes (the browser started); the next starts within the 2 s
     // interval and waits 6 s for its element: 3 s after the pass, a run is
@@ -395,6 +397,77 @@ actions = [ { wait_for = "#late" } ]
         "a new browser: {:?}",
         children(pid)
     );
+}
+
+#[tokio::test]
+async fn a_hung_browser_is_killed_and_the_next_run_starts_another() {
+    if !chromium() {
+        return;
+    }
+    let url = fixture().await;
+    let port = free_port();
+    let check = r##"
+every = "1s"
+timeout = "4s"
+[[step]]
+name = "echo"
+kind = "browser"
+url = "${env:SCARECROW_SITE}/echo"
+"##;
+    let dir = setup(
+        "hang-browser",
+        &format!("listen = \"127.0.0.1:{port}\"\nlog_level = \"debug\""),
+        &[("echo.toml", check)],
+    );
+    let (daemon, log) = logged_daemon(dir.path(), &url);
+    let pid = daemon.id().expect("pid");
+    wait_for(&log, |l| l.contains("check passed"), 40).await;
+    let browser = children(pid).into_iter().next().expect("the browser runs");
+    let stopped = std::process::Command::new("kill")
+        .args(["-STOP", &browser.to_string()])
+        .status()
+        .expect("kill");
+    assert!(stopped.success());
+
+    wait_for(
+        &log,
+        |l| l.contains("the browser stopped answering; killing it"),
+        30,
+    )
+    .await;
+    let killed_at = log().len();
+    wait_for(
+        &log,
+        move |l| l[killed_at..].contains("check recovered"),
+        40,
+    )
+    .await;
+    // Killed and reaped, not left stopped.
+    assert!(!std::path::Path::new(&format!("/proc/{browser}")).exists());
+    drop(daemon);
+}
+
+/// The daemon of `dir`'s config, its standard error collected as it comes.
+fn logged_daemon(dir: &Path, site: &str) -> (Reaped, impl Fn() -> String + use<>) {
+    let mut command = run_daemon(&dir.join("config.toml"));
+    command
+        .current_dir(dir)
+        .env("SCARECROW_SITE", site)
+        .env_remove("RUST_LOG")
+        .stderr(std::process::Stdio::piped());
+    let mut child = command.spawn().expect("daemon");
+    let lines = Arc::new(Mutex::new(Vec::<String>::new()));
+    let sink = Arc::clone(&lines);
+    let err = child.stderr.take().expect("stderr");
+    tokio::spawn(async move {
+        let mut reader = tokio::io::BufReader::new(err).lines();
+        while let Ok(Some(line)) = reader.next_line().await {
+            sink.lock().expect("lines").push(line);
+        }
+    });
+    (Reaped(child), move || {
+        lines.lock().expect("lines").join("\n")
+    })
 }
 
 /// The processes whose parent is `pid`.
@@ -615,4 +688,94 @@ count = { min = 5 }
             .expect("get");
         assert_eq!(refused.status(), 404, "{other}");
     }
+}
+
+#[tokio::test]
+async fn what_the_page_itself_does_wrong_fails_the_step_when_asked() {
+    if !chromium() {
+        return;
+    }
+    let url = fixture().await;
+    let step = |extra: &str| {
+        format!(
+            "timeout = \"20s\"\n[[step]]\nkind = \"browser\"\nurl = \"${{env:SCARECROW_SITE}}/noisy\"\n{extra}\n[step.expect]\nbody_contains = \"Wetter\"\n"
+        )
+    };
+    let checks = [
+        ("lenient.toml", step("")),
+        ("console.toml", step("console_errors = \"fail\"")),
+        ("requests.toml", step("failed_requests = \"fail\"")),
+        (
+            "ignoring.toml",
+            step("failed_requests = \"fail\"\nignore_requests = [\"/missing\\\\.js$\"]"),
+        ),
+        (
+            "moved.toml",
+            "[[step]]\nkind = \"browser\"\nurl = \"${env:SCARECROW_SITE}/moved\"\n[step.expect]\nbody_contains = \"Sie suchten\"\n".to_owned(),
+        ),
+        (
+            "empty500.toml",
+            "[[step]]\nkind = \"browser\"\nurl = \"${env:SCARECROW_SITE}/empty500\"\n".to_owned(),
+        ),
+    ];
+    let checks: Vec<(&str, &str)> = checks.iter().map(|(f, t)| (*f, t.as_str())).collect();
+    let dir = setup("noisy", "", &checks);
+    let (report, out) = once_json(dir.path(), &url, &[]).await;
+    let run = |name: &str| {
+        report["results"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|r| r["check"] == name)
+            .cloned()
+            .unwrap_or_else(|| panic!("{name}: {report:#}{}", stderr(&out)))
+    };
+    // Reported either way, failing only when asked; the cross-origin
+    // request that failed is no concern of the page's.
+    let lenient = run("lenient");
+    assert_eq!(lenient["result"], "success", "{lenient:#}");
+    let browser = &lenient["steps"][0]["browser"];
+    assert_eq!(
+        browser["console"][0], "console.error: widget: feed empty",
+        "{lenient:#}"
+    );
+    let failed = browser["failed_requests"]
+        .as_array()
+        .expect("failed requests");
+    assert_eq!(failed.len(), 1, "{lenient:#}");
+    assert!(
+        failed[0]
+            .as_str()
+            .is_some_and(|f| f.ends_with("/missing.js: answered 404")),
+        "{lenient:#}"
+    );
+
+    let console = run("console");
+    assert_eq!(console["reason"], "assertion", "{console:#}");
+    assert!(
+        console["message"]
+            .as_str()
+            .is_some_and(|m| m
+                .contains("the page logged 1 error(s), first: console.error: widget: feed empty")),
+        "{console:#}"
+    );
+    let requests = run("requests");
+    assert!(
+        requests["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("1 same-origin request(s) failed")),
+        "{requests:#}"
+    );
+    assert_eq!(run("ignoring")["result"], "success");
+    // A script's redirect before `load` is followed, not waited out.
+    assert_eq!(run("moved")["result"], "success", "{:#}", run("moved"));
+    // An error status without a body is judged, not a load failure.
+    let empty = run("empty500");
+    assert_eq!(empty["reason"], "assertion", "{empty:#}");
+    assert!(
+        empty["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("got 500")),
+        "{empty:#}"
+    );
 }

@@ -102,7 +102,7 @@ pub struct BrowserOptions {
     pub concurrency: usize,
     /// Where screenshots are written.
     pub screenshots: std::path::PathBuf,
-    /// The locale pages render in, for a check that does not set one.
+    /// The locale pages render in, and their Accept-Language.
     pub locale: String,
     /// The time zone pages see, for a check without a cron time zone.
     pub timezone: String,

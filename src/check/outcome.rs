@@ -266,15 +266,17 @@ pub struct BrowserReport {
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub final_url: Option<String>,
     /// Milliseconds from navigation start: `navigation` (the document's
-    /// response), `dom_content_loaded`, `load`, `actions` (the last action
-    /// done).
+    /// response), `dom_content_loaded`, `load`, `first_match` (the first
+    /// `wait_for` or `wait_for_text` that matched), `actions` (the last
+    /// action done).
     #[serde(rename = "timings_ms", default)]
     pub timings: BTreeMap<String, u64>,
-    /// The PNG of the viewport, when one was kept: a file name in the
-    /// daemon's screenshot folder.
+    /// The path of the PNG of the viewport, when one was kept, in
+    /// `[browser] screenshots`.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub screenshot: Option<String>,
-    /// Console errors and failed requests, as seen (redacted).
+    /// Console errors and failed same-origin requests, as seen (redacted,
+    /// the first 20).
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub console: Vec<String>,
     #[serde(skip_serializing_if = "Vec::is_empty", default)]

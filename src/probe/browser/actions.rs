@@ -11,7 +11,7 @@ use crate::probe::attempt::{StepFailure, fail};
 use crate::probe::context::RunContext;
 
 /// How long a wait polls between looks.
-const POLL: std::time::Duration = std::time::Duration::from_millis(50);
+pub(super) const POLL: std::time::Duration = std::time::Duration::from_millis(50);
 
 /// The text of each action that types or waits for one, rendered before
 /// the browser is asked for anything; each typed value joins the run's

@@ -20,9 +20,13 @@ use tokio::sync::{mpsc, oneshot};
 /// browser sending more is not trusted with more memory.
 const MAX_MESSAGE: usize = 64 * 1024 * 1024;
 
-/// Events queued per page before the oldest go unread: a page logging
-/// in a loop cannot fill the daemon's memory.
-const EVENTS_PER_PAGE: usize = 2048;
+/// Events queued per page; more are dropped. With [`MAX_EVENT`], a page
+/// logging in a loop holds at most 64 MiB of the daemon's memory.
+const EVENTS_PER_PAGE: usize = 1024;
+
+/// A page's event larger than this is dropped unread: those the steps use
+/// (lifecycle, responses, failures, console lines) are far smaller.
+const MAX_EVENT: usize = 64 * 1024;
 
 /// Why a command got no answer.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -46,7 +50,9 @@ type Pending = HashMap<u64, oneshot::Sender<Result<Value, CdpError>>>;
 /// routed to the page whose session they belong to.
 #[derive(Debug)]
 pub(crate) struct Cdp {
-    out: tokio::sync::Mutex<pipe::Sender>,
+    /// To the writer task: a command is written whole even when its caller
+    /// stops waiting, so the next one is not glued to half of it.
+    out: mpsc::UnboundedSender<Vec<u8>>,
     shared: Arc<Shared>,
     next_id: AtomicU64,
 }
@@ -79,11 +85,19 @@ impl Cdp {
     pub(crate) fn new(to_browser: pipe::Sender, from_browser: pipe::Receiver) -> Cdp {
         let shared = Arc::new(Shared::default());
         tokio::spawn(read(from_browser, Arc::clone(&shared)));
+        let (out, commands) = mpsc::unbounded_channel();
+        tokio::spawn(write(to_browser, commands, Arc::clone(&shared)));
         Cdp {
-            out: tokio::sync::Mutex::new(to_browser),
+            out,
             shared,
             next_id: AtomicU64::new(1),
         }
+    }
+
+    /// Fails every command waiting and every one to come: the browser is
+    /// being killed.
+    pub(crate) fn close(&self) {
+        self.shared.close();
     }
 
     /// Whether the browser is gone (its end of the pipe closed).
@@ -113,12 +127,8 @@ impl Cdp {
         let mut bytes =
             serde_json::to_vec(&message).map_err(|e| CdpError::Protocol(e.to_string()))?;
         bytes.push(0);
-        {
-            let mut out = self.out.lock().await;
-            if out.write_all(&bytes).await.is_err() {
-                self.shared.close();
-                return Err(CdpError::Closed);
-            }
+        if self.out.send(bytes).is_err() {
+            return Err(CdpError::Closed);
         }
         rx.await.unwrap_or(Err(CdpError::Closed))
     }
@@ -155,34 +165,44 @@ async fn read(mut from: pipe::Receiver, shared: Arc<Shared>) {
             Ok(0) | Err(_) => break,
             Ok(n) => n,
         };
-        if frames.feed(&chunk[..n], |m| dispatch(m, &shared)).is_err() {
-            tracing::warn!(
-                "the browser sent a message over {} MiB; closing it",
-                MAX_MESSAGE >> 20
-            );
+        frames.feed(&chunk[..n], |m| dispatch(m, &shared));
+    }
+    shared.close();
+}
+
+/// Writes each command, whole, until the browser closes its end.
+async fn write(
+    mut to: pipe::Sender,
+    mut commands: mpsc::UnboundedReceiver<Vec<u8>>,
+    shared: Arc<Shared>,
+) {
+    while let Some(bytes) = commands.recv().await {
+        if to.write_all(&bytes).await.is_err() {
             break;
         }
     }
     shared.close();
 }
 
-/// The pipe's bytes cut into messages at each NUL.
+/// The pipe's bytes cut into messages at each NUL. A message over
+/// [`MAX_MESSAGE`] is skipped to its end: its caller times out, and the
+/// connection, which every check's pages share, stays.
 #[derive(Default)]
 struct Frames {
     /// The start of a message whose end has not come yet.
     partial: Vec<u8>,
+    /// Within a message too large to keep, until its end.
+    skipping: bool,
 }
-
-/// A message grew past [`MAX_MESSAGE`] without its end.
-#[derive(Debug, PartialEq)]
-struct TooLarge;
 
 impl Frames {
     /// Hands each message `chunk` completes to `message`, in order.
-    fn feed(&mut self, chunk: &[u8], mut message: impl FnMut(&[u8])) -> Result<(), TooLarge> {
+    fn feed(&mut self, chunk: &[u8], mut message: impl FnMut(&[u8])) {
         let mut rest = chunk;
         while let Some(end) = rest.iter().position(|b| *b == 0) {
-            if self.partial.is_empty() {
+            if self.skipping {
+                self.skipping = false;
+            } else if self.partial.is_empty() {
                 message(&rest[..end]);
             } else {
                 self.partial.extend_from_slice(&rest[..end]);
@@ -191,15 +211,28 @@ impl Frames {
             }
             rest = &rest[end + 1..];
         }
+        if self.skipping {
+            return;
+        }
         if self.partial.len() + rest.len() > MAX_MESSAGE {
-            return Err(TooLarge);
+            tracing::warn!(
+                "the browser sent a message over {} MiB; it is skipped",
+                MAX_MESSAGE >> 20
+            );
+            self.partial = Vec::new();
+            self.skipping = true;
+            return;
         }
         self.partial.extend_from_slice(rest);
-        Ok(())
     }
 }
 
 fn dispatch(message: &[u8], shared: &Shared) {
+    // An event names its session before its parameters: a large one is
+    // dropped without being parsed.
+    if message.len() > MAX_EVENT && !message.starts_with(b"{\"id\"") {
+        return;
+    }
     let Ok(mut value) = serde_json::from_slice::<Value>(message) else {
         return;
     };
@@ -246,39 +279,36 @@ fn dispatch(message: &[u8], shared: &Shared) {
 mod tests {
     use super::*;
 
-    fn cut(chunks: &[&[u8]]) -> Result<Vec<String>, TooLarge> {
+    fn cut(chunks: &[&[u8]]) -> Vec<String> {
         let mut frames = Frames::default();
         let mut got = Vec::new();
         for chunk in chunks {
-            frames.feed(chunk, |m| got.push(String::from_utf8_lossy(m).into_owned()))?;
+            frames.feed(chunk, |m| got.push(String::from_utf8_lossy(m).into_owned()));
         }
-        Ok(got)
+        got
     }
 
     #[test]
     fn messages_are_cut_at_each_nul_however_the_pipe_splits_them() {
         assert_eq!(
             cut(&[b"{\"id\":1}\0{\"id\":2}\0"]),
-            Ok(vec!["{\"id\":1}".to_owned(), "{\"id\":2}".to_owned()])
+            ["{\"id\":1}", "{\"id\":2}"]
         );
         assert_eq!(
             cut(&[b"{\"me", b"thod\":\"x\"}\0{", b"}", b"\0"]),
-            Ok(vec!["{\"method\":\"x\"}".to_owned(), "{}".to_owned()])
+            ["{\"method\":\"x\"}", "{}"]
         );
-        assert_eq!(cut(&[b"\0\0"]), Ok(vec![String::new(), String::new()]));
-        assert_eq!(cut(&[b"no end yet"]), Ok(vec![]));
+        assert_eq!(cut(&[b"\0\0"]), ["", ""]);
+        assert!(cut(&[b"no end yet"]).is_empty());
     }
 
     #[test]
-    fn a_message_without_end_past_the_cap_stops_the_reading() {
+    fn a_message_past_the_cap_is_skipped_and_the_next_one_read() {
         let big = vec![b'x'; MAX_MESSAGE / 2 + 1];
-        assert_eq!(cut(&[&big, &big]), Err(TooLarge));
+        assert_eq!(cut(&[&big, &big, b"xx\0{\"id\":3}\0"]), ["{\"id\":3}"]);
         // Up to the cap it is kept, and ends as one message.
         let half = vec![b'x'; MAX_MESSAGE / 2];
-        assert_eq!(
-            cut(&[&half, &half, b"\0"]).map(|m| m[0].len()),
-            Ok(MAX_MESSAGE)
-        );
+        assert_eq!(cut(&[&half, &half, b"\0"])[0].len(), MAX_MESSAGE);
     }
 
     #[test]

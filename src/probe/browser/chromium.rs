@@ -58,7 +58,7 @@ const FLAGS: &[&str] = &[
 #[derive(Debug)]
 pub(crate) struct Chromium {
     options: BrowserOptions,
-    running: Mutex<Option<Arc<Running>>>,
+    running: Arc<Mutex<Option<Arc<Running>>>>,
     pub(super) slots: Semaphore,
 }
 
@@ -76,7 +76,7 @@ impl Chromium {
         Chromium {
             slots: Semaphore::new(options.concurrency.max(1)),
             options,
-            running: Mutex::new(None),
+            running: Arc::default(),
         }
     }
 
@@ -108,16 +108,27 @@ impl Chromium {
     /// The running browser, started (again) if it is not; the error is a
     /// `setup` failure's message.
     pub(crate) async fn get(&self) -> Result<Arc<Running>, String> {
-        let mut running = self.running.lock().await;
-        if let Some(r) = running.as_ref().filter(|r| !r.cdp.is_closed()) {
+        let mut slot = Arc::clone(&self.running).lock_owned().await;
+        if let Some(r) = slot.as_ref().filter(|r| !r.cdp.is_closed()) {
             return Ok(Arc::clone(r));
         }
-        if running.take().is_some() {
+        if slot.take().is_some() {
             tracing::warn!("the browser exited; starting it again");
         }
-        let started = Arc::new(self.start().await?);
-        *running = Some(Arc::clone(&started));
-        Ok(started)
+        // Started by a task of its own, which holds the slot: a step that
+        // stops waiting does not kill a browser half started, and the
+        // next step takes it.
+        let options = self.options.clone();
+        let starting = tokio::spawn(async move {
+            let started = start(&options).await.map(Arc::new);
+            if let Ok(r) = &started {
+                *slot = Some(Arc::clone(r));
+            }
+            started
+        });
+        starting
+            .await
+            .unwrap_or_else(|e| Err(format!("starting the browser failed: {e}")))
     }
 
     /// A step gave up waiting on `suspect`: if it does not answer within
@@ -134,100 +145,105 @@ impl Chromium {
         }
         let mut running = self.running.lock().await;
         if running.as_ref().is_some_and(|r| Arc::ptr_eq(r, suspect)) {
-            tracing::warn!("the browser stopped answering; killing it");
             running.take();
         }
+        tracing::warn!("the browser stopped answering; killing it");
+        // Now, not when the last page lets go of it: a page waiting on a
+        // hung browser would hold it forever.
+        suspect.kill();
     }
+}
 
-    async fn start(&self) -> Result<Running, String> {
-        let exe = executable(&self.options)?;
-        let dir =
-            profile_dir().map_err(|e| format!("cannot make the browser's profile folder: {e}"))?;
-        let (browser_reads, to_browser) = std::io::pipe().map_err(|e| e.to_string())?;
-        let (from_browser, browser_writes) = std::io::pipe().map_err(|e| e.to_string())?;
-        let mut cmd = tokio::process::Command::new(&exe);
-        cmd.env_clear()
-            .env("HOME", &dir)
-            .env("XDG_CONFIG_HOME", &dir)
-            .env("XDG_CACHE_HOME", &dir)
-            .arg(format!("--user-data-dir={}", dir.display()))
-            .args(FLAGS)
-            .args((!self.options.sandbox).then_some("--no-sandbox"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .process_group(0)
-            .kill_on_drop(true);
-        cmd.fd_mappings(vec![
-            FdMapping {
-                parent_fd: browser_reads.into(),
-                child_fd: 3,
-            },
-            FdMapping {
-                parent_fd: browser_writes.into(),
-                child_fd: 4,
-            },
-        ])
-        .map_err(|e| e.to_string())?;
-        let mut child = cmd
-            .spawn()
-            .map_err(|e| format!("cannot start the browser {}: {e}", exe.display()))?;
-        // The child's ends are closed here, so its exit reads as end of file.
-        drop(cmd);
-        let stderr = child.stderr.take().map(|mut err| {
-            tokio::spawn(async move {
-                let mut tail = Vec::new();
-                let mut chunk = [0u8; 4096];
-                while let Ok(n) = err.read(&mut chunk).await {
-                    if n == 0 {
-                        break;
-                    }
-                    tail.extend_from_slice(&chunk[..n]);
-                    let over = tail.len().saturating_sub(STDERR_TAIL);
-                    tail.drain(..over);
+/// Starts a browser as `options` say; the error is a `setup` failure's
+/// message.
+async fn start(options: &BrowserOptions) -> Result<Running, String> {
+    let exe = executable(options)?;
+    let dir =
+        profile_dir().map_err(|e| format!("cannot make the browser's profile folder: {e}"))?;
+    let (browser_reads, to_browser) = std::io::pipe().map_err(|e| e.to_string())?;
+    let (from_browser, browser_writes) = std::io::pipe().map_err(|e| e.to_string())?;
+    let mut cmd = tokio::process::Command::new(&exe);
+    cmd.env_clear()
+        .env("HOME", &dir)
+        .env("XDG_CONFIG_HOME", &dir)
+        .env("XDG_CACHE_HOME", &dir)
+        .arg(format!("--user-data-dir={}", dir.display()))
+        .args(FLAGS)
+        .args((!options.sandbox).then_some("--no-sandbox"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .kill_on_drop(true);
+    cmd.fd_mappings(vec![
+        FdMapping {
+            parent_fd: browser_reads.into(),
+            child_fd: 3,
+        },
+        FdMapping {
+            parent_fd: browser_writes.into(),
+            child_fd: 4,
+        },
+    ])
+    .map_err(|e| e.to_string())?;
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| format!("cannot start the browser {}: {e}", exe.display()))?;
+    // The child's ends are closed here, so its exit reads as end of file.
+    drop(cmd);
+    let stderr = child.stderr.take().map(|mut err| {
+        tokio::spawn(async move {
+            let mut tail = Vec::new();
+            let mut chunk = [0u8; 4096];
+            while let Ok(n) = err.read(&mut chunk).await {
+                if n == 0 {
+                    break;
                 }
-                String::from_utf8_lossy(&tail).into_owned()
-            })
-        });
-        let group = child
-            .id()
-            .and_then(|id| rustix::process::Pid::from_raw(id as i32));
-        let cdp = Cdp::new(
-            pipe::Sender::from_owned_fd(to_browser.into()).map_err(|e| e.to_string())?,
-            pipe::Receiver::from_owned_fd(from_browser.into()).map_err(|e| e.to_string())?,
-        );
-        let running = Running {
-            cdp,
-            child: std::sync::Mutex::new(Some(child)),
-            group,
-            dir,
-        };
-        let answer = tokio::time::timeout(
-            START,
-            running.cdp.call(None, "Browser.getVersion", json!({})),
-        )
-        .await;
-        match answer {
-            Ok(Ok(version)) => {
-                tracing::info!(
-                    version = version["product"].as_str().unwrap_or("?"),
-                    sandbox = self.options.sandbox,
-                    "browser started"
-                );
-                Ok(running)
+                tail.extend_from_slice(&chunk[..n]);
+                let over = tail.len().saturating_sub(STDERR_TAIL);
+                tail.drain(..over);
             }
-            _ => {
-                drop(running);
-                let said = match stderr {
-                    Some(task) => tokio::time::timeout(PING, task)
-                        .await
-                        .ok()
-                        .and_then(Result::ok)
-                        .unwrap_or_default(),
-                    None => String::new(),
-                };
-                Err(why_not_started(&exe, &said, self.options.sandbox))
-            }
+            String::from_utf8_lossy(&tail).into_owned()
+        })
+    });
+    let group = child
+        .id()
+        .and_then(|id| rustix::process::Pid::from_raw(id as i32));
+    let cdp = Cdp::new(
+        pipe::Sender::from_owned_fd(to_browser.into()).map_err(|e| e.to_string())?,
+        pipe::Receiver::from_owned_fd(from_browser.into()).map_err(|e| e.to_string())?,
+    );
+    let running = Running {
+        cdp,
+        child: std::sync::Mutex::new(Some(child)),
+        group,
+        dir,
+    };
+    let answer = tokio::time::timeout(
+        START,
+        running.cdp.call(None, "Browser.getVersion", json!({})),
+    )
+    .await;
+    match answer {
+        Ok(Ok(version)) => {
+            tracing::info!(
+                version = version["product"].as_str().unwrap_or("?"),
+                sandbox = options.sandbox,
+                "browser started"
+            );
+            Ok(running)
+        }
+        _ => {
+            drop(running);
+            let said = match stderr {
+                Some(task) => tokio::time::timeout(PING, task)
+                    .await
+                    .ok()
+                    .and_then(Result::ok)
+                    .unwrap_or_default(),
+                None => String::new(),
+            };
+            Err(why_not_started(&exe, &said, options.sandbox))
         }
     }
 }
@@ -310,20 +326,29 @@ fn profile_dir() -> std::io::Result<PathBuf> {
     Ok(dir)
 }
 
-impl Drop for Running {
+impl Running {
     /// Kills the whole group (renderers, zygote, GPU process), not only
-    /// the one the daemon started; tokio reaps the child it owns.
-    fn drop(&mut self) {
+    /// the one the daemon started, and fails every command waiting.
+    fn kill(&self) {
         if let Some(group) = self.group {
             let _ = rustix::process::kill_process_group(group, rustix::process::Signal::KILL);
         }
-        let child = self
+        if let Some(child) = self
             .child
-            .get_mut()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some(child) = child {
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .as_mut()
+        {
             let _ = child.start_kill();
         }
+        self.cdp.close();
+    }
+}
+
+impl Drop for Running {
+    /// Tokio reaps the child it owns once killed.
+    fn drop(&mut self) {
+        self.kill();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }

@@ -69,6 +69,9 @@ pub(super) async fn from_browser(page: &Page, ctx: &mut RunContext) -> Result<()
         ) else {
             continue;
         };
+        // Before it is parsed: a cookie the jar refuses (a page may set
+        // one without a name) is still a value the page may show.
+        ctx.redact_cookie(name, value);
         let path = c["path"].as_str().unwrap_or("/");
         let secure = c["secure"].as_bool().unwrap_or(false);
         let mut text = format!("{name}={value}; Path={path}");
@@ -101,7 +104,6 @@ pub(super) async fn from_browser(page: &Page, ctx: &mut RunContext) -> Result<()
         ) else {
             continue;
         };
-        ctx.redact_cookie(raw.name(), raw.value());
         let _ = ctx.jar.insert_raw(&raw, &url);
     }
     Ok(())

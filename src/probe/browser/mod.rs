@@ -167,7 +167,6 @@ impl Browser {
             timezone: &self.timezone,
             locale: &options.locale,
             user_agent: options.user_agent.as_deref(),
-            console: spec.fail_on_console_errors,
         };
         let mut page = Page::open(Arc::clone(running), &how).await.map_err(gone)?;
         cookies::to_browser(&page, &ctx.jar).await.map_err(gone)?;
@@ -231,13 +230,9 @@ impl Browser {
                 .timings
                 .insert("first_match".to_owned(), at.as_millis() as u64);
         }
-        let extra = page_errors(spec, seen, &final_url, ctx);
-        report.console = seen
-            .console
-            .iter()
-            .map(|c| ctx.vars.redactor.redact(c).into_owned())
-            .collect();
-        report.failed_requests = extra.1;
+        let (console, requests, extra) = page_errors(spec, seen, ctx);
+        report.console = console;
+        report.failed_requests = requests;
         let received = Received {
             status: seen.status.unwrap_or(0),
             headers: seen.headers.clone(),
@@ -249,10 +244,10 @@ impl Browser {
         };
         flight.stage = "evaluating the page";
         let mut judged = judge::conclude(ctx, step, attempt, received).await;
-        if let (Ok(()), Some(first)) = (&judged, extra.0.first()) {
+        if let (Ok(()), Some(first)) = (&judged, extra.first()) {
             judged = Err(fail(Reason::Assertion, first.message.clone()));
         }
-        attempt.failures.extend(extra.0);
+        attempt.failures.extend(extra);
         let keep = match spec.screenshot {
             Screenshot::Always => true,
             Screenshot::OnFailure => judged.is_err(),
@@ -277,9 +272,17 @@ async fn load_and_act(
 ) -> Result<Option<Duration>, StepFailure> {
     let spec = flight.step;
     flight.stage = "loading the page";
-    page.navigate(url.as_str())
-        .await
-        .map_err(|e| net_error(&e, url))?;
+    if let Err(e) = page.navigate(url).await {
+        // An error status with an empty body: Chromium shows its own page
+        // instead, and the status is for the expectations to judge.
+        if !e.contains("HTTP_RESPONSE_CODE_FAILURE") {
+            return Err(net_error(&e, url));
+        }
+        page.until(|s| s.status.is_some())
+            .await
+            .ok_or_else(|| gone(cdp::CdpError::Closed))?;
+        return Ok(None);
+    }
     let waited = match spec.wait_until {
         WaitUntil::Load => page.until(|s| s.load.is_some()).await,
         WaitUntil::DomContentLoaded => page.until(|s| s.dom_content_loaded.is_some()).await,
@@ -304,71 +307,93 @@ fn timed_out(started: Instant, at: Instant, stage: &str) -> StepFailure {
     fail(Reason::Timeout, format!("timed out after {after} {stage}"))
 }
 
-/// What the page itself did wrong, when the step asked: console errors,
-/// and same-origin requests that failed; with the failed requests shown.
+/// At most this many console errors and failed requests are shown a
+/// step, each in at most [`SHOWN`] characters.
+const LISTED: usize = 20;
+const SHOWN: usize = 300;
+
+/// What the page itself did wrong: its console errors and its failed
+/// same-origin requests (those `ignore_requests` leaves), redacted and
+/// shortened as shown; and the failures of those the step fails on.
 fn page_errors(
     spec: &BrowserStep,
     seen: &page::Seen,
-    page_url: &url::Url,
     ctx: &RunContext,
-) -> (Vec<Failure>, Vec<String>) {
+) -> (Vec<String>, Vec<String>, Vec<Failure>) {
+    // Redacted before they are shortened: a cut could leave part of a
+    // secret the redactor would no longer recognise.
+    let shown = |text: &str| {
+        let text = ctx.vars.redactor.redact(text);
+        match text.char_indices().nth(SHOWN) {
+            Some((at, _)) => format!("{}…", &text[..at]),
+            None => text.into_owned(),
+        }
+    };
+    let console: Vec<String> = seen.console.iter().map(|c| shown(c)).collect();
+    let ignore = spec.failed_requests.as_deref().unwrap_or_default();
+    let requests: Vec<String> = seen
+        .failed
+        .iter()
+        .filter(|(url, _)| !ignore.iter().any(|p| p.0.is_match(url)))
+        .map(|(url, why)| {
+            let url = url::Url::parse(url).map_or_else(|_| url.clone(), |u| self::shown(&u));
+            shown(&format!("{url}: {why}"))
+        })
+        .collect();
     let mut failures = Vec::new();
     if spec.fail_on_console_errors
-        && let Some(first) = seen.console.first()
+        && let Some(first) = console.first()
     {
-        let shown = ctx.vars.redactor.redact(first);
         failures.push(Failure {
-            message: format!(
-                "the page logged {} error(s), first: {shown}",
-                seen.console.len()
-            ),
+            message: format!("the page logged {} error(s), first: {first}", console.len()),
             query: "console".to_owned(),
             expected: Some("log no errors".to_owned()),
-            actual: Some(shown.into_owned()),
+            actual: Some(first.clone()),
         });
     }
-    let mut listed = Vec::new();
-    if let Some(ignore) = &spec.failed_requests {
-        let origin = page_url.origin();
-        for (url, why) in &seen.failed {
-            let same = url::Url::parse(url).is_ok_and(|u| u.origin() == origin);
-            if !same || ignore.iter().any(|p| p.0.is_match(url)) {
-                continue;
-            }
-            let url = url::Url::parse(url).map_or_else(|_| url.clone(), |u| shown(&u));
-            listed.push(
-                ctx.vars
-                    .redactor
-                    .redact(&format!("{url}: {why}"))
-                    .into_owned(),
-            );
-        }
-        if let Some(first) = listed.first() {
-            failures.push(Failure {
-                message: format!(
-                    "{} same-origin request(s) failed, first: {first}",
-                    listed.len()
-                ),
-                query: "requests".to_owned(),
-                expected: Some("all succeed".to_owned()),
-                actual: Some(first.clone()),
-            });
-        }
+    if spec.failed_requests.is_some()
+        && let Some(first) = requests.first()
+    {
+        failures.push(Failure {
+            message: format!(
+                "{} same-origin request(s) failed, first: {first}",
+                requests.len()
+            ),
+            query: "requests".to_owned(),
+            expected: Some("all succeed".to_owned()),
+            actual: Some(first.clone()),
+        });
     }
-    (failures, listed)
+    let listed = |mut all: Vec<String>| {
+        all.truncate(LISTED);
+        all
+    };
+    (listed(console), listed(requests), failures)
 }
 
 /// The rendered document as HTML, within the body limit.
+/// Between documents (a click that navigated) there is none to read: it
+/// is read again until there is, within the step's deadline.
 async fn read_dom(page: &Page, max: u64) -> Result<String, StepFailure> {
+    // A string of the page's own making, measured as one: `outerHTML` may
+    // be a page's getter returning anything.
     let script = format!(
-        "(() => {{ const h = document.documentElement ? document.documentElement.outerHTML : ''; return h.length > {max} ? null : '<!DOCTYPE html>' + h; }})()"
+        "(() => {{ const h = String(document.documentElement ? document.documentElement.outerHTML : ''); return h.length > {max} ? {{large: true}} : {{html: '<!DOCTYPE html>' + h}}; }})()"
     );
-    match page.eval(&script).await.map_err(gone)? {
-        Some(serde_json::Value::String(html)) => Ok(html),
-        _ => Err(fail(
-            Reason::BodyTooLarge,
-            format!("the rendered page is larger than {max} bytes"),
-        )),
+    loop {
+        let answer = page.eval(&script).await.map_err(gone)?;
+        match answer.as_ref().map(|a| (&a["html"], &a["large"])) {
+            Some((serde_json::Value::String(html), _)) if html.len() as u64 <= max => {
+                return Ok(html.clone());
+            }
+            Some((serde_json::Value::String(_), _)) | Some((_, serde_json::Value::Bool(true))) => {
+                return Err(fail(
+                    Reason::BodyTooLarge,
+                    format!("the rendered page is larger than {max} bytes"),
+                ));
+            }
+            _ => tokio::time::sleep(actions::POLL).await,
+        }
     }
 }
 

@@ -15,9 +15,12 @@ use crate::check::Reason;
 use crate::check::VIEWPORT;
 use crate::probe::attempt::{StepFailure, fail};
 
-/// At most this many console errors and failed requests are kept a step.
-const KEEP: usize = 20;
-/// A request URL is remembered this long (for failed requests' URLs).
+/// At most this many console errors and failed same-origin requests are
+/// kept a step, each cut to [`LONGEST`] characters.
+const KEEP: usize = 200;
+const LONGEST: usize = 4096;
+/// At most this many requests in flight are remembered (for the URL of
+/// one that fails).
 const REQUESTS: usize = 4096;
 
 /// How a page is set up.
@@ -27,7 +30,6 @@ pub(super) struct Emulation<'a> {
     pub timezone: &'a str,
     pub locale: &'a str,
     pub user_agent: Option<&'a str>,
-    pub console: bool,
 }
 
 /// A page of a run, and what its events told so far.
@@ -39,6 +41,8 @@ pub(super) struct Page {
     /// The navigation being waited for.
     loader: Option<String>,
     frame: Option<String>,
+    /// The origin navigated to: failed requests are counted from it.
+    origin: Option<url::Origin>,
     /// When the document's request was sent (the browser's clock, s).
     started: Option<f64>,
     pub seen: Seen,
@@ -62,58 +66,53 @@ pub(super) struct Seen {
 impl Page {
     /// A new context and tab in `browser`.
     pub(super) async fn open(browser: Arc<Running>, how: &Emulation<'_>) -> Result<Page, CdpError> {
-        let cdp = &browser.cdp;
         let mut params = json!({"disposeOnDetach": true});
         if let Some((proxy, bypass)) = how.proxy {
-            params["proxyServer"] = json!(proxy.as_str());
+            // Chromium takes `scheme://host:port`; with a path (the URL's
+            // own `/`) it refuses every request.
+            let port = proxy.port_or_known_default().unwrap_or(80);
+            let host = proxy.host_str().unwrap_or_default();
+            params["proxyServer"] = json!(format!("{}://{host}:{port}", proxy.scheme()));
             params["proxyBypassList"] = json!(bypass.join(","));
         }
-        let context = cdp
+        let context = browser
+            .cdp
             .call(None, "Target.createBrowserContext", params)
             .await?["browserContextId"]
             .as_str()
             .unwrap_or_default()
             .to_owned();
-        let target = cdp
-            .call(
-                None,
-                "Target.createTarget",
-                json!({"url": "about:blank", "browserContextId": context}),
-            )
-            .await;
-        let target = match target {
-            Ok(t) => t["targetId"].as_str().unwrap_or_default().to_owned(),
-            Err(e) => {
-                dispose(&browser, &context).await;
-                return Err(e);
-            }
-        };
-        let attached = cdp
-            .call(
-                None,
-                "Target.attachToTarget",
-                json!({"targetId": target, "flatten": true}),
-            )
-            .await;
-        let session = match attached {
-            Ok(a) => a["sessionId"].as_str().unwrap_or_default().to_owned(),
-            Err(e) => {
-                dispose(&browser, &context).await;
-                return Err(e);
-            }
-        };
-        let events = cdp.subscribe(&session);
-        let page = Page {
+        // From here the page owns the context: however this run ends, even
+        // cancelled mid-way, dropping the page disposes of it.
+        let mut page = Page {
             browser,
             context,
-            session,
-            events,
+            session: String::new(),
+            events: mpsc::channel(1).1,
             loader: None,
             frame: None,
+            origin: None,
             started: None,
             seen: Seen::default(),
             urls: HashMap::new(),
         };
+        let target = page
+            .browser_call(
+                "Target.createTarget",
+                json!({"url": "about:blank", "browserContextId": page.context}),
+            )
+            .await?;
+        let attached = page
+            .browser_call(
+                "Target.attachToTarget",
+                json!({"targetId": target["targetId"], "flatten": true}),
+            )
+            .await?;
+        page.session = attached["sessionId"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        page.events = page.browser.cdp.subscribe(&page.session);
         page.set_up(how).await?;
         Ok(page)
     }
@@ -128,9 +127,8 @@ impl Page {
             json!({"maxTotalBufferSize": 0, "maxResourceBufferSize": 0}),
         )
         .await?;
-        if how.console {
-            self.call("Runtime.enable", json!({})).await?;
-        }
+        // For console errors, shown whether or not the step fails on them.
+        self.call("Runtime.enable", json!({})).await?;
         self.call(
             "Emulation.setDeviceMetricsOverride",
             json!({"width": VIEWPORT.0, "height": VIEWPORT.1, "deviceScaleFactor": 1, "mobile": false}),
@@ -180,17 +178,18 @@ impl Page {
     }
 
     /// Starts loading `url`; the error is the browser's (`net::ERR_…`).
-    pub(super) async fn navigate(&mut self, url: &str) -> Result<(), String> {
+    pub(super) async fn navigate(&mut self, url: &url::Url) -> Result<(), String> {
+        self.origin = Some(url.origin());
         let answer = self
-            .call("Page.navigate", json!({"url": url}))
+            .call("Page.navigate", json!({"url": url.as_str()}))
             .await
             .map_err(|e| e.to_string())?;
-        if let Some(error) = answer["errorText"].as_str().filter(|e| !e.is_empty()) {
-            return Err(error.to_owned());
-        }
         self.loader = answer["loaderId"].as_str().map(str::to_owned);
         self.frame = answer["frameId"].as_str().map(str::to_owned);
-        Ok(())
+        match answer["errorText"].as_str().filter(|e| !e.is_empty()) {
+            Some(error) => Err(error.to_owned()),
+            None => Ok(()),
+        }
     }
 
     /// Reads events until `done` holds of what they showed; `None` when the
@@ -218,7 +217,7 @@ impl Page {
                     (p["requestId"].as_str(), p["request"]["url"].as_str())
                 {
                     if self.urls.len() < REQUESTS {
-                        self.urls.insert(id.to_owned(), url.to_owned());
+                        self.urls.insert(id.to_owned(), cut(url));
                     }
                     if self.is_document(p) && self.started.is_none() {
                         self.started = p["timestamp"].as_f64();
@@ -228,7 +227,8 @@ impl Page {
             "Network.responseReceived" => {
                 let response = &p["response"];
                 let status = response["status"].as_u64().unwrap_or(0);
-                // The document's own status is for `status` to judge.
+                // The main frame's latest document (after a script's
+                // redirect, or a click that navigated) is the one judged.
                 if self.is_document(p) {
                     self.seen.status = u16::try_from(status).ok();
                     self.seen.headers = headers(&response["headers"]);
@@ -236,21 +236,31 @@ impl Page {
                     return;
                 }
                 // The browser asks for a favicon on its own; a page did not.
-                let favicon = response["url"]
-                    .as_str()
-                    .is_some_and(|u| u.ends_with("/favicon.ico"));
-                if status >= 400 && !favicon && self.seen.failed.len() < KEEP {
-                    let url = response["url"].as_str().unwrap_or_default().to_owned();
-                    self.seen.failed.push((url, format!("answered {status}")));
+                let url = response["url"].as_str().unwrap_or_default();
+                if status >= 400 && !url.ends_with("/favicon.ico") {
+                    self.failed(url, format!("answered {status}"));
                 }
             }
+            "Network.loadingFinished" => {
+                self.urls
+                    .remove(p["requestId"].as_str().unwrap_or_default());
+            }
             "Network.loadingFailed" => {
-                let id = p["requestId"].as_str().unwrap_or_default();
-                let canceled = p["canceled"].as_bool().unwrap_or(false);
-                if !canceled && self.seen.failed.len() < KEEP {
-                    let url = self.urls.get(id).cloned().unwrap_or_default();
+                let url = self
+                    .urls
+                    .remove(p["requestId"].as_str().unwrap_or_default())
+                    .unwrap_or_default();
+                if !p["canceled"].as_bool().unwrap_or(false) {
                     let why = p["errorText"].as_str().unwrap_or("failed").to_owned();
-                    self.seen.failed.push((url, why));
+                    self.failed(&url, why);
+                }
+            }
+            "Page.frameNavigated" => {
+                let frame = &p["frame"];
+                let main =
+                    frame["parentId"].is_null() && frame["id"].as_str() == self.frame.as_deref();
+                if main && self.loader.is_some() {
+                    self.loader = frame["loaderId"].as_str().map(str::to_owned);
                 }
             }
             "Page.lifecycleEvent" => {
@@ -294,15 +304,24 @@ impl Page {
 
     fn console(&mut self, text: String) {
         if self.seen.console.len() < KEEP {
-            self.seen.console.push(text.chars().take(300).collect());
+            self.seen.console.push(cut(&text));
         }
     }
 
-    /// Whether a network event is of the document being navigated to.
+    /// A same-origin request that failed; others are no concern of the
+    /// page's (on a closed network, fonts and analytics always fail).
+    fn failed(&mut self, url: &str, why: String) {
+        let same = url::Url::parse(url).is_ok_and(|u| Some(u.origin()) == self.origin);
+        if same && self.seen.failed.len() < KEEP {
+            self.seen.failed.push((cut(url), why));
+        }
+    }
+
+    /// Whether a network event is of a document of the page's main frame,
+    /// once it navigated.
     fn is_document(&self, p: &Value) -> bool {
         self.loader.is_some()
             && p["type"] == "Document"
-            && p["loaderId"].as_str() == self.loader.as_deref()
             && p["frameId"].as_str() == self.frame.as_deref()
     }
 
@@ -339,15 +358,24 @@ impl Drop for Page {
     }
 }
 
+/// Bounded: a hung browser is killed by the step that found it hung, and
+/// must not be kept alive by its pages.
 async fn dispose(browser: &Running, context: &str) {
-    let _ = browser
-        .cdp
-        .call(
-            None,
-            "Target.disposeBrowserContext",
-            json!({"browserContextId": context}),
-        )
-        .await;
+    let disposed = browser.cdp.call(
+        None,
+        "Target.disposeBrowserContext",
+        json!({"browserContextId": context}),
+    );
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), disposed).await;
+}
+
+/// At most [`LONGEST`] characters of `text`, marked `…` when cut (the
+/// redactor then also removes a secret the cut shortened).
+fn cut(text: &str) -> String {
+    match text.char_indices().nth(LONGEST) {
+        Some((at, _)) => format!("{}…", &text[..at]),
+        None => text.to_owned(),
+    }
 }
 
 /// CDP's headers object (several values of one name joined by newlines).
