@@ -252,6 +252,14 @@ q.addEventListener('input', () => {
             }),
         )
         .route(
+            "/remember",
+            get(|| async { Html("<!DOCTYPE html><script>localStorage.setItem('member', 'GFU-4217')</script>") }),
+        )
+        .route(
+            "/recall",
+            get(|| async { Html("<!DOCTYPE html><body><script>document.body.textContent = 'member ' + localStorage.getItem('member')</script></body>") }),
+        )
+        .route(
             "/empty500",
             get(|| async { axum::http::StatusCode::INTERNAL_SERVER_ERROR }),
         )
@@ -778,4 +786,30 @@ async fn what_the_page_itself_does_wrong_fails_the_step_when_asked() {
             .is_some_and(|m| m.contains("got 500")),
         "{empty:#}"
     );
+}
+
+#[tokio::test]
+async fn the_browser_steps_of_a_run_share_its_storage_and_the_next_run_starts_afresh() {
+    if !chromium() {
+        return;
+    }
+    let url = fixture().await;
+    let step = |path: &str, expect: &str| {
+        format!(
+            "[[step]]\nkind = \"browser\"\nurl = \"${{env:SCARECROW_SITE}}/{path}\"\n[step.expect]\nbody_contains = \"{expect}\"\n"
+        )
+    };
+    let one_run = format!(
+        "{}{}",
+        step("remember", ""),
+        step("recall", "member GFU-4217")
+    );
+    let fresh = step("recall", "member null");
+    let dir = setup(
+        "storage",
+        "",
+        &[("one-run.toml", &one_run), ("fresh.toml", &fresh)],
+    );
+    let (report, out) = once_json(dir.path(), &url, &[]).await;
+    assert_eq!(report["passed"], 2, "{report:#}{}", stderr(&out));
 }

@@ -1,7 +1,8 @@
 //! The run's shared context: what every step of a run reads and writes,
 //! whatever its kind. One deadline, the captures and secrets templates
-//! use, the cookie jar, and the redaction set that every value a secret
-//! came from joins, and every cookie value the run is sent.
+//! use, the cookie jar, the redaction set that every value a secret came
+//! from joins, and every cookie value the run is sent; and the browser
+//! steps' tab.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -23,6 +24,10 @@ pub(crate) struct RunContext {
     pub jar: CookieStore,
     /// The run's absolute deadline.
     pub deadline: Instant,
+    /// The browser steps' tab, in a browser context of this run's alone
+    /// (its storage carries from one browser step to the next); closed
+    /// with the run.
+    pub page: Option<super::browser::Page>,
     /// The check's `public_cookies`: cookies that are not redacted.
     public_cookies: Vec<String>,
 }
@@ -38,6 +43,7 @@ impl RunContext {
             vars: RunVars::new(secrets, redactor),
             jar: CookieStore::default(),
             deadline,
+            page: None,
             public_cookies,
         }
     }

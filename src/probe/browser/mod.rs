@@ -25,9 +25,10 @@ use crate::check::{
     Screenshot, Step, Target, WaitUntil,
 };
 use crate::template::Template;
-use page::{Emulation, Page, gone};
+use page::{Emulation, gone};
 
 pub(crate) use chromium::{Chromium, executable};
+pub(crate) use page::Page;
 
 /// What the browser steps of one run use.
 pub(crate) struct Browser {
@@ -168,7 +169,17 @@ impl Browser {
             locale: &options.locale,
             user_agent: options.user_agent.as_deref(),
         };
-        let mut page = Page::open(Arc::clone(running), &how).await.map_err(gone)?;
+        // The run's tab, once a browser step opened it; a new one after a
+        // step failed on it, or when the browser it was in is gone.
+        let mut page = match ctx.page.take().filter(|p| p.runs_in(running)) {
+            Some(mut page) => {
+                page.reset();
+                page
+            }
+            None => Page::open(Arc::clone(running), &how).await.map_err(gone)?,
+        };
+        // The jar again: HTTP steps since the last browser step may have
+        // changed it.
         cookies::to_browser(&page, &ctx.jar).await.map_err(gone)?;
 
         // A second is kept for the screenshot of a page that did not load
@@ -256,6 +267,9 @@ impl Browser {
         if keep {
             flight.stage = "taking a screenshot";
             flight.detail.browser.screenshot = screenshot(&page, &options.screenshots).await;
+        }
+        if judged.is_ok() {
+            ctx.page = Some(page);
         }
         judged
     }

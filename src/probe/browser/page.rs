@@ -32,8 +32,9 @@ pub(super) struct Emulation<'a> {
     pub user_agent: Option<&'a str>,
 }
 
-/// A page of a run, and what its events told so far.
-pub(super) struct Page {
+/// A run's tab, in a browser context of its own, and what its events told
+/// of the step now on it.
+pub(crate) struct Page {
     browser: Arc<Running>,
     context: String,
     session: String,
@@ -45,7 +46,7 @@ pub(super) struct Page {
     origin: Option<url::Origin>,
     /// When the document's request was sent (the browser's clock, s).
     started: Option<f64>,
-    pub seen: Seen,
+    pub(super) seen: Seen,
     urls: HashMap<String, String>,
 }
 
@@ -115,6 +116,22 @@ impl Page {
         page.events = page.browser.cdp.subscribe(&page.session);
         page.set_up(how).await?;
         Ok(page)
+    }
+
+    /// Whether this tab is in `browser`, which still runs.
+    pub(super) fn runs_in(&self, browser: &Arc<Running>) -> bool {
+        Arc::ptr_eq(&self.browser, browser) && !browser.cdp.is_closed()
+    }
+
+    /// Forgets what the last step saw, for the next step on this tab.
+    pub(super) fn reset(&mut self) {
+        while self.events.try_recv().is_ok() {}
+        self.loader = None;
+        self.frame = None;
+        self.origin = None;
+        self.started = None;
+        self.seen = Seen::default();
+        self.urls.clear();
     }
 
     async fn set_up(&self, how: &Emulation<'_>) -> Result<(), CdpError> {
