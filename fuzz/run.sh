@@ -14,7 +14,7 @@ set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(dirname "$here")
-all=(check_file config placeholder response)
+all=(check_file config devtools placeholder response)
 
 if [[ $# -lt 1 || ! $1 =~ ^[0-9]+$ ]]; then
     echo "usage: fuzz/run.sh SECONDS [TARGET...]   (targets: ${all[*]})" >&2

@@ -64,6 +64,11 @@ fn config_inputs_load_without_panic() {
 }
 
 #[test]
+fn devtools_inputs_are_read_without_panic() {
+    replay("devtools");
+}
+
+#[test]
 fn placeholder_inputs_parse_without_panic() {
     replay("placeholder");
 }

@@ -27,9 +27,10 @@ pub const DAEMON_STACK: usize = 2 * 1024 * 1024;
 pub type Entry = fn(&[u8]);
 
 /// The targets by name, as their directories under fuzz/regressions/ are named.
-pub const TARGETS: [(&str, Entry); 4] = [
+pub const TARGETS: [(&str, Entry); 5] = [
     ("check_file", check_file),
     ("config", config),
+    ("devtools", devtools),
     ("placeholder", placeholder),
     ("response", response),
 ];
@@ -307,3 +308,11 @@ matches = "^\\w"
 path = "$..temp"
 number = { min = -50, max = 60 }
 "#;
+
+/// Target `devtools`: what Chromium writes to the DevTools pipe (messages
+/// ended by NUL, answers and events with page-made strings in them), its
+/// first byte the size of the chunks the pipe delivers the rest in, read
+/// as the daemon reads it: cut, parsed, routed to the page it belongs to.
+pub fn devtools(data: &[u8]) {
+    std::hint::black_box(scarecrow::probe::devtools(data));
+}

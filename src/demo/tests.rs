@@ -199,7 +199,7 @@ async fn break_and_fix_each_feature() -> TestResult {
     let no_liters = format!("csrf={token}&product=red&postcode=AB1");
     let response = demo.post("/diesel/order", &cookie, &no_liters).await?;
     assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
-    let status = demo.switch("fix/diesel").await?;
+    demo.switch("fix/diesel").await?;
     assert!(
         demo.get_text("/diesel/order")
             .await?
@@ -207,9 +207,22 @@ async fn break_and_fix_each_feature() -> TestResult {
             .contains("name=\"liters\"")
     );
 
+    // The widget's feed empties; its page's HTML stays the same.
+    let page = demo.get_text("/weather/widget").await?.1;
+    let days = |text: &str| {
+        serde_json::from_str::<serde_json::Value>(text)
+            .map(|v| v["days"].as_array().map_or(0, Vec::len))
+    };
+    assert_eq!(days(&demo.get_text("/weather/widget/data").await?.1)?, 5);
+    demo.switch("break/widget").await?;
+    assert_eq!(days(&demo.get_text("/weather/widget/data").await?.1)?, 0);
+    assert_eq!(demo.get_text("/weather/widget").await?.1, page);
+    let status = demo.switch("fix/widget").await?;
+    assert_eq!(days(&demo.get_text("/weather/widget/data").await?.1)?, 5);
+
     let all_fixed = serde_json::json!({
-        "weather": { "broken": false }, "login": { "broken": false }, "diesel": { "broken": false },
-        "site": { "broken": false }
+        "weather": { "broken": false }, "widget": { "broken": false }, "login": { "broken": false },
+        "diesel": { "broken": false }, "site": { "broken": false }
     });
     assert_eq!(status, all_fixed);
     let unknown = demo.post("/_demo/break/tractor", "", "").await?;

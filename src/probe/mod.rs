@@ -210,6 +210,14 @@ pub fn browser_missing(options: &crate::check::BrowserOptions) -> Option<String>
     browser::executable(options).err()
 }
 
+/// Reads `bytes` as the browser's side of the DevTools pipe (its first
+/// byte the size of the chunks the rest comes in), as the daemon does;
+/// the number of events it routed to a page. The fuzz target `devtools`
+/// drives the pipe's reader through this.
+pub fn devtools(bytes: &[u8]) -> usize {
+    browser::replay(bytes)
+}
+
 /// Judges `response` as a run judges a step's last response, after a request
 /// to `url`: the step's captures, then its assertions, parsing the page
 /// only until `deadline`. Returns every failure, in order. No

@@ -227,6 +227,27 @@ impl Frames {
     }
 }
 
+/// Reads `bytes` as if the browser had written them to the pipe, in chunks
+/// of the first byte's size, with one page's session (`"S"`) listening;
+/// the number of events routed to it. The fuzz target's way in.
+pub(crate) fn replay(bytes: &[u8]) -> usize {
+    let Some((size, rest)) = bytes.split_first() else {
+        return 0;
+    };
+    let shared = Shared::default();
+    let (page, mut events) = mpsc::channel(EVENTS_PER_PAGE);
+    lock(&shared.sessions).insert("S".to_owned(), page);
+    let mut frames = Frames::default();
+    for chunk in rest.chunks(usize::from(*size).max(1)) {
+        frames.feed(chunk, |m| dispatch(m, &shared));
+    }
+    let mut routed = 0;
+    while events.try_recv().is_ok() {
+        routed += 1;
+    }
+    routed
+}
+
 fn dispatch(message: &[u8], shared: &Shared) {
     // An event names its session before its parameters: a large one is
     // dropped without being parsed.

@@ -27,6 +27,7 @@ use crate::check::{
 use crate::template::Template;
 use page::{Emulation, gone};
 
+pub(crate) use cdp::replay;
 pub(crate) use chromium::{Chromium, executable};
 pub(crate) use page::Page;
 
