@@ -26,8 +26,9 @@ pub(crate) struct RunContext {
     pub deadline: Instant,
     /// The browser steps' tab, in a browser context of this run's alone
     /// (its storage carries from one browser step to the next); closed
-    /// with the run.
-    pub page: Option<super::browser::Page>,
+    /// with the run. Boxed, so a run without browser steps carries one
+    /// pointer.
+    pub page: Option<Box<super::browser::Page>>,
     /// The check's `public_cookies`: cookies that are not redacted.
     public_cookies: Vec<String>,
 }

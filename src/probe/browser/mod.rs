@@ -177,7 +177,7 @@ impl Browser {
                 page.reset();
                 page
             }
-            None => Page::open(Arc::clone(running), &how).await.map_err(gone)?,
+            None => Box::new(Page::open(Arc::clone(running), &how).await.map_err(gone)?),
         };
         // The jar again: HTTP steps since the last browser step may have
         // changed it.
